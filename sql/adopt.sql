@@ -1,0 +1,55 @@
+-- CREATE EXTENSION on a database where directus-extension-sync 3.x already
+-- created the SyncID map adopts that table with every row.
+\set SHOW_CONTEXT never
+
+-- The DDL knex emits for the Node extension's IdMapper.init() on PostgreSQL.
+create table "directus_sync_id_map" ("id" serial primary key, "table" varchar(255) not null,
+  "sync_id" varchar(255) not null, "local_id" varchar(255) not null,
+  "created_at" timestamptz default CURRENT_TIMESTAMP);
+alter table "directus_sync_id_map" add constraint "directus_sync_id_map_table_sync_id_unique" unique ("table", "sync_id");
+alter table "directus_sync_id_map" add constraint "directus_sync_id_map_table_local_id_unique" unique ("table", "local_id");
+create index "directus_sync_id_map_created_at_index" on "directus_sync_id_map" ("created_at");
+
+INSERT INTO directus_sync_id_map ("table", sync_id, local_id) VALUES
+  ('roles', '_sync_default_admin_role', '1f5e3c1a-4a1b-4d7e-9a57-0c0d8a1e7b11'),
+  ('permissions', 'b3c2ad9e-5c7f-4f0e-8d9b-6e1b2a3c4d5e', '17'),
+  ('items:articles', 'a-string-sync-id', 'article-one'),
+  ('__ping_test__', 'ping', 'pong');
+
+-- A table of the same name but another layout is refused, not adopted.
+CREATE SCHEMA regress_other;
+CREATE TABLE regress_other.directus_sync_id_map (id serial PRIMARY KEY, "table" text, sync_id text, local_id text);
+CREATE EXTENSION directus_sync SCHEMA regress_other;
+\echo :LAST_ERROR_SQLSTATE
+DROP SCHEMA regress_other CASCADE;
+
+CREATE EXTENSION directus_sync;
+
+-- Every row is still there, and the table and its sequence now belong to the
+-- extension and are marked for pg_dump.
+SELECT id, "table", sync_id, local_id FROM directus_sync_id_map ORDER BY id;
+SELECT classid::regclass, objid::regclass, deptype FROM pg_depend
+ WHERE refobjid = (SELECT oid FROM pg_extension WHERE extname = 'directus_sync')
+   AND classid = 'pg_class'::regclass ORDER BY 2::text;
+SELECT unnest(extconfig)::regclass FROM pg_extension WHERE extname = 'directus_sync' ORDER BY 1::text;
+
+-- The layout, as a helper the drop test compares against after a fresh create.
+CREATE FUNCTION regress_map_layout() RETURNS SETOF text LANGUAGE sql AS $$
+  SELECT format('column %s %s%s%s', a.attname, format_type(a.atttypid, a.atttypmod),
+                CASE WHEN a.attnotnull THEN ' not null' ELSE '' END,
+                coalesce(' default ' || pg_get_expr(d.adbin, d.adrelid), ''))
+    FROM pg_attribute a LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+   WHERE a.attrelid = 'public.directus_sync_id_map'::regclass AND a.attnum > 0 AND NOT a.attisdropped
+  UNION ALL
+  SELECT format('constraint %s %s', conname, pg_get_constraintdef(oid))
+    FROM pg_constraint WHERE conrelid = 'public.directus_sync_id_map'::regclass
+  UNION ALL
+  SELECT format('index %s', indexdef) FROM pg_indexes
+   WHERE schemaname = 'public' AND tablename = 'directus_sync_id_map'
+  ORDER BY 1
+$$;
+SELECT * FROM regress_map_layout();
+
+-- The sequence carries on after the adopted rows.
+SELECT directus_sync.create_mapping('roles', 'after-adoption', 'sync-after-adoption');
+SELECT id FROM directus_sync.get_by_sync_id('roles', 'sync-after-adoption');

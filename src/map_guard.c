@@ -1,0 +1,77 @@
+/*-------------------------------------------------------------------------
+ *
+ * map_guard.c
+ *	  Keeps the SyncID map when the extension is dropped.
+ *
+ * The map table belongs to the extension, so that pg_dump writes its rows
+ * and restores them into the table CREATE EXTENSION makes. Membership would
+ * also make DROP EXTENSION drop the table with every mapping in it, which
+ * the directus-sync tooling could never recover from. An event trigger on
+ * ddl_command_start therefore detaches the table from the extension before
+ * a DROP EXTENSION that names directus_sync; the table survives with its
+ * rows and a later CREATE EXTENSION adopts it again.
+ *
+ * Only C can tell which extensions a DROP EXTENSION names: PL/pgSQL event
+ * triggers see the command tag but not the parse tree. The detaching itself
+ * is SQL (directus_sync._detach_map), where the quoting is easier to get
+ * right.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "commands/event_trigger.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "nodes/parsenodes.h"
+
+#define EXTENSION_NAME "directus_sync"
+
+PG_FUNCTION_INFO_V1(directus_sync_keep_map_on_drop);
+
+/* Does this DROP statement name our extension? */
+static bool
+drops_this_extension(Node *parsetree)
+{
+	DropStmt   *drop;
+	ListCell   *lc;
+
+	if (parsetree == NULL || !IsA(parsetree, DropStmt))
+		return false;
+	drop = (DropStmt *) parsetree;
+	if (drop->removeType != OBJECT_EXTENSION)
+		return false;
+
+	foreach(lc, drop->objects)
+	{
+		Node	   *name = lfirst(lc);
+
+		if (IsA(name, String) && strcmp(strVal(name), EXTENSION_NAME) == 0)
+			return true;
+	}
+	return false;
+}
+
+Datum
+directus_sync_keep_map_on_drop(PG_FUNCTION_ARGS)
+{
+	EventTriggerData *trigdata;
+
+	if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_EVENT_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("%s can only be called as an event trigger",
+						"directus_sync._keep_map_on_drop()")));
+
+	trigdata = (EventTriggerData *) fcinfo->context;
+	if (!drops_this_extension(trigdata->parsetree))
+		PG_RETURN_VOID();
+
+	SPI_connect();
+	if (SPI_execute("SELECT directus_sync._detach_map()", false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not detach the SyncID map from extension \"%s\"",
+			 EXTENSION_NAME);
+	SPI_finish();
+
+	PG_RETURN_VOID();
+}
