@@ -25,10 +25,10 @@ ds_install_packages() {
     apt-get update -qq
     # Our scripts make their own clusters: keep Debian from creating and
     # starting a default one on port 5432.
-    if [ ! -e /etc/postgresql-common/createcluster.d/directus_sync.conf ]; then
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql-common >/dev/null
-        echo 'create_main_cluster = false' > /etc/postgresql-common/createcluster.d/directus_sync.conf
-    fi
+    # A drop-in (read through createcluster.conf's include_dir) leaves the
+    # packaged conffile untouched.
+    mkdir -p /etc/postgresql-common/createcluster.d
+    echo 'create_main_cluster = false' > /etc/postgresql-common/createcluster.d/directus_sync.conf
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# scripts/bare_check.sh: runs .ci/run from a clean clone of HEAD inside a
+# minimal Debian 12 root made by debootstrap, so that an install step that
+# only works because this machine already has something shows up here, not
+# in CI on a new machine. A developer's check (about a minute), not part of
+# the test command. Run as root.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+ds_require_root
+command -v debootstrap >/dev/null || {
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends debootstrap >/dev/null
+}
+
+ROOT=$(mktemp -d /tmp/directus_sync_bare.XXXXXX)
+cleanup() {
+    umount -R "$ROOT/dev" 2>/dev/null || true
+    umount "$ROOT/proc" "$ROOT/sys" 2>/dev/null || true
+    rm -rf --one-file-system "$ROOT"
+}
+trap cleanup EXIT
+
+ds_say "debootstrap bookworm (minbase) into $ROOT"
+debootstrap --variant=minbase bookworm "$ROOT" http://deb.debian.org/debian >/dev/null
+cp /etc/apt/sources.list.d/debian.sources "$ROOT/etc/apt/sources.list.d/" 2>/dev/null || true
+cp /etc/resolv.conf "$ROOT/etc/"
+mount -t proc proc "$ROOT/proc"
+mount -t sysfs sys "$ROOT/sys"
+mount --rbind /dev "$ROOT/dev"
+
+git clone -q "$DS_ROOT" "$ROOT/root/repo"
+ds_say "running .ci/run in the bare root"
+chroot "$ROOT" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root CI=true \
+    bash -c 'cd /root/repo && bash .ci/run'
