@@ -10,14 +10,19 @@ DATA = directus_sync--0.1.sql
 PGFILEDESC = "directus_sync - Directus SyncID map and replication inside PostgreSQL"
 
 REGRESS = adopt map_api map_input map_bulk privileges permissions drop_keeps_map
+ISOLATION = concurrent_create
 TAP_TESTS = 1
 
 PG_CONFIG ?= pg_config
 
-# libcurl carries the replication worker's HTTP; linked from the start so the
-# shared library's dependencies do not change between releases.
-PG_CPPFLAGS += $(shell curl-config --cflags)
-SHLIB_LINK += $(shell curl-config --libs)
+# libcurl carries the replication worker's HTTP. Nothing calls it yet, so
+# --as-needed (Debian's default) leaves it out of the library until then.
+CURL_CONFIG ?= curl-config
+ifeq ($(shell command -v $(CURL_CONFIG)),)
+$(error $(CURL_CONFIG) not found: install libcurl4-openssl-dev)
+endif
+PG_CPPFLAGS += $(shell $(CURL_CONFIG) --cflags)
+SHLIB_LINK += $(shell $(CURL_CONFIG) --libs)
 
 PG_CFLAGS += -Wall -Wextra
 # The server headers are not -Wextra clean (unused parameters in inline

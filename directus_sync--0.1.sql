@@ -18,18 +18,34 @@ COMMENT ON SCHEMA directus_sync IS 'directus_sync: SyncID map API, permission cl
  * The map table. Created with the DDL knex emits for directus-extension-sync
  * 3.x on PostgreSQL, so the catalogs end up identical; adopted with all its
  * rows when the Node extension made it first.
+ *
+ * An adopted table passes to the extension's owner: the SECURITY DEFINER API
+ * runs as that owner, so the table must carry nothing that another role could
+ * make run code (triggers, rules, row security, expression indexes, defaults,
+ * check constraints). Its layout must therefore match the one created here
+ * exactly, which also guarantees that pg_dump's rows fit the table a restore's
+ * CREATE EXTENSION makes.
  */
 DO $install$
 DECLARE
+    ext_schema oid := (SELECT extnamespace FROM pg_extension WHERE extname = 'directus_sync');
     map regclass := to_regclass('@extschema@.directus_sync_id_map');
+    -- What the DDL below (and knex) produces, in "C" order. Read with the
+    -- script's search_path, so the sequence name is unqualified.
     expected text[] := ARRAY[
-        'id integer not null',
-        'table character varying(255) not null',
-        'sync_id character varying(255) not null',
-        'local_id character varying(255) not null',
-        'created_at timestamp with time zone null'];
-    actual text[];
-    missing_constraints text[];
+        'column created_at timestamp with time zone default CURRENT_TIMESTAMP',
+        'column id integer not null default nextval(''directus_sync_id_map_id_seq''::regclass)',
+        'column local_id character varying(255) not null',
+        'column sync_id character varying(255) not null',
+        'column table character varying(255) not null',
+        'constraint directus_sync_id_map_pkey PRIMARY KEY (id)',
+        'constraint directus_sync_id_map_table_local_id_unique UNIQUE ("table", local_id)',
+        'constraint directus_sync_id_map_table_sync_id_unique UNIQUE ("table", sync_id)',
+        'index directus_sync_id_map_created_at_index btree (created_at)',
+        'index directus_sync_id_map_pkey unique btree (id)',
+        'index directus_sync_id_map_table_local_id_unique unique btree (table, local_id)',
+        'index directus_sync_id_map_table_sync_id_unique unique btree (table, sync_id)'];
+    found text[];
     other_schemas text;
 BEGIN
     IF map IS NULL THEN
@@ -46,51 +62,76 @@ BEGIN
         CREATE INDEX directus_sync_id_map_created_at_index
             ON @extschema@.directus_sync_id_map (created_at);
 
-        SELECT string_agg(quote_ident(n.nspname), ', ') INTO other_schemas
+        SELECT string_agg(format('%I', n.nspname), ', ') INTO other_schemas
           FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-         WHERE c.relname = 'directus_sync_id_map' AND c.relkind = 'r'
-           AND n.nspname <> '@extschema@';
+         WHERE c.relname = 'directus_sync_id_map' AND c.relkind = 'r' AND n.oid <> ext_schema;
         IF other_schemas IS NOT NULL THEN
-            RAISE WARNING 'created a new, empty directus_sync_id_map in schema %', quote_ident('@extschema@')
+            RAISE WARNING 'created a new, empty directus_sync_id_map in schema %',
+                          (SELECT format('%I', nspname) FROM pg_namespace WHERE oid = ext_schema)
                 USING DETAIL = format('A directus_sync_id_map table also exists in schema %s.', other_schemas),
                       HINT = 'To adopt that one, drop the extension and run CREATE EXTENSION directus_sync SCHEMA <that schema>.';
         END IF;
         RETURN;
     END IF;
 
-    -- Adoption: the layout must be exactly the Node extension's, or a
-    -- pg_dump/restore would not bring the rows back into the table that
-    -- CREATE EXTENSION makes.
-    SELECT array_agg(format('%s %s %s', a.attname, format_type(a.atttypid, a.atttypmod),
-                            CASE WHEN a.attnotnull THEN 'not null' ELSE 'null' END)
-                     ORDER BY a.attnum)
-      INTO actual
-      FROM pg_attribute a
-     WHERE a.attrelid = map AND a.attnum > 0 AND NOT a.attisdropped;
-    IF actual IS DISTINCT FROM expected THEN
-        RAISE EXCEPTION 'table %.directus_sync_id_map exists but does not have the layout of directus-extension-sync',
-                        quote_ident('@extschema@')
+    /*
+     * Adoption. The table passes to the extension's owner, as whom the
+     * SECURITY DEFINER API runs, so it must carry nothing through which its
+     * old owner could make that API run code (triggers, rules, row security,
+     * expression indexes, other defaults or constraints). It must also fit
+     * the rows pg_dump writes into the table a restore's CREATE EXTENSION
+     * makes. Hence: exactly the expected layout, nothing more.
+     */
+    SELECT array_agg(item ORDER BY item COLLATE "C") INTO found FROM (
+        SELECT format('column %s %s%s%s', a.attname, format_type(a.atttypid, a.atttypmod),
+                      CASE WHEN a.attnotnull THEN ' not null' ELSE '' END,
+                      coalesce(' default ' || pg_get_expr(d.adbin, d.adrelid), ''))
+          FROM pg_attribute a LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+         WHERE a.attrelid = map AND a.attnum > 0 AND NOT a.attisdropped
+        UNION ALL
+        SELECT format('constraint %s %s', conname, pg_get_constraintdef(oid)) FROM pg_constraint
+         WHERE conrelid = map
+        UNION ALL
+        SELECT format('index %s%s %s (%s)%s', ic.relname, CASE WHEN i.indisunique THEN ' unique' ELSE '' END,
+                      am.amname,
+                      (SELECT string_agg(coalesce(a.attname, 'expression'), ', ' ORDER BY k.ord)
+                         FROM unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord)
+                         LEFT JOIN pg_attribute a ON a.attrelid = map AND a.attnum = k.attnum),
+                      CASE WHEN i.indpred IS NOT NULL THEN ' partial' ELSE '' END)
+          FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid JOIN pg_am am ON am.oid = ic.relam
+         WHERE i.indrelid = map
+        UNION ALL
+        SELECT format('trigger %s', tgname) FROM pg_trigger WHERE tgrelid = map AND NOT tgisinternal
+        UNION ALL
+        SELECT format('rule %s', rulename) FROM pg_rewrite WHERE ev_class = map
+        UNION ALL
+        SELECT format('policy %s', polname) FROM pg_policy WHERE polrelid = map
+        UNION ALL
+        SELECT 'row security' FROM pg_class WHERE oid = map AND relrowsecurity
+        UNION ALL
+        SELECT format('relkind %s', relkind) FROM pg_class WHERE oid = map AND relkind <> 'r'
+        UNION ALL
+        SELECT 'inheritance' FROM pg_inherits WHERE inhrelid = map OR inhparent = map
+    ) AS items(item);
+
+    IF found IS DISTINCT FROM expected THEN
+        RAISE EXCEPTION 'table %.directus_sync_id_map exists but is not the one directus-extension-sync creates',
+                        (SELECT format('%I', nspname) FROM pg_namespace WHERE oid = ext_schema)
             USING ERRCODE = 'object_not_in_prerequisite_state',
-                  DETAIL = format('Its columns are: %s.', array_to_string(actual, ', ')),
+                  DETAIL = format('Unexpected: %s. Missing: %s.',
+                      coalesce(nullif(array_to_string(ARRAY(SELECT unnest(found) EXCEPT SELECT unnest(expected) ORDER BY 1), '; '), ''), 'nothing'),
+                      coalesce(nullif(array_to_string(ARRAY(SELECT unnest(expected) EXCEPT SELECT unnest(found) ORDER BY 1), '; '), ''), 'nothing')),
                   HINT = 'Rename or fix the table, then run CREATE EXTENSION again.';
     END IF;
 
-    SELECT array_agg(name) INTO missing_constraints
-      FROM unnest(ARRAY['directus_sync_id_map_pkey',
-                        'directus_sync_id_map_table_sync_id_unique',
-                        'directus_sync_id_map_table_local_id_unique']) AS name
-     WHERE NOT EXISTS (SELECT FROM pg_constraint WHERE conrelid = map AND conname = name);
-    IF missing_constraints IS NOT NULL THEN
-        RAISE EXCEPTION 'table %.directus_sync_id_map exists but lacks the constraints of directus-extension-sync',
-                        quote_ident('@extschema@')
-            USING ERRCODE = 'object_not_in_prerequisite_state',
-                  DETAIL = format('Missing: %s.', array_to_string(missing_constraints, ', '));
+    SELECT format('%I', pg_get_userbyid(relowner)) INTO other_schemas FROM pg_class WHERE oid = map;
+    IF other_schemas <> format('%I', current_user) THEN
+        RAISE WARNING 'table % now belongs to the owner of extension directus_sync', map
+            USING DETAIL = format('Role %s, its owner until now, has no access to it any more.', other_schemas),
+                  HINT = format('To let directus-extension-sync running as %1$s use it: GRANT SELECT, INSERT, DELETE ON %2$s TO %1$s; GRANT USAGE ON SEQUENCE %2$s_id_seq TO %1$s;',
+                                other_schemas, map);
     END IF;
-    IF to_regclass('@extschema@.directus_sync_id_map_created_at_index') IS NULL THEN
-        CREATE INDEX directus_sync_id_map_created_at_index
-            ON @extschema@.directus_sync_id_map (created_at);
-    END IF;
-
+    EXECUTE format('ALTER TABLE %s OWNER TO %I', map, current_user);
     ALTER EXTENSION directus_sync ADD TABLE @extschema@.directus_sync_id_map;
     ALTER EXTENSION directus_sync ADD SEQUENCE @extschema@.directus_sync_id_map_id_seq;
 END
@@ -141,7 +182,7 @@ BEGIN
         RAISE EXCEPTION '% must not be null', what USING ERRCODE = 'null_value_not_allowed';
     ELSIF array_ndims(vals) > 1 THEN
         RAISE EXCEPTION '% must be a one-dimensional array', what
-            USING ERRCODE = 'array_subscript_error';
+            USING ERRCODE = 'invalid_parameter_value';
     END IF;
     SELECT v, pos INTO bad
       FROM unnest(vals) WITH ORDINALITY AS u(v, pos)
@@ -153,37 +194,32 @@ BEGIN
 END
 $$;
 
--- Raised when an insert into the map met an existing row: says which of the
--- two unique keys it was, as the REST endpoint's 409 did for local ids.
-CREATE FUNCTION directus_sync._raise_duplicate(map_table text, local_id text, sync_id text)
+-- Raises 23505 when the local id or the sync id is already mapped in the
+-- table, saying which (the REST endpoint answered 409 for a local id).
+CREATE FUNCTION directus_sync._check_not_mapped(map_table text, local_id text, sync_id text)
 RETURNS void
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    m @extschema@.directus_sync_id_map := NULL;
+    other text;
 BEGIN
-    SELECT * INTO m FROM @extschema@.directus_sync_id_map t
-     WHERE t."table" = map_table AND t.local_id = _raise_duplicate.local_id;
+    SELECT m.sync_id INTO other FROM @extschema@.directus_sync_id_map m
+     WHERE m."table" = map_table AND m.local_id = _check_not_mapped.local_id;
     IF FOUND THEN
         RAISE EXCEPTION 'local id "%" already exists in table "%"', local_id, map_table
             USING ERRCODE = 'unique_violation',
                   CONSTRAINT = 'directus_sync_id_map_table_local_id_unique',
-                  DETAIL = format('It is mapped to sync id "%s".', m.sync_id);
+                  DETAIL = format('It is mapped to sync id "%s".', other);
     END IF;
-    SELECT * INTO m FROM @extschema@.directus_sync_id_map t
-     WHERE t."table" = map_table AND t.sync_id = _raise_duplicate.sync_id;
+    SELECT m.local_id INTO other FROM @extschema@.directus_sync_id_map m
+     WHERE m."table" = map_table AND m.sync_id = _check_not_mapped.sync_id;
     IF FOUND THEN
         RAISE EXCEPTION 'sync id "%" already exists in table "%"', sync_id, map_table
             USING ERRCODE = 'unique_violation',
                   CONSTRAINT = 'directus_sync_id_map_table_sync_id_unique',
-                  DETAIL = format('It is mapped to local id "%s".', m.local_id);
+                  DETAIL = format('It is mapped to local id "%s".', other);
     END IF;
-    -- Only reachable when the conflicting row is invisible to this snapshot
-    -- (a concurrent insert under REPEATABLE READ).
-    RAISE EXCEPTION 'mapping of local id "%" in table "%" conflicts with a concurrent insert',
-        local_id, map_table
-        USING ERRCODE = 'unique_violation';
 END
 $$;
 
@@ -249,13 +285,12 @@ BEGIN
     PERFORM directus_sync._check_key(table_name, 'table_name');
     PERFORM directus_sync._check_key(local_id, 'local_id');
     PERFORM directus_sync._check_key(new_sync_id, 'sync_id');
-    -- ON CONFLICT instead of an exception block: no subtransaction per call.
-    INSERT INTO @extschema@.directus_sync_id_map AS m ("table", sync_id, local_id)
-    VALUES (table_name, new_sync_id, local_id)
-    ON CONFLICT DO NOTHING;
-    IF NOT FOUND THEN
-        PERFORM directus_sync._raise_duplicate(table_name, local_id, new_sync_id);
-    END IF;
+    -- A check, not an exception block: no subtransaction per call. A
+    -- concurrent insert of the same ids that slips in after the check still
+    -- fails the INSERT with 23505, from the unique constraint itself.
+    PERFORM directus_sync._check_not_mapped(table_name, local_id, new_sync_id);
+    INSERT INTO @extschema@.directus_sync_id_map ("table", sync_id, local_id)
+    VALUES (table_name, new_sync_id, local_id);
     RETURN new_sync_id;
 END
 $$;
@@ -346,9 +381,11 @@ DECLARE
 BEGIN
     PERFORM directus_sync._check_key(table_name, 'table_name');
     PERFORM directus_sync._check_keys(local_ids, 'local_ids');
-    IF sync_ids IS NOT NULL AND cardinality(sync_ids) <> cardinality(local_ids) THEN
-        RAISE EXCEPTION 'sync ids and local ids differ in length'
-            USING ERRCODE = 'array_subscript_error',
+    IF array_ndims(sync_ids) > 1 THEN
+        RAISE EXCEPTION 'sync_ids must be a one-dimensional array' USING ERRCODE = 'invalid_parameter_value';
+    ELSIF sync_ids IS NOT NULL AND cardinality(sync_ids) <> cardinality(local_ids) THEN
+        RAISE EXCEPTION 'sync_ids and local_ids differ in length'
+            USING ERRCODE = 'invalid_parameter_value',
                   DETAIL = format('There are %s local ids and %s sync ids.',
                                   cardinality(local_ids), cardinality(sync_ids)),
                   HINT = 'Pass NULL, or NULL elements, for the sync ids to generate.';
@@ -377,7 +414,7 @@ BEGIN
                         WHERE m."table" = table_name AND (m.local_id = u.l OR m.sync_id = u.s))
          ORDER BY u.pos LIMIT 1
     LOOP
-        PERFORM directus_sync._raise_duplicate(table_name, dup.l, dup.s);
+        PERFORM directus_sync._check_not_mapped(table_name, dup.l, dup.s);
     END LOOP;
 
     INSERT INTO @extschema@.directus_sync_id_map ("table", sync_id, local_id)
@@ -395,14 +432,17 @@ COMMENT ON FUNCTION directus_sync.create_mappings(text, text[], text[]) IS
  * Permission clean-up (REST: DELETE helpers/permissions/duplicates)
  * ------------------------------------------------------------------------- */
 
+-- SECURITY INVOKER: directus_permissions belongs to Directus's role, and
+-- the caller needs its own right to delete from it.
 CREATE FUNCTION directus_sync.remove_permission_duplicates(keep text DEFAULT 'last', dry_run boolean DEFAULT false)
 RETURNS TABLE (policy uuid, role uuid, collection text, action text, kept_id integer, deleted_ids integer[])
-LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     permissions regclass := to_regclass('@extschema@.directus_permissions');
     owner_column text;
+    duplicates text;
 BEGIN
     IF keep IS NULL THEN
         RAISE EXCEPTION 'keep must not be null' USING ERRCODE = 'null_value_not_allowed';
@@ -413,7 +453,8 @@ BEGIN
     ELSIF dry_run IS NULL THEN
         RAISE EXCEPTION 'dry_run must not be null' USING ERRCODE = 'null_value_not_allowed';
     ELSIF permissions IS NULL THEN
-        RAISE EXCEPTION 'table %.directus_permissions does not exist', quote_ident('@extschema@')
+        RAISE EXCEPTION 'table %.directus_permissions does not exist',
+                        (SELECT format('%I', extnamespace::regnamespace) FROM pg_extension WHERE extname = 'directus_sync')
             USING ERRCODE = 'undefined_table',
                   HINT = 'Install directus_sync in the schema of a Directus database (CREATE EXTENSION directus_sync SCHEMA ...).';
     END IF;
@@ -427,34 +468,30 @@ BEGIN
             USING ERRCODE = 'undefined_column';
     END IF;
 
-    -- One statement: the deletes and the report come from the same snapshot,
-    -- and the report lists only what was really deleted.
-    RETURN QUERY EXECUTE format($q$
-        WITH ranked AS (
+    -- Every row but the kept one of each (owner, collection, action) group.
+    duplicates := format($q$
+        SELECT id, owner, collection, action, kept_id FROM (
             SELECT p.id, p.%1$I::uuid AS owner, p.collection::text AS collection, p.action::text AS action,
-                   first_value(p.id) OVER (PARTITION BY p.%1$I, p.collection, p.action
-                                           ORDER BY p.id %2$s) AS kept_id
-              FROM %3$s p
-        ), doomed AS (
-            SELECT * FROM ranked WHERE id <> kept_id
-        ), deleted AS (
-            DELETE FROM %3$s p USING doomed d WHERE p.id = d.id AND NOT $1
-            RETURNING d.*
-        ), reported AS (
-            SELECT * FROM deleted WHERE NOT $1
-            UNION ALL
-            SELECT * FROM doomed WHERE $1
-        )
-        SELECT %4$s, %5$s, collection, action, kept_id, array_agg(id ORDER BY id)
-          FROM reported
-         GROUP BY owner, collection, action, kept_id
+                   first_value(p.id) OVER (PARTITION BY p.%1$I, p.collection, p.action ORDER BY p.id %2$s) AS kept_id
+              FROM %3$s p) AS ranked
+         WHERE id <> kept_id$q$,
+        owner_column, CASE keep WHEN 'last' THEN 'DESC' ELSE 'ASC' END, permissions);
+
+    IF NOT dry_run THEN
+        -- Nobody may delete a kept row, or add a duplicate, between the
+        -- choice and the delete; readers are not blocked.
+        EXECUTE format('LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE', permissions);
+        duplicates := format('WITH doomed AS (%s) DELETE FROM %s p USING doomed d WHERE p.id = d.id RETURNING d.*',
+                             duplicates, permissions);
+    END IF;
+    RETURN QUERY EXECUTE format($q$
+        WITH reported AS (%s)
+        SELECT %s, %s, collection, action, kept_id, array_agg(id ORDER BY id)
+          FROM reported GROUP BY owner, collection, action, kept_id
          ORDER BY owner, collection, action$q$,
-        owner_column,
-        CASE keep WHEN 'last' THEN 'DESC' ELSE 'ASC' END,
-        permissions,
+        duplicates,
         CASE owner_column WHEN 'policy' THEN 'owner' ELSE 'NULL::uuid' END,
-        CASE owner_column WHEN 'role' THEN 'owner' ELSE 'NULL::uuid' END)
-    USING dry_run;
+        CASE owner_column WHEN 'role' THEN 'owner' ELSE 'NULL::uuid' END);
 END
 $$;
 COMMENT ON FUNCTION directus_sync.remove_permission_duplicates(text, boolean) IS
@@ -467,24 +504,30 @@ COMMENT ON FUNCTION directus_sync.remove_permission_duplicates(text, boolean) IS
  * later CREATE EXTENSION adopts it again.
  * ------------------------------------------------------------------------- */
 
+-- Found through pg_depend, not by name: a renamed or moved table is kept too.
 CREATE FUNCTION directus_sync._detach_map() RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    map regclass := to_regclass('@extschema@.directus_sync_id_map');
+    member record;
+    mappings bigint;
 BEGIN
-    IF map IS NULL OR NOT EXISTS (
-        SELECT FROM pg_depend d JOIN pg_extension e ON e.oid = d.refobjid
-         WHERE d.classid = 'pg_class'::regclass AND d.objid = map AND d.deptype = 'e'
-           AND e.extname = 'directus_sync') THEN
-        RETURN;
-    END IF;
-    ALTER EXTENSION directus_sync DROP TABLE @extschema@.directus_sync_id_map;
-    ALTER EXTENSION directus_sync DROP SEQUENCE @extschema@.directus_sync_id_map_id_seq;
-    RAISE NOTICE 'table % keeps its % mappings after DROP EXTENSION directus_sync', map,
-        (SELECT count(*) FROM @extschema@.directus_sync_id_map)
-        USING HINT = 'CREATE EXTENSION directus_sync adopts it again; DROP TABLE removes it for good.';
+    FOR member IN
+        SELECT c.oid::regclass AS rel, c.relkind
+          FROM pg_depend d JOIN pg_extension e ON e.oid = d.refobjid
+          JOIN pg_class c ON c.oid = d.objid
+         WHERE e.extname = 'directus_sync' AND d.classid = 'pg_class'::regclass
+           AND d.deptype = 'e' AND c.relkind IN ('r', 'S')
+    LOOP
+        EXECUTE format('ALTER EXTENSION directus_sync DROP %s %s',
+                       CASE member.relkind WHEN 'r' THEN 'TABLE' ELSE 'SEQUENCE' END, member.rel);
+        IF member.relkind = 'r' THEN
+            EXECUTE format('SELECT count(*) FROM %s', member.rel) INTO mappings;
+            RAISE NOTICE 'table % keeps its % mappings after DROP EXTENSION directus_sync', member.rel, mappings
+                USING HINT = 'CREATE EXTENSION directus_sync adopts it again; DROP TABLE removes it for good.';
+        END IF;
+    END LOOP;
 END
 $$;
 

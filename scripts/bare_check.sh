@@ -14,6 +14,7 @@ command -v debootstrap >/dev/null || {
 }
 
 ROOT=$(mktemp -d /tmp/directus_sync_bare.XXXXXX)
+chmod 755 "$ROOT"   # it becomes /, which postgres must traverse
 cleanup() {
     umount -R "$ROOT/dev" 2>/dev/null || true
     umount "$ROOT/proc" "$ROOT/sys" 2>/dev/null || true

@@ -4,7 +4,7 @@
 
 DS_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 DS_PACKAGES=(postgresql-15 postgresql-server-dev-15 libcurl4-openssl-dev build-essential
-             libipc-run-perl curl python3)
+             libipc-run-perl)
 PGBIN=/usr/lib/postgresql/15/bin
 
 ds_say() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
@@ -53,8 +53,10 @@ ds_workdir() {
 ds_build_install() {
     local src=$1
     ds_say "building and installing directus_sync"
-    ds_as_postgres make -s -C "$src" COPT=-Werror
-    make -s -C "$src" install >/dev/null
+    # pg_config on PATH is Debian's wrapper for the newest server-dev
+    # installed; the clusters run PostgreSQL 15, so build for 15.
+    ds_as_postgres make -s -C "$src" PG_CONFIG="$PGBIN/pg_config" COPT=-Werror
+    make -s -C "$src" PG_CONFIG="$PGBIN/pg_config" install >/dev/null
 }
 
 # ds_cluster_start DIR PORT [postgresql.conf lines...]

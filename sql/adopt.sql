@@ -2,6 +2,10 @@
 -- created the SyncID map adopts that table with every row.
 \set SHOW_CONTEXT never
 
+-- directus-extension-sync runs as Directus's database role, which owns the table.
+CREATE ROLE regress_directus;
+GRANT CREATE ON SCHEMA public TO regress_directus;
+SET ROLE regress_directus;
 -- The DDL knex emits for the Node extension's IdMapper.init() on PostgreSQL.
 create table "directus_sync_id_map" ("id" serial primary key, "table" varchar(255) not null,
   "sync_id" varchar(255) not null, "local_id" varchar(255) not null,
@@ -15,10 +19,28 @@ INSERT INTO directus_sync_id_map ("table", sync_id, local_id) VALUES
   ('permissions', 'b3c2ad9e-5c7f-4f0e-8d9b-6e1b2a3c4d5e', '17'),
   ('items:articles', 'a-string-sync-id', 'article-one'),
   ('__ping_test__', 'ping', 'pong');
+RESET ROLE;
+REVOKE CREATE ON SCHEMA public FROM regress_directus;
 
 -- A table of the same name but another layout is refused, not adopted.
 CREATE SCHEMA regress_other;
 CREATE TABLE regress_other.directus_sync_id_map (id serial PRIMARY KEY, "table" text, sync_id text, local_id text);
+CREATE EXTENSION directus_sync SCHEMA regress_other;
+\echo :LAST_ERROR_SQLSTATE
+-- So is the right layout with anything that could run code as the extension's
+-- owner once adopted: here a trigger.
+DROP TABLE regress_other.directus_sync_id_map;
+SET search_path = regress_other;
+create table "directus_sync_id_map" ("id" serial primary key, "table" varchar(255) not null,
+  "sync_id" varchar(255) not null, "local_id" varchar(255) not null,
+  "created_at" timestamptz default CURRENT_TIMESTAMP);
+alter table "directus_sync_id_map" add constraint "directus_sync_id_map_table_sync_id_unique" unique ("table", "sync_id");
+alter table "directus_sync_id_map" add constraint "directus_sync_id_map_table_local_id_unique" unique ("table", "local_id");
+create index "directus_sync_id_map_created_at_index" on "directus_sync_id_map" ("created_at");
+RESET search_path;
+CREATE FUNCTION regress_other.sneaky() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$;
+CREATE TRIGGER sneaky BEFORE INSERT ON regress_other.directus_sync_id_map
+  FOR EACH ROW EXECUTE FUNCTION regress_other.sneaky();
 CREATE EXTENSION directus_sync SCHEMA regress_other;
 \echo :LAST_ERROR_SQLSTATE
 DROP SCHEMA regress_other CASCADE;
@@ -49,6 +71,26 @@ CREATE FUNCTION regress_map_layout() RETURNS SETOF text LANGUAGE sql AS $$
   ORDER BY 1
 $$;
 SELECT * FROM regress_map_layout();
+
+-- The table now belongs to the extension's owner; its former owner works on
+-- it through the GRANT that README documents, and can no longer add triggers.
+SELECT relowner = (SELECT extowner FROM pg_extension WHERE extname = 'directus_sync') AS owned_by_extension_owner
+  FROM pg_class WHERE oid = 'directus_sync_id_map'::regclass;
+SET ROLE regress_directus;
+SELECT count(*) FROM directus_sync_id_map;
+\echo :LAST_ERROR_SQLSTATE
+RESET ROLE;
+GRANT SELECT, INSERT, DELETE ON directus_sync_id_map TO regress_directus;
+GRANT USAGE ON SEQUENCE directus_sync_id_map_id_seq TO regress_directus;
+SET ROLE regress_directus;
+INSERT INTO directus_sync_id_map ("table", sync_id, local_id) VALUES ('flows', 'node-made', 'f1') RETURNING id, sync_id;
+DELETE FROM directus_sync_id_map WHERE sync_id = 'node-made';
+CREATE TRIGGER sneaky BEFORE INSERT ON directus_sync_id_map FOR EACH ROW EXECUTE FUNCTION suppress_redundant_updates_trigger();
+\echo :LAST_ERROR_SQLSTATE
+RESET ROLE;
+REVOKE ALL ON directus_sync_id_map FROM regress_directus;
+REVOKE ALL ON SEQUENCE directus_sync_id_map_id_seq FROM regress_directus;
+DROP ROLE regress_directus;
 
 -- The sequence carries on after the adopted rows.
 SELECT directus_sync.create_mapping('roles', 'after-adoption', 'sync-after-adoption');

@@ -27,9 +27,23 @@ INSERT INTO directus_permissions (policy, collection, action, fields) VALUES
   ('aaaaaaaa-0000-4000-8000-000000000002', 'articles', 'read', '*'),    -- 6
   ('aaaaaaaa-0000-4000-8000-000000000002', 'directus_files', 'create', '*'); -- 7 unique
 
--- A dry run reports the groups and deletes nothing.
+-- A dry run reports the groups and deletes nothing; it even works read-only.
+BEGIN TRANSACTION READ ONLY;
 SELECT * FROM directus_sync.remove_permission_duplicates(dry_run => true);
+COMMIT;
 SELECT count(*) AS rows_left FROM directus_permissions;
+
+-- The function runs with the caller's rights on directus_permissions.
+CREATE ROLE regress_dsync_cleaner;
+GRANT USAGE ON SCHEMA directus_sync TO regress_dsync_cleaner;
+GRANT EXECUTE ON FUNCTION directus_sync.remove_permission_duplicates(text, boolean) TO regress_dsync_cleaner;
+SET ROLE regress_dsync_cleaner;
+SELECT * FROM directus_sync.remove_permission_duplicates();
+\echo :LAST_ERROR_SQLSTATE
+RESET ROLE;
+REVOKE ALL ON SCHEMA directus_sync FROM regress_dsync_cleaner;
+REVOKE ALL ON FUNCTION directus_sync.remove_permission_duplicates(text, boolean) FROM regress_dsync_cleaner;
+DROP ROLE regress_dsync_cleaner;
 
 -- keep => 'first' keeps the lowest id of each group.
 BEGIN;

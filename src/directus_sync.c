@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  *
  * directus_sync.c
- *	  Module entry point: what happens when the shared library is loaded.
+ *	  Module entry point: the settings, defined when the library is loaded.
  *
  * The library can be loaded two ways: on demand, the first time a backend
  * calls one of its C functions, or at server start through
@@ -15,13 +15,26 @@
 #include "fmgr.h"
 #include "utils/guc.h"
 
+#include "directus_sync.h"
+
 PG_MODULE_MAGIC;
+
+bool		keep_map_on_drop_setting = true;
 
 void		_PG_init(void);
 
 void
 _PG_init(void)
 {
+	DefineCustomBoolVariable("directus_sync.keep_map_on_drop",
+							 "Keeps the SyncID map table and its rows when the extension is dropped.",
+							 "Turn off only to let DROP EXTENSION drop the mappings, as pg_restore --clean must.",
+							 &keep_map_on_drop_setting,
+							 true,
+							 PGC_USERSET,
+							 0,
+							 NULL, NULL, NULL);
+
 	/*
 	 * Settings under directus_sync.* belong to this module: a misspelled one
 	 * in postgresql.conf or SET is reported instead of silently ignored.

@@ -16,14 +16,23 @@
  * is SQL (directus_sync._detach_map), where the quoting is easier to get
  * right.
  *
+ * directus_sync.keep_map_on_drop = off lets the drop take the table along:
+ * pg_restore --clean drops and re-creates the extension before it reloads
+ * the rows, which would otherwise meet the kept ones.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
 #include "commands/event_trigger.h"
+#include "commands/extension.h"
 #include "executor/spi.h"
 #include "fmgr.h"
+#include "miscadmin.h"
 #include "nodes/parsenodes.h"
+#include "utils/acl.h"
+
+#include "directus_sync.h"
 
 #define EXTENSION_NAME "directus_sync"
 
@@ -64,7 +73,14 @@ directus_sync_keep_map_on_drop(PG_FUNCTION_ARGS)
 						"directus_sync._keep_map_on_drop()")));
 
 	trigdata = (EventTriggerData *) fcinfo->context;
-	if (!drops_this_extension(trigdata->parsetree))
+	if (!keep_map_on_drop_setting || !drops_this_extension(trigdata->parsetree))
+		PG_RETURN_VOID();
+
+	/*
+	 * Someone who may not drop the extension gets DROP EXTENSION's own
+	 * "must be owner" error, not a failure inside the detaching.
+	 */
+	if (!pg_extension_ownercheck(get_extension_oid(EXTENSION_NAME, false), GetUserId()))
 		PG_RETURN_VOID();
 
 	SPI_connect();

@@ -20,11 +20,26 @@ my ($ret, $out, $err) = $node->psql('postgres', 'SET directus_sync.no_such_setti
 isnt($ret, 0, 'unknown directus_sync.* setting refused in a new session');
 like($err, qr/invalid configuration parameter name/, '... because the preloaded module reserved the prefix');
 
-# Directus configured with DB_SEARCH_PATH=cms keeps its tables in cms.
-$node->safe_psql('postgres', 'CREATE DATABASE source');
+# Directus configured with DB_SEARCH_PATH=cms keeps its tables in cms, owned
+# by its own role; directus-extension-sync made the map table first. The
+# extension adopts it, and the GRANT made with it (as README says) is what
+# keeps directus-extension-sync working, also after a restore.
+$node->safe_psql('postgres', 'CREATE ROLE directus LOGIN; CREATE DATABASE source');
 $node->safe_psql('source', q{
-	CREATE SCHEMA cms;
+	CREATE SCHEMA cms AUTHORIZATION directus;
+	SET ROLE directus;
+	CREATE TABLE cms.directus_sync_id_map (id serial PRIMARY KEY, "table" varchar(255) NOT NULL,
+		sync_id varchar(255) NOT NULL, local_id varchar(255) NOT NULL, created_at timestamptz DEFAULT CURRENT_TIMESTAMP);
+	ALTER TABLE cms.directus_sync_id_map ADD CONSTRAINT directus_sync_id_map_table_sync_id_unique UNIQUE ("table", sync_id);
+	ALTER TABLE cms.directus_sync_id_map ADD CONSTRAINT directus_sync_id_map_table_local_id_unique UNIQUE ("table", local_id);
+	CREATE INDEX directus_sync_id_map_created_at_index ON cms.directus_sync_id_map (created_at);
+	INSERT INTO cms.directus_sync_id_map ("table", sync_id, local_id) VALUES ('flows', 'made-by-node', 'f-1');
+	RESET ROLE;
+	BEGIN;
 	CREATE EXTENSION directus_sync SCHEMA cms;
+	GRANT SELECT, INSERT, DELETE ON cms.directus_sync_id_map TO directus;
+	GRANT USAGE ON SEQUENCE cms.directus_sync_id_map_id_seq TO directus;
+	COMMIT;
 	SELECT directus_sync.create_mapping('roles', 'b1c2d3e4-0000-4000-8000-00000000abcd', '_sync_default_admin_role');
 	SELECT directus_sync.create_mapping('permissions', '17');
 	SELECT directus_sync.create_mapping('items:articles', 'üñí-ключ-名前', repeat('s', 255));
@@ -36,10 +51,13 @@ is($node->safe_psql('source', q{SELECT to_regclass('public.directus_sync_id_map'
 	AND to_regclass('cms.directus_sync_id_map') IS NOT NULL}),
 	't', 'map table created in the schema given to CREATE EXTENSION');
 
-my $map_query = q{SELECT id, "table", sync_id, local_id, created_at FROM cms.directus_sync_id_map ORDER BY id};
+# The whole map, ids and timestamps included, as one digest (a failure
+# should not print thousands of rows).
+my $map_query = q{SELECT count(*) || ' rows, ' || md5(string_agg(format('%s|%s|%s|%s|%s',
+	id, "table", sync_id, local_id, created_at), E'\n' ORDER BY id)) FROM cms.directus_sync_id_map};
 my $source_rows = $node->safe_psql('source', $map_query);
 my $source_count = $node->safe_psql('source', 'SELECT count(*) FROM cms.directus_sync_id_map');
-is($source_count, 2002, 'source holds every mapping');
+is($source_count, 2003, 'source holds every mapping');
 # The last id (k2000) was deleted: the sequence is ahead of max(id).
 my $source_seq = $node->safe_psql('source', 'SELECT last_value FROM cms.directus_sync_id_map_id_seq');
 
@@ -72,7 +90,30 @@ foreach my $format ('custom', 'plain')
 	is($node->safe_psql($target, q{SELECT directus_sync.create_mapping('roles', 'after-restore', 'sync-after-restore');
 		SELECT id FROM directus_sync.get_by_local_id('roles', 'after-restore')}),
 		"sync-after-restore\n" . ($source_seq + 1), "$format: sequence continues where the source's stood");
+	is($node->safe_psql($target, q{SET ROLE directus;
+		INSERT INTO cms.directus_sync_id_map ("table", sync_id, local_id) VALUES ('flows', 'node-after-restore', 'f-2');
+		SELECT count(*) FROM cms.directus_sync_id_map WHERE "table" = 'flows'}),
+		'2', "$format: Directus's role still reads and writes the map, as directus-extension-sync does");
 }
+
+# pg_restore --clean into the same database drops and re-creates the
+# extension. With the default setting the map is kept, so the restore stops
+# at the schema that still holds it: it fails loudly and no mapping is lost;
+# CREATE EXTENSION adopts the map again. With the setting off, as README
+# says, the map returns to exactly what was dumped.
+my $dump = "$dumpdir/source.custom";
+$node->safe_psql('source', q{SELECT directus_sync.create_mapping('roles', 'made-after-dump')});
+$node->command_fails([ 'pg_restore', '--clean', '--if-exists', '--exit-on-error',
+	'--dbname', $node->connstr('source'), $dump ], 'pg_restore --clean with the map kept fails');
+is($node->safe_psql('source', 'SELECT count(*) FROM cms.directus_sync_id_map'), $source_count + 1,
+	'... and every mapping is still there');
+$node->safe_psql('source', 'CREATE EXTENSION IF NOT EXISTS directus_sync SCHEMA cms');
+{
+	local $ENV{PGOPTIONS} = '-c directus_sync.keep_map_on_drop=off';
+	$node->command_ok([ 'pg_restore', '--clean', '--if-exists', '--exit-on-error',
+		'--dbname', $node->connstr('source'), $dump ], 'pg_restore --clean with keep_map_on_drop=off');
+}
+is($node->safe_psql('source', $map_query), $source_rows, '... gives back exactly the dumped map');
 
 $node->stop;
 done_testing();
