@@ -2,17 +2,24 @@
 -- created the SyncID map adopts that table with every row.
 \set SHOW_CONTEXT never
 
+-- The DDL knex emits for the Node extension's IdMapper.init() on PostgreSQL.
+CREATE FUNCTION regress_knex_create_map(schema_name text) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+  PERFORM set_config('search_path', quote_ident(schema_name), true);
+  create table "directus_sync_id_map" ("id" serial primary key, "table" varchar(255) not null,
+    "sync_id" varchar(255) not null, "local_id" varchar(255) not null,
+    "created_at" timestamptz default CURRENT_TIMESTAMP);
+  alter table "directus_sync_id_map" add constraint "directus_sync_id_map_table_sync_id_unique" unique ("table", "sync_id");
+  alter table "directus_sync_id_map" add constraint "directus_sync_id_map_table_local_id_unique" unique ("table", "local_id");
+  create index "directus_sync_id_map_created_at_index" on "directus_sync_id_map" ("created_at");
+END
+$$;
+
 -- directus-extension-sync runs as Directus's database role, which owns the table.
 CREATE ROLE regress_directus;
 GRANT CREATE ON SCHEMA public TO regress_directus;
 SET ROLE regress_directus;
--- The DDL knex emits for the Node extension's IdMapper.init() on PostgreSQL.
-create table "directus_sync_id_map" ("id" serial primary key, "table" varchar(255) not null,
-  "sync_id" varchar(255) not null, "local_id" varchar(255) not null,
-  "created_at" timestamptz default CURRENT_TIMESTAMP);
-alter table "directus_sync_id_map" add constraint "directus_sync_id_map_table_sync_id_unique" unique ("table", "sync_id");
-alter table "directus_sync_id_map" add constraint "directus_sync_id_map_table_local_id_unique" unique ("table", "local_id");
-create index "directus_sync_id_map_created_at_index" on "directus_sync_id_map" ("created_at");
+SELECT regress_knex_create_map('public');
 
 INSERT INTO directus_sync_id_map ("table", sync_id, local_id) VALUES
   ('roles', '_sync_default_admin_role', '1f5e3c1a-4a1b-4d7e-9a57-0c0d8a1e7b11'),
@@ -30,14 +37,7 @@ CREATE EXTENSION directus_sync SCHEMA regress_other;
 -- So is the right layout with anything that could run code as the extension's
 -- owner once adopted: here a trigger.
 DROP TABLE regress_other.directus_sync_id_map;
-SET search_path = regress_other;
-create table "directus_sync_id_map" ("id" serial primary key, "table" varchar(255) not null,
-  "sync_id" varchar(255) not null, "local_id" varchar(255) not null,
-  "created_at" timestamptz default CURRENT_TIMESTAMP);
-alter table "directus_sync_id_map" add constraint "directus_sync_id_map_table_sync_id_unique" unique ("table", "sync_id");
-alter table "directus_sync_id_map" add constraint "directus_sync_id_map_table_local_id_unique" unique ("table", "local_id");
-create index "directus_sync_id_map_created_at_index" on "directus_sync_id_map" ("created_at");
-RESET search_path;
+SELECT regress_knex_create_map('regress_other');
 CREATE FUNCTION regress_other.sneaky() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$;
 CREATE TRIGGER sneaky BEFORE INSERT ON regress_other.directus_sync_id_map
   FOR EACH ROW EXECUTE FUNCTION regress_other.sneaky();
