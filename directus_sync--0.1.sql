@@ -47,6 +47,7 @@ DECLARE
         'index directus_sync_id_map_table_sync_id_unique unique btree (table, sync_id)'];
     found text[];
     other_schemas text;
+    former_owner name;
 BEGIN
     IF map IS NULL THEN
         CREATE TABLE @extschema@.directus_sync_id_map (
@@ -66,8 +67,7 @@ BEGIN
           FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
          WHERE c.relname = 'directus_sync_id_map' AND c.relkind = 'r' AND n.oid <> ext_schema;
         IF other_schemas IS NOT NULL THEN
-            RAISE WARNING 'created a new, empty directus_sync_id_map in schema %',
-                          (SELECT format('%I', nspname) FROM pg_namespace WHERE oid = ext_schema)
+            RAISE WARNING 'created a new, empty directus_sync_id_map in schema %', '@extschema@'
                 USING DETAIL = format('A directus_sync_id_map table also exists in schema %s.', other_schemas),
                       HINT = 'To adopt that one, drop the extension and run CREATE EXTENSION directus_sync SCHEMA <that schema>.';
         END IF;
@@ -116,7 +116,7 @@ BEGIN
 
     IF found IS DISTINCT FROM expected THEN
         RAISE EXCEPTION 'table %.directus_sync_id_map exists but is not the one directus-extension-sync creates',
-                        (SELECT format('%I', nspname) FROM pg_namespace WHERE oid = ext_schema)
+                        '@extschema@'
             USING ERRCODE = 'object_not_in_prerequisite_state',
                   DETAIL = format('Unexpected: %s. Missing: %s.',
                       coalesce(nullif(array_to_string(ARRAY(SELECT unnest(found) EXCEPT SELECT unnest(expected) ORDER BY 1), '; '), ''), 'nothing'),
@@ -124,12 +124,12 @@ BEGIN
                   HINT = 'Rename or fix the table, then run CREATE EXTENSION again.';
     END IF;
 
-    SELECT format('%I', pg_get_userbyid(relowner)) INTO other_schemas FROM pg_class WHERE oid = map;
-    IF other_schemas <> format('%I', current_user) THEN
+    SELECT pg_get_userbyid(relowner) INTO former_owner FROM pg_class WHERE oid = map;
+    IF former_owner <> current_user THEN
         RAISE WARNING 'table % now belongs to the owner of extension directus_sync', map
-            USING DETAIL = format('Role %s, its owner until now, has no access to it any more.', other_schemas),
-                  HINT = format('To let directus-extension-sync running as %1$s use it: GRANT SELECT, INSERT, DELETE ON %2$s TO %1$s; GRANT USAGE ON SEQUENCE %2$s_id_seq TO %1$s;',
-                                other_schemas, map);
+            USING DETAIL = format('Role %I, its owner until now, has no access to it any more.', former_owner),
+                  HINT = format('To let directus-extension-sync running as %1$I use it: GRANT SELECT, INSERT, DELETE ON %2$s TO %1$I; GRANT USAGE ON SEQUENCE %2$s_id_seq TO %1$I;',
+                                former_owner, map);
     END IF;
     EXECUTE format('ALTER TABLE %s OWNER TO %I', map, current_user);
     ALTER EXTENSION directus_sync ADD TABLE @extschema@.directus_sync_id_map;
@@ -453,8 +453,7 @@ BEGIN
     ELSIF dry_run IS NULL THEN
         RAISE EXCEPTION 'dry_run must not be null' USING ERRCODE = 'null_value_not_allowed';
     ELSIF permissions IS NULL THEN
-        RAISE EXCEPTION 'table %.directus_permissions does not exist',
-                        (SELECT format('%I', extnamespace::regnamespace) FROM pg_extension WHERE extname = 'directus_sync')
+        RAISE EXCEPTION 'table %.directus_permissions does not exist', '@extschema@'
             USING ERRCODE = 'undefined_table',
                   HINT = 'Install directus_sync in the schema of a Directus database (CREATE EXTENSION directus_sync SCHEMA ...).';
     END IF;
