@@ -1,18 +1,21 @@
 /*-------------------------------------------------------------------------
  *
  * directus_sync.c
- *	  Module entry point: the settings, defined when the library is loaded.
+ *	  Module entry point: the settings, and what loading the library starts.
  *
  * The library can be loaded two ways: on demand, the first time a backend
- * calls one of its C functions, or at server start through
- * shared_preload_libraries. The replication worker will need the latter;
- * everything in this file must therefore be safe to run in the postmaster.
+ * calls one of its C functions or fires its triggers, or at server start
+ * through shared_preload_libraries. Only the latter reserves shared memory
+ * and starts the replication workers; capture works either way, and the
+ * queued changes wait for a worker.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
 #include "fmgr.h"
+#include "miscadmin.h"
+#include "storage/ipc.h"
 #include "utils/guc.h"
 
 #include "directus_sync.h"
@@ -20,11 +23,35 @@
 PG_MODULE_MAGIC;
 
 bool		keep_map_on_drop_setting = true;
+char	   *databases_setting = NULL;
+int			poll_interval_setting = 5000;
+int			retry_min_delay_setting = 1000;
+int			retry_max_delay_setting = 300000;
+int			notify_interval_setting = 900;
+
+static shmem_request_hook_type prev_shmem_request_hook = NULL;
+static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 
 void		_PG_init(void);
 
-void
-_PG_init(void)
+static void
+shmem_request(void)
+{
+	if (prev_shmem_request_hook)
+		prev_shmem_request_hook();
+	worker_request_shmem();
+}
+
+static void
+shmem_startup(void)
+{
+	if (prev_shmem_startup_hook)
+		prev_shmem_startup_hook();
+	worker_startup_shmem();
+}
+
+static void
+define_settings(void)
 {
 	DefineCustomBoolVariable("directus_sync.keep_map_on_drop",
 							 "Keeps the SyncID map table and its rows when the extension is dropped.",
@@ -35,9 +62,70 @@ _PG_init(void)
 							 0,
 							 NULL, NULL, NULL);
 
+	DefineCustomStringVariable("directus_sync.databases",
+							   "Databases in which a replication worker runs, separated by commas.",
+							   "One worker per database; it waits until CREATE EXTENSION directus_sync is run there.",
+							   &databases_setting,
+							   "postgres",
+							   PGC_POSTMASTER,
+							   GUC_LIST_INPUT,
+							   NULL, NULL, NULL);
+
+	DefineCustomIntVariable("directus_sync.poll_interval",
+							"How often the worker looks for work when nothing wakes it.",
+							"Commits wake it at once; this catches work from prepared transactions and missed wake-ups.",
+							&poll_interval_setting,
+							5000, 100, 3600 * 1000,
+							PGC_SIGHUP,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("directus_sync.retry_min_delay",
+							"Delay before the first retry of a failed delivery.",
+							"Each further failure doubles it, up to directus_sync.retry_max_delay, with random jitter.",
+							&retry_min_delay_setting,
+							1000, 1, 3600 * 1000,
+							PGC_SIGHUP,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("directus_sync.retry_max_delay",
+							"Longest delay between retries of a failed delivery.",
+							NULL,
+							&retry_max_delay_setting,
+							300000, 1, 24 * 3600 * 1000,
+							PGC_SIGHUP,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("directus_sync.notify_interval",
+							"Least time between two failure notifications about one remote.",
+							"Failures in between are counted and reported with the next notification.",
+							&notify_interval_setting,
+							900, 0, 7 * 24 * 3600,
+							PGC_SIGHUP,
+							GUC_UNIT_S,
+							NULL, NULL, NULL);
+
 	/*
 	 * Settings under directus_sync.* belong to this module: a misspelled one
 	 * in postgresql.conf or SET is reported instead of silently ignored.
 	 */
 	MarkGUCPrefixReserved("directus_sync");
+}
+
+void
+_PG_init(void)
+{
+	define_settings();
+	capture_register_callbacks();
+
+	if (!process_shared_preload_libraries_in_progress)
+		return;
+
+	prev_shmem_request_hook = shmem_request_hook;
+	shmem_request_hook = shmem_request;
+	prev_shmem_startup_hook = shmem_startup_hook;
+	shmem_startup_hook = shmem_startup;
+	worker_register_all();
 }

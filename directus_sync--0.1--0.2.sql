@@ -1,0 +1,905 @@
+/* directus_sync--0.1--0.2.sql: item replication.
+ *
+ * Remotes (Directus instances to ship to), subscriptions (which fields of
+ * which collection go to which remote), the outbox the capture trigger fills,
+ * the dead letters, and the functions to configure and operate all of it.
+ * The background worker (src/worker.c) drains the outbox; everything it does
+ * in the database goes through the functions below whose names start with _.
+ *
+ * Everything here lives in schema directus_sync and belongs to the
+ * extension's owner (a superuser). Tokens sit in directus_sync.remote, which
+ * no other role can read; every view leaves them out.
+ */
+
+\echo Use "ALTER EXTENSION directus_sync UPDATE TO '0.2'" to load this file. \quit
+
+COMMENT ON SCHEMA directus_sync IS 'directus_sync: SyncID map API, permission clean-up, item replication';
+
+/* ---------------------------------------------------------------------------
+ * Configuration
+ * ------------------------------------------------------------------------- */
+
+CREATE TABLE directus_sync.remote (
+    id                 serial PRIMARY KEY,
+    name               text NOT NULL UNIQUE,
+    url                text NOT NULL,          -- base URL, no trailing slash
+    token              text NOT NULL,          -- static token of a user on the remote
+    enabled            boolean NOT NULL DEFAULT true,   -- false: changes are not even captured
+    paused             boolean NOT NULL DEFAULT false,  -- true: captured, not shipped
+    notify_users       uuid[] NOT NULL DEFAULT '{}',
+    inbound_user       uuid,                   -- the Directus user this remote writes to us as
+    forward_inbound    boolean NOT NULL DEFAULT false,
+    connect_timeout_ms integer NOT NULL DEFAULT 5000,
+    request_timeout_ms integer NOT NULL DEFAULT 30000,
+    batch_max_items    integer NOT NULL DEFAULT 500,
+    batch_max_bytes    integer NOT NULL DEFAULT 1000000,
+    verify_tls         boolean NOT NULL DEFAULT true,
+    created_at         timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE TABLE directus_sync.subscription (
+    remote_id   integer NOT NULL REFERENCES directus_sync.remote ON DELETE CASCADE,
+    collection  text NOT NULL,                 -- Directus collection = table name in @extschema@
+    relid       regclass NOT NULL,
+    key_column  name NOT NULL,
+    key_is_number boolean NOT NULL,            -- how a key is written in a JSON array of keys
+    fields      text[] NOT NULL,
+    singleton   boolean NOT NULL DEFAULT false,
+    PRIMARY KEY (remote_id, collection)
+);
+CREATE INDEX subscription_relid_idx ON directus_sync.subscription (relid);
+
+/*
+ * Worker's view of each remote: counters and the backoff state. Kept apart
+ * from remote so that the worker's frequent updates never touch the rows the
+ * DBA edits, and the counters survive restarts.
+ */
+CREATE TABLE directus_sync.remote_state (
+    remote_id            integer PRIMARY KEY REFERENCES directus_sync.remote ON DELETE CASCADE,
+    in_flight            integer NOT NULL DEFAULT 0,
+    delivered            bigint NOT NULL DEFAULT 0,
+    failed               bigint NOT NULL DEFAULT 0,   -- failed attempts, transient ones included
+    consecutive_failures integer NOT NULL DEFAULT 0,
+    retry_at             timestamptz,                 -- backoff: nothing is sent before this
+    last_success_at      timestamptz,
+    last_error           text,
+    last_error_at        timestamptz,
+    last_notified_at     timestamptz,
+    unnotified_failures  integer NOT NULL DEFAULT 0
+);
+
+/* ---------------------------------------------------------------------------
+ * Queue
+ * ------------------------------------------------------------------------- */
+
+/*
+ * One row per change and subscribed remote, written by the capture trigger
+ * in the changing transaction and deleted once delivered. The worker reads
+ * it in id order per remote, so the primary key leads with remote_id. The
+ * aggressive autovacuum settings keep a drained queue small: a vacuum after
+ * the last delete truncates the empty pages.
+ */
+CREATE TABLE directus_sync.outbox (
+    id              bigserial,
+    remote_id       integer NOT NULL,
+    collection      text NOT NULL,
+    item_key        text NOT NULL,
+    op              "char" NOT NULL CHECK (op IN ('c', 'u', 'd')),
+    payload         json,                      -- key and fields; NULL for deletes
+    queued_at       timestamptz NOT NULL DEFAULT now(),
+    attempts        integer NOT NULL DEFAULT 0,
+    retry_at        timestamptz,               -- backoff of this item alone
+    last_error      text,
+    PRIMARY KEY (remote_id, id)
+) WITH (autovacuum_vacuum_scale_factor = 0, autovacuum_vacuum_threshold = 5000,
+        autovacuum_vacuum_cost_delay = 0, fillfactor = 90);
+
+CREATE TABLE directus_sync.dead_letter (
+    id              bigint PRIMARY KEY,        -- the outbox id it had
+    remote_id       integer NOT NULL REFERENCES directus_sync.remote ON DELETE CASCADE,
+    collection      text NOT NULL,
+    item_key        text NOT NULL,
+    op              "char" NOT NULL,
+    payload         json,
+    queued_at       timestamptz NOT NULL,
+    failed_at       timestamptz NOT NULL DEFAULT now(),
+    http_status     integer,
+    error_code      text,
+    error_message   text
+);
+
+CREATE TABLE directus_sync.resync_job (
+    remote_id   integer NOT NULL REFERENCES directus_sync.remote ON DELETE CASCADE,
+    collection  text NOT NULL,
+    last_key    text,                          -- rows up to this key are queued
+    rows_done   bigint NOT NULL DEFAULT 0,
+    rows_total  bigint NOT NULL,               -- estimate taken when the job started
+    started_at  timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (remote_id, collection)
+);
+
+-- Configuration survives pg_dump; queue, state and dead letters do not.
+SELECT pg_catalog.pg_extension_config_dump('directus_sync.remote', '');
+SELECT pg_catalog.pg_extension_config_dump('directus_sync.remote_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('directus_sync.subscription', '');
+
+/* ---------------------------------------------------------------------------
+ * C entry points
+ * ------------------------------------------------------------------------- */
+
+CREATE FUNCTION directus_sync._capture() RETURNS trigger
+AS 'MODULE_PATHNAME', 'directus_sync_capture' LANGUAGE C;
+
+CREATE FUNCTION directus_sync._activity() RETURNS trigger
+AS 'MODULE_PATHNAME', 'directus_sync_activity' LANGUAGE C;
+
+-- Makes every backend rebuild its cached subscriptions of that table at its
+-- next change of it (a relcache invalidation, sent at commit).
+CREATE FUNCTION directus_sync._invalidate(rel regclass) RETURNS void
+AS 'MODULE_PATHNAME', 'directus_sync_invalidate' LANGUAGE C STRICT;
+
+-- Wakes this database's worker when the calling transaction commits.
+CREATE FUNCTION directus_sync._wake_at_commit() RETURNS void
+AS 'MODULE_PATHNAME', 'directus_sync_wake_at_commit' LANGUAGE C;
+
+CREATE FUNCTION directus_sync.wake() RETURNS boolean
+AS 'MODULE_PATHNAME', 'directus_sync_wake' LANGUAGE C;
+COMMENT ON FUNCTION directus_sync.wake() IS
+    'Wakes this database''s replication worker now; false when no worker runs for this database';
+
+/* ---------------------------------------------------------------------------
+ * Input checks and look-ups
+ * ------------------------------------------------------------------------- */
+
+CREATE FUNCTION directus_sync._remote_id(remote_name text) RETURNS integer
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    found integer;
+BEGIN
+    IF remote_name IS NULL THEN
+        RAISE EXCEPTION 'remote name must not be null' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    SELECT id INTO found FROM directus_sync.remote WHERE name = remote_name;
+    IF found IS NULL THEN
+        RAISE EXCEPTION 'remote "%" does not exist', remote_name
+            USING ERRCODE = 'undefined_object',
+                  HINT = 'Remotes are listed in directus_sync.remotes.';
+    END IF;
+    RETURN found;
+END
+$$;
+
+-- Checks the settings of a remote as stored. The token is never part of a message.
+CREATE FUNCTION directus_sync._check_remote(r directus_sync.remote) RETURNS void
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF r.name IS NULL OR r.name = '' OR length(r.name) > 63 THEN
+        RAISE EXCEPTION 'remote name must be 1 to 63 characters long'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF r.url IS NULL OR r.url !~* '^https?://[^/?#\s@]+(/[^?#\s]*)?$' THEN
+        RAISE EXCEPTION 'URL of remote "%" must be an http or https URL without query, fragment or credentials', r.name
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = format('Got %L.', r.url),
+                  HINT = 'Give the base URL of the Directus instance, such as https://cms.example.com.';
+    END IF;
+    IF r.token IS NULL OR r.token = '' OR r.token ~ '[\s\x01-\x1f]' THEN
+        RAISE EXCEPTION 'token of remote "%" must be a non-empty string without whitespace or control characters', r.name
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF array_position(r.notify_users, NULL) IS NOT NULL OR r.notify_users IS NULL THEN
+        RAISE EXCEPTION 'users to notify of remote "%" must not contain null', r.name
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF r.connect_timeout_ms NOT BETWEEN 1 AND 600000 OR r.request_timeout_ms NOT BETWEEN 1 AND 3600000 THEN
+        RAISE EXCEPTION 'timeouts of remote "%" must be between 1 ms and 10 minutes (connect) or 1 hour (request)', r.name
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF r.batch_max_items NOT BETWEEN 1 AND 10000 THEN
+        RAISE EXCEPTION 'batch_max_items of remote "%" must be between 1 and 10000', r.name
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF r.batch_max_bytes NOT BETWEEN 1024 AND 104857600 THEN
+        RAISE EXCEPTION 'batch_max_bytes of remote "%" must be between 1024 and 104857600', r.name
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Directus refuses bodies over its MAX_PAYLOAD_SIZE, 1 MB by default.';
+    END IF;
+    IF r.enabled IS NULL OR r.paused IS NULL OR r.forward_inbound IS NULL OR r.verify_tls IS NULL THEN
+        RAISE EXCEPTION 'boolean settings of remote "%" must not be null', r.name
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+END
+$$;
+
+/*
+ * Brings the triggers in line with the configuration: the capture trigger on
+ * every subscribed table and on no other, the activity trigger on
+ * directus_activity while some remote names its inbound user; then makes the
+ * backends reload their cached subscriptions of the given tables.
+ */
+CREATE FUNCTION directus_sync._apply_config(touched regclass[]) RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    rel regclass;
+    activity regclass := to_regclass('@extschema@.directus_activity');
+    has_activity_trigger boolean;
+BEGIN
+    FOREACH rel IN ARRAY touched LOOP
+        CONTINUE WHEN to_regclass(rel::text) IS NULL;
+        IF EXISTS (SELECT FROM directus_sync.subscription WHERE relid = rel)
+           AND NOT EXISTS (SELECT FROM pg_trigger WHERE tgrelid = rel AND tgname = 'directus_sync_capture') THEN
+            EXECUTE format('CREATE TRIGGER directus_sync_capture AFTER INSERT OR UPDATE OR DELETE ON %s
+                            FOR EACH ROW EXECUTE FUNCTION directus_sync._capture()', rel);
+            -- Capture also what logical replication applies on this server.
+            EXECUTE format('ALTER TABLE %s ENABLE ALWAYS TRIGGER directus_sync_capture', rel);
+        ELSIF NOT EXISTS (SELECT FROM directus_sync.subscription WHERE relid = rel) THEN
+            EXECUTE format('DROP TRIGGER IF EXISTS directus_sync_capture ON %s', rel);
+        END IF;
+        PERFORM directus_sync._invalidate(rel);
+    END LOOP;
+
+    IF activity IS NOT NULL THEN
+        has_activity_trigger := EXISTS (SELECT FROM pg_trigger
+                                        WHERE tgrelid = activity AND tgname = 'directus_sync_loop_guard');
+        IF EXISTS (SELECT FROM directus_sync.remote WHERE inbound_user IS NOT NULL) THEN
+            IF NOT has_activity_trigger THEN
+                EXECUTE format('CREATE TRIGGER directus_sync_loop_guard AFTER INSERT ON %s
+                                FOR EACH ROW WHEN (NEW."user" IS NOT NULL)
+                                EXECUTE FUNCTION directus_sync._activity()', activity);
+            END IF;
+            PERFORM directus_sync._invalidate(activity);
+        ELSIF has_activity_trigger THEN
+            EXECUTE format('DROP TRIGGER directus_sync_loop_guard ON %s', activity);
+        END IF;
+    ELSIF EXISTS (SELECT FROM directus_sync.remote WHERE inbound_user IS NOT NULL) THEN
+        RAISE EXCEPTION 'loop prevention needs table %.directus_activity', '@extschema@'
+            USING ERRCODE = 'undefined_table',
+                  HINT = 'Set inbound_user only in a Directus database, after Directus has created its tables.';
+    END IF;
+END
+$$;
+
+CREATE FUNCTION directus_sync._tables_of(rid integer) RETURNS regclass[]
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT coalesce(array_agg(relid), '{}') FROM directus_sync.subscription WHERE remote_id = rid $$;
+
+/* ---------------------------------------------------------------------------
+ * Configuration API
+ * ------------------------------------------------------------------------- */
+
+CREATE FUNCTION directus_sync.add_remote(
+    name text, url text, token text,
+    enabled boolean DEFAULT true,
+    notify_users uuid[] DEFAULT '{}',
+    inbound_user uuid DEFAULT NULL,
+    forward_inbound boolean DEFAULT false,
+    connect_timeout_ms integer DEFAULT 5000,
+    request_timeout_ms integer DEFAULT 30000,
+    batch_max_items integer DEFAULT 500,
+    batch_max_bytes integer DEFAULT 1000000,
+    verify_tls boolean DEFAULT true)
+RETURNS integer
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    r directus_sync.remote;
+BEGIN
+    r.name := add_remote.name;
+    r.url := rtrim(add_remote.url, '/');
+    r.token := add_remote.token;
+    r.enabled := add_remote.enabled;
+    r.paused := false;
+    r.notify_users := add_remote.notify_users;
+    r.inbound_user := add_remote.inbound_user;
+    r.forward_inbound := add_remote.forward_inbound;
+    r.connect_timeout_ms := add_remote.connect_timeout_ms;
+    r.request_timeout_ms := add_remote.request_timeout_ms;
+    r.batch_max_items := add_remote.batch_max_items;
+    r.batch_max_bytes := add_remote.batch_max_bytes;
+    r.verify_tls := add_remote.verify_tls;
+    PERFORM directus_sync._check_remote(r);
+    IF EXISTS (SELECT FROM directus_sync.remote x WHERE x.name = r.name) THEN
+        RAISE EXCEPTION 'remote "%" already exists', r.name
+            USING ERRCODE = 'unique_violation',
+                  HINT = 'Use directus_sync.alter_remote to change it.';
+    END IF;
+    INSERT INTO directus_sync.remote (name, url, token, enabled, notify_users, inbound_user,
+                                      forward_inbound, connect_timeout_ms, request_timeout_ms,
+                                      batch_max_items, batch_max_bytes, verify_tls)
+    VALUES (r.name, r.url, r.token, r.enabled, r.notify_users, r.inbound_user,
+            r.forward_inbound, r.connect_timeout_ms, r.request_timeout_ms,
+            r.batch_max_items, r.batch_max_bytes, r.verify_tls)
+    RETURNING id INTO r.id;
+    INSERT INTO directus_sync.remote_state (remote_id) VALUES (r.id);
+    PERFORM directus_sync._apply_config('{}');
+    RETURN r.id;
+END
+$$;
+COMMENT ON FUNCTION directus_sync.add_remote(text, text, text, boolean, uuid[], uuid, boolean, integer, integer, integer, integer, boolean) IS
+    'Adds a Directus instance to ship changes to; returns its id';
+
+-- NULL leaves a setting as it is; clear_inbound_user removes the inbound user.
+CREATE FUNCTION directus_sync.alter_remote(
+    name text,
+    url text DEFAULT NULL, token text DEFAULT NULL,
+    enabled boolean DEFAULT NULL,
+    notify_users uuid[] DEFAULT NULL,
+    inbound_user uuid DEFAULT NULL,
+    forward_inbound boolean DEFAULT NULL,
+    connect_timeout_ms integer DEFAULT NULL,
+    request_timeout_ms integer DEFAULT NULL,
+    batch_max_items integer DEFAULT NULL,
+    batch_max_bytes integer DEFAULT NULL,
+    verify_tls boolean DEFAULT NULL,
+    new_name text DEFAULT NULL,
+    clear_inbound_user boolean DEFAULT false)
+RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    r directus_sync.remote;
+BEGIN
+    SELECT * INTO r FROM directus_sync.remote x WHERE x.id = directus_sync._remote_id(alter_remote.name) FOR UPDATE;
+    r.name := coalesce(new_name, r.name);
+    r.url := coalesce(rtrim(alter_remote.url, '/'), r.url);
+    r.token := coalesce(alter_remote.token, r.token);
+    r.enabled := coalesce(alter_remote.enabled, r.enabled);
+    r.notify_users := coalesce(alter_remote.notify_users, r.notify_users);
+    r.inbound_user := CASE WHEN clear_inbound_user THEN NULL
+                           ELSE coalesce(alter_remote.inbound_user, r.inbound_user) END;
+    r.forward_inbound := coalesce(alter_remote.forward_inbound, r.forward_inbound);
+    r.connect_timeout_ms := coalesce(alter_remote.connect_timeout_ms, r.connect_timeout_ms);
+    r.request_timeout_ms := coalesce(alter_remote.request_timeout_ms, r.request_timeout_ms);
+    r.batch_max_items := coalesce(alter_remote.batch_max_items, r.batch_max_items);
+    r.batch_max_bytes := coalesce(alter_remote.batch_max_bytes, r.batch_max_bytes);
+    r.verify_tls := coalesce(alter_remote.verify_tls, r.verify_tls);
+    PERFORM directus_sync._check_remote(r);
+    IF new_name IS NOT NULL AND EXISTS (SELECT FROM directus_sync.remote x WHERE x.name = new_name AND x.id <> r.id) THEN
+        RAISE EXCEPTION 'remote "%" already exists', new_name USING ERRCODE = 'unique_violation';
+    END IF;
+    UPDATE directus_sync.remote x SET name = r.name, url = r.url, token = r.token, enabled = r.enabled,
+           notify_users = r.notify_users, inbound_user = r.inbound_user,
+           forward_inbound = r.forward_inbound, connect_timeout_ms = r.connect_timeout_ms,
+           request_timeout_ms = r.request_timeout_ms, batch_max_items = r.batch_max_items,
+           batch_max_bytes = r.batch_max_bytes, verify_tls = r.verify_tls
+     WHERE x.id = r.id;
+    -- A new URL or token may be what a backed-off remote was waiting for.
+    UPDATE directus_sync.remote_state SET retry_at = NULL, consecutive_failures = 0 WHERE remote_id = r.id;
+    PERFORM directus_sync._apply_config(directus_sync._tables_of(r.id));
+    PERFORM directus_sync._wake_at_commit();
+END
+$$;
+COMMENT ON FUNCTION directus_sync.alter_remote(text, text, text, boolean, uuid[], uuid, boolean, integer, integer, integer, integer, boolean, text, boolean) IS
+    'Changes the settings of a remote; NULL arguments leave a setting unchanged';
+
+CREATE FUNCTION directus_sync.remove_remote(name text) RETURNS bigint
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    rid integer := directus_sync._remote_id(remove_remote.name);
+    tables regclass[] := directus_sync._tables_of(rid);
+    discarded bigint;
+BEGIN
+    DELETE FROM directus_sync.outbox WHERE remote_id = rid;
+    GET DIAGNOSTICS discarded = ROW_COUNT;
+    DELETE FROM directus_sync.remote WHERE id = rid;
+    PERFORM directus_sync._apply_config(tables);
+    IF discarded > 0 THEN
+        RAISE NOTICE 'discarded % undelivered changes for remote "%"', discarded, remove_remote.name;
+    END IF;
+    RETURN discarded;
+END
+$$;
+COMMENT ON FUNCTION directus_sync.remove_remote(text) IS
+    'Removes a remote with its subscriptions, queued changes and dead letters; returns the number of undelivered changes discarded';
+
+CREATE FUNCTION directus_sync.subscribe(remote text, collection text, fields text[],
+                                        singleton boolean DEFAULT NULL)
+RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    rid integer := directus_sync._remote_id(remote);
+    rel regclass;
+    key_attnum smallint[];
+    key_name name;
+    key_type oid;
+    f text;
+    is_singleton boolean := singleton;
+BEGIN
+    IF collection IS NULL OR collection = '' THEN
+        RAISE EXCEPTION 'collection must not be null or empty' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    rel := to_regclass(format('%I.%I', '@extschema@', collection));
+    IF rel IS NULL OR (SELECT relkind FROM pg_class WHERE oid = rel) NOT IN ('r', 'p') THEN
+        RAISE EXCEPTION 'collection "%" has no table in schema %', collection, '@extschema@'
+            USING ERRCODE = 'undefined_table',
+                  HINT = 'A Directus collection is a table of the same name in the schema directus_sync was installed in.';
+    END IF;
+    SELECT conkey INTO key_attnum FROM pg_constraint WHERE conrelid = rel AND contype = 'p';
+    IF key_attnum IS NULL OR cardinality(key_attnum) <> 1 THEN
+        RAISE EXCEPTION 'table % has no single-column primary key', rel
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  DETAIL = 'Directus addresses items by a primary key of one column.';
+    END IF;
+    SELECT attname, atttypid INTO key_name, key_type FROM pg_attribute
+     WHERE attrelid = rel AND attnum = key_attnum[1];
+
+    IF fields IS NULL OR cardinality(fields) = 0 THEN
+        RAISE EXCEPTION 'fields must list at least one column' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF array_ndims(fields) <> 1 THEN
+        RAISE EXCEPTION 'fields must be a one-dimensional array' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    FOREACH f IN ARRAY fields LOOP
+        IF f IS NULL THEN
+            RAISE EXCEPTION 'fields must not contain null' USING ERRCODE = 'null_value_not_allowed';
+        END IF;
+        IF NOT EXISTS (SELECT FROM pg_attribute WHERE attrelid = rel AND attname = f
+                                                  AND attnum > 0 AND NOT attisdropped) THEN
+            RAISE EXCEPTION 'column "%" of relation % does not exist', f, rel
+                USING ERRCODE = 'undefined_column';
+        END IF;
+    END LOOP;
+    IF (SELECT count(DISTINCT x) FROM unnest(fields) x) <> cardinality(fields) THEN
+        RAISE EXCEPTION 'fields must not repeat a column' USING ERRCODE = 'duplicate_column';
+    END IF;
+
+    IF is_singleton IS NULL THEN
+        is_singleton := false;
+        IF to_regclass('@extschema@.directus_collections') IS NOT NULL THEN
+            EXECUTE 'SELECT coalesce(bool_or(singleton), false) FROM @extschema@.directus_collections WHERE collection = $1'
+               INTO is_singleton USING subscribe.collection;
+        END IF;
+    END IF;
+
+    INSERT INTO directus_sync.subscription AS s (remote_id, collection, relid, key_column, key_is_number, fields, singleton)
+    VALUES (rid, subscribe.collection, rel, key_name,
+            key_type IN ('int2'::regtype, 'int4'::regtype, 'int8'::regtype, 'numeric'::regtype,
+                         'float4'::regtype, 'float8'::regtype),
+            fields, is_singleton)
+    ON CONFLICT ON CONSTRAINT subscription_pkey DO UPDATE
+       SET relid = EXCLUDED.relid, key_column = EXCLUDED.key_column,
+           key_is_number = EXCLUDED.key_is_number, fields = EXCLUDED.fields, singleton = EXCLUDED.singleton;
+    PERFORM directus_sync._apply_config(ARRAY[rel]);
+END
+$$;
+COMMENT ON FUNCTION directus_sync.subscribe(text, text, text[], boolean) IS
+    'Ships changes of the listed fields of a collection to a remote from now on (installs the capture trigger); again with other fields replaces the list';
+
+CREATE FUNCTION directus_sync.unsubscribe(remote text, collection text) RETURNS bigint
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    rid integer := directus_sync._remote_id(remote);
+    rel regclass;
+    discarded bigint;
+BEGIN
+    DELETE FROM directus_sync.subscription s WHERE s.remote_id = rid AND s.collection = unsubscribe.collection
+    RETURNING relid INTO rel;
+    IF rel IS NULL THEN
+        RAISE EXCEPTION 'remote "%" has no subscription to collection "%"', remote, collection
+            USING ERRCODE = 'undefined_object';
+    END IF;
+    DELETE FROM directus_sync.outbox o WHERE o.remote_id = rid AND o.collection = unsubscribe.collection;
+    GET DIAGNOSTICS discarded = ROW_COUNT;
+    DELETE FROM directus_sync.resync_job j WHERE j.remote_id = rid AND j.collection = unsubscribe.collection;
+    PERFORM directus_sync._apply_config(ARRAY[rel]);
+    RETURN discarded;
+END
+$$;
+COMMENT ON FUNCTION directus_sync.unsubscribe(text, text) IS
+    'Stops shipping a collection to a remote (the last unsubscribe removes the capture trigger); returns the number of undelivered changes discarded';
+
+/* ---------------------------------------------------------------------------
+ * Operations
+ * ------------------------------------------------------------------------- */
+
+CREATE FUNCTION directus_sync.pause(remote text) RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    UPDATE directus_sync.remote SET paused = true WHERE id = directus_sync._remote_id(remote);
+END
+$$;
+COMMENT ON FUNCTION directus_sync.pause(text) IS
+    'Stops shipping to a remote; changes are still queued';
+
+CREATE FUNCTION directus_sync.resume(remote text) RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    rid integer := directus_sync._remote_id(remote);
+BEGIN
+    UPDATE directus_sync.remote SET paused = false WHERE id = rid;
+    UPDATE directus_sync.remote_state SET retry_at = NULL, consecutive_failures = 0 WHERE remote_id = rid;
+    UPDATE directus_sync.outbox SET retry_at = NULL WHERE remote_id = rid AND retry_at IS NOT NULL;
+    PERFORM directus_sync._wake_at_commit();
+END
+$$;
+COMMENT ON FUNCTION directus_sync.resume(text) IS
+    'Ships to a paused or backed-off remote again, at once';
+
+/*
+ * A query giving item_key and payload of each row of the subscribed table as
+ * the capture trigger writes them on insert: the key and the subscribed
+ * fields (no key for a singleton), each value rendered by PostgreSQL's JSON
+ * functions as there. Used by resync and replay.
+ */
+CREATE FUNCTION directus_sync._payload_select(s directus_sync.subscription) RETURNS text
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT format('SELECT t.%1$I::text AS item_key, (SELECT row_to_json(x) FROM (SELECT %2$s) x) AS payload FROM %3$s t',
+                  s.key_column,
+                  string_agg(format('t.%1$I AS %1$I', f), ', ' ORDER BY ord),
+                  s.relid)
+      FROM unnest(CASE WHEN s.singleton OR s.key_column = ANY (s.fields) THEN s.fields
+                       ELSE s.key_column || s.fields END) WITH ORDINALITY AS u(f, ord)
+$$;
+
+-- The payload query restricted to the keys in $3 (text[]), compared as the key's type.
+CREATE FUNCTION directus_sync._current_rows_query(s directus_sync.subscription) RETURNS text
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT format('%s WHERE t.%I = ANY ($3::%s[])', directus_sync._payload_select(s), s.key_column,
+                  format_type(a.atttypid, a.atttypmod))
+      FROM pg_attribute a WHERE a.attrelid = s.relid AND a.attname = s.key_column
+$$;
+
+-- For the worker: the payloads of items as they are now (absent: gone).
+CREATE FUNCTION directus_sync._current_rows(rid integer, coll text, keys text[])
+RETURNS TABLE (item_key text, payload json)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    s directus_sync.subscription;
+BEGIN
+    SELECT * INTO s FROM directus_sync.subscription x WHERE x.remote_id = rid AND x.collection = coll;
+    IF FOUND THEN
+        RETURN QUERY EXECUTE directus_sync._current_rows_query(s) USING rid, coll, keys;
+    END IF;
+END
+$$;
+
+/*
+ * Queues the current state of some items for a remote: an upsert ('c') of
+ * every item that exists, a delete of every key that no longer does.
+ */
+CREATE FUNCTION directus_sync._queue_current(s directus_sync.subscription, keys text[]) RETURNS bigint
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    queued bigint;
+BEGIN
+    EXECUTE format('WITH cur AS (%s)
+                    INSERT INTO directus_sync.outbox (remote_id, collection, item_key, op, payload)
+                    SELECT $1, $2, k, CASE WHEN cur.item_key IS NULL THEN ''d'' ELSE ''c'' END, cur.payload
+                      FROM unnest($3) WITH ORDINALITY AS u(k, ord) LEFT JOIN cur ON cur.item_key = k
+                     ORDER BY ord',
+                   directus_sync._current_rows_query(s))
+      USING s.remote_id, s.collection, keys;
+    GET DIAGNOSTICS queued = ROW_COUNT;
+    RETURN queued;
+END
+$$;
+
+CREATE FUNCTION directus_sync.resync(remote text, collection text) RETURNS bigint
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    s directus_sync.subscription;
+    total bigint;
+BEGIN
+    SELECT * INTO s FROM directus_sync.subscription x
+     WHERE x.remote_id = directus_sync._remote_id(remote) AND x.collection = resync.collection;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'remote "%" has no subscription to collection "%"', remote, collection
+            USING ERRCODE = 'undefined_object',
+                  HINT = 'Subscribe first: directus_sync.subscribe(remote, collection, fields).';
+    END IF;
+    EXECUTE format('SELECT count(*) FROM %s', s.relid) INTO total;
+    INSERT INTO directus_sync.resync_job (remote_id, collection, rows_total)
+    VALUES (s.remote_id, s.collection, total)
+    ON CONFLICT ON CONSTRAINT resync_job_pkey DO UPDATE
+       SET last_key = NULL, rows_done = 0, rows_total = EXCLUDED.rows_total, started_at = now();
+    PERFORM directus_sync._wake_at_commit();
+    RETURN total;
+END
+$$;
+COMMENT ON FUNCTION directus_sync.resync(text, text) IS
+    'Queues every current item of a collection as an upsert to a remote, in chunks the worker takes; returns the number of items; progress in directus_sync.remote_status';
+
+/*
+ * One chunk of a resync job, in key order; called by the worker in a
+ * transaction of its own. Returns false when the job is finished.
+ */
+CREATE FUNCTION directus_sync._resync_step(rid integer, coll text, chunk integer) RETURNS boolean
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    s directus_sync.subscription;
+    job directus_sync.resync_job;
+    key_type text;
+    keys text[];
+BEGIN
+    SELECT * INTO job FROM directus_sync.resync_job WHERE remote_id = rid AND collection = coll FOR UPDATE;
+    SELECT * INTO s FROM directus_sync.subscription WHERE remote_id = rid AND collection = coll;
+    IF job.remote_id IS NULL OR s.remote_id IS NULL THEN
+        DELETE FROM directus_sync.resync_job WHERE remote_id = rid AND collection = coll;
+        RETURN false;
+    END IF;
+    SELECT format_type(atttypid, atttypmod) INTO key_type FROM pg_attribute
+     WHERE attrelid = s.relid AND attname = s.key_column;
+    EXECUTE format('SELECT array_agg(k::text ORDER BY k) FROM (SELECT %1$I AS k FROM %2$s
+                     WHERE $1 IS NULL OR %1$I > $1::%3$s ORDER BY %1$I LIMIT $2) x',
+                   s.key_column, s.relid, key_type)
+       INTO keys USING job.last_key, chunk;
+    IF keys IS NULL THEN
+        DELETE FROM directus_sync.resync_job WHERE remote_id = rid AND collection = coll;
+        RETURN false;
+    END IF;
+    PERFORM directus_sync._queue_current(s, keys);
+    UPDATE directus_sync.resync_job SET last_key = keys[cardinality(keys)], rows_done = rows_done + cardinality(keys)
+     WHERE remote_id = rid AND collection = coll;
+    RETURN true;
+END
+$$;
+
+CREATE FUNCTION directus_sync.replay(remote text DEFAULT NULL, ids bigint[] DEFAULT NULL) RETURNS bigint
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    rid integer := CASE WHEN remote IS NULL THEN NULL ELSE directus_sync._remote_id(remote) END;
+    s directus_sync.subscription;
+    keys text[];
+    replayed bigint := 0;
+BEGIN
+    FOR s IN SELECT DISTINCT ON (x.remote_id, x.collection) x.*
+               FROM directus_sync.subscription x JOIN directus_sync.dead_letter d
+                 ON d.remote_id = x.remote_id AND d.collection = x.collection
+              WHERE (rid IS NULL OR d.remote_id = rid) AND (ids IS NULL OR d.id = ANY (ids))
+    LOOP
+        WITH gone AS (
+            DELETE FROM directus_sync.dead_letter d
+             WHERE d.remote_id = s.remote_id AND d.collection = s.collection
+               AND (ids IS NULL OR d.id = ANY (ids))
+            RETURNING d.item_key)
+        SELECT array_agg(DISTINCT item_key) INTO keys FROM gone;
+        replayed := replayed + directus_sync._queue_current(s, keys);
+    END LOOP;
+    PERFORM directus_sync._wake_at_commit();
+    RETURN replayed;
+END
+$$;
+COMMENT ON FUNCTION directus_sync.replay(text, bigint[]) IS
+    'Queues again the items of dead letters (all, a remote''s, or the given ids) with their current state: an upsert, or a delete if the item is gone; returns the number queued';
+
+CREATE FUNCTION directus_sync.discard_dead_letters(remote text DEFAULT NULL, ids bigint[] DEFAULT NULL) RETURNS bigint
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    rid integer := CASE WHEN remote IS NULL THEN NULL ELSE directus_sync._remote_id(remote) END;
+    removed bigint;
+BEGIN
+    DELETE FROM directus_sync.dead_letter d
+     WHERE (rid IS NULL OR d.remote_id = rid) AND (ids IS NULL OR d.id = ANY (ids));
+    GET DIAGNOSTICS removed = ROW_COUNT;
+    RETURN removed;
+END
+$$;
+COMMENT ON FUNCTION directus_sync.discard_dead_letters(text, bigint[]) IS
+    'Deletes dead letters (all, a remote''s, or the given ids) without replaying them';
+
+/* ---------------------------------------------------------------------------
+ * The worker's bookkeeping
+ * ------------------------------------------------------------------------- */
+
+-- Capped exponential backoff with jitter: half to all of min * 2^(n-1), at most max.
+CREATE FUNCTION directus_sync._backoff(failures integer) RETURNS interval
+LANGUAGE sql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT least(current_setting('directus_sync.retry_max_delay')::interval,
+                 current_setting('directus_sync.retry_min_delay')::interval
+                 * power(2, least(greatest(failures, 1) - 1, 30)))
+           * (0.5 + random() / 2)
+$$;
+
+/*
+ * Tells the remote's users to notify about a failure, at most once per
+ * directus_sync.notify_interval and remote; failures in between are counted
+ * and mentioned in the next notification. A failure to notify (no such user,
+ * Directus tables missing) never stops the recording of deliveries.
+ */
+CREATE FUNCTION directus_sync._notify(rid integer, coll text, item text, event text, error text)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    r directus_sync.remote;
+    st directus_sync.remote_state;
+    notifications regclass := to_regclass('@extschema@.directus_notifications');
+    users regclass := to_regclass('@extschema@.directus_users');
+    body text;
+BEGIN
+    SELECT * INTO r FROM directus_sync.remote WHERE id = rid;
+    SELECT * INTO st FROM directus_sync.remote_state WHERE remote_id = rid FOR UPDATE;
+    IF st.last_notified_at > now() - current_setting('directus_sync.notify_interval')::interval THEN
+        UPDATE directus_sync.remote_state SET unnotified_failures = unnotified_failures + 1
+         WHERE remote_id = rid;
+        RETURN;
+    END IF;
+    body := format('directus_sync could not deliver the %s of item %s in collection %s to remote %s (%s): %s',
+                   event, item, coll, r.name, r.url, error);
+    IF st.unnotified_failures > 0 THEN
+        body := body || format(' %s more failures since the previous notification.', st.unnotified_failures);
+    END IF;
+    IF notifications IS NOT NULL AND cardinality(r.notify_users) > 0 THEN
+        BEGIN
+            EXECUTE format('INSERT INTO %s (recipient, subject, message, collection, item, status)
+                            SELECT u, $1, $2, $3, $4, ''inbox'' FROM unnest($5) AS u %s',
+                           notifications,
+                           CASE WHEN users IS NULL THEN ''
+                                ELSE format('WHERE EXISTS (SELECT FROM %s WHERE id = u)', users) END)
+              USING format('Data sync to %s failed', r.name), body, coll, item, r.notify_users;
+        EXCEPTION WHEN OTHERS THEN
+            RAISE WARNING 'directus_sync could not notify the users of remote "%": %', r.name, SQLERRM;
+        END;
+    END IF;
+    UPDATE directus_sync.remote_state SET last_notified_at = now(), unnotified_failures = 0
+     WHERE remote_id = rid;
+END
+$$;
+
+/*
+ * The outcome of a window (see outbox_record in src/outbox.c): delivered rows
+ * go, dead ones move to dead_letter, retry_ids back off alone, remote_error
+ * backs off the whole remote (honouring a Retry-After), counters move on.
+ */
+CREATE FUNCTION directus_sync._record(
+    rid integer, delivered bigint[],
+    dead_ids bigint[], dead_status integer[], dead_code text[], dead_message text[],
+    retry_ids bigint[], retry_errors text[],
+    remote_error text, retry_after_ms integer,
+    fail_collection text, fail_item text, fail_event text, fail_error text)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    failures integer := cardinality(dead_ids) + cardinality(retry_ids) + (remote_error IS NOT NULL)::integer;
+    done bigint;
+BEGIN
+    DELETE FROM directus_sync.outbox WHERE remote_id = rid AND id = ANY (delivered);
+    GET DIAGNOSTICS done = ROW_COUNT;
+
+    WITH gone AS (
+        DELETE FROM directus_sync.outbox o
+         USING unnest(dead_ids, dead_status, dead_code, dead_message) AS d(id, status, code, message)
+         WHERE o.remote_id = rid AND o.id = d.id
+        RETURNING o.*, d.status, d.code, d.message)
+    INSERT INTO directus_sync.dead_letter (id, remote_id, collection, item_key, op, payload, queued_at,
+                                           http_status, error_code, error_message)
+    SELECT id, remote_id, collection, item_key, op, payload, queued_at, status, code, message FROM gone;
+
+    UPDATE directus_sync.outbox o
+       SET attempts = o.attempts + 1, retry_at = now() + directus_sync._backoff(o.attempts + 1),
+           last_error = r.error
+      FROM unnest(retry_ids, retry_errors) AS r(id, error)
+     WHERE o.remote_id = rid AND o.id = r.id;
+
+    UPDATE directus_sync.remote_state st
+       SET in_flight = 0,
+           delivered = st.delivered + done,
+           failed = st.failed + failures,
+           consecutive_failures = CASE WHEN remote_error IS NULL THEN 0 ELSE st.consecutive_failures + 1 END,
+           retry_at = CASE WHEN remote_error IS NULL THEN NULL
+                           ELSE now() + greatest(directus_sync._backoff(st.consecutive_failures + 1),
+                                                 retry_after_ms * interval '1 ms') END,
+           last_success_at = CASE WHEN done > 0 THEN now() ELSE st.last_success_at END,
+           last_error = CASE WHEN failures > 0 THEN format('%s of item %s in %s: %s', fail_event, fail_item,
+                                                           fail_collection, fail_error)
+                             ELSE st.last_error END,
+           last_error_at = CASE WHEN failures > 0 THEN now() ELSE st.last_error_at END
+     WHERE st.remote_id = rid;
+
+    IF failures > 0 THEN
+        PERFORM directus_sync._notify(rid, fail_collection, fail_item, fail_event, fail_error);
+    END IF;
+END
+$$;
+
+/* ---------------------------------------------------------------------------
+ * Views (no tokens)
+ * ------------------------------------------------------------------------- */
+
+CREATE VIEW directus_sync.remotes AS
+SELECT r.id, r.name, r.url, r.enabled, r.paused, r.notify_users, r.inbound_user, r.forward_inbound,
+       r.connect_timeout_ms, r.request_timeout_ms, r.batch_max_items, r.batch_max_bytes, r.verify_tls,
+       r.created_at,
+       (SELECT coalesce(jsonb_object_agg(s.collection, s.fields), '{}') FROM directus_sync.subscription s
+         WHERE s.remote_id = r.id) AS subscriptions
+  FROM directus_sync.remote r;
+COMMENT ON VIEW directus_sync.remotes IS 'Remotes and what they subscribe to, without their tokens';
+
+CREATE VIEW directus_sync.remote_status AS
+SELECT r.name AS remote, r.enabled, r.paused,
+       q.queued, coalesce(st.in_flight, 0) AS in_flight,
+       coalesce(st.delivered, 0) AS delivered, coalesce(st.failed, 0) AS failed,
+       (SELECT count(*) FROM directus_sync.dead_letter d WHERE d.remote_id = r.id) AS dead,
+       st.last_success_at, st.last_error, st.last_error_at, st.retry_at,
+       now() - q.oldest AS lag,
+       (SELECT jsonb_object_agg(j.collection, jsonb_build_object('done', j.rows_done, 'total', j.rows_total))
+          FROM directus_sync.resync_job j WHERE j.remote_id = r.id) AS resync
+  FROM directus_sync.remote r
+  LEFT JOIN directus_sync.remote_state st ON st.remote_id = r.id
+  CROSS JOIN LATERAL (SELECT count(*) AS queued, min(o.queued_at) AS oldest
+                        FROM directus_sync.outbox o WHERE o.remote_id = r.id) q;
+COMMENT ON VIEW directus_sync.remote_status IS
+    'Per remote: queued, in flight, delivered, failed attempts, dead letters, last success and error, backoff, lag of the oldest queued change, resync progress';
+
+/* ---------------------------------------------------------------------------
+ * DROP EXTENSION: capture triggers go, the map table stays
+ * ------------------------------------------------------------------------- */
+
+CREATE OR REPLACE FUNCTION directus_sync._detach_map() RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    member record;
+    mappings bigint;
+BEGIN
+    -- Triggers on Directus's tables depend on our functions: remove them first.
+    FOR member IN
+        SELECT t.tgname, t.tgrelid::regclass AS rel FROM pg_trigger t
+         WHERE t.tgfoid IN ('directus_sync._capture'::regproc, 'directus_sync._activity'::regproc)
+    LOOP
+        EXECUTE format('DROP TRIGGER %I ON %s', member.tgname, member.rel);
+    END LOOP;
+
+    -- The map table and its sequence: the extension's members outside its own schema.
+    FOR member IN
+        SELECT c.oid::regclass AS rel, c.relkind
+          FROM pg_depend d JOIN pg_extension e ON e.oid = d.refobjid
+          JOIN pg_class c ON c.oid = d.objid
+         WHERE e.extname = 'directus_sync' AND d.classid = 'pg_class'::regclass
+           AND d.deptype = 'e' AND c.relkind IN ('r', 'S')
+           AND c.relnamespace <> 'directus_sync'::regnamespace
+    LOOP
+        EXECUTE format('ALTER EXTENSION directus_sync DROP %s %s',
+                       CASE member.relkind WHEN 'r' THEN 'TABLE' ELSE 'SEQUENCE' END, member.rel);
+        IF member.relkind = 'r' THEN
+            EXECUTE format('SELECT count(*) FROM %s', member.rel) INTO mappings;
+            RAISE NOTICE 'table % keeps its % mappings after DROP EXTENSION directus_sync', member.rel, mappings
+                USING HINT = 'CREATE EXTENSION directus_sync adopts it again; DROP TABLE removes it for good.';
+        END IF;
+    END LOOP;
+END
+$$;
+
+REVOKE ALL ON ALL FUNCTIONS IN SCHEMA directus_sync FROM PUBLIC;
+REVOKE ALL ON ALL TABLES IN SCHEMA directus_sync FROM PUBLIC;
