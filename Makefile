@@ -10,7 +10,8 @@ OBJS = src/directus_sync.o src/map_guard.o src/capture.o src/worker.o \
 DATA = directus_sync--0.1.sql directus_sync--0.1--0.2.sql
 PGFILEDESC = "directus_sync - Directus SyncID map and replication inside PostgreSQL"
 
-REGRESS = adopt map_api map_input map_bulk privileges permissions drop_keeps_map
+REGRESS = adopt map_api map_input map_bulk privileges permissions drop_keeps_map \
+          replication_config replication_capture upgrade
 ISOLATION = concurrent_create
 TAP_TESTS = 1
 

@@ -512,7 +512,7 @@ LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    UPDATE directus_sync.remote SET paused = true WHERE id = directus_sync._remote_id(remote);
+    UPDATE directus_sync.remote SET paused = true WHERE id = directus_sync._remote_id(pause.remote);
 END
 $$;
 COMMENT ON FUNCTION directus_sync.pause(text) IS
