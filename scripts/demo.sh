@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# scripts/demo.sh: the SyncID map and the permission clean-up at work, step by
-# step, on a throwaway cluster (127.0.0.1:54390) from a bare Debian 12 machine.
+# scripts/demo.sh: the SyncID map, the permission clean-up and item replication
+# at work, step by step, on a throwaway cluster (127.0.0.1:54390) from a bare
+# Debian 12 machine. Replication ships to the project's fake Directus
+# (t/fake_directus.py on 127.0.0.1:54389), which follows Directus's REST API.
 #
 #   bash scripts/demo.sh          run the demo, then stop the cluster
 #   bash scripts/demo.sh --keep   run it and leave the cluster running to explore
@@ -10,11 +12,13 @@ set -euo pipefail
 
 DEMO_DIR=/tmp/directus_sync_demo
 PORT=54390
+FAKE_PORT=54389
+FAKE="http://127.0.0.1:$FAKE_PORT"
 export PGHOST=127.0.0.1 PGPORT=$PORT PGUSER=postgres PGDATABASE=directus
 
 ds_require_root
 case "${1:-}" in
-    --stop) ds_cluster_stop "$DEMO_DIR"; rm -rf "$DEMO_DIR"; echo "demo cluster stopped"; exit 0 ;;
+    --stop) ds_fake_stop "$DEMO_DIR"; ds_cluster_stop "$DEMO_DIR"; rm -rf "$DEMO_DIR"; echo "demo cluster stopped"; exit 0 ;;
     --keep) keep=1 ;;
     "") keep= ;;
     *) ds_die "usage: $0 [--keep | --stop]" ;;
@@ -24,12 +28,15 @@ ds_install_packages
 WORK=$(ds_workdir demo)
 cleanup() {
     rm -rf "$WORK"
-    if [ -z "$keep" ]; then ds_cluster_stop "$DEMO_DIR"; rm -rf "$DEMO_DIR"; fi
+    if [ -z "$keep" ]; then ds_fake_stop "$DEMO_DIR"; ds_cluster_stop "$DEMO_DIR"; rm -rf "$DEMO_DIR"; fi
 }
 trap cleanup EXIT
 ds_build_install "$WORK/src"
 ds_say "starting a throwaway cluster on 127.0.0.1:$PORT (data in $DEMO_DIR)"
-ds_cluster_start "$DEMO_DIR" "$PORT"
+ds_cluster_start "$DEMO_DIR" "$PORT" "directus_sync.databases = 'directus'" \
+    "directus_sync.retry_min_delay = 500" "directus_sync.retry_max_delay = 5000"
+ds_say "starting the fake Directus on $FAKE (the remote instance)"
+ds_fake_start "$DEMO_DIR" "$FAKE_PORT" '{"articles":{"pk":"id"}}'
 
 # step TITLE SQL...: prints the title, then each statement followed by its result.
 run_psql() {
@@ -121,9 +128,85 @@ step "11. DROP EXTENSION keeps every mapping; CREATE EXTENSION adopts them again
     "CREATE EXTENSION directus_sync;" \
     "SELECT count(*) AS mappings_through_the_api FROM directus_sync.get_all('items:articles');"
 
+# What the remote has received: one line per request, then its items.
+show_remote() {
+    ds_say "the remote (fake Directus) received:"
+    curl -s "$FAKE/__fake/requests" | python3 -c '
+import json, sys
+for r in json.load(sys.stdin)["data"]:
+    print("  %-6s %-22s %s -> %s" % (r["method"], r["path"], json.dumps(r["body"])[:90], r["status"]))'
+    curl -s -X DELETE "$FAKE/__fake/requests" >/dev/null
+    echo "  items now: $(curl -s "$FAKE/__fake/items/articles")"
+}
+# Waits (at most 20 s) until nothing is queued or in flight.
+WAIT_DRAINED="DO \$\$ BEGIN FOR i IN 1..200 LOOP
+  EXIT WHEN (SELECT sum(queued + in_flight) FROM directus_sync.remote_status) = 0;
+  PERFORM pg_sleep(0.1); END LOOP; END \$\$;"
+
+step "12. Replication: Directus's tables, and a remote instance to ship articles to (title and status only)" \
+    "CREATE TABLE directus_users (id uuid PRIMARY KEY, email varchar(128));
+     INSERT INTO directus_users VALUES ('0000000a-0000-4000-8000-00000000000a', 'admin@example.com'),
+                                       ('0000000b-0000-4000-8000-00000000000b', 'sync-from-b@example.com');
+     CREATE TABLE directus_activity (id serial PRIMARY KEY, action varchar(45) NOT NULL, \"user\" uuid,
+       timestamp timestamptz NOT NULL DEFAULT now(), collection varchar(64) NOT NULL, item varchar(255) NOT NULL);
+     CREATE TABLE directus_notifications (id serial PRIMARY KEY, timestamp timestamptz DEFAULT now(),
+       status varchar(255) DEFAULT 'inbox', recipient uuid NOT NULL REFERENCES directus_users,
+       sender uuid, subject varchar(255) NOT NULL, message text, collection varchar(64), item varchar(255));
+     CREATE TABLE articles (id integer PRIMARY KEY, title text, status text, internal_notes text,
+       updated_at timestamptz);" \
+    "SELECT directus_sync.add_remote('b', '$FAKE', 'test-token',
+       notify_users => ARRAY['0000000a-0000-4000-8000-00000000000a']::uuid[],
+       inbound_user => '0000000b-0000-4000-8000-00000000000b');" \
+    "SELECT directus_sync.subscribe('b', 'articles', ARRAY['title', 'status', 'updated_at']);" \
+    "SELECT name, url, subscriptions FROM directus_sync.remotes;"
+
+step "13. Changes made by any writer ship at commit: inserts in one batch, updates with changed fields only" \
+    "INSERT INTO articles SELECT i, 'Article ' || i, 'draft', 'not shipped', '2026-01-01 12:00+00' FROM generate_series(1, 5) i;" \
+    "UPDATE articles SET status = 'published' WHERE id <= 2;" \
+    "UPDATE articles SET internal_notes = 'changes nothing the remote sees' WHERE id = 3;" \
+    "DELETE FROM articles WHERE id = 5;" \
+    "$WAIT_DRAINED" \
+    "SELECT remote, queued, in_flight, delivered, failed, dead, last_error FROM directus_sync.remote_status;"
+show_remote
+
+step "14. Coalescing: while b is paused, an item created, edited three times and another created then deleted" \
+    "SELECT directus_sync.pause('b');" \
+    "INSERT INTO articles VALUES (10, 'Draft', 'draft'), (11, 'Oops', 'draft');" \
+    "UPDATE articles SET title = 'Better title' WHERE id = 10;" \
+    "UPDATE articles SET status = 'review' WHERE id = 10;" \
+    "UPDATE articles SET status = 'published' WHERE id = 10;" \
+    "DELETE FROM articles WHERE id = 11;" \
+    "SELECT remote, paused, queued FROM directus_sync.remote_status;" \
+    "SELECT directus_sync.resume('b');" \
+    "$WAIT_DRAINED"
+show_remote
+
+step "15. Loop prevention: what b's sync user wrote here (Directus logs it in directus_activity) is not sent back" \
+    "BEGIN;
+     UPDATE articles SET title = 'Edited on b' WHERE id = 1;
+     INSERT INTO directus_activity (action, \"user\", collection, item)
+       VALUES ('update', '0000000b-0000-4000-8000-00000000000b', 'articles', '1');
+     COMMIT;" \
+    "SELECT count(*) AS queued_for_b FROM directus_sync.outbox;"
+
+ds_say "16. The remote refuses one item (400 INVALID_PAYLOAD): it goes to the dead letters, the rest is delivered, the admin is notified"
+curl -s -X POST "$FAKE/__fake/fail" -d '{"status":400,"code":"INVALID_PAYLOAD","message":"\"title\" is too long","key":"21","count":-1}' >/dev/null
+run_psql "INSERT INTO articles (id, title) SELECT i, 'Batch ' || i FROM generate_series(20, 22) i;" \
+    "$WAIT_DRAINED" \
+    "SELECT id, collection, item_key, op, http_status, error_code, error_message FROM directus_sync.dead_letter;" \
+    "SELECT recipient, subject, message FROM directus_notifications;"
+show_remote
+
+ds_say "17. Once the remote accepts it again, replay the dead letter: the item's current state ships"
+curl -s -X DELETE "$FAKE/__fake/fail" >/dev/null
+run_psql "SELECT directus_sync.replay('b') AS replayed;" "$WAIT_DRAINED" \
+    "SELECT remote, queued, delivered, dead, last_success_at IS NOT NULL AS delivered_lately FROM directus_sync.remote_status;"
+show_remote
+
 if [ -n "$keep" ]; then
     ds_say "the demo cluster keeps running"
     echo "  connect: psql -h 127.0.0.1 -p $PORT -U postgres directus"
+    echo "  remote:  curl $FAKE/__fake/items/articles"
     echo "  stop:    bash scripts/demo.sh --stop"
 else
     ds_say "demo done; the cluster is stopped (run with --keep to explore it)"

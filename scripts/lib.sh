@@ -4,7 +4,7 @@
 
 DS_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 DS_PACKAGES=(postgresql-15 postgresql-server-dev-15 libcurl4-openssl-dev build-essential
-             libipc-run-perl)
+             libipc-run-perl python3)
 PGBIN=/usr/lib/postgresql/15/bin
 
 ds_say() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
@@ -86,4 +86,25 @@ ds_cluster_stop() {
     local dir=$1
     [ -f "$dir/data/postmaster.pid" ] || return 0
     ds_as_postgres "$PGBIN/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null || true
+}
+
+# Starts the project's fake Directus (t/fake_directus.py) as postgres on
+# 127.0.0.1:PORT in the background, with the collections given as JSON; waits
+# until it listens. Its pid goes to $dir/fake.pid for ds_fake_stop.
+ds_fake_start() {
+    local dir=$1 port=$2 collections=$3 i
+    ds_as_postgres /usr/bin/python3 "$DS_ROOT/t/fake_directus.py" --port "$port" \
+        --collections "$collections" --pid-file "$dir/fake.pid" >"$dir/fake.log" 2>&1 &
+    for i in $(seq 100); do
+        grep -q listening "$dir/fake.log" 2>/dev/null && return 0
+        sleep 0.1
+    done
+    cat "$dir/fake.log" >&2
+    ds_die "the fake Directus on port $port did not start"
+}
+
+ds_fake_stop() {
+    local dir=$1
+    [ -f "$dir/fake.pid" ] && kill "$(cat "$dir/fake.pid")" 2>/dev/null || true
+    rm -f "$dir/fake.pid"
 }
