@@ -832,6 +832,35 @@ BEGIN
 END
 $$;
 
+/*
+ * Gives a drained outbox its disk space back at once: TRUNCATE, as PgQ
+ * rotates its queues, when the outbox is empty but large. Autovacuum would
+ * reclaim the heap in time, never the index. The lock is taken only if free
+ * at once (NOWAIT), which also means no transaction has uncommitted rows in
+ * it; writers then wait for the few milliseconds of the TRUNCATE.
+ */
+CREATE FUNCTION directus_sync._shrink_outbox(min_bytes bigint) RETURNS boolean
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF pg_total_relation_size('directus_sync.outbox') < min_bytes
+       OR EXISTS (SELECT FROM directus_sync.outbox) THEN
+        RETURN false;
+    END IF;
+    BEGIN
+        LOCK TABLE directus_sync.outbox IN ACCESS EXCLUSIVE MODE NOWAIT;
+    EXCEPTION WHEN lock_not_available THEN
+        RETURN false;
+    END;
+    IF EXISTS (SELECT FROM directus_sync.outbox) THEN
+        RETURN false;
+    END IF;
+    TRUNCATE directus_sync.outbox;
+    RETURN true;
+END
+$$;
+
 /* ---------------------------------------------------------------------------
  * Views (no tokens)
  * ------------------------------------------------------------------------- */

@@ -94,6 +94,7 @@ extern void outbox_record(SyncRemote *remote, List *items,
 						  const char *remote_error, int retry_after_ms);
 extern List *outbox_current_rows(SyncRemote *remote, SyncSubscription *sub, List *keys);
 extern void outbox_resync_steps(void);
+extern void outbox_shrink_if_empty(void);
 
 /* http.c */
 typedef struct HttpRequest

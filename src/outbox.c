@@ -757,3 +757,30 @@ outbox_resync_steps(void)
 		(void) run_transaction("queuing a resync chunk", resync_step, lfirst(lc));
 	}
 }
+
+/* ----------------------------------------------------------------
+ * Queue hygiene
+ * ---------------------------------------------------------------- */
+
+/* A drained outbox larger than this is truncated. */
+#define SHRINK_MIN_BYTES (4 * 1024 * 1024)
+
+static void
+shrink(void *arg)
+{
+	Oid			types[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(SHRINK_MIN_BYTES)};
+
+	(void) arg;
+	spi_run("SELECT directus_sync._shrink_outbox($1)", 1, types, values, NULL);
+}
+
+/*
+ * Truncates the outbox if it is empty but large (see _shrink_outbox); for
+ * the worker to call when it has nothing on its way.
+ */
+void
+outbox_shrink_if_empty(void)
+{
+	(void) run_transaction("shrinking the outbox", shrink, NULL);
+}

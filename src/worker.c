@@ -49,6 +49,9 @@ typedef struct WorkerShared
 
 static WorkerShared *shared = NULL;
 
+/* How often an idle worker looks whether the drained outbox needs shrinking. */
+#define SHRINK_EVERY_MS 10000
+
 /* A window of one remote's changes on its way. */
 typedef struct ActiveWindow
 {
@@ -309,6 +312,7 @@ worker_loop(void)
 {
 	bool		claim_due = true;
 	TimestampTz last_claim = 0;
+	TimestampTz last_shrink = 0;
 
 	for (;;)
 	{
@@ -356,6 +360,12 @@ worker_loop(void)
 		if (active_windows != NIL)
 			continue;			/* a window moves on without network */
 
+		if (TimestampDifferenceExceeds(last_shrink, GetCurrentTimestamp(), SHRINK_EVERY_MS) &&
+			outbox_extension_ready())
+		{
+			outbox_shrink_if_empty();
+			last_shrink = GetCurrentTimestamp();
+		}
 		pgstat_report_activity(STATE_IDLE, NULL);
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 						 sleep_ms, PG_WAIT_EXTENSION);
