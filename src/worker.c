@@ -348,7 +348,8 @@ worker_loop(void)
 			HttpRequest *req;
 
 			pgstat_report_activity(STATE_RUNNING, "sending");
-			while ((req = http_wait(20)) != NULL)
+			/* wait for one answer, then take whatever else has finished */
+			for (req = http_wait(20); req != NULL; req = http_wait(0))
 				handle_answer(req);
 			if (MyLatch->is_set)
 			{
