@@ -163,7 +163,7 @@ find_ready(void *arg)
 	ReadyArgs  *a = arg;
 
 	spi_run("SELECT r.id, (extract(epoch FROM st.retry_at - now()) * 1000)::bigint AS wait_ms"
-			"  FROM directus_sync.remote r JOIN directus_sync.remote_state st ON st.remote_id = r.id"
+			"  FROM directus_sync.remote r LEFT JOIN directus_sync.remote_state st ON st.remote_id = r.id"
 			" WHERE r.enabled AND NOT r.paused"
 			"   AND EXISTS (SELECT FROM directus_sync.outbox o WHERE o.remote_id = r.id)"
 			" ORDER BY r.id", 0, NULL, NULL, NULL);
@@ -306,6 +306,9 @@ load_remote(int remote_id)
 	SyncRemote *remote;
 	MemoryContext old;
 
+	/* pg_dump keeps remotes, not their state: a restored remote gets it here */
+	spi_run("INSERT INTO directus_sync.remote_state (remote_id) VALUES ($1) ON CONFLICT DO NOTHING",
+			1, types, values, NULL);
 	spi_run("SELECT id, name, url, token, connect_timeout_ms, request_timeout_ms,"
 			"       batch_max_items, batch_max_bytes, verify_tls"
 			"  FROM directus_sync.remote WHERE id = $1 AND enabled AND NOT paused",

@@ -46,6 +46,10 @@ $node->safe_psql('source', q{
 	SELECT count(*) FROM directus_sync.create_mappings('items:bulk',
 		ARRAY(SELECT 'k' || g FROM generate_series(1, 2000) g));
 	SELECT directus_sync.delete_by_local_id('items:bulk', 'k2000');
+	-- replication configuration: kept by pg_dump (no worker runs in this database)
+	CREATE TABLE cms.articles (id integer PRIMARY KEY, title text);
+	SELECT directus_sync.add_remote('b', 'http://127.0.0.1:9', 'token-b', batch_max_items => 50);
+	SELECT directus_sync.subscribe('b', 'articles', ARRAY['title']);
 });
 is($node->safe_psql('source', q{SELECT to_regclass('public.directus_sync_id_map') IS NULL
 	AND to_regclass('cms.directus_sync_id_map') IS NOT NULL}),
@@ -94,6 +98,11 @@ foreach my $format ('custom', 'plain')
 		INSERT INTO cms.directus_sync_id_map ("table", sync_id, local_id) VALUES ('flows', 'node-after-restore', 'f-2');
 		SELECT count(*) FROM cms.directus_sync_id_map WHERE "table" = 'flows'}),
 		'2', "$format: Directus's role still reads and writes the map, as directus-extension-sync does");
+	is($node->safe_psql($target, q{SELECT name || ' ' || batch_max_items || ' ' || subscriptions FROM directus_sync.remotes}),
+		'b 50 {"articles": ["title"]}', "$format: remotes and subscriptions back");
+	is($node->safe_psql($target, q{INSERT INTO cms.articles VALUES (1, 'after restore');
+		SELECT item_key || ' ' || op::text || ' ' || payload FROM directus_sync.outbox}),
+		'1 c {"id":1,"title":"after restore"}', "$format: the capture trigger is back and queues changes");
 }
 
 # pg_restore --clean into the same database drops and re-creates the
