@@ -1,0 +1,339 @@
+# Shared helpers of the replication TAP tests (t/010_*, t/011_*, t/012_*):
+# a cluster set up for the worker, the fake Directus (t/fake_directus.py)
+# and its control API, waits with a timeout, and comparisons of what the
+# fake holds with what the tables hold.
+#
+#   use lib 't';
+#   use DirectusSyncTest;
+#
+# Every wait here polls with a deadline and returns false on timeout, so a
+# test states its expectation as ok(wait_for(...)) and never relies on a
+# fixed sleep.
+package DirectusSyncTest;
+
+use strict;
+use warnings;
+
+use Encode ();
+use Exporter 'import';
+use HTTP::Tiny;
+use JSON::PP;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use Time::HiRes qw(time sleep);
+
+our @EXPORT = qw(
+  start_fake stop_fake ctl fake_items fake_item_map fake_requests last_seq api_request
+  new_sync_node run_sql server_crash wait_for wait_drained remote_status outbox_count
+  table_rows json_canon json_decode json_encode compare_items order_violations quote_literal
+);
+
+# Default wait, long enough for a slow, busy machine.
+our $TIMEOUT = 120;
+
+# JSON in and out of processes is UTF-8 bytes; inside the tests strings are
+# characters (the test files "use utf8"), and so is the canonical form.
+my $json_io = JSON::PP->new->utf8->canonical->allow_nonref;
+my $json_chars = JSON::PP->new->canonical->allow_nonref;
+my $http = HTTP::Tiny->new(timeout => 30, keep_alive => 0);
+my @fakes;
+
+# Diagnostics may show non-ASCII keys and values.
+binmode(Test::More->builder->$_, ':encoding(UTF-8)') for qw(output failure_output todo_output);
+
+sub json_encode { return $json_io->encode($_[0]) }
+sub json_decode { return $json_io->decode($_[0]) }
+
+# One canonical JSON text for a Perl structure: the way to compare payloads
+# exactly (key order aside), numbers and strings and booleans kept apart.
+sub json_canon { return $json_chars->encode($_[0]) }
+
+# A SQL string literal.
+sub quote_literal
+{
+	my ($s) = @_;
+	$s =~ s/'/''/g;
+	return "'$s'";
+}
+
+# ---------------------------------------------------------------------------
+# The fake Directus
+
+# Starts t/fake_directus.py on a free port and waits for its "listening"
+# line. Options: collections (hashref, as --collections takes it), token,
+# log_max, args (more command line arguments). Returns a hashref with port,
+# url, token and pid; every fake started is stopped at the end of the test.
+sub start_fake
+{
+	my (%opt) = @_;
+	my $port = PostgreSQL::Test::Cluster::get_free_port();
+	my $token = $opt{token} // 'test-token';
+	my @cmd = ('/usr/bin/python3', 't/fake_directus.py', '--port', $port, '--token', $token,
+		'--collections', json_encode($opt{collections} // {}),
+		'--log-max', $opt{log_max} // 100000, @{ $opt{args} // [] });
+	my $pid = open(my $out, '-|', @cmd) or BAIL_OUT("cannot start the fake directus: $!");
+	my $line = eval {
+		local $SIG{ALRM} = sub { die "timeout\n" };
+		alarm 30;
+		my $l = <$out>;
+		alarm 0;
+		$l;
+	};
+	BAIL_OUT('the fake directus did not say it listens')
+	  unless defined $line && $line =~ /listening on 127\.0\.0\.1:$port/;
+	my $fake = { port => $port, url => "http://127.0.0.1:$port", token => $token, pid => $pid, out => $out };
+	push @fakes, $fake;
+	return $fake;
+}
+
+sub stop_fake
+{
+	my ($fake) = @_;
+	return unless $fake->{pid};
+	kill 'TERM', $fake->{pid};
+	waitpid($fake->{pid}, 0);
+	close $fake->{out};
+	$fake->{pid} = undef;
+}
+
+END
+{
+	local $?;
+	stop_fake($_) for @fakes;
+}
+
+# A request to the fake's control API (/__fake/...); dies unless it
+# answers 200. Returns the decoded answer.
+sub ctl
+{
+	my ($fake, $method, $path, $body) = @_;
+	my %req = (headers => { 'Content-Type' => 'application/json' });
+	$req{content} = json_encode($body) if defined $body;
+	my $res = $http->request($method, "$fake->{url}/__fake/$path", \%req);
+	die "fake control $method $path: $res->{status} $res->{content}\n" unless $res->{status} == 200;
+	return json_decode($res->{content});
+}
+
+# A request to the fake's Directus API with the fake's token, as a client
+# of that Directus would make it (to change the remote behind the worker's
+# back). Returns HTTP::Tiny's response.
+sub api_request
+{
+	my ($fake, $method, $path, $body) = @_;
+	my %req = (headers => { 'Content-Type' => 'application/json', Authorization => "Bearer $fake->{token}" });
+	$req{content} = json_encode($body) if defined $body;
+	return $http->request($method, "$fake->{url}$path", \%req);
+}
+
+# The items the fake holds in a collection (arrayref, in key order).
+sub fake_items
+{
+	my ($fake, $coll) = @_;
+	return ctl($fake, 'GET', "items/$coll")->{data};
+}
+
+# The same as a hashref key => item.
+sub fake_item_map
+{
+	my ($fake, $coll, $pk) = @_;
+	return { map { $_->{$pk} => $_ } @{ fake_items($fake, $coll) } };
+}
+
+# The fake's request log after sequence number $since (0: all), optionally
+# only the /items requests of one collection.
+sub fake_requests
+{
+	my ($fake, $since, $coll) = @_;
+	my $log = ctl($fake, 'GET', 'requests?since=' . ($since // 0))->{data};
+	return $log unless defined $coll;
+	return [ grep { $_->{path} =~ m{^/items/\Q$coll\E(/|$)} } @$log ];
+}
+
+# The sequence number of the last logged request: a mark to read the log
+# from later.
+sub last_seq
+{
+	my ($fake) = @_;
+	my $log = ctl($fake, 'GET', 'requests')->{data};
+	return @$log ? $log->[-1]{seq} : 0;
+}
+
+# ---------------------------------------------------------------------------
+# The cluster
+
+# A started cluster with the library preloaded, its worker on database
+# postgres, short retry delays and poll interval, UTC timestamps, and the
+# extension created. extra_conf: more postgresql.conf lines.
+sub new_sync_node
+{
+	my ($name, %opt) = @_;
+	my $node = PostgreSQL::Test::Cluster->new($name);
+	$node->init;
+	$node->append_conf('postgresql.conf', qq{
+shared_preload_libraries = 'directus_sync'
+directus_sync.databases = 'postgres'
+directus_sync.retry_min_delay = 100
+directus_sync.retry_max_delay = 1000
+directus_sync.poll_interval = 500
+timezone = 'UTC'
+});
+	$node->append_conf('postgresql.conf', $opt{extra_conf}) if $opt{extra_conf};
+	$node->start;
+	$node->safe_psql('postgres', 'CREATE EXTENSION directus_sync');
+	return $node;
+}
+
+# The lines of the server log that tell of a crashed server process (with
+# the DETAIL line after each), or '' when there is none. ignore_kill: leave
+# out the processes that died of SIGKILL (a test's own kill -9).
+sub server_crash
+{
+	my ($node, %opt) = @_;
+	my $log = slurp_file($node->logfile);
+	my @found = $log =~ /^(.*(?:terminated by signal|was terminated by exception|PANIC:).*\n(?:.*DETAIL:.*\n)?)/mg;
+	@found = grep { !/terminated by signal 9:/ } @found if $opt{ignore_kill};
+	return join('', @found);
+}
+
+# safe_psql, except that when the server crashed the error says so, with
+# the log lines telling which process died of what.
+sub run_sql
+{
+	my ($node, $sql, $db) = @_;
+	$sql = Encode::encode('UTF-8', $sql) if utf8::is_utf8($sql);
+	my ($ret, $out, $err) = $node->psql($db // 'postgres', $sql, on_error_die => 0, on_error_stop => 1);
+	return Encode::decode('UTF-8', $out) if $ret == 0;
+	# A test's own kill -9 is not a crash.
+	my $crash = server_crash($node, ignore_kill => 1);
+	if ($crash)
+	{
+		# With restart_after_crash off (the test default) the postmaster
+		# is on its way out: once it is gone, tell the test framework, so
+		# that its teardown does not bail out of the whole test run.
+		my $pidfile = $node->data_dir . '/postmaster.pid';
+		for (1 .. 100) { last unless -f $pidfile; sleep(0.1) }
+		$node->{_pid} = undef unless -f $pidfile;
+		die "the server crashed:\n$crash";
+	}
+	die "psql failed ($ret): $err\nwhile running: $sql\n";
+}
+
+# Calls $check until it returns true or the timeout (seconds, default
+# $TIMEOUT) passes. Returns whether it became true; on timeout says so with
+# $desc, and with what $on_timeout returns if given.
+sub wait_for
+{
+	my ($desc, $check, %opt) = @_;
+	my $deadline = time() + ($opt{timeout} // $TIMEOUT);
+	while (1)
+	{
+		# A crash of the server ends the wait as a failure, with the reason.
+		my $done = eval { $check->() };
+		if ($@)
+		{
+			diag("while waiting for $desc: $@");
+			return 0;
+		}
+		return 1 if $done;
+		last if time() > $deadline;
+		sleep($opt{interval} // 0.1);
+	}
+	diag("timed out waiting for $desc");
+	diag($opt{on_timeout}->()) if $opt{on_timeout};
+	return 0;
+}
+
+# The row of directus_sync.remote_status of a remote, as a hashref (values
+# as psql prints them, NULL as undef).
+sub remote_status
+{
+	my ($node, $remote) = @_;
+	my $row = run_sql($node,
+		'SELECT row_to_json(s) FROM directus_sync.remote_status s WHERE remote = ' . quote_literal($remote));
+	return $row eq '' ? undef : $json_chars->decode($row);
+}
+
+# Waits until a remote has nothing queued, nothing in flight and no resync
+# running: everything committed so far is delivered or dead.
+sub wait_drained
+{
+	my ($node, $remote, %opt) = @_;
+	my $q = quote_literal($remote);
+	return wait_for("remote $remote to drain", sub {
+		run_sql($node, "SELECT queued = 0 AND in_flight = 0 AND resync IS NULL
+			FROM directus_sync.remote_status WHERE remote = $q") eq 't';
+	}, on_timeout => sub {
+		run_sql($node, "SELECT row_to_json(s) FROM directus_sync.remote_status s WHERE remote = $q")
+		  . "\n" . run_sql($node, "SELECT id, collection, item_key, op, attempts, retry_at, last_error
+			FROM directus_sync.outbox o JOIN directus_sync.remote r ON r.id = o.remote_id
+			WHERE r.name = $q ORDER BY id LIMIT 5");
+	}, %opt);
+}
+
+# Queued rows of a remote.
+sub outbox_count
+{
+	my ($node, $remote) = @_;
+	return run_sql($node, 'SELECT count(*) FROM directus_sync.outbox o
+		JOIN directus_sync.remote r ON r.id = o.remote_id WHERE r.name = ' . quote_literal($remote));
+}
+
+# The rows of a query as PostgreSQL's JSON renders them (arrayref of
+# hashrefs), ordered by $order: what the fake should hold.
+sub table_rows
+{
+	my ($node, $query, $order) = @_;
+	return $json_chars->decode(run_sql($node,
+		"SELECT coalesce(json_agg(t ORDER BY $order), '[]') FROM ($query) t"));
+}
+
+# Compares two lists of items by key, each item as canonical JSON. One
+# assertion; on failure tells the first few differences rather than
+# printing thousands of rows.
+sub compare_items
+{
+	my ($got, $want, $pk, $name) = @_;
+	# Canonical text first: using a value as a hash key could change how
+	# it encodes.
+	my %g = map { my $c = json_canon($_); (($_->{$pk} // '') => $c) } @$got;
+	my %w = map { my $c = json_canon($_); (($_->{$pk} // '') => $c) } @$want;
+	my @problems;
+	for my $k (sort keys %w)
+	{
+		if (!exists $g{$k}) { push @problems, "missing $k: want $w{$k}" }
+		elsif ($g{$k} ne $w{$k}) { push @problems, "differs $k: got $g{$k} want $w{$k}" }
+	}
+	push @problems, map { "extra $_: $g{$_}" } grep { !exists $w{$_} } sort keys %g;
+	my $ok = ok(!@problems, $name);
+	if (!$ok)
+	{
+		diag(scalar(@problems) . ' differences (' . scalar(@$got) . ' got, ' . scalar(@$want) . ' wanted); first ones:');
+		diag($_) for grep { defined } @problems[ 0 .. 9 ];
+	}
+	return $ok;
+}
+
+# For a field that only grows with each change of an item (a version
+# counter): the places where the fake was sent an item with a lower value
+# after a higher one, as messages. Only requests the fake accepted count.
+sub order_violations
+{
+	my ($requests, $pk, $field) = @_;
+	my (%last, @backwards);
+	for my $req (@$requests)
+	{
+		next unless ref $req->{body} eq 'ARRAY' && $req->{status} < 300;
+		for my $item (@{ $req->{body} })
+		{
+			next unless ref $item eq 'HASH' && defined $item->{$field};
+			my $k = $item->{$pk};
+			push @backwards, "item $k: $field $item->{$field} after $last{$k} (request $req->{seq})"
+			  if defined $last{$k} && $item->{$field} < $last{$k};
+			$last{$k} = $item->{$field};
+		}
+	}
+	return @backwards;
+}
+
+1;
