@@ -5,7 +5,7 @@
 
 EXTENSION = directus_sync
 MODULE_big = directus_sync
-OBJS = src/directus_sync.o src/map_guard.o src/capture.o src/worker.o \
+OBJS = src/directus_sync.o src/map_guard.o src/capture.o src/worker.o src/keyhash.o \
        src/outbox.o src/http.o src/directus.o
 DATA = directus_sync--0.1.sql directus_sync--0.1--0.2.sql
 PGFILEDESC = "directus_sync - Directus SyncID map and replication inside PostgreSQL"

@@ -94,6 +94,10 @@ CREATE TABLE directus_sync.outbox (
 ) WITH (autovacuum_vacuum_scale_factor = 0, autovacuum_vacuum_threshold = 5000,
         autovacuum_vacuum_cost_delay = 0, fillfactor = 90);
 
+-- The few rows that hold an item's own backoff, for the worker to skip that item.
+CREATE INDEX outbox_backoff_idx ON directus_sync.outbox (remote_id, collection, item_key)
+    WHERE retry_at IS NOT NULL;
+
 CREATE TABLE directus_sync.dead_letter (
     id              bigint PRIMARY KEY,        -- the outbox id it had
     remote_id       integer NOT NULL REFERENCES directus_sync.remote ON DELETE CASCADE,
@@ -270,6 +274,12 @@ LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$ SELECT coalesce(array_agg(relid), '{}') FROM directus_sync.subscription WHERE remote_id = rid $$;
 
+-- Every subscribed table: a remote's inbound user changes what all of them track.
+CREATE FUNCTION directus_sync._all_tables() RETURNS regclass[]
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT coalesce(array_agg(DISTINCT relid), '{}') FROM directus_sync.subscription $$;
+
 /* ---------------------------------------------------------------------------
  * Configuration API
  * ------------------------------------------------------------------------- */
@@ -319,7 +329,7 @@ BEGIN
             r.batch_max_items, r.batch_max_bytes, r.verify_tls)
     RETURNING id INTO r.id;
     INSERT INTO directus_sync.remote_state (remote_id) VALUES (r.id);
-    PERFORM directus_sync._apply_config('{}');
+    PERFORM directus_sync._apply_config(directus_sync._all_tables());
     RETURN r.id;
 END
 $$;
@@ -363,6 +373,13 @@ BEGIN
     r.batch_max_bytes := coalesce(alter_remote.batch_max_bytes, r.batch_max_bytes);
     r.verify_tls := coalesce(alter_remote.verify_tls, r.verify_tls);
     PERFORM directus_sync._check_remote(r);
+    IF alter_remote.url IS NOT NULL AND alter_remote.token IS NULL
+       AND r.url <> (SELECT x.url FROM directus_sync.remote x WHERE x.id = r.id) THEN
+        RAISE EXCEPTION 'a new URL for remote "%" needs its token too', r.name
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = 'The stored token is not sent to another address.',
+                  HINT = 'Pass token => ... with url => ... .';
+    END IF;
     IF new_name IS NOT NULL AND EXISTS (SELECT FROM directus_sync.remote x WHERE x.name = new_name AND x.id <> r.id) THEN
         RAISE EXCEPTION 'remote "%" already exists', new_name USING ERRCODE = 'unique_violation';
     END IF;
@@ -374,7 +391,7 @@ BEGIN
      WHERE x.id = r.id;
     -- A new URL or token may be what a backed-off remote was waiting for.
     UPDATE directus_sync.remote_state SET retry_at = NULL, consecutive_failures = 0 WHERE remote_id = r.id;
-    PERFORM directus_sync._apply_config(directus_sync._tables_of(r.id));
+    PERFORM directus_sync._apply_config(directus_sync._all_tables());
     PERFORM directus_sync._wake_at_commit();
 END
 $$;
@@ -393,7 +410,7 @@ BEGIN
     DELETE FROM directus_sync.outbox WHERE remote_id = rid;
     GET DIAGNOSTICS discarded = ROW_COUNT;
     DELETE FROM directus_sync.remote WHERE id = rid;
-    PERFORM directus_sync._apply_config(tables);
+    PERFORM directus_sync._apply_config(tables || directus_sync._all_tables());
     IF discarded > 0 THEN
         RAISE NOTICE 'discarded % undelivered changes for remote "%"', discarded, remove_remote.name;
     END IF;
@@ -422,7 +439,12 @@ BEGIN
         RAISE EXCEPTION 'collection must not be null or empty' USING ERRCODE = 'invalid_parameter_value';
     END IF;
     rel := to_regclass(format('%I.%I', '@extschema@', collection));
-    IF rel IS NULL OR (SELECT relkind FROM pg_class WHERE oid = rel) NOT IN ('r', 'p') THEN
+    IF (SELECT relkind FROM pg_class WHERE oid = rel) = 'p' THEN
+        RAISE EXCEPTION 'table % is partitioned', rel
+            USING ERRCODE = 'feature_not_supported',
+                  DETAIL = 'directus_sync captures changes of plain tables only.';
+    END IF;
+    IF rel IS NULL OR (SELECT relkind FROM pg_class WHERE oid = rel) <> 'r' THEN
         RAISE EXCEPTION 'collection "%" has no table in schema %', collection, '@extschema@'
             USING ERRCODE = 'undefined_table',
                   HINT = 'A Directus collection is a table of the same name in the schema directus_sync was installed in.';
@@ -552,13 +574,18 @@ AS $$
                        ELSE s.key_column || s.fields END) WITH ORDINALITY AS u(f, ord)
 $$;
 
--- The payload query restricted to the keys in $3 (text[]), compared as the key's type.
-CREATE FUNCTION directus_sync._current_rows_query(s directus_sync.subscription) RETURNS text
+/*
+ * The payload query restricted to the keys in $3 (text[]), compared as the
+ * key's type. Locking, it waits for a writer of those rows and reads what it
+ * committed: queued behind that writer's change, a resync or replay never
+ * ships an older state after a newer one.
+ */
+CREATE FUNCTION directus_sync._current_rows_query(s directus_sync.subscription, locking boolean) RETURNS text
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT format('%s WHERE t.%I = ANY ($3::%s[])', directus_sync._payload_select(s), s.key_column,
-                  format_type(a.atttypid, a.atttypmod))
+    SELECT format('%s WHERE t.%I = ANY ($3::%s[])%s', directus_sync._payload_select(s), s.key_column,
+                  format_type(a.atttypid, a.atttypmod), CASE WHEN locking THEN ' FOR SHARE OF t' ELSE '' END)
       FROM pg_attribute a WHERE a.attrelid = s.relid AND a.attname = s.key_column
 $$;
 
@@ -573,7 +600,7 @@ DECLARE
 BEGIN
     SELECT * INTO s FROM directus_sync.subscription x WHERE x.remote_id = rid AND x.collection = coll;
     IF FOUND THEN
-        RETURN QUERY EXECUTE directus_sync._current_rows_query(s) USING rid, coll, keys;
+        RETURN QUERY EXECUTE directus_sync._current_rows_query(s, false) USING rid, coll, keys;
     END IF;
 END
 $$;
@@ -594,7 +621,7 @@ BEGIN
                     SELECT $1, $2, k, CASE WHEN cur.item_key IS NULL THEN ''d'' ELSE ''c'' END, cur.payload
                       FROM unnest($3) WITH ORDINALITY AS u(k, ord) LEFT JOIN cur ON cur.item_key = k
                      ORDER BY ord',
-                   directus_sync._current_rows_query(s))
+                   directus_sync._current_rows_query(s, true))
       USING s.remote_id, s.collection, keys;
     GET DIAGNOSTICS queued = ROW_COUNT;
     RETURN queued;
@@ -759,12 +786,16 @@ BEGIN
     END IF;
     IF notifications IS NOT NULL AND cardinality(r.notify_users) > 0 THEN
         BEGIN
+            -- as the table's owner (Directus's role), never as the superuser
+            -- running the worker: triggers on that table are Directus's
+            EXECUTE format('SET LOCAL ROLE %s', (SELECT relowner::regrole FROM pg_class WHERE oid = notifications));
             EXECUTE format('INSERT INTO %s (recipient, subject, message, collection, item, status)
                             SELECT u, $1, $2, $3, $4, ''inbox'' FROM unnest($5) AS u %s',
                            notifications,
                            CASE WHEN users IS NULL THEN ''
                                 ELSE format('WHERE EXISTS (SELECT FROM %s WHERE id = u)', users) END)
               USING format('Data sync to %s failed', r.name), body, coll, item, r.notify_users;
+            RESET ROLE;
         EXCEPTION WHEN OTHERS THEN
             RAISE WARNING 'directus_sync could not notify the users of remote "%": %', r.name, SQLERRM;
         END;
@@ -776,15 +807,17 @@ $$;
 
 /*
  * The outcome of a window (see outbox_record in src/outbox.c): delivered rows
- * go, dead ones move to dead_letter, retry_ids back off alone, remote_error
- * backs off the whole remote (honouring a Retry-After), counters move on.
+ * go, dead ones move to dead_letter, retry_ids back off alone, attempted_ids
+ * count an attempt (a create of theirs may have arrived), remote_error backs
+ * off the whole remote (honouring a Retry-After), counters move on.
  */
 CREATE FUNCTION directus_sync._record(
     rid integer, delivered bigint[],
     dead_ids bigint[], dead_status integer[], dead_code text[], dead_message text[],
     retry_ids bigint[], retry_errors text[],
     remote_error text, retry_after_ms integer,
-    fail_collection text, fail_item text, fail_event text, fail_error text)
+    fail_collection text, fail_item text, fail_event text, fail_error text,
+    attempted_ids bigint[])
 RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -804,6 +837,9 @@ BEGIN
     INSERT INTO directus_sync.dead_letter (id, remote_id, collection, item_key, op, payload, queued_at,
                                            http_status, error_code, error_message)
     SELECT id, remote_id, collection, item_key, op, payload, queued_at, status, code, message FROM gone;
+
+    -- sent without a definite answer: the remote may have applied it
+    UPDATE directus_sync.outbox SET attempts = attempts + 1 WHERE remote_id = rid AND id = ANY (attempted_ids);
 
     UPDATE directus_sync.outbox o
        SET attempts = o.attempts + 1, retry_at = now() + directus_sync._backoff(o.attempts + 1),

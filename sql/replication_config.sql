@@ -1,7 +1,10 @@
 -- Configuration API of replication: remotes and subscriptions, and every
 -- configuration error the DBA can make, caught at configuration time.
-CREATE EXTENSION directus_sync;
 SET client_min_messages = warning;
+-- a fresh extension (the tests before leave theirs behind)
+DROP EXTENSION IF EXISTS directus_sync;
+DROP TABLE IF EXISTS directus_sync_id_map;
+CREATE EXTENSION directus_sync;
 \set SHOW_CONTEXT never
 
 CREATE TABLE articles (id integer PRIMARY KEY, title text, body text, status varchar(20));
@@ -61,6 +64,10 @@ SELECT directus_sync.subscribe('b', 'no_key', ARRAY['b']);               -- no p
 SELECT directus_sync.subscribe('b', 'two_keys', ARRAY['label']);         -- composite key
 SELECT directus_sync.subscribe('b', NULL, ARRAY['title']);
 
+SELECT directus_sync.alter_remote('c2', url => 'https://elsewhere.example.com'); -- token needed too
+CREATE TABLE parted (id integer PRIMARY KEY, label text) PARTITION BY RANGE (id);
+SELECT directus_sync.subscribe('b', 'parted', ARRAY['label']);           -- partitioned
+
 -- Subscribing again replaces the field list.
 SELECT directus_sync.subscribe('b', 'articles', ARRAY['title', 'body']);
 SELECT fields FROM directus_sync.subscription WHERE collection = 'articles' AND remote_id = 1;
@@ -95,4 +102,4 @@ SELECT count(*) AS views_showing_tokens FROM information_schema.columns
  WHERE table_schema = 'directus_sync' AND column_name = 'token' AND table_name <> 'remote';
 
 DROP EXTENSION directus_sync;
-DROP TABLE directus_sync_id_map, articles, tags, no_key, two_keys CASCADE;
+DROP TABLE directus_sync_id_map, articles, tags, no_key, two_keys, parted CASCADE;

@@ -41,6 +41,7 @@
 #include "utils/builtins.h"
 #include "utils/datum.h"
 #include "utils/fmgroids.h"
+#include "utils/guc.h"
 #include "utils/hsearch.h"
 #include "utils/inval.h"
 #include "utils/json.h"
@@ -112,7 +113,7 @@ typedef struct ActivityConfig
 /* What this transaction queued, per collection and item, for the loop guard. */
 typedef struct QueuedKey
 {
-	char		hkey[NAMEDATALEN + 260];	/* collection \x1f key */
+	char	   *hash_key;		/* collection \x1f key */
 	List	   *rows;			/* QueuedRow */
 } QueuedKey;
 
@@ -124,7 +125,7 @@ typedef struct QueuedRow
 
 static HTAB *capture_tables = NULL;
 static ActivityConfig activity_config;
-static HTAB *queued_this_xact = NULL;
+static KeyHash *queued_this_xact = NULL;
 static bool wake_pending = false;
 static Oid	cached_owner = InvalidOid;	/* owner of directus_sync.outbox */
 static SPIPlanPtr insert_plan = NULL;
@@ -243,14 +244,23 @@ typedef struct AsOwner
 {
 	Oid			saved_user;
 	int			saved_context;
+	int			guc_level;
 } AsOwner;
 
+/*
+ * As the owner, with search_path pinned as for a SECURITY DEFINER function:
+ * the writer's search_path must not choose the operators our queries run.
+ */
 static void
 become_owner(AsOwner *as)
 {
+	Oid			owner = extension_owner();
+
 	GetUserIdAndSecContext(&as->saved_user, &as->saved_context);
-	SetUserIdAndSecContext(extension_owner(),
-						   as->saved_context | SECURITY_LOCAL_USERID_CHANGE |
+	as->guc_level = NewGUCNestLevel();
+	(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	SetUserIdAndSecContext(owner, as->saved_context | SECURITY_LOCAL_USERID_CHANGE |
 						   SECURITY_RESTRICTED_OPERATION);
 }
 
@@ -258,6 +268,7 @@ static void
 restore_user(AsOwner *as)
 {
 	SetUserIdAndSecContext(as->saved_user, as->saved_context);
+	AtEOXact_GUC(true, as->guc_level);
 }
 
 static void
@@ -271,7 +282,7 @@ load_subscriptions(CaptureTable *table, Relation rel)
 							  "       EXISTS (SELECT FROM directus_sync.remote i WHERE i.inbound_user IS NOT NULL)"
 							  "  FROM directus_sync.subscription s JOIN directus_sync.remote r ON r.id = s.remote_id"
 							  " WHERE s.relid = $1 AND r.enabled ORDER BY s.remote_id",
-							  1, types, values, NULL, true, 0) != SPI_OK_SELECT)
+							  1, types, values, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read the subscriptions of table %u", table->relid);
 	tuptable = SPI_tuptable;
 	table->nsubs = (int) SPI_processed;
@@ -354,8 +365,22 @@ capture_table(Relation rel)
 					  &outfunc, &varlena);
 	fmgr_info_cxt(outfunc, &table->key_out, table->cxt);
 
-	load_subscriptions(table, rel);
+	/*
+	 * Valid from before the build: an invalidation that arrives while it
+	 * runs (its queries take locks, which processes them) clears this and
+	 * the next row builds again.
+	 */
 	table->valid = true;
+	PG_TRY();
+	{
+		load_subscriptions(table, rel);
+	}
+	PG_CATCH();
+	{
+		table->valid = false;
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
 	return table;
 }
 
@@ -436,25 +461,14 @@ static void
 remember_queued(text *collection, const char *key, int remote_id, int64 id)
 {
 	QueuedKey  *entry;
-	char		hkey[sizeof(((QueuedKey *) 0)->hkey)];
 	QueuedRow  *row;
 	bool		found;
 	MemoryContext old;
 
 	if (queued_this_xact == NULL)
-	{
-		HASHCTL		ctl;
-
-		ctl.keysize = sizeof(hkey);
-		ctl.entrysize = sizeof(QueuedKey);
-		ctl.hcxt = TopTransactionContext;
-		queued_this_xact = hash_create("directus_sync queued items", 64, &ctl,
-									   HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
-	}
-	snprintf(hkey, sizeof(hkey), "%s\x1f%s", text_to_cstring(collection), key);
-	entry = hash_search(queued_this_xact, hkey, HASH_ENTER, &found);
-	if (!found)
-		entry->rows = NIL;
+		queued_this_xact = keyhash_create("directus_sync queued items", 64, sizeof(QueuedKey),
+										  TopTransactionContext);
+	entry = keyhash_enter(queued_this_xact, item_hash_key(text_to_cstring(collection), key), &found);
 	old = MemoryContextSwitchTo(TopTransactionContext);
 	row = palloc(sizeof(QueuedRow));
 	row->remote_id = remote_id;
@@ -588,8 +602,11 @@ load_activity_config(Relation rel)
 	SPITupleTable *tuptable;
 	TupleDesc	desc = RelationGetDescr(rel);
 
+	activity_config.valid = false;
 	if (activity_config.inbound)
 		pfree(activity_config.inbound);
+	activity_config.inbound = NULL;
+	activity_config.ninbound = 0;
 	activity_config.relid = RelationGetRelid(rel);
 	activity_config.user_att = SPI_fnumber(desc, "user");
 	activity_config.collection_att = SPI_fnumber(desc, "collection");
@@ -604,7 +621,7 @@ load_activity_config(Relation rel)
 				 errdetail("Expected columns \"user\" (uuid), collection, item and action.")));
 
 	if (SPI_execute("SELECT id, inbound_user, forward_inbound FROM directus_sync.remote"
-					" WHERE inbound_user IS NOT NULL", true, 0) != SPI_OK_SELECT)
+					" WHERE inbound_user IS NOT NULL", false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read the inbound users of remotes");
 	tuptable = SPI_tuptable;
 	activity_config.ninbound = (int) SPI_processed;
@@ -647,7 +664,6 @@ directus_sync_activity(PG_FUNCTION_ARGS)
 	bool		isnull;
 	Datum		user;
 	char	   *action;
-	char		hkey[sizeof(((QueuedKey *) 0)->hkey)];
 	QueuedKey  *entry;
 	AsOwner		as;
 
@@ -676,8 +692,7 @@ directus_sync_activity(PG_FUNCTION_ARGS)
 		char	   *collection = SPI_getvalue(tuple, desc, activity_config.collection_att);
 		char	   *item = SPI_getvalue(tuple, desc, activity_config.item_att);
 
-		snprintf(hkey, sizeof(hkey), "%s\x1f%s", collection ? collection : "", item ? item : "");
-		entry = hash_search(queued_this_xact, hkey, HASH_FIND, NULL);
+		entry = keyhash_find(queued_this_xact, item_hash_key(collection ? collection : "", item ? item : ""));
 		for (int i = 0; entry != NULL && i < activity_config.ninbound; i++)
 		{
 			InboundRemote *inbound = &activity_config.inbound[i];

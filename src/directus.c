@@ -16,7 +16,7 @@
  *	 update of an item the remote does not have (missing from the answer's
  *	   data, or 403 for a non-admin token) -> the current row is created;
  *	 delete of an item the remote does not have -> success.
- * Failures: network errors, 401, 404 (wrong URL), 408, 429 and 502-504 hold
+ * Failures: network errors, 3xx, 401, 404 (wrong URL), 408, 429 and 502-504 hold
  * the whole remote back (backoff); 500 and other 4xx concern the items: a
  * batch is halved until the failing item is alone, which then backs off
  * alone (500) or goes to the dead letters (4xx).
@@ -25,6 +25,7 @@
  */
 #include "postgres.h"
 
+#include "mb/pg_wchar.h"
 #include "utils/builtins.h"
 #include "utils/json.h"
 #include "utils/jsonb.h"
@@ -69,6 +70,7 @@ typedef struct Step
 
 struct DirectusWindow
 {
+	MemoryContext cxt;			/* steps and outcomes live here */
 	SyncRemote *remote;
 	List	   *items;
 	List	   *steps;			/* to do, head first */
@@ -131,6 +133,7 @@ directus_window_begin(SyncRemote *remote, List *items)
 	List	   *groups = NIL;
 	ListCell   *lc;
 
+	win->cxt = CurrentMemoryContext;
 	win->remote = remote;
 	win->items = items;
 	win->retry_after_ms = -1;
@@ -383,6 +386,10 @@ recreate(DirectusWindow *win, Step *step)
 HttpRequest *
 directus_window_next(DirectusWindow *win)
 {
+	MemoryContext request_cxt = CurrentMemoryContext;
+	MemoryContext old = MemoryContextSwitchTo(win->cxt);
+	HttpRequest *req = NULL;
+
 	while (win->steps != NIL && win->remote_error == NULL)
 	{
 		Step	   *step = linitial(win->steps);
@@ -395,9 +402,13 @@ directus_window_next(DirectusWindow *win)
 		}
 		split_to_limits(win, step);
 		win->current = step;
-		return build_request(win, step);
+		/* the request (URL, body) is the caller's to free after the answer */
+		MemoryContextSwitchTo(request_cxt);
+		req = build_request(win, step);
+		break;
 	}
-	return NULL;
+	MemoryContextSwitchTo(old);
+	return req;
 }
 
 /* ----------------------------------------------------------------
@@ -411,7 +422,8 @@ parse_json(const char *text)
 	MemoryContext cxt = CurrentMemoryContext;
 	Jsonb	   *volatile result = NULL;
 
-	if (text == NULL || text[0] == '\0')
+	if (text == NULL || text[0] == '\0' ||
+		!pg_verify_mbstr(GetDatabaseEncoding(), text, strlen(text), true))
 		return NULL;
 	PG_TRY();
 	{
@@ -467,7 +479,7 @@ parse_error(const char *body, char **code, char **message)
 	{
 		*message = json_scalar_text(&v);
 		if (*message && strlen(*message) > MAX_ERROR_MESSAGE)
-			(*message)[MAX_ERROR_MESSAGE] = '\0';
+			(*message)[pg_mbcliplen(*message, strlen(*message), MAX_ERROR_MESSAGE)] = '\0';
 	}
 	if (json_field(first.val.binary.data, "extensions", &v) && v.type == jbvBinary)
 	{
@@ -507,38 +519,43 @@ answer_keys(const char *body, const char *key_column, List **keys)
 	return true;
 }
 
-static bool
-key_listed(List *keys, const char *key)
+typedef struct KeyEntry
 {
-	ListCell   *lc;
+	char	   *key;
+} KeyEntry;
 
-	foreach(lc, keys)
-		if (strcmp(lfirst(lc), key) == 0)
-			return true;
-	return false;
-}
-
-/* Splits a step's items into those whose key is listed and the others. */
+/* Splits items into those whose key is in keys and the others. */
 static void
 partition(List *items, List *keys, List **listed, List **unlisted)
 {
+	KeyHash    *set = keyhash_create("directus_sync keys", Max(list_length(keys), 16),
+									 sizeof(KeyEntry), CurrentMemoryContext);
 	ListCell   *lc;
+	bool		found;
 
+	foreach(lc, keys)
+		(void) keyhash_enter(set, lfirst(lc), &found);
 	*listed = *unlisted = NIL;
 	foreach(lc, items)
 	{
 		SyncItem   *item = lfirst(lc);
 
-		if (key_listed(keys, item->key))
+		if (keyhash_find(set, item->key) != NULL)
 			*listed = lappend(*listed, item);
 		else
 			*unlisted = lappend(*unlisted, item);
 	}
+	hash_destroy(set->table);
 }
 
 static void
-remote_failure(DirectusWindow *win, const char *error, int retry_after_ms)
+remote_failure(DirectusWindow *win, Step *step, const char *error, int retry_after_ms)
 {
+	ListCell   *lc;
+
+	/* the request may have been applied before the answer was lost */
+	foreach(lc, step->items)
+		((SyncItem *) lfirst(lc))->attempted = true;
 	win->remote_error = pstrdup(error);
 	win->retry_after_ms = retry_after_ms;
 	ereport(LOG,
@@ -683,8 +700,8 @@ on_success(DirectusWindow *win, Step *step, HttpRequest *req)
 static bool
 holds_back_remote(long status)
 {
-	return status == 401 || status == 404 || status == 408 || status == 429 ||
-		(status >= 502 && status <= 504);
+	return (status >= 300 && status < 400) || status == 401 || status == 404 ||
+		status == 408 || status == 429 || (status >= 502 && status <= 504);
 }
 
 void
@@ -698,8 +715,8 @@ directus_window_answer(DirectusWindow *win, HttpRequest *req)
 	win->current = NULL;
 	if (req->status == 0)
 	{
-		remote_failure(win, psprintf("%s %s: %s", req->method, step->sub->collection,
-									 req->transport_error), -1);
+		remote_failure(win, step, psprintf("%s %s: %s", req->method, step->sub->collection,
+										   req->transport_error), -1);
 		return;
 	}
 	if (req->status >= 200 && req->status < 300)
@@ -716,7 +733,7 @@ directus_window_answer(DirectusWindow *win, HttpRequest *req)
 		return;
 	}
 	if (holds_back_remote(req->status))
-		remote_failure(win, error, req->retry_after_ms);
+		remote_failure(win, step, error, req->retry_after_ms);
 	else if (req->status == 400 && code && strcmp(code, "RECORD_NOT_UNIQUE") == 0 &&
 			 step->kind == STEP_CREATE && !step->checked)
 	{

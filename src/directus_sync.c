@@ -62,14 +62,19 @@ define_settings(void)
 							 0,
 							 NULL, NULL, NULL);
 
-	DefineCustomStringVariable("directus_sync.databases",
-							   "Databases in which a replication worker runs, separated by commas.",
-							   "One worker per database; it waits until CREATE EXTENSION directus_sync is run there.",
-							   &databases_setting,
-							   "postgres",
-							   PGC_POSTMASTER,
-							   GUC_LIST_INPUT,
-							   NULL, NULL, NULL);
+	/*
+	 * A server-start setting can only be defined while preloading; loaded
+	 * later (no worker then anyway) the library goes without it.
+	 */
+	if (process_shared_preload_libraries_in_progress)
+		DefineCustomStringVariable("directus_sync.databases",
+								   "Databases in which a replication worker runs, separated by commas.",
+								   "One worker per database; it waits until CREATE EXTENSION directus_sync is run there.",
+								   &databases_setting,
+								   "postgres",
+								   PGC_POSTMASTER,
+								   GUC_LIST_INPUT,
+								   NULL, NULL, NULL);
 
 	DefineCustomIntVariable("directus_sync.poll_interval",
 							"How often the worker looks for work when nothing wakes it.",

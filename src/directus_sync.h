@@ -17,6 +17,8 @@
 #define DIRECTUS_SYNC_H
 
 #include "lib/stringinfo.h"
+#include "utils/hsearch.h"
+#include "utils/palloc.h"
 #include "nodes/pg_list.h"
 
 /* Settings (see directus_sync.c) */
@@ -28,6 +30,19 @@ extern int	retry_max_delay_setting;
 extern int	notify_interval_setting;
 
 #define MAX_WORKER_DATABASES 32
+
+/* keyhash.c: string-keyed hash tables; an entry starts with its char *key */
+typedef struct KeyHash
+{
+	HTAB	   *table;
+	MemoryContext cxt;
+	Size		entrysize;
+} KeyHash;
+
+extern KeyHash *keyhash_create(const char *name, long nelem, Size entrysize, MemoryContext cxt);
+extern void *keyhash_enter(KeyHash *kh, const char *key, bool *found);
+extern void *keyhash_find(KeyHash *kh, const char *key);
+extern char *item_hash_key(const char *collection, const char *key);
 
 /* capture.c */
 extern void capture_register_callbacks(void);
@@ -79,7 +94,11 @@ typedef struct SyncItem
 	char	   *key;			/* text form */
 	char		op;				/* 'c', 'u' or 'd': the net change */
 	char	   *payload;		/* JSON object text; NULL for a delete */
-	List	   *outbox_ids;		/* int64 ids of the queued rows it covers */
+	int64	   *ids;			/* of the queued rows it covers, in queue order */
+	int			nids;
+	int			maxids;
+	bool		maybe_sent;		/* its create may have reached the remote already */
+	bool		attempted;		/* sent without a definite answer */
 	ItemOutcome outcome;
 	int			http_status;
 	char	   *error_code;

@@ -11,7 +11,7 @@
  * header and nowhere else: libcurl's verbose output stays off.
  *
  * libcurl's callbacks must not throw (a longjmp through libcurl leaves it
- * broken), so they only copy bytes with malloc-free, size-capped appends.
+ * broken), so the answer's buffer is malloc'd and capped, not palloc'd.
  *
  *-------------------------------------------------------------------------
  */
@@ -24,10 +24,11 @@
 #include "directus_sync.h"
 
 /*
- * Room for an answer; the rest of a larger one is dropped. We read only
+ * Most of an answer kept; the rest of a larger one is dropped. We read only
  * statuses, keys and error bodies: keys of a 10,000-item batch fit.
  */
-#define RESPONSE_BUFFER_BYTES (512 * 1024)
+#define MAX_RESPONSE_BYTES (4 * 1024 * 1024)
+#define FIRST_RESPONSE_BYTES 4096
 
 static CURLM *multi = NULL;
 static int	running = 0;
@@ -56,10 +57,21 @@ on_body(char *data, size_t size, size_t nmemb, void *userdata)
 	StringInfo	buf = &req->response;
 
 	/*
-	 * The buffer was sized up front; whatever does not fit is dropped rather
-	 * than grown here, where an allocation failure must not throw.
+	 * malloc, not palloc: an allocation failure must not throw through
+	 * libcurl. What does not fit under the cap is dropped.
 	 */
-	if (buf->len + n + 1 <= (size_t) buf->maxlen)
+	if ((size_t) buf->len + n + 1 > (size_t) buf->maxlen && (size_t) buf->len + n + 1 <= MAX_RESPONSE_BYTES)
+	{
+		size_t		cap = Max((size_t) buf->maxlen * 2, (size_t) buf->len + n + 1);
+		char	   *grown = realloc(buf->data, Min(cap, MAX_RESPONSE_BYTES));
+
+		if (grown != NULL)
+		{
+			buf->data = grown;
+			buf->maxlen = (int) Min(cap, MAX_RESPONSE_BYTES);
+		}
+	}
+	if ((size_t) buf->len + n + 1 <= (size_t) buf->maxlen)
 	{
 		memcpy(buf->data + buf->len, data, n);
 		buf->len += n;
@@ -107,8 +119,15 @@ http_start(HttpRequest *req, const SyncRemote *remote)
 		ereport(ERROR,
 				(errcode(ERRCODE_OUT_OF_MEMORY),
 				 errmsg("could not create a libcurl handle")));
-	initStringInfo(&req->response);
-	enlargeStringInfo(&req->response, RESPONSE_BUFFER_BYTES);
+	req->response.data = malloc(FIRST_RESPONSE_BYTES);
+	if (req->response.data == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("out of memory")));
+	req->response.data[0] = '\0';
+	req->response.len = 0;
+	req->response.maxlen = FIRST_RESPONSE_BYTES;
+	req->response.cursor = 0;
 	req->done = false;
 	req->status = 0;
 	req->transport_error[0] = '\0';
@@ -215,4 +234,6 @@ http_cleanup(HttpRequest *req)
 		curl_slist_free_all(req->headers);
 		req->headers = NULL;
 	}
+	free(req->response.data);
+	req->response.data = NULL;
 }

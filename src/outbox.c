@@ -22,7 +22,6 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/fmgrprotos.h"
-#include "utils/hsearch.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -65,6 +64,8 @@ run_transaction(const char *activity, TransactionBody body, void *arg)
 		SPI_finish();
 		PopActiveSnapshot();
 		CommitTransactionCommand();
+		/* autovacuum learns of the outbox's dead rows from these */
+		pgstat_report_stat(false);
 	}
 	PG_CATCH();
 	{
@@ -210,12 +211,12 @@ outbox_ready_remotes(List *busy_ids, long *next_retry_ms)
  * ---------------------------------------------------------------- */
 
 /*
- * The coalescing state of one item while the window is read. 'n' is "nothing
- * left to ship": a create and a delete cancelled each other.
+ * The coalescing state of one item while the window is read. Its op 'n' is
+ * "nothing left to ship": a create and a delete cancelled each other.
  */
 typedef struct ItemEntry
 {
-	char		hkey[NAMEDATALEN * 2 + 256];	/* collection \x1f key, hashed */
+	char	   *hash_key;		/* collection \x1f key */
 	SyncItem   *item;
 	bool		closed;			/* later rows of this item wait for the next window */
 } ItemEntry;
@@ -236,7 +237,7 @@ merge_payloads(const char *older, const char *newer)
  * window, behind what this window ships.
  */
 static bool
-fold_row(SyncItem *item, char op, const char *payload)
+fold_row(SyncItem *item, char op, const char *payload, bool maybe_sent)
 {
 	switch (item->op)
 	{
@@ -245,7 +246,8 @@ fold_row(SyncItem *item, char op, const char *payload)
 				item->payload = merge_payloads(item->payload, payload);
 			else if (op == 'd')
 			{
-				item->op = 'n';
+				/* a create that may have arrived must be undone */
+				item->op = item->maybe_sent ? 'd' : 'n';
 				item->payload = NULL;
 			}
 			else
@@ -269,11 +271,25 @@ fold_row(SyncItem *item, char op, const char *payload)
 			{
 				item->op = 'c';
 				item->payload = MemoryContextStrdup(result_cxt, payload);
+				item->maybe_sent = maybe_sent;
 				return true;
 			}
 			return op == 'd';
 	}
 	return false;
+}
+
+static void
+item_add_id(SyncItem *item, int64 id)
+{
+	if (item->nids == item->maxids)
+	{
+		item->maxids = Max(4, item->maxids * 2);
+		item->ids = item->ids
+			? repalloc(item->ids, sizeof(int64) * item->maxids)
+			: MemoryContextAlloc(result_cxt, sizeof(int64) * item->maxids);
+	}
+	item->ids[item->nids++] = id;
 }
 
 static SyncSubscription *
@@ -345,7 +361,8 @@ load_remote(int remote_id)
 }
 
 static SyncItem *
-new_item(SyncRemote *remote, const char *collection, const char *key, char op, const char *payload)
+new_item(SyncRemote *remote, const char *collection, const char *key, char op, const char *payload,
+		 bool maybe_sent)
 {
 	SyncItem   *item = MemoryContextAllocZero(result_cxt, sizeof(SyncItem));
 
@@ -353,6 +370,7 @@ new_item(SyncRemote *remote, const char *collection, const char *key, char op, c
 	item->key = MemoryContextStrdup(result_cxt, key);
 	item->op = op;
 	item->payload = payload ? MemoryContextStrdup(result_cxt, payload) : NULL;
+	item->maybe_sent = maybe_sent && op == 'c';
 	item->outcome = ITEM_PENDING;
 	if (item->sub == NULL)
 	{
@@ -372,25 +390,29 @@ claim(void *arg)
 	ClaimArgs  *a = arg;
 	Oid			types[2] = {INT4OID, INT4OID};
 	Datum		values[2];
-	HASHCTL		ctl;
-	HTAB	   *seen;
+	KeyHash    *seen;
 	MemoryContext old;
+	ListCell   *lc;
 
 	a->remote = load_remote(a->remote_id);
 	if (a->remote == NULL)
 		return;
 
+	/*
+	 * In queue order, leaving out every row of an item that backs off alone
+	 * (its first row carries retry_at), so that it holds up nothing else.
+	 */
 	values[0] = Int32GetDatum(a->remote_id);
 	values[1] = Int32GetDatum(Min(WINDOW_MAX_ROWS, a->remote->batch_max_items * WINDOW_ROWS_PER_BATCH_ITEM));
-	spi_run("SELECT id, collection, item_key, op, payload::text, coalesce(retry_at > now(), false)"
-			"  FROM directus_sync.outbox WHERE remote_id = $1 ORDER BY id LIMIT $2",
+	spi_run("SELECT o.id, o.collection, o.item_key, o.op, o.payload::text, o.attempts"
+			"  FROM directus_sync.outbox o WHERE o.remote_id = $1"
+			"   AND NOT EXISTS (SELECT FROM directus_sync.outbox b"
+			"                    WHERE b.remote_id = $1 AND b.retry_at IS NOT NULL AND b.retry_at > now()"
+			"                      AND b.collection = o.collection AND b.item_key = o.item_key)"
+			" ORDER BY o.id LIMIT $2",
 			2, types, values, NULL);
 
-	ctl.keysize = sizeof(((ItemEntry *) 0)->hkey);
-	ctl.entrysize = sizeof(ItemEntry);
-	ctl.hcxt = CurrentMemoryContext;
-	seen = hash_create("directus_sync window items", 1024, &ctl, HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
-
+	seen = keyhash_create("directus_sync window items", 1024, sizeof(ItemEntry), CurrentMemoryContext);
 	for (uint64 r = 0; r < SPI_processed; r++)
 	{
 		int64		id = result_int(r, 1);
@@ -398,50 +420,35 @@ claim(void *arg)
 		char	   *key = SPI_getvalue(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 3);
 		char	   *opstr = SPI_getvalue(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 4);
 		char	   *payload = SPI_getvalue(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 5);
-		bool		waiting = result_int(r, 6) != 0;
-		char		hkey[sizeof(((ItemEntry *) 0)->hkey)];
+		bool		maybe_sent = result_int(r, 6) > 0;
 		ItemEntry  *entry;
 		bool		found;
 
-		if (strlen(collection) + strlen(key) + 2 > sizeof(hkey))
-			continue;			/* keys are at most 255 characters in Directus */
-		snprintf(hkey, sizeof(hkey), "%s\x1f%s", collection, key);
-		entry = hash_search(seen, hkey, HASH_ENTER, &found);
-		if (!found)
-		{
-			entry->item = NULL;
-			entry->closed = waiting;	/* backing off: all its rows wait */
-		}
+		entry = keyhash_enter(seen, item_hash_key(collection, key), &found);
 		if (entry->closed)
 			continue;
 		if (entry->item == NULL)
 		{
-			entry->item = new_item(a->remote, collection, key, opstr[0], payload);
+			entry->item = new_item(a->remote, collection, key, opstr[0], payload, maybe_sent);
 			old = MemoryContextSwitchTo(result_cxt);
 			a->items = lappend(a->items, entry->item);
 			MemoryContextSwitchTo(old);
 		}
-		else if (!fold_row(entry->item, opstr[0], payload))
+		else if (!fold_row(entry->item, opstr[0], payload, maybe_sent))
 		{
 			entry->closed = true;
 			continue;
 		}
-		old = MemoryContextSwitchTo(result_cxt);
-		entry->item->outbox_ids = lappend(entry->item->outbox_ids, (void *) (intptr_t) id);
-		MemoryContextSwitchTo(old);
+		item_add_id(entry->item, id);
 	}
 
 	/* nothing left to ship is delivered as is */
+	foreach(lc, a->items)
 	{
-		ListCell   *lc;
+		SyncItem   *item = lfirst(lc);
 
-		foreach(lc, a->items)
-		{
-			SyncItem   *item = lfirst(lc);
-
-			if (item->op == 'n')
-				item->outcome = ITEM_DELIVERED;
-		}
+		if (item->op == 'n')
+			item->outcome = ITEM_DELIVERED;
 	}
 
 	values[1] = Int32GetDatum(list_length(a->items));
@@ -549,18 +556,19 @@ record(void *arg)
 				dead_code,
 				dead_message,
 				retry_ids,
-				retry_errors;
+				retry_errors,
+				attempted_ids;
 	SyncItem   *first_failed = NULL;
 	char	   *first_error = NULL;
 	ListCell   *lc;
-	Oid			types[14] = {INT4OID, INT8ARRAYOID, INT8ARRAYOID, INT4ARRAYOID, TEXTARRAYOID,
+	Oid			types[15] = {INT4OID, INT8ARRAYOID, INT8ARRAYOID, INT4ARRAYOID, TEXTARRAYOID,
 		TEXTARRAYOID, INT8ARRAYOID, TEXTARRAYOID, TEXTOID, INT4OID,
-	TEXTOID, TEXTOID, TEXTOID, TEXTOID};
-	Datum		values[14];
-	char		nulls[14];
+	TEXTOID, TEXTOID, TEXTOID, TEXTOID, INT8ARRAYOID};
+	Datum		values[15];
+	char		nulls[15];
 
 	foreach(lc, a->items)
-		nitems += list_length(((SyncItem *) lfirst(lc))->outbox_ids);
+		nitems += ((SyncItem *) lfirst(lc))->nids;
 	accum_init(&delivered, nitems);
 	accum_init(&dead_ids, nitems);
 	accum_init(&dead_status, nitems);
@@ -568,22 +576,22 @@ record(void *arg)
 	accum_init(&dead_message, nitems);
 	accum_init(&retry_ids, nitems);
 	accum_init(&retry_errors, nitems);
+	accum_init(&attempted_ids, nitems);
 
 	foreach(lc, a->items)
 	{
 		SyncItem   *item = lfirst(lc);
-		ListCell   *idc;
 
 		switch (item->outcome)
 		{
 			case ITEM_DELIVERED:
-				foreach(idc, item->outbox_ids)
-					accum_add(&delivered, Int64GetDatum((int64) (intptr_t) lfirst(idc)), false);
+				for (int i = 0; i < item->nids; i++)
+					accum_add(&delivered, Int64GetDatum(item->ids[i]), false);
 				break;
 			case ITEM_DEAD:
-				foreach(idc, item->outbox_ids)
+				for (int i = 0; i < item->nids; i++)
 				{
-					accum_add(&dead_ids, Int64GetDatum((int64) (intptr_t) lfirst(idc)), false);
+					accum_add(&dead_ids, Int64GetDatum(item->ids[i]), false);
 					accum_add(&dead_status, Int32GetDatum(item->http_status), item->http_status == 0);
 					accum_text(&dead_code, item->error_code);
 					accum_text(&dead_message, item->error_message);
@@ -591,10 +599,12 @@ record(void *arg)
 				break;
 			case ITEM_RETRY:
 				/* the first row holds the item's backoff */
-				accum_add(&retry_ids, Int64GetDatum((int64) (intptr_t) linitial(item->outbox_ids)), false);
+				accum_add(&retry_ids, Int64GetDatum(item->ids[0]), false);
 				accum_text(&retry_errors, item_error_text(item));
 				break;
 			case ITEM_PENDING:
+				if (item->attempted)
+					accum_add(&attempted_ids, Int64GetDatum(item->ids[0]), false);
 				break;
 		}
 		if (first_failed == NULL &&
@@ -627,9 +637,10 @@ record(void *arg)
 	}
 	else
 		nulls[10] = nulls[11] = nulls[12] = nulls[13] = 'n';
+	values[14] = accum_array(&attempted_ids, INT8OID);
 
-	spi_run("SELECT directus_sync._record($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
-			14, types, values, nulls);
+	spi_run("SELECT directus_sync._record($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+			15, types, values, nulls);
 }
 
 /*

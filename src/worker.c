@@ -32,6 +32,8 @@
 #include "utils/guc.h"
 #include "utils/memutils.h"
 #include "utils/varlena.h"
+#include "nodes/value.h"
+#include "storage/pmsignal.h"
 
 #include "directus_sync.h"
 
@@ -57,7 +59,8 @@ typedef struct ActiveWindow
 {
 	DirectusWindow *win;
 	HttpRequest *req;			/* in flight, or NULL */
-	MemoryContext cxt;
+	MemoryContext cxt;			/* the window's */
+	MemoryContext req_cxt;		/* the request's, freed with its answer */
 } ActiveWindow;
 
 /* ----------------------------------------------------------------
@@ -88,10 +91,17 @@ worker_register_all(void)
 	ListCell   *lc;
 	int			slot = 0;
 
+	List	   *seen = NIL;
+
 	foreach(lc, configured_databases())
 	{
 		const char *dbname = lfirst(lc);
 		BackgroundWorker worker;
+
+		/* one worker per database: two would send the same changes */
+		if (list_member(seen, makeString((char *) dbname)))
+			continue;
+		seen = lappend(seen, makeString((char *) dbname));
 
 		if (strlen(dbname) >= Min(BGW_EXTRALEN, NAMEDATALEN))
 			ereport(FATAL,
@@ -140,21 +150,20 @@ worker_startup_shmem(void)
 bool
 worker_wake(Oid dboid)
 {
-	bool		woke = false;
+	Latch	   *latches[MAX_WORKER_DATABASES];
+	int			n = 0;
 
 	if (shared == NULL)
 		return false;
 	SpinLockAcquire(&shared->mutex);
 	for (int i = 0; i < MAX_WORKER_DATABASES; i++)
-	{
 		if (shared->slots[i].dboid == dboid && shared->slots[i].latch != NULL)
-		{
-			SetLatch(shared->slots[i].latch);
-			woke = true;
-		}
-	}
+			latches[n++] = shared->slots[i].latch;
 	SpinLockRelease(&shared->mutex);
-	return woke;
+	/* SetLatch may do a system call: not under a spinlock */
+	for (int i = 0; i < n; i++)
+		SetLatch(latches[i]);
+	return n > 0;
 }
 
 static void
@@ -213,21 +222,20 @@ claim_windows(void)
 		MemoryContext old = MemoryContextSwitchTo(cxt);
 		List	   *items = NIL;
 		SyncRemote *remote = outbox_claim(lfirst_int(lc), &items);
+		DirectusWindow *win = (remote && items) ? directus_window_begin(remote, items) : NULL;
+		ActiveWindow *aw;
 
-		if (remote == NULL || items == NIL)
+		MemoryContextSwitchTo(old);
+		if (win == NULL)
 		{
-			MemoryContextSwitchTo(old);
 			MemoryContextDelete(cxt);
 			continue;
 		}
-		{
-			ActiveWindow *aw = palloc0(sizeof(ActiveWindow));
-
-			aw->cxt = cxt;
-			aw->win = directus_window_begin(remote, items);
-			MemoryContextSwitchTo(TopMemoryContext);
-			active_windows = lappend(active_windows, aw);
-		}
+		aw = MemoryContextAllocZero(TopMemoryContext, sizeof(ActiveWindow));
+		aw->cxt = cxt;
+		aw->win = win;
+		old = MemoryContextSwitchTo(TopMemoryContext);
+		active_windows = lappend(active_windows, aw);
 		MemoryContextSwitchTo(old);
 	}
 	return next_retry_ms;
@@ -246,7 +254,8 @@ start_requests(void)
 
 		if (aw->req != NULL)
 			continue;
-		old = MemoryContextSwitchTo(aw->cxt);
+		aw->req_cxt = AllocSetContextCreate(aw->cxt, "directus_sync request", ALLOCSET_DEFAULT_SIZES);
+		old = MemoryContextSwitchTo(aw->req_cxt);
 		aw->req = directus_window_next(aw->win);
 		if (aw->req != NULL)
 		{
@@ -254,6 +263,8 @@ start_requests(void)
 			http_start(aw->req, directus_window_remote(aw->win));
 		}
 		MemoryContextSwitchTo(old);
+		if (aw->req == NULL)
+			MemoryContextDelete(aw->req_cxt);
 	}
 }
 
@@ -289,6 +300,8 @@ handle_answer(HttpRequest *req)
 	http_cleanup(req);
 	aw->req = NULL;
 	MemoryContextSwitchTo(old);
+	/* bodies and answers go now: a bisected batch makes many of them */
+	MemoryContextDelete(aw->req_cxt);
 }
 
 static void
@@ -313,11 +326,16 @@ worker_loop(void)
 	bool		claim_due = true;
 	TimestampTz last_claim = 0;
 	TimestampTz last_shrink = 0;
+	MemoryContext round_cxt = AllocSetContextCreate(TopMemoryContext, "directus_sync round",
+													ALLOCSET_DEFAULT_SIZES);
 
 	for (;;)
 	{
 		long		sleep_ms = poll_interval_setting;
 
+		/* what a round allocates outside its windows lives until the next */
+		MemoryContextReset(round_cxt);
+		MemoryContextSwitchTo(round_cxt);
 		process_interrupts();
 
 		if (!claim_due && TimestampDifferenceExceeds(last_claim, GetCurrentTimestamp(),
@@ -348,6 +366,8 @@ worker_loop(void)
 			HttpRequest *req;
 
 			pgstat_report_activity(STATE_RUNNING, "sending");
+			if (!PostmasterIsAlive())
+				proc_exit(1);
 			/* wait for one answer, then take whatever else has finished */
 			for (req = http_wait(20); req != NULL; req = http_wait(0))
 				handle_answer(req);
@@ -385,6 +405,14 @@ directus_sync_worker_main(Datum arg)
 	BackgroundWorkerUnblockSignals();
 
 	BackgroundWorkerInitializeConnection(MyBgworkerEntry->bgw_extra, NULL, 0);
+
+	/*
+	 * The worker runs as a superuser: nothing a database owner sets may
+	 * steer its SQL. READ COMMITTED is also what _shrink_outbox relies on.
+	 */
+	SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_SUSET, PGC_S_OVERRIDE);
+	SetConfigOption("default_transaction_isolation", "read committed", PGC_SUSET, PGC_S_OVERRIDE);
+	SetConfigOption("statement_timeout", "0", PGC_SUSET, PGC_S_OVERRIDE);
 
 	before_shmem_exit(unpublish_slot, (Datum) 0);
 	publish_slot(my_slot, MyDatabaseId, MyLatch);
