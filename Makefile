@@ -33,3 +33,6 @@ PG_CPPFLAGS += -isystem $(shell $(PG_CONFIG) --includedir-server)
 
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+
+# PGXS knows no header dependencies: every file includes this one.
+$(OBJS): src/directus_sync.h

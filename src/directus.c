@@ -715,8 +715,13 @@ directus_window_answer(DirectusWindow *win, HttpRequest *req)
 	win->current = NULL;
 	if (req->status == 0)
 	{
+		/*
+		 * After a timeout the remote may still be working on the request:
+		 * give it as long again before anything for it follows.
+		 */
 		remote_failure(win, step, psprintf("%s %s: %s", req->method, step->sub->collection,
-										   req->transport_error), -1);
+										   req->transport_error),
+					   req->timed_out ? win->remote->request_timeout_ms : -1);
 		return;
 	}
 	if (req->status >= 200 && req->status < 300)

@@ -125,6 +125,7 @@ typedef struct HttpRequest
 	bool		done;
 	long		status;			/* 0 when no HTTP answer came */
 	char		transport_error[256];
+	bool		timed_out;		/* no answer in time: the remote may still apply it */
 	StringInfoData response;
 	int			retry_after_ms; /* from a Retry-After header, else -1 */
 	void	   *handle;			/* CURL * */

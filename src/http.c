@@ -131,6 +131,7 @@ http_start(HttpRequest *req, const SyncRemote *remote)
 	req->done = false;
 	req->status = 0;
 	req->transport_error[0] = '\0';
+	req->timed_out = false;
 	req->retry_after_ms = -1;
 
 	auth = psprintf("Authorization: Bearer %s", remote->token);
@@ -199,8 +200,11 @@ http_wait(long timeout_ms)
 			if (msg->data.result == CURLE_OK)
 				curl_easy_getinfo(msg->easy_handle, CURLINFO_RESPONSE_CODE, &req->status);
 			else
+			{
 				strlcpy(req->transport_error, curl_easy_strerror(msg->data.result),
 						sizeof(req->transport_error));
+				req->timed_out = msg->data.result == CURLE_OPERATION_TIMEDOUT;
+			}
 			req->done = true;
 			running--;
 			return req;
