@@ -1,0 +1,405 @@
+#!/usr/bin/env bash
+# bench/replication_bench.sh: what item replication costs and delivers (a
+# benchmark, not a test: it checks its set-up, then only reports numbers).
+#
+# Measures, side by side in one run, against the fake Directus of the tests
+# (t/fake_directus.py):
+#   1. capture overhead: pgbench TPS (-n -c 2 -j 2, BENCH_SECONDS per workload
+#      and configuration, as BENCH_ROUNDS interleaved runs, median) of
+#      INSERT and UPDATE workloads, each as single-row transactions and as
+#      100-row statements, on a table (a) not subscribed, (b) subscribed with
+#      directus_sync.subscribe (the C capture trigger), (c) carrying a
+#      PL/pgSQL AFTER ROW trigger that writes the same outbox rows
+#      (bench/replication_setup.sql). In (b) and (c) the remote is paused:
+#      changes are captured and the worker is woken at each commit as usual,
+#      but it ships nothing, so the numbers are the writers' cost and not
+#      the worker's and the fake's competition for this machine's CPUs.
+#   2. drain rate: 50,000 queued creates shipped by the worker, from
+#      directus_sync.resume() until the queue is empty, against a naive
+#      sender that POSTs one item per request over keep-alive HTTP, as an
+#      add-on inside Directus does (bench/replication_naive_sender.py, a
+#      5,000-item sample of the same queue).
+#   3. latency: commit-to-arrival p50/p99 of single-row inserts at 100
+#      commits/s for LATENCY_SECONDS (the row's clock_timestamp() against the
+#      fake's arrival time, bench/replication_latency.py).
+#
+# Run as root on Debian 12 (installs packages, builds, starts a throwaway
+# cluster on 127.0.0.1:54395 and the fake on 127.0.0.1:55395, removes
+# everything on exit); about 4 to 5 minutes:
+#   bash bench/replication_bench.sh
+#   BENCH_SECONDS=30 LATENCY_SECONDS=30 bash bench/replication_bench.sh
+set -euo pipefail
+. "$(dirname "$0")/../scripts/lib.sh"
+
+BENCH_SECONDS=${BENCH_SECONDS:-15}   # per workload and configuration, in BENCH_ROUNDS runs
+BENCH_ROUNDS=${BENCH_ROUNDS:-3}
+LATENCY_SECONDS=${LATENCY_SECONDS:-25}
+PORT=54395
+FAKE_PORT=${FAKE_PORT:-55395}
+DB=bench
+REMOTE=bench
+TOKEN=bench-token
+BASE_ROWS=100000      # the table every capture run starts from
+DRAIN_ITEMS=50000
+NAIVE_ITEMS=5000
+RATE=100              # commits/s of the latency run
+FIELDS="ARRAY['title', 'body', 'n', 'published', 'at']"
+
+for v in BENCH_SECONDS BENCH_ROUNDS LATENCY_SECONDS FAKE_PORT; do
+    [[ "${!v}" =~ ^[1-9][0-9]*$ ]] || ds_die "$v must be a positive integer, not '${!v}'"
+done
+RUN_SECONDS=$(( (BENCH_SECONDS + BENCH_ROUNDS - 1) / BENCH_ROUNDS ))
+
+ds_require_root
+LOAD_BEFORE=$(cut -d ' ' -f 1-3 /proc/loadavg)
+ds_install_packages
+[ -x /usr/bin/python3 ] || ds_die "/usr/bin/python3 is needed for the fake Directus"
+
+WORK=$(ds_workdir replication_bench)
+FAKE_PID=
+PARTS_DONE=()
+cleanup() {
+    local rc=$? part
+    if [ "$rc" != 0 ]; then
+        # A later part failed: what the earlier ones measured is still worth seeing.
+        if [ ${#PARTS_DONE[@]} -gt 0 ]; then
+            echo >&2
+            echo "results of the parts that finished:" >&2
+            print_header >&2
+            for part in "${PARTS_DONE[@]}"; do "print_part$part" >&2; done
+        fi
+        if [ -f "$WORK/pg/server.log" ]; then
+            echo "--- the last lines of the server log ---" >&2
+            tail -n 20 "$WORK/pg/server.log" >&2
+        fi
+    fi
+    if [ -n "$FAKE_PID" ]; then
+        kill "$FAKE_PID" 2>/dev/null || true
+        wait "$FAKE_PID" 2>/dev/null || true
+    fi
+    ds_cluster_stop "$WORK/pg"
+    # After a crash the server may not stop in a fast shutdown's time.
+    if [ -f "$WORK/pg/data/postmaster.pid" ]; then
+        ds_as_postgres "$PGBIN/pg_ctl" -D "$WORK/pg/data" -m immediate -w stop >/dev/null 2>&1 || true
+    fi
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+ds_build_install "$WORK/src"
+ds_say "starting a cluster on 127.0.0.1:$PORT"
+# Checkpoints are taken between runs (max_wal_size keeps them out of the runs).
+ds_cluster_start "$WORK/pg" "$PORT" "directus_sync.databases = '$DB'" "max_wal_size = '8GB'"
+
+pg() { ds_as_postgres env PGHOST=127.0.0.1 PGPORT=$PORT PGUSER=postgres PGOPTIONS='-c client_min_messages=warning' "$@"; }
+sql() { pg "$PGBIN/psql" -X -q -v ON_ERROR_STOP=1 -At -d "$DB" -c "$1"; }
+
+# fake METHOD PATH [JSON]: a call to the fake's control API; prints the answer.
+fake() {
+    /usr/bin/python3 - "$FAKE_PORT" "$@" <<'EOF'
+import sys, urllib.request
+port, method, path = sys.argv[1], sys.argv[2], sys.argv[3]
+data = sys.argv[4].encode() if len(sys.argv) > 4 else None
+req = urllib.request.Request("http://127.0.0.1:%s%s" % (port, path), data=data, method=method,
+                             headers={"Content-Type": "application/json"})
+with urllib.request.urlopen(req, timeout=60) as resp:
+    sys.stdout.write(resp.read().decode())
+EOF
+}
+# fake_count: how many items the fake holds in articles.
+fake_count() {
+    fake GET /__fake/collections | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["articles"]["count"])'
+}
+fake_stat() {
+    fake GET /__fake/stats | /usr/bin/python3 -c "import json,sys; print(json.load(sys.stdin)['$1'])"
+}
+
+ds_say "starting the fake Directus on 127.0.0.1:$FAKE_PORT"
+if fake GET /__fake/stats >/dev/null 2>&1; then
+    ds_die "something already listens on 127.0.0.1:$FAKE_PORT: set FAKE_PORT to a free port"
+fi
+/usr/bin/python3 "$WORK/src/t/fake_directus.py" --port "$FAKE_PORT" --token "$TOKEN" \
+    --collections '{"articles":{"pk":"id"}}' --log-max 50000 >"$WORK/fake.log" 2>&1 &
+FAKE_PID=$!
+for _ in $(seq 100); do
+    grep -q 'listening' "$WORK/fake.log" && break
+    kill -0 "$FAKE_PID" 2>/dev/null || { cat "$WORK/fake.log" >&2; ds_die "the fake Directus did not start"; }
+    sleep 0.1
+done
+grep -q 'listening' "$WORK/fake.log" || ds_die "the fake Directus did not start listening"
+
+ds_say "setting up database $DB: extension, table, remote (paused), PL/pgSQL trigger"
+pg "$PGBIN/psql" -X -q -v ON_ERROR_STOP=1 -d postgres -c "CREATE DATABASE $DB"
+sql "CREATE EXTENSION directus_sync"
+pg "$PGBIN/psql" -X -q -v ON_ERROR_STOP=1 -d "$DB" -f "$WORK/src/bench/replication_setup.sql"
+REMOTE_ID=$(sql "SELECT directus_sync.add_remote('$REMOTE', 'http://127.0.0.1:$FAKE_PORT', '$TOKEN')")
+sql "SELECT directus_sync.pause('$REMOTE')"
+
+# The worker of database $DB (restarted by the postmaster every 5 s until the
+# database exists) must be there: capture wakes it, and part 2 and 3 need it.
+for _ in $(seq 150); do
+    [ "$(sql "SELECT directus_sync.wake()")" = t ] && break
+    sleep 0.1
+done
+[ "$(sql "SELECT directus_sync.wake()")" = t ] || ds_die "no directus_sync worker runs for database $DB"
+WORKER_PID=$(sql "SELECT pid FROM pg_stat_activity WHERE backend_type = 'directus_sync worker' AND datname = '$DB'")
+[ -n "$WORKER_PID" ] || ds_die "cannot find the worker's pid"
+
+# configure none|c|plpgsql: no capture, the subscription (C trigger), or the PL/pgSQL trigger.
+configure() {
+    sql "DROP TRIGGER IF EXISTS replication_bench_plpgsql ON public.articles"
+    if [ "$(sql "SELECT count(*) FROM directus_sync.subscription")" != 0 ]; then
+        sql "SELECT directus_sync.unsubscribe('$REMOTE', 'articles')" >/dev/null
+    fi
+    case $1 in
+        none) ;;
+        c) sql "SELECT directus_sync.subscribe('$REMOTE', 'articles', $FIELDS)" >/dev/null ;;
+        plpgsql) sql "CREATE TRIGGER replication_bench_plpgsql AFTER INSERT OR UPDATE OR DELETE ON public.articles
+                      FOR EACH ROW EXECUTE FUNCTION public.replication_bench_plpgsql_capture($REMOTE_ID)" ;;
+    esac
+    local want=1 got
+    [ "$1" = none ] && want=0
+    got=$(sql "SELECT count(*) FROM pg_trigger WHERE tgrelid = 'public.articles'::regclass")
+    [ "$got" = "$want" ] || ds_die "articles has $got triggers in configuration $1, expected $want"
+}
+
+# prepare_table: $BASE_ROWS articles, an empty queue, vacuumed, checkpointed.
+prepare_table() {
+    configure none
+    sql "TRUNCATE public.articles RESTART IDENTITY;
+         INSERT INTO public.articles (title, body, n, published, at)
+         SELECT 'Article ' || g, repeat('lorem ipsum ', 25), g, g % 2 = 0, now()
+           FROM generate_series(1, $BASE_ROWS) AS g;
+         TRUNCATE directus_sync.outbox"
+    # (the queue was just truncated: nothing to vacuum there)
+    pg "$PGBIN/psql" -X -q -v ON_ERROR_STOP=1 -d "$DB" -c "VACUUM ANALYZE public.articles" -c "CHECKPOINT"
+}
+
+# The two triggers must write the same rows: one insert, one update of two
+# fields, one update that changes nothing, one delete, under each.
+ds_say "checking that the C and the PL/pgSQL triggers queue the same changes"
+queued_by() {
+    prepare_table
+    configure "$1"
+    sql "INSERT INTO public.articles (id, title, body, n, published, at)
+         VALUES (1000001, 'Tom \"&\" Jerry', E'line\nbreak', 7, NULL, '2024-05-01 12:00:00.123456+00');
+         UPDATE public.articles SET n = 8, published = true WHERE id = 1000001;
+         UPDATE public.articles SET title = title WHERE id = 1000001;
+         DELETE FROM public.articles WHERE id = 1000001;"
+    sql "SELECT string_agg(format('%s %s %s %s', collection, item_key, op, payload::jsonb), ' | ' ORDER BY id)
+           FROM directus_sync.outbox"
+}
+by_c=$(queued_by c)
+by_plpgsql=$(queued_by plpgsql)
+[ -n "$by_c" ] && [ "$by_c" = "$by_plpgsql" ] || {
+    printf 'C:        %s\nPL/pgSQL: %s\n' "$by_c" "$by_plpgsql" >&2
+    ds_die "the PL/pgSQL trigger does not queue what the C trigger queues"
+}
+
+worker_ticks() { awk '{ print $14 + $15 }' "/proc/$WORKER_PID/stat"; }
+CLK_TCK=$(getconf CLK_TCK)
+
+# bench_run NAME [pgbench options]: runs bench/NAME.sql, prints its tps.
+bench_run() {
+    local name=$1 log="$WORK/$1.log" tps
+    shift
+    if ! pg "$PGBIN/pgbench" -n -f "$WORK/src/bench/$name.sql" -c 2 -j 2 "$@" "$DB" >"$log" 2>&1; then
+        cat "$log" >&2
+        ds_die "pgbench failed on $name.sql"
+    fi
+    tps=$(sed -n 's/^tps = \([0-9.]*\) (without initial connection time)$/\1/p' "$log")
+    [ -n "$tps" ] || { cat "$log" >&2; ds_die "no tps line in the pgbench output of $name.sql"; }
+    echo "$tps"
+}
+
+# --------------------------------------------------------------------------
+# What is printed: a header and one block per part, at the end of the run
+# (or, if a part fails, those of the parts before it).
+declare -A TPS CPU RUNS
+WORKLOADS=(insert_1 insert_100 update_1 update_100)
+CONFIGS=(none c plpgsql)
+
+print_header() {
+    echo
+    echo "directus_sync replication benchmark"
+    echo "  server:         $(sql "SELECT version()" 2>/dev/null || echo unknown)"
+    echo "  machine:        $(nproc) CPUs, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1); load average before the run $LOAD_BEFORE, now $(cut -d ' ' -f 1-3 /proc/loadavg)"
+    echo "  pgbench:        -n -c 2 -j 2, TCP to 127.0.0.1; fsync and synchronous_commit on"
+    echo "  table:          articles (id bigint pk, title, body (300 chars), n, published, at); all 5 fields subscribed"
+    echo "  fake Directus:  t/fake_directus.py (one Python process) on 127.0.0.1"
+}
+
+print_part1() {
+    echo
+    echo "1. Capture overhead: TPS, median of $BENCH_ROUNDS interleaved runs of $RUN_SECONDS s per workload and"
+    echo "   configuration, each run from $BASE_ROWS rows and an empty queue; remote paused (changes captured"
+    echo "   and queued, the worker woken at each commit as usual, nothing shipped)"
+    awk -v i1n="${TPS[insert_1.none]}" -v i1c="${TPS[insert_1.c]}" -v i1p="${TPS[insert_1.plpgsql]}" \
+        -v iHn="${TPS[insert_100.none]}" -v iHc="${TPS[insert_100.c]}" -v iHp="${TPS[insert_100.plpgsql]}" \
+        -v u1n="${TPS[update_1.none]}" -v u1c="${TPS[update_1.c]}" -v u1p="${TPS[update_1.plpgsql]}" \
+        -v uHn="${TPS[update_100.none]}" -v uHc="${TPS[update_100.c]}" -v uHp="${TPS[update_100.plpgsql]}" \
+        -v wi1c="${CPU[insert_1.c]}" -v wi1p="${CPU[insert_1.plpgsql]}" \
+        -v wu1c="${CPU[update_1.c]}" -v wu1p="${CPU[update_1.plpgsql]}" \
+        'function row(name, n, c, p) {
+            printf "  %-22s %12.1f %12.1f %12.1f %9.2fx %-4s %9.2fx %-4s\n", name, n, c, p,
+                c / n, (c / n >= 0.8 ? "ok" : "LOW"), c / p, (c / p >= 1.5 ? "ok" : "LOW")
+        }
+        BEGIN {
+            printf "  %-22s %12s %12s %12s %15s %15s\n", "workload", "unsubscribed", "C trigger", "PL/pgSQL",
+                "C/unsub [0.8x]", "C/PL [1.5x]"
+            row("INSERT, 1 row/tx", i1n, i1c, i1p)
+            row("INSERT, 100 rows/tx", iHn, iHc, iHp)
+            row("UPDATE, 1 row/tx", u1n, u1c, u1p)
+            row("UPDATE, 100 rows/tx", uHn, uHc, uHp)
+            printf "  rows/s at 100 rows/tx (unsubscribed / C / PL/pgSQL): INSERT %.0f / %.0f / %.0f, UPDATE %.0f / %.0f / %.0f\n",
+                iHn * 100, iHc * 100, iHp * 100, uHn * 100, uHc * 100, uHp * 100
+            printf "  CPU of the paused worker, woken by the commits (C / PL/pgSQL): INSERT 1 row/tx %s%% / %s%%, UPDATE 1 row/tx %s%% / %s%% of a CPU\n",
+                wi1c, wi1p, wu1c, wu1p
+        }'
+}
+
+print_part2() {
+    echo
+    echo "2. Drain rate: creates queued while paused, shipped to the fake"
+    awk -v dn="$DRAIN_ITEMS" -v ds="$drain_secs" -v dq="$drain_requests" \
+        -v nn="$naive_items" -v ns="$naive_secs" -v nq="$naive_requests" 'BEGIN {
+        dr = dn / ds; nr = nn / ns
+        printf "  %-45s %6d items in %7.3f s = %9.1f items/s (%d requests)\n",
+            "directus_sync worker (resume to empty queue)", dn, ds, dr, dq
+        printf "  %-45s %6d items in %7.3f s = %9.1f items/s (%d requests)\n",
+            "naive sender (one POST per item, keep-alive)", nn, ns, nr, nq
+        printf "  worker / naive: %.1fx [50x: %s]\n", dr / nr, (dr / nr >= 50 ? "ok" : "LOW")
+    }'
+}
+
+print_part3() {
+    echo
+    echo "3. Latency: commit to arrival at the fake, single-row inserts at $RATE commits/s for $LATENCY_SECONDS s (2 clients), remote live"
+    awk -v n="$lat_items" -v q="$lat_requests" -v p50="$lat_p50" -v p99="$lat_p99" -v mx="$lat_max" \
+        -v per="$lat_per_request" -v pgl="$lat_pgbench" 'BEGIN {
+        printf "  %d items in %d requests (%.2f items per request); pgbench latency average %s ms\n", n, q, per, pgl
+        printf "  p50 %.2f ms, p99 %.2f ms [50 ms: %s], max %.2f ms\n", p50, p99, (p99 <= 50 ? "ok" : "HIGH"), mx
+    }'
+}
+
+# --------------------------------------------------------------------------
+# 1. Capture overhead
+# A first heavy run creates the WAL segment files (later runs recycle them)
+# and warms the caches: without it the first measured run comes out slow.
+ds_say "warming up: $RUN_SECONDS s of 100-row inserts, not measured"
+prepare_table
+bench_run replication_insert_100 -T "$RUN_SECONDS" >/dev/null
+ds_say "1. capture overhead: ${#WORKLOADS[@]} workloads x ${#CONFIGS[@]} configurations x $BENCH_ROUNDS runs of $RUN_SECONDS s"
+# The configurations take turns, in a rotating order, so that a slow spell of
+# this machine (other load, a noisy neighbour) hits all three alike; the
+# median of the runs is reported.
+for w in "${WORKLOADS[@]}"; do
+    ticks=0
+    for round in $(seq 0 $((BENCH_ROUNDS - 1))); do
+        for k in 0 1 2; do
+            cfg=${CONFIGS[$(( (k + round) % 3 ))]}
+            prepare_table
+            configure "$cfg"
+            t0=$(worker_ticks)
+            tps=$(bench_run "replication_$w" -T "$RUN_SECONDS")
+            RUNS[$w.$cfg]="${RUNS[$w.$cfg]:-} $tps"
+            CPU[$w.$cfg]=$(( ${CPU[$w.$cfg]:-0} + $(worker_ticks) - t0 ))
+            queued=$(sql "SELECT count(*) FROM directus_sync.outbox")
+            case $cfg in
+                none) [ "$queued" = 0 ] || ds_die "$w without capture queued $queued changes" ;;
+                *) [ "$queued" -gt 0 ] || ds_die "$w with the $cfg trigger queued nothing" ;;
+            esac
+            printf '  %-11s %-8s %10.1f tps  (%s changes queued)\n' "$w" "$cfg" "$tps" "$queued"
+        done
+    done
+    for cfg in "${CONFIGS[@]}"; do
+        TPS[$w.$cfg]=$(printf '%s\n' ${RUNS[$w.$cfg]} | sort -g | awk '{ v[NR] = $1 }
+            END { print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }')
+        # worker CPU: percent of one CPU over the runs of this configuration
+        CPU[$w.$cfg]=$(awk -v t="${CPU[$w.$cfg]}" -v hz="$CLK_TCK" -v s=$((RUN_SECONDS * BENCH_ROUNDS)) \
+                           'BEGIN { printf "%.0f", 100 * t / hz / s }')
+    done
+done
+PARTS_DONE+=(1)
+
+# --------------------------------------------------------------------------
+# 2. Drain rate
+ds_say "2. drain rate: $DRAIN_ITEMS queued creates; the naive sender takes $NAIVE_ITEMS of them"
+configure none
+sql "TRUNCATE public.articles RESTART IDENTITY; TRUNCATE directus_sync.outbox"
+configure c
+sql "INSERT INTO public.articles (title, body, n, published, at)
+     SELECT 'Article ' || g, repeat('lorem ipsum ', 25), g, g % 2 = 0, clock_timestamp()
+       FROM generate_series(1, $DRAIN_ITEMS) AS g"
+queued=$(sql "SELECT queued FROM directus_sync.remote_status WHERE remote = '$REMOTE'")
+[ "$queued" = "$DRAIN_ITEMS" ] || ds_die "$queued changes queued, expected $DRAIN_ITEMS"
+sql "VACUUM ANALYZE directus_sync.outbox"
+sql "CHECKPOINT"
+
+fake POST /__fake/reset >/dev/null
+naive=$(/usr/bin/python3 "$WORK/src/bench/replication_naive_sender.py" --db-port "$PORT" --db "$DB" \
+        --psql "$PGBIN/psql" --fake-port "$FAKE_PORT" --token "$TOKEN" --remote-id "$REMOTE_ID" \
+        --collection articles --key id --items "$NAIVE_ITEMS") || ds_die "the naive sender failed"
+read -r naive_items naive_secs _ <<<"$naive"
+[ "$(fake_count)" = "$NAIVE_ITEMS" ] || ds_die "the fake holds $(fake_count) items after the naive sender"
+naive_requests=$(fake_stat requests)
+
+fake POST /__fake/reset >/dev/null
+# resume() commits and wakes the worker; the DO block then looks at the
+# queue every 10 ms (each look a new snapshot) until it is empty.
+if ! drain_secs=$(pg "$PGBIN/psql" -X -q -v ON_ERROR_STOP=1 -At -d "$DB" 2>&1 <<EOF | tail -n 1
+SELECT extract(epoch FROM clock_timestamp()) AS t0 \gset
+SELECT directus_sync.resume('$REMOTE');
+DO \$\$
+DECLARE
+    deadline timestamptz := clock_timestamp() + interval '120 s';
+BEGIN
+    WHILE EXISTS (SELECT FROM directus_sync.outbox WHERE remote_id = $REMOTE_ID) LOOP
+        IF clock_timestamp() > deadline THEN
+            RAISE EXCEPTION 'the queue did not drain in 120 s';
+        END IF;
+        PERFORM pg_sleep(0.01);
+    END LOOP;
+END
+\$\$;
+SELECT round((extract(epoch FROM clock_timestamp()) - :t0)::numeric, 3);
+EOF
+); then
+    grep -q 'directus_sync worker.*terminated by signal' "$WORK/pg/server.log" \
+        && ds_die "the directus_sync worker crashed while draining the queue (server log below)"
+    ds_die "the drain did not finish: $drain_secs"
+fi
+status=$(sql "SELECT format('%s %s %s', queued, dead, delivered) FROM directus_sync.remote_status WHERE remote = '$REMOTE'")
+[ "$status" = "0 0 $DRAIN_ITEMS" ] || ds_die "after the drain queued/dead/delivered are $status, expected 0 0 $DRAIN_ITEMS"
+[ "$(fake_count)" = "$DRAIN_ITEMS" ] || ds_die "the fake holds $(fake_count) items after the drain, expected $DRAIN_ITEMS"
+drain_requests=$(fake_stat requests)
+PARTS_DONE+=(2)
+
+# --------------------------------------------------------------------------
+# 3. Latency
+ds_say "3. latency: single-row inserts at $RATE commits/s for $LATENCY_SECONDS s, remote live"
+configure none
+sql "TRUNCATE public.articles RESTART IDENTITY; TRUNCATE directus_sync.outbox"
+configure c
+sql "VACUUM ANALYZE public.articles"
+sql "CHECKPOINT"
+fake POST /__fake/reset >/dev/null
+bench_run replication_latency_insert --rate="$RATE" -T "$LATENCY_SECONDS" >/dev/null
+lat_pgbench=$(sed -n 's/^latency average = \([0-9.]*\) ms$/\1/p' "$WORK/replication_latency_insert.log")
+committed=$(sql "SELECT count(*) FROM public.articles")
+for _ in $(seq 300); do
+    [ "$(sql "SELECT queued FROM directus_sync.remote_status WHERE remote = '$REMOTE'")" = 0 ] && break
+    sleep 0.1
+done
+[ "$(sql "SELECT queued FROM directus_sync.remote_status WHERE remote = '$REMOTE'")" = 0 ] \
+    || ds_die "the queue did not drain after the latency run"
+latency=$(/usr/bin/python3 "$WORK/src/bench/replication_latency.py" --fake-port "$FAKE_PORT" \
+          --collection articles --expect "$committed") || ds_die "the latency analysis failed"
+read -r lat_items lat_requests lat_p50 lat_p99 lat_max lat_per_request <<<"$latency"
+PARTS_DONE+=(3)
+
+# --------------------------------------------------------------------------
+print_header
+print_part1
+print_part2
+print_part3
