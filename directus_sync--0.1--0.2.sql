@@ -74,7 +74,9 @@ CREATE TABLE directus_sync.remote_state (
 
 /*
  * One row per change and subscribed remote, written by the capture trigger
- * in the changing transaction and deleted once delivered. The worker reads
+ * in the changing transaction (straight into heap and indexes: no triggers,
+ * rules, defaults or constraints beyond NOT NULL apply to what it writes),
+ * and deleted once delivered. The worker reads
  * it in id order per remote, so the primary key leads with remote_id. The
  * aggressive autovacuum settings keep a drained queue small: a vacuum after
  * the last delete truncates the empty pages.
@@ -84,7 +86,7 @@ CREATE TABLE directus_sync.outbox (
     remote_id       integer NOT NULL,
     collection      text NOT NULL,
     item_key        text NOT NULL,
-    op              "char" NOT NULL CHECK (op IN ('c', 'u', 'd')),
+    op              "char" NOT NULL,           -- 'c' create, 'u' update, 'd' delete
     payload         json,                      -- key and fields; NULL for deletes
     queued_at       timestamptz NOT NULL DEFAULT now(),
     attempts        integer NOT NULL DEFAULT 0,

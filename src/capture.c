@@ -30,6 +30,13 @@
 #include "postgres.h"
 
 #include "access/htup_details.h"
+#include "access/genam.h"
+#include "access/heapam.h"
+#include "access/table.h"
+#include "catalog/index.h"
+#include "commands/sequence.h"
+#include "executor/executor.h"
+#include "executor/tuptable.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
@@ -128,7 +135,8 @@ static ActivityConfig activity_config;
 static KeyHash *queued_this_xact = NULL;
 static bool wake_pending = false;
 static Oid	cached_owner = InvalidOid;	/* owner of directus_sync.outbox */
-static SPIPlanPtr insert_plan = NULL;
+
+static void find_outbox(void);
 static SPIPlanPtr delete_plan = NULL;
 
 /* ----------------------------------------------------------------
@@ -373,7 +381,14 @@ capture_table(Relation rel)
 	table->valid = true;
 	PG_TRY();
 	{
+		AsOwner		as;
+
+		SPI_connect();
+		become_owner(&as);
+		find_outbox();
 		load_subscriptions(table, rel);
+		restore_user(&as);
+		SPI_finish();
 	}
 	PG_CATCH();
 	{
@@ -477,32 +492,131 @@ remember_queued(text *collection, const char *key, int remote_id, int64 id)
 	MemoryContextSwitchTo(old);
 }
 
+/*
+ * The outbox as the trigger writes it: straight into the heap and its
+ * indexes, as logical replication's apply does, without an executor run or
+ * SPI per row. Found again whenever the table's cache is rebuilt.
+ */
+typedef struct OutboxTarget
+{
+	Oid			relid;
+	Oid			seqid;
+	AttrNumber	att_id,
+				att_remote_id,
+				att_collection,
+				att_item_key,
+				att_op,
+				att_payload,
+				att_queued_at,
+				att_attempts;
+} OutboxTarget;
+
+static OutboxTarget outbox_target;
+
+static AttrNumber
+outbox_attnum(TupleDesc desc, const char *name)
+{
+	AttrNumber	attnum = SPI_fnumber(desc, name);
+
+	if (attnum <= 0)
+		elog(ERROR, "directus_sync.outbox has no column \"%s\"", name);
+	return attnum;
+}
+
+static void
+find_outbox(void)
+{
+	Oid			nsp = get_namespace_oid("directus_sync", false);
+	Relation	rel;
+	TupleDesc	desc;
+
+	outbox_target.relid = get_relname_relid("outbox", nsp);
+	outbox_target.seqid = get_relname_relid("outbox_id_seq", nsp);
+	if (!OidIsValid(outbox_target.relid) || !OidIsValid(outbox_target.seqid))
+		elog(ERROR, "directus_sync.outbox not found");
+	rel = table_open(outbox_target.relid, AccessShareLock);
+	desc = RelationGetDescr(rel);
+	outbox_target.att_id = outbox_attnum(desc, "id");
+	outbox_target.att_remote_id = outbox_attnum(desc, "remote_id");
+	outbox_target.att_collection = outbox_attnum(desc, "collection");
+	outbox_target.att_item_key = outbox_attnum(desc, "item_key");
+	outbox_target.att_op = outbox_attnum(desc, "op");
+	outbox_target.att_payload = outbox_attnum(desc, "payload");
+	outbox_target.att_queued_at = outbox_attnum(desc, "queued_at");
+	outbox_target.att_attempts = outbox_attnum(desc, "attempts");
+	table_close(rel, AccessShareLock);
+}
+
+static void
+insert_index_entries(Relation rel, HeapTuple tuple)
+{
+	TupleTableSlot *slot = MakeSingleTupleTableSlot(RelationGetDescr(rel), &TTSOpsHeapTuple);
+	List	   *indexes = RelationGetIndexList(rel);
+	ListCell   *lc;
+
+	ExecStoreHeapTuple(tuple, slot, false);
+	foreach(lc, indexes)
+	{
+		Relation	index = index_open(lfirst_oid(lc), RowExclusiveLock);
+		IndexInfo  *info = BuildIndexInfo(index);
+		Datum		values[INDEX_MAX_KEYS];
+		bool		isnull[INDEX_MAX_KEYS];
+
+		/*
+		 * The one partial index holds rows with a retry_at, which a new row
+		 * never has; no index of the outbox has expressions.
+		 */
+		if (info->ii_Predicate == NIL)
+		{
+			FormIndexDatum(info, slot, NULL, values, isnull);
+			index_insert(index, values, isnull, &tuple->t_self, rel,
+						 index->rd_index->indisunique ? UNIQUE_CHECK_YES : UNIQUE_CHECK_NO,
+						 false, info);
+		}
+		index_close(index, NoLock);
+	}
+	list_free(indexes);
+	ExecDropSingleTupleTableSlot(slot);
+}
+
+/* Queues one change; returns its outbox id. */
+static int64
+insert_outbox_row(int remote_id, text *collection, const char *key, char op, const char *payload)
+{
+	Relation	rel = table_open(outbox_target.relid, RowExclusiveLock);
+	TupleDesc	desc = RelationGetDescr(rel);
+	Datum	   *values = palloc0(sizeof(Datum) * desc->natts);
+	bool	   *nulls = palloc(sizeof(bool) * desc->natts);
+	int64		id = nextval_internal(outbox_target.seqid, false);
+	HeapTuple	tuple;
+
+	memset(nulls, true, sizeof(bool) * desc->natts);
+#define SET_COLUMN(att, value) (values[(att) - 1] = (value), nulls[(att) - 1] = false)
+	SET_COLUMN(outbox_target.att_id, Int64GetDatum(id));
+	SET_COLUMN(outbox_target.att_remote_id, Int32GetDatum(remote_id));
+	SET_COLUMN(outbox_target.att_collection, PointerGetDatum(collection));
+	SET_COLUMN(outbox_target.att_item_key, CStringGetTextDatum(key));
+	SET_COLUMN(outbox_target.att_op, CharGetDatum(op));
+	if (payload != NULL)
+		SET_COLUMN(outbox_target.att_payload, CStringGetTextDatum(payload));
+	SET_COLUMN(outbox_target.att_queued_at, TimestampTzGetDatum(GetCurrentTransactionStartTimestamp()));
+	SET_COLUMN(outbox_target.att_attempts, Int32GetDatum(0));
+#undef SET_COLUMN
+
+	tuple = heap_form_tuple(desc, values, nulls);
+	simple_heap_insert(rel, tuple);
+	insert_index_entries(rel, tuple);
+	table_close(rel, NoLock);	/* the lock stays until the end of the transaction */
+	return id;
+}
+
 static void
 queue_change(CaptureTable *table, CaptureSub *sub, const char *key, char op, const char *payload)
 {
-	Datum		values[5];
-	char		nulls[5] = {' ', ' ', ' ', ' ', payload ? ' ' : 'n'};
-	bool		isnull;
+	int64		id = insert_outbox_row(sub->remote_id, sub->collection, key, op, payload);
 
-	if (insert_plan == NULL)
-	{
-		Oid			types[5] = {INT4OID, TEXTOID, TEXTOID, CHAROID, JSONOID};
-
-		insert_plan = prepare_saved("INSERT INTO directus_sync.outbox"
-									" (remote_id, collection, item_key, op, payload)"
-									" VALUES ($1, $2, $3, $4, $5) RETURNING id", 5, types);
-	}
-	values[0] = Int32GetDatum(sub->remote_id);
-	values[1] = PointerGetDatum(sub->collection);
-	values[2] = CStringGetTextDatum(key);
-	values[3] = CharGetDatum(op);
-	values[4] = payload ? CStringGetTextDatum(payload) : (Datum) 0;
-	if (SPI_execute_plan(insert_plan, values, nulls, false, 1) != SPI_OK_INSERT_RETURNING)
-		elog(ERROR, "could not queue a change");
 	if (table->track)
-		remember_queued(sub->collection, key,
-						sub->remote_id,
-						DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)));
+		remember_queued(sub->collection, key, sub->remote_id, id);
 	wake_pending = true;
 }
 
@@ -527,7 +641,6 @@ directus_sync_capture(PG_FUNCTION_ARGS)
 	char	   *key;
 	char	   *old_key = NULL;
 	char	  **payloads;
-	AsOwner		as;
 
 	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_AFTER(trigdata->tg_event) ||
 		!TRIGGER_FIRED_FOR_ROW(trigdata->tg_event))
@@ -545,10 +658,7 @@ directus_sync_capture(PG_FUNCTION_ARGS)
 	else
 		tuple = trigdata->tg_trigtuple;
 
-	SPI_connect();
-	become_owner(&as);
 	table = capture_table(rel);
-	restore_user(&as);
 
 	/* render as the writer: to_json runs the columns' output functions */
 	key = key_text(table, tuple, desc);
@@ -569,7 +679,6 @@ directus_sync_capture(PG_FUNCTION_ARGS)
 			payloads[i] = render_payload(sub, tuple, old_key ? NULL : old, desc);
 	}
 
-	become_owner(&as);
 	for (int i = 0; i < table->nsubs; i++)
 	{
 		CaptureSub *sub = &table->subs[i];
@@ -587,8 +696,6 @@ directus_sync_capture(PG_FUNCTION_ARGS)
 		else if (payloads[i] != NULL)
 			queue_change(table, sub, key, 'u', payloads[i]);
 	}
-	restore_user(&as);
-	SPI_finish();
 	return PointerGetDatum(NULL);
 }
 
