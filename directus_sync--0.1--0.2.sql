@@ -535,8 +535,12 @@ CREATE FUNCTION directus_sync.pause(remote text) RETURNS void
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    rid integer := directus_sync._remote_id(pause.remote);
 BEGIN
-    UPDATE directus_sync.remote SET paused = true WHERE id = directus_sync._remote_id(pause.remote);
+    UPDATE directus_sync.remote SET paused = true WHERE id = rid;
+    -- capture stops waking the worker for this remote
+    PERFORM directus_sync._apply_config(directus_sync._tables_of(rid));
 END
 $$;
 COMMENT ON FUNCTION directus_sync.pause(text) IS
@@ -550,6 +554,7 @@ DECLARE
     rid integer := directus_sync._remote_id(remote);
 BEGIN
     UPDATE directus_sync.remote SET paused = false WHERE id = rid;
+    PERFORM directus_sync._apply_config(directus_sync._tables_of(rid));
     UPDATE directus_sync.remote_state SET retry_at = NULL, consecutive_failures = 0 WHERE remote_id = rid;
     UPDATE directus_sync.outbox SET retry_at = NULL WHERE remote_id = rid AND retry_at IS NOT NULL;
     PERFORM directus_sync._wake_at_commit();

@@ -81,6 +81,7 @@ typedef struct CaptureSub
 	int			remote_id;
 	text	   *collection;
 	bool		singleton;
+	bool		paused;			/* queue, but do not wake the worker */
 	int			nfields;
 	CaptureField *fields;		/* the key first, unless a singleton */
 } CaptureSub;
@@ -287,7 +288,8 @@ load_subscriptions(CaptureTable *table, Relation rel)
 	SPITupleTable *tuptable;
 
 	if (SPI_execute_with_args("SELECT s.remote_id, s.collection, s.singleton, s.fields,"
-							  "       EXISTS (SELECT FROM directus_sync.remote i WHERE i.inbound_user IS NOT NULL)"
+							  "       EXISTS (SELECT FROM directus_sync.remote i WHERE i.inbound_user IS NOT NULL),"
+							  "       r.paused"
 							  "  FROM directus_sync.subscription s JOIN directus_sync.remote r ON r.id = s.remote_id"
 							  " WHERE s.relid = $1 AND r.enabled ORDER BY s.remote_id",
 							  1, types, values, NULL, false, 0) != SPI_OK_SELECT)
@@ -310,6 +312,7 @@ load_subscriptions(CaptureTable *table, Relation rel)
 		sub->collection = DatumGetTextPCopy(SPI_getbinval(tup, desc, 2, &isnull));
 		MemoryContextSwitchTo(old);
 		sub->singleton = DatumGetBool(SPI_getbinval(tup, desc, 3, &isnull));
+		sub->paused = DatumGetBool(SPI_getbinval(tup, desc, 6, &isnull));
 		table->track = DatumGetBool(SPI_getbinval(tup, desc, 5, &isnull));
 		deconstruct_array(DatumGetArrayTypeP(SPI_getbinval(tup, desc, 4, &isnull)),
 						  TEXTOID, -1, false, TYPALIGN_INT, &names, NULL, &nnames);
@@ -617,7 +620,8 @@ queue_change(CaptureTable *table, CaptureSub *sub, const char *key, char op, con
 
 	if (table->track)
 		remember_queued(sub->collection, key, sub->remote_id, id);
-	wake_pending = true;
+	if (!sub->paused)
+		wake_pending = true;
 }
 
 static char *
