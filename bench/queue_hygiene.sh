@@ -64,7 +64,7 @@ done
 
 ds_say "waiting for the queue to drain"
 until [ "$(q "SELECT queued + in_flight FROM directus_sync.remote_status")" = 0 ]; do sample; sleep 1; done
-elapsed=$(echo "$(date +%s.%N) - $start" | bc)
+elapsed=$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { print b - a }')
 drained=$(size)
 delivered=$(q "SELECT delivered FROM directus_sync.remote_status")
 remote_items=$(curl -s "127.0.0.1:$FAKE_PORT/__fake/stats" | python3 -c 'import json,sys; print(json.load(sys.stdin)["items_received"])')
@@ -82,9 +82,9 @@ heap_after=$(q "SELECT pg_relation_size('directus_sync.outbox')")
 
 ds_say "results"
 printf '  events captured and delivered   %s (3 x %s rows; fake received %s items)\n' "$delivered" "$ROWS" "$remote_items"
-printf '  total time                      %.0f s (%.0f events/s end to end)\n' "$elapsed" "$(echo "$delivered / $elapsed" | bc -l)"
+printf '  total time                      %.0f s (%.0f events/s end to end)\n' "$elapsed" "$(awk -v d="$delivered" -v e="$elapsed" 'BEGIN { print d / e }')"
 printf '  outbox at its largest           %s (table + indexes, sampled)\n' "$(pretty "$peak")"
 printf '  outbox when drained             %s\n' "$(pretty "$drained")"
 printf '  outbox %3s s after draining     %s (heap %s; autovacuum ran %s times meanwhile)\n' \
     "$waited" "$(pretty "$after")" "$(pretty "$heap_after")" "$runs"
-printf '  largest / settled               %.0fx\n' "$(echo "$peak / $after" | bc -l)"
+printf '  largest / settled               %.0fx\n' "$(awk -v p="$peak" -v a="$after" 'BEGIN { print p / a }')"
