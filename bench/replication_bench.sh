@@ -11,9 +11,9 @@
 #      directus_sync.subscribe (the C capture trigger), (c) carrying a
 #      PL/pgSQL AFTER ROW trigger that writes the same outbox rows
 #      (bench/replication_setup.sql). In (b) and (c) the remote is paused:
-#      changes are captured and the worker is woken at each commit as usual,
-#      but it ships nothing, so the numbers are the writers' cost and not
-#      the worker's and the fake's competition for this machine's CPUs.
+#      changes are captured and queued, the worker is not woken and ships
+#      nothing, so the numbers are the writers' cost and not the worker's
+#      and the fake's competition for this machine's CPUs.
 #   2. drain rate: 50,000 queued creates shipped by the worker, from
 #      directus_sync.resume() until the queue is empty, against a naive
 #      sender that POSTs one item per request over keep-alive HTTP, as an
@@ -233,7 +233,7 @@ print_part1() {
     echo
     echo "1. Capture overhead: TPS, median of $BENCH_ROUNDS interleaved runs of $RUN_SECONDS s per workload and"
     echo "   configuration, each run from $BASE_ROWS rows and an empty queue; remote paused (changes captured"
-    echo "   and queued, the worker woken at each commit as usual, nothing shipped)"
+    echo "   and queued, the worker not woken, nothing shipped)"
     awk -v i1n="${TPS[insert_1.none]}" -v i1c="${TPS[insert_1.c]}" -v i1p="${TPS[insert_1.plpgsql]}" \
         -v iHn="${TPS[insert_100.none]}" -v iHc="${TPS[insert_100.c]}" -v iHp="${TPS[insert_100.plpgsql]}" \
         -v u1n="${TPS[update_1.none]}" -v u1c="${TPS[update_1.c]}" -v u1p="${TPS[update_1.plpgsql]}" \
@@ -253,7 +253,7 @@ print_part1() {
             row("UPDATE, 100 rows/tx", uHn, uHc, uHp)
             printf "  rows/s at 100 rows/tx (unsubscribed / C / PL/pgSQL): INSERT %.0f / %.0f / %.0f, UPDATE %.0f / %.0f / %.0f\n",
                 iHn * 100, iHc * 100, iHp * 100, uHn * 100, uHc * 100, uHp * 100
-            printf "  CPU of the paused worker, woken by the commits (C / PL/pgSQL): INSERT 1 row/tx %s%% / %s%%, UPDATE 1 row/tx %s%% / %s%% of a CPU\n",
+            printf "  CPU of the worker while the remote is paused (C / PL/pgSQL): INSERT 1 row/tx %s%% / %s%%, UPDATE 1 row/tx %s%% / %s%% of a CPU\n",
                 wi1c, wi1p, wu1c, wu1p
         }'
 }

@@ -5,7 +5,8 @@
 -- capture trigger (src/capture.c) is compared with. The PL/pgSQL version
 -- writes the same outbox row: on insert the key and every subscribed field,
 -- on update the key and the fields whose value changed (nothing if none
--- did), on delete the key; and it asks for the same wake-up at commit. It is
+-- did), on delete the key. Like the C trigger for a paused remote (the
+-- remote is paused while this is measured) it does not wake the worker. It is
 -- deliberately the cheapest honest version, which flatters it: the remote id
 -- comes as a trigger argument instead of from a subscription look-up, the
 -- field list is written out instead of read from the configuration, it runs
@@ -57,7 +58,6 @@ BEGIN
         INSERT INTO directus_sync.outbox (remote_id, collection, item_key, op, payload)
         VALUES (TG_ARGV[0]::integer, TG_TABLE_NAME, OLD.id::text, 'd', NULL);
     END IF;
-    PERFORM directus_sync._wake_at_commit();
     RETURN NULL;
 END
 $$;
