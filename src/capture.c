@@ -138,6 +138,33 @@ static bool wake_pending = false;
 static Oid	cached_owner = InvalidOid;	/* owner of directus_sync.outbox */
 
 static void find_outbox(void);
+
+/*
+ * The outbox as the trigger writes it: straight into the heap and its
+ * indexes, as logical replication's apply does, without an executor run or
+ * SPI per row. Found again whenever the table's cache is rebuilt.
+ */
+typedef struct OutboxTarget
+{
+	bool		valid;
+	MemoryContext cxt;			/* of the index lists */
+	Oid			relid;
+	Oid			seqid;
+	int			nindexes;		/* those a new row goes into */
+	Oid		   *index_oids;
+	IndexInfo **index_infos;
+	AttrNumber	att_id,
+				att_remote_id,
+				att_collection,
+				att_item_key,
+				att_op,
+				att_payload,
+				att_queued_at,
+				att_attempts;
+} OutboxTarget;
+
+static OutboxTarget outbox_target;
+
 static SPIPlanPtr delete_plan = NULL;
 
 /* ----------------------------------------------------------------
@@ -162,6 +189,8 @@ invalidate_tables(Datum arg, Oid relid)
 		activity_config.valid = false;
 	if (relid == InvalidOid)
 		cached_owner = InvalidOid;
+	if (relid == InvalidOid || relid == outbox_target.relid)
+		outbox_target.valid = false;
 }
 
 static void
@@ -388,7 +417,6 @@ capture_table(Relation rel)
 
 		SPI_connect();
 		become_owner(&as);
-		find_outbox();
 		load_subscriptions(table, rel);
 		restore_user(&as);
 		SPI_finish();
@@ -495,26 +523,6 @@ remember_queued(text *collection, const char *key, int remote_id, int64 id)
 	MemoryContextSwitchTo(old);
 }
 
-/*
- * The outbox as the trigger writes it: straight into the heap and its
- * indexes, as logical replication's apply does, without an executor run or
- * SPI per row. Found again whenever the table's cache is rebuilt.
- */
-typedef struct OutboxTarget
-{
-	Oid			relid;
-	Oid			seqid;
-	AttrNumber	att_id,
-				att_remote_id,
-				att_collection,
-				att_item_key,
-				att_op,
-				att_payload,
-				att_queued_at,
-				att_attempts;
-} OutboxTarget;
-
-static OutboxTarget outbox_target;
 
 static AttrNumber
 outbox_attnum(TupleDesc desc, const char *name)
@@ -526,18 +534,26 @@ outbox_attnum(TupleDesc desc, const char *name)
 	return attnum;
 }
 
+/*
+ * Finds the outbox, its columns and its indexes, kept until
+ * a relcache invalidation of the outbox (TRUNCATE, DDL) or of everything.
+ */
 static void
 find_outbox(void)
 {
 	Oid			nsp = get_namespace_oid("directus_sync", false);
 	Relation	rel;
 	TupleDesc	desc;
+	List	   *indexes;
+	ListCell   *lc;
+	MemoryContext old;
 
+	outbox_target.valid = false;
 	outbox_target.relid = get_relname_relid("outbox", nsp);
 	outbox_target.seqid = get_relname_relid("outbox_id_seq", nsp);
 	if (!OidIsValid(outbox_target.relid) || !OidIsValid(outbox_target.seqid))
 		elog(ERROR, "directus_sync.outbox not found");
-	rel = table_open(outbox_target.relid, AccessShareLock);
+	rel = table_open(outbox_target.relid, RowExclusiveLock);
 	desc = RelationGetDescr(rel);
 	outbox_target.att_id = outbox_attnum(desc, "id");
 	outbox_target.att_remote_id = outbox_attnum(desc, "remote_id");
@@ -547,38 +563,60 @@ find_outbox(void)
 	outbox_target.att_payload = outbox_attnum(desc, "payload");
 	outbox_target.att_queued_at = outbox_attnum(desc, "queued_at");
 	outbox_target.att_attempts = outbox_attnum(desc, "attempts");
-	table_close(rel, AccessShareLock);
+
+	if (outbox_target.cxt == NULL)
+		outbox_target.cxt = AllocSetContextCreate(CacheMemoryContext, "directus_sync outbox",
+												  ALLOCSET_SMALL_SIZES);
+	MemoryContextReset(outbox_target.cxt);
+	indexes = RelationGetIndexList(rel);
+	old = MemoryContextSwitchTo(outbox_target.cxt);
+	outbox_target.index_oids = palloc(sizeof(Oid) * Max(list_length(indexes), 1));
+	outbox_target.index_infos = palloc(sizeof(IndexInfo *) * Max(list_length(indexes), 1));
+	outbox_target.nindexes = 0;
+	foreach(lc, indexes)
+	{
+		Relation	index = index_open(lfirst_oid(lc), RowExclusiveLock);
+		IndexInfo  *info = BuildIndexInfo(index);
+
+		/*
+		 * The one partial index holds rows with a retry_at, which a new row
+		 * never has. An index with expressions would need an executor.
+		 */
+		if (info->ii_Expressions != NIL)
+			elog(ERROR, "index %s of directus_sync.outbox has expressions", RelationGetRelationName(index));
+		if (info->ii_Predicate == NIL)
+		{
+			outbox_target.index_oids[outbox_target.nindexes] = lfirst_oid(lc);
+			outbox_target.index_infos[outbox_target.nindexes] = info;
+			outbox_target.nindexes++;
+		}
+		index_close(index, NoLock);
+	}
+	MemoryContextSwitchTo(old);
+	list_free(indexes);
+	table_close(rel, NoLock);
+	outbox_target.valid = true;
 }
 
 static void
 insert_index_entries(Relation rel, HeapTuple tuple)
 {
 	TupleTableSlot *slot = MakeSingleTupleTableSlot(RelationGetDescr(rel), &TTSOpsHeapTuple);
-	List	   *indexes = RelationGetIndexList(rel);
-	ListCell   *lc;
 
 	ExecStoreHeapTuple(tuple, slot, false);
-	foreach(lc, indexes)
+	for (int i = 0; i < outbox_target.nindexes; i++)
 	{
-		Relation	index = index_open(lfirst_oid(lc), RowExclusiveLock);
-		IndexInfo  *info = BuildIndexInfo(index);
+		Relation	index = index_open(outbox_target.index_oids[i], RowExclusiveLock);
+		IndexInfo  *info = outbox_target.index_infos[i];
 		Datum		values[INDEX_MAX_KEYS];
 		bool		isnull[INDEX_MAX_KEYS];
 
-		/*
-		 * The one partial index holds rows with a retry_at, which a new row
-		 * never has; no index of the outbox has expressions.
-		 */
-		if (info->ii_Predicate == NIL)
-		{
-			FormIndexDatum(info, slot, NULL, values, isnull);
-			index_insert(index, values, isnull, &tuple->t_self, rel,
-						 index->rd_index->indisunique ? UNIQUE_CHECK_YES : UNIQUE_CHECK_NO,
-						 false, info);
-		}
+		FormIndexDatum(info, slot, NULL, values, isnull);
+		index_insert(index, values, isnull, &tuple->t_self, rel,
+					 index->rd_index->indisunique ? UNIQUE_CHECK_YES : UNIQUE_CHECK_NO,
+					 false, info);
 		index_close(index, NoLock);
 	}
-	list_free(indexes);
 	ExecDropSingleTupleTableSlot(slot);
 }
 
@@ -586,12 +624,20 @@ insert_index_entries(Relation rel, HeapTuple tuple)
 static int64
 insert_outbox_row(int remote_id, text *collection, const char *key, char op, const char *payload)
 {
-	Relation	rel = table_open(outbox_target.relid, RowExclusiveLock);
-	TupleDesc	desc = RelationGetDescr(rel);
-	Datum	   *values = palloc0(sizeof(Datum) * desc->natts);
-	bool	   *nulls = palloc(sizeof(bool) * desc->natts);
-	int64		id = nextval_internal(outbox_target.seqid, false);
+	Relation	rel;
+	TupleDesc	desc;
+	Datum	   *values;
+	bool	   *nulls;
+	int64		id;
 	HeapTuple	tuple;
+
+	if (!outbox_target.valid)
+		find_outbox();
+	rel = table_open(outbox_target.relid, RowExclusiveLock);
+	desc = RelationGetDescr(rel);
+	values = palloc0(sizeof(Datum) * desc->natts);
+	nulls = palloc(sizeof(bool) * desc->natts);
+	id = nextval_internal(outbox_target.seqid, false);
 
 	memset(nulls, true, sizeof(bool) * desc->natts);
 #define SET_COLUMN(att, value) (values[(att) - 1] = (value), nulls[(att) - 1] = false)
