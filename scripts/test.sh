@@ -24,7 +24,8 @@ ds_cluster_start "$WORK/pg" "$PORT"
 
 ds_say "running pg_regress and TAP tests"
 set +e
-ds_as_postgres env PGHOST=127.0.0.1 PGPORT=$PORT PGUSER=postgres \
+# TAP clusters take their encoding from the locale: UTF8, as Directus's databases are.
+ds_as_postgres env PGHOST=127.0.0.1 PGPORT=$PORT PGUSER=postgres LANG=C.UTF-8 LC_ALL=C.UTF-8 \
     make -C "$WORK/src" installcheck PROVE_FLAGS=--verbose 2>&1 | tee "$WORK/check.log"
 status=${PIPESTATUS[0]}
 set -e

@@ -187,6 +187,11 @@ def keystr(value):
     return str(value)
 
 
+def to_json_bytes(value):
+    """JSON as Directus (Node's JSON.stringify) sends it: non-ASCII as raw UTF-8, not \\u escapes."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
 def key_sort(keys):
     """Numeric order when every key is an integer, else string order."""
     def is_int(k):
@@ -703,7 +708,7 @@ class Handler(BaseHTTPRequestHandler):
         elif text is not None:
             body, ctype = text.encode(), "text/html; charset=utf-8"
         else:
-            body, ctype = json.dumps(payload, separators=(",", ":")).encode(), JSON_TYPE
+            body, ctype = to_json_bytes(payload), JSON_TYPE
         try:
             phrase = HTTPStatus(status).phrase
         except ValueError:
@@ -792,7 +797,7 @@ class Handler(BaseHTTPRequestHandler):
                     status, payload = self.route(segs, path, body, nested, coll, admin_user)
             except ApiError as err:
                 status, payload, headers = err.status, err.body(), err.headers
-            encoded = None if payload is None else json.dumps(payload, separators=(",", ":")).encode()
+            encoded = None if payload is None else to_json_bytes(payload)
 
             items = body_count(body)
             if is_items and len(segs) == 3 and self.command in ("PATCH", "DELETE") and not raw:
@@ -935,7 +940,7 @@ class Handler(BaseHTTPRequestHandler):
         with self.state.lock:
             data = [coll.items[k] for k in key_sort(list(coll.items))]
             # Serialise under the lock: items are mutated in place by updates.
-            encoded = json.dumps({"data": data}, separators=(",", ":")).encode()
+            encoded = to_json_bytes({"data": data})
         self.respond(200, encoded=encoded)
 
     def ctl_requests_get(self, body, flat, rest):
