@@ -135,7 +135,6 @@ static HTAB *capture_tables = NULL;
 static ActivityConfig activity_config;
 static KeyHash *queued_this_xact = NULL;
 static bool wake_pending = false;
-static Oid	cached_owner = InvalidOid;	/* owner of directus_sync.outbox */
 
 static void find_outbox(void);
 
@@ -149,6 +148,7 @@ typedef struct OutboxTarget
 	bool		valid;
 	MemoryContext cxt;			/* of the index lists */
 	Oid			relid;
+	Oid			owner;
 	Oid			seqid;
 	int			nindexes;		/* those a new row goes into */
 	Oid		   *index_oids;
@@ -187,8 +187,6 @@ invalidate_tables(Datum arg, Oid relid)
 	}
 	if (relid == InvalidOid || relid == activity_config.relid)
 		activity_config.valid = false;
-	if (relid == InvalidOid)
-		cached_owner = InvalidOid;
 	if (relid == InvalidOid || relid == outbox_target.relid)
 		outbox_target.valid = false;
 }
@@ -252,26 +250,13 @@ init_field(CaptureField *field, Relation rel, AttrNumber attnum, MemoryContext c
 	MemoryContextSwitchTo(old);
 }
 
+/* The owner of directus_sync.outbox, who owns the extension's objects. */
 static Oid
 extension_owner(void)
 {
-	Oid			nsp;
-	Oid			outbox;
-	HeapTuple	tup;
-
-	if (OidIsValid(cached_owner))
-		return cached_owner;
-	nsp = get_namespace_oid("directus_sync", false);
-	outbox = get_relname_relid("outbox", nsp);
-	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(outbox));
-	if (!HeapTupleIsValid(tup))
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("directus_sync is not installed at version 0.2 or later in this database"),
-				 errhint("Run ALTER EXTENSION directus_sync UPDATE.")));
-	cached_owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
-	ReleaseSysCache(tup);
-	return cached_owner;
+	if (!outbox_target.valid)
+		find_outbox();
+	return outbox_target.owner;
 }
 
 /*
@@ -535,13 +520,13 @@ outbox_attnum(TupleDesc desc, const char *name)
 }
 
 /*
- * Finds the outbox, its columns and its indexes, kept until
+ * Finds the outbox, its owner, columns and indexes, kept until
  * a relcache invalidation of the outbox (TRUNCATE, DDL) or of everything.
  */
 static void
 find_outbox(void)
 {
-	Oid			nsp = get_namespace_oid("directus_sync", false);
+	Oid			nsp = get_namespace_oid("directus_sync", true);
 	Relation	rel;
 	TupleDesc	desc;
 	List	   *indexes;
@@ -552,9 +537,13 @@ find_outbox(void)
 	outbox_target.relid = get_relname_relid("outbox", nsp);
 	outbox_target.seqid = get_relname_relid("outbox_id_seq", nsp);
 	if (!OidIsValid(outbox_target.relid) || !OidIsValid(outbox_target.seqid))
-		elog(ERROR, "directus_sync.outbox not found");
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("directus_sync is not installed at version 0.2 or later in this database"),
+				 errhint("Run ALTER EXTENSION directus_sync UPDATE.")));
 	rel = table_open(outbox_target.relid, RowExclusiveLock);
 	desc = RelationGetDescr(rel);
+	outbox_target.owner = rel->rd_rel->relowner;
 	outbox_target.att_id = outbox_attnum(desc, "id");
 	outbox_target.att_remote_id = outbox_attnum(desc, "remote_id");
 	outbox_target.att_collection = outbox_attnum(desc, "collection");

@@ -232,24 +232,39 @@ items_url(const DirectusWindow *win, const Step *step, bool with_key_fields)
 	return url.data;
 }
 
+/* Appends the items' payloads, or their keys, as one JSON array. */
+static void
+append_json_array(StringInfo body, List *items, bool keys_only)
+{
+	ListCell   *lc;
+
+	appendStringInfoChar(body, '[');
+	foreach(lc, items)
+	{
+		SyncItem   *item = lfirst(lc);
+
+		if (lc != list_head(items))
+			appendStringInfoChar(body, ',');
+		if (keys_only)
+			append_key_json(body, item);
+		else
+			appendStringInfoString(body, item->payload);
+	}
+	appendStringInfoChar(body, ']');
+}
+
 static char *
 probe_url(const DirectusWindow *win, const Step *step)
 {
 	StringInfoData filter;
 	StringInfoData url;
-	ListCell   *lc;
 
 	initStringInfo(&filter);
 	appendStringInfoChar(&filter, '{');
 	escape_json(&filter, step->sub->key_column);
-	appendStringInfoString(&filter, ":{\"_in\":[");
-	foreach(lc, step->items)
-	{
-		if (lc != list_head(step->items))
-			appendStringInfoChar(&filter, ',');
-		append_key_json(&filter, lfirst(lc));
-	}
-	appendStringInfoString(&filter, "]}}");
+	appendStringInfoString(&filter, ":{\"_in\":");
+	append_json_array(&filter, step->items, true);
+	appendStringInfoString(&filter, "}}");
 
 	initStringInfo(&url);
 	appendStringInfoString(&url, items_url(win, step, true));
@@ -296,7 +311,6 @@ static HttpRequest *
 build_request(DirectusWindow *win, Step *step)
 {
 	HttpRequest *req = palloc0(sizeof(HttpRequest));
-	ListCell   *lc;
 
 	switch (step->kind)
 	{
@@ -305,27 +319,13 @@ build_request(DirectusWindow *win, Step *step)
 			req->method = step->kind == STEP_CREATE ? "POST" : "PATCH";
 			req->url = items_url(win, step, true);
 			initStringInfo(&req->body);
-			appendStringInfoChar(&req->body, '[');
-			foreach(lc, step->items)
-			{
-				if (lc != list_head(step->items))
-					appendStringInfoChar(&req->body, ',');
-				appendStringInfoString(&req->body, ((SyncItem *) lfirst(lc))->payload);
-			}
-			appendStringInfoChar(&req->body, ']');
+			append_json_array(&req->body, step->items, false);
 			break;
 		case STEP_DELETE:
 			req->method = "DELETE";
 			req->url = items_url(win, step, false);
 			initStringInfo(&req->body);
-			appendStringInfoChar(&req->body, '[');
-			foreach(lc, step->items)
-			{
-				if (lc != list_head(step->items))
-					appendStringInfoChar(&req->body, ',');
-				append_key_json(&req->body, lfirst(lc));
-			}
-			appendStringInfoChar(&req->body, ']');
+			append_json_array(&req->body, step->items, true);
 			break;
 		case STEP_SINGLETON:
 			req->method = "PATCH";
