@@ -178,6 +178,17 @@ END
 $$;
 
 -- Checks the settings of a remote as stored. The token is never part of a message.
+/*
+ * Lock order: a remote's state row before the remote itself. The worker
+ * updates the state row and, through the foreign keys of dead_letter and
+ * remote_state, share-locks the remote; configuration that locks the remote
+ * first would deadlock with it.
+ */
+CREATE FUNCTION directus_sync._lock_state(rid integer) RETURNS void
+LANGUAGE sql
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT FROM directus_sync.remote_state WHERE remote_id = rid FOR UPDATE $$;
+
 CREATE FUNCTION directus_sync._check_remote(r directus_sync.remote) RETURNS void
 LANGUAGE plpgsql IMMUTABLE
 SET search_path = pg_catalog, pg_temp
@@ -358,9 +369,11 @@ LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
+    rid integer := directus_sync._remote_id(alter_remote.name);
     r directus_sync.remote;
 BEGIN
-    SELECT * INTO r FROM directus_sync.remote x WHERE x.id = directus_sync._remote_id(alter_remote.name) FOR UPDATE;
+    PERFORM directus_sync._lock_state(rid);
+    SELECT * INTO r FROM directus_sync.remote x WHERE x.id = rid FOR NO KEY UPDATE;
     r.name := coalesce(new_name, r.name);
     r.url := coalesce(rtrim(alter_remote.url, '/'), r.url);
     r.token := coalesce(alter_remote.token, r.token);
@@ -409,6 +422,7 @@ DECLARE
     tables regclass[] := directus_sync._tables_of(rid);
     discarded bigint;
 BEGIN
+    PERFORM directus_sync._lock_state(rid);
     DELETE FROM directus_sync.outbox WHERE remote_id = rid;
     GET DIAGNOSTICS discarded = ROW_COUNT;
     DELETE FROM directus_sync.remote WHERE id = rid;
@@ -833,6 +847,7 @@ DECLARE
     failures integer := cardinality(dead_ids) + cardinality(retry_ids) + (remote_error IS NOT NULL)::integer;
     done bigint;
 BEGIN
+    PERFORM directus_sync._lock_state(rid);
     DELETE FROM directus_sync.outbox WHERE remote_id = rid AND id = ANY (delivered);
     GET DIAGNOSTICS done = ROW_COUNT;
 
