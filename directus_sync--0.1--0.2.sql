@@ -124,6 +124,23 @@ CREATE TABLE directus_sync.resync_job (
     PRIMARY KEY (remote_id, collection)
 );
 
+/*
+ * Concurrent edits of one field on both sides, one row per field: what each
+ * side had, and which value both sides keep (see _resolve_conflicts).
+ */
+CREATE TABLE directus_sync.conflict (
+    id           bigserial PRIMARY KEY,
+    remote_id    integer NOT NULL REFERENCES directus_sync.remote ON DELETE CASCADE,
+    collection   text NOT NULL,
+    item_key     text NOT NULL,
+    field        text NOT NULL,
+    local_value  jsonb,                        -- ours, still queued for the remote
+    remote_value jsonb,                        -- what the remote's inbound user wrote
+    winner       text NOT NULL CHECK (winner IN ('local', 'remote')),
+    detected_at  timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX conflict_remote_idx ON directus_sync.conflict (remote_id, detected_at);
+
 -- Configuration survives pg_dump; queue, state and dead letters do not.
 SELECT pg_catalog.pg_extension_config_dump('directus_sync.remote', '');
 SELECT pg_catalog.pg_extension_config_dump('directus_sync.remote_id_seq', '');
@@ -919,6 +936,85 @@ BEGIN
 END
 $$;
 
+/*
+ * Called by the loop guard when a remote's inbound user changed an item in
+ * this transaction (the rows this transaction queued for that remote are
+ * incoming_ids). A conflict is a field that this change set while a change of
+ * ours to the same field is still queued for that remote (pending or in
+ * flight): both sides changed it before seeing the other's change, and each
+ * side's change is on its way to the other. Both sides apply the same rule,
+ * so both end with the same value:
+ *
+ *   a value wins over null; between two values, the one whose JSON text
+ *   sorts last (byte order) wins.
+ *
+ * When ours wins, restore holds our values and the loop guard writes them
+ * back, which also queues them for the remote again. When the remote's wins,
+ * echo tells the loop guard to ship the remote's value back to it, after our
+ * losing change that is still on its way there. Each conflict is logged in
+ * directus_sync.conflict.
+ */
+CREATE FUNCTION directus_sync._resolve_conflicts(
+    rid integer, coll text, item text, incoming_ids bigint[],
+    OUT echo boolean, OUT restore_sql text, OUT restore jsonb)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    s directus_sync.subscription;
+    incoming jsonb;
+    pending jsonb;
+    fields text[];
+BEGIN
+    echo := false;
+    SELECT * INTO s FROM directus_sync.subscription WHERE remote_id = rid AND collection = coll;
+    IF NOT FOUND OR s.singleton THEN
+        RETURN;
+    END IF;
+    -- Later changes override earlier ones: jsonb_object_agg keeps the last value of a key.
+    SELECT jsonb_object_agg(e.key, e.value ORDER BY o.id) INTO pending
+      FROM directus_sync.outbox o, json_each(o.payload) e
+     WHERE o.remote_id = rid AND o.collection = coll AND o.item_key = item AND o.op IN ('c', 'u')
+       AND o.id <> ALL (incoming_ids) AND e.key <> s.key_column;
+    IF pending IS NULL THEN
+        RETURN;
+    END IF;
+    SELECT jsonb_object_agg(e.key, e.value ORDER BY o.id) INTO incoming
+      FROM directus_sync.outbox o, json_each(o.payload) e
+     WHERE o.remote_id = rid AND o.id = ANY (incoming_ids) AND e.key <> s.key_column;
+
+    WITH clash AS (
+        SELECT f.key AS field, pending -> f.key AS ours, f.value AS theirs
+          FROM jsonb_each(incoming) f
+         WHERE pending ? f.key AND pending -> f.key <> f.value),
+    decided AS (
+        SELECT c.*, CASE WHEN c.theirs = 'null' THEN 'local'
+                         WHEN c.ours = 'null' THEN 'remote'
+                         WHEN c.ours::text COLLATE "C" > c.theirs::text COLLATE "C" THEN 'local'
+                         ELSE 'remote' END AS winner
+          FROM clash c),
+    logged AS (
+        INSERT INTO directus_sync.conflict (remote_id, collection, item_key, field, local_value, remote_value, winner)
+        SELECT rid, coll, item, d.field, d.ours, d.theirs, d.winner FROM decided d
+        RETURNING field, local_value, winner)
+    SELECT coalesce(bool_or(winner = 'remote'), false),
+           jsonb_object_agg(field, local_value) FILTER (WHERE winner = 'local')
+      INTO echo, restore
+      FROM logged;
+
+    IF restore IS NOT NULL THEN
+        SELECT array_agg(quote_ident(k) ORDER BY k) INTO fields FROM jsonb_object_keys(restore) k;
+        restore_sql := format('UPDATE %s t SET (%s) = (SELECT %s FROM pg_catalog.jsonb_populate_record(NULL::%s, $1) r)'
+                              ' WHERE t.%I = $2::%s',
+                              s.relid, array_to_string(fields, ', '),
+                              (SELECT string_agg('r.' || f, ', ') FROM unnest(fields) f),
+                              s.relid, s.key_column,
+                              (SELECT format_type(atttypid, atttypmod) FROM pg_attribute
+                                WHERE attrelid = s.relid AND attname = s.key_column));
+    END IF;
+END
+$$;
+
 /* ---------------------------------------------------------------------------
  * Views (no tokens)
  * ------------------------------------------------------------------------- */
@@ -939,6 +1035,7 @@ SELECT r.name AS remote, r.enabled, r.paused,
        (SELECT count(*) FROM directus_sync.dead_letter d WHERE d.remote_id = r.id) AS dead,
        st.last_success_at, st.last_error, st.last_error_at, st.retry_at,
        now() - q.oldest AS lag,
+       (SELECT count(*) FROM directus_sync.conflict c WHERE c.remote_id = r.id) AS conflicts,
        (SELECT jsonb_object_agg(j.collection, jsonb_build_object('done', j.rows_done, 'total', j.rows_total))
           FROM directus_sync.resync_job j WHERE j.remote_id = r.id) AS resync
   FROM directus_sync.remote r
@@ -946,7 +1043,7 @@ SELECT r.name AS remote, r.enabled, r.paused,
   CROSS JOIN LATERAL (SELECT count(*) AS queued, min(o.queued_at) AS oldest
                         FROM directus_sync.outbox o WHERE o.remote_id = r.id) q;
 COMMENT ON VIEW directus_sync.remote_status IS
-    'Per remote: queued, in flight, delivered, failed attempts, dead letters, last success and error, backoff, lag of the oldest queued change, resync progress';
+    'Per remote: queued, in flight, delivered, failed attempts, dead letters, last success and error, backoff, lag of the oldest queued change, conflicts, resync progress';
 
 /* ---------------------------------------------------------------------------
  * DROP EXTENSION: capture triggers go, the map table stays

@@ -89,6 +89,35 @@ VALUES ('update', '22222222-2222-2222-2222-222222222222', 'articles', '12');
 COMMIT;
 SELECT remote, item_key, op FROM queue;
 TRUNCATE directus_sync.outbox;
+
+-- Conflicts: b's sync user changes a field while our own change of it is
+-- still queued for b. Both sides keep the value whose JSON text sorts last.
+SELECT directus_sync.alter_remote('b', forward_inbound => false);
+UPDATE articles SET title = 'mmm ours', body = 'our body' WHERE id = 12;   -- queued for b and c
+BEGIN;   -- b's value sorts last: it wins here, and goes back to b after ours
+UPDATE articles SET title = 'zzz theirs', n = 7 WHERE id = 12;
+INSERT INTO directus_activity (action, "user", collection, item)
+VALUES ('update', '11111111-1111-1111-1111-111111111111', 'articles', '12');
+COMMIT;
+SELECT title, body, n FROM articles WHERE id = 12;
+SELECT remote, item_key, op, payload FROM queue;
+SELECT collection, item_key, field, local_value, remote_value, winner FROM directus_sync.conflict ORDER BY id;
+BEGIN;   -- ours (the value on its way back to b) sorts last: written back, queued again
+UPDATE articles SET title = 'aaa theirs', body = 'our body' WHERE id = 12;
+INSERT INTO directus_activity (action, "user", collection, item)
+VALUES ('update', '11111111-1111-1111-1111-111111111111', 'articles', '12');
+COMMIT;
+SELECT title, body, n FROM articles WHERE id = 12;
+SELECT remote, item_key, op, payload FROM queue;
+SELECT field, local_value, remote_value, winner FROM directus_sync.conflict ORDER BY id;
+SELECT remote, conflicts FROM directus_sync.remote_status ORDER BY 1;
+TRUNCATE directus_sync.outbox;
+BEGIN;   -- nothing of ours queued: no conflict, nothing shipped back
+UPDATE articles SET title = 'aaa theirs' WHERE id = 12;
+INSERT INTO directus_activity (action, "user", collection, item)
+VALUES ('update', '11111111-1111-1111-1111-111111111111', 'articles', '12');
+COMMIT;
+SELECT count(*) AS queued, (SELECT count(*) FROM directus_sync.conflict) AS conflicts FROM directus_sync.outbox;
 SELECT directus_sync.alter_remote('b', clear_inbound_user => true);
 SELECT count(*) AS loop_guard_triggers FROM pg_trigger WHERE tgname = 'directus_sync_loop_guard';
 

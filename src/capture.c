@@ -45,6 +45,7 @@
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
 #include "utils/fmgroids.h"
@@ -801,6 +802,66 @@ unqueue(const QueuedRow *row)
 		elog(ERROR, "could not remove a queued change");
 }
 
+/* What _resolve_conflicts decided for one inbound change. */
+typedef struct Resolution
+{
+	bool		echo;			/* ship the remote's value back to it */
+	char	   *restore_sql;	/* NULL, or: write our winning values back */
+	Datum		restore;		/* jsonb, $1 of restore_sql */
+} Resolution;
+
+/*
+ * Runs directus_sync._resolve_conflicts for the rows this transaction queued
+ * for the remote whose inbound user changed the item.
+ */
+static Resolution
+resolve_conflicts(int remote_id, const char *collection, const char *item, List *rows)
+{
+	Resolution	res = {false, NULL, (Datum) 0};
+	Datum	   *ids = palloc(sizeof(Datum) * Max(list_length(rows), 1));
+	int			nids = 0;
+	ListCell   *lc;
+	Oid			types[4] = {INT4OID, TEXTOID, TEXTOID, INT8ARRAYOID};
+	Datum		values[4];
+	bool		isnull;
+
+	foreach(lc, rows)
+	{
+		QueuedRow  *row = lfirst(lc);
+
+		if (row->remote_id == remote_id)
+			ids[nids++] = Int64GetDatum(row->id);
+	}
+	if (nids == 0)
+		return res;
+	values[0] = Int32GetDatum(remote_id);
+	values[1] = CStringGetTextDatum(collection);
+	values[2] = CStringGetTextDatum(item);
+	values[3] = PointerGetDatum(construct_array(ids, nids, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	if (SPI_execute_with_args("SELECT echo, restore_sql, restore"
+							  "  FROM directus_sync._resolve_conflicts($1, $2, $3, $4)",
+							  4, types, values, NULL, false, 1) != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "could not resolve conflicts of item \"%s\" in \"%s\"", item, collection);
+	res.echo = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	res.restore_sql = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+	res.restore = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull);
+	return res;
+}
+
+/*
+ * Our values won a conflict: write them back, as the user whose transaction
+ * this is (it just wrote the row). The capture trigger queues them anew.
+ */
+static void
+restore_winning_values(const Resolution *res, const char *item)
+{
+	Oid			types[2] = {JSONBOID, TEXTOID};
+	Datum		values[2] = {res->restore, CStringGetTextDatum(item)};
+
+	if (SPI_execute_with_args(res->restore_sql, 2, types, values, NULL, false, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "could not write back the values of item \"%s\" that won a conflict", item);
+}
+
 Datum
 directus_sync_activity(PG_FUNCTION_ARGS)
 {
@@ -812,6 +873,8 @@ directus_sync_activity(PG_FUNCTION_ARGS)
 	char	   *action;
 	QueuedKey  *entry;
 	AsOwner		as;
+	Resolution	res = {false, NULL, (Datum) 0};
+	char	   *item = NULL;
 
 	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_AFTER(trigdata->tg_event) ||
 		!TRIGGER_FIRED_FOR_ROW(trigdata->tg_event) || !TRIGGER_FIRED_BY_INSERT(trigdata->tg_event))
@@ -836,8 +899,8 @@ directus_sync_activity(PG_FUNCTION_ARGS)
 		(strcmp(action, "create") == 0 || strcmp(action, "update") == 0 || strcmp(action, "delete") == 0))
 	{
 		char	   *collection = SPI_getvalue(tuple, desc, activity_config.collection_att);
-		char	   *item = SPI_getvalue(tuple, desc, activity_config.item_att);
 
+		item = SPI_getvalue(tuple, desc, activity_config.item_att);
 		entry = keyhash_find(queued_this_xact, item_hash_key(collection ? collection : "", item ? item : ""));
 		for (int i = 0; entry != NULL && i < activity_config.ninbound; i++)
 		{
@@ -846,16 +909,20 @@ directus_sync_activity(PG_FUNCTION_ARGS)
 
 			if (memcmp(&inbound->user, DatumGetUUIDP(user), sizeof(pg_uuid_t)) != 0)
 				continue;
+			if (strcmp(action, "delete") != 0)
+				res = resolve_conflicts(inbound->remote_id, collection, item, entry->rows);
 			foreach(lc, entry->rows)
 			{
 				QueuedRow  *row = lfirst(lc);
 
-				if (row->remote_id == inbound->remote_id || !inbound->forward)
+				if (row->remote_id == inbound->remote_id ? !res.echo : !inbound->forward)
 					unqueue(row);
 			}
 		}
 	}
 	restore_user(&as);
+	if (res.restore_sql != NULL)
+		restore_winning_values(&res, item);
 	SPI_finish();
 	return PointerGetDatum(NULL);
 }
