@@ -1,24 +1,36 @@
 #!/usr/bin/env bash
-# scripts/demo.sh: the SyncID map, the permission clean-up and item replication
-# at work, step by step, on a throwaway cluster (127.0.0.1:54390) from a bare
-# Debian 12 machine. Replication ships to the project's fake Directus
-# (t/fake_directus.py on 127.0.0.1:54389), which follows Directus's REST API.
+# scripts/demo.sh: directus_sync at work, step by step, from a bare Debian 12
+# machine: two live Directus 12.4.0 instances, A (127.0.0.1:54385) and B
+# (127.0.0.1:54386), each on its own database of one throwaway cluster
+# (127.0.0.1:54390) with directus_sync installed, replicating a collection
+# both ways; then the real directus-sync CLI keeping its SyncID map in our
+# table; then the map's SQL API and the permission clean-up in depth.
 #
-#   bash scripts/demo.sh          run the demo, then stop the cluster
-#   bash scripts/demo.sh --keep   run it and leave the cluster running to explore
-#   bash scripts/demo.sh --stop   stop a cluster left running by --keep
+#   bash scripts/demo.sh          run the demo, then stop everything it started
+#   bash scripts/demo.sh --keep   run it and leave the cluster and Directus running
+#   bash scripts/demo.sh --stop   stop what --keep left running
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
 DEMO_DIR=/tmp/directus_sync_demo
 PORT=54390
-FAKE_PORT=54389
-FAKE="http://127.0.0.1:$FAKE_PORT"
-export PGHOST=127.0.0.1 PGPORT=$PORT PGUSER=postgres PGDATABASE=directus
+A_PORT=54385
+B_PORT=54386
+A="http://127.0.0.1:$A_PORT"
+B="http://127.0.0.1:$B_PORT"
+DIRECTUS="$DS_ROOT/scripts/directus.sh"
+export PGHOST=127.0.0.1 PGPORT=$PORT PGUSER=postgres
+
+stop_all() {
+    "$DIRECTUS" stop "$DEMO_DIR/a" >/dev/null 2>&1 || true
+    "$DIRECTUS" stop "$DEMO_DIR/b" >/dev/null 2>&1 || true
+    ds_cluster_stop "$DEMO_DIR/pg"
+    rm -rf "$DEMO_DIR"
+}
 
 ds_require_root
 case "${1:-}" in
-    --stop) ds_fake_stop "$DEMO_DIR"; ds_cluster_stop "$DEMO_DIR"; rm -rf "$DEMO_DIR"; echo "demo cluster stopped"; exit 0 ;;
+    --stop) stop_all; echo "demo stopped"; exit 0 ;;
     --keep) keep=1 ;;
     "") keep= ;;
     *) ds_die "usage: $0 [--keep | --stop]" ;;
@@ -28,15 +40,17 @@ ds_install_packages
 WORK=$(ds_workdir demo)
 cleanup() {
     rm -rf "$WORK"
-    if [ -z "$keep" ]; then ds_fake_stop "$DEMO_DIR"; ds_cluster_stop "$DEMO_DIR"; rm -rf "$DEMO_DIR"; fi
+    if [ -z "$keep" ]; then stop_all; fi
 }
 trap cleanup EXIT
+stop_all
 ds_build_install "$WORK/src"
-ds_say "starting a throwaway cluster on 127.0.0.1:$PORT (data in $DEMO_DIR)"
-ds_cluster_start "$DEMO_DIR" "$PORT" "directus_sync.databases = 'directus'" \
+"$DIRECTUS" install
+ds_say "starting a throwaway cluster on 127.0.0.1:$PORT (data in $DEMO_DIR/pg)"
+ds_cluster_start "$DEMO_DIR/pg" "$PORT" "directus_sync.databases = 'directus_a, directus_b'" \
     "directus_sync.retry_min_delay = 500" "directus_sync.retry_max_delay = 5000"
-ds_say "starting the fake Directus on $FAKE (the remote instance)"
-ds_fake_start "$DEMO_DIR" "$FAKE_PORT" '{"articles":{"pk":"id"}}'
+mkdir -p "$DEMO_DIR/a" "$DEMO_DIR/b"
+chmod 755 "$DEMO_DIR"
 
 # step TITLE SQL...: prints the title, then each statement followed by its result.
 run_psql() {
@@ -51,9 +65,145 @@ failing_step() {
     if run_psql "$@"; then ds_die "this step should have failed"; fi
 }
 
-psql -X -q -d postgres -c 'CREATE DATABASE directus'
+# rest URL TOKEN METHOD PATH [JSON]: a REST call as a user makes it, shown
+# with its answer (abridged); the answer's data is left in $REPLY.
+rest() {
+    local url=$1 token=$2 method=$3 path=$4 body=${5:-} args=()
+    [ -n "$body" ] && args=(-H 'Content-Type: application/json' -d "$body")
+    printf '$ curl -X %s %s%s%s\n' "$method" "$url" "$path" "${body:+ -d '$body'}"
+    REPLY=$(curl -sS -X "$method" -H "Authorization: Bearer $token" "${args[@]}" "$url$path")
+    [ -n "$REPLY" ] && printf '%s\n' "$REPLY" | python3 -c '
+import json, sys
+text = json.dumps(json.load(sys.stdin))
+print("  " + (text if len(text) < 300 else text[:300] + " ..."))'
+    return 0
+}
+# json_get EXPR: a value out of the last answer ($REPLY), e.g. json_get '["data"]["id"]'
+json_get() { printf '%s' "$REPLY" | python3 -c "import json,sys; print(json.load(sys.stdin)$1)"; }
+# wait_for DESC COMMAND...: polls (at most 30 s) until COMMAND succeeds.
+wait_for() {
+    local desc=$1 i; shift
+    for i in $(seq 300); do "$@" >/dev/null 2>&1 && { echo "  ($desc: after $((i / 10)).$((i % 10)) s)"; return 0; }; sleep 0.1; done
+    ds_die "timed out waiting for $desc"
+}
+WAIT_DRAINED="DO \$\$ BEGIN FOR i IN 1..300 LOOP
+  EXIT WHEN (SELECT sum(queued + in_flight) FROM directus_sync.remote_status) = 0;
+  PERFORM pg_sleep(0.1); END LOOP; END \$\$;"
 
-step "1. A Directus database: directus-extension-sync already made its map table, and one permission is stored three times" "
+ds_say "1. Two databases, with directus_sync installed before Directus ever sees them"
+for db in directus_a directus_b; do
+    PGDATABASE=postgres run_psql "CREATE DATABASE $db" >/dev/null
+    PGDATABASE=$db run_psql "CREATE EXTENSION directus_sync;"
+done
+
+ds_say "2. Two live Directus 12.4.0 instances on them: A on $A, B on $B"
+"$DIRECTUS" start "$DEMO_DIR/a" --pg-port $PORT --database directus_a --port $A_PORT --token admin-token-a --extension-sync
+"$DIRECTUS" start "$DEMO_DIR/b" --pg-port $PORT --database directus_b --port $B_PORT --token admin-token-b --extension-sync
+rest $A admin-token-a GET /server/health
+rest $B admin-token-b GET /server/health
+
+ds_say "3. The same collection on both, made through Directus's REST API: articles (title, body, internal notes)"
+ARTICLES='{"collection":"articles","schema":{},"meta":{"icon":"article"},"fields":[
+ {"field":"id","type":"integer","meta":{"hidden":true},"schema":{"is_primary_key":true,"has_auto_increment":true}},
+ {"field":"title","type":"string","schema":{}},{"field":"body","type":"text","schema":{}},
+ {"field":"internal_notes","type":"text","schema":{}}]}'
+rest $A admin-token-a POST /collections "$ARTICLES"
+rest $B admin-token-b POST /collections "$ARTICLES"
+
+# sync_user URL ADMIN_TOKEN EMAIL TOKEN: a non-admin user with a static token
+# and a policy for articles; prints its id.
+sync_user() {
+    local url=$1 admin=$2 email=$3 token=$4 policy action
+    rest "$url" "$admin" POST /policies '{"name":"replication","admin_access":false,"app_access":false}' >/dev/null
+    policy=$(json_get '["data"]["id"]')
+    for action in create read update delete; do
+        curl -sS -o /dev/null -X POST -H "Authorization: Bearer $admin" -H 'Content-Type: application/json' "$url/permissions" \
+            -d "{\"policy\":\"$policy\",\"collection\":\"articles\",\"action\":\"$action\",\"fields\":[\"*\"]}"
+    done
+    rest "$url" "$admin" POST /users "{\"email\":\"$email\",\"token\":\"$token\",\"policies\":{\"create\":[{\"policy\":\"$policy\"}]}}" >/dev/null
+    json_get '["data"]["id"]'
+}
+ds_say "4. Each side gets a sync user for the other: a non-admin Directus user with a static token and a policy for articles"
+A_WRITES_B=$(sync_user $B admin-token-b sync-from-a@example.com token-a-writes-b)
+B_WRITES_A=$(sync_user $A admin-token-a sync-from-b@example.com token-b-writes-a)
+echo "  on B, A writes as user $A_WRITES_B; on A, B writes as user $B_WRITES_A"
+rest $A admin-token-a GET /users/me >/dev/null; ADMIN_A=$(json_get '["data"]["id"]')
+
+ds_say "5. Replication configured in SQL, both ways: a remote, its token, its inbound user (loop prevention), the fields to ship"
+PGDATABASE=directus_a run_psql "SET log_statement = 'none';  -- the token is not for the server log
+SELECT directus_sync.add_remote('b', '$B', 'token-a-writes-b', inbound_user => '$B_WRITES_A',
+       notify_users => ARRAY['$ADMIN_A']::uuid[]);" \
+    "SELECT directus_sync.subscribe('b', 'articles', ARRAY['title', 'body']);"
+PGDATABASE=directus_b run_psql "SET log_statement = 'none';
+SELECT directus_sync.add_remote('a', '$A', 'token-b-writes-a', inbound_user => '$A_WRITES_B');" \
+    "SELECT directus_sync.subscribe('a', 'articles', ARRAY['title', 'body']);"
+
+item_on() { curl -sf -H "Authorization: Bearer $2" "$1/items/articles/$3?fields=title,body,internal_notes"; }
+item_title_is() { item_on "$1" "$2" "$3" | grep -qF "\"title\":\"$4\""; }
+item_gone() { ! item_on "$1" "$2" "$3"; }
+
+ds_say "6. An item created through A's REST API appears in B (internal notes are not subscribed: they stay on A)"
+rest $A admin-token-a POST /items/articles '{"title":"Hello from A","body":"Written in instance A","internal_notes":"A only"}'
+ID=$(json_get '["data"]["id"]')
+wait_for "in B" item_title_is $B admin-token-b "$ID" "Hello from A"
+rest $B admin-token-b GET "/items/articles/$ID"
+
+ds_say "7. An edit made in B comes back to A"
+rest $B admin-token-b PATCH "/items/articles/$ID" '{"title":"Edited in B"}'
+wait_for "in A" item_title_is $A admin-token-a "$ID" "Edited in B"
+rest $A admin-token-a GET "/items/articles/$ID"
+
+ds_say "8. A change made without Directus (plain SQL on A) travels too"
+SQL_ID=$(psql -X -qAt -d directus_a -c "INSERT INTO articles (title, body) VALUES ('Imported by SQL', 'no Directus involved') RETURNING id")
+echo "  INSERT INTO articles ... RETURNING id -> $SQL_ID"
+wait_for "in B" item_title_is $B admin-token-b "$SQL_ID" "Imported by SQL"
+rest $B admin-token-b GET "/items/articles/$SQL_ID"
+
+ds_say "9. A delete travels"
+rest $A admin-token-a DELETE "/items/articles/$SQL_ID"
+wait_for "gone from B" item_gone $B admin-token-b "$SQL_ID"
+rest $B admin-token-b GET "/items/articles/$SQL_ID"
+
+PGDATABASE=directus_a step "10. The status view on A: one change shipped per edit made on A, none echoed back; B's sync user wrote once" \
+    "$WAIT_DRAINED" \
+    "SELECT remote, queued, in_flight, delivered, failed, dead, conflicts, last_error, lag FROM directus_sync.remote_status;" \
+    "SELECT action, collection, item FROM directus_activity WHERE \"user\" = '$B_WRITES_A' ORDER BY id;"
+PGDATABASE=directus_b run_psql "$WAIT_DRAINED" \
+    "SELECT remote, queued, in_flight, delivered, failed, dead, conflicts, last_error, lag FROM directus_sync.remote_status;"
+
+ds_say "11. Concurrent edits of one field on A and B (both queues held): both end with the same value, the conflict is logged"
+PGDATABASE=directus_a run_psql "SELECT directus_sync.pause('b');" >/dev/null
+PGDATABASE=directus_b run_psql "SELECT directus_sync.pause('a');" >/dev/null
+rest $A admin-token-a PATCH "/items/articles/$ID" '{"title":"Title by A"}' >/dev/null
+rest $B admin-token-b PATCH "/items/articles/$ID" '{"title":"Title by B"}' >/dev/null
+PGDATABASE=directus_a run_psql "SELECT directus_sync.resume('b');" >/dev/null
+PGDATABASE=directus_b run_psql "SELECT directus_sync.resume('a');" >/dev/null
+wait_for "A to agree" item_title_is $A admin-token-a "$ID" "Title by B"
+wait_for "B to agree" item_title_is $B admin-token-b "$ID" "Title by B"
+for db in directus_a directus_b; do
+    PGDATABASE=$db run_psql "$WAIT_DRAINED" \
+        "SELECT '$db' AS instance, (SELECT title FROM articles WHERE id = $ID),
+                (SELECT count(*) FROM directus_sync.conflict) AS conflicts_logged;"
+done
+PGDATABASE=directus_b run_psql \
+    "SELECT collection, item_key, field, local_value, remote_value, winner FROM directus_sync.conflict;"
+
+ds_say "12. The real directus-sync CLI 3.4.1 pulls A's configuration and pushes it to B; directus-extension-sync 3.0.6 keeps the SyncID map in our table"
+eval "$("$DIRECTUS" env)"
+(cd "$DEMO_DIR" && "$DS_NODE" "$DS_DIRECTUS_SYNC_CLI" pull --directus-url $A --directus-token admin-token-a \
+    --dump-path "$DEMO_DIR/config" 2>&1 | tail -3)
+(cd "$DEMO_DIR" && "$DS_NODE" "$DS_DIRECTUS_SYNC_CLI" push --directus-url $B --directus-token admin-token-b \
+    --dump-path "$DEMO_DIR/config" 2>&1 | tail -3)
+PGDATABASE=directus_b run_psql \
+    "SELECT \"table\", count(*) AS mappings FROM directus_sync_id_map GROUP BY 1 ORDER BY 1;" \
+    "SELECT * FROM directus_sync.get_all('policies');"
+rest $B admin-token-b GET /directus-extension-sync/table/policies
+
+ds_say "The SyncID map and the permission clean-up in depth, on a database of their own"
+PGDATABASE=postgres run_psql "CREATE DATABASE directus" >/dev/null
+export PGDATABASE=directus
+
+step "13. A Directus database: directus-extension-sync already made its map table, and one permission is stored three times" "
 -- The tables as Directus 12 and directus-extension-sync 3.x create them (abridged to what matters here).
 CREATE TABLE directus_policies (id uuid PRIMARY KEY, name varchar(100) NOT NULL);
 CREATE TABLE directus_permissions (
@@ -75,41 +225,41 @@ INSERT INTO directus_permissions (policy, collection, action, fields) VALUES
   ('aaaaaaaa-0000-4000-8000-000000000001', 'articles', 'read', 'title'),
   ('aaaaaaaa-0000-4000-8000-000000000001', 'articles', 'update', '*');"
 
-step "2. CREATE EXTENSION adopts the existing table with its rows" \
+step "14. CREATE EXTENSION adopts the existing table with its rows" \
     "CREATE EXTENSION directus_sync;" \
     "SELECT id, \"table\", sync_id, local_id FROM directus_sync_id_map ORDER BY id;"
 
-step "3. Map local ids (what POST /directus-extension-sync/table/:table did)" \
+step "15. Map local ids (what POST /directus-extension-sync/table/:table did)" \
     "SELECT directus_sync.create_mapping('flows', 'f0d1e2c3-3333-4c4c-8d8d-0123456789ab') AS generated_sync_id;" \
     "SELECT directus_sync.create_mapping('permissions', '42', 'perm-editors-articles-read') AS given_sync_id;"
 
-step "4. Look them up (GET .../sync_id/:id, .../local_id/:id, GET table/:table)" \
+step "16. Look them up (GET .../sync_id/:id, .../local_id/:id, GET table/:table)" \
     "SELECT \"table\", sync_id, local_id FROM directus_sync.get_by_sync_id('roles', '_sync_default_admin_role');" \
     "SELECT \"table\", sync_id, local_id FROM directus_sync.get_by_local_id('permissions', '42');" \
     "SELECT count(*) AS rows_for_unknown_id FROM directus_sync.get_by_local_id('permissions', '999');" \
     "SELECT id, sync_id, local_id FROM directus_sync.get_all('flows');"
 
-failing_step "5. A local id can be mapped once per table: SQLSTATE 23505 says which key" \
+failing_step "17. A local id can be mapped once per table: SQLSTATE 23505 says which key" \
     "SELECT directus_sync.create_mapping('permissions', '42', 'another-sync-id');"
 
-failing_step "6. Bad input is refused with a clear error, never truncated" \
+failing_step "18. Bad input is refused with a clear error, never truncated" \
     "SELECT directus_sync.create_mapping('roles', repeat('x', 256));"
 
-step "7. Many ids in one call: create 1,000 item mappings at once, then look up a few" \
+step "19. Many ids in one call: create 1,000 item mappings at once, then look up a few" \
     "SELECT count(*) AS created FROM directus_sync.create_mappings('items:articles',
        ARRAY(SELECT n::text FROM generate_series(1, 1000) AS n));" \
     "SELECT local_id, sync_id FROM directus_sync.get_by_local_ids('items:articles', ARRAY['3', '999', 'missing', '1']);"
 
-step "8. Deletes are idempotent and say how many rows went" \
+step "20. Deletes are idempotent and say how many rows went" \
     "SELECT directus_sync.delete_by_local_id('permissions', '42') AS first_delete,
        directus_sync.delete_by_local_id('permissions', '42') AS second_delete;"
 
-step "9. Permission clean-up: a dry run first, then the real thing in one transaction" \
+step "21. Permission clean-up: a dry run first, then the real thing in one transaction" \
     "SELECT * FROM directus_sync.remove_permission_duplicates(dry_run => true);" \
     "SELECT * FROM directus_sync.remove_permission_duplicates(keep => 'last');" \
     "SELECT id, collection, action, fields FROM directus_permissions ORDER BY id;"
 
-step "10. The CLI's role needs only EXECUTE on the API, no right on the table" \
+step "22. The CLI's role needs only EXECUTE on the API, no right on the table" \
     "CREATE ROLE directus_sync_cli LOGIN;" \
     "GRANT USAGE ON SCHEMA directus_sync TO directus_sync_cli;" \
     "GRANT EXECUTE ON FUNCTION directus_sync.get_by_sync_id(text, text), directus_sync.get_by_local_id(text, text),
@@ -122,92 +272,13 @@ step "10. The CLI's role needs only EXECUTE on the API, no right on the table" \
     "SELECT has_table_privilege('directus_sync_id_map', 'SELECT') AS can_read_table_directly;" \
     "RESET ROLE;"
 
-step "11. DROP EXTENSION keeps every mapping; CREATE EXTENSION adopts them again" \
-    "DROP EXTENSION directus_sync;" \
-    "SELECT count(*) AS mappings_still_there FROM directus_sync_id_map;" \
-    "CREATE EXTENSION directus_sync;" \
-    "SELECT count(*) AS mappings_through_the_api FROM directus_sync.get_all('items:articles');"
-
-# What the remote has received: one line per request, then its items.
-show_remote() {
-    ds_say "the remote (fake Directus) received:"
-    curl -s "$FAKE/__fake/requests" | python3 -c '
-import json, sys
-for r in json.load(sys.stdin)["data"]:
-    print("  %-6s %-22s %s -> %s" % (r["method"], r["path"], json.dumps(r["body"])[:90], r["status"]))'
-    curl -s -X DELETE "$FAKE/__fake/requests" >/dev/null
-    echo "  items now: $(curl -s "$FAKE/__fake/items/articles")"
-}
-# Waits (at most 20 s) until nothing is queued or in flight.
-WAIT_DRAINED="DO \$\$ BEGIN FOR i IN 1..200 LOOP
-  EXIT WHEN (SELECT sum(queued + in_flight) FROM directus_sync.remote_status) = 0;
-  PERFORM pg_sleep(0.1); END LOOP; END \$\$;"
-
-step "12. Replication: Directus's tables, and a remote instance to ship articles to (title and status only)" \
-    "CREATE TABLE directus_users (id uuid PRIMARY KEY, email varchar(128));
-     INSERT INTO directus_users VALUES ('0000000a-0000-4000-8000-00000000000a', 'admin@example.com'),
-                                       ('0000000b-0000-4000-8000-00000000000b', 'sync-from-b@example.com');
-     CREATE TABLE directus_activity (id serial PRIMARY KEY, action varchar(45) NOT NULL, \"user\" uuid,
-       timestamp timestamptz NOT NULL DEFAULT now(), collection varchar(64) NOT NULL, item varchar(255) NOT NULL);
-     CREATE TABLE directus_notifications (id serial PRIMARY KEY, timestamp timestamptz DEFAULT now(),
-       status varchar(255) DEFAULT 'inbox', recipient uuid NOT NULL REFERENCES directus_users,
-       sender uuid, subject varchar(255) NOT NULL, message text, collection varchar(64), item varchar(255));
-     CREATE TABLE articles (id integer PRIMARY KEY, title text, status text, internal_notes text,
-       updated_at timestamptz);" \
-    "SELECT directus_sync.add_remote('b', '$FAKE', 'test-token',
-       notify_users => ARRAY['0000000a-0000-4000-8000-00000000000a']::uuid[],
-       inbound_user => '0000000b-0000-4000-8000-00000000000b');" \
-    "SELECT directus_sync.subscribe('b', 'articles', ARRAY['title', 'status', 'updated_at']);" \
-    "SELECT name, url, subscriptions FROM directus_sync.remotes;"
-
-step "13. Changes made by any writer ship at commit: inserts in one batch, updates with changed fields only" \
-    "INSERT INTO articles SELECT i, 'Article ' || i, 'draft', 'not shipped', '2026-01-01 12:00+00' FROM generate_series(1, 5) i;" \
-    "UPDATE articles SET status = 'published' WHERE id <= 2;" \
-    "UPDATE articles SET internal_notes = 'changes nothing the remote sees' WHERE id = 3;" \
-    "DELETE FROM articles WHERE id = 5;" \
-    "$WAIT_DRAINED" \
-    "SELECT remote, queued, in_flight, delivered, failed, dead, last_error FROM directus_sync.remote_status;"
-show_remote
-
-step "14. Coalescing: while b is paused, an item created, edited three times and another created then deleted" \
-    "SELECT directus_sync.pause('b');" \
-    "INSERT INTO articles VALUES (10, 'Draft', 'draft'), (11, 'Oops', 'draft');" \
-    "UPDATE articles SET title = 'Better title' WHERE id = 10;" \
-    "UPDATE articles SET status = 'review' WHERE id = 10;" \
-    "UPDATE articles SET status = 'published' WHERE id = 10;" \
-    "DELETE FROM articles WHERE id = 11;" \
-    "SELECT remote, paused, queued FROM directus_sync.remote_status;" \
-    "SELECT directus_sync.resume('b');" \
-    "$WAIT_DRAINED"
-show_remote
-
-step "15. Loop prevention: what b's sync user wrote here (Directus logs it in directus_activity) is not sent back" \
-    "BEGIN;
-     UPDATE articles SET title = 'Edited on b' WHERE id = 1;
-     INSERT INTO directus_activity (action, \"user\", collection, item)
-       VALUES ('update', '0000000b-0000-4000-8000-00000000000b', 'articles', '1');
-     COMMIT;" \
-    "SELECT count(*) AS queued_for_b FROM directus_sync.outbox;"
-
-ds_say "16. The remote refuses one item (400 INVALID_PAYLOAD): it goes to the dead letters, the rest is delivered, the admin is notified"
-curl -s -X POST "$FAKE/__fake/fail" -d '{"status":400,"code":"INVALID_PAYLOAD","message":"\"title\" is too long","key":"21","count":-1}' >/dev/null
-run_psql "INSERT INTO articles (id, title) SELECT i, 'Batch ' || i FROM generate_series(20, 22) i;" \
-    "$WAIT_DRAINED" \
-    "SELECT id, collection, item_key, op, http_status, error_code, error_message FROM directus_sync.dead_letter;" \
-    "SELECT recipient, subject, message FROM directus_notifications;"
-show_remote
-
-ds_say "17. Once the remote accepts it again, replay the dead letter: the item's current state ships"
-curl -s -X DELETE "$FAKE/__fake/fail" >/dev/null
-run_psql "SELECT directus_sync.replay('b') AS replayed;" "$WAIT_DRAINED" \
-    "SELECT remote, queued, delivered, dead, last_success_at IS NOT NULL AS delivered_lately FROM directus_sync.remote_status;"
-show_remote
 
 if [ -n "$keep" ]; then
-    ds_say "the demo cluster keeps running"
-    echo "  connect: psql -h 127.0.0.1 -p $PORT -U postgres directus"
-    echo "  remote:  curl $FAKE/__fake/items/articles"
-    echo "  stop:    bash scripts/demo.sh --stop"
+    ds_say "the demo keeps running"
+    echo "  Directus A: $A (admin@example.com / admin-pass, token admin-token-a)"
+    echo "  Directus B: $B (admin@example.com / admin-pass, token admin-token-b)"
+    echo "  databases:  psql -h 127.0.0.1 -p $PORT -U postgres directus_a   (or directus_b)"
+    echo "  stop:       bash scripts/demo.sh --stop"
 else
-    ds_say "demo done; the cluster is stopped (run with --keep to explore it)"
+    ds_say "demo done; Directus and the cluster are stopped (run with --keep to explore them)"
 fi

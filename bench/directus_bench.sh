@@ -1,0 +1,357 @@
+#!/usr/bin/env bash
+# bench/directus_bench.sh: directus_sync against real Directus 12.4.0 (a
+# benchmark, not a test: it checks its set-up and every run's result, then
+# reports numbers).
+#
+# Measures, side by side in one run, on one cluster (127.0.0.1:54380) with
+# two Directus instances started by scripts/directus.sh:
+#   S  127.0.0.1:54381, database "source": directus_sync installed (its worker
+#      runs there), directus-extension-sync 3.0.6 loaded, collection articles.
+#   T  127.0.0.1:54382, database "target": collection articles (id integer
+#      key, title string, body text, n integer), made through its REST API.
+#
+#   1. Delivery rate into T, ITEMS creates per run, ROUNDS rounds of
+#      (direct, worker), median of each:
+#      - direct: a sequential client on one keep-alive connection
+#        (bench/directus_client.py direct) POSTs the items, with their ids, as
+#        arrays of 500 (the worker's default batch) to /items/articles?fields=id,
+#        the URL and bodies the worker sends;
+#      - worker: the same rows inserted by SQL into S's articles while the
+#        remote is paused (captured, queued); timed from resume() until
+#        remote_status shows queued = 0 and in_flight = 0 (polled every 50 ms).
+#      Before each run T's table (and its activity and revisions) is emptied;
+#      after each run T must hold exactly the ITEMS items, field by field.
+#      T logs every request (LOG_LEVEL=info): the report shows each run's
+#      requests by method and the time Directus spent on them, so that what
+#      the worker adds between requests is visible.
+#   2. SyncID lookups on the same map table (10,000 mappings in 4 tables,
+#      made with directus_sync.create_mappings in S's database):
+#      - REST: GET /directus-extension-sync/table/:t/sync_id/:s on S, LOOKUPS
+#        random existing ids per round, sequential, one keep-alive connection;
+#      - SQL: directus_sync.get_by_sync_id, one call per lookup, pgbench with
+#        one client over TCP for SQL_SECONDS per round (as bench/map_bench.sh);
+#      - SQL set-based: directus_sync.get_by_sync_ids with 1,000 ids per call.
+#      MAP_ROUNDS alternating rounds, medians. Before measuring, a sample of
+#      lookups (and misses) must give the same rows through REST and SQL.
+#
+# Run as root on Debian 12: installs packages and Directus (scripts/directus.sh
+# install), builds and installs the extension, starts and stops everything
+# itself (also on failure); about 3 to 4 minutes once Directus is installed:
+#   bash bench/directus_bench.sh
+#   ITEMS=50000 ROUNDS=3 MAP_ROUNDS=5 bash bench/directus_bench.sh
+# KEEP_BENCH_DIR=1 keeps the work directory (logs of both instances).
+set -euo pipefail
+. "$(dirname "$0")/../scripts/lib.sh"
+
+ITEMS=${ITEMS:-20000}
+ROUNDS=${ROUNDS:-3}
+LOOKUPS=${LOOKUPS:-2000}
+SQL_SECONDS=${SQL_SECONDS:-5}
+MAP_ROUNDS=${MAP_ROUNDS:-3}
+BATCH=500                           # add_remote's default batch_max_items
+PORT=54380
+S_HTTP=54381
+T_HTTP=54382
+S_TOKEN=bench-admin-source
+T_TOKEN=bench-admin-target
+MAP_TABLES=roles,permissions,flows,items:articles   # also in bench/directus_get_by_sync_id*.sql
+PER_TABLE=2500
+REMOTE=t
+
+for v in ITEMS ROUNDS LOOKUPS SQL_SECONDS MAP_ROUNDS; do
+    [[ "${!v}" =~ ^[1-9][0-9]*$ ]] || ds_die "$v must be a positive integer, not '${!v}'"
+done
+
+ds_require_root
+LOAD_BEFORE=$(cut -d ' ' -f 1-3 /proc/loadavg)
+ds_install_packages
+bash "$DS_ROOT/scripts/directus.sh" install
+
+WORK=$(ds_workdir directus_bench)
+CLIENT=(/usr/bin/python3 "$WORK/src/bench/directus_client.py")
+cleanup() {
+    local rc=$? d
+    for d in s t; do
+        if [ "$rc" != 0 ] && [ -f "$WORK/$d/directus.log" ]; then
+            echo "--- the last lines of Directus $d's log ---" >&2
+            tail -n 15 "$WORK/$d/directus.log" >&2
+        fi
+        directus stop "$WORK/$d" >/dev/null 2>&1 || true
+    done
+    if [ "$rc" != 0 ] && [ -f "$WORK/pg/server.log" ]; then
+        echo "--- the last lines of the server log ---" >&2
+        tail -n 15 "$WORK/pg/server.log" >&2
+    fi
+    ds_cluster_stop "$WORK/pg"
+    if [ "${KEEP_BENCH_DIR:-0}" = 1 ]; then
+        echo "kept $WORK" >&2
+    else
+        rm -rf "$WORK"
+    fi
+}
+trap cleanup EXIT
+
+directus() { ds_as_postgres bash "$WORK/src/scripts/directus.sh" "$@"; }
+pg() { ds_as_postgres env PGHOST=127.0.0.1 PGPORT=$PORT PGUSER=postgres PGOPTIONS='-c client_min_messages=warning' "$@"; }
+# sql DB STATEMENTS: runs them (in one transaction), prints the result unaligned.
+sql() { pg "$PGBIN/psql" -X -q -v ON_ERROR_STOP=1 -At -d "$1" -c "$2"; }
+median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 }
+    END { print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
+
+# ---------------------------------------------------------------------------
+# Set-up
+
+setup_cluster() {
+    ds_build_install "$WORK/src"
+    ds_say "starting a cluster on 127.0.0.1:$PORT"
+    ds_cluster_start "$WORK/pg" "$PORT" "directus_sync.databases = 'source'" "max_wal_size = '4GB'"
+    sql postgres "CREATE DATABASE source" >/dev/null
+    sql postgres "CREATE DATABASE target" >/dev/null
+    # Before Directus ever sees the database, as README recommends.
+    sql source "CREATE EXTENSION directus_sync"
+}
+
+# Both instances start at once (bootstrap included): about 15 s.
+start_instances() {
+    ds_say "starting Directus S on 127.0.0.1:$S_HTTP (source) and T on 127.0.0.1:$T_HTTP (target)"
+    local ps pt
+    directus start "$WORK/s" --pg-port "$PORT" --database source --port "$S_HTTP" \
+        --token "$S_TOKEN" --extension-sync >"$WORK/s.start" 2>&1 & ps=$!
+    directus start "$WORK/t" --pg-port "$PORT" --database target --port "$T_HTTP" \
+        --token "$T_TOKEN" --env LOG_LEVEL=info >"$WORK/t.start" 2>&1 & pt=$!
+    wait "$ps" || { cat "$WORK/s.start" >&2; ds_die "Directus S did not start"; }
+    wait "$pt" || { cat "$WORK/t.start" >&2; ds_die "Directus T did not start"; }
+    "${CLIENT[@]}" collection "http://127.0.0.1:$S_HTTP" "$S_TOKEN"
+    "${CLIENT[@]}" collection "http://127.0.0.1:$T_HTTP" "$T_TOKEN"
+}
+
+# The worker of "source" (which did not exist when the server started) is
+# restarted by the postmaster every 5 s until it finds the extension.
+setup_remote() {
+    ds_say "remote $REMOTE: Directus T as its admin, articles subscribed, paused"
+    local ok=f
+    for _ in $(seq 150); do
+        ok=$(sql source "SELECT directus_sync.wake()")
+        [ "$ok" = t ] && break
+        sleep 0.1
+    done
+    [ "$ok" = t ] || ds_die "no directus_sync worker runs for database source"
+    sql source "SET log_statement = 'none';
+                SELECT directus_sync.add_remote('$REMOTE', 'http://127.0.0.1:$T_HTTP', '$T_TOKEN');
+                SELECT directus_sync.subscribe('$REMOTE', 'articles', ARRAY['title', 'body', 'n']);
+                SELECT directus_sync.pause('$REMOTE');" >/dev/null
+}
+
+# ---------------------------------------------------------------------------
+# 1. Delivery
+
+# T's articles hold exactly items 1..ITEMS with their values, or die.
+check_target() {
+    local got
+    got=$(sql target "SELECT format('%s %s %s %s', count(*),
+                          count(*) FILTER (WHERE title = 'Article ' || id AND n = id
+                                             AND body = repeat('lorem ipsum ', 25)),
+                          min(id), max(id)) FROM public.articles")
+    [ "$got" = "$ITEMS $ITEMS 1 $ITEMS" ] \
+        || ds_die "after the $1 run T holds (count, correct, min id, max id) = ($got), expected ($ITEMS $ITEMS 1 $ITEMS)"
+}
+
+# Empties T's collection and the activity and revisions that its items left.
+reset_target() {
+    sql target "TRUNCATE public.articles, directus_revisions, directus_activity"
+    sql target "CHECKPOINT"
+}
+
+t_log_lines() { wc -l <"$WORK/t/directus.log"; }
+
+# request_stats FROM_LINE [T0]: T's requests logged after line FROM_LINE.
+request_stats() {
+    "${CLIENT[@]}" logstats "$WORK/t/directus.log" --from-line "$1" ${2:+--t0 "$2"}
+}
+
+direct_run() {
+    local n=$1 from out
+    reset_target
+    from=$(t_log_lines)
+    out=$("${CLIENT[@]}" direct "http://127.0.0.1:$T_HTTP" "$T_TOKEN" --items "$n" --batch "$BATCH") \
+        || ds_die "the direct client failed"
+    sleep 0.2   # the log line of the last request
+    echo "$out $(request_stats "$from")"
+}
+
+# Times the worker from resume() until nothing is queued or in flight; prints
+# "<resume epoch> <seconds>". Each look of the DO block is a new snapshot.
+time_drain() {
+    pg "$PGBIN/psql" -X -q -v ON_ERROR_STOP=1 -At -d source <<EOF | tail -n 1
+SELECT extract(epoch FROM clock_timestamp()) AS t0 \gset
+SELECT directus_sync.resume('$REMOTE');
+DO \$\$
+DECLARE
+    deadline timestamptz := clock_timestamp() + interval '300 s';
+BEGIN
+    WHILE (SELECT queued + in_flight FROM directus_sync.remote_status WHERE remote = '$REMOTE') > 0 LOOP
+        IF clock_timestamp() > deadline THEN
+            RAISE EXCEPTION 'the queue did not drain in 300 s';
+        END IF;
+        PERFORM pg_sleep(0.05);
+    END LOOP;
+END
+\$\$;
+SELECT :t0 || ' ' || round((extract(epoch FROM clock_timestamp()) - :t0)::numeric, 3);
+EOF
+}
+
+worker_run() {
+    local n=$1 from queued out status
+    reset_target
+    # TRUNCATE is not captured: the source table empties without queueing deletes.
+    sql source "TRUNCATE public.articles"
+    [ "$(sql source "SELECT count(*) FROM directus_sync.outbox")" = 0 ] || ds_die "the outbox is not empty"
+    sql source "INSERT INTO public.articles (id, title, body, n)
+                SELECT g, 'Article ' || g, repeat('lorem ipsum ', 25), g FROM generate_series(1, $n) AS g"
+    queued=$(sql source "SELECT queued FROM directus_sync.remote_status WHERE remote = '$REMOTE'")
+    [ "$queued" = "$n" ] || ds_die "$queued changes queued, expected $n"
+    sql source "VACUUM ANALYZE directus_sync.outbox"
+    sql source "CHECKPOINT"
+    from=$(t_log_lines)
+    out=$(time_drain) || ds_die "the worker did not drain the queue: $out"
+    sql source "SELECT directus_sync.pause('$REMOTE')" >/dev/null
+    status=$(sql source "SELECT format('%s %s %s', queued, in_flight, dead) FROM directus_sync.remote_status
+                          WHERE remote = '$REMOTE'")
+    [ "$status" = "0 0 0" ] || ds_die "after the worker run queued/in_flight/dead are $status"
+    sleep 0.2
+    read -r t0 secs <<<"$out"
+    echo "$n $secs $(request_stats "$from" "$t0")"
+}
+
+# Fields of a run line: items seconds requests(client) | requests posts gets
+# others busy_ms first_ms last_ms (request_stats). For the direct client
+# first/last are "-".
+declare -a D_RATES=() W_RATES=() RUN_LINES=()
+delivery() {
+    ds_say "1. delivery: warm-up, then $ROUNDS rounds of $ITEMS items (direct, then worker)"
+    direct_run $((ITEMS / 10)) >/dev/null
+    worker_run $((ITEMS / 10)) >/dev/null
+    local round line rate
+    for round in $(seq "$ROUNDS"); do
+        line=$(direct_run "$ITEMS")
+        check_target direct
+        rate=$(awk '{ printf "%.1f", $1 / $2 }' <<<"$line")
+        D_RATES+=("$rate")
+        RUN_LINES+=("$round direct $rate $line")
+        printf '  round %d direct %10.1f items/s\n' "$round" "$rate"
+        line=$(worker_run "$ITEMS")
+        check_target worker
+        rate=$(awk '{ printf "%.1f", $1 / $2 }' <<<"$line")
+        W_RATES+=("$rate")
+        RUN_LINES+=("$round worker $rate $line")
+        printf '  round %d worker %10.1f items/s\n' "$round" "$rate"
+    done
+}
+
+# ---------------------------------------------------------------------------
+# 2. SyncID lookups
+
+fill_map() {
+    ds_say "2. SyncID: $((PER_TABLE * 4)) mappings in 4 tables, made with create_mappings"
+    local t
+    for t in ${MAP_TABLES//,/ }; do
+        sql source "SELECT count(*) FROM directus_sync.create_mappings('$t',
+                        ARRAY(SELECT '$t-local-' || g FROM generate_series(1, $PER_TABLE) AS g),
+                        ARRAY(SELECT md5('$t:' || g)::uuid::text FROM generate_series(1, $PER_TABLE) AS g))" \
+            >/dev/null
+    done
+    sql source "VACUUM ANALYZE public.directus_sync_id_map"
+    local rows
+    rows=$(sql source "SELECT count(*) FROM public.directus_sync_id_map")
+    [ "$rows" = $((PER_TABLE * 4)) ] || ds_die "the map has $rows rows, expected $((PER_TABLE * 4))"
+    COMPARED=$("${CLIENT[@]}" compare "http://127.0.0.1:$S_HTTP" "$S_TOKEN" --tables "$MAP_TABLES" \
+        --per-table "$PER_TABLE" --sample 100 --db-port "$PORT" --db source --psql "$PGBIN/psql") \
+        || ds_die "REST and SQL lookups disagree"
+}
+
+rest_lookups() {
+    local calls=$1 seed=$2 out
+    out=$("${CLIENT[@]}" lookups "http://127.0.0.1:$S_HTTP" "$S_TOKEN" --tables "$MAP_TABLES" \
+          --per-table "$PER_TABLE" --calls "$calls" --seed "$seed") || ds_die "the REST lookups failed"
+    awk '{ printf "%.1f", $1 / $2 }' <<<"$out"
+}
+
+# pgbench_tps SCRIPT SECONDS: one client over TCP, like bench/map_bench.sh.
+pgbench_tps() {
+    local name=$1 log="$WORK/$1.log" tps
+    pg "$PGBIN/pgbench" -n -f "$WORK/src/bench/$name.sql" -D per_table="$PER_TABLE" \
+        -c 1 -j 1 -T "$2" source >"$log" 2>&1 || { cat "$log" >&2; ds_die "pgbench failed on $name.sql"; }
+    tps=$(sed -n 's/^tps = \([0-9.]*\) (without initial connection time)$/\1/p' "$log")
+    [ -n "$tps" ] || { cat "$log" >&2; ds_die "no tps line in the pgbench output of $name.sql"; }
+    grep -q '^number of failed transactions: 0 ' "$log" || { cat "$log" >&2; ds_die "failed calls in $name.sql"; }
+    echo "$tps"
+}
+
+declare -a REST_RATES=() SQL_RATES=()
+lookups() {
+    ds_say "2. SyncID lookups: warm-up, then $MAP_ROUNDS rounds of REST ($LOOKUPS calls) and SQL ($SQL_SECONDS s)"
+    rest_lookups 200 99 >/dev/null
+    pgbench_tps directus_get_by_sync_id 1 >/dev/null
+    local round r s
+    for round in $(seq "$MAP_ROUNDS"); do
+        r=$(rest_lookups "$LOOKUPS" "$round")
+        s=$(pgbench_tps directus_get_by_sync_id "$SQL_SECONDS")
+        REST_RATES+=("$r")
+        SQL_RATES+=("$s")
+        printf '  round %d REST %10.1f calls/s   SQL %10.1f calls/s\n' "$round" "$r" "$s"
+    done
+    SET_RATE=$(pgbench_tps directus_get_by_sync_ids_1000 "$SQL_SECONDS")
+    printf '  SQL set-based, 1,000 ids per call: %.1f calls/s\n' "$SET_RATE"
+}
+
+# ---------------------------------------------------------------------------
+# Report
+
+report() {
+    local d w r s
+    d=$(median "${D_RATES[@]}")
+    w=$(median "${W_RATES[@]}")
+    r=$(median "${REST_RATES[@]}")
+    s=$(median "${SQL_RATES[@]}")
+    echo
+    echo "directus_sync against real Directus $("$DS_NODE" -p "require('$DS_E2E_HOME/directus/node_modules/directus/package.json').version")"
+    echo "  server:    $(sql source "SELECT version()")"
+    echo "  machine:   $(nproc) CPUs, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)"
+    echo "  load avg:  $LOAD_BEFORE before, $(cut -d ' ' -f 1-3 /proc/loadavg) after"
+    echo
+    echo "1. Delivery of $ITEMS creates into Directus T (POST /items/articles?fields=id, arrays of $BATCH)"
+    printf '  %-5s %-6s %10s %8s %9s  %-22s %11s %11s %13s\n' round client items/s seconds requests \
+        "POST/GET/other" "T busy ms" "ms/request" "first/last ms"
+    local line
+    for line in "${RUN_LINES[@]}"; do
+        awk '{ printf "  %-5s %-6s %10.1f %8.3f %9d  %-22s %11.0f %11.1f %13s\n",
+                  $1, $2, $3, $5, $7, $8 "/" $9 "/" $10, $11, $11 / $7, $12 "/" $13 }' <<<"$line"
+    done
+    echo "  (T busy: the sum of Directus's responseTime over the run's requests; first/last: from resume()"
+    echo "   to the start of the first request and to the end of the last one)"
+    awk -v d="$d" -v w="$w" 'BEGIN {
+        printf "  median: direct %.1f items/s, worker %.1f items/s; worker / direct = %.2fx [target >= 0.8x: %s]\n",
+            d, w, w / d, (w / d >= 0.8 ? "ok" : "LOW") }'
+    echo
+    echo "2. SyncID lookups, $((PER_TABLE * 4)) mappings in 4 tables (REST and SQL agreed on $COMPARED lookups of a sample)"
+    awk -v r="$r" -v s="$s" -v b="$SET_RATE" -v n="$LOOKUPS" -v secs="$SQL_SECONDS" 'BEGIN {
+        fmt = "  %-62s %12s %12s\n"
+        printf fmt, "", "calls/s", "ids/s"
+        printf fmt, "REST GET .../table/:t/sync_id/:s (" n " calls, keep-alive)", sprintf("%.1f", r), sprintf("%.1f", r)
+        printf fmt, "SQL get_by_sync_id, 1 id per call (pgbench -c 1, " secs " s)", sprintf("%.1f", s), sprintf("%.1f", s)
+        printf fmt, "SQL get_by_sync_ids, 1,000 ids per call", sprintf("%.1f", b), sprintf("%.1f", b * 1000)
+        printf "  get_by_sync_id / REST = %.1fx [target >= 30x: %s]; get_by_sync_ids ids/s / REST = %.0fx\n",
+            s / r, (s / r >= 30 ? "ok" : "LOW"), b * 1000 / r
+    }'
+    echo "  medians of $MAP_ROUNDS rounds: REST ${REST_RATES[*]}; SQL ${SQL_RATES[*]}"
+}
+
+setup_cluster
+start_instances
+eval "$(bash "$DS_ROOT/scripts/directus.sh" env)"
+setup_remote
+delivery
+fill_map
+lookups
+report
