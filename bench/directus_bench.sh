@@ -145,15 +145,15 @@ setup_remote() {
 # ---------------------------------------------------------------------------
 # 1. Delivery
 
-# T's articles hold exactly items 1..ITEMS with their values, or die.
+# check_target KIND N: T's articles are exactly items 1..N with their values.
 check_target() {
-    local got
+    local n=$2 got
     got=$(sql target "SELECT format('%s %s %s %s', count(*),
                           count(*) FILTER (WHERE title = 'Article ' || id AND n = id
                                              AND body = repeat('lorem ipsum ', 25)),
                           min(id), max(id)) FROM public.articles")
-    [ "$got" = "$ITEMS $ITEMS 1 $ITEMS" ] \
-        || ds_die "after the $1 run T holds (count, correct, min id, max id) = ($got), expected ($ITEMS $ITEMS 1 $ITEMS)"
+    [ "$got" = "$n $n 1 $n" ] \
+        || ds_die "after the $1 run T holds (count, correct, min id, max id) = ($got), expected ($n $n 1 $n)"
 }
 
 # Empties T's collection and the activity and revisions that its items left.
@@ -164,19 +164,13 @@ reset_target() {
 
 t_log_lines() { wc -l <"$WORK/t/directus.log"; }
 
-# request_stats FROM_LINE [T0]: T's requests logged after line FROM_LINE.
-request_stats() {
-    "${CLIENT[@]}" logstats "$WORK/t/directus.log" --from-line "$1" ${2:+--t0 "$2"}
-}
+# CPU seconds (user + system) that process PID has used so far.
+cpu_seconds() { awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f", ($14 + $15) / hz }' "/proc/$1/stat"; }
 
+# Prints "<items> <seconds> <requests> <CPU s of the client>".
 direct_run() {
-    local n=$1 from out
-    reset_target
-    from=$(t_log_lines)
-    out=$("${CLIENT[@]}" direct "http://127.0.0.1:$T_HTTP" "$T_TOKEN" --items "$n" --batch "$BATCH") \
+    "${CLIENT[@]}" direct "http://127.0.0.1:$T_HTTP" "$T_TOKEN" --items "$1" --batch "$BATCH" \
         || ds_die "the direct client failed"
-    sleep 0.2   # the log line of the last request
-    echo "$out $(request_stats "$from")"
 }
 
 # Times the worker from resume() until nothing is queued or in flight; prints
@@ -201,9 +195,10 @@ SELECT :t0 || ' ' || round((extract(epoch FROM clock_timestamp()) - :t0)::numeri
 EOF
 }
 
+# The rows go into S (captured, queued for the paused remote) before the clock
+# starts. Prints "<resume epoch> <items> <seconds> - <CPU s of the worker>".
 worker_run() {
-    local n=$1 from queued out status
-    reset_target
+    local n=$1 queued out status cpu0 t0 secs
     # TRUNCATE is not captured: the source table empties without queueing deletes.
     sql source "TRUNCATE public.articles"
     [ "$(sql source "SELECT count(*) FROM directus_sync.outbox")" = 0 ] || ds_die "the outbox is not empty"
@@ -213,39 +208,57 @@ worker_run() {
     [ "$queued" = "$n" ] || ds_die "$queued changes queued, expected $n"
     sql source "VACUUM ANALYZE directus_sync.outbox"
     sql source "CHECKPOINT"
-    from=$(t_log_lines)
+    cpu0=$(cpu_seconds "$WORKER_PID")
     out=$(time_drain) || ds_die "the worker did not drain the queue: $out"
     sql source "SELECT directus_sync.pause('$REMOTE')" >/dev/null
     status=$(sql source "SELECT format('%s %s %s', queued, in_flight, dead) FROM directus_sync.remote_status
                           WHERE remote = '$REMOTE'")
     [ "$status" = "0 0 0" ] || ds_die "after the worker run queued/in_flight/dead are $status"
-    sleep 0.2
     read -r t0 secs <<<"$out"
-    echo "$n $secs $(request_stats "$from" "$t0")"
+    echo "$t0 $n $secs - $(awk -v a="$cpu0" -v b="$(cpu_seconds "$WORKER_PID")" 'BEGIN { printf "%.2f", b - a }')"
 }
 
-# Fields of a run line: items seconds requests(client) | requests posts gets
-# others busy_ms first_ms last_ms (request_stats). For the direct client
-# first/last are "-".
+# measure KIND N: one run of the direct client or the worker into an emptied
+# T, then T is checked. Prints "<items/s> <items> <seconds> <client requests>
+# <sender CPU s> <T's node CPU s> <requests> <POST> <GET> <other> <T busy ms>
+# <first ms> <last ms>": the last seven from T's request log, busy being the
+# sum of Directus's response times, first and last the start of the first
+# request and the end of the last one after resume() ("-" for direct).
+measure() {
+    local kind=$1 n=$2 from tcpu0 out t0=''
+    reset_target
+    from=$(t_log_lines)
+    tcpu0=$(cpu_seconds "$T_PID")
+    if [ "$kind" = direct ]; then
+        out=$(direct_run "$n")
+    else
+        out=$(worker_run "$n")
+        t0=${out%% *}
+        out=${out#* }
+    fi
+    out="$out $(awk -v a="$tcpu0" -v b="$(cpu_seconds "$T_PID")" 'BEGIN { printf "%.2f", b - a }')"
+    check_target "$kind" "$n"
+    sleep 0.2   # the log line of the last request
+    echo "$(awk '{ printf "%.1f", $1 / $2 }' <<<"$out") $out $(
+        "${CLIENT[@]}" logstats "$WORK/t/directus.log" --from-line "$from" ${t0:+--t0 "$t0"})"
+}
+
 declare -a D_RATES=() W_RATES=() RUN_LINES=()
 delivery() {
     ds_say "1. delivery: warm-up, then $ROUNDS rounds of $ITEMS items (direct, then worker)"
-    direct_run $((ITEMS / 10)) >/dev/null
-    worker_run $((ITEMS / 10)) >/dev/null
-    local round line rate
+    T_PID=$(cat "$WORK/t/directus.pid")
+    WORKER_PID=$(sql source "SELECT pid FROM pg_stat_activity WHERE backend_type = 'directus_sync worker'")
+    [ -n "$WORKER_PID" ] || ds_die "cannot find the worker's pid"
+    measure direct $((ITEMS / 10)) >/dev/null
+    measure worker $((ITEMS / 10)) >/dev/null
+    local round kind line
     for round in $(seq "$ROUNDS"); do
-        line=$(direct_run "$ITEMS")
-        check_target direct
-        rate=$(awk '{ printf "%.1f", $1 / $2 }' <<<"$line")
-        D_RATES+=("$rate")
-        RUN_LINES+=("$round direct $rate $line")
-        printf '  round %d direct %10.1f items/s\n' "$round" "$rate"
-        line=$(worker_run "$ITEMS")
-        check_target worker
-        rate=$(awk '{ printf "%.1f", $1 / $2 }' <<<"$line")
-        W_RATES+=("$rate")
-        RUN_LINES+=("$round worker $rate $line")
-        printf '  round %d worker %10.1f items/s\n' "$round" "$rate"
+        for kind in direct worker; do
+            line=$(measure "$kind" "$ITEMS")
+            RUN_LINES+=("$round $kind $line")
+            if [ "$kind" = direct ]; then D_RATES+=("${line%% *}"); else W_RATES+=("${line%% *}"); fi
+            printf '  round %d %-6s %10.1f items/s\n' "$round" "$kind" "${line%% *}"
+        done
     done
 }
 
@@ -321,20 +334,24 @@ report() {
     echo "  load avg:  $LOAD_BEFORE before, $(cut -d ' ' -f 1-3 /proc/loadavg) after"
     echo
     echo "1. Delivery of $ITEMS creates into Directus T (POST /items/articles?fields=id, arrays of $BATCH)"
-    printf '  %-5s %-6s %10s %8s %9s  %-22s %11s %11s %13s\n' round client items/s seconds requests \
-        "POST/GET/other" "T busy ms" "ms/request" "first/last ms"
+    printf '  %-5s %-6s %9s %8s %8s %-10s %8s %8s %8s %8s %13s\n' round sender items/s wall_s \
+        requests POST/GET/* T_busy_s gap_ms/r T_cpu_s send_cpu first/last_ms
     local line
     for line in "${RUN_LINES[@]}"; do
-        awk '{ printf "  %-5s %-6s %10.1f %8.3f %9d  %-22s %11.0f %11.1f %13s\n",
-                  $1, $2, $3, $5, $7, $8 "/" $9 "/" $10, $11, $11 / $7, $12 "/" $13 }' <<<"$line"
+        awk '{ printf "  %-5s %-6s %9.1f %8.2f %8d %-10s %8.2f %8.1f %8.2f %8.2f %13s\n",
+                  $1, $2, $3, $5, $9, $10 "/" $11 "/" $12, $13 / 1000, ($5 * 1000 - $13) / $9,
+                  $8, $7, $14 "/" $15 }' <<<"$line"
     done
-    echo "  (T busy: the sum of Directus's responseTime over the run's requests; first/last: from resume()"
-    echo "   to the start of the first request and to the end of the last one)"
+    echo "  wall_s: the run's time (worker: resume() to queued = in_flight = 0, polled every 50 ms);"
+    echo "  T_busy_s: sum of Directus's response times (its request log); gap_ms/r: (wall - busy) per request,"
+    echo "  the sender's share; T_cpu_s / send_cpu: CPU seconds of T's node process / of the sender (the"
+    echo "  Python client, or the directus_sync worker process); first/last_ms: first request's start and"
+    echo "  last one's end after resume()."
     awk -v d="$d" -v w="$w" 'BEGIN {
         printf "  median: direct %.1f items/s, worker %.1f items/s; worker / direct = %.2fx [target >= 0.8x: %s]\n",
             d, w, w / d, (w / d >= 0.8 ? "ok" : "LOW") }'
     echo
-    echo "2. SyncID lookups, $((PER_TABLE * 4)) mappings in 4 tables (REST and SQL agreed on $COMPARED lookups of a sample)"
+    echo "2. SyncID lookups, $((PER_TABLE * 4)) mappings in 4 tables (REST and SQL gave the same rows for a sample of $COMPARED lookups, misses included)"
     awk -v r="$r" -v s="$s" -v b="$SET_RATE" -v n="$LOOKUPS" -v secs="$SQL_SECONDS" 'BEGIN {
         fmt = "  %-62s %12s %12s\n"
         printf fmt, "", "calls/s", "ids/s"

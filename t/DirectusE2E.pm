@@ -48,8 +48,10 @@ sub e2e_script
 sub e2e_node
 {
 	my ($name, @databases) = @_;
+	# Every failure notifies (no rate limit): a test's failure must not
+	# fall in the quiet time after an earlier one.
 	my $node = new_sync_node($name, extra_conf => "directus_sync.databases = '" . join(',', @databases) . "'\n"
-		  . "max_connections = 100\n");
+		  . "directus_sync.notify_interval = 0\nmax_connections = 100\n");
 	for my $db (@databases)
 	{
 		$node->safe_psql('postgres', "CREATE DATABASE $db");
