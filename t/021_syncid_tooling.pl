@@ -93,6 +93,16 @@ sub sql_error
 # A REST call to the Node extension: (status, body).
 sub rest { my ($d, $method, $path, $body) = @_; return api($d, $method, "$EXT$path", $body) }
 
+# Directus does not await an endpoint's registration, and the Node
+# extension registers its routes only after its init (the table check or
+# creation): wait until they answer.
+sub wait_extension_routes
+{
+	my ($d) = @_;
+	return wait_for("the routes of directus-extension-sync on $d->{name}",
+		sub { (rest($d, 'GET', '/table/__probe__'))[0] == 200 });
+}
+
 # start_directus, with Directus connecting as $role rather than postgres;
 # again with the hashref it returned to restart it.
 my @started_as;
@@ -301,8 +311,9 @@ my $member = q{SELECT count(*) FROM pg_depend d JOIN pg_extension e ON e.oid = d
 my $map_tables = q{SELECT count(*) FROM pg_class WHERE relname = 'directus_sync_id_map' AND relkind = 'r'};
 for my $d ($A, $B)
 {
+	ok(wait_extension_routes($d), "$d->{name}: the Node extension is loaded and answers");
 	my ($s, $r) = rest($d, 'GET', '/table/roles');
-	is("$s " . $json->encode($r), '200 []', "$d->{name}: the Node extension is loaded and answers");
+	is("$s " . $json->encode($r), '200 []', "$d->{name}: its map is empty at first");
 	is(sql($d, $member) . '/' . sql($d, $map_tables), '1/1',
 		"$d->{name}: its table is directus_sync's, and the only one of that name");
 }
@@ -449,6 +460,7 @@ compare_not_found($_) for $A, $B;
 # Adoption: the Node extension made the table; CREATE EXTENSION keeps it
 
 my $C = start_directus_as('syncid_adopt', 'directus_c');
+ok(wait_extension_routes($C), 'C: the Node extension is loaded and answers');
 is(sql($C, q{SELECT pg_get_userbyid(relowner) FROM pg_class WHERE oid = to_regclass('directus_sync_id_map')
 	AND NOT EXISTS (SELECT FROM pg_extension WHERE extname = 'directus_sync')}), 'directus_c',
 	"C: no directus_sync; the Node extension created the map table at startup, as Directus's role");
@@ -487,6 +499,7 @@ is(sql($C, 'SELECT count(*) FROM directus_sync_id_map'), $count, "adoption keeps
 is(sql($C, $raw_map), $map_before, 'adoption keeps every row as it was (id, table, sync_id, local_id, created_at)');
 
 start_directus_as('syncid_adopt', 'directus_c', $C);
+ok(wait_extension_routes($C), 'C restarted after adoption: the Node extension answers');
 my $rest_after = { map { $_ => [ sort { $a->{id} <=> $b->{id} } @{ (rest($C, 'GET', '/table/' . seg($_)))[1] } ] } keys %$rest_before };
 is_deeply($rest_after, $rest_before, 'C restarted: the REST endpoints return what they returned before adoption');
 compare_all($C, 'after adoption');
