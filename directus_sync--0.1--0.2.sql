@@ -96,9 +96,9 @@ CREATE TABLE directus_sync.outbox (
 ) WITH (autovacuum_vacuum_scale_factor = 0, autovacuum_vacuum_threshold = 5000,
         autovacuum_vacuum_cost_delay = 0, fillfactor = 90);
 
--- The few rows that hold an item's own backoff, for the worker to skip that item.
-CREATE INDEX outbox_backoff_idx ON directus_sync.outbox (remote_id, collection, item_key)
-    WHERE retry_at IS NOT NULL;
+-- An item's queued rows: for the worker to skip an item that backs off alone,
+-- and for the loop guard to find our changes still on their way to a remote.
+CREATE INDEX outbox_item_idx ON directus_sync.outbox (remote_id, collection, item_key);
 
 CREATE TABLE directus_sync.dead_letter (
     id              bigint PRIMARY KEY,        -- the outbox id it had
@@ -130,7 +130,8 @@ CREATE TABLE directus_sync.resync_job (
  */
 CREATE TABLE directus_sync.conflict (
     id           bigserial PRIMARY KEY,
-    remote_id    integer NOT NULL REFERENCES directus_sync.remote ON DELETE CASCADE,
+    remote_id    integer NOT NULL,             -- no foreign key: written in Directus's transactions,
+                                               -- which must not lock remote rows (remove_remote cleans up)
     collection   text NOT NULL,
     item_key     text NOT NULL,
     field        text NOT NULL,
@@ -441,6 +442,7 @@ DECLARE
 BEGIN
     PERFORM directus_sync._lock_state(rid);
     DELETE FROM directus_sync.outbox WHERE remote_id = rid;
+    DELETE FROM directus_sync.conflict WHERE remote_id = rid;
     GET DIAGNOSTICS discarded = ROW_COUNT;
     DELETE FROM directus_sync.remote WHERE id = rid;
     PERFORM directus_sync._apply_config(tables || directus_sync._all_tables());
@@ -510,6 +512,21 @@ BEGIN
     IF (SELECT count(DISTINCT x) FROM unnest(fields) x) <> cardinality(fields) THEN
         RAISE EXCEPTION 'fields must not repeat a column' USING ERRCODE = 'duplicate_column';
     END IF;
+    -- Each instance's Directus sets these itself on every write: shipped, they
+    -- would differ on arrival, look like conflicts and travel back and forth.
+    IF to_regclass('@extschema@.directus_fields') IS NOT NULL THEN
+        EXECUTE 'SELECT min(field) FROM @extschema@.directus_fields
+                  WHERE collection = $1 AND field = ANY ($2)
+                    AND string_to_array(special, '','') && ARRAY[''date-created'', ''date-updated'',
+                        ''user-created'', ''user-updated'', ''hash'']'
+           INTO f USING subscribe.collection, fields;
+        IF f IS NOT NULL THEN
+            RAISE EXCEPTION 'field "%" of collection "%" is set by each Directus instance itself', f, collection
+                USING ERRCODE = 'invalid_parameter_value',
+                      DETAIL = 'Directus fills date-created, date-updated, user-created, user-updated and hash fields on every instance.',
+                      HINT = 'Leave it out of the fields to ship.';
+        END IF;
+    END IF;
 
     IF is_singleton IS NULL THEN
         is_singleton := false;
@@ -542,6 +559,7 @@ DECLARE
     rel regclass;
     discarded bigint;
 BEGIN
+    PERFORM directus_sync._lock_state(rid);
     DELETE FROM directus_sync.subscription s WHERE s.remote_id = rid AND s.collection = unsubscribe.collection
     RETURNING relid INTO rel;
     IF rel IS NULL THEN
@@ -569,6 +587,7 @@ AS $$
 DECLARE
     rid integer := directus_sync._remote_id(pause.remote);
 BEGIN
+    PERFORM directus_sync._lock_state(rid);
     UPDATE directus_sync.remote SET paused = true WHERE id = rid;
     -- capture stops waking the worker for this remote
     PERFORM directus_sync._apply_config(directus_sync._tables_of(rid));
@@ -584,6 +603,7 @@ AS $$
 DECLARE
     rid integer := directus_sync._remote_id(remote);
 BEGIN
+    PERFORM directus_sync._lock_state(rid);
     UPDATE directus_sync.remote SET paused = false WHERE id = rid;
     PERFORM directus_sync._apply_config(directus_sync._tables_of(rid));
     UPDATE directus_sync.remote_state SET retry_at = NULL, consecutive_failures = 0 WHERE remote_id = rid;
@@ -623,7 +643,7 @@ LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT format('%s WHERE t.%I = ANY ($3::%s[])%s', directus_sync._payload_select(s), s.key_column,
-                  format_type(a.atttypid, a.atttypmod), CASE WHEN locking THEN ' FOR SHARE OF t' ELSE '' END)
+                  format_type(a.atttypid, a.atttypmod), CASE WHEN locking THEN ' FOR SHARE OF t NOWAIT' ELSE '' END)
       FROM pg_attribute a WHERE a.attrelid = s.relid AND a.attname = s.key_column
 $$;
 
@@ -939,24 +959,24 @@ $$;
 /*
  * Called by the loop guard when a remote's inbound user changed an item in
  * this transaction (the rows this transaction queued for that remote are
- * incoming_ids). A conflict is a field that this change set while a change of
- * ours to the same field is still queued for that remote (pending or in
- * flight): both sides changed it before seeing the other's change, and each
- * side's change is on its way to the other. Both sides apply the same rule,
- * so both end with the same value:
+ * incoming_ids; the loop guard removes them afterwards). A conflict is a
+ * field that this change set while a change of ours to the same field is
+ * still queued for that remote (pending or in flight): both sides changed it
+ * before seeing the other's change, and each side's change is on its way to
+ * the other. Both sides apply the same rule, so both end with the same value:
  *
  *   a value wins over null; between two values, the one whose JSON text
  *   sorts last (byte order) wins.
  *
- * When ours wins, restore holds our values and the loop guard writes them
- * back, which also queues them for the remote again. When the remote's wins,
- * echo tells the loop guard to ship the remote's value back to it, after our
- * losing change that is still on its way there. Each conflict is logged in
+ * Fields the remote won are queued for it once more (just those fields, after
+ * our losing change that is still on its way there). When ours wins,
+ * restore_sql and restore write our values back, as the calling user, which
+ * queues them for the remote again. Each conflict is logged in
  * directus_sync.conflict.
  */
 CREATE FUNCTION directus_sync._resolve_conflicts(
     rid integer, coll text, item text, incoming_ids bigint[],
-    OUT echo boolean, OUT restore_sql text, OUT restore jsonb)
+    OUT restore_sql text, OUT restore jsonb)
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -964,9 +984,9 @@ DECLARE
     s directus_sync.subscription;
     incoming jsonb;
     pending jsonb;
+    echo jsonb;
     fields text[];
 BEGIN
-    echo := false;
     SELECT * INTO s FROM directus_sync.subscription WHERE remote_id = rid AND collection = coll;
     IF NOT FOUND OR s.singleton THEN
         RETURN;
@@ -981,12 +1001,12 @@ BEGIN
     END IF;
     SELECT jsonb_object_agg(e.key, e.value ORDER BY o.id) INTO incoming
       FROM directus_sync.outbox o, json_each(o.payload) e
-     WHERE o.remote_id = rid AND o.id = ANY (incoming_ids) AND e.key <> s.key_column;
+     WHERE o.remote_id = rid AND o.id = ANY (incoming_ids);
 
     WITH clash AS (
         SELECT f.key AS field, pending -> f.key AS ours, f.value AS theirs
           FROM jsonb_each(incoming) f
-         WHERE pending ? f.key AND pending -> f.key <> f.value),
+         WHERE f.key <> s.key_column AND pending ? f.key AND pending -> f.key <> f.value),
     decided AS (
         SELECT c.*, CASE WHEN c.theirs = 'null' THEN 'local'
                          WHEN c.ours = 'null' THEN 'remote'
@@ -996,19 +1016,25 @@ BEGIN
     logged AS (
         INSERT INTO directus_sync.conflict (remote_id, collection, item_key, field, local_value, remote_value, winner)
         SELECT rid, coll, item, d.field, d.ours, d.theirs, d.winner FROM decided d
-        RETURNING field, local_value, winner)
-    SELECT coalesce(bool_or(winner = 'remote'), false),
+        RETURNING field, local_value, remote_value, winner)
+    SELECT jsonb_object_agg(field, remote_value) FILTER (WHERE winner = 'remote'),
            jsonb_object_agg(field, local_value) FILTER (WHERE winner = 'local')
       INTO echo, restore
       FROM logged;
 
+    IF echo IS NOT NULL THEN
+        INSERT INTO directus_sync.outbox (remote_id, collection, item_key, op, payload)
+        VALUES (rid, coll, item, 'u',
+                (jsonb_build_object(s.key_column, incoming -> s.key_column) || echo)::json);
+    END IF;
     IF restore IS NOT NULL THEN
+        -- The row itself is the base: columns not restored keep their values.
         SELECT array_agg(quote_ident(k) ORDER BY k) INTO fields FROM jsonb_object_keys(restore) k;
-        restore_sql := format('UPDATE %s t SET (%s) = (SELECT %s FROM pg_catalog.jsonb_populate_record(NULL::%s, $1) r)'
+        restore_sql := format('UPDATE %s t SET (%s) = (SELECT %s FROM pg_catalog.jsonb_populate_record(t, $1) r)'
                               ' WHERE t.%I = $2::%s',
                               s.relid, array_to_string(fields, ', '),
                               (SELECT string_agg('r.' || f, ', ') FROM unnest(fields) f),
-                              s.relid, s.key_column,
+                              s.key_column,
                               (SELECT format_type(atttypid, atttypmod) FROM pg_attribute
                                 WHERE attrelid = s.relid AND attname = s.key_column));
     END IF;

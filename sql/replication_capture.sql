@@ -118,6 +118,13 @@ INSERT INTO directus_activity (action, "user", collection, item)
 VALUES ('update', '11111111-1111-1111-1111-111111111111', 'articles', '12');
 COMMIT;
 SELECT count(*) AS queued, (SELECT count(*) FROM directus_sync.conflict) AS conflicts FROM directus_sync.outbox;
+-- Fields each Directus instance fills itself cannot be shipped.
+CREATE TABLE directus_fields (id serial PRIMARY KEY, collection varchar(64) NOT NULL,
+    field varchar(64) NOT NULL, special varchar(64));
+INSERT INTO directus_fields (collection, field, special)
+VALUES ('articles', 'at', 'cast-timestamp,date-updated'), ('articles', 'title', NULL);
+SELECT directus_sync.subscribe('c', 'articles', ARRAY['title', 'at']);
+DROP TABLE directus_fields;
 SELECT directus_sync.alter_remote('b', clear_inbound_user => true);
 SELECT count(*) AS loop_guard_triggers FROM pg_trigger WHERE tgname = 'directus_sync_loop_guard';
 

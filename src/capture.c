@@ -20,7 +20,10 @@
  * same transaction; when that row names a remote's inbound sync user, the
  * outbox rows this transaction queued for the item are deleted again, for
  * that remote (and, unless it forwards, for all), so a change a remote made
- * is not shipped back to it.
+ * is not shipped back to it. When that change sets a field that a change of
+ * ours, still queued for the same remote, sets too, both sides changed it
+ * concurrently: directus_sync._resolve_conflicts decides which value both
+ * instances keep, and the loop guard writes ours back when ours wins.
  *
  * At commit of a transaction that queued something the worker's latch is
  * set; never before commit, and not on every row.
@@ -802,11 +805,10 @@ unqueue(const QueuedRow *row)
 		elog(ERROR, "could not remove a queued change");
 }
 
-/* What _resolve_conflicts decided for one inbound change. */
+/* What _resolve_conflicts decided for one inbound change: our values to write back. */
 typedef struct Resolution
 {
-	bool		echo;			/* ship the remote's value back to it */
-	char	   *restore_sql;	/* NULL, or: write our winning values back */
+	char	   *restore_sql;	/* NULL: none of ours won */
 	Datum		restore;		/* jsonb, $1 of restore_sql */
 } Resolution;
 
@@ -817,7 +819,7 @@ typedef struct Resolution
 static Resolution
 resolve_conflicts(int remote_id, const char *collection, const char *item, List *rows)
 {
-	Resolution	res = {false, NULL, (Datum) 0};
+	Resolution	res = {NULL, (Datum) 0};
 	Datum	   *ids = palloc(sizeof(Datum) * Max(list_length(rows), 1));
 	int			nids = 0;
 	ListCell   *lc;
@@ -838,13 +840,11 @@ resolve_conflicts(int remote_id, const char *collection, const char *item, List 
 	values[1] = CStringGetTextDatum(collection);
 	values[2] = CStringGetTextDatum(item);
 	values[3] = PointerGetDatum(construct_array(ids, nids, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-	if (SPI_execute_with_args("SELECT echo, restore_sql, restore"
-							  "  FROM directus_sync._resolve_conflicts($1, $2, $3, $4)",
+	if (SPI_execute_with_args("SELECT restore_sql, restore FROM directus_sync._resolve_conflicts($1, $2, $3, $4)",
 							  4, types, values, NULL, false, 1) != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "could not resolve conflicts of item \"%s\" in \"%s\"", item, collection);
-	res.echo = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	res.restore_sql = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
-	res.restore = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull);
+	res.restore_sql = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	res.restore = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
 	return res;
 }
 
@@ -873,7 +873,7 @@ directus_sync_activity(PG_FUNCTION_ARGS)
 	char	   *action;
 	QueuedKey  *entry;
 	AsOwner		as;
-	Resolution	res = {false, NULL, (Datum) 0};
+	Resolution	res = {NULL, (Datum) 0};
 	char	   *item = NULL;
 
 	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_AFTER(trigdata->tg_event) ||
@@ -915,7 +915,7 @@ directus_sync_activity(PG_FUNCTION_ARGS)
 			{
 				QueuedRow  *row = lfirst(lc);
 
-				if (row->remote_id == inbound->remote_id ? !res.echo : !inbound->forward)
+				if (row->remote_id == inbound->remote_id || !inbound->forward)
 					unqueue(row);
 			}
 		}
