@@ -571,18 +571,13 @@ find_outbox(void)
 		Relation	index = index_open(lfirst_oid(lc), RowExclusiveLock);
 		IndexInfo  *info = BuildIndexInfo(index);
 
-		/*
-		 * The one partial index holds rows with a retry_at, which a new row
-		 * never has. An index with expressions would need an executor.
-		 */
-		if (info->ii_Expressions != NIL)
-			elog(ERROR, "index %s of directus_sync.outbox has expressions", RelationGetRelationName(index));
-		if (info->ii_Predicate == NIL)
-		{
-			outbox_target.index_oids[outbox_target.nindexes] = lfirst_oid(lc);
-			outbox_target.index_infos[outbox_target.nindexes] = info;
-			outbox_target.nindexes++;
-		}
+		/* a predicate or expressions would need an executor */
+		if (info->ii_Expressions != NIL || info->ii_Predicate != NIL)
+			elog(ERROR, "index %s of directus_sync.outbox is partial or has expressions",
+				 RelationGetRelationName(index));
+		outbox_target.index_oids[outbox_target.nindexes] = lfirst_oid(lc);
+		outbox_target.index_infos[outbox_target.nindexes] = info;
+		outbox_target.nindexes++;
 		index_close(index, NoLock);
 	}
 	MemoryContextSwitchTo(old);
