@@ -10,9 +10,10 @@
 #   T  127.0.0.1:54382, database "target": collection articles (id integer
 #      key, title string, body text, n integer), made through its REST API.
 #
-#   1. Delivery rate into T, ITEMS creates per run, after a warm-up of ITEMS/4
-#      items each (Node's JIT), ROUNDS rounds of one run each, the two taking
-#      turns going first; median of each:
+#   1. Delivery rate into T, ITEMS creates per run, after a warm-up of
+#      WARMUP_ITEMS items each (Node's JIT), ROUNDS rounds of one run each, the
+#      two taking turns going first (many short runs rather than few long ones:
+#      other users' load on this machine comes and goes); median of each:
 #      - direct: a sequential client on one keep-alive connection
 #        (bench/directus_client.py direct) POSTs the items, with their ids, as
 #        arrays of 500 (the worker's default batch) to /items/articles?fields=id,
@@ -42,13 +43,14 @@
 # install), builds and installs the extension, starts and stops everything
 # itself (also on failure); about 3 to 4 minutes once Directus is installed:
 #   bash bench/directus_bench.sh
-#   ITEMS=50000 ROUNDS=3 MAP_ROUNDS=5 bash bench/directus_bench.sh
+#   ITEMS=20000 ROUNDS=6 MAP_ROUNDS=5 bash bench/directus_bench.sh
 # KEEP_BENCH_DIR=1 keeps the work directory (logs of both instances).
 set -euo pipefail
 . "$(dirname "$0")/../scripts/lib.sh"
 
-ITEMS=${ITEMS:-20000}
-ROUNDS=${ROUNDS:-3}
+ITEMS=${ITEMS:-10000}
+ROUNDS=${ROUNDS:-4}
+WARMUP_ITEMS=${WARMUP_ITEMS:-5000}
 LOOKUPS=${LOOKUPS:-2000}
 SQL_SECONDS=${SQL_SECONDS:-5}
 MAP_ROUNDS=${MAP_ROUNDS:-3}
@@ -62,7 +64,7 @@ MAP_TABLES=roles,permissions,flows,items:articles   # also in bench/directus_get
 PER_TABLE=2500
 REMOTE=t
 
-for v in ITEMS ROUNDS LOOKUPS SQL_SECONDS MAP_ROUNDS; do
+for v in ITEMS ROUNDS WARMUP_ITEMS LOOKUPS SQL_SECONDS MAP_ROUNDS; do
     [[ "${!v}" =~ ^[1-9][0-9]*$ ]] || ds_die "$v must be a positive integer, not '${!v}'"
 done
 
@@ -202,10 +204,11 @@ SELECT :t0 || ' ' || round((extract(epoch FROM clock_timestamp()) - :t0)::numeri
 EOF
 }
 
-# The rows go into S (captured, queued for the paused remote) before the clock
-# starts. Prints "<resume epoch> <items> <seconds> - <CPU s of the worker>".
-worker_run() {
-    local n=$1 queued out status cpu0 t0 secs
+# queue_rows N: N rows inserted into S's articles by SQL, captured and queued
+# for the paused remote; then the outbox and the table are vacuumed (so that
+# no autovacuum of the bulk insert runs during the drain) and checkpointed.
+queue_rows() {
+    local n=$1 queued
     # TRUNCATE is not captured: the source table empties without queueing deletes.
     sql source "TRUNCATE public.articles"
     [ "$(sql source "SELECT count(*) FROM directus_sync.outbox")" = 0 ] || ds_die "the outbox is not empty"
@@ -214,39 +217,53 @@ worker_run() {
     queued=$(sql source "SELECT queued FROM directus_sync.remote_status WHERE remote = '$REMOTE'")
     [ "$queued" = "$n" ] || ds_die "$queued changes queued, expected $n"
     sql source "VACUUM ANALYZE directus_sync.outbox"
+    sql source "VACUUM ANALYZE public.articles"
     sql source "CHECKPOINT"
-    cpu0=$(cpu_seconds "$WORKER_PID")
-    out=$(time_drain) || ds_die "the worker did not drain the queue: $out"
+}
+
+# After a drain: pause the remote again; nothing queued, in flight or dead.
+check_drained() {
+    local status
     sql source "SELECT directus_sync.pause('$REMOTE')" >/dev/null
     status=$(sql source "SELECT format('%s %s %s', queued, in_flight, dead) FROM directus_sync.remote_status
                           WHERE remote = '$REMOTE'")
     [ "$status" = "0 0 0" ] || ds_die "after the worker run queued/in_flight/dead are $status"
-    read -r t0 secs <<<"$out"
-    echo "$t0 $n $secs - $(awk -v a="$cpu0" -v b="$(cpu_seconds "$WORKER_PID")" 'BEGIN { printf "%.2f", b - a }')"
+}
+
+# CPU seconds used so far: "<machine> <T's node> <T's backends> <whole cluster>".
+cpu_snapshot() {
+    "${CLIENT[@]}" cpu --postmaster "$PG_PID" --node "$T_PID" --db target
 }
 
 # measure KIND N: one run of the direct client or the worker into an emptied
 # T, then T is checked. Prints "<items/s> <items> <seconds> <client requests>
-# <sender CPU s> <T's node CPU s> <requests> <POST> <GET> <other> <T busy ms>
-# <first ms> <last ms>": the last seven from T's request log, busy being the
-# sum of Directus's response times, first and last the start of the first
-# request and the end of the last one after resume() ("-" for direct).
+# <sender CPU s> <machine CPU s> <T node CPU s> <T backends CPU s> <cluster
+# CPU s> <requests> <POST> <GET> <other> <T busy ms> <first ms> <last ms>":
+# the CPU seconds used during the run; the last seven from T's request log
+# (busy: the sum of Directus's response times; first and last: the start of
+# the first request and the end of the last one after resume(), "-" for
+# direct).
 measure() {
-    local kind=$1 n=$2 from tcpu0 out t0=''
+    local kind=$1 n=$2 from c0 c1 out w0 t0='' secs
     reset_target
+    [ "$kind" = worker ] && queue_rows "$n"
     from=$(t_log_lines)
-    tcpu0=$(cpu_seconds "$T_PID")
+    c0=$(cpu_snapshot)
     if [ "$kind" = direct ]; then
         out=$(direct_run "$n")
     else
-        out=$(worker_run "$n")
-        t0=${out%% *}
-        out=${out#* }
+        w0=$(cpu_seconds "$WORKER_PID")
+        out=$(time_drain) || ds_die "the worker did not drain the queue: $out"
+        read -r t0 secs <<<"$out"
+        out="$n $secs - $(awk -v a="$w0" -v b="$(cpu_seconds "$WORKER_PID")" 'BEGIN { printf "%.2f", b - a }')"
     fi
-    out="$out $(awk -v a="$tcpu0" -v b="$(cpu_seconds "$T_PID")" 'BEGIN { printf "%.2f", b - a }')"
+    c1=$(cpu_snapshot)
+    [ "$kind" = worker ] && check_drained
     check_target "$kind" "$n"
     sleep 0.2   # the log line of the last request
     echo "$(awk '{ printf "%.1f", $1 / $2 }' <<<"$out") $out $(
+        awk -v a="$c0" -v b="$c1" 'BEGIN { split(a, x, " "); split(b, y, " ")
+            printf "%.2f %.2f %.2f %.2f", y[1] - x[1], y[2] - x[2], y[3] - x[3], y[4] - x[4] }') $(
         "${CLIENT[@]}" logstats "$WORK/t/directus.log" --from-line "$from" ${t0:+--t0 "$t0"})"
 }
 
@@ -254,13 +271,14 @@ declare -a D_RATES=() W_RATES=() RUN_LINES=()
 delivery() {
     ds_say "1. delivery: warm-up, then $ROUNDS rounds of $ITEMS items (direct and worker, taking turns first)"
     T_PID=$(cat "$WORK/t/directus.pid")
+    PG_PID=$(head -n 1 "$WORK/pg/data/postmaster.pid")
     WORKER_PID=$(sql source "SELECT pid FROM pg_stat_activity WHERE backend_type = 'directus_sync worker'")
     [ -n "$WORKER_PID" ] || ds_die "cannot find the worker's pid"
     # Node's JIT needs thousands of items before Directus reaches its speed
     # (on this machine 2,000 items went in at 110, then 320, 430, 570 items/s):
     # warm it up with both senders, and let them take turns going first.
-    measure direct $((ITEMS / 4)) >/dev/null
-    measure worker $((ITEMS / 4)) >/dev/null
+    measure direct "$WARMUP_ITEMS" >/dev/null
+    measure worker "$WARMUP_ITEMS" >/dev/null
     local round kind line order
     for round in $(seq "$ROUNDS"); do
         order="direct worker"
@@ -346,19 +364,22 @@ report() {
     echo "  load avg:  $LOAD_BEFORE before, $(cut -d ' ' -f 1-3 /proc/loadavg) after"
     echo
     echo "1. Delivery of $ITEMS creates into Directus T (POST /items/articles?fields=id, arrays of $BATCH)"
-    printf '  %-5s %-6s %9s %8s %8s %-10s %8s %8s %8s %8s %13s\n' round sender items/s wall_s \
-        requests POST/GET/* T_busy_s gap_ms/r T_cpu_s send_cpu first/last_ms
+    printf '  %-5s %-6s %8s %7s %4s %-8s %7s %8s | %6s %6s %6s %6s %6s | %s\n' round sender items/s wall_s \
+        req POST/GET T_busy gap_ms/r T_node T_pg S_side worker other first/last_ms
     local line
     for line in "${RUN_LINES[@]}"; do
-        awk '{ printf "  %-5s %-6s %9.1f %8.2f %8d %-10s %8.2f %8.1f %8.2f %8.2f %13s\n",
-                  $1, $2, $3, $5, $9, $10 "/" $11 "/" $12, $13 / 1000, ($5 * 1000 - $13) / $9,
-                  $8, $7, $14 "/" $15 }' <<<"$line"
+        awk '{ py = ($2 == "direct" ? $7 : 0); wk = ($2 == "worker" ? sprintf("%.2f", $7) : "-")
+               printf "  %-5s %-6s %8.1f %7.2f %4d %-8s %7.2f %8.1f | %6.2f %6.2f %6.2f %6s %6.2f | %s\n",
+                  $1, $2, $3, $5, $12, $13 "/" $14 (($15 > 0) ? "/" $15 : ""), $16 / 1000, ($5 * 1000 - $16) / $12,
+                  $9, $10, $11 - $10 + py, wk, $8 - $9 - $11 - py, $17 "/" $18 }' <<<"$line"
     done
-    echo "  wall_s: the run's time (worker: resume() to queued = in_flight = 0, polled every 50 ms);"
-    echo "  T_busy_s: sum of Directus's response times (its request log); gap_ms/r: (wall - busy) per request,"
-    echo "  the sender's share; T_cpu_s / send_cpu: CPU seconds of T's node process / of the sender (the"
-    echo "  Python client, or the directus_sync worker process); first/last_ms: first request's start and"
-    echo "  last one's end after resume()."
+    echo "  wall_s: the run (worker: from resume() until queued = in_flight = 0, polled every 50 ms); T_busy:"
+    echo "  the sum of Directus's response times (T's request log); gap_ms/r: (wall - T_busy) per request, what"
+    echo "  the sender adds between requests. CPU seconds during the run: T_node (Directus T's node process),"
+    echo "  T_pg (T's backends), S_side (the rest of the cluster: the worker with its transactions, the 50 ms"
+    echo "  polling, autovacuum; for direct runs also the Python client), worker (the worker process alone),"
+    echo "  other (the rest of the machine: other users' work). first/last_ms: after resume(), the start of"
+    echo "  the first request and the end of the last one."
     awk -v d="$d" -v w="$w" 'BEGIN {
         printf "  median: direct %.1f items/s, worker %.1f items/s; worker / direct = %.2fx [target >= 0.8x: %s]\n",
             d, w, w / d, (w / d >= 0.8 ? "ok" : "LOW") }'

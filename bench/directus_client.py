@@ -33,12 +33,18 @@ standard library only. Subcommands:
       <first ms> <last ms>", busy being the sum of responseTime, first and last
       the start of the first request and the end of the last one in ms after
       EPOCH (a Unix time in seconds), or "-" without it.
+  cpu --postmaster PID --node PID --db DB
+      A snapshot of CPU seconds used so far (user + system, from /proc):
+      "<machine, all CPUs> <the node process> <the cluster's backends of DB>
+      <the whole cluster>", the cluster being the postmaster and its
+      children, with the children that have exited (cutime, cstime).
 """
 
 import argparse
 import hashlib
 import http.client
 import json
+import os
 import random
 import socket
 import subprocess
@@ -208,9 +214,46 @@ def cmd_logstats(args):
     print("%d %d %d %d %d %s" % (requests, counts["POST"], counts["GET"], other, busy, span))
 
 
+def proc_times(pid):
+    """(ppid, own CPU ticks, CPU ticks of waited-for children) of a process."""
+    with open("/proc/%d/stat" % pid) as f:
+        rest = f.read().rsplit(")", 1)[1].split()
+    return int(rest[1]), int(rest[11]) + int(rest[12]), int(rest[13]) + int(rest[14])
+
+
+def cmd_cpu(args):
+    hz = os.sysconf("SC_CLK_TCK")
+    with open("/proc/stat") as f:
+        fields = [int(v) for v in f.readline().split()[1:]]
+    machine = sum(fields[:8]) - fields[3] - fields[4]  # all but idle and iowait
+    node = sum(proc_times(args.node)[1:])
+    _, own, waited = proc_times(args.postmaster)
+    cluster, db = own + waited, 0
+    prefix = "postgres: postgres %s " % args.db
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            ppid, own, waited = proc_times(int(entry))
+            if ppid != args.postmaster:
+                continue
+            with open("/proc/%s/cmdline" % entry, "rb") as f:
+                title = f.read().decode(errors="replace")
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        cluster += own + waited
+        if title.startswith(prefix):
+            db += own + waited
+    print(" ".join("%.2f" % (v / hz) for v in (machine, node, db, cluster)))
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="cmd", required=True)
+    p = sub.add_parser("cpu")
+    p.add_argument("--postmaster", type=int, required=True)
+    p.add_argument("--node", type=int, required=True)
+    p.add_argument("--db", required=True)
     p = sub.add_parser("logstats")
     p.add_argument("log")
     p.add_argument("--from-line", type=int, default=0)

@@ -103,28 +103,6 @@ sub wait_extension_routes
 		sub { (rest($d, 'GET', '/table/__probe__'))[0] == 200 });
 }
 
-# start_directus, with Directus connecting as $role rather than postgres;
-# again with the hashref it returned to restart it.
-my @started_as;
-sub start_directus_as
-{
-	my ($db, $role, $d) = @_;
-	$d //= { name => $db, db => $db, port => PostgreSQL::Test::Cluster::get_free_port(),
-		token => "admin-token-$db", dir => "$PostgreSQL::Test::Utils::tmp_check/directus_$db", node => $node };
-	$d->{url} = "http://127.0.0.1:$d->{port}";
-	my ($out, $err);
-	IPC::Run::run([ $script, 'start', $d->{dir}, '--pg-host', $node->host, '--pg-port', $node->port,
-			'--pg-user', $role, '--database', $db, '--port', $d->{port}, '--token', $d->{token}, '--extension-sync' ],
-		'>', \$out, '2>', \$err) or BAIL_OUT("Directus on $db did not start: $out $err");
-	push @started_as, $d unless grep { $_ == $d } @started_as;
-	return $d;
-}
-END
-{
-	local $?;
-	stop_directus($_) for @started_as;
-}
-
 # ---------------------------------------------------------------------------
 # REST endpoints against SQL functions, for every row of an instance's map.
 # Rows with an empty key (the Node extension accepts them on POST) cannot
@@ -459,7 +437,7 @@ compare_not_found($_) for $A, $B;
 # ---------------------------------------------------------------------------
 # Adoption: the Node extension made the table; CREATE EXTENSION keeps it
 
-my $C = start_directus_as('syncid_adopt', 'directus_c');
+my $C = start_directus($node, 'syncid_adopt', extension_sync => 1, pg_user => 'directus_c');
 ok(wait_extension_routes($C), 'C: the Node extension is loaded and answers');
 is(sql($C, q{SELECT pg_get_userbyid(relowner) FROM pg_class WHERE oid = to_regclass('directus_sync_id_map')
 	AND NOT EXISTS (SELECT FROM pg_extension WHERE extname = 'directus_sync')}), 'directus_c',
@@ -498,7 +476,7 @@ is(sql($C, $member), 1, 'CREATE EXTENSION adopted the table the Node extension m
 is(sql($C, 'SELECT count(*) FROM directus_sync_id_map'), $count, "adoption keeps the $count rows");
 is(sql($C, $raw_map), $map_before, 'adoption keeps every row as it was (id, table, sync_id, local_id, created_at)');
 
-start_directus_as('syncid_adopt', 'directus_c', $C);
+start_directus($node, 'syncid_adopt', reuse => $C);
 ok(wait_extension_routes($C), 'C restarted after adoption: the Node extension answers');
 my $rest_after = { map { $_ => [ sort { $a->{id} <=> $b->{id} } @{ (rest($C, 'GET', '/table/' . seg($_)))[1] } ] } keys %$rest_before };
 is_deeply($rest_after, $rest_before, 'C restarted: the REST endpoints return what they returned before adoption');

@@ -63,8 +63,10 @@ sub e2e_node
 }
 
 # Starts Directus on database $db of $node (bootstrapped on first start).
-# Options: extension_sync (load directus-extension-sync 3.0.6). Returns a
-# hashref: name, db, url, token (the admin's static token), dir.
+# Options: extension_sync (load directus-extension-sync 3.0.6), pg_user
+# (the role Directus connects as, default postgres), reuse (the hashref of
+# an instance stopped before: start it again). Returns a hashref: name, db,
+# url, token (the admin's static token), dir.
 sub start_directus
 {
 	my ($node, $db, %opt) = @_;
@@ -80,8 +82,10 @@ sub start_directus
 	$d->{url} = "http://127.0.0.1:$d->{port}";
 	my @cmd = ($script, 'start', $d->{dir}, '--pg-host', $node->host, '--pg-port', $node->port,
 		'--database', $db, '--port', $d->{port}, '--token', $d->{token});
-	push @cmd, '--extension-sync' if $opt{extension_sync} || $d->{extension_sync};
 	$d->{extension_sync} = 1 if $opt{extension_sync};
+	$d->{pg_user} = $opt{pg_user} if $opt{pg_user};
+	push @cmd, '--extension-sync' if $d->{extension_sync};
+	push @cmd, '--pg-user', $d->{pg_user} if $d->{pg_user};
 	my ($stdout, $stderr);
 	my $ok = IPC::Run::run(\@cmd, '>', \$stdout, '2>', \$stderr);
 	BAIL_OUT("Directus on $db did not start: $stdout $stderr") unless $ok;
