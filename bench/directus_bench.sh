@@ -313,39 +313,55 @@ fill_map() {
         || ds_die "REST and SQL lookups disagree"
 }
 
+# Prints "<calls/s> <calls>".
 rest_lookups() {
     local calls=$1 seed=$2 out
     out=$("${CLIENT[@]}" lookups "http://127.0.0.1:$S_HTTP" "$S_TOKEN" --tables "$MAP_TABLES" \
           --per-table "$PER_TABLE" --calls "$calls" --seed "$seed") || ds_die "the REST lookups failed"
-    awk '{ printf "%.1f", $1 / $2 }' <<<"$out"
+    awk '{ printf "%.1f %d", $1 / $2, $1 }' <<<"$out"
 }
 
-# pgbench_tps SCRIPT SECONDS: one client over TCP, like bench/map_bench.sh.
-pgbench_tps() {
-    local name=$1 log="$WORK/$1.log" tps
+# pgbench_run SCRIPT SECONDS: one client over TCP, like bench/map_bench.sh;
+# prints "<calls/s> <calls>".
+pgbench_run() {
+    local name=$1 log="$WORK/$1.log" tps calls
     pg "$PGBIN/pgbench" -n -f "$WORK/src/bench/$name.sql" -D per_table="$PER_TABLE" \
         -c 1 -j 1 -T "$2" source >"$log" 2>&1 || { cat "$log" >&2; ds_die "pgbench failed on $name.sql"; }
     tps=$(sed -n 's/^tps = \([0-9.]*\) (without initial connection time)$/\1/p' "$log")
-    [ -n "$tps" ] || { cat "$log" >&2; ds_die "no tps line in the pgbench output of $name.sql"; }
+    calls=$(sed -n 's/^number of transactions actually processed: \([0-9]*\)$/\1/p' "$log")
+    [ -n "$tps" ] && [ -n "$calls" ] || { cat "$log" >&2; ds_die "no tps line in the pgbench output of $name.sql"; }
     grep -q '^number of failed transactions: 0 ' "$log" || { cat "$log" >&2; ds_die "failed calls in $name.sql"; }
-    echo "$tps"
+    echo "$tps $calls"
 }
 
-declare -a REST_RATES=() SQL_RATES=()
+# with_cpu COMMAND...: runs it and prints its output followed by the CPU
+# seconds used meanwhile: "<machine> <S's node> <source's backends> <cluster>".
+with_cpu() {
+    local c0 c1 out
+    c0=$("${CLIENT[@]}" cpu --postmaster "$PG_PID" --node "$S_PID" --db source)
+    out=$("$@")
+    c1=$("${CLIENT[@]}" cpu --postmaster "$PG_PID" --node "$S_PID" --db source)
+    echo "$out $(awk -v a="$c0" -v b="$c1" 'BEGIN { split(a, x, " "); split(b, y, " ")
+        printf "%.2f %.2f %.2f %.2f", y[1] - x[1], y[2] - x[2], y[3] - x[3], y[4] - x[4] }')"
+}
+
+# Each line: "<calls/s> <calls> <machine> <node> <backends> <cluster>" (CPU s).
+declare -a REST_RUNS=() SQL_RUNS=()
 lookups() {
     ds_say "2. SyncID lookups: warm-up, then $MAP_ROUNDS rounds of REST ($LOOKUPS calls) and SQL ($SQL_SECONDS s)"
+    S_PID=$(cat "$WORK/s/directus.pid")
     rest_lookups 500 99 >/dev/null
-    pgbench_tps directus_get_by_sync_id 1 >/dev/null
+    pgbench_run directus_get_by_sync_id 1 >/dev/null
     local round r s
     for round in $(seq "$MAP_ROUNDS"); do
-        r=$(rest_lookups "$LOOKUPS" "$round")
-        s=$(pgbench_tps directus_get_by_sync_id "$SQL_SECONDS")
-        REST_RATES+=("$r")
-        SQL_RATES+=("$s")
-        printf '  round %d REST %10.1f calls/s   SQL %10.1f calls/s\n' "$round" "$r" "$s"
+        r=$(with_cpu rest_lookups "$LOOKUPS" "$round")
+        s=$(with_cpu pgbench_run directus_get_by_sync_id "$SQL_SECONDS")
+        REST_RUNS+=("$r")
+        SQL_RUNS+=("$s")
+        printf '  round %d REST %10.1f calls/s   SQL %10.1f calls/s\n' "$round" "${r%% *}" "${s%% *}"
     done
-    SET_RATE=$(pgbench_tps directus_get_by_sync_ids_1000 "$SQL_SECONDS")
-    printf '  SQL set-based, 1,000 ids per call: %.1f calls/s\n' "$SET_RATE"
+    SET_RUN=$(pgbench_run directus_get_by_sync_ids_1000 "$SQL_SECONDS")
+    printf '  SQL set-based, 1,000 ids per call: %.1f calls/s\n' "${SET_RUN%% *}"
 }
 
 # ---------------------------------------------------------------------------
@@ -355,8 +371,8 @@ report() {
     local d w r s
     d=$(median "${D_RATES[@]}")
     w=$(median "${W_RATES[@]}")
-    r=$(median "${REST_RATES[@]}")
-    s=$(median "${SQL_RATES[@]}")
+    r=$(median "${REST_RUNS[@]%% *}")
+    s=$(median "${SQL_RUNS[@]%% *}")
     echo
     echo "directus_sync against real Directus $("$DS_NODE" -p "require('$DS_E2E_HOME/directus/node_modules/directus/package.json').version")"
     echo "  server:    $(sql source "SELECT version()")"
@@ -385,16 +401,28 @@ report() {
             d, w, w / d, (w / d >= 0.8 ? "ok" : "LOW") }'
     echo
     echo "2. SyncID lookups, $((PER_TABLE * 4)) mappings in 4 tables (REST and SQL gave the same rows for a sample of $COMPARED lookups, misses included)"
-    awk -v r="$r" -v s="$s" -v b="$SET_RATE" -v n="$LOOKUPS" -v secs="$SQL_SECONDS" 'BEGIN {
-        fmt = "  %-62s %12s %12s\n"
-        printf fmt, "", "calls/s", "ids/s"
-        printf fmt, "REST GET .../table/:t/sync_id/:s (" n " calls, keep-alive)", sprintf("%.1f", r), sprintf("%.1f", r)
-        printf fmt, "SQL get_by_sync_id, 1 id per call (pgbench -c 1, " secs " s)", sprintf("%.1f", s), sprintf("%.1f", s)
-        printf fmt, "SQL get_by_sync_ids, 1,000 ids per call", sprintf("%.1f", b), sprintf("%.1f", b * 1000)
+    printf '  %-58s %10s %12s | %14s %14s\n' "" calls/s ids/s "Directus ms/call" "postgres us/call"
+    awk -v r="$r" -v s="$s" -v b="${SET_RUN%% *}" -v n="$LOOKUPS" -v secs="$SQL_SECONDS" \
+        -v rc="$(cpu_per_call "${REST_RUNS[@]}")" -v sc="$(cpu_per_call "${SQL_RUNS[@]}")" 'BEGIN {
+        split(rc, x, " "); split(sc, y, " ")
+        fmt = "  %-58s %10.1f %12.1f | %16s %16s\n"
+        printf fmt, "REST GET .../table/:t/sync_id/:s (" n " calls, keep-alive)", r, r, sprintf("%.2f", x[1] * 1000), sprintf("%.0f", x[2] * 1e6)
+        printf fmt, "SQL get_by_sync_id, 1 id per call (pgbench -c 1, " secs " s)", s, s, "-", sprintf("%.0f", y[2] * 1e6)
+        printf fmt, "SQL get_by_sync_ids, 1,000 ids per call", b, b * 1000, "-", "-"
         printf "  get_by_sync_id / REST = %.1fx [target >= 30x: %s]; get_by_sync_ids ids/s / REST = %.0fx\n",
             s / r, (s / r >= 30 ? "ok" : "LOW"), b * 1000 / r
+        printf "  CPU per call: Directus S'"'"'s node process; postgres: the whole cluster (mostly the backends serving\n"
+        printf "  the lookups). The rest of the machine (the clients, other users) used %.1f CPUs during the REST\n", x[3]
+        printf "  rounds, %.1f during the SQL rounds.\n", y[3]
     }'
-    echo "  medians of $MAP_ROUNDS rounds: REST ${REST_RATES[*]}; SQL ${SQL_RATES[*]}"
+    echo "  rounds (calls/s): REST $(printf '%s ' "${REST_RUNS[@]%% *}"); SQL $(printf '%s ' "${SQL_RUNS[@]%% *}")"
+}
+
+# cpu_per_call RUN_LINE...: "<node s/call> <cluster s/call> <CPUs used by the rest of the machine>".
+# The whole cluster, as pgbench's backend has exited by the second snapshot.
+cpu_per_call() {
+    printf '%s\n' "$@" | awk '{ calls += $2; wall += $2 / $1; node += $4; pg += $6; rest += $3 - $4 - $6 }
+        END { printf "%.9f %.9f %.2f", node / calls, pg / calls, rest / wall }'
 }
 
 setup_cluster

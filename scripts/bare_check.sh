@@ -26,6 +26,13 @@ ds_say "debootstrap bookworm (minbase) into $ROOT"
 debootstrap --variant=minbase bookworm "$ROOT" http://deb.debian.org/debian >/dev/null
 cp /etc/apt/sources.list.d/debian.sources "$ROOT/etc/apt/sources.list.d/" 2>/dev/null || true
 cp /etc/resolv.conf "$ROOT/etc/"
+# The machine's own CAs, as a new machine of the same network has them: the
+# npm registry may be reached through a TLS-inspecting proxy. The root's
+# ca-certificates package takes them in when our scripts install it.
+if [ -d /usr/local/share/ca-certificates ]; then
+    mkdir -p "$ROOT/usr/local/share/ca-certificates"
+    cp -r /usr/local/share/ca-certificates/. "$ROOT/usr/local/share/ca-certificates/"
+fi
 mount -t proc proc "$ROOT/proc"
 mount -t sysfs sys "$ROOT/sys"
 mount --rbind /dev "$ROOT/dev"
