@@ -24,32 +24,40 @@
 #      Before each run T's table (and its activity and revisions) is emptied;
 #      after each run T must hold exactly the ITEMS items, field by field.
 #      T logs every request (LOG_LEVEL=info): the report shows each run's
-#      requests by method and the time Directus spent on them, so that what
-#      the worker adds between requests is visible.
+#      requests by method, their body sizes and the time Directus spent on
+#      them, so that what the worker adds between requests is visible, and
+#      the CPU seconds of each party during the run (from /proc: T's node
+#      process, T's backends, the rest of the cluster with the worker, the
+#      rest of the machine), so that other users' load shows.
 #   2. SyncID lookups on the same map table (10,000 mappings in 4 tables,
 #      made with directus_sync.create_mappings in S's database):
 #      - REST: GET /directus-extension-sync/table/:t/sync_id/:s on S, LOOKUPS
 #        random existing ids per round, sequential, one keep-alive connection;
 #      - SQL: directus_sync.get_by_sync_id, one call per lookup, pgbench with
 #        one client over TCP for SQL_SECONDS per round (as bench/map_bench.sh);
-#      - SQL set-based: directus_sync.get_by_sync_ids with 1,000 ids per call.
-#      MAP_ROUNDS alternating rounds, medians. Before measuring, a sample of
-#      lookups (and misses) must give the same rows through REST and SQL.
+#      - SQL set-based: directus_sync.get_by_sync_ids with 1,000 ids per call;
+#      - one more REST and SQL round with clients and servers all pinned to
+#        CPU 0 (taskset): on this KVM machine a wake-up on the other vCPU is
+#        slow, so whether a client and its server share a vCPU (the
+#        scheduler's choice) changes the single-call SQL rate about twofold.
+#      MAP_ROUNDS alternating rounds, medians, and the CPU per call of
+#      Directus's node process and of PostgreSQL. Before measuring, a sample
+#      of lookups (and misses) must give the same rows through REST and SQL.
 #   Both instances run with Directus's pressure limiter off (see
 #   start_instances), otherwise with scripts/directus.sh's settings (no cache,
 #   no rate limiter).
 #
 # Run as root on Debian 12: installs packages and Directus (scripts/directus.sh
 # install), builds and installs the extension, starts and stops everything
-# itself (also on failure); about 3 to 4 minutes once Directus is installed:
+# itself (also on failure); about 5 to 7 minutes once Directus is installed:
 #   bash bench/directus_bench.sh
-#   ITEMS=20000 ROUNDS=6 MAP_ROUNDS=5 bash bench/directus_bench.sh
+#   ITEMS=20000 ROUNDS=8 MAP_ROUNDS=5 bash bench/directus_bench.sh
 # KEEP_BENCH_DIR=1 keeps the work directory (logs of both instances).
 set -euo pipefail
 . "$(dirname "$0")/../scripts/lib.sh"
 
 ITEMS=${ITEMS:-10000}
-ROUNDS=${ROUNDS:-4}
+ROUNDS=${ROUNDS:-6}
 WARMUP_ITEMS=${WARMUP_ITEMS:-5000}
 LOOKUPS=${LOOKUPS:-2000}
 SQL_SECONDS=${SQL_SECONDS:-5}
@@ -123,13 +131,17 @@ setup_cluster() {
 # direct client and send the worker into a backoff.
 start_instances() {
     ds_say "starting Directus S on 127.0.0.1:$S_HTTP (source) and T on 127.0.0.1:$T_HTTP (target)"
-    local ps pt
+    local ps pt rs=0 rt=0
     directus start "$WORK/s" --pg-port "$PORT" --database source --port "$S_HTTP" \
         --token "$S_TOKEN" --extension-sync --env PRESSURE_LIMITER_ENABLED=false >"$WORK/s.start" 2>&1 & ps=$!
     directus start "$WORK/t" --pg-port "$PORT" --database target --port "$T_HTTP" \
         --token "$T_TOKEN" --env PRESSURE_LIMITER_ENABLED=false --env LOG_LEVEL=info >"$WORK/t.start" 2>&1 & pt=$!
-    wait "$ps" || { cat "$WORK/s.start" >&2; ds_die "Directus S did not start"; }
-    wait "$pt" || { cat "$WORK/t.start" >&2; ds_die "Directus T did not start"; }
+    # Both finish (started or given up) before a failure ends the script, so
+    # that the clean-up finds every instance that came up.
+    wait "$ps" || rs=$?
+    wait "$pt" || rt=$?
+    [ "$rs" = 0 ] || { cat "$WORK/s.start" >&2; ds_die "Directus S did not start"; }
+    [ "$rt" = 0 ] || { cat "$WORK/t.start" >&2; ds_die "Directus T did not start"; }
     "${CLIENT[@]}" collection "http://127.0.0.1:$S_HTTP" "$S_TOKEN"
     "${CLIENT[@]}" collection "http://127.0.0.1:$T_HTTP" "$T_TOKEN"
 }
@@ -238,11 +250,11 @@ cpu_snapshot() {
 # measure KIND N: one run of the direct client or the worker into an emptied
 # T, then T is checked. Prints "<items/s> <items> <seconds> <client requests>
 # <sender CPU s> <machine CPU s> <T node CPU s> <T backends CPU s> <cluster
-# CPU s> <requests> <POST> <GET> <other> <T busy ms> <first ms> <last ms>":
-# the CPU seconds used during the run; the last seven from T's request log
-# (busy: the sum of Directus's response times; first and last: the start of
-# the first request and the end of the last one after resume(), "-" for
-# direct).
+# CPU s> <requests> <POST> <GET> <other> <T busy ms> <first ms> <last ms>
+# <bytes per POST>": the CPU seconds used during the run; the last eight from
+# T's request log (busy: the sum of Directus's response times; first and
+# last: the start of the first request and the end of the last one after
+# resume(), "-" for direct).
 measure() {
     local kind=$1 n=$2 from c0 c1 out w0 t0='' secs
     reset_target
@@ -316,7 +328,7 @@ fill_map() {
 # Prints "<calls/s> <calls>".
 rest_lookups() {
     local calls=$1 seed=$2 out
-    out=$("${CLIENT[@]}" lookups "http://127.0.0.1:$S_HTTP" "$S_TOKEN" --tables "$MAP_TABLES" \
+    out=$("${ONE_CPU[@]}" "${CLIENT[@]}" lookups "http://127.0.0.1:$S_HTTP" "$S_TOKEN" --tables "$MAP_TABLES" \
           --per-table "$PER_TABLE" --calls "$calls" --seed "$seed") || ds_die "the REST lookups failed"
     awk '{ printf "%.1f %d", $1 / $2, $1 }' <<<"$out"
 }
@@ -325,7 +337,7 @@ rest_lookups() {
 # prints "<calls/s> <calls>".
 pgbench_run() {
     local name=$1 log="$WORK/$1.log" tps calls
-    pg "$PGBIN/pgbench" -n -f "$WORK/src/bench/$name.sql" -D per_table="$PER_TABLE" \
+    pg "${ONE_CPU[@]}" "$PGBIN/pgbench" -n -f "$WORK/src/bench/$name.sql" -D per_table="$PER_TABLE" \
         -c 1 -j 1 -T "$2" source >"$log" 2>&1 || { cat "$log" >&2; ds_die "pgbench failed on $name.sql"; }
     tps=$(sed -n 's/^tps = \([0-9.]*\) (without initial connection time)$/\1/p' "$log")
     calls=$(sed -n 's/^number of transactions actually processed: \([0-9]*\)$/\1/p' "$log")
@@ -345,8 +357,25 @@ with_cpu() {
         printf "%.2f %.2f %.2f %.2f", y[1] - x[1], y[2] - x[2], y[3] - x[3], y[4] - x[4] }')"
 }
 
+# pin_servers CPUS: Directus S (every thread) and the cluster (the postmaster,
+# whose new backends inherit it, and every process it started) on CPUS.
+pin_servers() {
+    local f line rest
+    taskset -a -p -c "$1" "$S_PID" >/dev/null
+    taskset -a -p -c "$1" "$PG_PID" >/dev/null
+    for f in /proc/[0-9]*/stat; do
+        line=$(cat "$f" 2>/dev/null) || continue
+        rest=${line##*) }
+        read -r _ ppid _ <<<"$rest"
+        [ "$ppid" = "$PG_PID" ] || continue
+        f=${f#/proc/}
+        taskset -a -p -c "$1" "${f%/stat}" >/dev/null 2>&1 || true
+    done
+}
+
 # Each line: "<calls/s> <calls> <machine> <node> <backends> <cluster>" (CPU s).
-declare -a REST_RUNS=() SQL_RUNS=()
+# ONE_CPU prefixes the clients in the one-CPU round.
+declare -a REST_RUNS=() SQL_RUNS=() ONE_CPU=()
 lookups() {
     ds_say "2. SyncID lookups: warm-up, then $MAP_ROUNDS rounds of REST ($LOOKUPS calls) and SQL ($SQL_SECONDS s)"
     S_PID=$(cat "$WORK/s/directus.pid")
@@ -362,67 +391,110 @@ lookups() {
     done
     SET_RUN=$(pgbench_run directus_get_by_sync_ids_1000 "$SQL_SECONDS")
     printf '  SQL set-based, 1,000 ids per call: %.1f calls/s\n' "${SET_RUN%% *}"
+    # On this project's KVM machine a wake-up on another vCPU is slow: a
+    # client and its server process ping-ponging on two vCPUs make about half
+    # the calls they make on one. The scheduler decides which happens, so one
+    # more round runs with clients and servers all on CPU 0.
+    pin_servers 0
+    ONE_CPU=(taskset -c 0)
+    REST_PINNED=$(with_cpu rest_lookups "$LOOKUPS" 7)
+    SQL_PINNED=$(with_cpu pgbench_run directus_get_by_sync_id "$SQL_SECONDS")
+    ONE_CPU=()
+    pin_servers "0-$(($(nproc) - 1))"
+    printf '  everything on CPU 0: REST %10.1f calls/s   SQL %10.1f calls/s\n' "${REST_PINNED%% *}" "${SQL_PINNED%% *}"
 }
 
 # ---------------------------------------------------------------------------
 # Report
 
-report() {
-    local d w r s
-    d=$(median "${D_RATES[@]}")
-    w=$(median "${W_RATES[@]}")
-    r=$(median "${REST_RUNS[@]%% *}")
-    s=$(median "${SQL_RUNS[@]%% *}")
+report_header() {
+    local version
+    version=$("$DS_NODE" -p "require('$DS_E2E_HOME/directus/node_modules/directus/package.json').version")
     echo
-    echo "directus_sync against real Directus $("$DS_NODE" -p "require('$DS_E2E_HOME/directus/node_modules/directus/package.json').version")"
+    echo "directus_sync against real Directus $version"
     echo "  server:    $(sql source "SELECT version()")"
     echo "  machine:   $(nproc) CPUs, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)"
     echo "  load avg:  $LOAD_BEFORE before, $(cut -d ' ' -f 1-3 /proc/loadavg) after"
-    echo
-    echo "1. Delivery of $ITEMS creates into Directus T (POST /items/articles?fields=id, arrays of $BATCH)"
-    printf '  %-5s %-6s %8s %7s %4s %-8s %7s %8s | %6s %6s %6s %6s %6s | %s\n' round sender items/s wall_s \
-        req POST/GET T_busy gap_ms/r T_node T_pg S_side worker other first/last_ms
-    local line
-    for line in "${RUN_LINES[@]}"; do
-        awk '{ py = ($2 == "direct" ? $7 : 0); wk = ($2 == "worker" ? sprintf("%.2f", $7) : "-")
-               printf "  %-5s %-6s %8.1f %7.2f %4d %-8s %7.2f %8.1f | %6.2f %6.2f %6.2f %6s %6.2f | %s\n",
-                  $1, $2, $3, $5, $12, $13 "/" $14 (($15 > 0) ? "/" $15 : ""), $16 / 1000, ($5 * 1000 - $16) / $12,
-                  $9, $10, $11 - $10 + py, wk, $8 - $9 - $11 - py, $17 "/" $18 }' <<<"$line"
-    done
-    echo "  wall_s: the run (worker: from resume() until queued = in_flight = 0, polled every 50 ms); T_busy:"
-    echo "  the sum of Directus's response times (T's request log); gap_ms/r: (wall - T_busy) per request, what"
-    echo "  the sender adds between requests. CPU seconds during the run: T_node (Directus T's node process),"
-    echo "  T_pg (T's backends), S_side (the rest of the cluster: the worker with its transactions, the 50 ms"
-    echo "  polling, autovacuum; for direct runs also the Python client), worker (the worker process alone),"
-    echo "  other (the rest of the machine: other users' work). first/last_ms: after resume(), the start of"
-    echo "  the first request and the end of the last one."
-    awk -v d="$d" -v w="$w" 'BEGIN {
-        printf "  median: direct %.1f items/s, worker %.1f items/s; worker / direct = %.2fx [target >= 0.8x: %s]\n",
-            d, w, w / d, (w / d >= 0.8 ? "ok" : "LOW") }'
-    echo
-    echo "2. SyncID lookups, $((PER_TABLE * 4)) mappings in 4 tables (REST and SQL gave the same rows for a sample of $COMPARED lookups, misses included)"
-    printf '  %-58s %10s %12s | %14s %14s\n' "" calls/s ids/s "Directus ms/call" "postgres us/call"
-    awk -v r="$r" -v s="$s" -v b="${SET_RUN%% *}" -v n="$LOOKUPS" -v secs="$SQL_SECONDS" \
-        -v rc="$(cpu_per_call "${REST_RUNS[@]}")" -v sc="$(cpu_per_call "${SQL_RUNS[@]}")" 'BEGIN {
-        split(rc, x, " "); split(sc, y, " ")
-        fmt = "  %-58s %10.1f %12.1f | %16s %16s\n"
-        printf fmt, "REST GET .../table/:t/sync_id/:s (" n " calls, keep-alive)", r, r, sprintf("%.2f", x[1] * 1000), sprintf("%.0f", x[2] * 1e6)
-        printf fmt, "SQL get_by_sync_id, 1 id per call (pgbench -c 1, " secs " s)", s, s, "-", sprintf("%.0f", y[2] * 1e6)
-        printf fmt, "SQL get_by_sync_ids, 1,000 ids per call", b, b * 1000, "-", "-"
-        printf "  get_by_sync_id / REST = %.1fx [target >= 30x: %s]; get_by_sync_ids ids/s / REST = %.0fx\n",
-            s / r, (s / r >= 30 ? "ok" : "LOW"), b * 1000 / r
-        printf "  CPU per call: Directus S'"'"'s node process; postgres: the whole cluster (mostly the backends serving\n"
-        printf "  the lookups). The rest of the machine (the clients, other users) used %.1f CPUs during the REST\n", x[3]
-        printf "  rounds, %.1f during the SQL rounds.\n", y[3]
-    }'
-    echo "  rounds (calls/s): REST $(printf '%s ' "${REST_RUNS[@]%% *}"); SQL $(printf '%s ' "${SQL_RUNS[@]%% *}")"
 }
 
-# cpu_per_call RUN_LINE...: "<node s/call> <cluster s/call> <CPUs used by the rest of the machine>".
-# The whole cluster, as pgbench's backend has exited by the second snapshot.
+# The fields of RUN_LINES are those of measure, after "<round> <kind>".
+report_delivery() {
+    local line
+    echo
+    echo "1. Delivery of $ITEMS creates into Directus T (POST /items/articles?fields=id, arrays of $BATCH)"
+    printf '  %-5s %-6s %8s %7s %4s %-8s %7s %8s | %6s %6s %6s %6s %6s | %s\n' round sender items/s \
+        wall_s req POST/GET T_busy gap_ms/r T_node T_pg S_side worker other first/last_ms
+    for line in "${RUN_LINES[@]}"; do
+        awk 'function max0(v) { return v < 0 ? 0 : v }
+             { py = ($2 == "direct" ? $7 : 0); wk = ($2 == "worker" ? sprintf("%.2f", $7) : "-")
+               printf "  %-5s %-6s %8.1f %7.2f %4d %-8s %7.2f %8.1f | %6.2f %6.2f %6.2f %6s %6.2f | %s\n",
+                  $1, $2, $3, $5, $12, $13 "/" $14 ($15 > 0 ? "/" $15 : ""), $16 / 1000,
+                  ($5 * 1000 - $16) / $12, $9, $10, $11 - $10 + py, wk, max0($8 - $9 - $11 - py),
+                  $17 "/" $18 }' <<<"$line"
+    done
+    cat <<'EOF'
+  wall_s: the run (worker: from resume() until queued = in_flight = 0, polled every 50 ms);
+  T_busy: the sum of Directus's response times (T's request log); gap_ms/r: (wall - T_busy) per
+  request, what the sender adds between requests. CPU seconds during the run: T_node (Directus T's
+  node process), T_pg (T's backends), S_side (the rest of the cluster: the worker with its
+  transactions, the 50 ms polling, autovacuum; for direct runs also the Python client), worker (the
+  worker process alone), other (the rest of the machine: other users' work). first/last_ms: after
+  resume(), the start of the first request and the end of the last one.
+EOF
+    printf '%s\n' "${RUN_LINES[@]}" | awk '
+        { n[$2]++; b[$2] += $19; r[$2] += $12; gap[$2] += $5 * 1000 - $16; busy += $16; reqs += $12 }
+        END {
+            printf "  POST bodies: direct %.0f bytes, worker %.0f bytes on average\n",
+                b["direct"] / n["direct"], b["worker"] / n["worker"]
+            gd = gap["direct"] / r["direct"]; gw = gap["worker"] / r["worker"]; t = busy / reqs
+            printf "  time between requests: direct %.1f ms, worker %.1f ms; Directus: %.0f ms per request\n",
+                gd, gw, t
+            printf "  (all runs): at equal Directus speed the worker would deliver %.3fx the direct rate\n",
+                (t + gd) / (t + gw) }'
+    awk -v d="$(median "${D_RATES[@]}")" -v w="$(median "${W_RATES[@]}")" 'BEGIN {
+        printf "  median: direct %.1f items/s, worker %.1f items/s; worker / direct = %.2fx [target >= 0.8x: %s]\n",
+            d, w, w / d, (w / d >= 0.8 ? "ok" : "LOW") }'
+}
+
+# cpu_per_call RUN_LINE...: "<node s/call> <cluster s/call> <CPUs used by the
+# rest of the machine>". The whole cluster: pgbench's backend has exited by
+# the second snapshot.
 cpu_per_call() {
     printf '%s\n' "$@" | awk '{ calls += $2; wall += $2 / $1; node += $4; pg += $6; rest += $3 - $4 - $6 }
         END { printf "%.9f %.9f %.2f", node / calls, pg / calls, rest / wall }'
+}
+
+# The fields of REST_RUNS, SQL_RUNS, REST_PINNED, SQL_PINNED: see lookups.
+report_lookups() {
+    echo
+    echo "2. SyncID lookups, $((PER_TABLE * 4)) mappings in 4 tables (REST and SQL gave the same rows"
+    echo "   for a sample of $COMPARED lookups, misses included)"
+    printf '  %-52s %10s %12s | %16s %16s\n' "" calls/s ids/s "Directus ms/call" "postgres us/call"
+    awk -v r="$(median "${REST_RUNS[@]%% *}")" -v s="$(median "${SQL_RUNS[@]%% *}")" \
+        -v b="${SET_RUN%% *}" -v n="$LOOKUPS" -v secs="$SQL_SECONDS" \
+        -v rc="$(cpu_per_call "${REST_RUNS[@]}")" -v sc="$(cpu_per_call "${SQL_RUNS[@]}")" \
+        -v rp="${REST_PINNED%% *}" -v sp="${SQL_PINNED%% *}" \
+        -v rpc="$(cpu_per_call "$REST_PINNED")" -v spc="$(cpu_per_call "$SQL_PINNED")" '
+        function row(name, calls, ids, node, pg) {
+            printf "  %-52s %10.1f %12.1f | %16s %16s\n", name, calls, ids,
+                node == "" ? "-" : sprintf("%.2f", node * 1000), pg == "" ? "-" : sprintf("%.0f", pg * 1e6)
+        }
+        BEGIN {
+            split(rc, x, " "); split(sc, y, " "); split(rpc, xp, " "); split(spc, yp, " ")
+            row("REST GET .../table/:t/sync_id/:s (" n " calls)", r, r, x[1], x[2])
+            row("SQL get_by_sync_id, 1 id per call (" secs " s)", s, s, "", y[2])
+            row("SQL get_by_sync_ids, 1,000 ids per call", b, b * 1000, "", "")
+            row("REST, clients and servers all on CPU 0", rp, rp, xp[1], xp[2])
+            row("SQL get_by_sync_id, all on CPU 0", sp, sp, "", yp[2])
+            printf "  get_by_sync_id / REST = %.1fx [target >= 30x: %s]; all on CPU 0: %.1fx\n",
+                s / r, (s / r >= 30 ? "ok" : "LOW"), sp / rp
+            printf "  get_by_sync_ids (ids/s) / REST = %.0fx\n", b * 1000 / r
+            printf "  REST: sequential, one keep-alive connection; SQL: pgbench -c 1 over TCP. CPU per call:\n"
+            printf "  Directus S'"'"'s node process; postgres: the whole cluster (mostly the backends serving\n"
+            printf "  the lookups). The rest of the machine (the clients, other users) used %.1f CPUs during\n", x[3]
+            printf "  the REST rounds, %.1f during the SQL rounds.\n", y[3]
+        }'
+    echo "  rounds (calls/s): REST $(printf '%.0f ' "${REST_RUNS[@]%% *}"); SQL $(printf '%.0f ' "${SQL_RUNS[@]%% *}")"
 }
 
 setup_cluster
@@ -432,4 +504,6 @@ setup_remote
 delivery
 fill_map
 lookups
-report
+report_header
+report_delivery
+report_lookups

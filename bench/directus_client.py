@@ -30,9 +30,10 @@ standard library only. Subcommands:
       Summarises the requests Directus logged (LOG_LEVEL=info, LOG_STYLE=raw:
       one JSON line per request with its end time and responseTime, in ms)
       after line L: prints "<requests> <POST> <GET> <other> <busy ms>
-      <first ms> <last ms>", busy being the sum of responseTime, first and last
-      the start of the first request and the end of the last one in ms after
-      EPOCH (a Unix time in seconds), or "-" without it.
+      <first ms> <last ms> <bytes per POST body>", busy being the sum of
+      responseTime, first and last the start of the first request and the
+      end of the last one in ms after EPOCH (a Unix time in seconds), or "-"
+      without it.
   cpu --postmaster PID --node PID --db DB
       A snapshot of CPU seconds used so far (user + system, from /proc):
       "<machine, all CPUs> <the node process> <the cluster's backends of DB>
@@ -188,7 +189,7 @@ def cmd_compare(args):
 
 def cmd_logstats(args):
     counts = {"POST": 0, "GET": 0}
-    other = busy = 0
+    other = busy = post_bytes = 0
     first = last = None
     with open(args.log) as f:
         for lineno, line in enumerate(f, 1):
@@ -202,6 +203,8 @@ def cmd_logstats(args):
                 counts[method] += 1
             else:
                 other += 1
+            if method == "POST":
+                post_bytes += int(entry["req"]["headers"].get("content-length", 0))
             busy += entry["responseTime"]
             start = entry["time"] - entry["responseTime"]
             first = start if first is None else min(first, start)
@@ -211,7 +214,8 @@ def cmd_logstats(args):
         span = "- -"
     else:
         span = "%.0f %.0f" % (first - args.t0 * 1000, last - args.t0 * 1000)
-    print("%d %d %d %d %d %s" % (requests, counts["POST"], counts["GET"], other, busy, span))
+    print("%d %d %d %d %d %s %d" % (requests, counts["POST"], counts["GET"], other, busy, span,
+                                    post_bytes // max(counts["POST"], 1)))
 
 
 def proc_times(pid):
