@@ -195,7 +195,6 @@ BEGIN
 END
 $$;
 
--- Checks the settings of a remote as stored. The token is never part of a message.
 /*
  * Lock order: a remote's state row before the remote itself. The worker
  * updates the state row and, through the foreign keys of dead_letter and
@@ -207,6 +206,7 @@ LANGUAGE sql
 SET search_path = pg_catalog, pg_temp
 AS $$ SELECT FROM directus_sync.remote_state WHERE remote_id = rid FOR UPDATE $$;
 
+-- Checks the settings of a remote as stored. The token is never part of a message.
 CREATE FUNCTION directus_sync._check_remote(r directus_sync.remote) RETURNS void
 LANGUAGE plpgsql IMMUTABLE
 SET search_path = pg_catalog, pg_temp

@@ -15,6 +15,10 @@
 # tokens and missing read permission follow behaviour measured by hand on
 # 12.4.0 (a singleton collection and users with policies are more set-up
 # than this test should make on someone's server).
+#
+# The test stands alone (no PostgreSQL::Test modules, its own fake start
+# rather than DirectusSyncTest's start_fake): t/020 runs it with a plain
+# `prove` against a live Directus.
 use strict;
 use warnings;
 use FindBin;

@@ -245,8 +245,7 @@ sub wait_for
 }
 
 # The row of directus_sync.remote_status of a remote (in database $db, by
-# default postgres), as a hashref (values
-# as psql prints them, NULL as undef).
+# default postgres), as a hashref (values as psql prints them, NULL as undef).
 sub remote_status
 {
 	my ($node, $remote, $db) = @_;
@@ -256,7 +255,8 @@ sub remote_status
 }
 
 # Waits until a remote has nothing queued, nothing in flight and no resync
-# running: everything committed so far is delivered or dead.
+# running: everything committed so far is delivered or dead. Options: db
+# (default postgres), and those of wait_for.
 sub wait_drained
 {
 	my ($node, $remote, %opt) = @_;
@@ -273,7 +273,7 @@ sub wait_drained
 	}, %opt);
 }
 
-# Queued rows of a remote.
+# Queued rows of a remote (in database $db, by default postgres).
 sub outbox_count
 {
 	my ($node, $remote, $db) = @_;
