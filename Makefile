@@ -5,9 +5,11 @@
 
 EXTENSION = directus_sync
 MODULE_big = directus_sync
-OBJS = src/directus_sync.o src/map_guard.o src/capture.o src/worker.o src/keyhash.o \
-       src/outbox.o src/http.o src/directus.o
-DATA = directus_sync--0.1.sql directus_sync--0.1--0.2.sql
+OBJS = src/directus_sync.o src/map_guard.o src/keyhash.o \
+       src/capture.o src/queue_write.o src/loop_guard.o src/wake.o \
+       src/worker.o src/worker_txn.o src/queue_claim.o src/queue_record.o \
+       src/directus.o src/directus_wire.o src/http.o
+DATA = directus_sync--0.1.sql directus_sync--0.1--0.2.sql directus_sync--0.2--0.3.sql directus_sync--0.3.sql
 PGFILEDESC = "directus_sync - Directus SyncID map and replication inside PostgreSQL"
 
 REGRESS = adopt map_api map_input map_bulk privileges permissions drop_keeps_map \
@@ -17,8 +19,7 @@ TAP_TESTS = 1
 
 PG_CONFIG ?= pg_config
 
-# libcurl carries the replication worker's HTTP. Nothing calls it yet, so
-# --as-needed (Debian's default) leaves it out of the library until then.
+# libcurl carries the replication worker's HTTP (src/http.c).
 CURL_CONFIG ?= curl-config
 ifeq ($(shell command -v $(CURL_CONFIG)),)
 $(error $(CURL_CONFIG) not found: install libcurl4-openssl-dev)
@@ -31,8 +32,19 @@ PG_CFLAGS += -Wall -Wextra
 # functions); included as system headers they stay quiet while ours is checked.
 PG_CPPFLAGS += -isystem $(shell $(PG_CONFIG) --includedir-server)
 
+# The version the library was built for: the worker compares it with the
+# installed extension's, and it names us in the HTTP user agent.
+EXTVERSION := $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" $(EXTENSION).control)
+PG_CPPFLAGS += -DDIRECTUS_SYNC_VERSION='"$(EXTVERSION)"'
+
+# Only the SQL-callable functions, _PG_init and the worker's entry point are
+# exported (PGDLLEXPORT); names like http_start stay inside the library.
+# PostgreSQL 16 and later do this themselves; 15 needs it spelled out.
+PG_CFLAGS += -fvisibility=hidden
+PG_CPPFLAGS += -DPGDLLEXPORT='__attribute__((visibility("default")))'
+
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
-# PGXS knows no header dependencies: every file includes this one.
-$(OBJS): src/directus_sync.h
+# PGXS knows no header dependencies: rebuild everything when one changes.
+$(OBJS): $(wildcard src/*.h) $(EXTENSION).control

@@ -16,26 +16,27 @@
  *	 update of an item the remote does not have (missing from the answer's
  *	   data, or 403 for a non-admin token) -> the current row is created;
  *	 delete of an item the remote does not have -> success.
- * Failures: network errors, 3xx, 401, 404 (wrong URL), 408, 429 and 502-504 hold
- * the whole remote back (backoff); 500 and other 4xx concern the items: a
- * batch is halved until the failing item is alone, which then backs off
- * alone (500) or goes to the dead letters (4xx).
+ * Failures (the table failure_classes below): network errors, 3xx, 401,
+ * 404 (wrong URL), 408, 429 and 502-504 hold the whole remote back
+ * (backoff); other 5xx and 4xx concern the items: a batch is halved until
+ * the failing item is alone, which then backs off alone (5xx) or goes to
+ * the dead letters (4xx).
+ *
+ * The protocol never touches the database: when it needs the current rows
+ * of items (to create them after all) it asks the worker for them.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
-#include "mb/pg_wchar.h"
-#include "utils/builtins.h"
-#include "utils/json.h"
-#include "utils/jsonb.h"
 #include "utils/memutils.h"
 
-#include "directus_sync.h"
+#include "directus.h"
+#include "directus_wire.h"
+#include "keyhash.h"
 
 /* GET /items?filter=... carries the keys in the URL: keep it short. */
 #define PROBE_MAX_KEYS 200
-#define MAX_ERROR_MESSAGE 1000
 
 typedef enum StepKind
 {
@@ -44,8 +45,35 @@ typedef enum StepKind
 	STEP_DELETE,
 	STEP_SINGLETON,
 	STEP_PROBE,					/* GET which keys the remote has */
-	STEP_RECREATE				/* read current rows, then create them */
+	STEP_RECREATE				/* the worker reads current rows, then create them */
 } StepKind;
+
+/* What a failed answer (not 2xx) means, by HTTP status. */
+typedef enum FailureClass
+{
+	FAIL_REMOTE,				/* the whole remote backs off; the rest waits */
+	FAIL_ITEM_RETRY,			/* the item(s) back off alone */
+	FAIL_ITEM_DEAD				/* the item(s) go to the dead letters */
+} FailureClass;
+
+typedef struct StatusRange
+{
+	long		lo;
+	long		hi;
+	FailureClass class;
+} StatusRange;
+
+/* The first range that holds a status decides. */
+static const StatusRange failure_classes[] = {
+	{300, 399, FAIL_REMOTE},	/* redirects are not followed: wrong URL */
+	{401, 401, FAIL_REMOTE},	/* the token is wrong or gone */
+	{404, 404, FAIL_REMOTE},	/* no Directus at that URL */
+	{408, 408, FAIL_REMOTE},
+	{429, 429, FAIL_REMOTE},	/* rate limited; honours Retry-After */
+	{502, 504, FAIL_REMOTE},	/* a proxy in front of Directus */
+	{500, 999, FAIL_ITEM_RETRY},
+	{0, 499, FAIL_ITEM_DEAD},	/* also 1xx, which libcurl never returns */
+};
 
 /* Why a probe was sent: what its answer decides. */
 typedef enum ProbeReason
@@ -61,7 +89,7 @@ typedef struct Step
 	StepKind	kind;
 	SyncSubscription *sub;
 	List	   *items;			/* of SyncItem */
-	bool		checked;		/* a probe already ran: an error now is real */
+	bool		probed;			/* a probe already ran: an error now is real */
 	ProbeReason reason;			/* STEP_PROBE only */
 	int			status;			/* STEP_PROBE: the error that led to it */
 	char	   *code;
@@ -80,14 +108,14 @@ struct DirectusWindow
 };
 
 static Step *
-new_step(StepKind kind, SyncSubscription *sub, List *items, bool checked)
+new_step(StepKind kind, SyncSubscription *sub, List *items, bool probed)
 {
 	Step	   *step = palloc0(sizeof(Step));
 
 	step->kind = kind;
 	step->sub = sub;
 	step->items = items;
-	step->checked = checked;
+	step->probed = probed;
 	return step;
 }
 
@@ -123,7 +151,7 @@ kind_of(const SyncItem *item)
 {
 	if (item->sub->singleton)
 		return STEP_SINGLETON;
-	return item->op == 'c' ? STEP_CREATE : item->op == 'u' ? STEP_UPDATE : STEP_DELETE;
+	return item->op == SYNC_OP_CREATE ? STEP_CREATE : item->op == SYNC_OP_UPDATE ? STEP_UPDATE : STEP_DELETE;
 }
 
 DirectusWindow *
@@ -147,7 +175,7 @@ directus_window_begin(SyncRemote *remote, List *items)
 		if (item->outcome != ITEM_PENDING)
 			continue;
 		kind = kind_of(item);
-		if (kind == STEP_SINGLETON && item->op == 'd')
+		if (kind == STEP_SINGLETON && item->op == SYNC_OP_DELETE)
 		{
 			/* a singleton's item is never deleted through the API */
 			item->outcome = ITEM_DELIVERED;
@@ -183,95 +211,23 @@ directus_window_done(DirectusWindow *win)
 	return win->current == NULL && (win->steps == NIL || win->remote_error != NULL);
 }
 
-void
-directus_window_finish(DirectusWindow *win)
+List *
+directus_window_items(DirectusWindow *win)
 {
-	outbox_record(win->remote, win->items, win->remote_error, win->retry_after_ms);
+	return win->items;
+}
+
+/* Why the whole remote failed (NULL: it did not), and its Retry-After. */
+const char *
+directus_window_remote_error(DirectusWindow *win, int *retry_after_ms)
+{
+	*retry_after_ms = win->retry_after_ms;
+	return win->remote_error;
 }
 
 /* ----------------------------------------------------------------
  * Requests
  * ---------------------------------------------------------------- */
-
-static void
-append_url_encoded(StringInfo buf, const char *s)
-{
-	for (; *s; s++)
-	{
-		unsigned char c = (unsigned char) *s;
-
-		if (isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~')
-			appendStringInfoChar(buf, c);
-		else
-			appendStringInfo(buf, "%%%02X", c);
-	}
-}
-
-static void
-append_key_json(StringInfo buf, const SyncItem *item)
-{
-	if (item->sub->key_is_number)
-		appendStringInfoString(buf, item->key);
-	else
-		escape_json(buf, item->key);
-}
-
-static char *
-items_url(const DirectusWindow *win, const Step *step, bool with_key_fields)
-{
-	StringInfoData url;
-
-	initStringInfo(&url);
-	appendStringInfo(&url, "%s/items/", win->remote->url);
-	append_url_encoded(&url, step->sub->collection);
-	if (with_key_fields)
-	{
-		appendStringInfoString(&url, "?fields=");
-		append_url_encoded(&url, step->sub->key_column);
-	}
-	return url.data;
-}
-
-/* Appends the items' payloads, or their keys, as one JSON array. */
-static void
-append_json_array(StringInfo body, List *items, bool keys_only)
-{
-	ListCell   *lc;
-
-	appendStringInfoChar(body, '[');
-	foreach(lc, items)
-	{
-		SyncItem   *item = lfirst(lc);
-
-		if (lc != list_head(items))
-			appendStringInfoChar(body, ',');
-		if (keys_only)
-			append_key_json(body, item);
-		else
-			appendStringInfoString(body, item->payload);
-	}
-	appendStringInfoChar(body, ']');
-}
-
-static char *
-probe_url(const DirectusWindow *win, const Step *step)
-{
-	StringInfoData filter;
-	StringInfoData url;
-
-	initStringInfo(&filter);
-	appendStringInfoChar(&filter, '{');
-	escape_json(&filter, step->sub->key_column);
-	appendStringInfoString(&filter, ":{\"_in\":");
-	append_json_array(&filter, step->items, true);
-	appendStringInfoString(&filter, "}}");
-
-	initStringInfo(&url);
-	appendStringInfoString(&url, items_url(win, step, true));
-	appendStringInfoString(&url, "&limit=-1&filter=");
-	append_url_encoded(&url, filter.data);
-	return url.data;
-}
 
 /*
  * Moves the items beyond the remote's batch limits (count and body bytes)
@@ -317,25 +273,25 @@ build_request(DirectusWindow *win, Step *step)
 		case STEP_CREATE:
 		case STEP_UPDATE:
 			req->method = step->kind == STEP_CREATE ? "POST" : "PATCH";
-			req->url = items_url(win, step, true);
+			req->url = directus_items_url(win->remote->url, step->sub, true);
 			initStringInfo(&req->body);
-			append_json_array(&req->body, step->items, false);
+			directus_append_json_array(&req->body, step->items, false);
 			break;
 		case STEP_DELETE:
 			req->method = "DELETE";
-			req->url = items_url(win, step, false);
+			req->url = directus_items_url(win->remote->url, step->sub, false);
 			initStringInfo(&req->body);
-			append_json_array(&req->body, step->items, true);
+			directus_append_json_array(&req->body, step->items, true);
 			break;
 		case STEP_SINGLETON:
 			req->method = "PATCH";
-			req->url = items_url(win, step, false);
+			req->url = directus_items_url(win->remote->url, step->sub, false);
 			initStringInfo(&req->body);
 			appendStringInfoString(&req->body, ((SyncItem *) linitial(step->items))->payload);
 			break;
 		case STEP_PROBE:
 			req->method = "GET";
-			req->url = probe_url(win, step);
+			req->url = directus_probe_url(win->remote->url, step->sub, step->items);
 			break;
 		case STEP_RECREATE:
 			elog(ERROR, "a recreate step has no request");
@@ -344,44 +300,71 @@ build_request(DirectusWindow *win, Step *step)
 }
 
 /*
- * Updates of items the remote does not have become creates of the items as
- * they are now; an item deleted meanwhile needs nothing (its delete follows).
+ * Does the window want the current rows of some items before it can go on
+ * (updates of items the remote does not have)? Then *keys are theirs, of
+ * collection *sub.
  */
-static void
-recreate(DirectusWindow *win, Step *step)
+bool
+directus_window_wants_rows(DirectusWindow *win, SyncSubscription **sub, List **keys)
 {
-	List	   *keys = NIL;
-	List	   *payloads;
+	Step	   *step;
+	ListCell   *lc;
+	MemoryContext old;
+
+	if (win->steps == NIL || win->remote_error != NULL)
+		return false;
+	step = linitial(win->steps);
+	if (step->kind != STEP_RECREATE)
+		return false;
+	*sub = step->sub;
+	*keys = NIL;
+	old = MemoryContextSwitchTo(win->cxt);
+	foreach(lc, step->items)
+		*keys = lappend(*keys, ((SyncItem *) lfirst(lc))->key);
+	MemoryContextSwitchTo(old);
+	return true;
+}
+
+/*
+ * The current rows the window wanted, in the order of its keys (NIL: they
+ * could not be read): those items are created as they are now; an item
+ * deleted meanwhile needs nothing (its delete follows).
+ */
+void
+directus_window_give_rows(DirectusWindow *win, List *payloads)
+{
+	Step	   *step = linitial(win->steps);
+	MemoryContext old = MemoryContextSwitchTo(win->cxt);
 	List	   *found = NIL;
 	ListCell   *kc;
 	ListCell   *pc;
 
-	foreach(kc, step->items)
-		keys = lappend(keys, ((SyncItem *) lfirst(kc))->key);
-	payloads = outbox_current_rows(win->remote, step->sub, keys);
+	Assert(step->kind == STEP_RECREATE);
+	win->steps = list_delete_first(win->steps);
 	if (list_length(payloads) != list_length(step->items))
-	{
 		win->remote_error = pstrdup("could not read the current rows to create missing items");
-		return;
-	}
-	forboth(kc, step->items, pc, payloads)
+	else
 	{
-		SyncItem   *item = lfirst(kc);
-
-		if (lfirst(pc) == NULL)
-			item->outcome = ITEM_DELIVERED;
-		else
+		forboth(kc, step->items, pc, payloads)
 		{
-			item->payload = lfirst(pc);
-			found = lappend(found, item);
+			SyncItem   *item = lfirst(kc);
+
+			if (lfirst(pc) == NULL)
+				item->outcome = ITEM_DELIVERED;
+			else
+			{
+				item->payload = lfirst(pc);
+				found = lappend(found, item);
+			}
 		}
+		push_front(win, new_step(STEP_CREATE, step->sub, found, true));
 	}
-	push_front(win, new_step(STEP_CREATE, step->sub, found, true));
+	MemoryContextSwitchTo(old);
 }
 
 /*
- * The next request of the window, or NULL when the window is done. Steps
- * that need no network (reading current rows) run here.
+ * The next request of the window, or NULL when the window is done or wants
+ * rows first (directus_window_wants_rows).
  */
 HttpRequest *
 directus_window_next(DirectusWindow *win)
@@ -390,22 +373,17 @@ directus_window_next(DirectusWindow *win)
 	MemoryContext old = MemoryContextSwitchTo(win->cxt);
 	HttpRequest *req = NULL;
 
-	while (win->steps != NIL && win->remote_error == NULL)
+	if (win->steps != NIL && win->remote_error == NULL &&
+		((Step *) linitial(win->steps))->kind != STEP_RECREATE)
 	{
 		Step	   *step = linitial(win->steps);
 
 		win->steps = list_delete_first(win->steps);
-		if (step->kind == STEP_RECREATE)
-		{
-			recreate(win, step);
-			continue;
-		}
 		split_to_limits(win, step);
 		win->current = step;
 		/* the request (URL, body) is the caller's to free after the answer */
 		MemoryContextSwitchTo(request_cxt);
 		req = build_request(win, step);
-		break;
 	}
 	MemoryContextSwitchTo(old);
 	return req;
@@ -414,110 +392,6 @@ directus_window_next(DirectusWindow *win)
 /* ----------------------------------------------------------------
  * Answers
  * ---------------------------------------------------------------- */
-
-/* Parses JSON text; NULL if it is not JSON. Never throws. */
-static Jsonb *
-parse_json(const char *text)
-{
-	MemoryContext cxt = CurrentMemoryContext;
-	Jsonb	   *volatile result = NULL;
-
-	if (text == NULL || text[0] == '\0' ||
-		!pg_verify_mbstr(GetDatabaseEncoding(), text, strlen(text), true))
-		return NULL;
-	PG_TRY();
-	{
-		result = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(text)));
-	}
-	PG_CATCH();
-	{
-		MemoryContextSwitchTo(cxt);
-		FlushErrorState();
-		result = NULL;
-	}
-	PG_END_TRY();
-	return result;
-}
-
-static bool
-json_field(JsonbContainer *container, const char *name, JsonbValue *out)
-{
-	if (container == NULL || !JsonContainerIsObject(container))
-		return false;
-	return getKeyJsonValueFromContainer(container, name, strlen(name), out) != NULL;
-}
-
-static char *
-json_scalar_text(const JsonbValue *v)
-{
-	if (v->type == jbvString)
-		return pnstrdup(v->val.string.val, v->val.string.len);
-	if (v->type == jbvNumeric)
-		return DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(v->val.numeric)));
-	return NULL;
-}
-
-/* The first error's code and message of a Directus error body. */
-static void
-parse_error(const char *body, char **code, char **message)
-{
-	Jsonb	   *json = parse_json(body);
-	JsonbValue	errors,
-				first,
-				v;
-	JsonbValue *elem;
-
-	*code = NULL;
-	*message = NULL;
-	if (json == NULL || !json_field(&json->root, "errors", &errors) || errors.type != jbvBinary)
-		return;
-	elem = getIthJsonbValueFromContainer(errors.val.binary.data, 0);
-	if (elem == NULL || elem->type != jbvBinary)
-		return;
-	first = *elem;
-	if (json_field(first.val.binary.data, "message", &v))
-	{
-		*message = json_scalar_text(&v);
-		if (*message && strlen(*message) > MAX_ERROR_MESSAGE)
-			(*message)[pg_mbcliplen(*message, strlen(*message), MAX_ERROR_MESSAGE)] = '\0';
-	}
-	if (json_field(first.val.binary.data, "extensions", &v) && v.type == jbvBinary)
-	{
-		JsonbValue	c;
-
-		if (json_field(v.val.binary.data, "code", &c))
-			*code = json_scalar_text(&c);
-	}
-}
-
-/*
- * The keys in the data array of an answer ({"data":[{"<key>":...},...]});
- * false when the answer has no such array.
- */
-static bool
-answer_keys(const char *body, const char *key_column, List **keys)
-{
-	Jsonb	   *json = parse_json(body);
-	JsonbValue	data;
-	uint32		n;
-
-	*keys = NIL;
-	if (json == NULL || !json_field(&json->root, "data", &data) ||
-		data.type != jbvBinary || !JsonContainerIsArray(data.val.binary.data))
-		return false;
-	n = JsonContainerSize(data.val.binary.data);
-	for (uint32 i = 0; i < n; i++)
-	{
-		JsonbValue *elem = getIthJsonbValueFromContainer(data.val.binary.data, i);
-		JsonbValue	key;
-		char	   *text;
-
-		if (elem && elem->type == jbvBinary && json_field(elem->val.binary.data, key_column, &key) &&
-			(text = json_scalar_text(&key)) != NULL)
-			*keys = lappend(*keys, text);
-	}
-	return true;
-}
 
 typedef struct KeyEntry
 {
@@ -545,7 +419,7 @@ partition(List *items, List *keys, List **listed, List **unlisted)
 		else
 			*unlisted = lappend(*unlisted, item);
 	}
-	hash_destroy(set->table);
+	keyhash_destroy(set);
 }
 
 static void
@@ -578,7 +452,7 @@ item_failure(DirectusWindow *win, Step *step, ItemOutcome outcome,
 		second->items = list_copy_tail(step->items, n / 2);
 		push_front(win, second);
 		push_front(win, new_step(step->kind, step->sub, list_truncate(list_copy(step->items), n / 2),
-								 step->checked));
+								 step->probed));
 		return;
 	}
 	settle(step->items, outcome, status, code, message);
@@ -674,7 +548,7 @@ on_success(DirectusWindow *win, Step *step, HttpRequest *req)
 			settle(step->items, ITEM_DELIVERED, 0, NULL, NULL);
 			break;
 		case STEP_UPDATE:
-			if (req->status == 200 && answer_keys(req->response.data, step->sub->key_column, &keys))
+			if (req->status == 200 && directus_answer_keys(req->response.data, step->sub->key_column, &keys))
 			{
 				List	   *there,
 						   *missing;
@@ -687,7 +561,7 @@ on_success(DirectusWindow *win, Step *step, HttpRequest *req)
 				probe(win, step, PROBE_UPDATE_UNCONFIRMED, 0, NULL, NULL);
 			break;
 		case STEP_PROBE:
-			if (answer_keys(req->response.data, step->sub->key_column, &keys))
+			if (directus_answer_keys(req->response.data, step->sub->key_column, &keys))
 				after_probe(win, step, keys);
 			else
 				probe_failed(win, step);
@@ -697,20 +571,57 @@ on_success(DirectusWindow *win, Step *step, HttpRequest *req)
 	}
 }
 
-static bool
-holds_back_remote(long status)
+static FailureClass
+failure_class(long status)
 {
-	return (status >= 300 && status < 400) || status == 401 || status == 404 ||
-		status == 408 || status == 429 || (status >= 502 && status <= 504);
+	for (size_t i = 0; i < lengthof(failure_classes); i++)
+		if (status >= failure_classes[i].lo && status <= failure_classes[i].hi)
+			return failure_classes[i].class;
+	return FAIL_ITEM_DEAD;
 }
 
+/*
+ * An answer that is not a success: the remote backs off, or the items fail,
+ * unless it is one of the answers that idempotent apply turns around (a
+ * create of a key the remote has, an update or delete it forbids because
+ * the item is not there).
+ */
+static void
+on_failure(DirectusWindow *win, Step *step, HttpRequest *req)
+{
+	FailureClass class = failure_class(req->status);
+	char	   *code;
+	char	   *message;
+
+	directus_parse_error(req->response.data, &code, &message);
+	if (class == FAIL_REMOTE)
+		remote_failure(win, step, psprintf("HTTP %ld %s: %s", req->status, code ? code : "",
+										   message ? message : ""),
+					   req->retry_after_ms);
+	else if (step->kind == STEP_PROBE)
+		probe_failed(win, step);
+	else if (req->status == 400 && code && strcmp(code, "RECORD_NOT_UNIQUE") == 0 &&
+			 step->kind == STEP_CREATE && !step->probed)
+	{
+		if (list_length(step->items) == 1)
+			push_front(win, new_step(STEP_UPDATE, step->sub, step->items, true));
+		else
+			probe(win, step, PROBE_CREATE_CONFLICT, (int) req->status, code, message);
+	}
+	else if (req->status == 403 && !step->probed &&
+			 (step->kind == STEP_UPDATE || step->kind == STEP_DELETE))
+		probe(win, step, step->kind == STEP_UPDATE ? PROBE_UPDATE_FORBIDDEN : PROBE_DELETE_FORBIDDEN,
+			  (int) req->status, code, message);
+	else
+		item_failure(win, step, class == FAIL_ITEM_RETRY ? ITEM_RETRY : ITEM_DEAD,
+					 (int) req->status, code, message);
+}
+
+/* Settles what the answer to the window's request in flight decides. */
 void
 directus_window_answer(DirectusWindow *win, HttpRequest *req)
 {
 	Step	   *step = win->current;
-	char	   *code;
-	char	   *message;
-	char	   *error;
 
 	win->current = NULL;
 	if (req->status == 0)
@@ -721,37 +632,10 @@ directus_window_answer(DirectusWindow *win, HttpRequest *req)
 		 */
 		remote_failure(win, step, psprintf("%s %s: %s", req->method, step->sub->collection,
 										   req->transport_error),
-					   req->timed_out ? win->remote->request_timeout_ms : -1);
-		return;
+					   req->timed_out ? win->remote->http.request_timeout_ms : -1);
 	}
-	if (req->status >= 200 && req->status < 300)
-	{
+	else if (req->status >= 200 && req->status < 300)
 		on_success(win, step, req);
-		return;
-	}
-
-	parse_error(req->response.data, &code, &message);
-	error = psprintf("HTTP %ld %s: %s", req->status, code ? code : "", message ? message : "");
-	if (step->kind == STEP_PROBE && !holds_back_remote(req->status))
-	{
-		probe_failed(win, step);
-		return;
-	}
-	if (holds_back_remote(req->status))
-		remote_failure(win, step, error, req->retry_after_ms);
-	else if (req->status == 400 && code && strcmp(code, "RECORD_NOT_UNIQUE") == 0 &&
-			 step->kind == STEP_CREATE && !step->checked)
-	{
-		if (list_length(step->items) == 1)
-			push_front(win, new_step(STEP_UPDATE, step->sub, step->items, true));
-		else
-			probe(win, step, PROBE_CREATE_CONFLICT, (int) req->status, code, message);
-	}
-	else if (req->status == 403 && !step->checked &&
-			 (step->kind == STEP_UPDATE || step->kind == STEP_DELETE))
-		probe(win, step, step->kind == STEP_UPDATE ? PROBE_UPDATE_FORBIDDEN : PROBE_DELETE_FORBIDDEN,
-			  (int) req->status, code, message);
 	else
-		item_failure(win, step, req->status >= 500 ? ITEM_RETRY : ITEM_DEAD,
-					 (int) req->status, code, message);
+		on_failure(win, step, req);
 }

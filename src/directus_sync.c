@@ -18,7 +18,12 @@
 #include "storage/ipc.h"
 #include "utils/guc.h"
 
+#include "capture.h"
 #include "directus_sync.h"
+#include "loop_guard.h"
+#include "queue_write.h"
+#include "wake.h"
+#include "worker.h"
 
 PG_MODULE_MAGIC;
 
@@ -32,14 +37,14 @@ int			notify_interval_setting = 900;
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 
-void		_PG_init(void);
+extern PGDLLEXPORT void _PG_init(void);
 
 static void
 shmem_request(void)
 {
 	if (prev_shmem_request_hook)
 		prev_shmem_request_hook();
-	worker_request_shmem();
+	wake_request_shmem();
 }
 
 static void
@@ -47,7 +52,7 @@ shmem_startup(void)
 {
 	if (prev_shmem_startup_hook)
 		prev_shmem_startup_hook();
-	worker_startup_shmem();
+	wake_startup_shmem();
 }
 
 static void
@@ -124,6 +129,9 @@ _PG_init(void)
 {
 	define_settings();
 	capture_register_callbacks();
+	queue_write_register_callbacks();
+	loop_guard_register_callbacks();
+	wake_register_callbacks();
 
 	if (!process_shared_preload_libraries_in_progress)
 		return;

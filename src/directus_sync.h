@@ -1,25 +1,53 @@
 /*-------------------------------------------------------------------------
  *
  * directus_sync.h
- *	  Settings and interfaces shared between the files of the module.
+ *	  Settings and the types every part of the replication path shares.
  *
- * src/directus_sync.c  settings, library load
- * src/map_guard.c      DROP EXTENSION keeps the SyncID map
- * src/capture.c        capture and loop-guard triggers, wake at commit
- * src/worker.c         the background worker: shared memory, main loop
- * src/outbox.c         the worker's transactions: read, coalesce, record
- * src/http.c           libcurl multi transport
- * src/directus.c       the Directus REST protocol: requests and answers
+ * The data path, file by file (CONTRIBUTING.md has the full map):
+ *
+ *	 capture.c		 the AFTER ROW trigger on subscribed tables: payloads
+ *	 queue_write.c	 writes outbox rows straight into heap and indexes
+ *	 loop_guard.c	 the trigger on directus_activity: a remote's own change
+ *					 is not shipped back to it; conflicts are resolved
+ *	 wake.c			 shared memory with each worker's latch, set at commit
+ *	 worker.c		 the background worker: registration and main loop
+ *	 worker_txn.c	 the worker's short transactions and SPI helpers
+ *	 queue_claim.c	 a window of one remote's queue, coalesced into items
+ *	 queue_record.c	 the outcome of a window, back into the database
+ *	 directus.c		 the Directus REST protocol (no database access)
+ *	 http.c			 libcurl multi transport
+ *
+ * Beside them: directus_sync.c (settings, library load), map_guard.c
+ * (DROP EXTENSION keeps the SyncID map), keyhash.c (string-keyed hashes).
+ *
+ * Wording: a *window* is what the worker takes of one remote's queue at a
+ * time; its queued rows are *coalesced* into one *item* per collection and
+ * key, carrying the net change; the protocol turns a window into *steps*,
+ * each one HTTP request; a *probe* is a GET that asks which keys a remote
+ * has.
  *
  *-------------------------------------------------------------------------
  */
 #ifndef DIRECTUS_SYNC_H
 #define DIRECTUS_SYNC_H
 
-#include "lib/stringinfo.h"
-#include "utils/hsearch.h"
-#include "utils/palloc.h"
+#include "fmgr.h"
 #include "nodes/pg_list.h"
+
+#include "http.h"
+
+/* The extension version this library was built for (from the control file). */
+#ifndef DIRECTUS_SYNC_VERSION
+#error "DIRECTUS_SYNC_VERSION must be defined by the Makefile"
+#endif
+
+/*
+ * PG_FUNCTION_INFO_V1 for a library built with hidden symbols: before
+ * PostgreSQL 16 that macro exports the info function but not the function.
+ */
+#define DIRECTUS_SYNC_FUNCTION(funcname) \
+	extern PGDLLEXPORT Datum funcname(PG_FUNCTION_ARGS); \
+	PG_FUNCTION_INFO_V1(funcname)
 
 /* Settings (see directus_sync.c) */
 extern bool keep_map_on_drop_setting;
@@ -31,33 +59,20 @@ extern int	notify_interval_setting;
 
 #define MAX_WORKER_DATABASES 32
 
-/* keyhash.c: string-keyed hash tables; an entry starts with its char *key */
-typedef struct KeyHash
-{
-	HTAB	   *table;
-	MemoryContext cxt;
-	Size		entrysize;
-} KeyHash;
-
-extern KeyHash *keyhash_create(const char *name, long nelem, Size entrysize, MemoryContext cxt);
-extern void *keyhash_enter(KeyHash *kh, const char *key, bool *found);
-extern void *keyhash_find(KeyHash *kh, const char *key);
-extern char *item_hash_key(const char *collection, const char *key);
-
-/* capture.c */
-extern void capture_register_callbacks(void);
-
-/* worker.c */
-extern void worker_register_all(void);
-extern void worker_request_shmem(void);
-extern void worker_startup_shmem(void);
-extern bool worker_wake(Oid dboid);
-extern PGDLLEXPORT void directus_sync_worker_main(Datum arg);
-
 /*
- * What the worker knows of a remote, of a subscription, and of an item: the
- * net change of one item over the queued rows it covers.
+ * A change as the outbox's op column stores it, and the net change of an
+ * item after coalescing. SYNC_OP_NONE never reaches the outbox: it is an
+ * item whose create and delete cancelled out, with nothing left to ship.
  */
+typedef enum SyncOp
+{
+	SYNC_OP_NONE = 0,
+	SYNC_OP_CREATE = 'c',
+	SYNC_OP_UPDATE = 'u',
+	SYNC_OP_DELETE = 'd'
+} SyncOp;
+
+/* What the worker knows of a subscription and of a remote. */
 typedef struct SyncSubscription
 {
 	char	   *collection;
@@ -71,12 +86,9 @@ typedef struct SyncRemote
 	int			id;
 	char	   *name;
 	char	   *url;
-	char	   *token;			/* never logged */
-	int			connect_timeout_ms;
-	int			request_timeout_ms;
+	HttpOptions http;			/* token, timeouts, TLS */
 	int			batch_max_items;
 	int			batch_max_bytes;
-	bool		verify_tls;
 	List	   *subscriptions;	/* of SyncSubscription */
 } SyncRemote;
 
@@ -88,11 +100,12 @@ typedef enum ItemOutcome
 	ITEM_RETRY					/* this item alone backs off */
 } ItemOutcome;
 
+/* The net change of one item over the queued rows it covers. */
 typedef struct SyncItem
 {
 	SyncSubscription *sub;
 	char	   *key;			/* text form */
-	char		op;				/* 'c', 'u' or 'd': the net change */
+	SyncOp		op;
 	char	   *payload;		/* JSON object text; NULL for a delete */
 	int64	   *ids;			/* of the queued rows it covers, in queue order */
 	int			nids;
@@ -104,49 +117,5 @@ typedef struct SyncItem
 	char	   *error_code;
 	char	   *error_message;
 } SyncItem;
-
-/* outbox.c: each runs a transaction of its own */
-extern bool outbox_extension_ready(void);
-extern List *outbox_ready_remotes(List *busy_ids, long *next_retry_ms);
-extern SyncRemote *outbox_claim(int remote_id, List **items);
-extern void outbox_record(SyncRemote *remote, List *items,
-						  const char *remote_error, int retry_after_ms);
-extern List *outbox_current_rows(SyncRemote *remote, SyncSubscription *sub, List *keys);
-extern void outbox_resync_steps(void);
-extern void outbox_shrink_if_empty(void);
-
-/* http.c */
-typedef struct HttpRequest
-{
-	const char *method;
-	char	   *url;
-	StringInfoData body;
-	/* filled in when done */
-	bool		done;
-	long		status;			/* 0 when no HTTP answer came */
-	char		transport_error[256];
-	bool		timed_out;		/* no answer in time: the remote may still apply it */
-	StringInfoData response;
-	int			retry_after_ms; /* from a Retry-After header, else -1 */
-	void	   *handle;			/* CURL * */
-	void	   *headers;		/* struct curl_slist * */
-	void	   *owner;
-} HttpRequest;
-
-extern void http_init(void);
-extern void http_start(HttpRequest *req, const SyncRemote *remote);
-extern HttpRequest *http_wait(long timeout_ms);
-extern int	http_in_flight(void);
-extern void http_cleanup(HttpRequest *req);
-
-/* directus.c */
-typedef struct DirectusWindow DirectusWindow;
-
-extern DirectusWindow *directus_window_begin(SyncRemote *remote, List *items);
-extern HttpRequest *directus_window_next(DirectusWindow *win);
-extern void directus_window_answer(DirectusWindow *win, HttpRequest *req);
-extern bool directus_window_done(DirectusWindow *win);
-extern void directus_window_finish(DirectusWindow *win);
-extern SyncRemote *directus_window_remote(DirectusWindow *win);
 
 #endif							/* DIRECTUS_SYNC_H */

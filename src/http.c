@@ -21,7 +21,7 @@
 
 #include "miscadmin.h"
 
-#include "directus_sync.h"
+#include "http.h"
 
 /*
  * Most of an answer kept; the rest of a larger one is dropped. We read only
@@ -109,7 +109,7 @@ on_header(char *data, size_t size, size_t nmemb, void *userdata)
  * status are in req once http_wait has returned it.
  */
 void
-http_start(HttpRequest *req, const SyncRemote *remote)
+http_start(HttpRequest *req, const HttpOptions *options)
 {
 	CURL	   *curl = curl_easy_init();
 	struct curl_slist *headers = NULL;
@@ -128,13 +128,12 @@ http_start(HttpRequest *req, const SyncRemote *remote)
 	req->response.len = 0;
 	req->response.maxlen = FIRST_RESPONSE_BYTES;
 	req->response.cursor = 0;
-	req->done = false;
 	req->status = 0;
 	req->transport_error[0] = '\0';
 	req->timed_out = false;
 	req->retry_after_ms = -1;
 
-	auth = psprintf("Authorization: Bearer %s", remote->token);
+	auth = psprintf("Authorization: Bearer %s", options->token);
 	headers = curl_slist_append(headers, auth);
 	headers = curl_slist_append(headers, "Content-Type: application/json");
 	headers = curl_slist_append(headers, "Accept: application/json");
@@ -154,13 +153,13 @@ http_start(HttpRequest *req, const SyncRemote *remote)
 		curl_easy_setopt(curl, CURLOPT_HTTPGET, 1L);
 	curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L);
-	curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, remote->verify_tls ? 1L : 0L);
-	curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, remote->verify_tls ? 2L : 0L);
-	curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, (long) remote->connect_timeout_ms);
-	curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, (long) remote->request_timeout_ms);
+	curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, options->verify_tls ? 1L : 0L);
+	curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, options->verify_tls ? 2L : 0L);
+	curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, (long) options->connect_timeout_ms);
+	curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, (long) options->request_timeout_ms);
 	curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(curl, CURLOPT_TCP_KEEPALIVE, 1L);
-	curl_easy_setopt(curl, CURLOPT_USERAGENT, "directus_sync/0.2");
+	curl_easy_setopt(curl, CURLOPT_USERAGENT, "directus_sync/" DIRECTUS_SYNC_VERSION);
 	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(curl, CURLOPT_WRITEDATA, req);
 	curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, on_header);
@@ -205,7 +204,6 @@ http_wait(long timeout_ms)
 						sizeof(req->transport_error));
 				req->timed_out = msg->data.result == CURLE_OPERATION_TIMEDOUT;
 			}
-			req->done = true;
 			running--;
 			return req;
 		}
@@ -235,6 +233,9 @@ http_cleanup(HttpRequest *req)
 	}
 	if (req->headers)
 	{
+		/* libcurl's copy of the Authorization header holds the token */
+		for (struct curl_slist *h = req->headers; h != NULL; h = h->next)
+			explicit_bzero(h->data, strlen(h->data));
 		curl_slist_free_all(req->headers);
 		req->headers = NULL;
 	}

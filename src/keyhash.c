@@ -16,7 +16,7 @@
 #include "utils/hsearch.h"
 #include "utils/memutils.h"
 
-#include "directus_sync.h"
+#include "keyhash.h"
 
 static uint32
 keyhash_hash(const void *key, Size keysize)
@@ -71,6 +71,13 @@ void *
 keyhash_find(KeyHash *kh, const char *key)
 {
 	return hash_search(kh->table, &key, HASH_FIND, NULL);
+}
+
+void
+keyhash_destroy(KeyHash *kh)
+{
+	hash_destroy(kh->table);
+	pfree(kh);
 }
 
 /* "collection \x1f key": one item of one collection, as a hash key. */

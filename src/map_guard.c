@@ -36,7 +36,7 @@
 
 #define EXTENSION_NAME "directus_sync"
 
-PG_FUNCTION_INFO_V1(directus_sync_keep_map_on_drop);
+DIRECTUS_SYNC_FUNCTION(directus_sync_keep_map_on_drop);
 
 /* Does this DROP statement name our extension? */
 static bool

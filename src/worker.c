@@ -4,52 +4,44 @@
  *	  The replication worker: one per database named in
  *	  directus_sync.databases, started by the postmaster.
  *
- * The worker loops: it takes a window of queued changes per ready remote (a
- * short transaction, outbox.c), turns each window into Directus requests
- * (directus.c) that libcurl runs in parallel across remotes (http.c) with no
- * transaction open, and records what happened in another short transaction.
- * Between rounds it sleeps on its latch, which committing writers set
- * (capture.c), with directus_sync.poll_interval as a fallback.
+ * Each round of the loop: take a window of queued changes for every ready
+ * remote that has none on its way (a short transaction, queue_claim.c);
+ * turn each window into Directus requests (directus.c) that libcurl runs in
+ * parallel across remotes (http.c) with no transaction open; record each
+ * finished window in another short transaction (queue_record.c). With
+ * nothing on its way the worker sleeps on its latch, which committing
+ * writers set (wake.c), with directus_sync.poll_interval as a fallback.
  *
- * It owns the small shared memory area that lets a backend find the latch of
- * its database's worker.
+ * An error inside one of the worker's transactions is logged and the
+ * transaction rolled back (worker_txn.c); any other error ends the worker,
+ * and the postmaster starts it again after bgw_restart_time.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
 #include "miscadmin.h"
+#include "nodes/value.h"
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
 #include "postmaster/interrupt.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
-#include "storage/proc.h"
-#include "storage/shmem.h"
-#include "storage/spin.h"
+#include "storage/pmsignal.h"
 #include "tcop/tcopprot.h"
-#include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/memutils.h"
+#include "utils/timestamp.h"
 #include "utils/varlena.h"
-#include "nodes/value.h"
-#include "storage/pmsignal.h"
 
+#include "directus.h"
 #include "directus_sync.h"
-
-typedef struct WorkerSlot
-{
-	Oid			dboid;			/* InvalidOid until the worker has connected */
-	Latch	   *latch;
-} WorkerSlot;
-
-typedef struct WorkerShared
-{
-	slock_t		mutex;
-	WorkerSlot	slots[MAX_WORKER_DATABASES];
-} WorkerShared;
-
-static WorkerShared *shared = NULL;
+#include "http.h"
+#include "queue_claim.h"
+#include "queue_record.h"
+#include "wake.h"
+#include "worker.h"
+#include "worker_txn.h"
 
 /* How often an idle worker looks whether the drained outbox needs shrinking. */
 #define SHRINK_EVERY_MS 10000
@@ -63,8 +55,17 @@ typedef struct ActiveWindow
 	MemoryContext req_cxt;		/* the request's, freed with its answer */
 } ActiveWindow;
 
+/* What the loop remembers from round to round. */
+typedef struct LoopState
+{
+	bool		claim_due;		/* look for work in this round */
+	TimestampTz last_claim;
+	TimestampTz last_shrink;
+	long		sleep_ms;		/* the longest idle wait of this round */
+} LoopState;
+
 /* ----------------------------------------------------------------
- * Registration and shared memory (postmaster)
+ * Registration (postmaster)
  * ---------------------------------------------------------------- */
 
 static List *
@@ -90,7 +91,6 @@ worker_register_all(void)
 {
 	ListCell   *lc;
 	int			slot = 0;
-
 	List	   *seen = NIL;
 
 	foreach(lc, configured_databases())
@@ -122,72 +122,8 @@ worker_register_all(void)
 	}
 }
 
-void
-worker_request_shmem(void)
-{
-	RequestAddinShmemSpace(MAXALIGN(sizeof(WorkerShared)));
-}
-
-void
-worker_startup_shmem(void)
-{
-	bool		found;
-
-	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
-	shared = ShmemInitStruct("directus_sync", sizeof(WorkerShared), &found);
-	if (!found)
-	{
-		memset(shared, 0, sizeof(WorkerShared));
-		SpinLockInit(&shared->mutex);
-	}
-	LWLockRelease(AddinShmemInitLock);
-}
-
-/*
- * Sets the latch of the worker of a database; false when there is none (the
- * library was not preloaded, or the database has no worker).
- */
-bool
-worker_wake(Oid dboid)
-{
-	Latch	   *latches[MAX_WORKER_DATABASES];
-	int			n = 0;
-
-	if (shared == NULL)
-		return false;
-	SpinLockAcquire(&shared->mutex);
-	for (int i = 0; i < MAX_WORKER_DATABASES; i++)
-		if (shared->slots[i].dboid == dboid && shared->slots[i].latch != NULL)
-			latches[n++] = shared->slots[i].latch;
-	SpinLockRelease(&shared->mutex);
-	/* SetLatch may do a system call: not under a spinlock */
-	for (int i = 0; i < n; i++)
-		SetLatch(latches[i]);
-	return n > 0;
-}
-
-static void
-publish_slot(int slot, Oid dboid, Latch *latch)
-{
-	SpinLockAcquire(&shared->mutex);
-	shared->slots[slot].dboid = dboid;
-	shared->slots[slot].latch = latch;
-	SpinLockRelease(&shared->mutex);
-}
-
-static int	my_slot = -1;
-
-static void
-unpublish_slot(int code, Datum arg)
-{
-	(void) code;
-	(void) arg;
-	if (shared != NULL && my_slot >= 0)
-		publish_slot(my_slot, InvalidOid, NULL);
-}
-
 /* ----------------------------------------------------------------
- * The worker
+ * Windows
  * ---------------------------------------------------------------- */
 
 static List *active_windows = NIL;	/* of ActiveWindow */
@@ -214,14 +150,14 @@ claim_windows(void)
 	List	   *remotes;
 	ListCell   *lc;
 
-	remotes = outbox_ready_remotes(busy_remote_ids(), &next_retry_ms);
+	remotes = queue_ready_remotes(busy_remote_ids(), &next_retry_ms);
 	foreach(lc, remotes)
 	{
 		MemoryContext cxt = AllocSetContextCreate(TopMemoryContext, "directus_sync window",
 												  ALLOCSET_DEFAULT_SIZES);
 		MemoryContext old = MemoryContextSwitchTo(cxt);
 		List	   *items = NIL;
-		SyncRemote *remote = outbox_claim(lfirst_int(lc), &items);
+		SyncRemote *remote = queue_claim(lfirst_int(lc), &items);
 		DirectusWindow *win = (remote && items) ? directus_window_begin(remote, items) : NULL;
 		ActiveWindow *aw;
 
@@ -241,6 +177,24 @@ claim_windows(void)
 	return next_retry_ms;
 }
 
+/*
+ * The window's next request, after reading whatever current rows it wants
+ * first (in the window's memory: its items keep them).
+ */
+static HttpRequest *
+next_request(ActiveWindow *aw)
+{
+	SyncSubscription *sub;
+	List	   *keys;
+	MemoryContext old = MemoryContextSwitchTo(aw->cxt);
+
+	while (directus_window_wants_rows(aw->win, &sub, &keys))
+		directus_window_give_rows(aw->win,
+								  queue_current_rows(directus_window_remote(aw->win), sub, keys));
+	MemoryContextSwitchTo(old);
+	return directus_window_next(aw->win);
+}
+
 /* Starts the next request of every window that has none in flight. */
 static void
 start_requests(void)
@@ -256,16 +210,26 @@ start_requests(void)
 			continue;
 		aw->req_cxt = AllocSetContextCreate(aw->cxt, "directus_sync request", ALLOCSET_DEFAULT_SIZES);
 		old = MemoryContextSwitchTo(aw->req_cxt);
-		aw->req = directus_window_next(aw->win);
+		aw->req = next_request(aw);
 		if (aw->req != NULL)
 		{
 			aw->req->owner = aw;
-			http_start(aw->req, directus_window_remote(aw->win));
+			http_start(aw->req, &directus_window_remote(aw->win)->http);
 		}
 		MemoryContextSwitchTo(old);
 		if (aw->req == NULL)
 			MemoryContextDelete(aw->req_cxt);
 	}
+}
+
+static void
+record_window(ActiveWindow *aw)
+{
+	int			retry_after_ms;
+	const char *remote_error = directus_window_remote_error(aw->win, &retry_after_ms);
+
+	queue_record(directus_window_remote(aw->win), directus_window_items(aw->win),
+				 remote_error, retry_after_ms);
 }
 
 /* Records and frees the windows that have nothing more to send. */
@@ -281,7 +245,7 @@ finish_windows(void)
 
 		if (aw->req != NULL || !directus_window_done(aw->win))
 			continue;
-		directus_window_finish(aw->win);
+		record_window(aw);
 		MemoryContextDelete(aw->cxt);
 		active_windows = foreach_delete_current(active_windows, lc);
 		pfree(aw);
@@ -304,6 +268,10 @@ handle_answer(HttpRequest *req)
 	MemoryContextDelete(aw->req_cxt);
 }
 
+/* ----------------------------------------------------------------
+ * The loop
+ * ---------------------------------------------------------------- */
+
 static void
 process_interrupts(void)
 {
@@ -315,91 +283,104 @@ process_interrupts(void)
 	}
 }
 
+/* Resync chunks and new windows, when woken or when the fallback poll is due. */
+static void
+claim_if_due(LoopState *state)
+{
+	long		next_retry_ms;
+
+	if (!state->claim_due &&
+		TimestampDifferenceExceeds(state->last_claim, GetCurrentTimestamp(), poll_interval_setting))
+		state->claim_due = true;
+	if (!state->claim_due || !worker_extension_ready())
+		return;
+	pgstat_report_activity(STATE_RUNNING, "claiming");
+	worker_resync_steps();
+	next_retry_ms = claim_windows();
+	if (next_retry_ms >= 0)
+		state->sleep_ms = Min(state->sleep_ms, Max(next_retry_ms, 10));
+	state->last_claim = GetCurrentTimestamp();
+	state->claim_due = false;
+}
+
 /*
- * One round: claim, send, wait for answers or the latch, record. Sleeping
- * is on the latch when nothing is in flight, else in libcurl in short steps
- * so that the latch and signals are still looked at.
+ * Waits in libcurl, in short steps so that signals and the latch are still
+ * looked at, for at least one answer, then takes every other that came.
  */
+static void
+collect_answers(LoopState *state)
+{
+	HttpRequest *req;
+
+	pgstat_report_activity(STATE_RUNNING, "sending");
+	if (!PostmasterIsAlive())
+		proc_exit(1);
+	for (req = http_wait(20); req != NULL; req = http_wait(0))
+		handle_answer(req);
+	if (MyLatch->is_set)
+	{
+		ResetLatch(MyLatch);
+		state->claim_due = true;
+	}
+}
+
+static void
+shrink_if_idle(LoopState *state)
+{
+	if (TimestampDifferenceExceeds(state->last_shrink, GetCurrentTimestamp(), SHRINK_EVERY_MS) &&
+		worker_extension_ready())
+	{
+		worker_shrink_outbox();
+		state->last_shrink = GetCurrentTimestamp();
+	}
+}
+
+/* Nothing on its way: sleep until a commit wakes us or a backoff is due. */
+static void
+idle_wait(LoopState *state)
+{
+	pgstat_report_activity(STATE_IDLE, NULL);
+	(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+					 state->sleep_ms, PG_WAIT_EXTENSION);
+	ResetLatch(MyLatch);
+	state->claim_due = true;
+}
+
+static void worker_loop(void) pg_attribute_noreturn();
+
 static void
 worker_loop(void)
 {
-	bool		claim_due = true;
-	TimestampTz last_claim = 0;
-	TimestampTz last_shrink = 0;
+	LoopState	state = {true, 0, 0, 0};
 	MemoryContext round_cxt = AllocSetContextCreate(TopMemoryContext, "directus_sync round",
 													ALLOCSET_DEFAULT_SIZES);
 
 	for (;;)
 	{
-		long		sleep_ms = poll_interval_setting;
-
 		/* what a round allocates outside its windows lives until the next */
 		MemoryContextReset(round_cxt);
 		MemoryContextSwitchTo(round_cxt);
 		process_interrupts();
+		state.sleep_ms = poll_interval_setting;
 
-		if (!claim_due && TimestampDifferenceExceeds(last_claim, GetCurrentTimestamp(),
-													 poll_interval_setting))
-			claim_due = true;
-		if (claim_due && outbox_extension_ready())
-		{
-			long		next_retry_ms;
-
-			pgstat_report_activity(STATE_RUNNING, "claiming");
-			outbox_resync_steps();
-			next_retry_ms = claim_windows();
-			if (next_retry_ms >= 0)
-				sleep_ms = Min(sleep_ms, Max(next_retry_ms, 10));
-			last_claim = GetCurrentTimestamp();
-			claim_due = false;
-		}
-
+		claim_if_due(&state);
 		start_requests();
 		if (finish_windows())
+			state.claim_due = true; /* more may be queued behind them */
+		else if (http_in_flight() > 0)
+			collect_answers(&state);
+		else if (active_windows == NIL)
 		{
-			claim_due = true;	/* more may be queued behind them */
-			continue;
+			shrink_if_idle(&state);
+			idle_wait(&state);
 		}
-
-		if (http_in_flight() > 0)
-		{
-			HttpRequest *req;
-
-			pgstat_report_activity(STATE_RUNNING, "sending");
-			if (!PostmasterIsAlive())
-				proc_exit(1);
-			/* wait for one answer, then take whatever else has finished */
-			for (req = http_wait(20); req != NULL; req = http_wait(0))
-				handle_answer(req);
-			if (MyLatch->is_set)
-			{
-				ResetLatch(MyLatch);
-				claim_due = true;
-			}
-			continue;
-		}
-		if (active_windows != NIL)
-			continue;			/* a window moves on without network */
-
-		if (TimestampDifferenceExceeds(last_shrink, GetCurrentTimestamp(), SHRINK_EVERY_MS) &&
-			outbox_extension_ready())
-		{
-			outbox_shrink_if_empty();
-			last_shrink = GetCurrentTimestamp();
-		}
-		pgstat_report_activity(STATE_IDLE, NULL);
-		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 sleep_ms, PG_WAIT_EXTENSION);
-		ResetLatch(MyLatch);
-		claim_due = true;
+		/* else a window moves on without the network: next round at once */
 	}
 }
 
 void
 directus_sync_worker_main(Datum arg)
 {
-	my_slot = DatumGetInt32(arg);
-
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
@@ -414,12 +395,11 @@ directus_sync_worker_main(Datum arg)
 	SetConfigOption("default_transaction_isolation", "read committed", PGC_SUSET, PGC_S_OVERRIDE);
 	SetConfigOption("statement_timeout", "0", PGC_SUSET, PGC_S_OVERRIDE);
 
-	before_shmem_exit(unpublish_slot, (Datum) 0);
-	publish_slot(my_slot, MyDatabaseId, MyLatch);
-
+	wake_attach_worker(DatumGetInt32(arg));
 	http_init();
 	ereport(LOG,
 			(errmsg("directus_sync worker started for database \"%s\"",
 					MyBgworkerEntry->bgw_extra)));
 	worker_loop();
+	/* Not reachable */
 }

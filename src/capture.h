@@ -1,0 +1,13 @@
+/*-------------------------------------------------------------------------
+ *
+ * capture.h
+ *	  The capture trigger (capture.c).
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef DIRECTUS_SYNC_CAPTURE_H
+#define DIRECTUS_SYNC_CAPTURE_H
+
+extern void capture_register_callbacks(void);
+
+#endif							/* DIRECTUS_SYNC_CAPTURE_H */

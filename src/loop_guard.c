@@ -1,0 +1,334 @@
+/*-------------------------------------------------------------------------
+ *
+ * loop_guard.c
+ *	  The loop guard: a change a remote made is not shipped back to it.
+ *
+ * directus_sync._activity() is an AFTER INSERT trigger on
+ * directus_activity. Directus writes an activity row after the item, in the
+ * same transaction; when that row names a remote's inbound sync user, the
+ * outbox rows this transaction queued for the item are deleted again, for
+ * that remote (and, unless it forwards, for all). The capture trigger tells
+ * the guard which rows it queued (loop_guard_remember) while any remote has
+ * an inbound user.
+ *
+ * When that change sets a field that a change of ours, still queued for the
+ * same remote, sets too, both sides changed it concurrently:
+ * directus_sync._resolve_conflicts decides which value both instances keep,
+ * and the guard writes ours back when ours wins.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "commands/trigger.h"
+#include "executor/spi.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/inval.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/uuid.h"
+
+#include "directus_sync.h"
+#include "keyhash.h"
+#include "loop_guard.h"
+#include "queue_write.h"
+
+DIRECTUS_SYNC_FUNCTION(directus_sync_activity);
+
+/* Remotes with an inbound user, and where directus_activity keeps what. */
+typedef struct InboundRemote
+{
+	int			remote_id;
+	pg_uuid_t	user;
+	bool		forward;
+} InboundRemote;
+
+typedef struct ActivityConfig
+{
+	bool		valid;
+	Oid			relid;
+	AttrNumber	user_att,
+				collection_att,
+				item_att,
+				action_att;
+	int			ninbound;
+	InboundRemote *inbound;
+} ActivityConfig;
+
+/* What this transaction queued, per collection and item. */
+typedef struct QueuedKey
+{
+	char	   *hash_key;		/* collection \x1f key */
+	List	   *rows;			/* QueuedRow */
+} QueuedKey;
+
+typedef struct QueuedRow
+{
+	int			remote_id;
+	int64		id;
+} QueuedRow;
+
+/* What _resolve_conflicts decided for one inbound change: our values to write back. */
+typedef struct Resolution
+{
+	char	   *restore_sql;	/* NULL: none of ours won */
+	Datum		restore;		/* jsonb, $1 of restore_sql */
+} Resolution;
+
+static ActivityConfig activity_config;
+static KeyHash *queued_this_xact = NULL;
+static SPIPlanPtr unqueue_plan = NULL;
+
+static void
+invalidate_activity_config(Datum arg, Oid relid)
+{
+	(void) arg;
+	if (relid == InvalidOid || relid == activity_config.relid)
+		activity_config.valid = false;
+}
+
+static void
+at_transaction_end(XactEvent event, void *arg)
+{
+	(void) arg;
+	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_PARALLEL_COMMIT ||
+		event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT ||
+		event == XACT_EVENT_PREPARE)
+		queued_this_xact = NULL;	/* freed with TopTransactionContext */
+}
+
+void
+loop_guard_register_callbacks(void)
+{
+	CacheRegisterRelcacheCallback(invalidate_activity_config, (Datum) 0);
+	RegisterXactCallback(at_transaction_end, NULL);
+}
+
+/* Notes an outbox row the capture trigger queued in this transaction. */
+void
+loop_guard_remember(text *collection, const char *key, int remote_id, int64 id)
+{
+	QueuedKey  *entry;
+	QueuedRow  *row;
+	bool		found;
+	MemoryContext old;
+
+	if (queued_this_xact == NULL)
+		queued_this_xact = keyhash_create("directus_sync queued items", 64, sizeof(QueuedKey),
+										  TopTransactionContext);
+	entry = keyhash_enter(queued_this_xact, item_hash_key(text_to_cstring(collection), key), &found);
+	old = MemoryContextSwitchTo(TopTransactionContext);
+	row = palloc(sizeof(QueuedRow));
+	row->remote_id = remote_id;
+	row->id = id;
+	entry->rows = lappend(entry->rows, row);
+	MemoryContextSwitchTo(old);
+}
+
+static void
+find_activity_columns(Relation rel)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+
+	activity_config.relid = RelationGetRelid(rel);
+	activity_config.user_att = SPI_fnumber(desc, "user");
+	activity_config.collection_att = SPI_fnumber(desc, "collection");
+	activity_config.item_att = SPI_fnumber(desc, "item");
+	activity_config.action_att = SPI_fnumber(desc, "action");
+	if (activity_config.user_att <= 0 || activity_config.collection_att <= 0 ||
+		activity_config.item_att <= 0 || activity_config.action_att <= 0 ||
+		TupleDescAttr(desc, activity_config.user_att - 1)->atttypid != UUIDOID)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("table \"%s\" is not a Directus activity table", RelationGetRelationName(rel)),
+				 errdetail("Expected columns \"user\" (uuid), collection, item and action.")));
+}
+
+static void
+load_activity_config(Relation rel)
+{
+	SPITupleTable *tuptable;
+
+	activity_config.valid = false;
+	if (activity_config.inbound)
+		pfree(activity_config.inbound);
+	activity_config.inbound = NULL;
+	activity_config.ninbound = 0;
+	find_activity_columns(rel);
+
+	if (SPI_execute("SELECT id, inbound_user, forward_inbound FROM directus_sync.remote"
+					" WHERE inbound_user IS NOT NULL", false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the inbound users of remotes");
+	tuptable = SPI_tuptable;
+	activity_config.ninbound = (int) SPI_processed;
+	activity_config.inbound = MemoryContextAllocZero(CacheMemoryContext,
+													 sizeof(InboundRemote) * Max(SPI_processed, 1));
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		InboundRemote *r = &activity_config.inbound[i];
+		bool		isnull;
+
+		r->remote_id = DatumGetInt32(SPI_getbinval(tuptable->vals[i], tuptable->tupdesc, 1, &isnull));
+		r->user = *DatumGetUUIDP(SPI_getbinval(tuptable->vals[i], tuptable->tupdesc, 2, &isnull));
+		r->forward = DatumGetBool(SPI_getbinval(tuptable->vals[i], tuptable->tupdesc, 3, &isnull));
+	}
+	activity_config.valid = true;
+}
+
+static void
+unqueue(const QueuedRow *row)
+{
+	Datum		values[2] = {Int32GetDatum(row->remote_id), Int64GetDatum(row->id)};
+
+	if (unqueue_plan == NULL)
+	{
+		Oid			types[2] = {INT4OID, INT8OID};
+		const char *sql = "DELETE FROM directus_sync.outbox WHERE remote_id = $1 AND id = $2";
+		SPIPlanPtr	plan = SPI_prepare(sql, 2, types);
+
+		if (plan == NULL || SPI_keepplan(plan) != 0)
+			elog(ERROR, "could not prepare \"%s\": %s", sql, SPI_result_code_string(SPI_result));
+		unqueue_plan = plan;
+	}
+	if (SPI_execute_plan(unqueue_plan, values, NULL, false, 0) != SPI_OK_DELETE)
+		elog(ERROR, "could not remove a queued change");
+}
+
+/*
+ * Runs directus_sync._resolve_conflicts for the rows this transaction queued
+ * for the remote whose inbound user changed the item.
+ */
+static Resolution
+resolve_conflicts(int remote_id, const char *collection, const char *item, List *rows)
+{
+	Resolution	res = {NULL, (Datum) 0};
+	Datum	   *ids = palloc(sizeof(Datum) * Max(list_length(rows), 1));
+	int			nids = 0;
+	ListCell   *lc;
+	Oid			types[4] = {INT4OID, TEXTOID, TEXTOID, INT8ARRAYOID};
+	Datum		values[4];
+	bool		isnull;
+
+	foreach(lc, rows)
+	{
+		QueuedRow  *row = lfirst(lc);
+
+		if (row->remote_id == remote_id)
+			ids[nids++] = Int64GetDatum(row->id);
+	}
+	if (nids == 0)
+		return res;
+	values[0] = Int32GetDatum(remote_id);
+	values[1] = CStringGetTextDatum(collection);
+	values[2] = CStringGetTextDatum(item);
+	values[3] = PointerGetDatum(construct_array(ids, nids, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	if (SPI_execute_with_args("SELECT restore_sql, restore FROM directus_sync._resolve_conflicts($1, $2, $3, $4)",
+							  4, types, values, NULL, false, 1) != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "could not resolve conflicts of item \"%s\" in \"%s\"", item, collection);
+	res.restore_sql = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	res.restore = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
+	return res;
+}
+
+/*
+ * Our values won a conflict: write them back, as the user whose transaction
+ * this is (it just wrote the row). The capture trigger queues them anew.
+ */
+static void
+restore_winning_values(const Resolution *res, const char *item)
+{
+	Oid			types[2] = {JSONBOID, TEXTOID};
+	Datum		values[2] = {res->restore, CStringGetTextDatum(item)};
+
+	if (SPI_execute_with_args(res->restore_sql, 2, types, values, NULL, false, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "could not write back the values of item \"%s\" that won a conflict", item);
+}
+
+/*
+ * An inbound user's change of an item this transaction queued rows for:
+ * resolves conflicts with our queued changes (not for a delete) and
+ * unqueues what must not go back.
+ */
+static Resolution
+guard_item(Datum user, const char *action, const char *collection, const char *item)
+{
+	Resolution	res = {NULL, (Datum) 0};
+	QueuedKey  *entry = keyhash_find(queued_this_xact, item_hash_key(collection, item));
+
+	for (int i = 0; entry != NULL && i < activity_config.ninbound; i++)
+	{
+		InboundRemote *inbound = &activity_config.inbound[i];
+		ListCell   *lc;
+
+		if (memcmp(&inbound->user, DatumGetUUIDP(user), sizeof(pg_uuid_t)) != 0)
+			continue;
+		if (strcmp(action, "delete") != 0)
+			res = resolve_conflicts(inbound->remote_id, collection, item, entry->rows);
+		foreach(lc, entry->rows)
+		{
+			QueuedRow  *row = lfirst(lc);
+
+			if (row->remote_id == inbound->remote_id || !inbound->forward)
+				unqueue(row);
+		}
+	}
+	return res;
+}
+
+static bool
+is_item_action(const char *action)
+{
+	return action != NULL &&
+		(strcmp(action, "create") == 0 || strcmp(action, "update") == 0 || strcmp(action, "delete") == 0);
+}
+
+Datum
+directus_sync_activity(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	HeapTuple	tuple;
+	TupleDesc	desc;
+	bool		isnull;
+	Datum		user;
+	char	   *action;
+	AsOwner		as;
+	Resolution	res = {NULL, (Datum) 0};
+	char	   *item = NULL;
+
+	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_AFTER(trigdata->tg_event) ||
+		!TRIGGER_FIRED_FOR_ROW(trigdata->tg_event) || !TRIGGER_FIRED_BY_INSERT(trigdata->tg_event))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("directus_sync._activity() must be an AFTER INSERT ROW trigger")));
+
+	/* nothing queued in this transaction: nothing to hold back */
+	if (queued_this_xact == NULL)
+		return PointerGetDatum(NULL);
+
+	tuple = trigdata->tg_trigtuple;
+	desc = RelationGetDescr(trigdata->tg_relation);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	become_owner(&as);
+	if (!activity_config.valid || activity_config.relid != RelationGetRelid(trigdata->tg_relation))
+		load_activity_config(trigdata->tg_relation);
+
+	user = heap_getattr(tuple, activity_config.user_att, desc, &isnull);
+	action = isnull ? NULL : SPI_getvalue(tuple, desc, activity_config.action_att);
+	if (is_item_action(action))
+	{
+		char	   *collection = SPI_getvalue(tuple, desc, activity_config.collection_att);
+
+		item = SPI_getvalue(tuple, desc, activity_config.item_att);
+		res = guard_item(user, action, collection ? collection : "", item ? item : "");
+	}
+	restore_user(&as);
+	if (res.restore_sql != NULL)
+		restore_winning_values(&res, item);
+	SPI_finish();
+	return PointerGetDatum(NULL);
+}

@@ -1,0 +1,14 @@
+/*-------------------------------------------------------------------------
+ *
+ * loop_guard.h
+ *	  The loop guard on directus_activity (loop_guard.c).
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef DIRECTUS_SYNC_LOOP_GUARD_H
+#define DIRECTUS_SYNC_LOOP_GUARD_H
+
+extern void loop_guard_register_callbacks(void);
+extern void loop_guard_remember(text *collection, const char *key, int remote_id, int64 id);
+
+#endif							/* DIRECTUS_SYNC_LOOP_GUARD_H */

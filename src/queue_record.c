@@ -1,0 +1,238 @@
+/*-------------------------------------------------------------------------
+ *
+ * queue_record.c
+ *	  The outcome of a window, back into the database: one call of
+ *	  directus_sync._record with the ids of the queued rows sorted by what
+ *	  became of their items.
+ *
+ * Delivered rows leave the queue, dead ones move to the dead letters, an
+ * item that failed alone backs off (its first row carries the backoff), an
+ * item sent without a definite answer counts an attempt (its create may
+ * have arrived), and a failure of the whole remote backs the remote off.
+ * Rows of items still pending stay queued as they are. _record also
+ * notifies the remote's users of the first failure, rate-limited.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+
+#include "directus_sync.h"
+#include "queue_record.h"
+#include "worker_txn.h"
+
+/* An array argument of _record, built up one element at a time. */
+typedef struct ArrayAccum
+{
+	Oid			elemtype;
+	Datum	   *values;
+	bool	   *nulls;
+	int			n;
+} ArrayAccum;
+
+/* The arguments of _record, sorted by outcome. */
+typedef struct Outcomes
+{
+	ArrayAccum	delivered;
+	ArrayAccum	dead_ids,
+				dead_status,
+				dead_code,
+				dead_message;
+	ArrayAccum	retry_ids,
+				retry_errors;
+	ArrayAccum	attempted_ids;
+	SyncItem   *first_failed;	/* what the notification and last_error name */
+	char	   *first_error;
+} Outcomes;
+
+typedef struct RecordArgs
+{
+	SyncRemote *remote;
+	List	   *items;
+	const char *remote_error;
+	int			retry_after_ms;
+} RecordArgs;
+
+static void
+accum_init(ArrayAccum *acc, Oid elemtype, int capacity)
+{
+	acc->elemtype = elemtype;
+	acc->values = palloc(sizeof(Datum) * Max(capacity, 1));
+	acc->nulls = palloc(sizeof(bool) * Max(capacity, 1));
+	acc->n = 0;
+}
+
+static void
+accum_add(ArrayAccum *acc, Datum value, bool isnull)
+{
+	acc->values[acc->n] = value;
+	acc->nulls[acc->n] = isnull;
+	acc->n++;
+}
+
+static void
+accum_text(ArrayAccum *acc, const char *s)
+{
+	accum_add(acc, s ? CStringGetTextDatum(s) : (Datum) 0, s == NULL);
+}
+
+static Datum
+accum_array(ArrayAccum *acc)
+{
+	int			dims[1] = {acc->n};
+	int			lbs[1] = {1};
+	int16		typlen;
+	bool		typbyval;
+	char		typalign;
+
+	get_typlenbyvalalign(acc->elemtype, &typlen, &typbyval, &typalign);
+	return PointerGetDatum(construct_md_array(acc->values, acc->nulls, 1, dims, lbs,
+											  acc->elemtype, typlen, typbyval, typalign));
+}
+
+static const char *
+event_name(SyncOp op)
+{
+	return op == SYNC_OP_CREATE ? "create" : op == SYNC_OP_UPDATE ? "update" : "delete";
+}
+
+static char *
+item_error_text(const SyncItem *item)
+{
+	if (item->http_status > 0)
+		return psprintf("HTTP %d %s: %s", item->http_status,
+						item->error_code ? item->error_code : "",
+						item->error_message ? item->error_message : "");
+	return psprintf("%s: %s", item->error_code ? item->error_code : "error",
+					item->error_message ? item->error_message : "");
+}
+
+static void
+outcomes_init(Outcomes *o, List *items)
+{
+	int			nrows = 0;
+	ListCell   *lc;
+
+	foreach(lc, items)
+		nrows += ((SyncItem *) lfirst(lc))->nids;
+	accum_init(&o->delivered, INT8OID, nrows);
+	accum_init(&o->dead_ids, INT8OID, nrows);
+	accum_init(&o->dead_status, INT4OID, nrows);
+	accum_init(&o->dead_code, TEXTOID, nrows);
+	accum_init(&o->dead_message, TEXTOID, nrows);
+	accum_init(&o->retry_ids, INT8OID, nrows);
+	accum_init(&o->retry_errors, TEXTOID, nrows);
+	accum_init(&o->attempted_ids, INT8OID, nrows);
+	o->first_failed = NULL;
+	o->first_error = NULL;
+}
+
+/* Sorts the rows of one item by its outcome. */
+static void
+add_item(Outcomes *o, const SyncItem *item)
+{
+	switch (item->outcome)
+	{
+		case ITEM_DELIVERED:
+			for (int i = 0; i < item->nids; i++)
+				accum_add(&o->delivered, Int64GetDatum(item->ids[i]), false);
+			break;
+		case ITEM_DEAD:
+			for (int i = 0; i < item->nids; i++)
+			{
+				accum_add(&o->dead_ids, Int64GetDatum(item->ids[i]), false);
+				accum_add(&o->dead_status, Int32GetDatum(item->http_status), item->http_status == 0);
+				accum_text(&o->dead_code, item->error_code);
+				accum_text(&o->dead_message, item->error_message);
+			}
+			break;
+		case ITEM_RETRY:
+			/* the first row holds the item's backoff */
+			accum_add(&o->retry_ids, Int64GetDatum(item->ids[0]), false);
+			accum_text(&o->retry_errors, item_error_text(item));
+			break;
+		case ITEM_PENDING:
+			if (item->attempted)
+				accum_add(&o->attempted_ids, Int64GetDatum(item->ids[0]), false);
+			break;
+	}
+}
+
+/* The first item that failed, alone or with the whole remote. */
+static void
+note_first_failure(Outcomes *o, SyncItem *item, const char *remote_error)
+{
+	if (o->first_failed != NULL)
+		return;
+	if (item->outcome == ITEM_DEAD || item->outcome == ITEM_RETRY)
+		o->first_error = item_error_text(item);
+	else if (item->outcome == ITEM_PENDING && remote_error != NULL)
+		o->first_error = pstrdup(remote_error);
+	else
+		return;
+	o->first_failed = item;
+}
+
+static void
+record(void *arg)
+{
+	RecordArgs *a = arg;
+	Outcomes	o;
+	ListCell   *lc;
+	Oid			types[15] = {INT4OID, INT8ARRAYOID, INT8ARRAYOID, INT4ARRAYOID, TEXTARRAYOID,
+		TEXTARRAYOID, INT8ARRAYOID, TEXTARRAYOID, TEXTOID, INT4OID,
+	TEXTOID, TEXTOID, TEXTOID, TEXTOID, INT8ARRAYOID};
+	Datum		values[15];
+	char		nulls[15];
+
+	outcomes_init(&o, a->items);
+	foreach(lc, a->items)
+	{
+		add_item(&o, lfirst(lc));
+		note_first_failure(&o, lfirst(lc), a->remote_error);
+	}
+
+	memset(nulls, SPI_ARG_NOT_NULL, sizeof(nulls));
+	values[0] = Int32GetDatum(a->remote->id);
+	values[1] = accum_array(&o.delivered);
+	values[2] = accum_array(&o.dead_ids);
+	values[3] = accum_array(&o.dead_status);
+	values[4] = accum_array(&o.dead_code);
+	values[5] = accum_array(&o.dead_message);
+	values[6] = accum_array(&o.retry_ids);
+	values[7] = accum_array(&o.retry_errors);
+	values[8] = a->remote_error ? CStringGetTextDatum(a->remote_error) : (Datum) 0;
+	nulls[8] = a->remote_error ? SPI_ARG_NOT_NULL : SPI_ARG_NULL;
+	values[9] = Int32GetDatum(a->retry_after_ms);
+	if (o.first_failed)
+	{
+		values[10] = CStringGetTextDatum(o.first_failed->sub->collection);
+		values[11] = CStringGetTextDatum(o.first_failed->key);
+		values[12] = CStringGetTextDatum(event_name(o.first_failed->op));
+		values[13] = CStringGetTextDatum(o.first_error);
+	}
+	else
+		nulls[10] = nulls[11] = nulls[12] = nulls[13] = SPI_ARG_NULL;
+	values[14] = accum_array(&o.attempted_ids);
+
+	spi_run("SELECT directus_sync._record(rid => $1, delivered => $2,"
+			" dead_ids => $3, dead_status => $4, dead_code => $5, dead_message => $6,"
+			" retry_ids => $7, retry_errors => $8,"
+			" remote_error => $9, retry_after_ms => $10,"
+			" fail_collection => $11, fail_item => $12, fail_event => $13, fail_error => $14,"
+			" attempted_ids => $15)",
+			15, types, values, nulls);
+}
+
+/* Settles a window in one transaction (see the file header). */
+void
+queue_record(SyncRemote *remote, List *items, const char *remote_error, int retry_after_ms)
+{
+	RecordArgs	a = {remote, items, remote_error, retry_after_ms};
+
+	(void) run_transaction("recording deliveries", record, &a);
+}

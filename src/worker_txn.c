@@ -1,0 +1,289 @@
+/*-------------------------------------------------------------------------
+ *
+ * worker_txn.c
+ *	  The worker's transactions: how each one runs, and the small ones
+ *	  (is the extension there at our version, resync chunks, shrinking the
+ *	  outbox). Claiming and recording have files of their own
+ *	  (queue_claim.c, queue_record.c).
+ *
+ * Each transaction is short and never throws: an error is logged, the
+ * transaction rolled back, and the caller sees "nothing" (no remotes, no
+ * items), so the worker lives on and retries at its next round. Nothing is
+ * held across network I/O. What a transaction returns is allocated in the
+ * caller's memory context (result_*), the rest goes with the transaction.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "tcop/tcopprot.h"
+#include "utils/builtins.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+
+#include "directus_sync.h"
+#include "worker_txn.h"
+
+#define RESYNC_CHUNK_ROWS 1000
+
+/* A drained outbox larger than this is truncated. */
+#define SHRINK_MIN_BYTES (4 * 1024 * 1024)
+
+static bool extension_ready = false;
+
+/* The caller's context of the running transaction: where results go. */
+static MemoryContext result_cxt;
+
+/*
+ * Runs body in a transaction with SPI connected and a snapshot set. On error
+ * logs it, rolls back and returns false.
+ */
+bool
+run_transaction(const char *activity, TransactionBody body, void *arg)
+{
+	MemoryContext caller = CurrentMemoryContext;
+	volatile bool ok = true;
+
+	result_cxt = caller;
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	PG_TRY();
+	{
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		PushActiveSnapshot(GetTransactionSnapshot());
+		pgstat_report_activity(STATE_RUNNING, activity);
+		body(arg);
+		SPI_finish();
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+		/* autovacuum learns of the outbox's dead rows from these */
+		pgstat_report_stat(false);
+	}
+	PG_CATCH();
+	{
+		HOLD_INTERRUPTS();
+		MemoryContextSwitchTo(caller);
+		EmitErrorReport();
+		debug_query_string = NULL;
+		AbortOutOfAnyTransaction();
+		FlushErrorState();
+		RESUME_INTERRUPTS();
+		ok = false;
+		extension_ready = false;	/* maybe dropped: look again */
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(caller);
+	pgstat_report_activity(STATE_IDLE, NULL);
+	return ok;
+}
+
+/* Runs a statement; a logged error shows it (debug_query_string). */
+void
+spi_run(const char *sql, int nargs, Oid *types, Datum *values, const char *nulls)
+{
+	int			rc;
+
+	debug_query_string = sql;
+	rc = SPI_execute_with_args(sql, nargs, types, values, nulls, false, 0);
+	if (rc < 0)
+		elog(ERROR, "could not run \"%s\": %s", sql, SPI_result_code_string(rc));
+	debug_query_string = NULL;
+}
+
+/* Column col (1-based) of row row of the last result, as a string; NULL for null. */
+char *
+result_text(uint64 row, int col)
+{
+	char	   *val = SPI_getvalue(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, col);
+
+	return val ? MemoryContextStrdup(result_cxt, val) : NULL;
+}
+
+/* The same for an integer or boolean column; 0 for null. */
+int64
+result_int(uint64 row, int col)
+{
+	bool		isnull;
+	Datum		d = SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, col, &isnull);
+
+	if (isnull)
+		return 0;
+	switch (SPI_gettypeid(SPI_tuptable->tupdesc, col))
+	{
+		case INT8OID:
+			return DatumGetInt64(d);
+		case INT4OID:
+			return DatumGetInt32(d);
+		case BOOLOID:
+			return DatumGetBool(d) ? 1 : 0;
+		default:
+			elog(ERROR, "unexpected result type");
+	}
+	return 0;
+}
+
+void *
+result_alloc(Size size)
+{
+	return MemoryContextAllocZero(result_cxt, size);
+}
+
+char *
+result_strdup(const char *s)
+{
+	return MemoryContextStrdup(result_cxt, s);
+}
+
+List *
+result_lappend(List *list, void *datum)
+{
+	MemoryContext old = MemoryContextSwitchTo(result_cxt);
+
+	list = lappend(list, datum);
+	MemoryContextSwitchTo(old);
+	return list;
+}
+
+List *
+result_lappend_int(List *list, int datum)
+{
+	MemoryContext old = MemoryContextSwitchTo(result_cxt);
+
+	list = lappend_int(list, datum);
+	MemoryContextSwitchTo(old);
+	return list;
+}
+
+/* ----------------------------------------------------------------
+ * Is the extension there, at this library's version?
+ * ---------------------------------------------------------------- */
+
+typedef struct InstalledExtension
+{
+	char	   *version;		/* NULL: not installed here */
+	char	   *database;
+} InstalledExtension;
+
+static void
+read_installed_version(void *arg)
+{
+	InstalledExtension *ext = arg;
+
+	spi_run("SELECT (SELECT extversion FROM pg_catalog.pg_extension WHERE extname = 'directus_sync'),"
+			"       pg_catalog.current_database()", 0, NULL, NULL, NULL);
+	ext->version = result_text(0, 1);
+	ext->database = result_text(0, 2);
+}
+
+/*
+ * True when the extension is installed in this database at the version the
+ * library was built for. Until then the worker waits, and says once per
+ * version it finds why.
+ */
+bool
+worker_extension_ready(void)
+{
+	static char reported[NAMEDATALEN] = "";
+	InstalledExtension ext = {NULL, NULL};
+
+	if (extension_ready)
+		return true;
+	if (!run_transaction("looking for the extension", read_installed_version, &ext) ||
+		ext.version == NULL)
+		return false;
+	extension_ready = strcmp(ext.version, DIRECTUS_SYNC_VERSION) == 0;
+	if (!extension_ready && strcmp(ext.version, reported) != 0)
+	{
+		ereport(LOG,
+				(errmsg("directus_sync worker for database \"%s\" waits: the extension is at version %s, the library at %s",
+						ext.database, ext.version, DIRECTUS_SYNC_VERSION),
+				 errhint("Run ALTER EXTENSION directus_sync UPDATE in that database.")));
+		strlcpy(reported, ext.version, sizeof(reported));
+	}
+	return extension_ready;
+}
+
+/* ----------------------------------------------------------------
+ * Resync: one chunk per job and round
+ * ---------------------------------------------------------------- */
+
+typedef struct ResyncJob
+{
+	int			remote_id;
+	const char *collection;
+} ResyncJob;
+
+static void
+list_resync_jobs(void *arg)
+{
+	List	  **jobs = arg;
+
+	spi_run("SELECT j.remote_id, j.collection FROM directus_sync.resync_job j"
+			"  JOIN directus_sync.remote r ON r.id = j.remote_id WHERE r.enabled ORDER BY 1, 2",
+			0, NULL, NULL, NULL);
+	for (uint64 r = 0; r < SPI_processed; r++)
+	{
+		ResyncJob  *job = result_alloc(sizeof(ResyncJob));
+
+		job->remote_id = (int) result_int(r, 1);
+		job->collection = result_text(r, 2);
+		*jobs = result_lappend(*jobs, job);
+	}
+}
+
+static void
+resync_step(void *arg)
+{
+	ResyncJob  *job = arg;
+	Oid			types[3] = {INT4OID, TEXTOID, INT4OID};
+	Datum		values[3] = {Int32GetDatum(job->remote_id), CStringGetTextDatum(job->collection),
+	Int32GetDatum(RESYNC_CHUNK_ROWS)};
+
+	spi_run("SELECT directus_sync._resync_step($1, $2, $3)", 3, types, values, NULL);
+}
+
+/*
+ * Queues the next chunk of every running resync, each chunk in a transaction
+ * of its own so that progress shows and nothing is held long.
+ */
+void
+worker_resync_steps(void)
+{
+	List	   *jobs = NIL;
+	ListCell   *lc;
+
+	if (!run_transaction("listing resync jobs", list_resync_jobs, &jobs))
+		return;
+	foreach(lc, jobs)
+		(void) run_transaction("queuing a resync chunk", resync_step, lfirst(lc));
+}
+
+/* ----------------------------------------------------------------
+ * Queue hygiene
+ * ---------------------------------------------------------------- */
+
+static void
+shrink(void *arg)
+{
+	Oid			types[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(SHRINK_MIN_BYTES)};
+
+	(void) arg;
+	spi_run("SELECT directus_sync._shrink_outbox($1)", 1, types, values, NULL);
+}
+
+/*
+ * Truncates the outbox if it is empty but large (see _shrink_outbox); for
+ * the worker to call when it has nothing on its way.
+ */
+void
+worker_shrink_outbox(void)
+{
+	(void) run_transaction("shrinking the outbox", shrink, NULL);
+}
