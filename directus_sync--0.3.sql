@@ -1,0 +1,1689 @@
+/* directus_sync--0.3.sql: the whole extension, version 0.3.
+ *
+ * The full install script: CREATE EXTENSION directus_sync runs this file alone.
+ * directus_sync--0.1.sql, --0.1--0.2.sql and --0.2--0.3.sql are kept as the
+ * upgrade path of existing installations, and must end with exactly the
+ * objects this file creates (t/003_install_paths.pl compares the two).
+ *
+ * Two schemas are involved:
+ *   @extschema@    the schema Directus uses (CREATE EXTENSION ... SCHEMA; public by
+ *                  default). The SyncID map table lives here, under the exact name
+ *                  and layout that directus-extension-sync 3.x creates, so the Node
+ *                  extension and the directus-sync CLI keep working on the same rows.
+ *   directus_sync  the SQL API and everything replication keeps: remotes (Directus
+ *                  instances to ship to), subscriptions (which fields of which
+ *                  collection go to which remote), the outbox the capture trigger
+ *                  fills, the dead letters, and the functions to configure and
+ *                  operate all of it. Nothing in it is usable by PUBLIC. Tokens sit
+ *                  in directus_sync.remote, which no other role can read; every
+ *                  view leaves them out.
+ *
+ * The background worker (src/worker.c) drains the outbox; everything it does in
+ * the database goes through the functions below whose names start with _.
+ *
+ * Sections:
+ *    1. The SyncID map table: create or adopt
+ *    2. The SyncID API
+ *    3. Permission clean-up
+ *    4. DROP EXTENSION keeps the mappings
+ *    5. Replication configuration
+ *    6. Queue
+ *    7. C entry points
+ *    8. Configuration API
+ *    9. Operations
+ *   10. The worker's bookkeeping
+ *   11. Views
+ *   12. Privileges
+ */
+
+\echo Use "CREATE EXTENSION directus_sync" to load this file. \quit
+
+CREATE SCHEMA directus_sync;
+REVOKE ALL ON SCHEMA directus_sync FROM PUBLIC;
+COMMENT ON SCHEMA directus_sync IS 'directus_sync: SyncID map API, permission clean-up, item replication';
+
+
+/* ---------------------------------------------------------------------------
+ * 1. The SyncID map table: create or adopt
+ * ------------------------------------------------------------------------- */
+
+/*
+ * The map table. Created with the DDL knex emits for directus-extension-sync
+ * 3.x on PostgreSQL, so the catalogs end up identical; adopted with all its
+ * rows when the Node extension made it first.
+ *
+ * An adopted table passes to the extension's owner: the SECURITY DEFINER API
+ * runs as that owner, so the table must carry nothing that another role could
+ * make run code (triggers, rules, row security, expression indexes, defaults,
+ * check constraints). Its layout must therefore match the one created here
+ * exactly, which also guarantees that pg_dump's rows fit the table a restore's
+ * CREATE EXTENSION makes.
+ */
+DO $install$
+DECLARE
+    ext_schema oid := (SELECT extnamespace FROM pg_extension WHERE extname = 'directus_sync');
+    map regclass := to_regclass('@extschema@.directus_sync_id_map');
+    -- What the DDL below (and knex) produces, in "C" order. Read with the
+    -- script's search_path, so the sequence name is unqualified.
+    expected text[] := ARRAY[
+        'column created_at timestamp with time zone default CURRENT_TIMESTAMP',
+        'column id integer not null default nextval(''directus_sync_id_map_id_seq''::regclass)',
+        'column local_id character varying(255) not null',
+        'column sync_id character varying(255) not null',
+        'column table character varying(255) not null',
+        'constraint directus_sync_id_map_pkey PRIMARY KEY (id)',
+        'constraint directus_sync_id_map_table_local_id_unique UNIQUE ("table", local_id)',
+        'constraint directus_sync_id_map_table_sync_id_unique UNIQUE ("table", sync_id)',
+        'index directus_sync_id_map_created_at_index btree (created_at)',
+        'index directus_sync_id_map_pkey unique btree (id)',
+        'index directus_sync_id_map_table_local_id_unique unique btree (table, local_id)',
+        'index directus_sync_id_map_table_sync_id_unique unique btree (table, sync_id)'];
+    found text[];
+    other_schemas text;
+    former_owner name;
+BEGIN
+    IF map IS NULL THEN
+        CREATE TABLE @extschema@.directus_sync_id_map (
+            id serial PRIMARY KEY,
+            "table" varchar(255) NOT NULL,
+            sync_id varchar(255) NOT NULL,
+            local_id varchar(255) NOT NULL,
+            created_at timestamptz DEFAULT CURRENT_TIMESTAMP);
+        ALTER TABLE @extschema@.directus_sync_id_map
+            ADD CONSTRAINT directus_sync_id_map_table_sync_id_unique UNIQUE ("table", sync_id);
+        ALTER TABLE @extschema@.directus_sync_id_map
+            ADD CONSTRAINT directus_sync_id_map_table_local_id_unique UNIQUE ("table", local_id);
+        CREATE INDEX directus_sync_id_map_created_at_index
+            ON @extschema@.directus_sync_id_map (created_at);
+
+        SELECT string_agg(format('%I', n.nspname), ', ') INTO other_schemas
+          FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+         WHERE c.relname = 'directus_sync_id_map' AND c.relkind = 'r' AND n.oid <> ext_schema;
+        IF other_schemas IS NOT NULL THEN
+            RAISE WARNING 'created a new, empty directus_sync_id_map in schema %', '@extschema@'
+                USING DETAIL = format('A directus_sync_id_map table also exists in schema %s.', other_schemas),
+                      HINT = 'To adopt that one, drop the extension and run CREATE EXTENSION directus_sync SCHEMA <that schema>.';
+        END IF;
+        RETURN;
+    END IF;
+
+    /*
+     * Adoption. The table passes to the extension's owner, as whom the
+     * SECURITY DEFINER API runs, so it must carry nothing through which its
+     * old owner could make that API run code (triggers, rules, row security,
+     * expression indexes, other defaults or constraints). It must also fit
+     * the rows pg_dump writes into the table a restore's CREATE EXTENSION
+     * makes. Hence: exactly the expected layout, nothing more.
+     */
+    SELECT array_agg(item ORDER BY item COLLATE "C") INTO found FROM (
+        SELECT format('column %s %s%s%s', a.attname, format_type(a.atttypid, a.atttypmod),
+                      CASE WHEN a.attnotnull THEN ' not null' ELSE '' END,
+                      coalesce(' default ' || pg_get_expr(d.adbin, d.adrelid), ''))
+          FROM pg_attribute a LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+         WHERE a.attrelid = map AND a.attnum > 0 AND NOT a.attisdropped
+        UNION ALL
+        SELECT format('constraint %s %s', conname, pg_get_constraintdef(oid)) FROM pg_constraint
+         WHERE conrelid = map
+        UNION ALL
+        SELECT format('index %s%s %s (%s)%s', ic.relname, CASE WHEN i.indisunique THEN ' unique' ELSE '' END,
+                      am.amname,
+                      (SELECT string_agg(coalesce(a.attname, 'expression'), ', ' ORDER BY k.ord)
+                         FROM unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord)
+                         LEFT JOIN pg_attribute a ON a.attrelid = map AND a.attnum = k.attnum),
+                      CASE WHEN i.indpred IS NOT NULL THEN ' partial' ELSE '' END)
+          FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid JOIN pg_am am ON am.oid = ic.relam
+         WHERE i.indrelid = map
+        UNION ALL
+        SELECT format('trigger %s', tgname) FROM pg_trigger WHERE tgrelid = map AND NOT tgisinternal
+        UNION ALL
+        SELECT format('rule %s', rulename) FROM pg_rewrite WHERE ev_class = map
+        UNION ALL
+        SELECT format('policy %s', polname) FROM pg_policy WHERE polrelid = map
+        UNION ALL
+        SELECT 'row security' FROM pg_class WHERE oid = map AND relrowsecurity
+        UNION ALL
+        SELECT format('relkind %s', relkind) FROM pg_class WHERE oid = map AND relkind <> 'r'
+        UNION ALL
+        SELECT 'inheritance' FROM pg_inherits WHERE inhrelid = map OR inhparent = map
+    ) AS items(item);
+
+    IF found IS DISTINCT FROM expected THEN
+        RAISE EXCEPTION 'table %.directus_sync_id_map exists but is not the one directus-extension-sync creates',
+                        '@extschema@'
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  DETAIL = format('Unexpected: %s. Missing: %s.',
+                      coalesce(nullif(array_to_string(ARRAY(SELECT unnest(found) EXCEPT SELECT unnest(expected) ORDER BY 1), '; '), ''), 'nothing'),
+                      coalesce(nullif(array_to_string(ARRAY(SELECT unnest(expected) EXCEPT SELECT unnest(found) ORDER BY 1), '; '), ''), 'nothing')),
+                  HINT = 'Rename or fix the table, then run CREATE EXTENSION again.';
+    END IF;
+
+    SELECT pg_get_userbyid(relowner) INTO former_owner FROM pg_class WHERE oid = map;
+    IF former_owner <> current_user THEN
+        RAISE WARNING 'table % now belongs to the owner of extension directus_sync', map
+            USING DETAIL = format('Role %I, its owner until now, has no access to it any more.', former_owner),
+                  HINT = format('To let directus-extension-sync running as %1$I use it: GRANT SELECT, INSERT, DELETE ON %2$s TO %1$I; GRANT USAGE ON SEQUENCE %2$s_id_seq TO %1$I;',
+                                former_owner, map);
+    END IF;
+    EXECUTE format('ALTER TABLE %s OWNER TO %I', map, current_user);
+    ALTER EXTENSION directus_sync ADD TABLE @extschema@.directus_sync_id_map;
+    ALTER EXTENSION directus_sync ADD SEQUENCE @extschema@.directus_sync_id_map_id_seq;
+END
+$install$;
+
+-- The rows are user data: pg_dump writes them out although the table belongs
+-- to the extension, and restores them into the table CREATE EXTENSION makes.
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.directus_sync_id_map', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.directus_sync_id_map_id_seq', '');
+
+COMMENT ON TABLE @extschema@.directus_sync_id_map IS
+    'SyncID map shared with directus-extension-sync: links a stable sync_id to each instance''s local_id';
+
+
+/* ---------------------------------------------------------------------------
+ * 2. The SyncID API: one function per REST endpoint of directus-extension-sync,
+ * plus set-based variants. SECURITY DEFINER, so a role needs EXECUTE on them
+ * and no privilege on the table itself (README: "Access").
+ * ------------------------------------------------------------------------- */
+
+-- Input checks shared by the API. Called from SECURITY DEFINER functions only.
+
+-- A map key (table, sync id or local id) must fit the varchar(255) columns
+-- exactly: never NULL, never empty, never silently cut.
+CREATE FUNCTION directus_sync._check_key(val text, what text) RETURNS void
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF val IS NULL THEN
+        RAISE EXCEPTION '% must not be null', what USING ERRCODE = 'null_value_not_allowed';
+    ELSIF val = '' THEN
+        RAISE EXCEPTION '% must not be empty', what USING ERRCODE = 'invalid_parameter_value';
+    ELSIF length(val) > 255 THEN
+        RAISE EXCEPTION '% is too long', what
+            USING ERRCODE = 'string_data_right_truncation',
+                  DETAIL = format('It has %s characters; the limit is 255.', length(val));
+    END IF;
+END
+$$;
+
+-- The same for every element of an array, set-based so that checking 1,000 ids
+-- costs one scan, not 1,000 calls.
+CREATE FUNCTION directus_sync._check_keys(vals text[], what text) RETURNS void
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    bad record;
+BEGIN
+    IF vals IS NULL THEN
+        RAISE EXCEPTION '% must not be null', what USING ERRCODE = 'null_value_not_allowed';
+    ELSIF array_ndims(vals) > 1 THEN
+        RAISE EXCEPTION '% must be a one-dimensional array', what
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    SELECT v, pos INTO bad
+      FROM unnest(vals) WITH ORDINALITY AS u(v, pos)
+     WHERE v IS NULL OR v = '' OR length(v) > 255
+     LIMIT 1;
+    IF FOUND THEN
+        PERFORM directus_sync._check_key(bad.v, format('%s[%s]', what, bad.pos));
+    END IF;
+END
+$$;
+
+-- Raises 23505 when the local id or the sync id is already mapped in the
+-- table, saying which (the REST endpoint answered 409 for a local id).
+CREATE FUNCTION directus_sync._check_not_mapped(map_table text, local_id text, sync_id text)
+RETURNS void
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    other text;
+BEGIN
+    SELECT m.sync_id INTO other FROM @extschema@.directus_sync_id_map m
+     WHERE m."table" = map_table AND m.local_id = _check_not_mapped.local_id;
+    IF FOUND THEN
+        RAISE EXCEPTION 'local id "%" already exists in table "%"', local_id, map_table
+            USING ERRCODE = 'unique_violation',
+                  CONSTRAINT = 'directus_sync_id_map_table_local_id_unique',
+                  DETAIL = format('It is mapped to sync id "%s".', other);
+    END IF;
+    SELECT m.local_id INTO other FROM @extschema@.directus_sync_id_map m
+     WHERE m."table" = map_table AND m.sync_id = _check_not_mapped.sync_id;
+    IF FOUND THEN
+        RAISE EXCEPTION 'sync id "%" already exists in table "%"', sync_id, map_table
+            USING ERRCODE = 'unique_violation',
+                  CONSTRAINT = 'directus_sync_id_map_table_sync_id_unique',
+                  DETAIL = format('It is mapped to local id "%s".', other);
+    END IF;
+END
+$$;
+
+CREATE FUNCTION directus_sync.get_by_sync_id(table_name text, sync_id text)
+RETURNS SETOF @extschema@.directus_sync_id_map
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM directus_sync._check_key(table_name, 'table_name');
+    PERFORM directus_sync._check_key(sync_id, 'sync_id');
+    RETURN QUERY SELECT * FROM @extschema@.directus_sync_id_map m
+                  WHERE m."table" = table_name AND m.sync_id = get_by_sync_id.sync_id;
+END
+$$;
+COMMENT ON FUNCTION directus_sync.get_by_sync_id(text, text) IS
+    'The mapping of a sync id in a table, or no row (REST: GET table/:table/sync_id/:sync_id)';
+
+CREATE FUNCTION directus_sync.get_by_local_id(table_name text, local_id text)
+RETURNS SETOF @extschema@.directus_sync_id_map
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM directus_sync._check_key(table_name, 'table_name');
+    PERFORM directus_sync._check_key(local_id, 'local_id');
+    RETURN QUERY SELECT * FROM @extschema@.directus_sync_id_map m
+                  WHERE m."table" = table_name AND m.local_id = get_by_local_id.local_id;
+END
+$$;
+COMMENT ON FUNCTION directus_sync.get_by_local_id(text, text) IS
+    'The mapping of a local id in a table, or no row (REST: GET table/:table/local_id/:local_id)';
+
+CREATE FUNCTION directus_sync.get_all(table_name text)
+RETURNS SETOF @extschema@.directus_sync_id_map
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM directus_sync._check_key(table_name, 'table_name');
+    RETURN QUERY SELECT * FROM @extschema@.directus_sync_id_map m
+                  WHERE m."table" = table_name ORDER BY m.id;
+END
+$$;
+COMMENT ON FUNCTION directus_sync.get_all(text) IS
+    'Every mapping of a table, ordered by id (REST: GET table/:table)';
+
+CREATE FUNCTION directus_sync.create_mapping(table_name text, local_id text, sync_id text DEFAULT NULL)
+RETURNS text
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    new_sync_id text := coalesce(sync_id, gen_random_uuid()::text);
+BEGIN
+    PERFORM directus_sync._check_key(table_name, 'table_name');
+    PERFORM directus_sync._check_key(local_id, 'local_id');
+    PERFORM directus_sync._check_key(new_sync_id, 'sync_id');
+    -- A check, not an exception block: no subtransaction per call. A
+    -- concurrent insert of the same ids that slips in after the check still
+    -- fails the INSERT with 23505, from the unique constraint itself.
+    PERFORM directus_sync._check_not_mapped(table_name, local_id, new_sync_id);
+    INSERT INTO @extschema@.directus_sync_id_map ("table", sync_id, local_id)
+    VALUES (table_name, new_sync_id, local_id);
+    RETURN new_sync_id;
+END
+$$;
+COMMENT ON FUNCTION directus_sync.create_mapping(text, text, text) IS
+    'Maps a local id to a sync id (a random uuid when none is given) and returns the sync id (REST: POST table/:table)';
+
+CREATE FUNCTION directus_sync.delete_by_sync_id(table_name text, sync_id text)
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    removed bigint;
+BEGIN
+    PERFORM directus_sync._check_key(table_name, 'table_name');
+    PERFORM directus_sync._check_key(sync_id, 'sync_id');
+    DELETE FROM @extschema@.directus_sync_id_map m
+     WHERE m."table" = table_name AND m.sync_id = delete_by_sync_id.sync_id;
+    GET DIAGNOSTICS removed = ROW_COUNT;
+    RETURN removed;
+END
+$$;
+COMMENT ON FUNCTION directus_sync.delete_by_sync_id(text, text) IS
+    'Removes the mapping of a sync id; returns how many rows went, 0 or 1 (REST: DELETE table/:table/sync_id/:sync_id)';
+
+CREATE FUNCTION directus_sync.delete_by_local_id(table_name text, local_id text)
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    removed bigint;
+BEGIN
+    PERFORM directus_sync._check_key(table_name, 'table_name');
+    PERFORM directus_sync._check_key(local_id, 'local_id');
+    DELETE FROM @extschema@.directus_sync_id_map m
+     WHERE m."table" = table_name AND m.local_id = delete_by_local_id.local_id;
+    GET DIAGNOSTICS removed = ROW_COUNT;
+    RETURN removed;
+END
+$$;
+COMMENT ON FUNCTION directus_sync.delete_by_local_id(text, text) IS
+    'Removes the mapping of a local id; returns how many rows went, 0 or 1 (REST: DELETE table/:table/local_id/:local_id)';
+
+-- Set-based variants: the CLI paid one HTTP round trip per id.
+
+CREATE FUNCTION directus_sync.get_by_local_ids(table_name text, local_ids text[])
+RETURNS SETOF @extschema@.directus_sync_id_map
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM directus_sync._check_key(table_name, 'table_name');
+    PERFORM directus_sync._check_keys(local_ids, 'local_ids');
+    RETURN QUERY SELECT m.* FROM unnest(local_ids) WITH ORDINALITY AS wanted(local_id, pos)
+                   JOIN @extschema@.directus_sync_id_map m
+                     ON m."table" = table_name AND m.local_id = wanted.local_id
+                  ORDER BY wanted.pos;
+END
+$$;
+COMMENT ON FUNCTION directus_sync.get_by_local_ids(text, text[]) IS
+    'The mappings of many local ids of a table, in the order asked; ids without a mapping give no row';
+
+CREATE FUNCTION directus_sync.get_by_sync_ids(table_name text, sync_ids text[])
+RETURNS SETOF @extschema@.directus_sync_id_map
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM directus_sync._check_key(table_name, 'table_name');
+    PERFORM directus_sync._check_keys(sync_ids, 'sync_ids');
+    RETURN QUERY SELECT m.* FROM unnest(sync_ids) WITH ORDINALITY AS wanted(sync_id, pos)
+                   JOIN @extschema@.directus_sync_id_map m
+                     ON m."table" = table_name AND m.sync_id = wanted.sync_id
+                  ORDER BY wanted.pos;
+END
+$$;
+COMMENT ON FUNCTION directus_sync.get_by_sync_ids(text, text[]) IS
+    'The mappings of many sync ids of a table, in the order asked; ids without a mapping give no row';
+
+CREATE FUNCTION directus_sync.create_mappings(table_name text, local_ids text[], sync_ids text[] DEFAULT NULL)
+RETURNS TABLE (local_id text, sync_id text)
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    dup record;
+BEGIN
+    PERFORM directus_sync._check_key(table_name, 'table_name');
+    PERFORM directus_sync._check_keys(local_ids, 'local_ids');
+    IF array_ndims(sync_ids) > 1 THEN
+        RAISE EXCEPTION 'sync_ids must be a one-dimensional array' USING ERRCODE = 'invalid_parameter_value';
+    ELSIF sync_ids IS NOT NULL AND cardinality(sync_ids) <> cardinality(local_ids) THEN
+        RAISE EXCEPTION 'sync_ids and local_ids differ in length'
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = format('There are %s local ids and %s sync ids.',
+                                  cardinality(local_ids), cardinality(sync_ids)),
+                  HINT = 'Pass NULL, or NULL elements, for the sync ids to generate.';
+    END IF;
+    -- A NULL sync id means "generate one", as in create_mapping.
+    sync_ids := ARRAY(SELECT coalesce(u.s, gen_random_uuid()::text)
+                        FROM unnest(local_ids, sync_ids) WITH ORDINALITY AS u(l, s, pos)
+                       ORDER BY u.pos);
+    PERFORM directus_sync._check_keys(sync_ids, 'sync_ids');
+
+    FOR dup IN
+        SELECT 'local id' AS what, l AS val FROM unnest(local_ids) AS l GROUP BY l HAVING count(*) > 1
+        UNION ALL
+        SELECT 'sync id', s FROM unnest(sync_ids) AS s GROUP BY s HAVING count(*) > 1
+        LIMIT 1
+    LOOP
+        RAISE EXCEPTION '% "%" appears more than once in the input', dup.what, dup.val
+            USING ERRCODE = 'unique_violation';
+    END LOOP;
+
+    -- Name the first input row whose key is taken. A concurrent insert that
+    -- slips in after this check still fails the INSERT below with 23505.
+    FOR dup IN
+        SELECT u.l, u.s FROM unnest(local_ids, sync_ids) WITH ORDINALITY AS u(l, s, pos)
+         WHERE EXISTS (SELECT FROM @extschema@.directus_sync_id_map m
+                        WHERE m."table" = table_name AND (m.local_id = u.l OR m.sync_id = u.s))
+         ORDER BY u.pos LIMIT 1
+    LOOP
+        PERFORM directus_sync._check_not_mapped(table_name, dup.l, dup.s);
+    END LOOP;
+
+    INSERT INTO @extschema@.directus_sync_id_map ("table", sync_id, local_id)
+    SELECT table_name, u.s, u.l FROM unnest(local_ids, sync_ids) WITH ORDINALITY AS u(l, s, pos)
+     ORDER BY u.pos;
+    RETURN QUERY SELECT u.l, u.s FROM unnest(local_ids, sync_ids) WITH ORDINALITY AS u(l, s, pos)
+                  ORDER BY u.pos;
+END
+$$;
+COMMENT ON FUNCTION directus_sync.create_mappings(text, text[], text[]) IS
+    'Maps many local ids of a table at once, all or nothing; returns each local id with its sync id, in input order';
+
+
+/* ---------------------------------------------------------------------------
+ * 3. Permission clean-up (REST: DELETE helpers/permissions/duplicates)
+ * ------------------------------------------------------------------------- */
+
+-- SECURITY INVOKER: directus_permissions belongs to Directus's role, and
+-- the caller needs its own right to delete from it.
+CREATE FUNCTION directus_sync.remove_permission_duplicates(keep text DEFAULT 'last', dry_run boolean DEFAULT false)
+RETURNS TABLE (policy uuid, role uuid, collection text, action text, kept_id integer, deleted_ids integer[])
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    permissions regclass := to_regclass('@extschema@.directus_permissions');
+    owner_column text;
+    duplicates text;
+BEGIN
+    IF keep IS NULL THEN
+        RAISE EXCEPTION 'keep must not be null' USING ERRCODE = 'null_value_not_allowed';
+    ELSIF keep NOT IN ('first', 'last') THEN
+        RAISE EXCEPTION 'invalid value for keep: "%"', keep
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Use ''last'' to keep the highest id of each group or ''first'' to keep the lowest.';
+    ELSIF dry_run IS NULL THEN
+        RAISE EXCEPTION 'dry_run must not be null' USING ERRCODE = 'null_value_not_allowed';
+    ELSIF permissions IS NULL THEN
+        RAISE EXCEPTION 'table %.directus_permissions does not exist', '@extschema@'
+            USING ERRCODE = 'undefined_table',
+                  HINT = 'Install directus_sync in the schema of a Directus database (CREATE EXTENSION directus_sync SCHEMA ...).';
+    END IF;
+
+    -- Directus 11+ groups permissions by policy, Directus 10 by role.
+    SELECT a.attname INTO owner_column FROM pg_attribute a
+     WHERE a.attrelid = permissions AND a.attname IN ('policy', 'role') AND NOT a.attisdropped
+     ORDER BY a.attname = 'policy' DESC LIMIT 1;
+    IF owner_column IS NULL THEN
+        RAISE EXCEPTION 'table % has neither a policy nor a role column', permissions
+            USING ERRCODE = 'undefined_column';
+    END IF;
+
+    -- Every row but the kept one of each (owner, collection, action) group.
+    duplicates := format($q$
+        SELECT id, owner, collection, action, kept_id FROM (
+            SELECT p.id, p.%1$I::uuid AS owner, p.collection::text AS collection, p.action::text AS action,
+                   first_value(p.id) OVER (PARTITION BY p.%1$I, p.collection, p.action ORDER BY p.id %2$s) AS kept_id
+              FROM %3$s p) AS ranked
+         WHERE id <> kept_id$q$,
+        owner_column, CASE keep WHEN 'last' THEN 'DESC' ELSE 'ASC' END, permissions);
+
+    IF NOT dry_run THEN
+        -- Nobody may delete a kept row, or add a duplicate, between the
+        -- choice and the delete; readers are not blocked.
+        EXECUTE format('LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE', permissions);
+        duplicates := format('WITH doomed AS (%s) DELETE FROM %s p USING doomed d WHERE p.id = d.id RETURNING d.*',
+                             duplicates, permissions);
+    END IF;
+    RETURN QUERY EXECUTE format($q$
+        WITH reported AS (%s)
+        SELECT %s, %s, collection, action, kept_id, array_agg(id ORDER BY id)
+          FROM reported GROUP BY owner, collection, action, kept_id
+         ORDER BY owner, collection, action$q$,
+        duplicates,
+        CASE owner_column WHEN 'policy' THEN 'owner' ELSE 'NULL::uuid' END,
+        CASE owner_column WHEN 'role' THEN 'owner' ELSE 'NULL::uuid' END);
+END
+$$;
+COMMENT ON FUNCTION directus_sync.remove_permission_duplicates(text, boolean) IS
+    'Deletes duplicated directus_permissions rows (same policy, or role on Directus 10, collection and action), keeping the last or first id of each group; one row per group';
+
+
+/* ---------------------------------------------------------------------------
+ * 4. DROP EXTENSION keeps the mappings: an event trigger detaches the map
+ * table from the extension before the drop, so the table stays with every row
+ * and a later CREATE EXTENSION adopts it again. The capture and loop guard
+ * triggers on Directus's tables go first: they depend on our functions.
+ * ------------------------------------------------------------------------- */
+
+-- Found through pg_depend, not by name: a renamed or moved table is kept too.
+-- (_capture and _activity, section 7, are looked up when it runs.)
+CREATE FUNCTION directus_sync._detach_map() RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    member record;
+    mappings bigint;
+BEGIN
+    -- Triggers on Directus's tables depend on our functions: remove them first.
+    FOR member IN
+        SELECT t.tgname, t.tgrelid::regclass AS rel FROM pg_trigger t
+         WHERE t.tgfoid IN ('directus_sync._capture'::regproc, 'directus_sync._activity'::regproc)
+    LOOP
+        EXECUTE format('DROP TRIGGER %I ON %s', member.tgname, member.rel);
+    END LOOP;
+
+    -- The map table and its sequence: the extension's members outside its own schema.
+    FOR member IN
+        SELECT c.oid::regclass AS rel, c.relkind
+          FROM pg_depend d JOIN pg_extension e ON e.oid = d.refobjid
+          JOIN pg_class c ON c.oid = d.objid
+         WHERE e.extname = 'directus_sync' AND d.classid = 'pg_class'::regclass
+           AND d.deptype = 'e' AND c.relkind IN ('r', 'S')
+           AND c.relnamespace <> 'directus_sync'::regnamespace
+    LOOP
+        EXECUTE format('ALTER EXTENSION directus_sync DROP %s %s',
+                       CASE member.relkind WHEN 'r' THEN 'TABLE' ELSE 'SEQUENCE' END, member.rel);
+        IF member.relkind = 'r' THEN
+            EXECUTE format('SELECT count(*) FROM %s', member.rel) INTO mappings;
+            RAISE NOTICE 'table % keeps its % mappings after DROP EXTENSION directus_sync', member.rel, mappings
+                USING HINT = 'CREATE EXTENSION directus_sync adopts it again; DROP TABLE removes it for good.';
+        END IF;
+    END LOOP;
+END
+$$;
+
+CREATE FUNCTION directus_sync._keep_map_on_drop() RETURNS event_trigger
+AS 'MODULE_PATHNAME', 'directus_sync_keep_map_on_drop'
+LANGUAGE C;
+
+CREATE EVENT TRIGGER directus_sync_keep_map_on_drop ON ddl_command_start
+    WHEN TAG IN ('DROP EXTENSION')
+    EXECUTE FUNCTION directus_sync._keep_map_on_drop();
+-- Fire in replica sessions too, so session_replication_role cannot bypass it.
+ALTER EVENT TRIGGER directus_sync_keep_map_on_drop ENABLE ALWAYS;
+
+
+/* ---------------------------------------------------------------------------
+ * 5. Replication configuration
+ * ------------------------------------------------------------------------- */
+
+CREATE TABLE directus_sync.remote (
+    id                 serial PRIMARY KEY,
+    name               text NOT NULL UNIQUE,
+    url                text NOT NULL,          -- base URL, no trailing slash
+    token              text NOT NULL,          -- static token of a user on the remote
+    enabled            boolean NOT NULL DEFAULT true,   -- false: changes are not even captured
+    paused             boolean NOT NULL DEFAULT false,  -- true: captured, not shipped
+    notify_users       uuid[] NOT NULL DEFAULT '{}',
+    inbound_user       uuid,                   -- the Directus user this remote writes to us as
+    forward_inbound    boolean NOT NULL DEFAULT false,
+    connect_timeout_ms integer NOT NULL DEFAULT 5000,
+    request_timeout_ms integer NOT NULL DEFAULT 30000,
+    batch_max_items    integer NOT NULL DEFAULT 500,
+    batch_max_bytes    integer NOT NULL DEFAULT 1000000,
+    verify_tls         boolean NOT NULL DEFAULT true,
+    created_at         timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE TABLE directus_sync.subscription (
+    remote_id   integer NOT NULL REFERENCES directus_sync.remote ON DELETE CASCADE,
+    collection  text NOT NULL,                 -- Directus collection = table name in @extschema@
+    relid       regclass NOT NULL,
+    key_column  name NOT NULL,
+    key_is_number boolean NOT NULL,            -- how a key is written in a JSON array of keys
+    fields      text[] NOT NULL,
+    singleton   boolean NOT NULL DEFAULT false,
+    PRIMARY KEY (remote_id, collection)
+);
+CREATE INDEX subscription_relid_idx ON directus_sync.subscription (relid);
+
+/*
+ * Worker's view of each remote: counters and the backoff state. Kept apart
+ * from remote so that the worker's frequent updates never touch the rows the
+ * DBA edits, and the counters survive restarts.
+ */
+CREATE TABLE directus_sync.remote_state (
+    remote_id            integer PRIMARY KEY REFERENCES directus_sync.remote ON DELETE CASCADE,
+    in_flight            integer NOT NULL DEFAULT 0,
+    delivered            bigint NOT NULL DEFAULT 0,
+    failed               bigint NOT NULL DEFAULT 0,   -- failed attempts, transient ones included
+    consecutive_failures integer NOT NULL DEFAULT 0,
+    retry_at             timestamptz,                 -- backoff: nothing is sent before this
+    last_success_at      timestamptz,
+    last_error           text,
+    last_error_at        timestamptz,
+    last_notified_at     timestamptz,
+    unnotified_failures  integer NOT NULL DEFAULT 0
+);
+
+
+/* ---------------------------------------------------------------------------
+ * 6. Queue
+ * ------------------------------------------------------------------------- */
+
+/*
+ * One row per change and subscribed remote, written by the capture trigger
+ * in the changing transaction (straight into heap and indexes: no triggers,
+ * rules, defaults or constraints beyond NOT NULL apply to what it writes),
+ * and deleted once delivered. The worker reads
+ * it in id order per remote, so the primary key leads with remote_id. The
+ * aggressive autovacuum settings keep a drained queue small: a vacuum after
+ * the last delete truncates the empty pages.
+ */
+CREATE TABLE directus_sync.outbox (
+    id              bigserial,
+    remote_id       integer NOT NULL,
+    collection      text NOT NULL,
+    item_key        text NOT NULL,
+    op              "char" NOT NULL,           -- 'c' create, 'u' update, 'd' delete
+    payload         json,                      -- key and fields; NULL for deletes
+    queued_at       timestamptz NOT NULL DEFAULT now(),
+    attempts        integer NOT NULL DEFAULT 0,
+    retry_at        timestamptz,               -- backoff of this item alone
+    last_error      text,
+    PRIMARY KEY (remote_id, id)
+) WITH (autovacuum_vacuum_scale_factor = 0, autovacuum_vacuum_threshold = 5000,
+        autovacuum_vacuum_cost_delay = 0, fillfactor = 90);
+
+-- An item's queued rows: for the worker to skip an item that backs off alone,
+-- and for the loop guard to find our changes still on their way to a remote.
+CREATE INDEX outbox_item_idx ON directus_sync.outbox (remote_id, collection, item_key);
+
+CREATE TABLE directus_sync.dead_letter (
+    id              bigint PRIMARY KEY,        -- the outbox id it had
+    remote_id       integer NOT NULL REFERENCES directus_sync.remote ON DELETE CASCADE,
+    collection      text NOT NULL,
+    item_key        text NOT NULL,
+    op              "char" NOT NULL,
+    payload         json,
+    queued_at       timestamptz NOT NULL,
+    failed_at       timestamptz NOT NULL DEFAULT now(),
+    http_status     integer,
+    error_code      text,
+    error_message   text
+);
+
+CREATE TABLE directus_sync.resync_job (
+    remote_id   integer NOT NULL REFERENCES directus_sync.remote ON DELETE CASCADE,
+    collection  text NOT NULL,
+    last_key    text,                          -- rows up to this key are queued
+    rows_done   bigint NOT NULL DEFAULT 0,
+    rows_total  bigint NOT NULL,               -- estimate taken when the job started
+    started_at  timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (remote_id, collection)
+);
+
+/*
+ * Concurrent edits of one field on both sides, one row per field: what each
+ * side had, and which value both sides keep (see _resolve_conflicts).
+ */
+CREATE TABLE directus_sync.conflict (
+    id           bigserial PRIMARY KEY,
+    remote_id    integer NOT NULL,             -- no foreign key: written in Directus's transactions,
+                                               -- which must not lock remote rows (remove_remote cleans up)
+    collection   text NOT NULL,
+    item_key     text NOT NULL,
+    field        text NOT NULL,
+    local_value  jsonb,                        -- ours, still queued for the remote
+    remote_value jsonb,                        -- what the remote's inbound user wrote
+    winner       text NOT NULL CHECK (winner IN ('local', 'remote')),
+    detected_at  timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX conflict_remote_idx ON directus_sync.conflict (remote_id, detected_at);
+
+-- Configuration survives pg_dump; queue, state and dead letters do not.
+-- (After the map table's two, in the order the upgrade path marks them: the
+-- order shows in pg_extension.extconfig.)
+SELECT pg_catalog.pg_extension_config_dump('directus_sync.remote', '');
+SELECT pg_catalog.pg_extension_config_dump('directus_sync.remote_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('directus_sync.subscription', '');
+
+
+/* ---------------------------------------------------------------------------
+ * 7. C entry points
+ * ------------------------------------------------------------------------- */
+
+CREATE FUNCTION directus_sync._capture() RETURNS trigger
+AS 'MODULE_PATHNAME', 'directus_sync_capture' LANGUAGE C;
+
+CREATE FUNCTION directus_sync._activity() RETURNS trigger
+AS 'MODULE_PATHNAME', 'directus_sync_activity' LANGUAGE C;
+
+-- Makes every backend rebuild its cached subscriptions of that table at its
+-- next change of it (a relcache invalidation, sent at commit).
+CREATE FUNCTION directus_sync._invalidate(rel regclass) RETURNS void
+AS 'MODULE_PATHNAME', 'directus_sync_invalidate' LANGUAGE C STRICT;
+
+-- Wakes this database's worker when the calling transaction commits.
+CREATE FUNCTION directus_sync._wake_at_commit() RETURNS void
+AS 'MODULE_PATHNAME', 'directus_sync_wake_at_commit' LANGUAGE C;
+
+CREATE FUNCTION directus_sync.wake() RETURNS boolean
+AS 'MODULE_PATHNAME', 'directus_sync_wake' LANGUAGE C;
+COMMENT ON FUNCTION directus_sync.wake() IS
+    'Wakes this database''s replication worker now; false when no worker runs for this database';
+
+
+/* ---------------------------------------------------------------------------
+ * 8. Configuration API
+ * ------------------------------------------------------------------------- */
+
+-- Input checks and look-ups.
+
+CREATE FUNCTION directus_sync._remote_id(remote_name text) RETURNS integer
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    found integer;
+BEGIN
+    IF remote_name IS NULL THEN
+        RAISE EXCEPTION 'remote name must not be null' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    SELECT id INTO found FROM directus_sync.remote WHERE name = remote_name;
+    IF found IS NULL THEN
+        RAISE EXCEPTION 'remote "%" does not exist', remote_name
+            USING ERRCODE = 'undefined_object',
+                  HINT = 'Remotes are listed in directus_sync.remotes.';
+    END IF;
+    RETURN found;
+END
+$$;
+
+/*
+ * Lock order: a remote's state row before the remote itself. The worker
+ * updates the state row and, through the foreign keys of dead_letter and
+ * remote_state, share-locks the remote; configuration that locks the remote
+ * first would deadlock with it.
+ */
+CREATE FUNCTION directus_sync._lock_state(rid integer) RETURNS void
+LANGUAGE sql
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT FROM directus_sync.remote_state WHERE remote_id = rid FOR UPDATE $$;
+
+-- Checks the settings of a remote as stored. The token is never part of a message.
+CREATE FUNCTION directus_sync._check_remote(r directus_sync.remote) RETURNS void
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF r.name IS NULL OR r.name = '' OR length(r.name) > 63 THEN
+        RAISE EXCEPTION 'remote name must be 1 to 63 characters long'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF r.url IS NULL OR r.url !~* '^https?://[^/?#\s@]+(/[^?#\s]*)?$' THEN
+        RAISE EXCEPTION 'URL of remote "%" must be an http or https URL without query, fragment or credentials', r.name
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = format('Got %L.', r.url),
+                  HINT = 'Give the base URL of the Directus instance, such as https://cms.example.com.';
+    END IF;
+    IF r.token IS NULL OR r.token = '' OR r.token ~ '[\s\x01-\x1f]' THEN
+        RAISE EXCEPTION 'token of remote "%" must be a non-empty string without whitespace or control characters', r.name
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF array_position(r.notify_users, NULL) IS NOT NULL OR r.notify_users IS NULL THEN
+        RAISE EXCEPTION 'users to notify of remote "%" must not contain null', r.name
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF r.connect_timeout_ms NOT BETWEEN 1 AND 600000 OR r.request_timeout_ms NOT BETWEEN 1 AND 3600000 THEN
+        RAISE EXCEPTION 'timeouts of remote "%" must be between 1 ms and 10 minutes (connect) or 1 hour (request)', r.name
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF r.batch_max_items NOT BETWEEN 1 AND 10000 THEN
+        RAISE EXCEPTION 'batch_max_items of remote "%" must be between 1 and 10000', r.name
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF r.batch_max_bytes NOT BETWEEN 1024 AND 104857600 THEN
+        RAISE EXCEPTION 'batch_max_bytes of remote "%" must be between 1024 and 104857600', r.name
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Directus refuses bodies over its MAX_PAYLOAD_SIZE, 1 MB by default.';
+    END IF;
+    IF r.enabled IS NULL OR r.paused IS NULL OR r.forward_inbound IS NULL OR r.verify_tls IS NULL THEN
+        RAISE EXCEPTION 'boolean settings of remote "%" must not be null', r.name
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+END
+$$;
+
+/*
+ * Brings the triggers in line with the configuration: the capture trigger on
+ * every subscribed table and on no other, the activity trigger on
+ * directus_activity while some remote names its inbound user; then makes the
+ * backends reload their cached subscriptions of the given tables.
+ */
+CREATE FUNCTION directus_sync._apply_config(touched regclass[]) RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    rel regclass;
+    activity regclass := to_regclass('@extschema@.directus_activity');
+    has_activity_trigger boolean;
+BEGIN
+    FOREACH rel IN ARRAY touched LOOP
+        CONTINUE WHEN to_regclass(rel::text) IS NULL;
+        IF EXISTS (SELECT FROM directus_sync.subscription WHERE relid = rel)
+           AND NOT EXISTS (SELECT FROM pg_trigger WHERE tgrelid = rel AND tgname = 'directus_sync_capture') THEN
+            EXECUTE format('CREATE TRIGGER directus_sync_capture AFTER INSERT OR UPDATE OR DELETE ON %s
+                            FOR EACH ROW EXECUTE FUNCTION directus_sync._capture()', rel);
+            -- Capture also what logical replication applies on this server.
+            EXECUTE format('ALTER TABLE %s ENABLE ALWAYS TRIGGER directus_sync_capture', rel);
+        ELSIF NOT EXISTS (SELECT FROM directus_sync.subscription WHERE relid = rel) THEN
+            EXECUTE format('DROP TRIGGER IF EXISTS directus_sync_capture ON %s', rel);
+        END IF;
+        PERFORM directus_sync._invalidate(rel);
+    END LOOP;
+
+    IF activity IS NOT NULL THEN
+        has_activity_trigger := EXISTS (SELECT FROM pg_trigger
+                                        WHERE tgrelid = activity AND tgname = 'directus_sync_loop_guard');
+        IF EXISTS (SELECT FROM directus_sync.remote WHERE inbound_user IS NOT NULL) THEN
+            IF NOT has_activity_trigger THEN
+                EXECUTE format('CREATE TRIGGER directus_sync_loop_guard AFTER INSERT ON %s
+                                FOR EACH ROW WHEN (NEW."user" IS NOT NULL)
+                                EXECUTE FUNCTION directus_sync._activity()', activity);
+            END IF;
+            PERFORM directus_sync._invalidate(activity);
+        ELSIF has_activity_trigger THEN
+            EXECUTE format('DROP TRIGGER directus_sync_loop_guard ON %s', activity);
+        END IF;
+    ELSIF EXISTS (SELECT FROM directus_sync.remote WHERE inbound_user IS NOT NULL) THEN
+        RAISE EXCEPTION 'loop prevention needs table %.directus_activity', '@extschema@'
+            USING ERRCODE = 'undefined_table',
+                  HINT = 'Set inbound_user only in a Directus database, after Directus has created its tables.';
+    END IF;
+END
+$$;
+
+CREATE FUNCTION directus_sync._tables_of(rid integer) RETURNS regclass[]
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT coalesce(array_agg(relid), '{}') FROM directus_sync.subscription WHERE remote_id = rid $$;
+
+-- Every subscribed table: a remote's inbound user changes what all of them track.
+CREATE FUNCTION directus_sync._all_tables() RETURNS regclass[]
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT coalesce(array_agg(DISTINCT relid), '{}') FROM directus_sync.subscription $$;
+
+-- The API.
+
+CREATE FUNCTION directus_sync.add_remote(
+    name text, url text, token text,
+    enabled boolean DEFAULT true,
+    notify_users uuid[] DEFAULT '{}',
+    inbound_user uuid DEFAULT NULL,
+    forward_inbound boolean DEFAULT false,
+    connect_timeout_ms integer DEFAULT 5000,
+    request_timeout_ms integer DEFAULT 30000,
+    batch_max_items integer DEFAULT 500,
+    batch_max_bytes integer DEFAULT 1000000,
+    verify_tls boolean DEFAULT true)
+RETURNS integer
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    r directus_sync.remote;
+BEGIN
+    r.name := add_remote.name;
+    r.url := rtrim(add_remote.url, '/');
+    r.token := add_remote.token;
+    r.enabled := add_remote.enabled;
+    r.paused := false;
+    r.notify_users := add_remote.notify_users;
+    r.inbound_user := add_remote.inbound_user;
+    r.forward_inbound := add_remote.forward_inbound;
+    r.connect_timeout_ms := add_remote.connect_timeout_ms;
+    r.request_timeout_ms := add_remote.request_timeout_ms;
+    r.batch_max_items := add_remote.batch_max_items;
+    r.batch_max_bytes := add_remote.batch_max_bytes;
+    r.verify_tls := add_remote.verify_tls;
+    PERFORM directus_sync._check_remote(r);
+    IF EXISTS (SELECT FROM directus_sync.remote x WHERE x.name = r.name) THEN
+        RAISE EXCEPTION 'remote "%" already exists', r.name
+            USING ERRCODE = 'unique_violation',
+                  HINT = 'Use directus_sync.alter_remote to change it.';
+    END IF;
+    INSERT INTO directus_sync.remote (name, url, token, enabled, notify_users, inbound_user,
+                                      forward_inbound, connect_timeout_ms, request_timeout_ms,
+                                      batch_max_items, batch_max_bytes, verify_tls)
+    VALUES (r.name, r.url, r.token, r.enabled, r.notify_users, r.inbound_user,
+            r.forward_inbound, r.connect_timeout_ms, r.request_timeout_ms,
+            r.batch_max_items, r.batch_max_bytes, r.verify_tls)
+    RETURNING id INTO r.id;
+    INSERT INTO directus_sync.remote_state (remote_id) VALUES (r.id);
+    PERFORM directus_sync._apply_config(directus_sync._all_tables());
+    RETURN r.id;
+END
+$$;
+COMMENT ON FUNCTION directus_sync.add_remote(text, text, text, boolean, uuid[], uuid, boolean, integer, integer, integer, integer, boolean) IS
+    'Adds a Directus instance to ship changes to; returns its id';
+
+-- NULL leaves a setting as it is; clear_inbound_user removes the inbound user.
+CREATE FUNCTION directus_sync.alter_remote(
+    name text,
+    url text DEFAULT NULL, token text DEFAULT NULL,
+    enabled boolean DEFAULT NULL,
+    notify_users uuid[] DEFAULT NULL,
+    inbound_user uuid DEFAULT NULL,
+    forward_inbound boolean DEFAULT NULL,
+    connect_timeout_ms integer DEFAULT NULL,
+    request_timeout_ms integer DEFAULT NULL,
+    batch_max_items integer DEFAULT NULL,
+    batch_max_bytes integer DEFAULT NULL,
+    verify_tls boolean DEFAULT NULL,
+    new_name text DEFAULT NULL,
+    clear_inbound_user boolean DEFAULT false)
+RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    rid integer := directus_sync._remote_id(alter_remote.name);
+    r directus_sync.remote;
+BEGIN
+    PERFORM directus_sync._lock_state(rid);
+    SELECT * INTO r FROM directus_sync.remote x WHERE x.id = rid FOR NO KEY UPDATE;
+    r.name := coalesce(new_name, r.name);
+    r.url := coalesce(rtrim(alter_remote.url, '/'), r.url);
+    r.token := coalesce(alter_remote.token, r.token);
+    r.enabled := coalesce(alter_remote.enabled, r.enabled);
+    r.notify_users := coalesce(alter_remote.notify_users, r.notify_users);
+    r.inbound_user := CASE WHEN clear_inbound_user THEN NULL
+                           ELSE coalesce(alter_remote.inbound_user, r.inbound_user) END;
+    r.forward_inbound := coalesce(alter_remote.forward_inbound, r.forward_inbound);
+    r.connect_timeout_ms := coalesce(alter_remote.connect_timeout_ms, r.connect_timeout_ms);
+    r.request_timeout_ms := coalesce(alter_remote.request_timeout_ms, r.request_timeout_ms);
+    r.batch_max_items := coalesce(alter_remote.batch_max_items, r.batch_max_items);
+    r.batch_max_bytes := coalesce(alter_remote.batch_max_bytes, r.batch_max_bytes);
+    r.verify_tls := coalesce(alter_remote.verify_tls, r.verify_tls);
+    PERFORM directus_sync._check_remote(r);
+    IF alter_remote.url IS NOT NULL AND alter_remote.token IS NULL
+       AND r.url <> (SELECT x.url FROM directus_sync.remote x WHERE x.id = r.id) THEN
+        RAISE EXCEPTION 'a new URL for remote "%" needs its token too', r.name
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = 'The stored token is not sent to another address.',
+                  HINT = 'Pass token => ... with url => ... .';
+    END IF;
+    IF new_name IS NOT NULL AND EXISTS (SELECT FROM directus_sync.remote x WHERE x.name = new_name AND x.id <> r.id) THEN
+        RAISE EXCEPTION 'remote "%" already exists', new_name USING ERRCODE = 'unique_violation';
+    END IF;
+    UPDATE directus_sync.remote x SET name = r.name, url = r.url, token = r.token, enabled = r.enabled,
+           notify_users = r.notify_users, inbound_user = r.inbound_user,
+           forward_inbound = r.forward_inbound, connect_timeout_ms = r.connect_timeout_ms,
+           request_timeout_ms = r.request_timeout_ms, batch_max_items = r.batch_max_items,
+           batch_max_bytes = r.batch_max_bytes, verify_tls = r.verify_tls
+     WHERE x.id = r.id;
+    -- A new URL or token may be what a backed-off remote was waiting for.
+    UPDATE directus_sync.remote_state SET retry_at = NULL, consecutive_failures = 0 WHERE remote_id = r.id;
+    PERFORM directus_sync._apply_config(directus_sync._all_tables());
+    PERFORM directus_sync._wake_at_commit();
+END
+$$;
+COMMENT ON FUNCTION directus_sync.alter_remote(text, text, text, boolean, uuid[], uuid, boolean, integer, integer, integer, integer, boolean, text, boolean) IS
+    'Changes the settings of a remote; NULL arguments leave a setting unchanged';
+
+CREATE FUNCTION directus_sync.remove_remote(name text) RETURNS bigint
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    rid integer := directus_sync._remote_id(remove_remote.name);
+    tables regclass[] := directus_sync._tables_of(rid);
+    discarded bigint;
+BEGIN
+    PERFORM directus_sync._lock_state(rid);
+    DELETE FROM directus_sync.outbox WHERE remote_id = rid;
+    DELETE FROM directus_sync.conflict WHERE remote_id = rid;
+    GET DIAGNOSTICS discarded = ROW_COUNT;
+    DELETE FROM directus_sync.remote WHERE id = rid;
+    PERFORM directus_sync._apply_config(tables || directus_sync._all_tables());
+    IF discarded > 0 THEN
+        RAISE NOTICE 'discarded % undelivered changes for remote "%"', discarded, remove_remote.name;
+    END IF;
+    RETURN discarded;
+END
+$$;
+COMMENT ON FUNCTION directus_sync.remove_remote(text) IS
+    'Removes a remote with its subscriptions, queued changes and dead letters; returns the number of undelivered changes discarded';
+
+/*
+ * The table a collection names, as subscribe needs it: a plain table in
+ * @extschema@ with a primary key of one column. Returns the table, its key
+ * column, and whether a key is written as a JSON number.
+ */
+CREATE FUNCTION directus_sync._subscribable_table(
+    collection text, OUT rel regclass, OUT key_column name, OUT key_is_number boolean)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    key_attnum smallint[];
+    key_type oid;
+BEGIN
+    IF collection IS NULL OR collection = '' THEN
+        RAISE EXCEPTION 'collection must not be null or empty' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    rel := to_regclass(format('%I.%I', '@extschema@', collection));
+    IF (SELECT relkind FROM pg_class WHERE oid = rel) = 'p' THEN
+        RAISE EXCEPTION 'table % is partitioned', rel
+            USING ERRCODE = 'feature_not_supported',
+                  DETAIL = 'directus_sync captures changes of plain tables only.';
+    END IF;
+    IF rel IS NULL OR (SELECT relkind FROM pg_class WHERE oid = rel) <> 'r' THEN
+        RAISE EXCEPTION 'collection "%" has no table in schema %', collection, '@extschema@'
+            USING ERRCODE = 'undefined_table',
+                  HINT = 'A Directus collection is a table of the same name in the schema directus_sync was installed in.';
+    END IF;
+    SELECT conkey INTO key_attnum FROM pg_constraint WHERE conrelid = rel AND contype = 'p';
+    IF key_attnum IS NULL OR cardinality(key_attnum) <> 1 THEN
+        RAISE EXCEPTION 'table % has no single-column primary key', rel
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  DETAIL = 'Directus addresses items by a primary key of one column.';
+    END IF;
+    SELECT attname, atttypid INTO key_column, key_type FROM pg_attribute
+     WHERE attrelid = rel AND attnum = key_attnum[1];
+    key_is_number := key_type IN ('int2'::regtype, 'int4'::regtype, 'int8'::regtype, 'numeric'::regtype,
+                                  'float4'::regtype, 'float8'::regtype);
+END
+$$;
+
+/*
+ * The fields subscribe is given: at least one, each a column of the table,
+ * none twice, and none that each Directus instance sets itself.
+ */
+CREATE FUNCTION directus_sync._check_fields(rel regclass, collection text, fields text[]) RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    f text;
+BEGIN
+    IF fields IS NULL OR cardinality(fields) = 0 THEN
+        RAISE EXCEPTION 'fields must list at least one column' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF array_ndims(fields) <> 1 THEN
+        RAISE EXCEPTION 'fields must be a one-dimensional array' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    FOREACH f IN ARRAY fields LOOP
+        IF f IS NULL THEN
+            RAISE EXCEPTION 'fields must not contain null' USING ERRCODE = 'null_value_not_allowed';
+        END IF;
+        IF NOT EXISTS (SELECT FROM pg_attribute WHERE attrelid = rel AND attname = f
+                                                  AND attnum > 0 AND NOT attisdropped) THEN
+            RAISE EXCEPTION 'column "%" of relation % does not exist', f, rel
+                USING ERRCODE = 'undefined_column';
+        END IF;
+    END LOOP;
+    IF (SELECT count(DISTINCT x) FROM unnest(fields) x) <> cardinality(fields) THEN
+        RAISE EXCEPTION 'fields must not repeat a column' USING ERRCODE = 'duplicate_column';
+    END IF;
+    -- Each instance's Directus sets these itself on every write: shipped, they
+    -- would differ on arrival, look like conflicts and travel back and forth.
+    IF to_regclass('@extschema@.directus_fields') IS NOT NULL THEN
+        EXECUTE 'SELECT min(field) FROM @extschema@.directus_fields
+                  WHERE collection = $1 AND field = ANY ($2)
+                    AND string_to_array(special, '','') && ARRAY[''date-created'', ''date-updated'',
+                        ''user-created'', ''user-updated'', ''hash'']'
+           INTO f USING _check_fields.collection, fields;
+        IF f IS NOT NULL THEN
+            RAISE EXCEPTION 'field "%" of collection "%" is set by each Directus instance itself', f, collection
+                USING ERRCODE = 'invalid_parameter_value',
+                      DETAIL = 'Directus fills date-created, date-updated, user-created, user-updated and hash fields on every instance.',
+                      HINT = 'Leave it out of the fields to ship.';
+        END IF;
+    END IF;
+END
+$$;
+
+CREATE FUNCTION directus_sync.subscribe(remote text, collection text, fields text[],
+                                        singleton boolean DEFAULT NULL)
+RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    rid integer := directus_sync._remote_id(remote);
+    rel regclass;
+    key_name name;
+    numeric_key boolean;
+    is_singleton boolean := singleton;
+BEGIN
+    SELECT t.rel, t.key_column, t.key_is_number INTO rel, key_name, numeric_key
+      FROM directus_sync._subscribable_table(subscribe.collection) t;
+    PERFORM directus_sync._check_fields(rel, subscribe.collection, fields);
+
+    IF is_singleton IS NULL THEN
+        is_singleton := false;
+        IF to_regclass('@extschema@.directus_collections') IS NOT NULL THEN
+            EXECUTE 'SELECT coalesce(bool_or(singleton), false) FROM @extschema@.directus_collections WHERE collection = $1'
+               INTO is_singleton USING subscribe.collection;
+        END IF;
+    END IF;
+
+    INSERT INTO directus_sync.subscription AS s (remote_id, collection, relid, key_column, key_is_number, fields, singleton)
+    VALUES (rid, subscribe.collection, rel, key_name, numeric_key, fields, is_singleton)
+    ON CONFLICT ON CONSTRAINT subscription_pkey DO UPDATE
+       SET relid = EXCLUDED.relid, key_column = EXCLUDED.key_column,
+           key_is_number = EXCLUDED.key_is_number, fields = EXCLUDED.fields, singleton = EXCLUDED.singleton;
+    PERFORM directus_sync._apply_config(ARRAY[rel]);
+END
+$$;
+COMMENT ON FUNCTION directus_sync.subscribe(text, text, text[], boolean) IS
+    'Ships changes of the listed fields of a collection to a remote from now on (installs the capture trigger); again with other fields replaces the list';
+
+CREATE FUNCTION directus_sync.unsubscribe(remote text, collection text) RETURNS bigint
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    rid integer := directus_sync._remote_id(remote);
+    rel regclass;
+    discarded bigint;
+BEGIN
+    PERFORM directus_sync._lock_state(rid);
+    DELETE FROM directus_sync.subscription s WHERE s.remote_id = rid AND s.collection = unsubscribe.collection
+    RETURNING relid INTO rel;
+    IF rel IS NULL THEN
+        RAISE EXCEPTION 'remote "%" has no subscription to collection "%"', remote, collection
+            USING ERRCODE = 'undefined_object';
+    END IF;
+    DELETE FROM directus_sync.outbox o WHERE o.remote_id = rid AND o.collection = unsubscribe.collection;
+    GET DIAGNOSTICS discarded = ROW_COUNT;
+    DELETE FROM directus_sync.resync_job j WHERE j.remote_id = rid AND j.collection = unsubscribe.collection;
+    PERFORM directus_sync._apply_config(ARRAY[rel]);
+    RETURN discarded;
+END
+$$;
+COMMENT ON FUNCTION directus_sync.unsubscribe(text, text) IS
+    'Stops shipping a collection to a remote (the last unsubscribe removes the capture trigger); returns the number of undelivered changes discarded';
+
+
+/* ---------------------------------------------------------------------------
+ * 9. Operations
+ * ------------------------------------------------------------------------- */
+
+CREATE FUNCTION directus_sync.pause(remote text) RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    rid integer := directus_sync._remote_id(pause.remote);
+BEGIN
+    PERFORM directus_sync._lock_state(rid);
+    UPDATE directus_sync.remote SET paused = true WHERE id = rid;
+    -- capture stops waking the worker for this remote
+    PERFORM directus_sync._apply_config(directus_sync._tables_of(rid));
+END
+$$;
+COMMENT ON FUNCTION directus_sync.pause(text) IS
+    'Stops shipping to a remote; changes are still queued';
+
+CREATE FUNCTION directus_sync.resume(remote text) RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    rid integer := directus_sync._remote_id(remote);
+BEGIN
+    PERFORM directus_sync._lock_state(rid);
+    UPDATE directus_sync.remote SET paused = false WHERE id = rid;
+    PERFORM directus_sync._apply_config(directus_sync._tables_of(rid));
+    UPDATE directus_sync.remote_state SET retry_at = NULL, consecutive_failures = 0 WHERE remote_id = rid;
+    UPDATE directus_sync.outbox SET retry_at = NULL WHERE remote_id = rid AND retry_at IS NOT NULL;
+    PERFORM directus_sync._wake_at_commit();
+END
+$$;
+COMMENT ON FUNCTION directus_sync.resume(text) IS
+    'Ships to a paused or backed-off remote again, at once';
+
+/*
+ * A query giving item_key and payload of each row of the subscribed table as
+ * the capture trigger writes them on insert: the key and the subscribed
+ * fields (no key for a singleton), each value rendered by PostgreSQL's JSON
+ * functions as there. Used by resync and replay.
+ */
+CREATE FUNCTION directus_sync._payload_select(s directus_sync.subscription) RETURNS text
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT format('SELECT t.%1$I::text AS item_key, (SELECT row_to_json(x) FROM (SELECT %2$s) x) AS payload FROM %3$s t',
+                  s.key_column,
+                  string_agg(format('t.%1$I AS %1$I', f), ', ' ORDER BY ord),
+                  s.relid)
+      FROM unnest(CASE WHEN s.singleton OR s.key_column = ANY (s.fields) THEN s.fields
+                       ELSE s.key_column || s.fields END) WITH ORDINALITY AS u(f, ord)
+$$;
+
+/*
+ * The payload query restricted to the keys in $3 (text[]), compared as the
+ * key's type. Locking, it waits for a writer of those rows and reads what it
+ * committed: queued behind that writer's change, a resync or replay never
+ * ships an older state after a newer one.
+ */
+CREATE FUNCTION directus_sync._current_rows_query(s directus_sync.subscription, locking boolean) RETURNS text
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT format('%s WHERE t.%I = ANY ($3::%s[])%s', directus_sync._payload_select(s), s.key_column,
+                  format_type(a.atttypid, a.atttypmod), CASE WHEN locking THEN ' FOR SHARE OF t NOWAIT' ELSE '' END)
+      FROM pg_attribute a WHERE a.attrelid = s.relid AND a.attname = s.key_column
+$$;
+
+-- For the worker: the payloads of items as they are now (absent: gone).
+CREATE FUNCTION directus_sync._current_rows(rid integer, coll text, keys text[])
+RETURNS TABLE (item_key text, payload json)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    s directus_sync.subscription;
+BEGIN
+    SELECT * INTO s FROM directus_sync.subscription x WHERE x.remote_id = rid AND x.collection = coll;
+    IF FOUND THEN
+        RETURN QUERY EXECUTE directus_sync._current_rows_query(s, false) USING rid, coll, keys;
+    END IF;
+END
+$$;
+
+/*
+ * Queues the current state of some items for a remote: an upsert ('c') of
+ * every item that exists, a delete of every key that no longer does.
+ */
+CREATE FUNCTION directus_sync._queue_current(s directus_sync.subscription, keys text[]) RETURNS bigint
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    queued bigint;
+BEGIN
+    EXECUTE format('WITH cur AS (%s)
+                    INSERT INTO directus_sync.outbox (remote_id, collection, item_key, op, payload)
+                    SELECT $1, $2, k, CASE WHEN cur.item_key IS NULL THEN ''d'' ELSE ''c'' END, cur.payload
+                      FROM unnest($3) WITH ORDINALITY AS u(k, ord) LEFT JOIN cur ON cur.item_key = k
+                     ORDER BY ord',
+                   directus_sync._current_rows_query(s, true))
+      USING s.remote_id, s.collection, keys;
+    GET DIAGNOSTICS queued = ROW_COUNT;
+    RETURN queued;
+END
+$$;
+
+CREATE FUNCTION directus_sync.resync(remote text, collection text) RETURNS bigint
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    s directus_sync.subscription;
+    total bigint;
+BEGIN
+    SELECT * INTO s FROM directus_sync.subscription x
+     WHERE x.remote_id = directus_sync._remote_id(remote) AND x.collection = resync.collection;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'remote "%" has no subscription to collection "%"', remote, collection
+            USING ERRCODE = 'undefined_object',
+                  HINT = 'Subscribe first: directus_sync.subscribe(remote, collection, fields).';
+    END IF;
+    EXECUTE format('SELECT count(*) FROM %s', s.relid) INTO total;
+    INSERT INTO directus_sync.resync_job (remote_id, collection, rows_total)
+    VALUES (s.remote_id, s.collection, total)
+    ON CONFLICT ON CONSTRAINT resync_job_pkey DO UPDATE
+       SET last_key = NULL, rows_done = 0, rows_total = EXCLUDED.rows_total, started_at = now();
+    PERFORM directus_sync._wake_at_commit();
+    RETURN total;
+END
+$$;
+COMMENT ON FUNCTION directus_sync.resync(text, text) IS
+    'Queues every current item of a collection as an upsert to a remote, in chunks the worker takes; returns the number of items; progress in directus_sync.remote_status';
+
+/*
+ * One chunk of a resync job, in key order; called by the worker in a
+ * transaction of its own. Returns false when the job is finished.
+ */
+CREATE FUNCTION directus_sync._resync_step(rid integer, coll text, chunk integer) RETURNS boolean
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    s directus_sync.subscription;
+    job directus_sync.resync_job;
+    key_type text;
+    keys text[];
+BEGIN
+    SELECT * INTO job FROM directus_sync.resync_job WHERE remote_id = rid AND collection = coll FOR UPDATE;
+    SELECT * INTO s FROM directus_sync.subscription WHERE remote_id = rid AND collection = coll;
+    IF job.remote_id IS NULL OR s.remote_id IS NULL THEN
+        DELETE FROM directus_sync.resync_job WHERE remote_id = rid AND collection = coll;
+        RETURN false;
+    END IF;
+    SELECT format_type(atttypid, atttypmod) INTO key_type FROM pg_attribute
+     WHERE attrelid = s.relid AND attname = s.key_column;
+    EXECUTE format('SELECT array_agg(k::text ORDER BY k) FROM (SELECT %1$I AS k FROM %2$s
+                     WHERE $1 IS NULL OR %1$I > $1::%3$s ORDER BY %1$I LIMIT $2) x',
+                   s.key_column, s.relid, key_type)
+       INTO keys USING job.last_key, chunk;
+    IF keys IS NULL THEN
+        DELETE FROM directus_sync.resync_job WHERE remote_id = rid AND collection = coll;
+        RETURN false;
+    END IF;
+    PERFORM directus_sync._queue_current(s, keys);
+    UPDATE directus_sync.resync_job SET last_key = keys[cardinality(keys)], rows_done = rows_done + cardinality(keys)
+     WHERE remote_id = rid AND collection = coll;
+    RETURN true;
+END
+$$;
+
+CREATE FUNCTION directus_sync.replay(remote text DEFAULT NULL, ids bigint[] DEFAULT NULL) RETURNS bigint
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    rid integer := CASE WHEN remote IS NULL THEN NULL ELSE directus_sync._remote_id(remote) END;
+    s directus_sync.subscription;
+    keys text[];
+    replayed bigint := 0;
+BEGIN
+    FOR s IN SELECT DISTINCT ON (x.remote_id, x.collection) x.*
+               FROM directus_sync.subscription x JOIN directus_sync.dead_letter d
+                 ON d.remote_id = x.remote_id AND d.collection = x.collection
+              WHERE (rid IS NULL OR d.remote_id = rid) AND (ids IS NULL OR d.id = ANY (ids))
+    LOOP
+        WITH gone AS (
+            DELETE FROM directus_sync.dead_letter d
+             WHERE d.remote_id = s.remote_id AND d.collection = s.collection
+               AND (ids IS NULL OR d.id = ANY (ids))
+            RETURNING d.item_key)
+        SELECT array_agg(DISTINCT item_key) INTO keys FROM gone;
+        replayed := replayed + directus_sync._queue_current(s, keys);
+    END LOOP;
+    PERFORM directus_sync._wake_at_commit();
+    RETURN replayed;
+END
+$$;
+COMMENT ON FUNCTION directus_sync.replay(text, bigint[]) IS
+    'Queues again the items of dead letters (all, a remote''s, or the given ids) with their current state: an upsert, or a delete if the item is gone; returns the number queued';
+
+CREATE FUNCTION directus_sync.discard_dead_letters(remote text DEFAULT NULL, ids bigint[] DEFAULT NULL) RETURNS bigint
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    rid integer := CASE WHEN remote IS NULL THEN NULL ELSE directus_sync._remote_id(remote) END;
+    removed bigint;
+BEGIN
+    DELETE FROM directus_sync.dead_letter d
+     WHERE (rid IS NULL OR d.remote_id = rid) AND (ids IS NULL OR d.id = ANY (ids));
+    GET DIAGNOSTICS removed = ROW_COUNT;
+    RETURN removed;
+END
+$$;
+COMMENT ON FUNCTION directus_sync.discard_dead_letters(text, bigint[]) IS
+    'Deletes dead letters (all, a remote''s, or the given ids) without replaying them';
+
+
+/* ---------------------------------------------------------------------------
+ * 10. The worker's bookkeeping
+ * ------------------------------------------------------------------------- */
+
+-- Capped exponential backoff with jitter: half to all of min * 2^(n-1), at most max.
+CREATE FUNCTION directus_sync._backoff(failures integer) RETURNS interval
+LANGUAGE sql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT least(current_setting('directus_sync.retry_max_delay')::interval,
+                 current_setting('directus_sync.retry_min_delay')::interval
+                 * power(2, least(greatest(failures, 1) - 1, 30)))
+           * (0.5 + random() / 2)
+$$;
+
+/*
+ * Tells the remote's users to notify about a failure, at most once per
+ * directus_sync.notify_interval and remote; failures in between are counted
+ * and mentioned in the next notification. A failure to notify (no such user,
+ * Directus tables missing) never stops the recording of deliveries.
+ */
+CREATE FUNCTION directus_sync._notify(rid integer, coll text, item text, event text, error text)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    r directus_sync.remote;
+    st directus_sync.remote_state;
+    notifications regclass := to_regclass('@extschema@.directus_notifications');
+    users regclass := to_regclass('@extschema@.directus_users');
+    body text;
+BEGIN
+    SELECT * INTO r FROM directus_sync.remote WHERE id = rid;
+    SELECT * INTO st FROM directus_sync.remote_state WHERE remote_id = rid FOR UPDATE;
+    IF st.last_notified_at > now() - current_setting('directus_sync.notify_interval')::interval THEN
+        UPDATE directus_sync.remote_state SET unnotified_failures = unnotified_failures + 1
+         WHERE remote_id = rid;
+        RETURN;
+    END IF;
+    body := format('directus_sync could not deliver the %s of item %s in collection %s to remote %s (%s): %s',
+                   event, item, coll, r.name, r.url, error);
+    IF st.unnotified_failures > 0 THEN
+        body := body || format(' %s more failures since the previous notification.', st.unnotified_failures);
+    END IF;
+    IF notifications IS NOT NULL AND cardinality(r.notify_users) > 0 THEN
+        BEGIN
+            -- as the table's owner (Directus's role), never as the superuser
+            -- running the worker: triggers on that table are Directus's
+            EXECUTE format('SET LOCAL ROLE %s', (SELECT relowner::regrole FROM pg_class WHERE oid = notifications));
+            EXECUTE format('INSERT INTO %s (recipient, subject, message, collection, item, status)
+                            SELECT u, $1, $2, $3, $4, ''inbox'' FROM unnest($5) AS u %s',
+                           notifications,
+                           CASE WHEN users IS NULL THEN ''
+                                ELSE format('WHERE EXISTS (SELECT FROM %s WHERE id = u)', users) END)
+              USING format('Data sync to %s failed', r.name), body, coll, item, r.notify_users;
+            RESET ROLE;
+        EXCEPTION WHEN OTHERS THEN
+            RAISE WARNING 'directus_sync could not notify the users of remote "%": %', r.name, SQLERRM;
+        END;
+    END IF;
+    UPDATE directus_sync.remote_state SET last_notified_at = now(), unnotified_failures = 0
+     WHERE remote_id = rid;
+END
+$$;
+
+/*
+ * The outcome of a window (see queue_record in src/queue_record.c):
+ * delivered rows go, dead ones move to dead_letter, retry_ids back off alone,
+ * attempted_ids count an attempt (a create of theirs may have arrived),
+ * remote_error backs off the whole remote (honouring a Retry-After), counters
+ * move on.
+ */
+CREATE FUNCTION directus_sync._record(
+    rid integer, delivered bigint[],
+    dead_ids bigint[], dead_status integer[], dead_code text[], dead_message text[],
+    retry_ids bigint[], retry_errors text[],
+    remote_error text, retry_after_ms integer,
+    fail_collection text, fail_item text, fail_event text, fail_error text,
+    attempted_ids bigint[])
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    failures integer := cardinality(dead_ids) + cardinality(retry_ids) + (remote_error IS NOT NULL)::integer;
+    done bigint;
+BEGIN
+    PERFORM directus_sync._lock_state(rid);
+    DELETE FROM directus_sync.outbox WHERE remote_id = rid AND id = ANY (delivered);
+    GET DIAGNOSTICS done = ROW_COUNT;
+
+    WITH gone AS (
+        DELETE FROM directus_sync.outbox o
+         USING unnest(dead_ids, dead_status, dead_code, dead_message) AS d(id, status, code, message)
+         WHERE o.remote_id = rid AND o.id = d.id
+        RETURNING o.*, d.status, d.code, d.message)
+    INSERT INTO directus_sync.dead_letter (id, remote_id, collection, item_key, op, payload, queued_at,
+                                           http_status, error_code, error_message)
+    SELECT id, remote_id, collection, item_key, op, payload, queued_at, status, code, message FROM gone;
+
+    -- sent without a definite answer: the remote may have applied it
+    UPDATE directus_sync.outbox SET attempts = attempts + 1 WHERE remote_id = rid AND id = ANY (attempted_ids);
+
+    UPDATE directus_sync.outbox o
+       SET attempts = o.attempts + 1, retry_at = now() + directus_sync._backoff(o.attempts + 1),
+           last_error = r.error
+      FROM unnest(retry_ids, retry_errors) AS r(id, error)
+     WHERE o.remote_id = rid AND o.id = r.id;
+
+    UPDATE directus_sync.remote_state st
+       SET in_flight = 0,
+           delivered = st.delivered + done,
+           failed = st.failed + failures,
+           consecutive_failures = CASE WHEN remote_error IS NULL THEN 0 ELSE st.consecutive_failures + 1 END,
+           retry_at = CASE WHEN remote_error IS NULL THEN NULL
+                           ELSE now() + greatest(directus_sync._backoff(st.consecutive_failures + 1),
+                                                 retry_after_ms * interval '1 ms') END,
+           last_success_at = CASE WHEN done > 0 THEN now() ELSE st.last_success_at END,
+           last_error = CASE WHEN failures > 0 THEN format('%s of item %s in %s: %s', fail_event, fail_item,
+                                                           fail_collection, fail_error)
+                             ELSE st.last_error END,
+           last_error_at = CASE WHEN failures > 0 THEN now() ELSE st.last_error_at END
+     WHERE st.remote_id = rid;
+
+    IF failures > 0 THEN
+        PERFORM directus_sync._notify(rid, fail_collection, fail_item, fail_event, fail_error);
+    END IF;
+END
+$$;
+
+/*
+ * Gives a drained outbox its disk space back at once: TRUNCATE, as PgQ
+ * rotates its queues, when the outbox is empty but large. Autovacuum would
+ * reclaim the heap in time, never the index. The lock is taken only if free
+ * at once (NOWAIT), which also means no transaction has uncommitted rows in
+ * it; writers then wait for the few milliseconds of the TRUNCATE.
+ */
+CREATE FUNCTION directus_sync._shrink_outbox(min_bytes bigint) RETURNS boolean
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF pg_total_relation_size('directus_sync.outbox') < min_bytes
+       OR EXISTS (SELECT FROM directus_sync.outbox) THEN
+        RETURN false;
+    END IF;
+    BEGIN
+        LOCK TABLE directus_sync.outbox IN ACCESS EXCLUSIVE MODE NOWAIT;
+    EXCEPTION WHEN lock_not_available THEN
+        RETURN false;
+    END;
+    IF EXISTS (SELECT FROM directus_sync.outbox) THEN
+        RETURN false;
+    END IF;
+    TRUNCATE directus_sync.outbox;
+    RETURN true;
+END
+$$;
+
+/*
+ * Called by the loop guard when a remote's inbound user changed an item in
+ * this transaction (the rows this transaction queued for that remote are
+ * incoming_ids; the loop guard removes them afterwards). A conflict is a
+ * field that this change set while a change of ours to the same field is
+ * still queued for that remote (pending or in flight): both sides changed it
+ * before seeing the other's change, and each side's change is on its way to
+ * the other. Both sides apply the same rule, so both end with the same value:
+ *
+ *   a value wins over null; between two values, the one whose JSON text
+ *   sorts last (byte order) wins.
+ *
+ * Fields the remote won are queued for it once more (just those fields, after
+ * our losing change that is still on its way there). When ours wins,
+ * restore_sql and restore write our values back, as the calling user, which
+ * queues them for the remote again. Each conflict is logged in
+ * directus_sync.conflict.
+ */
+CREATE FUNCTION directus_sync._resolve_conflicts(
+    rid integer, coll text, item text, incoming_ids bigint[],
+    OUT restore_sql text, OUT restore jsonb)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    s directus_sync.subscription;
+    incoming jsonb;
+    pending jsonb;
+    echo jsonb;
+    fields text[];
+BEGIN
+    SELECT * INTO s FROM directus_sync.subscription WHERE remote_id = rid AND collection = coll;
+    IF NOT FOUND OR s.singleton THEN
+        RETURN;
+    END IF;
+    -- Later changes override earlier ones: jsonb_object_agg keeps the last value of a key.
+    SELECT jsonb_object_agg(e.key, e.value ORDER BY o.id) INTO pending
+      FROM directus_sync.outbox o, json_each(o.payload) e
+     WHERE o.remote_id = rid AND o.collection = coll AND o.item_key = item AND o.op IN ('c', 'u')
+       AND o.id <> ALL (incoming_ids) AND e.key <> s.key_column;
+    IF pending IS NULL THEN
+        RETURN;
+    END IF;
+    SELECT jsonb_object_agg(e.key, e.value ORDER BY o.id) INTO incoming
+      FROM directus_sync.outbox o, json_each(o.payload) e
+     WHERE o.remote_id = rid AND o.id = ANY (incoming_ids);
+
+    WITH clash AS (
+        SELECT f.key AS field, pending -> f.key AS ours, f.value AS theirs
+          FROM jsonb_each(incoming) f
+         WHERE f.key <> s.key_column AND pending ? f.key AND pending -> f.key <> f.value),
+    decided AS (
+        SELECT c.*, CASE WHEN c.theirs = 'null' THEN 'local'
+                         WHEN c.ours = 'null' THEN 'remote'
+                         WHEN c.ours::text COLLATE "C" > c.theirs::text COLLATE "C" THEN 'local'
+                         ELSE 'remote' END AS winner
+          FROM clash c),
+    logged AS (
+        INSERT INTO directus_sync.conflict (remote_id, collection, item_key, field, local_value, remote_value, winner)
+        SELECT rid, coll, item, d.field, d.ours, d.theirs, d.winner FROM decided d
+        RETURNING field, local_value, remote_value, winner)
+    SELECT jsonb_object_agg(field, remote_value) FILTER (WHERE winner = 'remote'),
+           jsonb_object_agg(field, local_value) FILTER (WHERE winner = 'local')
+      INTO echo, restore
+      FROM logged;
+
+    IF echo IS NOT NULL THEN
+        INSERT INTO directus_sync.outbox (remote_id, collection, item_key, op, payload)
+        VALUES (rid, coll, item, 'u',
+                (jsonb_build_object(s.key_column, incoming -> s.key_column) || echo)::json);
+    END IF;
+    IF restore IS NOT NULL THEN
+        -- The row itself is the base: columns not restored keep their values.
+        SELECT array_agg(quote_ident(k) ORDER BY k) INTO fields FROM jsonb_object_keys(restore) k;
+        restore_sql := format('UPDATE %s t SET (%s) = (SELECT %s FROM pg_catalog.jsonb_populate_record(t, $1) r)'
+                              ' WHERE t.%I = $2::%s',
+                              s.relid, array_to_string(fields, ', '),
+                              (SELECT string_agg('r.' || f, ', ') FROM unnest(fields) f),
+                              s.key_column,
+                              (SELECT format_type(atttypid, atttypmod) FROM pg_attribute
+                                WHERE attrelid = s.relid AND attname = s.key_column));
+    END IF;
+END
+$$;
+
+
+/* ---------------------------------------------------------------------------
+ * 11. Views (no tokens)
+ * ------------------------------------------------------------------------- */
+
+CREATE VIEW directus_sync.remotes AS
+SELECT r.id, r.name, r.url, r.enabled, r.paused, r.notify_users, r.inbound_user, r.forward_inbound,
+       r.connect_timeout_ms, r.request_timeout_ms, r.batch_max_items, r.batch_max_bytes, r.verify_tls,
+       r.created_at,
+       (SELECT coalesce(jsonb_object_agg(s.collection, s.fields), '{}') FROM directus_sync.subscription s
+         WHERE s.remote_id = r.id) AS subscriptions
+  FROM directus_sync.remote r;
+COMMENT ON VIEW directus_sync.remotes IS 'Remotes and what they subscribe to, without their tokens';
+
+CREATE VIEW directus_sync.remote_status AS
+SELECT r.name AS remote, r.enabled, r.paused,
+       q.queued, coalesce(st.in_flight, 0) AS in_flight,
+       coalesce(st.delivered, 0) AS delivered, coalesce(st.failed, 0) AS failed,
+       (SELECT count(*) FROM directus_sync.dead_letter d WHERE d.remote_id = r.id) AS dead,
+       st.last_success_at, st.last_error, st.last_error_at, st.retry_at,
+       now() - q.oldest AS lag,
+       (SELECT count(*) FROM directus_sync.conflict c WHERE c.remote_id = r.id) AS conflicts,
+       (SELECT jsonb_object_agg(j.collection, jsonb_build_object('done', j.rows_done, 'total', j.rows_total))
+          FROM directus_sync.resync_job j WHERE j.remote_id = r.id) AS resync
+  FROM directus_sync.remote r
+  LEFT JOIN directus_sync.remote_state st ON st.remote_id = r.id
+  CROSS JOIN LATERAL (SELECT count(*) AS queued, min(o.queued_at) AS oldest
+                        FROM directus_sync.outbox o WHERE o.remote_id = r.id) q;
+COMMENT ON VIEW directus_sync.remote_status IS
+    'Per remote: queued, in flight, delivered, failed attempts, dead letters, last success and error, backoff, lag of the oldest queued change, conflicts, resync progress';
+
+
+/* ---------------------------------------------------------------------------
+ * 12. Privileges: nothing is executable or readable by PUBLIC (the schema's
+ * USAGE went right after CREATE SCHEMA). Roles get EXECUTE or SELECT by GRANT,
+ * as README says.
+ * ------------------------------------------------------------------------- */
+
+REVOKE ALL ON ALL FUNCTIONS IN SCHEMA directus_sync FROM PUBLIC;
+REVOKE ALL ON ALL TABLES IN SCHEMA directus_sync FROM PUBLIC;
