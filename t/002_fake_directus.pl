@@ -1,5 +1,5 @@
 # The fake Directus (t/fake_directus.py) against the REST contract of
-# DESIGN.md section 2 "Delivery", plus its control API.
+# docs/directus-behaviour.md, plus its control API.
 #
 # By default the test starts the fake on a free 127.0.0.1 port and stops it
 # at the end.  With DIRECTUS_URL and DIRECTUS_TOKEN (an admin's static token)
@@ -9,12 +9,12 @@
 # DIRECTUS_TEST_COLLECTION (default "articles": integer key "id", string
 # field "title"), and skips the fake-only subtests.
 #
-# Only what DESIGN.md states, or what was read in the Directus source (see the
-# header of t/fake_directus.py), is asserted in the contract part; it passed
-# against Directus 12.4.0.  The fake-only subtests on singletons, non-admin
-# tokens and missing read permission follow behaviour measured by hand on
-# 12.4.0 (a singleton collection and users with policies are more set-up
-# than this test should make on someone's server).
+# Only what docs/directus-behaviour.md states, or what was read in the
+# Directus source (see the header of t/fake_directus.py), is asserted in the
+# contract part; it passed against Directus 12.4.0.  The fake-only subtests on
+# singletons, non-admin tokens and missing read permission follow behaviour
+# measured by hand on 12.4.0 (a singleton collection and users with policies
+# are more set-up than this test should make on someone's server).
 #
 # The test stands alone (no PostgreSQL::Test modules, its own fake start
 # rather than DirectusSyncTest's start_fake): t/020 runs it with a plain

@@ -71,7 +71,7 @@ Where each behaviour comes from
     - admin DELETE of a missing key: 204.
     - GET /:pk of a missing item -> 403 "You don't have permission to access
       this." (no reason).
-Not checked, from DESIGN.md or the project's needs:
+Not checked, from docs/directus-behaviour.md or the project's needs:
   * 429 REQUESTS_EXCEEDED with Retry-After (here only via /__fake/fail).
   * filter operators beyond _eq/_in, and their comparison as strings.
   * "fields" naming a field an item lacks leaves it out (Directus: null for
