@@ -173,6 +173,7 @@ http_start(HttpRequest *req, const HttpOptions *options)
 				(errcode(ERRCODE_SYSTEM_ERROR),
 				 errmsg("could not start an HTTP request")));
 	running++;
+	req->in_flight = true;
 }
 
 /* The next finished request, or NULL if none finished within timeout_ms. */
@@ -205,6 +206,7 @@ http_wait(long timeout_ms)
 				req->timed_out = msg->data.result == CURLE_OPERATION_TIMEDOUT;
 			}
 			running--;
+			req->in_flight = false;
 			return req;
 		}
 		if (timeout_ms <= 0 || running == 0)
@@ -221,10 +223,18 @@ http_in_flight(void)
 	return running;
 }
 
-/* Frees libcurl's side of a finished request; the connection stays cached. */
+/*
+ * Frees libcurl's side of a request, finished or not (a request given up is
+ * aborted); the connection stays cached.
+ */
 void
 http_cleanup(HttpRequest *req)
 {
+	if (req->in_flight)
+	{
+		running--;
+		req->in_flight = false;
+	}
 	if (req->handle)
 	{
 		curl_multi_remove_handle(multi, req->handle);

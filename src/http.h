@@ -32,6 +32,7 @@ typedef struct HttpRequest
 	StringInfoData response;
 	int			retry_after_ms; /* from a Retry-After header, else -1 */
 	/* libcurl's */
+	bool		in_flight;		/* started and not yet returned by http_wait */
 	void	   *handle;			/* CURL * */
 	void	   *headers;		/* struct curl_slist * */
 } HttpRequest;

@@ -13,13 +13,16 @@
  * writers set (wake.c), with directus_sync.poll_interval as a fallback.
  *
  * An error inside one of the worker's transactions is logged and the
- * transaction rolled back (worker_txn.c); any other error ends the worker,
- * and the postmaster starts it again after bgw_restart_time.
+ * transaction rolled back (worker_txn.c). Any other error (a cancel by
+ * pg_cancel_backend, a failure in libcurl) is logged too and drops the
+ * windows on their way: their rows are still queued and go out again, as
+ * after a crash. The worker lives on; only FATAL ends it.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
+#include "access/xact.h"
 #include "miscadmin.h"
 #include "nodes/value.h"
 #include "pgstat.h"
@@ -348,12 +351,65 @@ idle_wait(LoopState *state)
 
 static void worker_loop(void) pg_attribute_noreturn();
 
+/*
+ * After an error outside a transaction: the windows on their way are given
+ * up (their rows stay queued), their requests taken out of libcurl.
+ */
+static void
+drop_windows(void)
+{
+	ListCell   *lc;
+
+	foreach(lc, active_windows)
+	{
+		ActiveWindow *aw = lfirst(lc);
+
+		if (aw->req != NULL)
+			http_cleanup(aw->req);
+		MemoryContextDelete(aw->cxt);
+		pfree(aw);
+	}
+	list_free(active_windows);
+	active_windows = NIL;
+}
+
+/*
+ * The error recovery of a main loop, as PostgreSQL's own auxiliary
+ * processes have it (see the WAL writer): report, clean up, go on.
+ */
+static void
+recover_from_error(void)
+{
+	/* Since not using PG_TRY, must reset error stack by hand */
+	error_context_stack = NULL;
+	HOLD_INTERRUPTS();
+	EmitErrorReport();
+	debug_query_string = NULL;
+	AbortOutOfAnyTransaction();
+	MemoryContextSwitchTo(TopMemoryContext);
+	FlushErrorState();
+	drop_windows();
+	RESUME_INTERRUPTS();
+
+	/* an error that repeats at once must not make the worker spin */
+	pg_usleep(1000L * 1000L);
+}
+
 static void
 worker_loop(void)
 {
-	LoopState	state = {true, 0, 0, 0};
+	/* static: it must keep its values across the longjmp of an error */
+	static LoopState state = {true, 0, 0, 0};
 	MemoryContext round_cxt = AllocSetContextCreate(TopMemoryContext, "directus_sync round",
 													ALLOCSET_DEFAULT_SIZES);
+	sigjmp_buf	local_sigjmp_buf;
+
+	if (sigsetjmp(local_sigjmp_buf, 1) != 0)
+	{
+		recover_from_error();
+		state.claim_due = true;
+	}
+	PG_exception_stack = &local_sigjmp_buf;
 
 	for (;;)
 	{
