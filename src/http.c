@@ -10,8 +10,14 @@
  * TLS is verified unless the remote says otherwise. The token goes into one
  * header and nowhere else: libcurl's verbose output stays off.
  *
+ * The worker sleeps until something happens: libcurl tells which sockets
+ * it waits on and how long (CURLMOPT_SOCKETFUNCTION, CURLMOPT_TIMERFUNCTION),
+ * and http_wait waits on those sockets, the latch and postmaster death in
+ * one WaitEventSet, rebuilt only when the set of sockets changes.
+ *
  * libcurl's callbacks must not throw (a longjmp through libcurl leaves it
- * broken), so the answer's buffer is malloc'd and capped, not palloc'd.
+ * broken), so what they keep (the answer's buffer, the socket list) is
+ * malloc'd, never palloc'd.
  *
  *-------------------------------------------------------------------------
  */
@@ -20,6 +26,10 @@
 #include <curl/curl.h>
 
 #include "miscadmin.h"
+#include "storage/latch.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+#include "utils/wait_event.h"
 
 #include "http.h"
 
@@ -32,6 +42,25 @@
 
 static CURLM *multi = NULL;
 static int	running = 0;
+
+/* A socket libcurl wants watched, with CURL_POLL_IN, _OUT or _INOUT. */
+typedef struct WatchedSocket
+{
+	curl_socket_t fd;
+	int			what;
+} WatchedSocket;
+
+static WatchedSocket *sockets = NULL;	/* malloc'd */
+static int	nsockets = 0;
+static int	maxsockets = 0;
+static bool sockets_changed = true;
+static TimestampTz curl_deadline = 0;	/* when libcurl wants a timeout call; 0: never */
+
+/* Kept while the sockets stay the same. */
+static WaitEventSet *wait_set = NULL;
+
+static int on_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp);
+static int on_timer(CURLM *multi, long timeout_ms, void *userp);
 
 void
 http_init(void)
@@ -47,6 +76,134 @@ http_init(void)
 				 errmsg("could not create a libcurl multi handle")));
 	/* a few connections per remote at most; we send one request at a time */
 	curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, 64L);
+	curl_multi_setopt(multi, CURLMOPT_SOCKETFUNCTION, on_socket);
+	curl_multi_setopt(multi, CURLMOPT_TIMERFUNCTION, on_timer);
+}
+
+/* ----------------------------------------------------------------
+ * What libcurl waits for
+ * ---------------------------------------------------------------- */
+
+static int
+on_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
+{
+	int			i;
+
+	(void) easy;
+	(void) userp;
+	(void) socketp;
+	for (i = 0; i < nsockets && sockets[i].fd != fd; i++)
+		;
+	if (what == CURL_POLL_REMOVE)
+	{
+		if (i < nsockets)
+			sockets[i] = sockets[--nsockets];
+	}
+	else if (i < nsockets)
+		sockets[i].what = what;
+	else
+	{
+		if (nsockets == maxsockets)
+		{
+			int			grown_max = Max(16, maxsockets * 2);
+			WatchedSocket *grown = realloc(sockets, sizeof(WatchedSocket) * grown_max);
+
+			if (grown == NULL)
+				return -1;		/* libcurl fails the transfers of this socket */
+			sockets = grown;
+			maxsockets = grown_max;
+		}
+		sockets[nsockets].fd = fd;
+		sockets[nsockets].what = what;
+		nsockets++;
+	}
+	sockets_changed = true;
+	return 0;
+}
+
+static int
+on_timer(CURLM *m, long timeout_ms, void *userp)
+{
+	(void) m;
+	(void) userp;
+	curl_deadline = timeout_ms < 0 ? 0
+		: TimestampTzPlusMilliseconds(GetCurrentTimestamp(), timeout_ms);
+	return 0;
+}
+
+static int
+wait_events_of(int what)
+{
+	return (what & CURL_POLL_IN ? WL_SOCKET_READABLE : 0) |
+		(what & CURL_POLL_OUT ? WL_SOCKET_WRITEABLE : 0);
+}
+
+/* The latch, postmaster death, and libcurl's sockets. */
+static WaitEventSet *
+current_wait_set(void)
+{
+	if (wait_set != NULL && !sockets_changed)
+		return wait_set;
+	if (wait_set != NULL)
+		FreeWaitEventSet(wait_set);
+#if PG_VERSION_NUM >= 170000
+	wait_set = CreateWaitEventSet(NULL, nsockets + 2);
+#else
+	wait_set = CreateWaitEventSet(TopMemoryContext, nsockets + 2);
+#endif
+	AddWaitEventToSet(wait_set, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
+	AddWaitEventToSet(wait_set, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
+	for (int i = 0; i < nsockets; i++)
+		if (wait_events_of(sockets[i].what) != 0)
+			AddWaitEventToSet(wait_set, wait_events_of(sockets[i].what), sockets[i].fd, NULL, NULL);
+	sockets_changed = false;
+	return wait_set;
+}
+
+static void
+drive(curl_socket_t fd, int flags)
+{
+	int			still_running;
+
+	if (curl_multi_socket_action(multi, fd, flags, &still_running) != CURLM_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_SYSTEM_ERROR),
+				 errmsg("libcurl multi interface failed")));
+}
+
+/*
+ * Sleeps until a socket is ready, libcurl's timer or ours runs out, or the
+ * latch is set (left set, for the caller to see), and lets libcurl work.
+ * Returns whether the latch is set.
+ */
+static bool
+wait_and_drive(TimestampTz deadline)
+{
+	WaitEvent	events[16];
+	TimestampTz until = deadline;
+	long		wait_ms;
+	int			n;
+	bool		latch_set = false;
+
+	if (curl_deadline != 0 && curl_deadline < until)
+		until = curl_deadline;
+	wait_ms = Max(TimestampDifferenceMilliseconds(GetCurrentTimestamp(), until), 0);
+	n = WaitEventSetWait(current_wait_set(), wait_ms, events, lengthof(events), PG_WAIT_EXTENSION);
+	for (int i = 0; i < n; i++)
+	{
+		if (events[i].events & WL_LATCH_SET)
+			latch_set = true;
+		else if (events[i].events & (WL_SOCKET_READABLE | WL_SOCKET_WRITEABLE))
+			drive(events[i].fd, (events[i].events & WL_SOCKET_READABLE ? CURL_CSELECT_IN : 0) |
+				  (events[i].events & WL_SOCKET_WRITEABLE ? CURL_CSELECT_OUT : 0));
+	}
+	if (curl_deadline != 0 && GetCurrentTimestamp() >= curl_deadline)
+	{
+		curl_deadline = 0;
+		drive(CURL_SOCKET_TIMEOUT, 0);
+	}
+	CHECK_FOR_INTERRUPTS();
+	return latch_set;
 }
 
 static size_t
@@ -176,44 +333,56 @@ http_start(HttpRequest *req, const HttpOptions *options)
 	req->in_flight = true;
 }
 
-/* The next finished request, or NULL if none finished within timeout_ms. */
+/* A request libcurl has finished, or NULL. */
+static HttpRequest *
+take_finished(void)
+{
+	CURLMsg    *msg;
+	int			queued;
+
+	while ((msg = curl_multi_info_read(multi, &queued)) != NULL)
+	{
+		HttpRequest *req;
+
+		if (msg->msg != CURLMSG_DONE)
+			continue;
+		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **) &req);
+		if (msg->data.result == CURLE_OK)
+			curl_easy_getinfo(msg->easy_handle, CURLINFO_RESPONSE_CODE, &req->status);
+		else
+		{
+			strlcpy(req->transport_error, curl_easy_strerror(msg->data.result),
+					sizeof(req->transport_error));
+			req->timed_out = msg->data.result == CURLE_OPERATION_TIMEDOUT;
+		}
+		running--;
+		req->in_flight = false;
+		return req;
+	}
+	return NULL;
+}
+
+/*
+ * The next finished request. Waits for one at most timeout_ms (0: only
+ * takes what is ready), and returns NULL earlier when the latch is set.
+ */
 HttpRequest *
 http_wait(long timeout_ms)
 {
-	CURLMsg    *msg;
-	int			still_running;
-	int			queued;
+	TimestampTz deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), Max(timeout_ms, 0));
+	HttpRequest *req;
 
 	for (;;)
 	{
-		if (curl_multi_perform(multi, &still_running) != CURLM_OK)
-			ereport(ERROR,
-					(errcode(ERRCODE_SYSTEM_ERROR),
-					 errmsg("libcurl multi interface failed")));
-		while ((msg = curl_multi_info_read(multi, &queued)) != NULL)
-		{
-			HttpRequest *req;
+		bool		latch_set;
 
-			if (msg->msg != CURLMSG_DONE)
-				continue;
-			curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **) &req);
-			if (msg->data.result == CURLE_OK)
-				curl_easy_getinfo(msg->easy_handle, CURLINFO_RESPONSE_CODE, &req->status);
-			else
-			{
-				strlcpy(req->transport_error, curl_easy_strerror(msg->data.result),
-						sizeof(req->transport_error));
-				req->timed_out = msg->data.result == CURLE_OPERATION_TIMEDOUT;
-			}
-			running--;
-			req->in_flight = false;
+		if ((req = take_finished()) != NULL)
 			return req;
-		}
-		if (timeout_ms <= 0 || running == 0)
+		if (running == 0)
 			return NULL;
-		curl_multi_poll(multi, NULL, 0, (int) timeout_ms, NULL);
-		timeout_ms = 0;			/* one wait, then report what finished */
-		CHECK_FOR_INTERRUPTS();
+		latch_set = wait_and_drive(deadline);
+		if ((req = take_finished()) != NULL || latch_set || GetCurrentTimestamp() >= deadline)
+			return req;
 	}
 }
 

@@ -30,7 +30,6 @@
 #include "postmaster/interrupt.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
-#include "storage/pmsignal.h"
 #include "tcop/tcopprot.h"
 #include "utils/guc.h"
 #include "utils/memutils.h"
@@ -307,8 +306,8 @@ claim_if_due(LoopState *state)
 }
 
 /*
- * Waits in libcurl, in short steps so that signals and the latch are still
- * looked at, for at least one answer, then takes every other that came.
+ * Sleeps until an answer comes, a commit sets the latch, or the round's
+ * sleep is over; then takes every answer that came.
  */
 static void
 collect_answers(LoopState *state)
@@ -316,9 +315,7 @@ collect_answers(LoopState *state)
 	HttpRequest *req;
 
 	pgstat_report_activity(STATE_RUNNING, "sending");
-	if (!PostmasterIsAlive())
-		proc_exit(1);
-	for (req = http_wait(20); req != NULL; req = http_wait(0))
+	for (req = http_wait(state->sleep_ms); req != NULL; req = http_wait(0))
 		handle_answer(req);
 	if (MyLatch->is_set)
 	{

@@ -1,4 +1,5 @@
-# The worker survives an error outside its transactions: a cancel
+# The worker sleeps while it waits for answers, and survives an error
+# outside its transactions: a cancel
 # (pg_cancel_backend) while a request is on its way is logged, the windows
 # in flight are given up with their rows still queued, and the same worker
 # process ships them again. Before 0.3 such an error was FATAL: the worker
@@ -41,9 +42,24 @@ ok(wait_for('the cancel to be logged', sub {
 	'the cancel is logged as an ERROR');
 ok(wait_drained($node, 'b'), 'the change is delivered after all');
 is_deeply([ map { $_->{id} } @{ fake_items($fake, 'articles') } ], [ 1, 2 ], 'the remote holds both items');
+is(sql($worker_pid_sql), $pid, 'the same worker process carried on (no restart)');
+
+# While a request is on its way the worker sleeps in one wait on libcurl's
+# sockets and its latch: a 3 s stall costs a few wake-ups, not one every
+# 20 ms (about 150) as polling libcurl did.
+ctl($fake, 'POST', 'stall', { seconds => 3, count => 1 });
+sql(q{INSERT INTO articles VALUES (3, 'a slow answer')});
+ok(wait_for('the create to be on its way', sub { remote_status($node, 'b')->{in_flight} > 0 },
+		timeout => 10, interval => 0.02),
+	'a slow request is in flight');
+my $switches = sub { slurp_file("/proc/$pid/status") =~ /^voluntary_ctxt_switches:\s+(\d+)/m ? $1 : undef };
+my $before = $switches->();
+sleep(2);
+my $woken = $switches->() - $before;
+ok($woken < 30, "the worker sleeps while it waits for an answer ($woken wake-ups in 2 s)");
+ok(wait_drained($node, 'b'), 'the slow answer is taken');
 
 my $log = slurp_file($node->logfile, $log_offset);
-is(sql($worker_pid_sql), $pid, 'the same worker process carried on (no restart)');
 unlike($log, qr/FATAL:  canceling|background worker "directus_sync worker" \(PID \d+\) exited with exit code/,
 	'the cancel did not end the worker');
 is(server_crash($node), '', 'no crash in the server log');
