@@ -324,7 +324,9 @@ directus_sync_activity(PG_FUNCTION_ARGS)
 		char	   *collection = SPI_getvalue(tuple, desc, activity_config.collection_att);
 
 		item = SPI_getvalue(tuple, desc, activity_config.item_att);
-		res = guard_item(user, action, collection ? collection : "", item ? item : "");
+		/* an activity row that names no item guards nothing */
+		if (collection != NULL && item != NULL)
+			res = guard_item(user, action, collection, item);
 	}
 	restore_user(&as);
 	if (res.restore_sql != NULL)

@@ -34,8 +34,6 @@
 /* A drained outbox larger than this is truncated. */
 #define SHRINK_MIN_BYTES (4 * 1024 * 1024)
 
-static bool extension_ready = false;
-
 /* The caller's context of the running transaction: where results go. */
 static MemoryContext result_cxt;
 
@@ -75,7 +73,6 @@ run_transaction(const char *activity, TransactionBody body, void *arg)
 		FlushErrorState();
 		RESUME_INTERRUPTS();
 		ok = false;
-		extension_ready = false;	/* maybe dropped: look again */
 	}
 	PG_END_TRY();
 	MemoryContextSwitchTo(caller);
@@ -183,22 +180,27 @@ read_installed_version(void *arg)
 
 /*
  * True when the extension is installed in this database at the version the
- * library was built for. Until then the worker waits, and says once per
- * version it finds why.
+ * library was built for. Asked before every claim, so that an ALTER
+ * EXTENSION, a DROP or a CREATE at another version is seen at once. While
+ * not, the worker waits, and says why once per version it finds.
  */
 bool
 worker_extension_ready(void)
 {
 	static char reported[NAMEDATALEN] = "";
 	InstalledExtension ext = {NULL, NULL};
+	bool		ready;
 
-	if (extension_ready)
-		return true;
 	if (!run_transaction("looking for the extension", read_installed_version, &ext) ||
 		ext.version == NULL)
+	{
+		reported[0] = '\0';
 		return false;
-	extension_ready = strcmp(ext.version, DIRECTUS_SYNC_VERSION) == 0;
-	if (!extension_ready && strcmp(ext.version, reported) != 0)
+	}
+	ready = strcmp(ext.version, DIRECTUS_SYNC_VERSION) == 0;
+	if (ready)
+		reported[0] = '\0';
+	else if (strcmp(ext.version, reported) != 0)
 	{
 		ereport(LOG,
 				(errmsg("directus_sync worker for database \"%s\" waits: the extension is at version %s, the library at %s",
@@ -206,7 +208,7 @@ worker_extension_ready(void)
 				 errhint("Run ALTER EXTENSION directus_sync UPDATE in that database.")));
 		strlcpy(reported, ext.version, sizeof(reported));
 	}
-	return extension_ready;
+	return ready;
 }
 
 /* ----------------------------------------------------------------

@@ -81,5 +81,24 @@ ok(wait_for('the worker to try the remote', sub {
 		$node->safe_psql('postgres', q{SELECT last_error IS NOT NULL FROM directus_sync.remote_status WHERE remote = 'b'}) eq 't' }),
 	'after the update the worker ships (and records the closed port as a failure)');
 
+# A version change while the worker ships is seen at its next claim: the
+# extension dropped and made again at 0.2 in one transaction.
+my $log_offset = -s $node->logfile;
+$node->safe_psql('postgres', q{
+	BEGIN;
+	DROP EXTENSION directus_sync;
+	CREATE EXTENSION directus_sync VERSION '0.2';
+	SELECT directus_sync.add_remote('b', 'http://127.0.0.1:9', 't', connect_timeout_ms => 200);
+	SELECT directus_sync.subscribe('b', 'articles', ARRAY['title']);
+	COMMIT;
+	INSERT INTO articles VALUES (2, 'queued at 0.2 again');
+});
+ok(wait_for('the worker to notice the version', sub { slurp_file($node->logfile, $log_offset) =~ $waiting }),
+	'a running worker notices the extension went back to 0.2, and says so again');
+sleep(1);
+is($node->safe_psql('postgres', q{SELECT queued || ' queued, ' || coalesce(last_error, 'no error')
+	FROM directus_sync.remote_status WHERE remote = 'b'}),
+	'1 queued, no error', '... and ships nothing meanwhile');
+
 $node->stop;
 done_testing();
