@@ -13,7 +13,7 @@ DATA = directus_sync--0.1.sql directus_sync--0.1--0.2.sql directus_sync--0.2--0.
 PGFILEDESC = "directus_sync - Directus SyncID map and replication inside PostgreSQL"
 
 REGRESS = adopt map_api map_input map_bulk privileges permissions drop_keeps_map \
-          replication_config replication_capture upgrade
+          replication_config replication_capture upgrade remote_tokens remove_remote loop_guard_replica
 ISOLATION = concurrent_create
 TAP_TESTS = 1
 

@@ -1,8 +1,15 @@
 /* directus_sync--0.2--0.3.sql: 0.2 -> 0.3.
  *
- * No change of behaviour. directus_sync.subscribe is split into a short public
- * function and two private helpers, _subscribable_table and _check_fields,
- * with the same checks in the same order, the same messages and SQLSTATEs.
+ * directus_sync.subscribe is split into a short public function and two
+ * private helpers, _subscribable_table and _check_fields, with the same checks
+ * in the same order, the same messages and SQLSTATEs; _subscribable_table no
+ * longer quotes an already quoted @extschema@ (a schema such as "Cms").
+ * Hardening (CHANGELOG.md, 0.3): _check_remote checks every setting for NULL
+ * and never repeats the URL; _apply_config makes the loop guard ENABLE ALWAYS
+ * (and the loop guards 0.2 made are changed below); remove_remote counts the
+ * changes it discards and removes those queued meanwhile; _remove_orphans,
+ * called by remove_remote and by the worker's _shrink_outbox, removes rows of
+ * remotes that no longer exist.
  * directus_sync--0.3.sql creates the same objects in one piece; keep the two
  * in step (t/003_install_paths.pl compares their catalogs).
  */
@@ -26,7 +33,9 @@ BEGIN
     IF collection IS NULL OR collection = '' THEN
         RAISE EXCEPTION 'collection must not be null or empty' USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    rel := to_regclass(format('%I.%I', '@extschema@', collection));
+    -- @extschema@ is substituted as an identifier, already quoted when it
+    -- needs to be ("Cms"): used as it is, never quoted again.
+    rel := to_regclass(format('%s.%I', '@extschema@', collection));
     IF (SELECT relkind FROM pg_class WHERE oid = rel) = 'p' THEN
         RAISE EXCEPTION 'table % is partitioned', rel
             USING ERRCODE = 'feature_not_supported',
@@ -133,5 +142,260 @@ BEGIN
 END
 $$;
 
+/*
+ * Hardening. Same signatures: each function keeps its oid, privileges and
+ * comment; the bodies are those of directus_sync--0.3.sql.
+ */
+
+/*
+ * Checks the settings of a remote as stored. No message, DETAIL or HINT shows
+ * the token, nor the URL (it may hold a password, or be the token given in
+ * the wrong place). Every setting is checked for NULL first: a NULL reaching
+ * the INSERT would fail NOT NULL with a DETAIL showing the row, token and all.
+ */
+CREATE OR REPLACE FUNCTION directus_sync._check_remote(r directus_sync.remote) RETURNS void
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    null_setting text := CASE WHEN r.name IS NULL THEN 'name'
+                              WHEN r.url IS NULL THEN 'url'
+                              WHEN r.token IS NULL THEN 'token'
+                              WHEN r.enabled IS NULL THEN 'enabled'
+                              WHEN r.paused IS NULL THEN 'paused'
+                              WHEN r.notify_users IS NULL THEN 'notify_users'
+                              WHEN r.forward_inbound IS NULL THEN 'forward_inbound'
+                              WHEN r.connect_timeout_ms IS NULL THEN 'connect_timeout_ms'
+                              WHEN r.request_timeout_ms IS NULL THEN 'request_timeout_ms'
+                              WHEN r.batch_max_items IS NULL THEN 'batch_max_items'
+                              WHEN r.batch_max_bytes IS NULL THEN 'batch_max_bytes'
+                              WHEN r.verify_tls IS NULL THEN 'verify_tls' END;
+BEGIN
+    IF null_setting = 'name' THEN
+        RAISE EXCEPTION 'remote name must not be null' USING ERRCODE = 'null_value_not_allowed';
+    ELSIF null_setting IS NOT NULL THEN
+        RAISE EXCEPTION '% of remote "%" must not be null', null_setting, r.name
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF r.name = '' OR length(r.name) > 63 THEN
+        RAISE EXCEPTION 'remote name must be 1 to 63 characters long'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF r.url !~* '^https?://[^/?#\s@]+(/[^?#\s]*)?$' THEN
+        RAISE EXCEPTION 'URL of remote "%" must be an http or https URL without query, fragment or credentials', r.name
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = CASE WHEN r.url !~* '^https?://' THEN 'It does not start with http:// or https://.'
+                                WHEN r.url ~ '^[^/]*//[^/?#]*@' THEN 'It holds credentials.'
+                                WHEN r.url ~ '[?#]' THEN 'It has a query or a fragment.'
+                                WHEN r.url ~ '\s' THEN 'It contains whitespace.'
+                                ELSE 'It has no host.' END,
+                  HINT = 'Give the base URL of the Directus instance, such as https://cms.example.com.';
+    END IF;
+    IF r.token = '' OR r.token ~ '[\s\x01-\x1f]' THEN
+        RAISE EXCEPTION 'token of remote "%" must be a non-empty string without whitespace or control characters', r.name
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF array_position(r.notify_users, NULL) IS NOT NULL THEN
+        RAISE EXCEPTION 'users to notify of remote "%" must not contain null', r.name
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF r.connect_timeout_ms NOT BETWEEN 1 AND 600000 OR r.request_timeout_ms NOT BETWEEN 1 AND 3600000 THEN
+        RAISE EXCEPTION 'timeouts of remote "%" must be between 1 ms and 10 minutes (connect) or 1 hour (request)', r.name
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF r.batch_max_items NOT BETWEEN 1 AND 10000 THEN
+        RAISE EXCEPTION 'batch_max_items of remote "%" must be between 1 and 10000', r.name
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF r.batch_max_bytes NOT BETWEEN 1024 AND 104857600 THEN
+        RAISE EXCEPTION 'batch_max_bytes of remote "%" must be between 1024 and 104857600', r.name
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Directus refuses bodies over its MAX_PAYLOAD_SIZE, 1 MB by default.';
+    END IF;
+END
+$$;
+
+/*
+ * Brings the triggers in line with the configuration: the capture trigger on
+ * every subscribed table and on no other, the activity trigger on
+ * directus_activity while some remote names its inbound user; then makes the
+ * backends reload their cached subscriptions of the given tables.
+ */
+CREATE OR REPLACE FUNCTION directus_sync._apply_config(touched regclass[]) RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    rel regclass;
+    activity regclass := to_regclass('@extschema@.directus_activity');
+    has_activity_trigger boolean;
+BEGIN
+    FOREACH rel IN ARRAY touched LOOP
+        CONTINUE WHEN to_regclass(rel::text) IS NULL;
+        IF EXISTS (SELECT FROM directus_sync.subscription WHERE relid = rel)
+           AND NOT EXISTS (SELECT FROM pg_trigger WHERE tgrelid = rel AND tgname = 'directus_sync_capture') THEN
+            EXECUTE format('CREATE TRIGGER directus_sync_capture AFTER INSERT OR UPDATE OR DELETE ON %s
+                            FOR EACH ROW EXECUTE FUNCTION directus_sync._capture()', rel);
+            -- Capture also what logical replication applies on this server.
+            EXECUTE format('ALTER TABLE %s ENABLE ALWAYS TRIGGER directus_sync_capture', rel);
+        ELSIF NOT EXISTS (SELECT FROM directus_sync.subscription WHERE relid = rel) THEN
+            EXECUTE format('DROP TRIGGER IF EXISTS directus_sync_capture ON %s', rel);
+        END IF;
+        PERFORM directus_sync._invalidate(rel);
+    END LOOP;
+
+    IF activity IS NOT NULL THEN
+        has_activity_trigger := EXISTS (SELECT FROM pg_trigger
+                                        WHERE tgrelid = activity AND tgname = 'directus_sync_loop_guard');
+        IF EXISTS (SELECT FROM directus_sync.remote WHERE inbound_user IS NOT NULL) THEN
+            IF NOT has_activity_trigger THEN
+                EXECUTE format('CREATE TRIGGER directus_sync_loop_guard AFTER INSERT ON %s
+                                FOR EACH ROW WHEN (NEW."user" IS NOT NULL)
+                                EXECUTE FUNCTION directus_sync._activity()', activity);
+                -- Wherever the capture trigger fires (replica sessions too), the
+                -- guard must fire, or an inbound change would be shipped back.
+                EXECUTE format('ALTER TABLE %s ENABLE ALWAYS TRIGGER directus_sync_loop_guard', activity);
+            END IF;
+            PERFORM directus_sync._invalidate(activity);
+        ELSIF has_activity_trigger THEN
+            EXECUTE format('DROP TRIGGER directus_sync_loop_guard ON %s', activity);
+        END IF;
+    ELSIF EXISTS (SELECT FROM directus_sync.remote WHERE inbound_user IS NOT NULL) THEN
+        RAISE EXCEPTION 'loop prevention needs table %.directus_activity', '@extschema@'
+            USING ERRCODE = 'undefined_table',
+                  HINT = 'Set inbound_user only in a Directus database, after Directus has created its tables.';
+    END IF;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION directus_sync.remove_remote(name text) RETURNS bigint
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    rid integer := directus_sync._remote_id(remove_remote.name);
+    tables regclass[] := directus_sync._tables_of(rid);
+    discarded bigint;
+    late bigint;
+BEGIN
+    PERFORM directus_sync._lock_state(rid);
+    DELETE FROM directus_sync.outbox WHERE remote_id = rid;
+    GET DIAGNOSTICS discarded = ROW_COUNT;
+    DELETE FROM directus_sync.conflict WHERE remote_id = rid;
+    DELETE FROM directus_sync.remote WHERE id = rid;
+    PERFORM directus_sync._apply_config(tables || directus_sync._all_tables());
+    -- A writer whose cached subscriptions still listed the remote may have
+    -- queued changes for it since the DELETE above: dropping a capture
+    -- trigger waited for the writers of that table, and what they committed
+    -- is seen now. (Writers of a table another remote still subscribes are
+    -- not waited for: what they leave, _remove_orphans removes later.)
+    DELETE FROM directus_sync.outbox WHERE remote_id = rid;
+    GET DIAGNOSTICS late = ROW_COUNT;
+    discarded := discarded + late;
+    PERFORM directus_sync._remove_orphans();
+    IF discarded > 0 THEN
+        RAISE NOTICE 'discarded % undelivered changes for remote "%"', discarded, remove_remote.name;
+    END IF;
+    RETURN discarded;
+END
+$$;
+
+/*
+ * Removes the queued changes and the conflict log of remotes that no longer
+ * exist; returns how many queued changes went. Neither table has a foreign
+ * key (they are written in Directus's transactions, which must not lock
+ * remote rows), so a writer whose cached subscriptions still list a remote
+ * that remove_remote is removing can queue a change for it, or log a
+ * conflict, after remove_remote's DELETE. Such a row would never be claimed
+ * or shown, and would keep the outbox from ever being truncated. The remote
+ * ids in each table are read by skipping along its index, one probe per
+ * remote, not by reading the rows.
+ */
+CREATE FUNCTION directus_sync._remove_orphans() RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    gone integer[];
+    removed bigint := 0;
+BEGIN
+    WITH RECURSIVE ids(remote_id) AS (
+        (SELECT o.remote_id FROM directus_sync.outbox o ORDER BY o.remote_id LIMIT 1)
+        UNION ALL
+        SELECT (SELECT o.remote_id FROM directus_sync.outbox o WHERE o.remote_id > ids.remote_id
+                 ORDER BY o.remote_id LIMIT 1)
+          FROM ids WHERE ids.remote_id IS NOT NULL)
+    SELECT array_agg(ids.remote_id) INTO gone FROM ids
+     WHERE ids.remote_id IS NOT NULL
+       AND NOT EXISTS (SELECT FROM directus_sync.remote r WHERE r.id = ids.remote_id);
+    IF gone IS NOT NULL THEN
+        DELETE FROM directus_sync.outbox WHERE remote_id = ANY (gone);
+        GET DIAGNOSTICS removed = ROW_COUNT;
+    END IF;
+
+    WITH RECURSIVE ids(remote_id) AS (
+        (SELECT c.remote_id FROM directus_sync.conflict c ORDER BY c.remote_id LIMIT 1)
+        UNION ALL
+        SELECT (SELECT c.remote_id FROM directus_sync.conflict c WHERE c.remote_id > ids.remote_id
+                 ORDER BY c.remote_id LIMIT 1)
+          FROM ids WHERE ids.remote_id IS NOT NULL)
+    SELECT array_agg(ids.remote_id) INTO gone FROM ids
+     WHERE ids.remote_id IS NOT NULL
+       AND NOT EXISTS (SELECT FROM directus_sync.remote r WHERE r.id = ids.remote_id);
+    IF gone IS NOT NULL THEN
+        DELETE FROM directus_sync.conflict WHERE remote_id = ANY (gone);
+    END IF;
+    RETURN removed;
+END
+$$;
+
+/*
+ * Gives a drained outbox its disk space back at once: TRUNCATE, as PgQ
+ * rotates its queues, when the outbox is empty but large. Autovacuum would
+ * reclaim the heap in time, never the index. The lock is taken only if free
+ * at once (NOWAIT), which also means no transaction has uncommitted rows in
+ * it; writers then wait for the few milliseconds of the TRUNCATE. First the
+ * rows of removed remotes go (_remove_orphans): the worker calls this when
+ * it is idle, every 10 s.
+ */
+CREATE OR REPLACE FUNCTION directus_sync._shrink_outbox(min_bytes bigint) RETURNS boolean
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM directus_sync._remove_orphans();
+    IF pg_total_relation_size('directus_sync.outbox') < min_bytes
+       OR EXISTS (SELECT FROM directus_sync.outbox) THEN
+        RETURN false;
+    END IF;
+    BEGIN
+        LOCK TABLE directus_sync.outbox IN ACCESS EXCLUSIVE MODE NOWAIT;
+    EXCEPTION WHEN lock_not_available THEN
+        RETURN false;
+    END;
+    IF EXISTS (SELECT FROM directus_sync.outbox) THEN
+        RETURN false;
+    END IF;
+    TRUNCATE directus_sync.outbox;
+    RETURN true;
+END
+$$;
+
+-- Loop guards made by 0.2 fire in origin and local sessions only: ENABLE
+-- ALWAYS, as _apply_config now makes them and as the capture triggers are.
+-- One a DBA disabled stays disabled.
+DO $upgrade$
+DECLARE
+    t record;
+BEGIN
+    FOR t IN SELECT tgrelid::regclass AS rel, tgname FROM pg_trigger
+              WHERE tgfoid = 'directus_sync._activity'::regproc AND tgenabled = 'O'
+    LOOP
+        EXECUTE format('ALTER TABLE %s ENABLE ALWAYS TRIGGER %I', t.rel, t.tgname);
+    END LOOP;
+END
+$upgrade$;
+
 REVOKE ALL ON FUNCTION directus_sync._subscribable_table(text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION directus_sync._check_fields(regclass, text, text[]) FROM PUBLIC;
+REVOKE ALL ON FUNCTION directus_sync._remove_orphans() FROM PUBLIC;

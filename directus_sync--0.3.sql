@@ -781,27 +781,55 @@ LANGUAGE sql
 SET search_path = pg_catalog, pg_temp
 AS $$ SELECT FROM directus_sync.remote_state WHERE remote_id = rid FOR UPDATE $$;
 
--- Checks the settings of a remote as stored. The token is never part of a message.
+/*
+ * Checks the settings of a remote as stored. No message, DETAIL or HINT shows
+ * the token, nor the URL (it may hold a password, or be the token given in
+ * the wrong place). Every setting is checked for NULL first: a NULL reaching
+ * the INSERT would fail NOT NULL with a DETAIL showing the row, token and all.
+ */
 CREATE FUNCTION directus_sync._check_remote(r directus_sync.remote) RETURNS void
 LANGUAGE plpgsql IMMUTABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    null_setting text := CASE WHEN r.name IS NULL THEN 'name'
+                              WHEN r.url IS NULL THEN 'url'
+                              WHEN r.token IS NULL THEN 'token'
+                              WHEN r.enabled IS NULL THEN 'enabled'
+                              WHEN r.paused IS NULL THEN 'paused'
+                              WHEN r.notify_users IS NULL THEN 'notify_users'
+                              WHEN r.forward_inbound IS NULL THEN 'forward_inbound'
+                              WHEN r.connect_timeout_ms IS NULL THEN 'connect_timeout_ms'
+                              WHEN r.request_timeout_ms IS NULL THEN 'request_timeout_ms'
+                              WHEN r.batch_max_items IS NULL THEN 'batch_max_items'
+                              WHEN r.batch_max_bytes IS NULL THEN 'batch_max_bytes'
+                              WHEN r.verify_tls IS NULL THEN 'verify_tls' END;
 BEGIN
-    IF r.name IS NULL OR r.name = '' OR length(r.name) > 63 THEN
+    IF null_setting = 'name' THEN
+        RAISE EXCEPTION 'remote name must not be null' USING ERRCODE = 'null_value_not_allowed';
+    ELSIF null_setting IS NOT NULL THEN
+        RAISE EXCEPTION '% of remote "%" must not be null', null_setting, r.name
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF r.name = '' OR length(r.name) > 63 THEN
         RAISE EXCEPTION 'remote name must be 1 to 63 characters long'
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    IF r.url IS NULL OR r.url !~* '^https?://[^/?#\s@]+(/[^?#\s]*)?$' THEN
+    IF r.url !~* '^https?://[^/?#\s@]+(/[^?#\s]*)?$' THEN
         RAISE EXCEPTION 'URL of remote "%" must be an http or https URL without query, fragment or credentials', r.name
             USING ERRCODE = 'invalid_parameter_value',
-                  DETAIL = format('Got %L.', r.url),
+                  DETAIL = CASE WHEN r.url !~* '^https?://' THEN 'It does not start with http:// or https://.'
+                                WHEN r.url ~ '^[^/]*//[^/?#]*@' THEN 'It holds credentials.'
+                                WHEN r.url ~ '[?#]' THEN 'It has a query or a fragment.'
+                                WHEN r.url ~ '\s' THEN 'It contains whitespace.'
+                                ELSE 'It has no host.' END,
                   HINT = 'Give the base URL of the Directus instance, such as https://cms.example.com.';
     END IF;
-    IF r.token IS NULL OR r.token = '' OR r.token ~ '[\s\x01-\x1f]' THEN
+    IF r.token = '' OR r.token ~ '[\s\x01-\x1f]' THEN
         RAISE EXCEPTION 'token of remote "%" must be a non-empty string without whitespace or control characters', r.name
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    IF array_position(r.notify_users, NULL) IS NOT NULL OR r.notify_users IS NULL THEN
+    IF array_position(r.notify_users, NULL) IS NOT NULL THEN
         RAISE EXCEPTION 'users to notify of remote "%" must not contain null', r.name
             USING ERRCODE = 'null_value_not_allowed';
     END IF;
@@ -817,10 +845,6 @@ BEGIN
         RAISE EXCEPTION 'batch_max_bytes of remote "%" must be between 1024 and 104857600', r.name
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = 'Directus refuses bodies over its MAX_PAYLOAD_SIZE, 1 MB by default.';
-    END IF;
-    IF r.enabled IS NULL OR r.paused IS NULL OR r.forward_inbound IS NULL OR r.verify_tls IS NULL THEN
-        RAISE EXCEPTION 'boolean settings of remote "%" must not be null', r.name
-            USING ERRCODE = 'null_value_not_allowed';
     END IF;
 END
 $$;
@@ -862,6 +886,9 @@ BEGIN
                 EXECUTE format('CREATE TRIGGER directus_sync_loop_guard AFTER INSERT ON %s
                                 FOR EACH ROW WHEN (NEW."user" IS NOT NULL)
                                 EXECUTE FUNCTION directus_sync._activity()', activity);
+                -- Wherever the capture trigger fires (replica sessions too), the
+                -- guard must fire, or an inbound change would be shipped back.
+                EXECUTE format('ALTER TABLE %s ENABLE ALWAYS TRIGGER directus_sync_loop_guard', activity);
             END IF;
             PERFORM directus_sync._invalidate(activity);
         ELSIF has_activity_trigger THEN
@@ -1012,13 +1039,23 @@ DECLARE
     rid integer := directus_sync._remote_id(remove_remote.name);
     tables regclass[] := directus_sync._tables_of(rid);
     discarded bigint;
+    late bigint;
 BEGIN
     PERFORM directus_sync._lock_state(rid);
     DELETE FROM directus_sync.outbox WHERE remote_id = rid;
-    DELETE FROM directus_sync.conflict WHERE remote_id = rid;
     GET DIAGNOSTICS discarded = ROW_COUNT;
+    DELETE FROM directus_sync.conflict WHERE remote_id = rid;
     DELETE FROM directus_sync.remote WHERE id = rid;
     PERFORM directus_sync._apply_config(tables || directus_sync._all_tables());
+    -- A writer whose cached subscriptions still listed the remote may have
+    -- queued changes for it since the DELETE above: dropping a capture
+    -- trigger waited for the writers of that table, and what they committed
+    -- is seen now. (Writers of a table another remote still subscribes are
+    -- not waited for: what they leave, _remove_orphans removes later.)
+    DELETE FROM directus_sync.outbox WHERE remote_id = rid;
+    GET DIAGNOSTICS late = ROW_COUNT;
+    discarded := discarded + late;
+    PERFORM directus_sync._remove_orphans();
     IF discarded > 0 THEN
         RAISE NOTICE 'discarded % undelivered changes for remote "%"', discarded, remove_remote.name;
     END IF;
@@ -1045,7 +1082,9 @@ BEGIN
     IF collection IS NULL OR collection = '' THEN
         RAISE EXCEPTION 'collection must not be null or empty' USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    rel := to_regclass(format('%I.%I', '@extschema@', collection));
+    -- @extschema@ is substituted as an identifier, already quoted when it
+    -- needs to be ("Cms"): used as it is, never quoted again.
+    rel := to_regclass(format('%s.%I', '@extschema@', collection));
     IF (SELECT relkind FROM pg_class WHERE oid = rel) = 'p' THEN
         RAISE EXCEPTION 'table % is partitioned', rel
             USING ERRCODE = 'feature_not_supported',
@@ -1534,17 +1573,69 @@ END
 $$;
 
 /*
+ * Removes the queued changes and the conflict log of remotes that no longer
+ * exist; returns how many queued changes went. Neither table has a foreign
+ * key (they are written in Directus's transactions, which must not lock
+ * remote rows), so a writer whose cached subscriptions still list a remote
+ * that remove_remote is removing can queue a change for it, or log a
+ * conflict, after remove_remote's DELETE. Such a row would never be claimed
+ * or shown, and would keep the outbox from ever being truncated. The remote
+ * ids in each table are read by skipping along its index, one probe per
+ * remote, not by reading the rows.
+ */
+CREATE FUNCTION directus_sync._remove_orphans() RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    gone integer[];
+    removed bigint := 0;
+BEGIN
+    WITH RECURSIVE ids(remote_id) AS (
+        (SELECT o.remote_id FROM directus_sync.outbox o ORDER BY o.remote_id LIMIT 1)
+        UNION ALL
+        SELECT (SELECT o.remote_id FROM directus_sync.outbox o WHERE o.remote_id > ids.remote_id
+                 ORDER BY o.remote_id LIMIT 1)
+          FROM ids WHERE ids.remote_id IS NOT NULL)
+    SELECT array_agg(ids.remote_id) INTO gone FROM ids
+     WHERE ids.remote_id IS NOT NULL
+       AND NOT EXISTS (SELECT FROM directus_sync.remote r WHERE r.id = ids.remote_id);
+    IF gone IS NOT NULL THEN
+        DELETE FROM directus_sync.outbox WHERE remote_id = ANY (gone);
+        GET DIAGNOSTICS removed = ROW_COUNT;
+    END IF;
+
+    WITH RECURSIVE ids(remote_id) AS (
+        (SELECT c.remote_id FROM directus_sync.conflict c ORDER BY c.remote_id LIMIT 1)
+        UNION ALL
+        SELECT (SELECT c.remote_id FROM directus_sync.conflict c WHERE c.remote_id > ids.remote_id
+                 ORDER BY c.remote_id LIMIT 1)
+          FROM ids WHERE ids.remote_id IS NOT NULL)
+    SELECT array_agg(ids.remote_id) INTO gone FROM ids
+     WHERE ids.remote_id IS NOT NULL
+       AND NOT EXISTS (SELECT FROM directus_sync.remote r WHERE r.id = ids.remote_id);
+    IF gone IS NOT NULL THEN
+        DELETE FROM directus_sync.conflict WHERE remote_id = ANY (gone);
+    END IF;
+    RETURN removed;
+END
+$$;
+
+/*
  * Gives a drained outbox its disk space back at once: TRUNCATE, as PgQ
  * rotates its queues, when the outbox is empty but large. Autovacuum would
  * reclaim the heap in time, never the index. The lock is taken only if free
  * at once (NOWAIT), which also means no transaction has uncommitted rows in
- * it; writers then wait for the few milliseconds of the TRUNCATE.
+ * it; writers then wait for the few milliseconds of the TRUNCATE. First the
+ * rows of removed remotes go (_remove_orphans): the worker calls this when
+ * it is idle, every 10 s.
  */
 CREATE FUNCTION directus_sync._shrink_outbox(min_bytes bigint) RETURNS boolean
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
+    PERFORM directus_sync._remove_orphans();
     IF pg_total_relation_size('directus_sync.outbox') < min_bytes
        OR EXISTS (SELECT FROM directus_sync.outbox) THEN
         RETURN false;
