@@ -92,11 +92,13 @@ BEGIN
     -- Each instance's Directus sets these itself on every write: shipped, they
     -- would differ on arrival, look like conflicts and travel back and forth.
     IF to_regclass('@extschema@.directus_fields') IS NOT NULL THEN
-        EXECUTE 'SELECT min(field) FROM @extschema@.directus_fields
-                  WHERE collection = $1 AND field = ANY ($2)
-                    AND string_to_array(special, '','') && ARRAY[''date-created'', ''date-updated'',
-                        ''user-created'', ''user-updated'', ''hash'']'
-           INTO f USING _check_fields.collection, fields;
+        SELECT r.field INTO f
+          FROM directus_sync._query_as_owner('@extschema@.directus_fields',
+                   'SELECT min(field)::text FROM @extschema@.directus_fields
+                     WHERE collection = $1[1] AND field = ANY ($1[2:])
+                       AND string_to_array(special, '','') && ARRAY[''date-created'', ''date-updated'',
+                           ''user-created'', ''user-updated'', ''hash'']',
+                   _check_fields.collection || fields) AS r(field text);
         IF f IS NOT NULL THEN
             RAISE EXCEPTION 'field "%" of collection "%" is set by each Directus instance itself', f, collection
                 USING ERRCODE = 'invalid_parameter_value',
@@ -109,7 +111,7 @@ $$;
 
 -- The same signature: subscribe keeps its oid, its privileges and its comment.
 CREATE OR REPLACE FUNCTION directus_sync.subscribe(remote text, collection text, fields text[],
-                                                   singleton boolean DEFAULT NULL)
+                                        singleton boolean DEFAULT NULL)
 RETURNS void
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -128,8 +130,11 @@ BEGIN
     IF is_singleton IS NULL THEN
         is_singleton := false;
         IF to_regclass('@extschema@.directus_collections') IS NOT NULL THEN
-            EXECUTE 'SELECT coalesce(bool_or(singleton), false) FROM @extschema@.directus_collections WHERE collection = $1'
-               INTO is_singleton USING subscribe.collection;
+            SELECT r.singleton INTO is_singleton
+              FROM directus_sync._query_as_owner('@extschema@.directus_collections',
+                       'SELECT coalesce(bool_or(singleton), false) FROM @extschema@.directus_collections
+                         WHERE collection = $1[1]',
+                       ARRAY[subscribe.collection]) AS r(singleton boolean);
         END IF;
     END IF;
 
@@ -399,3 +404,146 @@ $upgrade$;
 REVOKE ALL ON FUNCTION directus_sync._subscribable_table(text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION directus_sync._check_fields(regclass, text, text[]) FROM PUBLIC;
 REVOKE ALL ON FUNCTION directus_sync._remove_orphans() FROM PUBLIC;
+
+/*
+ * Every query over a table of Directus's runs as that table's owner, as a
+ * security-restricted operation: before, the worker and the SECURITY DEFINER
+ * functions ran them as a superuser, and code the table's owner controls
+ * (a domain's check, a cast, an operator, a view's function, a trigger on
+ * directus_notifications) ran with a superuser's rights.
+ */
+/*
+ * Runs a statement that returns rows (a SELECT, an INSERT ... RETURNING) with
+ * args as $1, as the owner of rel and as a security-restricted operation
+ * (src/owner_query.c). Every query over a table of Directus's goes through
+ * it: code that table's owner controls (a domain's check, a cast, an
+ * operator, a view's function, a trigger) never runs with our rights.
+ */
+CREATE FUNCTION directus_sync._query_as_owner(rel regclass, query text, args text[]) RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'directus_sync_query_as_owner' LANGUAGE C;
+REVOKE ALL ON FUNCTION directus_sync._query_as_owner(regclass, text, text[]) FROM PUBLIC;
+
+CREATE OR REPLACE FUNCTION directus_sync._current_rows_query(s directus_sync.subscription, locking boolean) RETURNS text
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT format('%s WHERE t.%I = ANY ($1::%s[])%s', directus_sync._payload_select(s), s.key_column,
+                  format_type(a.atttypid, a.atttypmod), CASE WHEN locking THEN ' FOR SHARE OF t NOWAIT' ELSE '' END)
+      FROM pg_attribute a WHERE a.attrelid = s.relid AND a.attname = s.key_column
+$$;
+
+CREATE OR REPLACE FUNCTION directus_sync._current_rows(rid integer, coll text, keys text[])
+RETURNS TABLE (item_key text, payload json)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    s directus_sync.subscription;
+BEGIN
+    SELECT * INTO s FROM directus_sync.subscription x WHERE x.remote_id = rid AND x.collection = coll;
+    IF FOUND THEN
+        RETURN QUERY SELECT * FROM directus_sync._query_as_owner(s.relid,
+                                       directus_sync._current_rows_query(s, false), keys)
+                                       AS r(item_key text, payload json);
+    END IF;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION directus_sync._queue_current(s directus_sync.subscription, keys text[]) RETURNS bigint
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    queued bigint;
+BEGIN
+    WITH cur AS (SELECT * FROM directus_sync._query_as_owner(s.relid, directus_sync._current_rows_query(s, true), keys)
+                               AS r(item_key text, payload json))
+    INSERT INTO directus_sync.outbox (remote_id, collection, item_key, op, payload)
+    SELECT s.remote_id, s.collection, k, CASE WHEN cur.item_key IS NULL THEN 'd' ELSE 'c' END, cur.payload
+      FROM unnest(keys) WITH ORDINALITY AS u(k, ord) LEFT JOIN cur ON cur.item_key = k
+     ORDER BY ord;
+    GET DIAGNOSTICS queued = ROW_COUNT;
+    RETURN queued;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION directus_sync._resync_step(rid integer, coll text, chunk integer) RETURNS boolean
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    s directus_sync.subscription;
+    job directus_sync.resync_job;
+    key_type text;
+    keys text[];
+BEGIN
+    SELECT * INTO job FROM directus_sync.resync_job WHERE remote_id = rid AND collection = coll FOR UPDATE;
+    SELECT * INTO s FROM directus_sync.subscription WHERE remote_id = rid AND collection = coll;
+    IF job.remote_id IS NULL OR s.remote_id IS NULL THEN
+        DELETE FROM directus_sync.resync_job WHERE remote_id = rid AND collection = coll;
+        RETURN false;
+    END IF;
+    SELECT format_type(atttypid, atttypmod) INTO key_type FROM pg_attribute
+     WHERE attrelid = s.relid AND attname = s.key_column;
+    SELECT r.keys INTO keys
+      FROM directus_sync._query_as_owner(s.relid,
+               format('SELECT array_agg(k::text ORDER BY k) FROM (SELECT %1$I AS k FROM %2$s
+                        WHERE $1[1] IS NULL OR %1$I > $1[1]::%3$s ORDER BY %1$I LIMIT %4$s) x',
+                      s.key_column, s.relid, key_type, chunk),
+               ARRAY[job.last_key]) AS r(keys text[]);
+    IF keys IS NULL THEN
+        DELETE FROM directus_sync.resync_job WHERE remote_id = rid AND collection = coll;
+        RETURN false;
+    END IF;
+    PERFORM directus_sync._queue_current(s, keys);
+    UPDATE directus_sync.resync_job SET last_key = keys[cardinality(keys)], rows_done = rows_done + cardinality(keys)
+     WHERE remote_id = rid AND collection = coll;
+    RETURN true;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION directus_sync._notify(rid integer, coll text, item text, event text, error text)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    r directus_sync.remote;
+    st directus_sync.remote_state;
+    notifications regclass := to_regclass('@extschema@.directus_notifications');
+    users regclass := to_regclass('@extschema@.directus_users');
+    body text;
+BEGIN
+    SELECT * INTO r FROM directus_sync.remote WHERE id = rid;
+    SELECT * INTO st FROM directus_sync.remote_state WHERE remote_id = rid FOR UPDATE;
+    IF st.last_notified_at > now() - current_setting('directus_sync.notify_interval')::interval THEN
+        UPDATE directus_sync.remote_state SET unnotified_failures = unnotified_failures + 1
+         WHERE remote_id = rid;
+        RETURN;
+    END IF;
+    body := format('directus_sync could not deliver the %s of item %s in collection %s to remote %s (%s): %s',
+                   event, item, coll, r.name, r.url, error);
+    IF st.unnotified_failures > 0 THEN
+        body := body || format(' %s more failures since the previous notification.', st.unnotified_failures);
+    END IF;
+    IF notifications IS NOT NULL AND cardinality(r.notify_users) > 0 THEN
+        BEGIN
+            -- as the table's owner (Directus's role), restricted: triggers on
+            -- that table are Directus's, and must not run with our rights
+            PERFORM count(*) FROM directus_sync._query_as_owner(notifications,
+                format('INSERT INTO %s (recipient, subject, message, collection, item, status)
+                        SELECT u, $1[1], $1[2], $1[3], $1[4], ''inbox'' FROM unnest($1[5:]::uuid[]) AS u %s
+                        RETURNING 1',
+                       notifications,
+                       CASE WHEN users IS NULL THEN ''
+                            ELSE format('WHERE EXISTS (SELECT FROM %s WHERE id = u)', users) END),
+                ARRAY[format('Data sync to %s failed', r.name), body, coll, item] || r.notify_users::text[])
+                AS n(one integer);
+        EXCEPTION WHEN OTHERS THEN
+            RAISE WARNING 'directus_sync could not notify the users of remote "%": %', r.name, SQLERRM;
+        END;
+    END IF;
+    UPDATE directus_sync.remote_state SET last_notified_at = now(), unnotified_failures = 0
+     WHERE remote_id = rid;
+END
+$$;

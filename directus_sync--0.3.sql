@@ -729,6 +729,16 @@ AS 'MODULE_PATHNAME', 'directus_sync_capture' LANGUAGE C;
 CREATE FUNCTION directus_sync._activity() RETURNS trigger
 AS 'MODULE_PATHNAME', 'directus_sync_activity' LANGUAGE C;
 
+/*
+ * Runs a statement that returns rows (a SELECT, an INSERT ... RETURNING) with
+ * args as $1, as the owner of rel and as a security-restricted operation
+ * (src/owner_query.c). Every query over a table of Directus's goes through
+ * it: code that table's owner controls (a domain's check, a cast, an
+ * operator, a view's function, a trigger) never runs with our rights.
+ */
+CREATE FUNCTION directus_sync._query_as_owner(rel regclass, query text, args text[]) RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'directus_sync_query_as_owner' LANGUAGE C;
+
 -- Makes every backend rebuild its cached subscriptions of that table at its
 -- next change of it (a relcache invalidation, sent at commit).
 CREATE FUNCTION directus_sync._invalidate(rel regclass) RETURNS void
@@ -1141,11 +1151,13 @@ BEGIN
     -- Each instance's Directus sets these itself on every write: shipped, they
     -- would differ on arrival, look like conflicts and travel back and forth.
     IF to_regclass('@extschema@.directus_fields') IS NOT NULL THEN
-        EXECUTE 'SELECT min(field) FROM @extschema@.directus_fields
-                  WHERE collection = $1 AND field = ANY ($2)
-                    AND string_to_array(special, '','') && ARRAY[''date-created'', ''date-updated'',
-                        ''user-created'', ''user-updated'', ''hash'']'
-           INTO f USING _check_fields.collection, fields;
+        SELECT r.field INTO f
+          FROM directus_sync._query_as_owner('@extschema@.directus_fields',
+                   'SELECT min(field)::text FROM @extschema@.directus_fields
+                     WHERE collection = $1[1] AND field = ANY ($1[2:])
+                       AND string_to_array(special, '','') && ARRAY[''date-created'', ''date-updated'',
+                           ''user-created'', ''user-updated'', ''hash'']',
+                   _check_fields.collection || fields) AS r(field text);
         IF f IS NOT NULL THEN
             RAISE EXCEPTION 'field "%" of collection "%" is set by each Directus instance itself', f, collection
                 USING ERRCODE = 'invalid_parameter_value',
@@ -1176,8 +1188,11 @@ BEGIN
     IF is_singleton IS NULL THEN
         is_singleton := false;
         IF to_regclass('@extschema@.directus_collections') IS NOT NULL THEN
-            EXECUTE 'SELECT coalesce(bool_or(singleton), false) FROM @extschema@.directus_collections WHERE collection = $1'
-               INTO is_singleton USING subscribe.collection;
+            SELECT r.singleton INTO is_singleton
+              FROM directus_sync._query_as_owner('@extschema@.directus_collections',
+                       'SELECT coalesce(bool_or(singleton), false) FROM @extschema@.directus_collections
+                         WHERE collection = $1[1]',
+                       ARRAY[subscribe.collection]) AS r(singleton boolean);
         END IF;
     END IF;
 
@@ -1276,7 +1291,7 @@ AS $$
 $$;
 
 /*
- * The payload query restricted to the keys in $3 (text[]), compared as the
+ * The payload query restricted to the keys in $1 (text[]), compared as the
  * key's type. Locking, it waits for a writer of those rows and reads what it
  * committed: queued behind that writer's change, a resync or replay never
  * ships an older state after a newer one.
@@ -1285,7 +1300,7 @@ CREATE FUNCTION directus_sync._current_rows_query(s directus_sync.subscription, 
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT format('%s WHERE t.%I = ANY ($3::%s[])%s', directus_sync._payload_select(s), s.key_column,
+    SELECT format('%s WHERE t.%I = ANY ($1::%s[])%s', directus_sync._payload_select(s), s.key_column,
                   format_type(a.atttypid, a.atttypmod), CASE WHEN locking THEN ' FOR SHARE OF t NOWAIT' ELSE '' END)
       FROM pg_attribute a WHERE a.attrelid = s.relid AND a.attname = s.key_column
 $$;
@@ -1301,7 +1316,9 @@ DECLARE
 BEGIN
     SELECT * INTO s FROM directus_sync.subscription x WHERE x.remote_id = rid AND x.collection = coll;
     IF FOUND THEN
-        RETURN QUERY EXECUTE directus_sync._current_rows_query(s, false) USING rid, coll, keys;
+        RETURN QUERY SELECT * FROM directus_sync._query_as_owner(s.relid,
+                                       directus_sync._current_rows_query(s, false), keys)
+                                       AS r(item_key text, payload json);
     END IF;
 END
 $$;
@@ -1317,13 +1334,12 @@ AS $$
 DECLARE
     queued bigint;
 BEGIN
-    EXECUTE format('WITH cur AS (%s)
-                    INSERT INTO directus_sync.outbox (remote_id, collection, item_key, op, payload)
-                    SELECT $1, $2, k, CASE WHEN cur.item_key IS NULL THEN ''d'' ELSE ''c'' END, cur.payload
-                      FROM unnest($3) WITH ORDINALITY AS u(k, ord) LEFT JOIN cur ON cur.item_key = k
-                     ORDER BY ord',
-                   directus_sync._current_rows_query(s, true))
-      USING s.remote_id, s.collection, keys;
+    WITH cur AS (SELECT * FROM directus_sync._query_as_owner(s.relid, directus_sync._current_rows_query(s, true), keys)
+                               AS r(item_key text, payload json))
+    INSERT INTO directus_sync.outbox (remote_id, collection, item_key, op, payload)
+    SELECT s.remote_id, s.collection, k, CASE WHEN cur.item_key IS NULL THEN 'd' ELSE 'c' END, cur.payload
+      FROM unnest(keys) WITH ORDINALITY AS u(k, ord) LEFT JOIN cur ON cur.item_key = k
+     ORDER BY ord;
     GET DIAGNOSTICS queued = ROW_COUNT;
     RETURN queued;
 END
@@ -1378,10 +1394,12 @@ BEGIN
     END IF;
     SELECT format_type(atttypid, atttypmod) INTO key_type FROM pg_attribute
      WHERE attrelid = s.relid AND attname = s.key_column;
-    EXECUTE format('SELECT array_agg(k::text ORDER BY k) FROM (SELECT %1$I AS k FROM %2$s
-                     WHERE $1 IS NULL OR %1$I > $1::%3$s ORDER BY %1$I LIMIT $2) x',
-                   s.key_column, s.relid, key_type)
-       INTO keys USING job.last_key, chunk;
+    SELECT r.keys INTO keys
+      FROM directus_sync._query_as_owner(s.relid,
+               format('SELECT array_agg(k::text ORDER BY k) FROM (SELECT %1$I AS k FROM %2$s
+                        WHERE $1[1] IS NULL OR %1$I > $1[1]::%3$s ORDER BY %1$I LIMIT %4$s) x',
+                      s.key_column, s.relid, key_type, chunk),
+               ARRAY[job.last_key]) AS r(keys text[]);
     IF keys IS NULL THEN
         DELETE FROM directus_sync.resync_job WHERE remote_id = rid AND collection = coll;
         RETURN false;
@@ -1488,16 +1506,17 @@ BEGIN
     END IF;
     IF notifications IS NOT NULL AND cardinality(r.notify_users) > 0 THEN
         BEGIN
-            -- as the table's owner (Directus's role), never as the superuser
-            -- running the worker: triggers on that table are Directus's
-            EXECUTE format('SET LOCAL ROLE %s', (SELECT relowner::regrole FROM pg_class WHERE oid = notifications));
-            EXECUTE format('INSERT INTO %s (recipient, subject, message, collection, item, status)
-                            SELECT u, $1, $2, $3, $4, ''inbox'' FROM unnest($5) AS u %s',
-                           notifications,
-                           CASE WHEN users IS NULL THEN ''
-                                ELSE format('WHERE EXISTS (SELECT FROM %s WHERE id = u)', users) END)
-              USING format('Data sync to %s failed', r.name), body, coll, item, r.notify_users;
-            RESET ROLE;
+            -- as the table's owner (Directus's role), restricted: triggers on
+            -- that table are Directus's, and must not run with our rights
+            PERFORM count(*) FROM directus_sync._query_as_owner(notifications,
+                format('INSERT INTO %s (recipient, subject, message, collection, item, status)
+                        SELECT u, $1[1], $1[2], $1[3], $1[4], ''inbox'' FROM unnest($1[5:]::uuid[]) AS u %s
+                        RETURNING 1',
+                       notifications,
+                       CASE WHEN users IS NULL THEN ''
+                            ELSE format('WHERE EXISTS (SELECT FROM %s WHERE id = u)', users) END),
+                ARRAY[format('Data sync to %s failed', r.name), body, coll, item] || r.notify_users::text[])
+                AS n(one integer);
         EXCEPTION WHEN OTHERS THEN
             RAISE WARNING 'directus_sync could not notify the users of remote "%": %', r.name, SQLERRM;
         END;
