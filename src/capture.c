@@ -7,9 +7,11 @@
  * table. For every enabled remote that subscribes to the table it queues one
  * outbox row in the changing transaction (queue_write.c): on insert the key
  * and the subscribed fields, on update the key and the subscribed fields
- * whose value changed (nothing if none did), on delete the key. Values are
- * rendered by PostgreSQL's to_json, as Directus's REST API renders them:
- * numbers, booleans, ISO timestamps, json as JSON, uuid as a string.
+ * whose value changed (nothing if none did), on delete the key. A value has
+ * changed when its bytes have, detoasted: not when an out-of-line value was
+ * merely written again. Values are rendered by PostgreSQL's to_json, as
+ * Directus's REST API renders them: numbers, booleans, ISO timestamps, json
+ * as JSON, uuid as a string.
  *
  * What a table's trigger needs (its subscriptions, attribute numbers,
  * rendering functions) is cached per backend and rebuilt after a relcache
@@ -299,7 +301,17 @@ field_changed(CaptureField *field, HeapTuple old, HeapTuple new, TupleDesc desc)
 
 	if (old_null || new_null)
 		return old_null != new_null;
-	return !datumIsEqual(a, b, field->typbyval, field->typlen);
+
+	/*
+	 * Equal images: datumIsEqual compares out-of-line values by their TOAST
+	 * pointers, and the same text written again (SET body = body || '') gets
+	 * a new one. Identical datums (an untouched column keeps its pointer)
+	 * are equal without fetching; datum_image_eq compares the sizes, then
+	 * the detoasted contents.
+	 */
+	if (datumIsEqual(a, b, field->typbyval, field->typlen))
+		return false;
+	return !datum_image_eq(a, b, field->typbyval, field->typlen);
 }
 
 /*

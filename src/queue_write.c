@@ -1,13 +1,23 @@
 /*-------------------------------------------------------------------------
  *
  * queue_write.c
- *	  The outbox as the capture trigger writes it: straight into the heap
- *	  and its indexes, as logical replication's apply does, without an
- *	  executor run or SPI per row.
+ *	  The outbox as the capture trigger writes it: straight into the heap,
+ *	  then into the indexes through the executor's ExecInsertIndexTuples, as
+ *	  logical replication's apply worker does; no plan, no SPI per row.
  *
- * What the writer needs (the outbox's columns, its indexes, its owner and
- * its id sequence) is looked up once and kept until a relcache invalidation
- * of the outbox (TRUNCATE, DDL) or of everything.
+ * The outbox's columns (checked by name and type), its owner and its id
+ * sequence are looked up under the lock on the outbox and kept until a
+ * relcache invalidation of the outbox (TRUNCATE, DDL) or of everything.
+ * A writer takes the lock first and checks the cache after it: the lock
+ * brings in the invalidations of DDL that committed while it waited.
+ *
+ * The indexes are not cached: each row opens them after the lock
+ * (ExecOpenIndices), so a writer that waited behind CREATE or DROP INDEX
+ * sees the indexes as they are now. ExecInsertIndexTuples leaves out an
+ * index that is not ready for inserts (CREATE INDEX CONCURRENTLY, REINDEX
+ * CONCURRENTLY, or one left invalid by a failed build; their validation
+ * adds what was left out) and handles expressions, predicates and unique
+ * checks as an INSERT does.
  *
  * The owner of the outbox owns every object of the extension; the triggers
  * run their own queries as that role (become_owner), because the roles that
@@ -21,18 +31,18 @@
 #include "access/heapam.h"
 #include "access/htup_details.h"
 #include "access/table.h"
-#include "catalog/index.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_type.h"
 #include "commands/sequence.h"
 #include "executor/executor.h"
 #include "executor/spi.h"
 #include "executor/tuptable.h"
 #include "miscadmin.h"
+#include "storage/lmgr.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
-#include "utils/memutils.h"
 #include "utils/rel.h"
 
 #include "queue_write.h"
@@ -40,13 +50,9 @@
 typedef struct OutboxTarget
 {
 	bool		valid;
-	MemoryContext cxt;			/* of the index lists */
 	Oid			relid;
 	Oid			owner;
 	Oid			seqid;
-	int			nindexes;		/* those a new row goes into */
-	Oid		   *index_oids;
-	IndexInfo **index_infos;
 	AttrNumber	att_id,
 				att_remote_id,
 				att_collection,
@@ -73,13 +79,27 @@ queue_write_register_callbacks(void)
 	CacheRegisterRelcacheCallback(invalidate_outbox, (Datum) 0);
 }
 
+/* A column the writer fills: it must exist with the type written into it. */
 static AttrNumber
-outbox_attnum(TupleDesc desc, const char *name)
+outbox_attnum(TupleDesc desc, const char *name, Oid type)
 {
 	AttrNumber	attnum = SPI_fnumber(desc, name);
+	Oid			found;
 
 	if (attnum <= 0)
-		elog(ERROR, "directus_sync.outbox has no column \"%s\"", name);
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("directus_sync.outbox has no column \"%s\"", name),
+				 errdetail("This library writes the outbox of directus_sync %s.", DIRECTUS_SYNC_VERSION),
+				 errhint("Run ALTER EXTENSION directus_sync UPDATE.")));
+	found = TupleDescAttr(desc, attnum - 1)->atttypid;
+	if (found != type)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("column \"%s\" of directus_sync.outbox is of type %s, not %s",
+						name, format_type_be(found), format_type_be(type)),
+				 errdetail("This library writes the outbox of directus_sync %s.", DIRECTUS_SYNC_VERSION),
+				 errhint("Run ALTER EXTENSION directus_sync UPDATE.")));
 	return attnum;
 }
 
@@ -88,70 +108,90 @@ find_outbox_columns(Relation rel)
 {
 	TupleDesc	desc = RelationGetDescr(rel);
 
-	outbox_target.att_id = outbox_attnum(desc, "id");
-	outbox_target.att_remote_id = outbox_attnum(desc, "remote_id");
-	outbox_target.att_collection = outbox_attnum(desc, "collection");
-	outbox_target.att_item_key = outbox_attnum(desc, "item_key");
-	outbox_target.att_op = outbox_attnum(desc, "op");
-	outbox_target.att_payload = outbox_attnum(desc, "payload");
-	outbox_target.att_queued_at = outbox_attnum(desc, "queued_at");
-	outbox_target.att_attempts = outbox_attnum(desc, "attempts");
+	outbox_target.att_id = outbox_attnum(desc, "id", INT8OID);
+	outbox_target.att_remote_id = outbox_attnum(desc, "remote_id", INT4OID);
+	outbox_target.att_collection = outbox_attnum(desc, "collection", TEXTOID);
+	outbox_target.att_item_key = outbox_attnum(desc, "item_key", TEXTOID);
+	outbox_target.att_op = outbox_attnum(desc, "op", CHAROID);
+	outbox_target.att_payload = outbox_attnum(desc, "payload", JSONOID);
+	outbox_target.att_queued_at = outbox_attnum(desc, "queued_at", TIMESTAMPTZOID);
+	outbox_target.att_attempts = outbox_attnum(desc, "attempts", INT4OID);
 }
 
-static void
-find_outbox_indexes(Relation rel)
+static Oid
+outbox_relid(void)
 {
-	List	   *indexes = RelationGetIndexList(rel);
-	ListCell   *lc;
-	MemoryContext old;
+	Oid			nsp = get_namespace_oid("directus_sync", true);
 
-	if (outbox_target.cxt == NULL)
-		outbox_target.cxt = AllocSetContextCreate(CacheMemoryContext, "directus_sync outbox",
-												  ALLOCSET_SMALL_SIZES);
-	MemoryContextReset(outbox_target.cxt);
-	old = MemoryContextSwitchTo(outbox_target.cxt);
-	outbox_target.index_oids = palloc(sizeof(Oid) * Max(list_length(indexes), 1));
-	outbox_target.index_infos = palloc(sizeof(IndexInfo *) * Max(list_length(indexes), 1));
-	outbox_target.nindexes = 0;
-	foreach(lc, indexes)
-	{
-		Relation	index = index_open(lfirst_oid(lc), RowExclusiveLock);
-		IndexInfo  *info = BuildIndexInfo(index);
-
-		/* a predicate or expressions would need an executor */
-		if (info->ii_Expressions != NIL || info->ii_Predicate != NIL)
-			elog(ERROR, "index %s of directus_sync.outbox is partial or has expressions",
-				 RelationGetRelationName(index));
-		outbox_target.index_oids[outbox_target.nindexes] = lfirst_oid(lc);
-		outbox_target.index_infos[outbox_target.nindexes] = info;
-		outbox_target.nindexes++;
-		index_close(index, NoLock);
-	}
-	MemoryContextSwitchTo(old);
-	list_free(indexes);
+	return OidIsValid(nsp) ? get_relname_relid("outbox", nsp) : InvalidOid;
 }
 
-/* Finds the outbox, its owner, columns and indexes. */
+/*
+ * Finds the outbox, locks it, and then reads its owner, columns and id
+ * sequence. Looked up by name without a permission check on the schema:
+ * the writer may have none.
+ */
 static void
 find_outbox(void)
 {
-	Oid			nsp = get_namespace_oid("directus_sync", true);
+	Oid			relid;
+	Oid			nsp;
 	Relation	rel;
 
 	outbox_target.valid = false;
-	outbox_target.relid = get_relname_relid("outbox", nsp);
+	for (;;)
+	{
+		relid = outbox_relid();
+		if (!OidIsValid(relid))
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("directus_sync is not installed at version 0.2 or later in this database"),
+					 errhint("Run ALTER EXTENSION directus_sync UPDATE.")));
+		LockRelationOid(relid, RowExclusiveLock);
+		/* the lock brought in the invalidations: is it still the outbox? */
+		if (outbox_relid() == relid)
+			break;
+		UnlockRelationOid(relid, RowExclusiveLock);
+	}
+	nsp = get_namespace_oid("directus_sync", false);
+	outbox_target.relid = relid;
 	outbox_target.seqid = get_relname_relid("outbox_id_seq", nsp);
-	if (!OidIsValid(outbox_target.relid) || !OidIsValid(outbox_target.seqid))
+	if (!OidIsValid(outbox_target.seqid))
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("directus_sync is not installed at version 0.2 or later in this database"),
+				 errmsg("directus_sync.outbox_id_seq does not exist"),
 				 errhint("Run ALTER EXTENSION directus_sync UPDATE.")));
-	rel = table_open(outbox_target.relid, RowExclusiveLock);
+	rel = table_open(relid, NoLock);
 	outbox_target.owner = rel->rd_rel->relowner;
 	find_outbox_columns(rel);
-	find_outbox_indexes(rel);
-	table_close(rel, NoLock);
+	table_close(rel, NoLock);	/* the lock stays until the end of the transaction */
+
+	/*
+	 * Nothing read above can change while the lock is held (ALTER TABLE and
+	 * DROP need stronger locks); an invalidation from now on clears this.
+	 */
 	outbox_target.valid = true;
+}
+
+/*
+ * Opens the outbox with RowExclusiveLock and a cache that is valid after
+ * the lock.
+ */
+static Relation
+open_outbox(void)
+{
+	if (outbox_target.valid)
+	{
+		Relation	rel = try_table_open(outbox_target.relid, RowExclusiveLock);
+
+		if (rel != NULL && outbox_target.valid)
+			return rel;
+		/* dropped or changed while we waited for the lock */
+		if (rel != NULL)
+			table_close(rel, NoLock);
+	}
+	find_outbox();
+	return table_open(outbox_target.relid, NoLock);
 }
 
 /*
@@ -179,26 +219,44 @@ restore_user(AsOwner *as)
 	AtEOXact_GUC(true, as->guc_level);
 }
 
+/*
+ * The new row's index entries, as an INSERT makes them: the indexes opened
+ * now, under the lock, with a ResultRelInfo and an EState of their own.
+ */
 static void
 insert_index_entries(Relation rel, HeapTuple tuple)
 {
-	TupleTableSlot *slot = MakeSingleTupleTableSlot(RelationGetDescr(rel), &TTSOpsHeapTuple);
+	EState	   *estate = CreateExecutorState();
+	MemoryContext old = MemoryContextSwitchTo(estate->es_query_cxt);
+	ResultRelInfo *rinfo = makeNode(ResultRelInfo);
 
-	ExecStoreHeapTuple(tuple, slot, false);
-	for (int i = 0; i < outbox_target.nindexes; i++)
+	InitResultRelInfo(rinfo, rel, 1, NULL, 0);
+	ExecOpenIndices(rinfo, false);
+	if (rinfo->ri_NumIndices > 0)
 	{
-		Relation	index = index_open(outbox_target.index_oids[i], RowExclusiveLock);
-		IndexInfo  *info = outbox_target.index_infos[i];
-		Datum		values[INDEX_MAX_KEYS];
-		bool		isnull[INDEX_MAX_KEYS];
+		TupleTableSlot *slot = ExecInitExtraTupleSlot(estate, RelationGetDescr(rel),
+													  &TTSOpsHeapTuple);
+		List	   *recheck;
 
-		FormIndexDatum(info, slot, NULL, values, isnull);
-		index_insert(index, values, isnull, &tuple->t_self, rel,
-					 index->rd_index->indisunique ? UNIQUE_CHECK_YES : UNIQUE_CHECK_NO,
-					 false, info);
-		index_close(index, NoLock);
+		ExecStoreHeapTuple(tuple, slot, false);
+		recheck = ExecInsertIndexTuples(rinfo, slot, estate, false, false, NULL, NIL);
+
+		/*
+		 * Indexes of deferred constraints with a possible conflict: an
+		 * INSERT hands them to the constraint triggers it fires, the writer
+		 * fires no triggers. Refused rather than left unchecked.
+		 */
+		if (recheck != NIL)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("deferrable constraints on directus_sync.outbox are not supported"),
+					 errdetail("The capture trigger cannot defer the check of index \"%s\".",
+							   get_rel_name(linitial_oid(recheck)))));
 	}
-	ExecDropSingleTupleTableSlot(slot);
+	ExecCloseIndices(rinfo);
+	ExecResetTupleTable(estate->es_tupleTable, false);
+	MemoryContextSwitchTo(old);
+	FreeExecutorState(estate);
 }
 
 /* Queues one change; returns its outbox id. */
@@ -212,9 +270,7 @@ queue_write_change(int remote_id, text *collection, const char *key, SyncOp op, 
 	int64		id;
 	HeapTuple	tuple;
 
-	if (!outbox_target.valid)
-		find_outbox();
-	rel = table_open(outbox_target.relid, RowExclusiveLock);
+	rel = open_outbox();
 	desc = RelationGetDescr(rel);
 	values = palloc0(sizeof(Datum) * desc->natts);
 	nulls = palloc(sizeof(bool) * desc->natts);

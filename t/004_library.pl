@@ -32,9 +32,10 @@ my @symbols = sort map { /^\S+ T (\S+)$/ ? $1 : () }
   split /\n/, `nm -D --defined-only $libdir/directus_sync.so`;
 my @expected = sort qw(Pg_magic_func _PG_init directus_sync_worker_main
   directus_sync_activity directus_sync_capture directus_sync_invalidate
-  directus_sync_keep_map_on_drop directus_sync_wake directus_sync_wake_at_commit
+  directus_sync_keep_map_on_drop directus_sync_wake directus_sync_wake_at_commit directus_sync_query_as_owner
   pg_finfo_directus_sync_activity pg_finfo_directus_sync_capture pg_finfo_directus_sync_invalidate
-  pg_finfo_directus_sync_keep_map_on_drop pg_finfo_directus_sync_wake pg_finfo_directus_sync_wake_at_commit);
+  pg_finfo_directus_sync_keep_map_on_drop pg_finfo_directus_sync_wake pg_finfo_directus_sync_wake_at_commit
+  pg_finfo_directus_sync_query_as_owner);
 is_deeply(\@symbols, \@expected, 'the library exports exactly the entry points PostgreSQL calls')
   or diag("exported: @symbols");
 
@@ -45,7 +46,7 @@ my @c_functions = split /\n/, $node->safe_psql('probe', q{
 	SELECT DISTINCT p.prosrc FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang
 	 WHERE l.lanname = 'c' AND p.probin LIKE '%directus_sync' ORDER BY 1});
 my %exported = map { $_ => 1 } @symbols;
-ok(@c_functions >= 6, 'the install script declares the C functions (' . scalar(@c_functions) . ')');
+ok(@c_functions >= 7, 'the install script declares the C functions (' . scalar(@c_functions) . ')');
 is(join(',', grep { !$exported{$_} } @c_functions), '', 'every C function of the install script is exported');
 
 # ---------------------------------------------------------------------------
