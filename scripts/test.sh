@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
 # scripts/test.sh: every test layer, from a bare Debian 12 machine (run as root).
 #   - installs the packages it needs, builds warning-free, installs the extension
+#   - checks the counting of the closing line first (scripts/test_counting.sh)
 #   - starts a throwaway cluster on 127.0.0.1:54391 for pg_regress (sql/, expected/)
+#     and the isolation specs (specs/)
 #   - installs Node 22 and Directus 12.4.0 (scripts/directus.sh install; reused
 #     when already there) for the end-to-end TAP tests (t/02*), which start
 #     real Directus instances on clusters of their own
 #   - runs the TAP tests (t/), which start clusters of their own
+#   - runs each layer even when one before it failed, counts each from its own
+#     output (scripts/count_tests.pl), prints a table of the layers and one
+#     closing line, "tests: P passed, F failed, S skipped"
 #   - stops everything it started and exits non-zero on any failure
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -22,33 +27,132 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# The layers in the order they run, each with make's exit status, then with
+# its counts ("PASSED FAILED SKIPPED").
+LAYERS=()
+declare -A STATUS COUNTS
+
+# tee_split OUT ERR CMD...: runs CMD with its standard output to OUT and its
+# standard error to ERR, both also to the terminal; returns CMD's status. The
+# two streams stay apart because a test's unbuffered standard error can land
+# in the middle of a line of prove's buffered standard output, and the
+# counting reads prove's lines.
+tee_split() {
+    local out=$1 err=$2
+    shift 2
+    { "$@" 2>&1 1>&3 3>&- | tee "$err" 3>&- >&2; } 3>&1 | tee "$out"
+}
+
+# run_counting: the counting layer. The closing line is what CI reads, so the
+# code that makes it is checked first, on logs whose counts are known.
+run_counting() {
+    local rc=0 counts
+    ds_say "layer counting: scripts/test_counting.sh"
+    tee_split "$WORK/counting.log" "$WORK/counting.stderr.log" \
+        bash "$DS_ROOT/scripts/test_counting.sh" || rc=$?
+    counts=$(sed -n 's/^counting checks: \([0-9]*\) passed, \([0-9]*\) failed$/\1 \2 0/p' \
+        "$WORK/counting.log")
+    LAYERS+=(counting)
+    STATUS[counting]=$rc
+    set_counts counting "$counts"
+}
+
+# set_counts NAME "PASSED FAILED SKIPPED": a layer's counts; anything else
+# (the counter broke) is one failure.
+set_counts() {
+    if [[ "$2" =~ ^[0-9]+\ [0-9]+\ [0-9]+$ ]]; then
+        COUNTS[$1]=$2
+    else
+        echo "  $1: could not be counted (\"$2\"): counted as one failure" >&2
+        COUNTS[$1]="0 1 0"
+    fi
+}
+
+# run_layer NAME MAKE_ARGS...: one layer, `make installcheck` as postgres with
+# the other layers switched off on the command line (PGXS's installcheck runs
+# REGRESS, then ISOLATION, then TAP_TESTS, and stops at the first failure).
+# Its output goes to $WORK/NAME.log (standard output, counted) and
+# $WORK/NAME.stderr.log.
+run_layer() {
+    local name=$1 rc=0
+    shift
+    ds_say "layer $name"
+    # TAP clusters take their encoding from the locale: UTF8, as Directus's databases are.
+    tee_split "$WORK/$name.log" "$WORK/$name.stderr.log" \
+        ds_as_postgres env PGHOST=127.0.0.1 PGPORT="$PORT" PGUSER=postgres \
+        LANG=C.UTF-8 LC_ALL=C.UTF-8 DS_DIRECTUS_SCRIPT="$WORK/src/scripts/directus.sh" \
+        make -C "$WORK/src" PG_CONFIG="$PGBIN/pg_config" installcheck "$@" || rc=$?
+    LAYERS+=("$name")
+    STATUS[$name]=$rc
+}
+
+# make_var VAR: a variable of the Makefile (REGRESS, ISOLATION) as make sees it.
+# shellcheck disable=SC2016 # $($*) is make's, not the shell's
+make_var() {
+    make -s --no-print-directory -C "$WORK/src" PG_CONFIG="$PGBIN/pg_config" \
+        --eval 'ds-print-%: ; @echo $($*)' "ds-print-$1" 2>/dev/null || true
+}
+
+# count_layer NAME KIND EXPECTED...: the layer's counts from its log
+# (scripts/count_tests.pl); every EXPECTED test it never mentions is a failure.
+count_layer() {
+    local name=$1 kind=$2
+    shift 2
+    set_counts "$name" "$(perl "$DS_ROOT/scripts/count_tests.pl" "$kind" "$WORK/$name.log" \
+        "${STATUS[$name]}" "$@" || true)"
+}
+
+# print_summary: the table of the layers, then the closing line, last and
+# alone on its line: CI reads "P passed, F failed" with an optional ", S skipped".
+# Returns non-zero when a layer failed or a count of failures is not zero.
+print_summary() {
+    local name p f s state total_p=0 total_f=0 total_s=0 bad=0
+    echo
+    printf '%-10s %7s %7s %8s  %s\n' layer passed failed skipped status
+    for name in "${LAYERS[@]}"; do
+        read -r p f s <<<"${COUNTS[$name]}"
+        state=ok
+        if [ "${STATUS[$name]}" -ne 0 ]; then
+            state="FAILED (exit ${STATUS[$name]})"
+        elif [ "$f" -ne 0 ]; then
+            state=FAILED
+        fi
+        [ "$state" = ok ] || bad=1
+        printf '%-10s %7d %7d %8d  %s\n' "$name" "$p" "$f" "$s" "$state"
+        total_p=$((total_p + p)) total_f=$((total_f + f)) total_s=$((total_s + s))
+    done
+    echo
+    echo "tests: $total_p passed, $total_f failed, $total_s skipped"
+    [ "$bad" -eq 0 ] && [ "$total_f" -eq 0 ]
+}
+
+run_counting
+
 ds_build_install "$WORK/src"
-ds_say "starting a cluster for pg_regress on 127.0.0.1:$PORT"
+ds_say "starting a cluster for pg_regress and isolation on 127.0.0.1:$PORT"
 ds_cluster_start "$WORK/pg" "$PORT"
 
-ds_say "running pg_regress and TAP tests"
-set +e
-# TAP clusters take their encoding from the locale: UTF8, as Directus's databases are.
-ds_as_postgres env PGHOST=127.0.0.1 PGPORT=$PORT PGUSER=postgres LANG=C.UTF-8 LC_ALL=C.UTF-8 \
-    DS_DIRECTUS_SCRIPT="$WORK/src/scripts/directus.sh" \
-    make -C "$WORK/src" installcheck PROVE_FLAGS=--verbose 2>&1 | tee "$WORK/check.log"
-status=${PIPESTATUS[0]}
-set -e
+run_layer pg_regress ISOLATION= TAP_TESTS=
+run_layer isolation REGRESS= TAP_TESTS=
+run_layer tap REGRESS= ISOLATION= PROVE_FLAGS=--verbose
 
-if [ -f "$WORK/src/regression.diffs" ]; then
-    ds_say "regression.diffs"
-    cat "$WORK/src/regression.diffs"
-fi
-if [ "$status" -ne 0 ] && [ -d "$WORK/src/tmp_check/log" ]; then
+for diffs in "$WORK/src/regression.diffs" "$WORK/src/output_iso/regression.diffs"; do
+    if [ -f "$diffs" ]; then
+        ds_say "${diffs#"$WORK/"}"
+        cat "$diffs"
+    fi
+done
+if [ "${STATUS[tap]}" -ne 0 ] && [ -d "$WORK/src/tmp_check/log" ]; then
     ds_say "TAP logs"
     tail -n 50 "$WORK"/src/tmp_check/log/*.log
 fi
 
-# One closing line for all layers: pg_regress tests plus TAP assertions.
-regress_ok=$(grep -cE '^(test |     )?[a-z_]+ +\.\.\. ok' "$WORK/check.log" || true)
-regress_failed=$(grep -cE '\.\.\. FAILED' "$WORK/check.log" || true)
-tap_ok=$(grep -cE '^ok [0-9]+' "$WORK/check.log" || true)
-tap_failed=$(grep -cE '^not ok [0-9]+' "$WORK/check.log" || true)
-echo
-echo "tests: $((regress_ok + tap_ok)) passed, $((regress_failed + tap_failed)) failed"
-[ "$status" -eq 0 ] && [ $((regress_failed + tap_failed)) -eq 0 ]
+ds_say "summary"
+# What should have run: a test that never printed a line counts as a failure.
+read -ra regress_tests <<<"$(make_var REGRESS)"
+read -ra isolation_tests <<<"$(make_var ISOLATION)"
+mapfile -t tap_files < <(cd "$WORK/src" && printf '%s\n' t/*.pl)
+count_layer pg_regress regress "${regress_tests[@]}"
+count_layer isolation regress "${isolation_tests[@]}"
+count_layer tap tap "${tap_files[@]}"
+print_summary
