@@ -39,10 +39,53 @@ CREATE EXTENSION directus_sync SCHEMA regress_other;
 DROP TABLE regress_other.directus_sync_id_map;
 SELECT regress_knex_create_map('regress_other');
 CREATE FUNCTION regress_other.sneaky() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$;
+CREATE FUNCTION regress_other.sneaky_check() RETURNS boolean LANGUAGE sql AS $$ SELECT true $$;
 CREATE TRIGGER sneaky BEFORE INSERT ON regress_other.directus_sync_id_map
   FOR EACH ROW EXECUTE FUNCTION regress_other.sneaky();
 CREATE EXTENSION directus_sync SCHEMA regress_other;
 \echo :LAST_ERROR_SQLSTATE
+DROP TRIGGER sneaky ON regress_other.directus_sync_id_map;
+-- A rule.
+CREATE RULE sneaky AS ON INSERT TO regress_other.directus_sync_id_map DO ALSO NOTIFY sneaky;
+CREATE EXTENSION directus_sync SCHEMA regress_other;
+\echo :LAST_ERROR_SQLSTATE
+DROP RULE sneaky ON regress_other.directus_sync_id_map;
+-- Row-level security, with a policy and without one.
+ALTER TABLE regress_other.directus_sync_id_map ENABLE ROW LEVEL SECURITY;
+CREATE EXTENSION directus_sync SCHEMA regress_other;
+\echo :LAST_ERROR_SQLSTATE
+CREATE POLICY sneaky ON regress_other.directus_sync_id_map USING (regress_other.sneaky_check());
+CREATE EXTENSION directus_sync SCHEMA regress_other;
+\echo :LAST_ERROR_SQLSTATE
+ALTER TABLE regress_other.directus_sync_id_map DISABLE ROW LEVEL SECURITY;
+CREATE EXTENSION directus_sync SCHEMA regress_other;
+\echo :LAST_ERROR_SQLSTATE
+DROP POLICY sneaky ON regress_other.directus_sync_id_map;
+-- Inheritance: a child of the map, and the map as a child.
+CREATE TABLE regress_other.child () INHERITS (regress_other.directus_sync_id_map);
+CREATE EXTENSION directus_sync SCHEMA regress_other;
+\echo :LAST_ERROR_SQLSTATE
+DROP TABLE regress_other.child;
+CREATE TABLE regress_other.parent (created_at timestamptz);
+ALTER TABLE regress_other.directus_sync_id_map INHERIT regress_other.parent;
+CREATE EXTENSION directus_sync SCHEMA regress_other;
+\echo :LAST_ERROR_SQLSTATE
+ALTER TABLE regress_other.directus_sync_id_map NO INHERIT regress_other.parent;
+-- Each refusal left the table as it was: without them all it is adopted (in
+-- a transaction, rolled back).
+BEGIN;
+CREATE EXTENSION directus_sync SCHEMA regress_other;
+SELECT extnamespace::regnamespace AS adopted_in FROM pg_extension WHERE extname = 'directus_sync';
+ROLLBACK;
+
+-- A map table only in another schema is not adopted: CREATE EXTENSION makes a
+-- new, empty one where it is told to and warns, naming the other schemas
+-- (here public, which the Node extension made above, and regress_other).
+BEGIN;
+CREATE SCHEMA regress_empty;
+CREATE EXTENSION directus_sync SCHEMA regress_empty;
+SELECT count(*) AS new_map_is_empty FROM regress_empty.directus_sync_id_map;
+ROLLBACK;
 DROP SCHEMA regress_other CASCADE;
 
 CREATE EXTENSION directus_sync;

@@ -28,9 +28,19 @@ SELECT directus_sync.create_mapping('permissions', '43', 'perm-sync-42');
 -- The same ids in another table are fine.
 SELECT directus_sync.create_mapping('policies', '42', 'perm-sync-42');
 
--- get_all: every mapping of a table, ordered by id.
+-- get_all: every mapping of a table, ordered by id. The rows must be able to
+-- tell: an UPDATE writes a new row version at the end of the heap, so the two
+-- oldest rows of 'roles' are moved behind the others, and local and sync ids
+-- sort against id order too. Without its ORDER BY, get_all would return the
+-- heap order (a scan) or the order of local_id or sync_id (an index scan).
 SELECT directus_sync.create_mapping('roles', 'role-b', 'role-sync-b');
 SELECT directus_sync.create_mapping('roles', 'role-a', 'role-sync-a');
+UPDATE directus_sync_id_map SET local_id = local_id
+ WHERE "table" = 'roles' AND local_id IN ('1f5e3c1a-4a1b-4d7e-9a57-0c0d8a1e7b11', 'role-b');
+SELECT array_agg(id ORDER BY ctid) <> array_agg(id ORDER BY id) AS heap_order_differs,
+       array_agg(id ORDER BY local_id) <> array_agg(id ORDER BY id) AS local_id_order_differs,
+       array_agg(id ORDER BY sync_id) <> array_agg(id ORDER BY id) AS sync_id_order_differs
+  FROM directus_sync_id_map WHERE "table" = 'roles';
 SELECT "table", sync_id, local_id FROM directus_sync.get_all('roles');
 SELECT (SELECT array_agg(id) FROM directus_sync.get_all('roles')) =
        (SELECT array_agg(id ORDER BY id) FROM directus_sync.get_all('roles')) AS ordered_by_id;

@@ -26,11 +26,22 @@ SELECT * FROM directus_sync.create_mappings('items:books', ARRAY['b8', 'b9'], AR
 \echo :LAST_ERROR_SQLSTATE
 SELECT count(*) AS still_none FROM directus_sync.get_by_local_ids('items:books', ARRAY['b8', 'b9', 'b10']);
 
--- Lookups of many ids: the rows found, in the order asked.
+-- Lookups of many ids: the rows found, in the order asked. The order asked
+-- is neither id order (b1, b2, b3 were made in that order) nor heap order,
+-- nor the order of the ids themselves.
 SELECT local_id, sync_id FROM directus_sync.get_by_local_ids('items:books', ARRAY['b3', 'missing', 'b1', 'b2']);
-SELECT local_id, sync_id FROM directus_sync.get_by_sync_ids('items:books', ARRAY['sb2', 'sb3', 'nope']);
+SELECT local_id, sync_id FROM directus_sync.get_by_sync_ids('items:books', ARRAY['sb2', 'nope', 'sb3', 'sb1']);
 SELECT count(*) FROM directus_sync.get_by_sync_ids('items:books', '{}');
 -- A thousand at once.
 SELECT count(*) FROM directus_sync.create_mappings('items:bulk', ARRAY(SELECT 'k' || g FROM generate_series(1, 1000) g));
 SELECT count(*), min(local_id), max(local_id)
   FROM directus_sync.get_by_local_ids('items:bulk', ARRAY(SELECT 'k' || g FROM generate_series(1, 1200) g));
+-- Asked for in reverse (and shuffled) order, returned in that order.
+SELECT array_agg(local_id::text ORDER BY n) = ARRAY(SELECT 'k' || g FROM generate_series(1000, 1, -1) g) AS reverse_order_kept
+  FROM directus_sync.get_by_local_ids('items:bulk', ARRAY(SELECT 'k' || g FROM generate_series(1200, 1, -1) g))
+       WITH ORDINALITY AS r(id, "table", sync_id, local_id, created_at, n);
+SELECT array_agg(sync_id ORDER BY n) = (SELECT array_agg(m.sync_id ORDER BY (m.id * 7919) % 1009)
+                                          FROM directus_sync_id_map m WHERE m."table" = 'items:bulk') AS shuffled_order_kept
+  FROM directus_sync.get_by_sync_ids('items:bulk',
+         (SELECT array_agg(m.sync_id ORDER BY (m.id * 7919) % 1009) FROM directus_sync_id_map m WHERE m."table" = 'items:bulk'))
+       WITH ORDINALITY AS r(id, "table", sync_id, local_id, created_at, n);

@@ -53,3 +53,61 @@ SELECT * FROM directus_sync.remove_permission_duplicates('last', NULL);
 -- The event trigger function refuses a direct call.
 SELECT directus_sync._keep_map_on_drop();
 \echo :LAST_ERROR_SQLSTATE
+
+-- The error table of docs/sql-api.md ("Errors of the map functions"), row by
+-- row: each documented case with its message, DETAIL and SQLSTATE.
+-- NULL argument or array element: 22004.
+SELECT directus_sync.create_mapping('roles', NULL, 's');
+\echo :LAST_ERROR_SQLSTATE
+SELECT * FROM directus_sync.create_mappings('roles', ARRAY['a', NULL]);
+\echo :LAST_ERROR_SQLSTATE
+-- Empty string: 22023.
+SELECT * FROM directus_sync.get_by_sync_id('roles', '');
+\echo :LAST_ERROR_SQLSTATE
+-- Over 255 characters: 22001, the DETAIL gives the length.
+SELECT directus_sync.create_mapping('roles', repeat('é', 256));
+\echo :LAST_ERROR_SQLSTATE
+SELECT * FROM directus_sync.get_by_local_ids('roles', ARRAY['ok', repeat('x', 300)]);
+\echo :LAST_ERROR_SQLSTATE
+-- Local id already mapped in that table: 23505, the DETAIL names its sync id.
+BEGIN;
+SELECT directus_sync.create_mapping('regress-errors', '42', 'abc');
+SELECT directus_sync.create_mapping('regress-errors', '42', 'other');
+\echo :LAST_ERROR_SQLSTATE
+ROLLBACK;
+-- Sync id already used in that table: 23505, the DETAIL names its local id.
+BEGIN;
+SELECT directus_sync.create_mapping('regress-errors', '42', 'abc');
+SELECT directus_sync.create_mapping('regress-errors', '43', 'abc');
+\echo :LAST_ERROR_SQLSTATE
+ROLLBACK;
+-- The same id twice in one create_mappings call: 23505.
+SELECT * FROM directus_sync.create_mappings('regress-errors', ARRAY['b8', 'b9', 'b8']);
+\echo :LAST_ERROR_SQLSTATE
+SELECT * FROM directus_sync.create_mappings('regress-errors', ARRAY['b8', 'b9'], ARRAY['s', 's']);
+\echo :LAST_ERROR_SQLSTATE
+-- sync_ids and local_ids of different lengths, a 2-D array: 22023.
+SELECT * FROM directus_sync.create_mappings('regress-errors', ARRAY['b8', 'b9'], ARRAY['s8']);
+\echo :LAST_ERROR_SQLSTATE
+SELECT * FROM directus_sync.create_mappings('regress-errors', ARRAY[['b8'], ['b9']]);
+\echo :LAST_ERROR_SQLSTATE
+SELECT * FROM directus_sync.create_mappings('regress-errors', ARRAY['b8', 'b9'], ARRAY[['s8'], ['s9']]);
+\echo :LAST_ERROR_SQLSTATE
+-- keep not first/last: 22023.
+SELECT * FROM directus_sync.remove_permission_duplicates(keep => 'newest');
+\echo :LAST_ERROR_SQLSTATE
+-- No directus_permissions table: 42P01.
+SELECT to_regclass('public.directus_permissions') IS NULL AS no_permissions_table;
+SELECT * FROM directus_sync.remove_permission_duplicates();
+\echo :LAST_ERROR_SQLSTATE
+-- No privilege: 42501, for a map function and for the clean-up.
+CREATE ROLE regress_dsync_nobody;
+SET ROLE regress_dsync_nobody;
+SELECT * FROM directus_sync.get_all('roles');
+\echo :LAST_ERROR_SQLSTATE
+SELECT * FROM directus_sync.remove_permission_duplicates(dry_run => true);
+\echo :LAST_ERROR_SQLSTATE
+RESET ROLE;
+DROP ROLE regress_dsync_nobody;
+-- Nothing of the above was left behind.
+SELECT count(*) AS nothing_left FROM directus_sync_id_map WHERE "table" IN ('regress-errors', 'roles') AND local_id IN ('42', '43', 'a', 'b8', 'b9');

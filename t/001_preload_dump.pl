@@ -64,6 +64,21 @@ my $source_count = $node->safe_psql('source', 'SELECT count(*) FROM cms.directus
 is($source_count, 2003, 'source holds every mapping');
 # The last id (k2000) was deleted: the sequence is ahead of max(id).
 my $source_seq = $node->safe_psql('source', 'SELECT last_value FROM cms.directus_sync_id_map_id_seq');
+# The remotes as the superuser sees them, token included: a dump holds the
+# tokens and a restore brings them back (docs/operations.md).
+my $remotes_query = q{SELECT string_agg(format('%s|%s|%s|%s', name, url, token, batch_max_items), E'\n' ORDER BY name)
+	FROM directus_sync.remote};
+my $source_remotes = $node->safe_psql('source', $remotes_query);
+is($source_remotes, 'b|http://127.0.0.1:9|token-b|50', 'source: the remote with its token');
+
+# The output of SQL that should succeed, or its error: a failing check then
+# shows as "not ok" with the error instead of ending the test file.
+sub sql_or_error
+{
+	my ($db, $sql) = @_;
+	my ($ret, $out, $err) = $node->psql($db, $sql, on_error_stop => 1);
+	return $ret == 0 ? $out : "error: $err";
+}
 
 my $dumpdir = PostgreSQL::Test::Utils::tempdir;
 foreach my $format ('custom', 'plain')
@@ -91,7 +106,7 @@ foreach my $format ('custom', 'plain')
 	is($node->safe_psql($target, q{SELECT sync_id FROM directus_sync.get_by_local_id('roles',
 		'b1c2d3e4-0000-4000-8000-00000000abcd')}), '_sync_default_admin_role', "$format: API answers");
 	# The sequence came back too: the next id follows the source's sequence.
-	is($node->safe_psql($target, q{SELECT directus_sync.create_mapping('roles', 'after-restore', 'sync-after-restore');
+	is(sql_or_error($target, q{SELECT directus_sync.create_mapping('roles', 'after-restore', 'sync-after-restore');
 		SELECT id FROM directus_sync.get_by_local_id('roles', 'after-restore')}),
 		"sync-after-restore\n" . ($source_seq + 1), "$format: sequence continues where the source's stood");
 	is($node->safe_psql($target, q{SET ROLE directus;
@@ -100,10 +115,57 @@ foreach my $format ('custom', 'plain')
 		'2', "$format: Directus's role still reads and writes the map, as directus-extension-sync does");
 	is($node->safe_psql($target, q{SELECT name || ' ' || batch_max_items || ' ' || subscriptions FROM directus_sync.remotes}),
 		'b 50 {"articles": ["title"]}', "$format: remotes and subscriptions back");
+	is($node->safe_psql($target, $remotes_query), $source_remotes, "$format: the remote's token is back too");
 	is($node->safe_psql($target, q{INSERT INTO cms.articles VALUES (1, 'after restore');
 		SELECT item_key || ' ' || op::text || ' ' || payload FROM directus_sync.outbox}),
 		'1 c {"id":1,"title":"after restore"}', "$format: the capture trigger is back and queues changes");
 }
+
+# A dump of one schema or of the map table (pg_dump -n, -t) holds the map's
+# rows but not CREATE EXTENSION; with -e directus_sync it holds both and
+# restores into an empty database, sequence and remotes included
+# (docs/operations.md, "pg_dump and restore").
+my @partial = ([ 'schema', '-n', 'cms' ], [ 'table', '-t', 'cms.directus_sync_id_map' ]);
+foreach my $p (@partial)
+{
+	my ($what, @selection) = @$p;
+	my $file = "$dumpdir/source_$what.sql";
+	$node->command_ok([ 'pg_dump', @selection, '--file', $file, '--dbname', $node->connstr('source') ],
+		"pg_dump @selection");
+	my $text = slurp_file($file);
+	like($text, qr/^COPY cms\.directus_sync_id_map \(id, "table", sync_id, local_id, created_at\) FROM stdin;\n/m,
+		"pg_dump @selection: holds the map's rows");
+	unlike($text, qr/CREATE EXTENSION/, "pg_dump @selection: holds no CREATE EXTENSION");
+
+	$file = "$dumpdir/source_${what}_e.sql";
+	my $target = "restored_${what}_e";
+	$node->command_ok([ 'pg_dump', @selection, '-e', 'directus_sync', '--file', $file,
+		'--dbname', $node->connstr('source') ], "pg_dump @selection -e directus_sync");
+	like(slurp_file($file), qr/^CREATE EXTENSION IF NOT EXISTS directus_sync WITH SCHEMA cms;$/m,
+		"pg_dump @selection -e directus_sync: holds CREATE EXTENSION");
+	$node->safe_psql('postgres', "CREATE DATABASE $target");
+	# The table's dump creates no schema and no other table, but with -e it
+	# holds the subscription to cms.articles, whose row names that table: the
+	# target has them already, as a Directus database whose map is restored.
+	$node->safe_psql($target, 'CREATE SCHEMA cms; CREATE TABLE cms.articles (id integer PRIMARY KEY, title text)')
+	  if $what eq 'table';
+	$node->command_ok([ 'psql', '--no-psqlrc', '--set', 'ON_ERROR_STOP=1', '--quiet',
+		'--dbname', $node->connstr($target), '--file', $file ], "$what dump with -e: restored, no error");
+	is($node->safe_psql($target, $map_query), $source_rows, "$what dump with -e: every mapping back, ids and timestamps too");
+	is(sql_or_error($target, q{SELECT directus_sync.create_mapping('roles', 'after-restore', 'sync-after-restore');
+		SELECT id FROM directus_sync.get_by_local_id('roles', 'after-restore')}),
+		"sync-after-restore\n" . ($source_seq + 1), "$what dump with -e: sequence continues where the source's stood");
+	is($node->safe_psql($target, $remotes_query), $source_remotes, "$what dump with -e: the remote and its token back");
+}
+# The other way the docs give: create the extension, then restore the dump
+# of the table into it.
+$node->safe_psql('postgres', 'CREATE DATABASE restored_table_into_extension');
+$node->safe_psql('restored_table_into_extension', 'CREATE SCHEMA cms; CREATE EXTENSION directus_sync SCHEMA cms');
+$node->command_ok([ 'psql', '--no-psqlrc', '--set', 'ON_ERROR_STOP=1', '--quiet',
+	'--dbname', $node->connstr('restored_table_into_extension'), '--file', "$dumpdir/source_table.sql" ],
+	'table dump without -e: restored into a database with the extension, no error');
+is($node->safe_psql('restored_table_into_extension', $map_query), $source_rows,
+	'table dump without -e, extension created first: every mapping back, ids and timestamps too');
 
 # pg_restore --clean into the same database drops and re-creates the
 # extension. With the default setting the map is kept, so the restore stops
@@ -112,8 +174,11 @@ foreach my $format ('custom', 'plain')
 # says, the map returns to exactly what was dumped.
 my $dump = "$dumpdir/source.custom";
 $node->safe_psql('source', q{SELECT directus_sync.create_mapping('roles', 'made-after-dump')});
-$node->command_fails([ 'pg_restore', '--clean', '--if-exists', '--exit-on-error',
-	'--dbname', $node->connstr('source'), $dump ], 'pg_restore --clean with the map kept fails');
+# It fails at the first DROP that meets the kept table: the schema cms.
+$node->command_fails_like([ 'pg_restore', '--clean', '--if-exists', '--exit-on-error',
+	'--dbname', $node->connstr('source'), $dump ],
+	qr/ERROR:  cannot drop schema cms because other objects depend on it\nDETAIL:  table cms\.directus_sync_id_map depends on schema cms\n/,
+	'pg_restore --clean with the map kept fails: the kept map holds its schema');
 is($node->safe_psql('source', 'SELECT count(*) FROM cms.directus_sync_id_map'), $source_count + 1,
 	'... and every mapping is still there');
 $node->safe_psql('source', 'CREATE EXTENSION IF NOT EXISTS directus_sync SCHEMA cms');

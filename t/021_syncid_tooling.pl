@@ -143,6 +143,22 @@ sub compare_all
 	return $tables;
 }
 
+# get_all's order must be able to show: the CLI and the Node extension insert
+# in id order, so heap order equals id order and a get_all without its ORDER
+# BY would pass. Rewriting the table (CLUSTER) along a throwaway index on
+# ("table", id DESC) puts every table's rows in reverse id order in the heap.
+sub reverse_heap
+{
+	my ($d) = @_;
+	sql($d, q{CREATE INDEX regress_reverse_id ON directus_sync_id_map ("table", id DESC);
+		CLUSTER directus_sync_id_map USING regress_reverse_id; DROP INDEX regress_reverse_id});
+	# "tables whose heap order is id order / tables of two rows or more"
+	like(sql($d, q{SELECT count(*) FILTER (WHERE heap = by_id) || '/' || count(*) FROM (
+		SELECT array_agg(id ORDER BY ctid) AS heap, array_agg(id ORDER BY id) AS by_id
+		  FROM directus_sync_id_map GROUP BY "table" HAVING count(*) > 1) t}), qr{^0/[1-9]\d*$},
+		"$d->{name}: heap order differs from id order in every table of two rows or more");
+}
+
 # Not found: REST answers 404 "No id map found"; SQL returns no row. An
 # unknown table: both an empty list.
 sub compare_not_found
@@ -321,6 +337,7 @@ is_deeply(map_sync_ids($B, \@dump_tables), $dumped, "B's map holds exactly the s
 # ---------------------------------------------------------------------------
 # Our SQL functions answer what the REST endpoints answer
 
+reverse_heap($_) for $A, $B;
 compare_all($A, 'after pull');
 compare_all($B, 'after push');
 compare_not_found($_) for $A, $B;
@@ -350,8 +367,10 @@ compare_not_found($_) for $A, $B;
 	($s, $r) = rest($A, 'POST', '/table/' . seg($t), { local_id => 'k-8', sync_id => 'given-8' });
 	is_deeply([ $s, $r, sql_rows($A, sql_call('get_by_sync_id', $t, 'given-8'))->[0]{local_id} ],
 		[ 200, { sync_id => 'given-8' }, 'k-8' ], 'POST with a sync id: get_by_sync_id returns it');
+	# In the heap in reverse order: get_all still returns them by id.
+	reverse_heap($A);
 	is_deeply([ map { $_->{local_id} } @{ sql_rows($A, sql_call('get_all', $t)) } ], [ $odd, '7', 'k-8' ],
-		'get_all returns the three, in the order they were made');
+		'get_all returns the three, in the order they were made (id order)');
 
 	# Conflicts, each side refusing what the other made.
 	($s, $r) = rest($A, 'POST', '/table/' . seg($t), { local_id => $odd });
