@@ -10,17 +10,22 @@
  * item is in one group only, so the order of one item's changes holds even
  * though groups go out one after the other.
  *
- * Apply is idempotent:
- *	 create meets an existing key (400 RECORD_NOT_UNIQUE) -> those items are
- *	   found by a GET and updated instead, the others created;
- *	 update of an item the remote does not have (missing from the answer's
- *	   data, or 403 for a non-admin token) -> the current row is created;
- *	 delete of an item the remote does not have -> success.
+ * Answers that say an item exists or is missing (a create of a key the
+ * remote has, an update or delete of one it lacks) are turned around by
+ * idempotent apply, in directus_apply.c; directus_steps.h is what the two
+ * files share.
+ *
  * Failures (the table failure_classes below): network errors, 3xx, 401,
  * 404 (wrong URL), 408, 429 and 502-504 hold the whole remote back
- * (backoff); other 5xx and 4xx concern the items: a batch is halved until
- * the failing item is alone, which then backs off alone (5xx) or goes to
- * the dead letters (4xx).
+ * (backoff); other 5xx and 4xx concern the items: a batch is split until
+ * the failing item is alone, which then backs off alone (5xx; a dead letter
+ * once it has failed directus_sync.max_item_attempts times) or goes to the
+ * dead letters (4xx). A 5xx or a 403 may also be the remote's own failure
+ * (its database down, the sync user's permission gone): while nothing of
+ * the window has been written, a failing batch is tried as its first item
+ * alone, its last item alone and the others together, and when all three
+ * fail with the same status and code the whole remote backs off instead
+ * (may_be_remote).
  *
  * The protocol never touches the database: when it needs the current rows
  * of items (to create them after all) it asks the worker for them.
@@ -31,22 +36,10 @@
 
 #include "utils/memutils.h"
 
-#include "directus.h"
-#include "directus_wire.h"
-#include "keyhash.h"
+#include "directus_steps.h"
 
 /* GET /items?filter=... carries the keys in the URL: keep it short. */
 #define PROBE_MAX_KEYS 200
-
-typedef enum StepKind
-{
-	STEP_CREATE,
-	STEP_UPDATE,
-	STEP_DELETE,
-	STEP_SINGLETON,
-	STEP_PROBE,					/* GET which keys the remote has */
-	STEP_RECREATE				/* the worker reads current rows, then create them */
-} StepKind;
 
 /* What a failed answer (not 2xx) means, by HTTP status. */
 typedef enum FailureClass
@@ -75,40 +68,8 @@ static const StatusRange failure_classes[] = {
 	{0, 499, FAIL_ITEM_DEAD},	/* also 1xx, which libcurl never returns */
 };
 
-/* Why a probe was sent: what its answer decides. */
-typedef enum ProbeReason
-{
-	PROBE_CREATE_CONFLICT,
-	PROBE_UPDATE_UNCONFIRMED,
-	PROBE_UPDATE_FORBIDDEN,
-	PROBE_DELETE_FORBIDDEN
-} ProbeReason;
-
-typedef struct Step
-{
-	StepKind	kind;
-	SyncSubscription *sub;
-	List	   *items;			/* of SyncItem */
-	bool		probed;			/* a probe already ran: an error now is real */
-	ProbeReason reason;			/* STEP_PROBE only */
-	int			status;			/* STEP_PROBE: the error that led to it */
-	char	   *code;
-	char	   *message;
-} Step;
-
-struct DirectusWindow
-{
-	MemoryContext cxt;			/* steps and outcomes live here */
-	SyncRemote *remote;
-	List	   *items;
-	List	   *steps;			/* to do, head first */
-	Step	   *current;		/* its request is in flight */
-	char	   *remote_error;	/* set: the remote backs off, the rest waits */
-	int			retry_after_ms;
-};
-
-static Step *
-new_step(StepKind kind, SyncSubscription *sub, List *items, bool probed)
+Step *
+directus_new_step(StepKind kind, SyncSubscription *sub, List *items, bool probed)
 {
 	Step	   *step = palloc0(sizeof(Step));
 
@@ -119,15 +80,26 @@ new_step(StepKind kind, SyncSubscription *sub, List *items, bool probed)
 	return step;
 }
 
-static void
-push_front(DirectusWindow *win, Step *step)
+/* A copy of a step with other items. */
+Step *
+directus_step_with(const Step *step, List *items)
+{
+	Step	   *copy = palloc(sizeof(Step));
+
+	*copy = *step;
+	copy->items = items;
+	return copy;
+}
+
+void
+directus_push_step(DirectusWindow *win, Step *step)
 {
 	if (step->items != NIL)
 		win->steps = lcons(step, win->steps);
 }
 
-static void
-settle(List *items, ItemOutcome outcome, int status, const char *code, const char *message)
+void
+directus_settle(List *items, ItemOutcome outcome, int status, const char *code, const char *message)
 {
 	ListCell   *lc;
 
@@ -190,7 +162,7 @@ directus_window_begin(SyncRemote *remote, List *items)
 		}
 		if (group == NULL)
 		{
-			group = new_step(kind, item->sub, NIL, false);
+			group = directus_new_step(kind, item->sub, NIL, false);
 			groups = lappend(groups, group);
 		}
 		group->items = lappend(group->items, item);
@@ -229,6 +201,22 @@ directus_window_remote_error(DirectusWindow *win, int *retry_after_ms)
  * Requests
  * ---------------------------------------------------------------- */
 
+/* The most items one request of a step may carry. */
+static int
+step_max_items(DirectusWindow *win, const Step *step)
+{
+	int			max = win->remote->batch_max_items;
+
+	if (step->kind == STEP_SINGLETON)
+		return 1;
+	if (step->kind == STEP_PROBE)
+		max = Min(max, PROBE_MAX_KEYS);
+	/* the answers to these must list every key the request carries */
+	if ((step->kind == STEP_PROBE || step->kind == STEP_UPDATE) && win->answer_cap > 0)
+		max = Min(max, win->answer_cap);
+	return max;
+}
+
 /*
  * Moves the items beyond the remote's batch limits (count and body bytes)
  * into a new step right behind this one.
@@ -236,8 +224,7 @@ directus_window_remote_error(DirectusWindow *win, int *retry_after_ms)
 static void
 split_to_limits(DirectusWindow *win, Step *step)
 {
-	int			max_items = step->kind == STEP_PROBE ? Min(PROBE_MAX_KEYS, win->remote->batch_max_items)
-		: step->kind == STEP_SINGLETON ? 1 : win->remote->batch_max_items;
+	int			max_items = step_max_items(win, step);
 	int			bytes = 2;
 	int			n = 0;
 	ListCell   *lc;
@@ -254,50 +241,20 @@ split_to_limits(DirectusWindow *win, Step *step)
 	}
 	if (n < list_length(step->items))
 	{
-		Step	   *rest = palloc(sizeof(Step));
-
-		*rest = *step;
-		rest->items = list_copy_tail(step->items, n);
+		directus_push_step(win, directus_step_with(step, list_copy_tail(step->items, n)));
 		step->items = list_truncate(step->items, n);
-		push_front(win, rest);
 	}
 }
 
 static HttpRequest *
 build_request(DirectusWindow *win, Step *step)
 {
-	HttpRequest *req = palloc0(sizeof(HttpRequest));
-
-	switch (step->kind)
-	{
-		case STEP_CREATE:
-		case STEP_UPDATE:
-			req->method = step->kind == STEP_CREATE ? "POST" : "PATCH";
-			req->url = directus_items_url(win->remote->url, step->sub, true);
-			initStringInfo(&req->body);
-			directus_append_json_array(&req->body, step->items, false);
-			break;
-		case STEP_DELETE:
-			req->method = "DELETE";
-			req->url = directus_items_url(win->remote->url, step->sub, false);
-			initStringInfo(&req->body);
-			directus_append_json_array(&req->body, step->items, true);
-			break;
-		case STEP_SINGLETON:
-			req->method = "PATCH";
-			req->url = directus_items_url(win->remote->url, step->sub, false);
-			initStringInfo(&req->body);
-			appendStringInfoString(&req->body, ((SyncItem *) linitial(step->items))->payload);
-			break;
-		case STEP_PROBE:
-			req->method = "GET";
-			req->url = directus_probe_url(win->remote->url, step->sub, step->items);
-			break;
-		case STEP_RECREATE:
-			elog(ERROR, "a recreate step has no request");
-	}
-	return req;
+	if (step->kind == STEP_RECREATE)
+		elog(ERROR, "a recreate step has no request");
+	return directus_request(win->remote->url, (DirectusRequestKind) step->kind, step->sub, step->items);
 }
+
+static void settle_held_when_done(DirectusWindow *win);
 
 /*
  * Does the window want the current rows of some items before it can go on
@@ -357,8 +314,9 @@ directus_window_give_rows(DirectusWindow *win, List *payloads)
 				found = lappend(found, item);
 			}
 		}
-		push_front(win, new_step(STEP_CREATE, step->sub, found, true));
+		directus_push_step(win, directus_new_step(STEP_CREATE, step->sub, found, true));
 	}
+	settle_held_when_done(win);
 	MemoryContextSwitchTo(old);
 }
 
@@ -393,33 +351,15 @@ directus_window_next(DirectusWindow *win)
  * Answers
  * ---------------------------------------------------------------- */
 
-typedef struct KeyEntry
-{
-	char	   *key;
-} KeyEntry;
-
-/* Splits items into those whose key is in keys and the others. */
+/* The whole remote backs off; what is not settled waits for the next window. */
 static void
-partition(List *items, List *keys, List **listed, List **unlisted)
+back_off(DirectusWindow *win, const char *error, int retry_after_ms)
 {
-	KeyHash    *set = keyhash_create("directus_sync keys", Max(list_length(keys), 16),
-									 sizeof(KeyEntry), CurrentMemoryContext);
-	ListCell   *lc;
-	bool		found;
-
-	foreach(lc, keys)
-		(void) keyhash_enter(set, lfirst(lc), &found);
-	*listed = *unlisted = NIL;
-	foreach(lc, items)
-	{
-		SyncItem   *item = lfirst(lc);
-
-		if (keyhash_find(set, item->key) != NULL)
-			*listed = lappend(*listed, item);
-		else
-			*unlisted = lappend(*unlisted, item);
-	}
-	keyhash_destroy(set);
+	win->remote_error = pstrdup(error);
+	win->retry_after_ms = retry_after_ms;
+	ereport(LOG,
+			(errmsg("directus_sync: remote \"%s\" failed, backing off: %s",
+					win->remote->name, error)));
 }
 
 static void
@@ -430,145 +370,163 @@ remote_failure(DirectusWindow *win, Step *step, const char *error, int retry_aft
 	/* the request may have been applied before the answer was lost */
 	foreach(lc, step->items)
 		((SyncItem *) lfirst(lc))->attempted = true;
-	win->remote_error = pstrdup(error);
-	win->retry_after_ms = retry_after_ms;
-	ereport(LOG,
-			(errmsg("directus_sync: remote \"%s\" failed, backing off: %s",
-					win->remote->name, error)));
+	back_off(win, error, retry_after_ms);
 }
 
-/* Halves a failing batch; a single item takes the outcome itself. */
+/* An item's own failure; a 5xx of its last allowed attempt makes it dead. */
 static void
-item_failure(DirectusWindow *win, Step *step, ItemOutcome outcome,
-			 int status, const char *code, const char *message)
+settle_failure(SyncItem *item, ItemOutcome outcome, int status, const char *code, const char *message)
+{
+	if (outcome == ITEM_RETRY && item->attempts + 1 >= max_item_attempts_setting)
+	{
+		outcome = ITEM_DEAD;
+		message = psprintf("%s (attempt %d of directus_sync.max_item_attempts = %d)",
+						   message ? message : "", item->attempts + 1, max_item_attempts_setting);
+	}
+	directus_settle(list_make1(item), outcome, status, code, message);
+}
+
+/*
+ * From now on every failure is the items' own: a write went through, or
+ * items failed in different ways. The failures held back are settled.
+ */
+static void
+items_fail_alone(DirectusWindow *win)
+{
+	win->items_fail_alone = true;
+	for (int i = 0; i < win->nheld; i++)
+	{
+		HeldFailure *h = &win->held[i];
+
+		settle_failure(h->item, h->outcome, h->status, h->code, h->message);
+	}
+	win->nheld = 0;
+	win->sample_rest = NULL;
+}
+
+/*
+ * Can this failure be the remote's rather than the items'? A 5xx when its
+ * database or a hook is down, a 403 when the sync user lost a permission;
+ * not once a write of the window went through. Other 4xx are about what an
+ * item holds.
+ */
+static bool
+may_be_remote(DirectusWindow *win, int status)
+{
+	return !win->items_fail_alone && (status >= 500 || status == 403);
+}
+
+static bool
+same_as_held(DirectusWindow *win, int status, const char *code)
+{
+	return win->nheld > 0 && win->held[0].status == status &&
+		strcmp(win->held[0].code ? win->held[0].code : "", code ? code : "") == 0;
+}
+
+/*
+ * Every item of a failing batch failed the same way: its first and last
+ * item alone, the others together. That is taken for the remote's failure:
+ * nothing is settled, the remote backs off. The two items tried alone count
+ * an attempt, so that a batch of items that are really at fault alike does
+ * not hold the remote back for ever (single_failure).
+ */
+static void
+remote_verdict(DirectusWindow *win, int status, const char *code, const char *message)
+{
+	for (int i = 0; i < win->nheld; i++)
+		win->held[i].item->attempted = true;
+	back_off(win, psprintf("HTTP %d %s: %s (so for every item, alone and together: taken for a failure"
+						   " of the remote)", status, code ? code : "", message ? message : ""), -1);
+}
+
+/*
+ * An item failed alone. While that may be the remote's failure, the first
+ * and the last item of the batch are held back, unsettled, until the other
+ * items of the batch have been tried (sample_rest). An item at its last
+ * allowed attempt is no witness: its failure is its own, and the others
+ * are judged without it.
+ */
+static void
+single_failure(DirectusWindow *win, SyncItem *item, ItemOutcome outcome,
+			   int status, const char *code, const char *message)
+{
+	if (may_be_remote(win, status) && item->attempts + 1 >= max_item_attempts_setting)
+		settle_failure(item, outcome, status, code, message);
+	else if (may_be_remote(win, status) && win->nheld < 2 &&
+			 (win->nheld == 0 || same_as_held(win, status, code)))
+	{
+		HeldFailure *h = &win->held[win->nheld++];
+
+		h->item = item;
+		h->outcome = outcome;
+		h->status = status;
+		h->code = code ? pstrdup(code) : NULL;
+		h->message = message ? pstrdup(message) : NULL;
+		if (win->nheld == 2 && win->sample_rest == NULL)
+			remote_verdict(win, status, code, message);
+	}
+	else
+	{
+		items_fail_alone(win);
+		settle_failure(item, outcome, status, code, message);
+	}
+}
+
+/*
+ * Splits a failing batch until the failing item is alone, in halves. While
+ * the failure may be the remote's, the batch goes as its first item alone,
+ * its last item alone, then the others together: a remote that fails
+ * everything shows after four requests, not after two per item.
+ */
+void
+directus_item_failure(DirectusWindow *win, Step *step, ItemOutcome outcome,
+					  int status, const char *code, const char *message)
 {
 	int			n = list_length(step->items);
+	List	   *items = step->items;
 
-	if (n > 1)
+	if (step == win->sample_rest)
 	{
-		Step	   *second = palloc(sizeof(Step));
-
-		*second = *step;
-		second->items = list_copy_tail(step->items, n / 2);
-		push_front(win, second);
-		push_front(win, new_step(step->kind, step->sub, list_truncate(list_copy(step->items), n / 2),
-								 step->probed));
-		return;
+		win->sample_rest = NULL;
+		if (win->nheld > 0 && may_be_remote(win, status) && same_as_held(win, status, code))
+		{
+			remote_verdict(win, status, code, message);
+			return;
+		}
 	}
-	settle(step->items, outcome, status, code, message);
-}
-
-static void
-probe(DirectusWindow *win, Step *step, ProbeReason reason, int status, const char *code, const char *message)
-{
-	Step	   *p = new_step(STEP_PROBE, step->sub, step->items, true);
-
-	p->reason = reason;
-	p->status = status;
-	p->code = code ? pstrdup(code) : NULL;
-	p->message = message ? pstrdup(message) : NULL;
-	push_front(win, p);
-}
-
-/* What the keys the remote has (a probe's answer) decide. */
-static void
-after_probe(DirectusWindow *win, Step *step, List *existing)
-{
-	List	   *there,
-			   *missing;
-
-	partition(step->items, existing, &there, &missing);
-	switch (step->reason)
+	if (n == 1)
+		single_failure(win, linitial(items), outcome, status, code, message);
+	else if (may_be_remote(win, status) && win->nheld == 0 && win->sample_rest == NULL)
 	{
-		case PROBE_CREATE_CONFLICT:
-			push_front(win, new_step(STEP_CREATE, step->sub, missing, true));
-			push_front(win, new_step(STEP_UPDATE, step->sub, there, true));
-			break;
-		case PROBE_UPDATE_UNCONFIRMED:
-			settle(there, ITEM_DELIVERED, 0, NULL, NULL);
-			push_front(win, new_step(STEP_RECREATE, step->sub, missing, true));
-			break;
-		case PROBE_UPDATE_FORBIDDEN:
-			if (missing == NIL)
-			{
-				item_failure(win, new_step(STEP_UPDATE, step->sub, there, true), ITEM_DEAD,
-							 step->status, step->code, step->message);
-				break;
-			}
-			push_front(win, new_step(STEP_UPDATE, step->sub, there, true));
-			push_front(win, new_step(STEP_RECREATE, step->sub, missing, true));
-			break;
-		case PROBE_DELETE_FORBIDDEN:
-			settle(missing, ITEM_DELIVERED, 0, NULL, NULL);
-			if (there != NIL && missing == NIL)
-				item_failure(win, new_step(STEP_DELETE, step->sub, there, true), ITEM_DEAD,
-							 step->status, step->code, step->message);
-			else
-				push_front(win, new_step(STEP_DELETE, step->sub, there, true));
-			break;
+		Step	   *rest = directus_step_with(step,
+											  list_copy_tail(list_truncate(list_copy(items), n - 1), 1));
+
+		win->sample_rest = n > 2 ? rest : NULL;
+		directus_push_step(win, rest);
+		directus_push_step(win, directus_step_with(step, list_make1(llast(items))));
+		directus_push_step(win, directus_step_with(step, list_make1(linitial(items))));
 	}
-}
-
-/* A probe that failed: decide without knowing which keys the remote has. */
-static void
-probe_failed(DirectusWindow *win, Step *step)
-{
-	switch (step->reason)
+	else
 	{
-		case PROBE_CREATE_CONFLICT:
-			if (list_length(step->items) == 1)
-				push_front(win, new_step(STEP_UPDATE, step->sub, step->items, true));
-			else
-				item_failure(win, new_step(STEP_CREATE, step->sub, step->items, false), ITEM_DEAD,
-							 step->status, step->code, step->message);
-			break;
-		case PROBE_UPDATE_UNCONFIRMED:
-			/* the remote accepted the update and will not tell more */
-			settle(step->items, ITEM_DELIVERED, 0, NULL, NULL);
-			break;
-		case PROBE_UPDATE_FORBIDDEN:
-		case PROBE_DELETE_FORBIDDEN:
-			item_failure(win, new_step(step->reason == PROBE_UPDATE_FORBIDDEN ? STEP_UPDATE : STEP_DELETE,
-									   step->sub, step->items, true),
-						 ITEM_DEAD, step->status, step->code, step->message);
-			break;
+		directus_push_step(win, directus_step_with(step, list_copy_tail(items, n / 2)));
+		directus_push_step(win, directus_step_with(step, list_truncate(list_copy(items), n / 2)));
 	}
 }
 
 static void
 on_success(DirectusWindow *win, Step *step, HttpRequest *req)
 {
-	List	   *keys;
-
-	switch (step->kind)
+	if (step->kind == STEP_PROBE)
 	{
-		case STEP_CREATE:
-		case STEP_DELETE:
-		case STEP_SINGLETON:
-			settle(step->items, ITEM_DELIVERED, 0, NULL, NULL);
-			break;
-		case STEP_UPDATE:
-			if (req->status == 200 && directus_answer_keys(req->response.data, step->sub->key_column, &keys))
-			{
-				List	   *there,
-						   *missing;
-
-				partition(step->items, keys, &there, &missing);
-				settle(there, ITEM_DELIVERED, 0, NULL, NULL);
-				push_front(win, new_step(STEP_RECREATE, step->sub, missing, true));
-			}
-			else
-				probe(win, step, PROBE_UPDATE_UNCONFIRMED, 0, NULL, NULL);
-			break;
-		case STEP_PROBE:
-			if (directus_answer_keys(req->response.data, step->sub->key_column, &keys))
-				after_probe(win, step, keys);
-			else
-				probe_failed(win, step);
-			break;
-		case STEP_RECREATE:
-			break;
+		directus_probe_answered(win, step, req);
+		return;
 	}
+	/* the remote takes writes: failures are the items' own from now on */
+	items_fail_alone(win);
+	if (step->kind == STEP_UPDATE)
+		directus_update_answered(win, step, req);
+	else
+		directus_settle(step->items, ITEM_DELIVERED, 0, NULL, NULL);
 }
 
 static FailureClass
@@ -590,31 +548,31 @@ static void
 on_failure(DirectusWindow *win, Step *step, HttpRequest *req)
 {
 	FailureClass class = failure_class(req->status);
+	int			status = (int) req->status;
 	char	   *code;
 	char	   *message;
 
 	directus_parse_error(req->response.data, &code, &message);
 	if (class == FAIL_REMOTE)
-		remote_failure(win, step, psprintf("HTTP %ld %s: %s", req->status, code ? code : "",
-										   message ? message : ""),
+		remote_failure(win, step, psprintf("HTTP %d %s: %s", status, code ? code : "", message ? message : ""),
 					   req->retry_after_ms);
 	else if (step->kind == STEP_PROBE)
-		probe_failed(win, step);
-	else if (req->status == 400 && code && strcmp(code, "RECORD_NOT_UNIQUE") == 0 &&
-			 step->kind == STEP_CREATE && !step->probed)
-	{
-		if (list_length(step->items) == 1)
-			push_front(win, new_step(STEP_UPDATE, step->sub, step->items, true));
-		else
-			probe(win, step, PROBE_CREATE_CONFLICT, (int) req->status, code, message);
-	}
-	else if (req->status == 403 && !step->probed &&
-			 (step->kind == STEP_UPDATE || step->kind == STEP_DELETE))
-		probe(win, step, step->kind == STEP_UPDATE ? PROBE_UPDATE_FORBIDDEN : PROBE_DELETE_FORBIDDEN,
-			  (int) req->status, code, message);
+		directus_probe_failed(win, step);
+	else if (status == 400 && code && strcmp(code, "RECORD_NOT_UNIQUE") == 0 && step->kind == STEP_CREATE)
+		directus_create_conflict(win, step, status, code, message);
+	else if (status == 403 && !step->probed && (step->kind == STEP_UPDATE || step->kind == STEP_DELETE))
+		directus_write_forbidden(win, step, status, code, message);
 	else
-		item_failure(win, step, class == FAIL_ITEM_RETRY ? ITEM_RETRY : ITEM_DEAD,
-					 (int) req->status, code, message);
+		directus_item_failure(win, step, class == FAIL_ITEM_RETRY ? ITEM_RETRY : ITEM_DEAD,
+							  status, code, message);
+}
+
+/* Nothing left to send: a failure still held back was the item's own. */
+static void
+settle_held_when_done(DirectusWindow *win)
+{
+	if (win->steps == NIL && win->current == NULL && win->remote_error == NULL)
+		items_fail_alone(win);
 }
 
 /* Settles what the answer to the window's request in flight decides. */
@@ -638,4 +596,5 @@ directus_window_answer(DirectusWindow *win, HttpRequest *req)
 		on_success(win, step, req);
 	else
 		on_failure(win, step, req);
+	settle_held_when_done(win);
 }

@@ -17,6 +17,7 @@
 #include "miscadmin.h"
 #include "storage/ipc.h"
 #include "utils/guc.h"
+#include "utils/inval.h"
 
 #include "capture.h"
 #include "directus_sync.h"
@@ -33,11 +34,25 @@ int			poll_interval_setting = 5000;
 int			retry_min_delay_setting = 1000;
 int			retry_max_delay_setting = 300000;
 int			notify_interval_setting = 900;
+int			max_item_attempts_setting = 10;
 
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 
 extern PGDLLEXPORT void _PG_init(void);
+
+/*
+ * One relcache callback for the caches of the capture trigger, the outbox
+ * writer and the loop guard: PostgreSQL has only a few slots for them.
+ */
+static void
+invalidate_caches(Datum arg, Oid relid)
+{
+	(void) arg;
+	capture_invalidate(relid);
+	queue_write_invalidate(relid);
+	loop_guard_invalidate(relid);
+}
 
 static void
 shmem_request(void)
@@ -117,6 +132,15 @@ define_settings(void)
 							GUC_UNIT_S,
 							NULL, NULL, NULL);
 
+	DefineCustomIntVariable("directus_sync.max_item_attempts",
+							"Failed attempts after which an item that fails alone becomes a dead letter.",
+							"An item refused with a 5xx backs off alone and is retried; its last allowed attempt that fails makes it a dead letter.",
+							&max_item_attempts_setting,
+							10, 1, 1000000,
+							PGC_SIGHUP,
+							0,
+							NULL, NULL, NULL);
+
 	/*
 	 * Settings under directus_sync.* belong to this module: a misspelled one
 	 * in postgresql.conf or SET is reported instead of silently ignored.
@@ -128,8 +152,7 @@ void
 _PG_init(void)
 {
 	define_settings();
-	capture_register_callbacks();
-	queue_write_register_callbacks();
+	CacheRegisterRelcacheCallback(invalidate_caches, (Datum) 0);
 	loop_guard_register_callbacks();
 	wake_register_callbacks();
 

@@ -15,6 +15,8 @@
  *	 queue_claim.c	 a window of one remote's queue, coalesced into items
  *	 queue_record.c	 the outcome of a window, back into the database
  *	 directus.c		 the Directus REST protocol (no database access)
+ *	 directus_apply.c idempotent apply: probes, existing and missing items
+ *	 directus_wire.c the REST API on the wire: URLs, bodies, answers
  *	 http.c			 libcurl multi transport
  *
  * Beside them: directus_sync.c (settings, library load), map_guard.c
@@ -56,6 +58,7 @@ extern int	poll_interval_setting;
 extern int	retry_min_delay_setting;
 extern int	retry_max_delay_setting;
 extern int	notify_interval_setting;
+extern int	max_item_attempts_setting;
 
 #define MAX_WORKER_DATABASES 32
 
@@ -111,6 +114,8 @@ typedef struct SyncItem
 	int			nids;
 	int			maxids;
 	bool		maybe_sent;		/* its create may have reached the remote already */
+	int			attempts;		/* failed attempts before this window (outbox.attempts) */
+	int			turns;			/* times this window asked again whether the remote has it */
 	bool		attempted;		/* sent without a definite answer */
 	ItemOutcome outcome;
 	int			http_status;

@@ -2,7 +2,8 @@
  *
  * directus_wire.c
  *	  Directus's REST API on the wire: the URLs and JSON bodies of our
- *	  requests, and what we read from answers (error codes, lists of keys).
+ *	  requests, and what we read from answers (error codes, which items an
+ *	  answer lists, meta.filter_count).
  *
  * Formats only; directus.c decides what to send and what an answer means.
  * Answers come from a server we do not control: nothing here throws on a
@@ -16,8 +17,10 @@
 #include "utils/builtins.h"
 #include "utils/json.h"
 #include "utils/jsonb.h"
+#include "utils/numeric.h"
 
 #include "directus_wire.h"
+#include "keyhash.h"
 
 /* The longest error message kept from an answer. */
 #define MAX_ERROR_MESSAGE 1000
@@ -49,26 +52,43 @@ append_key_json(StringInfo buf, const SyncItem *item)
 		escape_json(buf, item->key);
 }
 
-/* The items URL of a collection; with ?fields=<key> for answers that list only keys. */
-char *
-directus_items_url(const char *base_url, const SyncSubscription *sub, bool with_key_fields)
+/* What an items URL asks to read back. */
+typedef enum UrlKind
+{
+	URL_PLAIN,					/* nothing */
+	URL_KEYS,					/* ?fields=<key> */
+	URL_ALL_KEYS				/* ?fields=<key>&limit=-1 */
+} UrlKind;
+
+/*
+ * The items URL of a collection. URL_KEYS adds ?fields=<key>, for answers
+ * that list only keys; URL_ALL_KEYS also asks for every key (limit=-1):
+ * without a limit, a Directus with QUERY_LIMIT_MAX set cuts the answer to
+ * min(QUERY_LIMIT_DEFAULT, QUERY_LIMIT_MAX) items, and an explicit limit
+ * over QUERY_LIMIT_MAX is refused (400 INVALID_QUERY), while -1 means
+ * QUERY_LIMIT_MAX there and no limit elsewhere.
+ */
+static char *
+items_url(const char *base_url, const SyncSubscription *sub, UrlKind kind)
 {
 	StringInfoData url;
 
 	initStringInfo(&url);
 	appendStringInfo(&url, "%s/items/", base_url);
 	append_url_encoded(&url, sub->collection);
-	if (with_key_fields)
+	if (kind != URL_PLAIN)
 	{
 		appendStringInfoString(&url, "?fields=");
 		append_url_encoded(&url, sub->key_column);
 	}
+	if (kind == URL_ALL_KEYS)
+		appendStringInfoString(&url, "&limit=-1");
 	return url.data;
 }
 
 /* Appends the items' payloads, or their keys, as one JSON array. */
-void
-directus_append_json_array(StringInfo body, List *items, bool keys_only)
+static void
+append_json_array(StringInfo body, List *items, bool keys_only)
 {
 	ListCell   *lc;
 
@@ -87,9 +107,13 @@ directus_append_json_array(StringInfo body, List *items, bool keys_only)
 	appendStringInfoChar(body, ']');
 }
 
-/* GET of the items among these that the remote has, keys only. */
-char *
-directus_probe_url(const char *base_url, const SyncSubscription *sub, List *items)
+/*
+ * GET of the items among these that the remote has, keys only. The answer
+ * carries meta.filter_count, how many of them it has: more than it lists
+ * means the list was cut short (QUERY_LIMIT_MAX).
+ */
+static char *
+probe_url(const char *base_url, const SyncSubscription *sub, List *items)
 {
 	StringInfoData filter;
 	StringInfoData url;
@@ -98,14 +122,54 @@ directus_probe_url(const char *base_url, const SyncSubscription *sub, List *item
 	appendStringInfoChar(&filter, '{');
 	escape_json(&filter, sub->key_column);
 	appendStringInfoString(&filter, ":{\"_in\":");
-	directus_append_json_array(&filter, items, true);
+	append_json_array(&filter, items, true);
 	appendStringInfoString(&filter, "}}");
 
 	initStringInfo(&url);
-	appendStringInfoString(&url, directus_items_url(base_url, sub, true));
-	appendStringInfoString(&url, "&limit=-1&filter=");
+	appendStringInfoString(&url, items_url(base_url, sub, URL_ALL_KEYS));
+	appendStringInfoString(&url, "&meta=filter_count&filter=");
 	append_url_encoded(&url, filter.data);
 	return url.data;
+}
+
+/*
+ * The request of one step: its method, URL and body (in the current memory
+ * context). Creates and updates read back keys only; an update's answer
+ * must list every key it found, so it asks for all of them.
+ */
+HttpRequest *
+directus_request(const char *base_url, DirectusRequestKind kind, const SyncSubscription *sub,
+				 List *items)
+{
+	HttpRequest *req = palloc0(sizeof(HttpRequest));
+
+	switch (kind)
+	{
+		case DIRECTUS_CREATE:
+		case DIRECTUS_UPDATE:
+			req->method = kind == DIRECTUS_CREATE ? "POST" : "PATCH";
+			req->url = items_url(base_url, sub, kind == DIRECTUS_CREATE ? URL_KEYS : URL_ALL_KEYS);
+			initStringInfo(&req->body);
+			append_json_array(&req->body, items, false);
+			break;
+		case DIRECTUS_DELETE:
+			req->method = "DELETE";
+			req->url = items_url(base_url, sub, URL_PLAIN);
+			initStringInfo(&req->body);
+			append_json_array(&req->body, items, true);
+			break;
+		case DIRECTUS_SINGLETON:
+			req->method = "PATCH";
+			req->url = items_url(base_url, sub, URL_PLAIN);
+			initStringInfo(&req->body);
+			appendStringInfoString(&req->body, ((SyncItem *) linitial(items))->payload);
+			break;
+		case DIRECTUS_PROBE:
+			req->method = "GET";
+			req->url = probe_url(base_url, sub, items);
+			break;
+	}
+	return req;
 }
 
 /* ----------------------------------------------------------------
@@ -187,18 +251,65 @@ directus_parse_error(const char *body, char **code, char **message)
 	}
 }
 
+/* meta.filter_count of an answer; -1 when it has none (or not a count). */
+static int
+answer_filter_count(Jsonb *json)
+{
+	JsonbValue	meta,
+				count;
+	bool		error = false;
+	int			n;
+
+	if (!json_field(&json->root, "meta", &meta) || meta.type != jbvBinary ||
+		!json_field(meta.val.binary.data, "filter_count", &count) || count.type != jbvNumeric)
+		return -1;
+	n = numeric_int4_opt_error(count.val.numeric, &error);
+	return error || n < 0 ? -1 : n;
+}
+
+typedef struct KeyEntry
+{
+	char	   *key;
+} KeyEntry;
+
+/* Splits items into those whose key is in keys and the others. */
+static void
+partition(List *items, List *keys, List **listed, List **unlisted)
+{
+	KeyHash    *set = keyhash_create("directus_sync keys", Max(list_length(keys), 16),
+									 sizeof(KeyEntry), CurrentMemoryContext);
+	ListCell   *lc;
+	bool		found;
+
+	foreach(lc, keys)
+		(void) keyhash_enter(set, lfirst(lc), &found);
+	*listed = *unlisted = NIL;
+	foreach(lc, items)
+	{
+		SyncItem   *item = lfirst(lc);
+
+		if (keyhash_find(set, item->key) != NULL)
+			*listed = lappend(*listed, item);
+		else
+			*unlisted = lappend(*unlisted, item);
+	}
+	keyhash_destroy(set);
+}
+
 /*
- * The keys in the data array of an answer ({"data":[{"<key>":...},...]});
- * false when the answer has no such array.
+ * Which of the items an answer lists, by the keys in its data array
+ * ({"data":[{"<key>":...},...]}); false when the answer has no such array.
  */
 bool
-directus_answer_keys(const char *body, const char *key_column, List **keys)
+directus_answer_items(const char *body, const char *key_column, List *items, DirectusListed *out)
 {
 	Jsonb	   *json = parse_json(body);
 	JsonbValue	data;
+	List	   *keys = NIL;
 	uint32		n;
 
-	*keys = NIL;
+	memset(out, 0, sizeof(DirectusListed));
+	out->filter_count = -1;
 	if (json == NULL || !json_field(&json->root, "data", &data) ||
 		data.type != jbvBinary || !JsonContainerIsArray(data.val.binary.data))
 		return false;
@@ -211,8 +322,10 @@ directus_answer_keys(const char *body, const char *key_column, List **keys)
 
 		if (elem && elem->type == jbvBinary && json_field(elem->val.binary.data, key_column, &key) &&
 			(text = json_scalar_text(&key)) != NULL)
-			*keys = lappend(*keys, text);
+			keys = lappend(keys, text);
 	}
+	partition(items, keys, &out->listed, &out->unlisted);
+	out->nkeys = list_length(keys);
+	out->filter_count = answer_filter_count(json);
 	return true;
 }
-

@@ -12,11 +12,29 @@
 
 #include "directus_sync.h"
 
-extern char *directus_items_url(const char *base_url, const SyncSubscription *sub,
-								bool with_key_fields);
-extern char *directus_probe_url(const char *base_url, const SyncSubscription *sub, List *items);
-extern void directus_append_json_array(StringInfo body, List *items, bool keys_only);
+/* The requests a window sends (directus_request). */
+typedef enum DirectusRequestKind
+{
+	DIRECTUS_CREATE,			/* POST /items/:c, an array of items */
+	DIRECTUS_UPDATE,			/* PATCH /items/:c, an array of items with their key */
+	DIRECTUS_DELETE,			/* DELETE /items/:c, an array of keys */
+	DIRECTUS_SINGLETON,			/* PATCH /items/:c, one object */
+	DIRECTUS_PROBE				/* GET /items/:c of the items among these it has */
+} DirectusRequestKind;
+
+/* Which items an answer lists (directus_answer_items). */
+typedef struct DirectusListed
+{
+	List	   *listed;			/* the items whose key it lists */
+	List	   *unlisted;		/* the others */
+	int			nkeys;			/* how many keys it lists */
+	int			filter_count;	/* its meta.filter_count; -1: none */
+} DirectusListed;
+
+extern HttpRequest *directus_request(const char *base_url, DirectusRequestKind kind,
+									 const SyncSubscription *sub, List *items);
 extern void directus_parse_error(const char *body, char **code, char **message);
-extern bool directus_answer_keys(const char *body, const char *key_column, List **keys);
+extern bool directus_answer_items(const char *body, const char *key_column, List *items,
+								  DirectusListed *out);
 
 #endif							/* DIRECTUS_SYNC_DIRECTUS_WIRE_H */

@@ -178,7 +178,8 @@ typedef struct QueuedRow
 	char	   *key;
 	SyncOp		op;
 	char	   *payload;
-	bool		maybe_sent;		/* attempted before: may have arrived */
+	int			attempts;		/* failed attempts of this row's item so far */
+	bool		maybe_sent;		/* sent before: may have arrived */
 } QueuedRow;
 
 static char *
@@ -254,6 +255,8 @@ new_item(SyncRemote *remote, const QueuedRow *row)
 	item->op = row->op;
 	item->payload = row->payload ? result_strdup(row->payload) : NULL;
 	item->maybe_sent = row->maybe_sent && row->op == SYNC_OP_CREATE;
+	/* the first row carries the item's attempts and backoff (_record) */
+	item->attempts = row->attempts;
 	item->outcome = ITEM_PENDING;
 	if (item->sub == NULL)
 	{
@@ -291,7 +294,7 @@ read_window_rows(SyncRemote *remote)
 
 	values[0] = Int32GetDatum(remote->id);
 	values[1] = Int32GetDatum(Min(WINDOW_MAX_ROWS, remote->batch_max_items * WINDOW_ROWS_PER_BATCH_ITEM));
-	spi_run("SELECT o.id, o.collection, o.item_key, o.op, o.payload::text, o.attempts"
+	spi_run("SELECT o.id, o.collection, o.item_key, o.op, o.payload::text, o.attempts, o.sent_at IS NOT NULL"
 			"  FROM directus_sync.outbox o WHERE o.remote_id = $1"
 			"   AND NOT EXISTS (SELECT FROM directus_sync.outbox b"
 			"                    WHERE b.remote_id = $1 AND b.retry_at IS NOT NULL AND b.retry_at > now()"
@@ -312,7 +315,8 @@ queued_row(uint64 r)
 	row.key = SPI_getvalue(tuple, desc, 3);
 	row.op = (SyncOp) SPI_getvalue(tuple, desc, 4)[0];
 	row.payload = SPI_getvalue(tuple, desc, 5);
-	row.maybe_sent = result_int(r, 6) > 0;
+	row.attempts = (int) result_int(r, 6);
+	row.maybe_sent = row.attempts > 0 || result_int(r, 7) != 0;
 	return row;
 }
 
@@ -345,6 +349,36 @@ coalesce_rows(ClaimArgs *a)
 	}
 }
 
+/*
+ * Marks the creates about to be sent as sent, in the claim's transaction:
+ * once a create may have reached the remote, a later delete of the item
+ * must be shipped, not cancelled against it, even when the worker dies
+ * before it hears back.
+ */
+static void
+mark_creates_sent(int remote_id, List *items)
+{
+	Datum	   *ids = palloc(sizeof(Datum) * Max(list_length(items), 1));
+	int			nids = 0;
+	ListCell   *lc;
+	Oid			types[2] = {INT4OID, INT8ARRAYOID};
+	Datum		values[2];
+
+	foreach(lc, items)
+	{
+		SyncItem   *item = lfirst(lc);
+
+		if (item->outcome == ITEM_PENDING && item->op == SYNC_OP_CREATE && !item->maybe_sent)
+			ids[nids++] = Int64GetDatum(item->ids[0]);
+	}
+	if (nids == 0)
+		return;
+	values[0] = Int32GetDatum(remote_id);
+	values[1] = PointerGetDatum(construct_array(ids, nids, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	spi_run("UPDATE directus_sync.outbox SET sent_at = now() WHERE remote_id = $1 AND id = ANY ($2)",
+			2, types, values, NULL);
+}
+
 static void
 claim(void *arg)
 {
@@ -367,6 +401,7 @@ claim(void *arg)
 		if (item->op == SYNC_OP_NONE)
 			item->outcome = ITEM_DELIVERED;
 	}
+	mark_creates_sent(a->remote_id, a->items);
 
 	values[0] = Int32GetDatum(a->remote_id);
 	values[1] = Int32GetDatum(list_length(a->items));

@@ -7,7 +7,10 @@
 # assertions prove the fake faithful to a real Directus 12; it then creates
 # and deletes items (ids DIRECTUS_TEST_ID_BASE + 0..99, default 990000) in
 # DIRECTUS_TEST_COLLECTION (default "articles": integer key "id", string
-# field "title"), and skips the fake-only subtests.
+# field "title"), and skips the fake-only subtests. With
+# DIRECTUS_QUERY_LIMIT_MAX=N as well (a server started with QUERY_LIMIT_MAX=N)
+# it also checks how that maximum cuts answers (ids + 100..249); against the
+# fake that subtest runs with the fake's --query-limit-max 100 and 30.
 #
 # Only what docs/directus-behaviour.md states, or what was read in the
 # Directus source (see the header of t/fake_directus.py), is asserted in the
@@ -35,6 +38,7 @@ my $json = JSON::PP->new->canonical->allow_nonref;
 # The ids this test uses, deleted at the start and at the end on a real server.
 my $id_base = $ENV{DIRECTUS_TEST_ID_BASE} // 990000;
 sub k { return $id_base + $_[0] }
+my $last_id = 249;
 
 if ($real)
 {
@@ -159,7 +163,7 @@ sub ids_of { return [ sort { $a <=> $b } map { $_->{id} } @{ $_[0] } ] }
 
 sub cleanup
 {
-	api('DELETE', "/items/$coll", [ map { k($_) } 0 .. 99 ]);
+	api('DELETE', "/items/$coll", [ map { k($_) } 0 .. $last_id ]);
 }
 
 cleanup() if $real;
@@ -232,6 +236,10 @@ subtest 'update' => sub {
 
 	$res = api('PATCH', "/items/$coll", [ { title => 'no key' } ]);
 	is_error($res, 400, 'INVALID_PAYLOAD', 'batch update of an item without its key');
+
+	$res = api('PATCH', "/items/$coll?fields=id&limit=-1", [ { id => k(2), title => 'dos!' }, { id => k(3), title => 'tres' } ]);
+	is($res->{status}, 200, 'batch update with ?fields=id&limit=-1: 200');
+	is_deeply(ids_of($res->{data}{data} // []), [ k(2), k(3) ], '... the read-back lists every key');
 };
 
 subtest 'read' => sub {
@@ -252,6 +260,69 @@ subtest 'read' => sub {
 
 	$res = api('GET', "/items/$coll/" . k(3) . "?access_token=$token", undef, token => undef);
 	is($res->{status}, 200, 'the token may come as access_token=');
+
+	$filter = $json->encode({ id => { _in => [ k(2), k(3), k(9) ] } });
+	$res = api('GET', "/items/$coll?fields=id&limit=-1&meta=filter_count&filter=" . uri_escape($filter));
+	is($res->{status}, 200, 'GET with meta=filter_count: 200');
+	is_deeply(ids_of($res->{data}{data} // []), [ k(2), k(3) ], '... the items');
+	is_deeply($res->{data}{meta}, { filter_count => 2 }, '... and {"meta":{"filter_count":2}}: the items the filter matches');
+	my $err = is_error(api('GET', "/items/$coll?meta=bogus"), 400, 'INVALID_QUERY', 'meta=bogus');
+	is($err->{message}, 'Invalid query. "meta[0]" must be one of [total_count, filter_count].', '... message');
+	$err = is_error(api('GET', "/items/$coll?limit=-2"), 400, 'INVALID_QUERY', 'limit=-2');
+	is($err->{message}, 'Invalid query. "limit" must be greater than or equal to -1.', '... message');
+};
+
+# With QUERY_LIMIT_MAX = $max: how answers are cut. 150 items (ids
+# 100..249) against a maximum under 150.
+sub check_query_limit_max
+{
+	my ($max) = @_;
+	my $cut = $max < 100 ? $max : 100;    # min(QUERY_LIMIT_DEFAULT, QUERY_LIMIT_MAX)
+	my @ids = map { k($_) } 100 .. 249;
+	my $min = sub { $_[0] < $_[1] ? $_[0] : $_[1] };
+	my $filter = uri_escape($json->encode({ id => { _in => [ @ids, k(99) ] } }));
+	api('DELETE', "/items/$coll", \@ids);
+
+	my $res = api('POST', "/items/$coll?fields=id", [ map { { id => $_, title => 'new' } } @ids ]);
+	is($res->{status}, 200, "max $max: create of 150 items: 200");
+	is(scalar @{ $res->{data}{data} // [] }, $min->(150, $cut), "... the read-back lists min(100, $max)");
+	$res = api('GET', "/items/$coll?fields=id&limit=-1&meta=filter_count&filter=$filter");
+	is(scalar @{ $res->{data}{data} // [] }, $min->(150, $max), "max $max: GET limit=-1 lists at most $max");
+	is_deeply($res->{data}{meta}, { filter_count => 150 }, '... while meta.filter_count counts every match (150)');
+	$res = api('GET', "/items/$coll?fields=id&filter=$filter");
+	is(scalar @{ $res->{data}{data} // [] }, $min->(150, $cut), "max $max: GET without limit lists min(100, $max)");
+
+	$res = api('PATCH', "/items/$coll?fields=id", [ map { { id => $_, title => 'changed' } } @ids ]);
+	is($res->{status}, 200, "max $max: update of 150 items: 200");
+	is(scalar @{ $res->{data}{data} // [] }, $min->(150, $cut), "... the read-back lists min(100, $max)");
+	is_deeply([ grep { $_ > k(100) + $cut - 1 } @{ ids_of($res->{data}{data} // []) } ], [],
+		'... of the lowest keys');
+	is(get_item(k(249))->{title}, 'changed', '... and the items beyond are updated all the same');
+	$res = api('PATCH', "/items/$coll?fields=id&limit=-1", [ map { { id => $_, title => 'again' } } @ids ]);
+	is(scalar @{ $res->{data}{data} // [] }, $min->(150, $max), "max $max: with limit=-1 the read-back lists $max");
+
+	my $err = is_error(api('GET', "/items/$coll?limit=" . ($max + 1)), 400, 'INVALID_QUERY', "max $max: GET limit=" . ($max + 1));
+	is($err->{message}, "Invalid query. \"limit\" must be less than or equal to $max.", '... message');
+	is($err->{extensions}{reason}, "\"limit\" must be less than or equal to $max", '... reason');
+	is_error(api('PATCH', "/items/$coll?fields=id&limit=" . ($max + 1), [ { id => k(100), title => 'refused' } ]),
+		400, 'INVALID_QUERY', "max $max: PATCH limit=" . ($max + 1));
+	is(get_item(k(100))->{title}, 'again', '... and nothing is written');
+	api('DELETE', "/items/$coll", \@ids);
+}
+
+subtest 'QUERY_LIMIT_MAX' => sub {
+	if ($real)
+	{
+		plan skip_all => 'DIRECTUS_QUERY_LIMIT_MAX is not set' unless $ENV{DIRECTUS_QUERY_LIMIT_MAX};
+		check_query_limit_max($ENV{DIRECTUS_QUERY_LIMIT_MAX});
+		return;
+	}
+	for my $max (100, 30)
+	{
+		ctl('POST', 'mode', { query_limit_max => $max });
+		check_query_limit_max($max);
+	}
+	ctl('POST', 'mode', { query_limit_max => undef });
 };
 
 subtest 'delete' => sub {

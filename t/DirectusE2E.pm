@@ -64,9 +64,10 @@ sub e2e_node
 
 # Starts Directus on database $db of $node (bootstrapped on first start).
 # Options: extension_sync (load directus-extension-sync 3.0.6), pg_user
-# (the role Directus connects as, default postgres), reuse (the hashref of
-# an instance stopped before: start it again). Returns a hashref: name, db,
-# url, token (the admin's static token), dir.
+# (the role Directus connects as, default postgres), env (a hashref of
+# Directus settings, e.g. { QUERY_LIMIT_MAX => 100 }), reuse (the hashref of
+# an instance stopped before: start it again, with its settings). Returns a
+# hashref: name, db, url, token (the admin's static token), dir.
 sub start_directus
 {
 	my ($node, $db, %opt) = @_;
@@ -84,8 +85,10 @@ sub start_directus
 		'--database', $db, '--port', $d->{port}, '--token', $d->{token});
 	$d->{extension_sync} = 1 if $opt{extension_sync};
 	$d->{pg_user} = $opt{pg_user} if $opt{pg_user};
+	$d->{env} = $opt{env} if $opt{env};
 	push @cmd, '--extension-sync' if $d->{extension_sync};
 	push @cmd, '--pg-user', $d->{pg_user} if $d->{pg_user};
+	push @cmd, map { ('--env', "$_=$d->{env}{$_}") } sort keys %{ $d->{env} // {} };
 	my ($stdout, $stderr);
 	my $ok = IPC::Run::run(\@cmd, '>', \$stdout, '2>', \$stderr);
 	BAIL_OUT("Directus on $db did not start: $stdout $stderr") unless $ok;

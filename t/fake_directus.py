@@ -71,6 +71,23 @@ Where each behaviour comes from
     - admin DELETE of a missing key: 204.
     - GET /:pk of a missing item -> 403 "You don't have permission to access
       this." (no reason).
+  * query parameters of every /items request, sanitized and validated
+    before the request runs (utils/sanitize-query.ts, validate-query.ts;
+    M with QUERY_LIMIT_MAX=100):
+    - no limit: GET lists QUERY_LIMIT_DEFAULT (100) items at most; a
+      write's read-back (services/items.ts readMany) as many as it wrote.
+      With QUERY_LIMIT_MAX set (--query-limit-max, or "query_limit_max" of
+      /__fake/mode) both list min(100, QUERY_LIMIT_MAX) at most.
+    - limit=-1: no limit, or QUERY_LIMIT_MAX when set.
+    - a limit over QUERY_LIMIT_MAX, or under -1: 400 INVALID_QUERY
+      'Invalid query. "limit" must be less than or equal to 100.' (reason
+      the same without "Invalid query. " and the period), for any method,
+      and nothing is written.
+    - a read-back cut by a limit keeps the items of the lowest keys.
+    - meta=filter_count (total_count, *) on GET /items: {"meta":
+      {"filter_count": items matching the filter, whatever the limit},
+      "data": [...]}; another name is 400 INVALID_QUERY '"meta[0]" must be
+      one of [total_count, filter_count]'.
 Not checked, from docs/directus-behaviour.md or the project's needs:
   * 429 REQUESTS_EXCEEDED with Retry-After (here only via /__fake/fail).
   * filter operators beyond _eq/_in, and their comparison as strings.
@@ -106,7 +123,8 @@ Control API (no auth, JSON in and out, never logged; handlers ctl_*):
                                     requests wait that long before answering
   POST   /__fake/down               {"seconds"}: stop listening and drop every
                                     open connection, listen again later
-  POST   /__fake/mode               {"admin":bool,"readback":bool}
+  POST   /__fake/mode               {"admin":bool,"readback":bool,
+                                    "query_limit_max":int or null}
   GET    /__fake/stats              {"requests","connections" (those that
                                     carried an API request),"items_received"}
 "items" in the log counts the objects or keys a request carries (the key in
@@ -221,6 +239,8 @@ class State:
         self.default_admin = args.admin
         self.admin = args.admin
         self.readback = True
+        self.default_query_limit_max = args.query_limit_max
+        self.query_limit_max = args.query_limit_max
         self.collections = {}
         for name, spec in json.loads(args.collections or "{}").items():
             spec = spec or {}
@@ -247,6 +267,7 @@ class State:
             self.stalls = []
             self.admin = self.default_admin
             self.readback = True
+            self.query_limit_max = self.default_query_limit_max
             self.reset_counters()
 
 
@@ -303,6 +324,65 @@ def project(item, fields):
     if item is None or fields is None:
         return item
     return {f: item[f] for f in fields if f in item}
+
+
+QUERY_LIMIT_DEFAULT = 100
+META_VALUES = ("total_count", "filter_count")
+
+
+def invalid_query(reason):
+    return ApiError(400, "INVALID_QUERY", "Invalid query. %s." % reason, reason=reason)
+
+
+class Query:
+    """The query parameters an /items request carries, sanitized and
+    validated as Directus's sanitize-query middleware does (utils/
+    sanitize-query.ts, validate-query.ts), for every method."""
+
+    def __init__(self, state, nested):
+        self.fields = parse_fields(nested)
+        maximum = state.query_limit_max if state.query_limit_max is not None and \
+            state.query_limit_max >= 0 else None
+        raw = nested.get("limit")
+        if raw is None:
+            # No limit: none at all, unless a maximum is set.
+            self.limit = min(QUERY_LIMIT_DEFAULT, maximum) if maximum is not None else None
+        else:
+            try:
+                limit = float(raw)
+            except (TypeError, ValueError):
+                raise invalid_query('"limit" must be a number')
+            if not limit.is_integer():
+                raise invalid_query('"limit" must be an integer')
+            limit = int(limit)
+            if limit == -1 and maximum is not None:
+                limit = maximum
+            if limit < -1:
+                raise invalid_query('"limit" must be greater than or equal to -1')
+            if maximum is not None and limit > maximum:
+                raise invalid_query('"limit" must be less than or equal to %d' % maximum)
+            self.limit = limit
+        meta = nested.get("meta")
+        names = []
+        for part in (meta if isinstance(meta, list) else [meta] if meta else []):
+            names.extend(m.strip() for m in str(part).split(",") if m.strip())
+        if "*" in names:
+            names = list(META_VALUES)
+        for i, name in enumerate(names):
+            if name not in META_VALUES:
+                raise invalid_query('"meta[%d]" must be one of [%s]' % (i, ", ".join(META_VALUES)))
+        self.meta = names
+
+
+def read_many(coll, q, items):
+    """What a write reads back (ItemsService.readMany): the query's limit,
+    or as many as the keys when it has none; beyond the limit the items
+    of the lowest keys."""
+    limit = q.limit if q.limit else len(items)
+    if limit == -1 or len(items) <= limit:
+        return items
+    by_key = {keystr(i.get(coll.pk)): i for i in items}
+    return [by_key[k] for k in key_sort(list(by_key))[:limit]]
 
 
 def parse_filter(nested):
@@ -462,7 +542,7 @@ def readback(state, data):
     return (200, {"data": data}) if state.readback else (204, None)
 
 
-def items_create(state, coll, body, fields):
+def items_create(state, coll, body, q):
     if coll.singleton:
         raise route_not_found("/" + coll.name)
     batch = body if isinstance(body, list) else [body]
@@ -478,8 +558,8 @@ def items_create(state, coll, body, fields):
     for item in batch:
         coll.items[keystr(item[coll.pk])] = item
     if isinstance(body, list):
-        return readback(state, [project(i, fields) for i in batch])
-    return readback(state, project(body, fields))
+        return readback(state, read_many(coll, q, [project(i, q.fields) for i in batch]))
+    return readback(state, project(body, q.fields))
 
 
 def no_update_permission(coll, change):
@@ -490,7 +570,7 @@ def no_update_permission(coll, change):
                      '"%s" or it does not exist.' % (names, coll.name))
 
 
-def update_keys(state, coll, keys, fields, change_for, denied):
+def update_keys(state, coll, keys, q, change_for, denied):
     """Apply change_for(key) to each key; missing keys: skipped as admin,
     the error denied() for the whole request otherwise (checked before
     anything changes)."""
@@ -504,11 +584,11 @@ def update_keys(state, coll, keys, fields, change_for, denied):
     for ks in existing:
         if ks not in done:
             done.add(ks)
-            out.append(project(coll.items[ks], fields))
-    return readback(state, out)
+            out.append(project(coll.items[ks], q.fields))
+    return readback(state, read_many(coll, q, out))
 
 
-def items_update_batch(state, coll, body, fields):
+def items_update_batch(state, coll, body, q):
     if coll.singleton:
         if not isinstance(body, dict):
             raise invalid_payload("Singleton update should be an object")
@@ -523,7 +603,7 @@ def items_update_batch(state, coll, body, fields):
             coll.items[keystr(item[coll.pk])] = item
         if not state.readback:
             raise no_access(coll.name)
-        return 200, {"data": project(item, fields)}
+        return 200, {"data": project(item, q.fields)}
     if isinstance(body, list):
         changes = {}
         keys = []
@@ -538,7 +618,7 @@ def items_update_batch(state, coll, body, fields):
             for c in changes[ks]:
                 merged.update(c)
             return merged
-        return update_keys(state, coll, keys, fields, change_for,
+        return update_keys(state, coll, keys, q, change_for,
                            lambda: no_permission("update", coll.name))
     if not isinstance(body, dict):
         raise invalid_payload("Update should be an array of items or an object")
@@ -555,7 +635,7 @@ def items_update_batch(state, coll, body, fields):
         keys = [keystr(i[coll.pk]) for i in select(coll, flt if isinstance(flt, dict) else None)]
     else:
         raise invalid_payload('"value" must contain at least one of [query, keys]')
-    return update_keys(state, coll, keys, fields, lambda ks: data,
+    return update_keys(state, coll, keys, q, lambda ks: data,
                        lambda: no_update_permission(coll, data))
 
 
@@ -597,14 +677,14 @@ def items_delete_batch(state, coll, body):
     return items_delete(state, coll, [keystr(k) for k in keys])
 
 
-def items_read(state, coll, nested, fields):
+def items_read(state, coll, nested, q):
     if not state.readback:
         raise no_access(coll.name)
     if coll.singleton:
         # An empty singleton reads as its fields' defaults, the key null;
         # the fake knows no other fields.
         item = next(iter(coll.items.values()), {coll.pk: None})
-        return 200, {"data": project(item, fields)}
+        return 200, {"data": project(item, q.fields)}
     rows = select(coll, parse_filter(nested))
     sort = nested.get("sort")
     if isinstance(sort, str) and sort:
@@ -613,13 +693,17 @@ def items_read(state, coll, nested, fields):
             field = name.lstrip("-")
             rows.sort(key=lambda i: sort_key(i.get(field)), reverse=name.startswith("-"))
     try:
-        limit = int(nested.get("limit", 100))
         offset = int(nested.get("offset", 0))
     except (TypeError, ValueError):
-        raise ApiError(400, "INVALID_QUERY", "Invalid query. limit and offset should be integers.",
-                       reason="limit and offset should be integers")
+        raise invalid_query('"offset" must be a number')
+    limit = QUERY_LIMIT_DEFAULT if q.limit is None else q.limit
+    matched = len(rows)
     rows = rows[offset:] if limit == -1 else rows[offset:offset + limit]
-    return 200, {"data": [project(i, fields) for i in rows]}
+    answer = {"data": [project(i, q.fields) for i in rows]}
+    if q.meta:
+        counts = {"total_count": len(coll.items), "filter_count": matched}
+        answer["meta"] = {m: counts[m] for m in q.meta}
+    return 200, answer
 
 
 def items_read_one(state, coll, key, fields):
@@ -863,20 +947,20 @@ class Handler(BaseHTTPRequestHandler):
         cname = segs[1]
         if coll is None or cname.startswith("directus_") or user is None:
             raise no_access(cname)
-        fields = parse_fields(nested)
+        q = Query(state, nested)
         key = keystr(segs[2]) if len(segs) == 3 else None
         if method == "GET":
-            return items_read(state, coll, nested, fields) if key is None else \
-                items_read_one(state, coll, key, fields)
+            return items_read(state, coll, nested, q) if key is None else \
+                items_read_one(state, coll, key, q.fields)
         if method == "POST":
             if body is None:
                 body = {}
-            return items_create(state, coll, body, fields)
+            return items_create(state, coll, body, q)
         if method == "PATCH":
             if body is None:
                 body = {}
-            return items_update_batch(state, coll, body, fields) if key is None else \
-                items_update_one(state, coll, key, body, fields)
+            return items_update_batch(state, coll, body, q) if key is None else \
+                items_update_one(state, coll, key, body, q.fields)
         # DELETE
         if key is not None:
             return items_delete(state, coll, [key])
@@ -1002,7 +1086,11 @@ class Handler(BaseHTTPRequestHandler):
                 self.state.admin = bool(body["admin"])
             if "readback" in body:
                 self.state.readback = bool(body["readback"])
-            return {"admin": self.state.admin, "readback": self.state.readback}
+            if "query_limit_max" in body:
+                value = body["query_limit_max"]
+                self.state.query_limit_max = None if value is None else int(value)
+            return {"admin": self.state.admin, "readback": self.state.readback,
+                    "query_limit_max": self.state.query_limit_max}
 
     def ctl_stats_get(self, body, flat, rest):
         with self.state.lock:
@@ -1110,6 +1198,8 @@ def main():
                         help="the token is a non-admin's: a missing item answers 403")
     parser.add_argument("--max-payload", type=int, default=1048576,
                         help="largest request body in bytes (Directus's MAX_PAYLOAD_SIZE, default 1mb)")
+    parser.add_argument("--query-limit-max", type=int, default=None,
+                        help="Directus's QUERY_LIMIT_MAX: the most items an answer lists (default: none)")
     parser.add_argument("--collections", default="{}",
                         help='JSON, e.g. \'{"articles":{"pk":"id"},"settings":{"pk":"id","singleton":true}}\'')
     parser.add_argument("--log-max", type=int, default=10000,
