@@ -46,6 +46,11 @@ BEGIN
             USING ERRCODE = 'undefined_table',
                   HINT = 'A Directus collection is a table of the same name in the schema directus_sync was installed in.';
     END IF;
+    IF EXISTS (SELECT FROM pg_inherits WHERE inhrelid = rel OR inhparent = rel) THEN
+        RAISE EXCEPTION 'table % takes part in table inheritance', rel
+            USING ERRCODE = 'feature_not_supported',
+                  DETAIL = 'A change of a child table fires the child''s triggers only: the capture trigger would miss it.';
+    END IF;
     SELECT conkey INTO key_attnum FROM pg_constraint WHERE conrelid = rel AND contype = 'p';
     IF key_attnum IS NULL OR cardinality(key_attnum) <> 1 THEN
         RAISE EXCEPTION 'table % has no single-column primary key', rel
@@ -88,6 +93,14 @@ BEGIN
     END LOOP;
     IF (SELECT count(DISTINCT x) FROM unnest(fields) x) <> cardinality(fields) THEN
         RAISE EXCEPTION 'fields must not repeat a column' USING ERRCODE = 'duplicate_column';
+    END IF;
+    SELECT min(attname) INTO f FROM pg_attribute
+     WHERE attrelid = rel AND attname = ANY (fields) AND attgenerated <> '';
+    IF f IS NOT NULL THEN
+        RAISE EXCEPTION 'column "%" of relation % is a generated column', f, rel
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = 'Each instance computes a generated column itself; it cannot be written.',
+                  HINT = 'Leave it out of the fields to ship.';
     END IF;
     -- Each instance's Directus sets these itself on every write: shipped, they
     -- would differ on arrival, look like conflicts and travel back and forth.
@@ -143,6 +156,7 @@ BEGIN
     ON CONFLICT ON CONSTRAINT subscription_pkey DO UPDATE
        SET relid = EXCLUDED.relid, key_column = EXCLUDED.key_column,
            key_is_number = EXCLUDED.key_is_number, fields = EXCLUDED.fields, singleton = EXCLUDED.singleton;
+    PERFORM directus_sync._check_tracked(rid, subscribe.collection);
     PERFORM directus_sync._apply_config(ARRAY[rel]);
 END
 $$;
@@ -245,6 +259,14 @@ BEGIN
             EXECUTE format('ALTER TABLE %s ENABLE ALWAYS TRIGGER directus_sync_capture', rel);
         ELSIF NOT EXISTS (SELECT FROM directus_sync.subscription WHERE relid = rel) THEN
             EXECUTE format('DROP TRIGGER IF EXISTS directus_sync_capture ON %s', rel);
+        END IF;
+        IF EXISTS (SELECT FROM directus_sync.subscription WHERE relid = rel)
+           AND NOT EXISTS (SELECT FROM pg_trigger WHERE tgrelid = rel AND tgname = 'directus_sync_truncate') THEN
+            EXECUTE format('CREATE TRIGGER directus_sync_truncate BEFORE TRUNCATE ON %s
+                            FOR EACH STATEMENT EXECUTE FUNCTION directus_sync._refuse_truncate()', rel);
+            EXECUTE format('ALTER TABLE %s ENABLE ALWAYS TRIGGER directus_sync_truncate', rel);
+        ELSIF NOT EXISTS (SELECT FROM directus_sync.subscription WHERE relid = rel) THEN
+            EXECUTE format('DROP TRIGGER IF EXISTS directus_sync_truncate ON %s', rel);
         END IF;
         PERFORM directus_sync._invalidate(rel);
     END LOOP;
@@ -547,3 +569,236 @@ BEGIN
      WHERE remote_id = rid;
 END
 $$;
+
+/*
+ * A create is marked as sent when the worker claims it to send it: a create
+ * that may have reached the remote and a later delete of its item must not
+ * cancel out to nothing (the remote would keep the item). 0.2 knew it only
+ * from a failure recorded after the request, which a worker that died in
+ * between never recorded.
+ */
+ALTER TABLE directus_sync.outbox ADD COLUMN sent_at timestamptz;
+
+/*
+ * Subscriptions refuse what capture cannot follow (table inheritance,
+ * generated columns, a collection Directus does not track replicated both
+ * ways); TRUNCATE of a subscribed table is refused; a renamed key column is
+ * followed and a dropped table takes its subscriptions along, visibly.
+ */
+/*
+ * A remote that writes to us (it has an inbound user) needs the loop guard,
+ * and the loop guard needs the directus_activity row Directus writes with
+ * each change: none is written for a collection whose accountability is
+ * off, so such a collection cannot be replicated both ways. Checks the
+ * remote's subscriptions (or the one to coll).
+ */
+CREATE FUNCTION directus_sync._check_tracked(rid integer, coll text DEFAULT NULL) RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    untracked text;
+BEGIN
+    IF to_regclass('@extschema@.directus_collections') IS NULL
+       OR NOT EXISTS (SELECT FROM directus_sync.remote WHERE id = rid AND inbound_user IS NOT NULL) THEN
+        RETURN;
+    END IF;
+    SELECT r.collection INTO untracked
+      FROM directus_sync._query_as_owner('@extschema@.directus_collections',
+               'SELECT min(collection)::text FROM @extschema@.directus_collections
+                 WHERE collection = ANY ($1) AND accountability IS NULL',
+               ARRAY(SELECT s.collection FROM directus_sync.subscription s
+                      WHERE s.remote_id = rid AND (coll IS NULL OR s.collection = coll)))
+           AS r(collection text);
+    IF untracked IS NOT NULL THEN
+        RAISE EXCEPTION 'collection "%" is not tracked by Directus, and remote "%" writes to it',
+                        untracked, (SELECT name FROM directus_sync.remote WHERE id = rid)
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  DETAIL = 'Directus writes no activity for a collection whose accountability is off, and without it the remote''s own changes would be shipped back to it.',
+                  HINT = 'Turn on activity tracking for the collection in Directus, or replicate one way only (a remote without inbound_user).';
+    END IF;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION directus_sync.alter_remote(
+    name text,
+    url text DEFAULT NULL, token text DEFAULT NULL,
+    enabled boolean DEFAULT NULL,
+    notify_users uuid[] DEFAULT NULL,
+    inbound_user uuid DEFAULT NULL,
+    forward_inbound boolean DEFAULT NULL,
+    connect_timeout_ms integer DEFAULT NULL,
+    request_timeout_ms integer DEFAULT NULL,
+    batch_max_items integer DEFAULT NULL,
+    batch_max_bytes integer DEFAULT NULL,
+    verify_tls boolean DEFAULT NULL,
+    new_name text DEFAULT NULL,
+    clear_inbound_user boolean DEFAULT false)
+RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    rid integer := directus_sync._remote_id(alter_remote.name);
+    r directus_sync.remote;
+BEGIN
+    PERFORM directus_sync._lock_state(rid);
+    SELECT * INTO r FROM directus_sync.remote x WHERE x.id = rid FOR NO KEY UPDATE;
+    r.name := coalesce(new_name, r.name);
+    r.url := coalesce(rtrim(alter_remote.url, '/'), r.url);
+    r.token := coalesce(alter_remote.token, r.token);
+    r.enabled := coalesce(alter_remote.enabled, r.enabled);
+    r.notify_users := coalesce(alter_remote.notify_users, r.notify_users);
+    r.inbound_user := CASE WHEN clear_inbound_user THEN NULL
+                           ELSE coalesce(alter_remote.inbound_user, r.inbound_user) END;
+    r.forward_inbound := coalesce(alter_remote.forward_inbound, r.forward_inbound);
+    r.connect_timeout_ms := coalesce(alter_remote.connect_timeout_ms, r.connect_timeout_ms);
+    r.request_timeout_ms := coalesce(alter_remote.request_timeout_ms, r.request_timeout_ms);
+    r.batch_max_items := coalesce(alter_remote.batch_max_items, r.batch_max_items);
+    r.batch_max_bytes := coalesce(alter_remote.batch_max_bytes, r.batch_max_bytes);
+    r.verify_tls := coalesce(alter_remote.verify_tls, r.verify_tls);
+    PERFORM directus_sync._check_remote(r);
+    IF alter_remote.url IS NOT NULL AND alter_remote.token IS NULL
+       AND r.url <> (SELECT x.url FROM directus_sync.remote x WHERE x.id = r.id) THEN
+        RAISE EXCEPTION 'a new URL for remote "%" needs its token too', r.name
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = 'The stored token is not sent to another address.',
+                  HINT = 'Pass token => ... with url => ... .';
+    END IF;
+    IF new_name IS NOT NULL AND EXISTS (SELECT FROM directus_sync.remote x WHERE x.name = new_name AND x.id <> r.id) THEN
+        RAISE EXCEPTION 'remote "%" already exists', new_name USING ERRCODE = 'unique_violation';
+    END IF;
+    UPDATE directus_sync.remote x SET name = r.name, url = r.url, token = r.token, enabled = r.enabled,
+           notify_users = r.notify_users, inbound_user = r.inbound_user,
+           forward_inbound = r.forward_inbound, connect_timeout_ms = r.connect_timeout_ms,
+           request_timeout_ms = r.request_timeout_ms, batch_max_items = r.batch_max_items,
+           batch_max_bytes = r.batch_max_bytes, verify_tls = r.verify_tls
+     WHERE x.id = r.id;
+    PERFORM directus_sync._check_tracked(r.id);
+    -- A new URL or token may be what a backed-off remote was waiting for.
+    UPDATE directus_sync.remote_state SET retry_at = NULL, consecutive_failures = 0 WHERE remote_id = r.id;
+    PERFORM directus_sync._apply_config(directus_sync._all_tables());
+    PERFORM directus_sync._wake_at_commit();
+END
+$$;
+
+/*
+ * TRUNCATE fires no row triggers: the remotes would keep every row. A
+ * subscribed table refuses it.
+ */
+CREATE FUNCTION directus_sync._refuse_truncate() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    RAISE EXCEPTION 'cannot truncate %, which directus_sync replicates', TG_RELID::regclass
+        USING ERRCODE = 'feature_not_supported',
+              DETAIL = 'TRUNCATE is not captured: the remotes would keep every row.',
+              HINT = 'Use DELETE, or unsubscribe the collection first.';
+END
+$$;
+
+/*
+ * Replication must not stop silently when a subscribed table changes shape:
+ * a renamed key column is followed (the worker names the key to Directus),
+ * and a dropped table takes its subscriptions along, with a WARNING and the
+ * reason in remote_status.last_error. SECURITY DEFINER: it fires for the
+ * DDL of any role, which may not read the subscriptions.
+ */
+CREATE FUNCTION directus_sync._follow_table_ddl() RETURNS event_trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    sub record;
+BEGIN
+    IF to_regclass('directus_sync.subscription') IS NULL THEN
+        RETURN;
+    END IF;
+    IF TG_EVENT = 'sql_drop' THEN
+        FOR sub IN DELETE FROM directus_sync.subscription s
+                    USING pg_event_trigger_dropped_objects() d
+                    WHERE d.object_type = 'table' AND d.objid = s.relid
+                   RETURNING s.remote_id, s.collection LOOP
+            RAISE WARNING 'directus_sync no longer replicates collection "%": its table was dropped', sub.collection;
+            UPDATE directus_sync.remote_state
+               SET last_error = format('subscription to collection %s removed: its table was dropped', sub.collection),
+                   last_error_at = now()
+             WHERE remote_id = sub.remote_id;
+        END LOOP;
+        RETURN;
+    END IF;
+    UPDATE directus_sync.subscription s SET key_column = a.attname
+      FROM pg_event_trigger_ddl_commands() c, pg_constraint k, pg_attribute a
+     WHERE c.objid = s.relid AND k.conrelid = s.relid AND k.contype = 'p' AND cardinality(k.conkey) = 1
+       AND a.attrelid = s.relid AND a.attnum = k.conkey[1] AND a.attname <> s.key_column;
+END
+$$;
+
+CREATE EVENT TRIGGER directus_sync_follow_table_drop ON sql_drop
+    EXECUTE FUNCTION directus_sync._follow_table_ddl();
+ALTER EVENT TRIGGER directus_sync_follow_table_drop ENABLE ALWAYS;
+CREATE EVENT TRIGGER directus_sync_follow_table_alter ON ddl_command_end WHEN TAG IN ('ALTER TABLE')
+    EXECUTE FUNCTION directus_sync._follow_table_ddl();
+ALTER EVENT TRIGGER directus_sync_follow_table_alter ENABLE ALWAYS;
+
+REVOKE ALL ON FUNCTION directus_sync._check_tracked(integer, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION directus_sync._refuse_truncate() FROM PUBLIC;
+REVOKE ALL ON FUNCTION directus_sync._follow_table_ddl() FROM PUBLIC;
+
+-- Tables subscribed under 0.2 get their TRUNCATE guard.
+SELECT directus_sync._apply_config(directus_sync._all_tables());
+
+/*
+ * The triggers directus_sync put on Directus's tables depend on its
+ * functions: DROP EXTENSION removes them first (src/map_guard.c calls this,
+ * whatever directus_sync.keep_map_on_drop says).
+ */
+CREATE FUNCTION directus_sync._drop_triggers() RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    member record;
+BEGIN
+    FOR member IN
+        SELECT t.tgname, t.tgrelid::regclass AS rel FROM pg_trigger t
+         WHERE t.tgfoid IN (SELECT p.oid FROM pg_proc p
+                             WHERE p.pronamespace = 'directus_sync'::regnamespace
+                               AND p.proname IN ('_capture', '_activity', '_refuse_truncate'))
+    LOOP
+        EXECUTE format('DROP TRIGGER %I ON %s', member.tgname, member.rel);
+    END LOOP;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION directus_sync._detach_map() RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    member record;
+    mappings bigint;
+BEGIN
+    PERFORM directus_sync._drop_triggers();
+
+    -- The map table and its sequence: the extension's members outside its own schema.
+    FOR member IN
+        SELECT c.oid::regclass AS rel, c.relkind
+          FROM pg_depend d JOIN pg_extension e ON e.oid = d.refobjid
+          JOIN pg_class c ON c.oid = d.objid
+         WHERE e.extname = 'directus_sync' AND d.classid = 'pg_class'::regclass
+           AND d.deptype = 'e' AND c.relkind IN ('r', 'S')
+           AND c.relnamespace <> 'directus_sync'::regnamespace
+    LOOP
+        EXECUTE format('ALTER EXTENSION directus_sync DROP %s %s',
+                       CASE member.relkind WHEN 'r' THEN 'TABLE' ELSE 'SEQUENCE' END, member.rel);
+        IF member.relkind = 'r' THEN
+            EXECUTE format('SELECT count(*) FROM %s', member.rel) INTO mappings;
+            RAISE NOTICE 'table % keeps its % mappings after DROP EXTENSION directus_sync', member.rel, mappings
+                USING HINT = 'CREATE EXTENSION directus_sync adopts it again; DROP TABLE removes it for good.';
+        END IF;
+    END LOOP;
+END
+$$;
+REVOKE ALL ON FUNCTION directus_sync._drop_triggers() FROM PUBLIC;

@@ -88,25 +88,19 @@ static HTAB *capture_tables = NULL;
  * The per-table cache
  * ---------------------------------------------------------------- */
 
-static void
-invalidate_tables(Datum arg, Oid relid)
+/* A relcache invalidation of relid (InvalidOid: of everything). */
+void
+capture_invalidate(Oid relid)
 {
 	HASH_SEQ_STATUS status;
 	CaptureTable *table;
 
-	(void) arg;
 	if (capture_tables == NULL)
 		return;
 	hash_seq_init(&status, capture_tables);
 	while ((table = hash_seq_search(&status)) != NULL)
 		if (relid == InvalidOid || table->relid == relid)
 			table->valid = false;
-}
-
-void
-capture_register_callbacks(void)
-{
-	CacheRegisterRelcacheCallback(invalidate_tables, (Datum) 0);
 }
 
 static void

@@ -8,6 +8,6 @@
 #ifndef DIRECTUS_SYNC_CAPTURE_H
 #define DIRECTUS_SYNC_CAPTURE_H
 
-extern void capture_register_callbacks(void);
+extern void capture_invalidate(Oid relid);
 
 #endif							/* DIRECTUS_SYNC_CAPTURE_H */

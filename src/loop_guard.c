@@ -27,7 +27,6 @@
 #include "executor/spi.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
-#include "utils/inval.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/uuid.h"
@@ -83,10 +82,10 @@ static ActivityConfig activity_config;
 static KeyHash *queued_this_xact = NULL;
 static SPIPlanPtr unqueue_plan = NULL;
 
-static void
-invalidate_activity_config(Datum arg, Oid relid)
+/* A relcache invalidation of relid (InvalidOid: of everything). */
+void
+loop_guard_invalidate(Oid relid)
 {
-	(void) arg;
 	if (relid == InvalidOid || relid == activity_config.relid)
 		activity_config.valid = false;
 }
@@ -104,7 +103,6 @@ at_transaction_end(XactEvent event, void *arg)
 void
 loop_guard_register_callbacks(void)
 {
-	CacheRegisterRelcacheCallback(invalidate_activity_config, (Datum) 0);
 	RegisterXactCallback(at_transaction_end, NULL);
 }
 

@@ -9,6 +9,7 @@
 #define DIRECTUS_SYNC_LOOP_GUARD_H
 
 extern void loop_guard_register_callbacks(void);
+extern void loop_guard_invalidate(Oid relid);
 extern void loop_guard_remember(text *collection, const char *key, int remote_id, int64 id);
 
 #endif							/* DIRECTUS_SYNC_LOOP_GUARD_H */

@@ -24,6 +24,7 @@
  */
 #include "postgres.h"
 
+#include "access/xact.h"
 #include "commands/event_trigger.h"
 #include "commands/extension.h"
 #include "executor/spi.h"
@@ -61,6 +62,13 @@ drops_this_extension(Node *parsetree)
 	return false;
 }
 
+static void
+run_or_fail(const char *sql)
+{
+	if (SPI_execute(sql, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not prepare the drop of extension \"%s\": %s", EXTENSION_NAME, sql);
+}
+
 Datum
 directus_sync_keep_map_on_drop(PG_FUNCTION_ARGS)
 {
@@ -73,7 +81,7 @@ directus_sync_keep_map_on_drop(PG_FUNCTION_ARGS)
 						"directus_sync._keep_map_on_drop()")));
 
 	trigdata = (EventTriggerData *) fcinfo->context;
-	if (!keep_map_on_drop_setting || !drops_this_extension(trigdata->parsetree))
+	if (!drops_this_extension(trigdata->parsetree))
 		PG_RETURN_VOID();
 
 	/*
@@ -83,11 +91,17 @@ directus_sync_keep_map_on_drop(PG_FUNCTION_ARGS)
 	if (!pg_extension_ownercheck(get_extension_oid(EXTENSION_NAME, false), GetUserId()))
 		PG_RETURN_VOID();
 
-	SPI_connect();
-	if (SPI_execute("SELECT directus_sync._detach_map()", false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not detach the SyncID map from extension \"%s\"",
-			 EXTENSION_NAME);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (keep_map_on_drop_setting)
+		run_or_fail("SELECT directus_sync._detach_map()");
+	else
+		/* 0.3 and later: the triggers on Directus's tables go either way */
+		run_or_fail("SELECT directus_sync._drop_triggers()"
+					" WHERE pg_catalog.to_regprocedure('directus_sync._drop_triggers()') IS NOT NULL");
 	SPI_finish();
+	/* the DROP EXTENSION that follows must see what was just dropped */
+	CommandCounterIncrement();
 
 	PG_RETURN_VOID();
 }

@@ -41,7 +41,6 @@
 #include "storage/lmgr.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
-#include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 
@@ -65,18 +64,12 @@ typedef struct OutboxTarget
 
 static OutboxTarget outbox_target;
 
-static void
-invalidate_outbox(Datum arg, Oid relid)
+/* A relcache invalidation of relid (InvalidOid: of everything). */
+void
+queue_write_invalidate(Oid relid)
 {
-	(void) arg;
 	if (relid == InvalidOid || relid == outbox_target.relid)
 		outbox_target.valid = false;
-}
-
-void
-queue_write_register_callbacks(void)
-{
-	CacheRegisterRelcacheCallback(invalidate_outbox, (Datum) 0);
 }
 
 /* A column the writer fills: it must exist with the type written into it. */

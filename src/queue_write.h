@@ -19,7 +19,7 @@ typedef struct AsOwner
 	int			guc_level;
 } AsOwner;
 
-extern void queue_write_register_callbacks(void);
+extern void queue_write_invalidate(Oid relid);
 extern int64 queue_write_change(int remote_id, text *collection, const char *key,
 								SyncOp op, const char *payload);
 extern void become_owner(AsOwner *as);

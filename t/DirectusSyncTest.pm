@@ -267,9 +267,9 @@ sub wait_drained
 			FROM directus_sync.remote_status WHERE remote = $q", $db) eq 't';
 	}, on_timeout => sub {
 		run_sql($node, "SELECT row_to_json(s) FROM directus_sync.remote_status s WHERE remote = $q", $db)
-		  . "\n" . run_sql($node, "SELECT id, collection, item_key, op, attempts, retry_at, last_error
+		  . "\n" . run_sql($node, "SELECT o.id, o.collection, o.item_key, o.op, o.attempts, o.retry_at, o.last_error
 			FROM directus_sync.outbox o JOIN directus_sync.remote r ON r.id = o.remote_id
-			WHERE r.name = $q ORDER BY id LIMIT 5", $db);
+			WHERE r.name = $q ORDER BY o.id LIMIT 5", $db);
 	}, %opt);
 }
 
