@@ -604,6 +604,41 @@ ALTER EVENT TRIGGER directus_sync_keep_map_on_drop ENABLE ALWAYS;
  * 5. Replication configuration
  * ------------------------------------------------------------------------- */
 
+/*
+ * This database as a replication node: an id made at CREATE EXTENSION, with
+ * the database it was made in. pg_dump does not copy it (a restore makes a
+ * new one) and a database cloned with CREATE DATABASE ... TEMPLATE makes a
+ * new one at its first use (its oid differs), while pg_upgrade and a
+ * promoted standby keep it. One row.
+ */
+CREATE TABLE directus_sync.node (
+    node_id      uuid NOT NULL,
+    database_oid oid NOT NULL,
+    created_at   timestamptz NOT NULL DEFAULT now()
+);
+CREATE UNIQUE INDEX node_one_row ON directus_sync.node ((true));
+INSERT INTO directus_sync.node (node_id, database_oid)
+SELECT gen_random_uuid(), oid FROM pg_database WHERE datname = current_database();
+
+/* This node's id; a clone's first call gives it one of its own. */
+CREATE FUNCTION directus_sync._node_id() RETURNS uuid
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    here oid := (SELECT oid FROM pg_database WHERE datname = current_database());
+    id uuid;
+BEGIN
+    SELECT n.node_id INTO id FROM directus_sync.node n WHERE n.database_oid = here;
+    IF id IS NULL THEN
+        DELETE FROM directus_sync.node;
+        INSERT INTO directus_sync.node (node_id, database_oid) VALUES (gen_random_uuid(), here)
+        RETURNING node_id INTO id;
+    END IF;
+    RETURN id;
+END
+$$;
+
 CREATE TABLE directus_sync.remote (
     id                 serial PRIMARY KEY,
     name               text NOT NULL UNIQUE,
@@ -619,7 +654,10 @@ CREATE TABLE directus_sync.remote (
     batch_max_items    integer NOT NULL DEFAULT 500,
     batch_max_bytes    integer NOT NULL DEFAULT 1000000,
     verify_tls         boolean NOT NULL DEFAULT true,
-    created_at         timestamptz NOT NULL DEFAULT now()
+    created_at         timestamptz NOT NULL DEFAULT now(),
+    -- the node this remote was configured on: restored or cloned elsewhere,
+    -- it is paused until resumed there (see _pause_strangers)
+    home               uuid DEFAULT directus_sync._node_id()
 );
 
 CREATE TABLE directus_sync.subscription (
@@ -1398,7 +1436,7 @@ DECLARE
     rid integer := directus_sync._remote_id(remote);
 BEGIN
     PERFORM directus_sync._lock_state(rid);
-    UPDATE directus_sync.remote SET paused = false WHERE id = rid;
+    UPDATE directus_sync.remote SET paused = false, home = directus_sync._node_id() WHERE id = rid;
     PERFORM directus_sync._apply_config(directus_sync._tables_of(rid));
     UPDATE directus_sync.remote_state SET retry_at = NULL, consecutive_failures = 0 WHERE remote_id = rid;
     UPDATE directus_sync.outbox SET retry_at = NULL WHERE remote_id = rid AND retry_at IS NOT NULL;
@@ -1406,7 +1444,37 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION directus_sync.resume(text) IS
-    'Ships to a paused or backed-off remote again, at once';
+    'Ships to a paused or backed-off remote again, at once; a remote restored or cloned from another database ships from this one from now on';
+
+/*
+ * For the worker, before it claims: remotes configured on another node (this
+ * database was restored from a dump, or cloned) are paused, so that a
+ * staging copy of production never ships to production's remotes on its
+ * own. resume() confirms them. Returns the names paused now.
+ */
+CREATE FUNCTION directus_sync._pause_strangers() RETURNS SETOF text
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    here uuid;
+    stranger record;
+BEGIN
+    IF NOT EXISTS (SELECT FROM directus_sync.remote WHERE NOT paused) THEN
+        RETURN;
+    END IF;
+    here := directus_sync._node_id();
+    FOR stranger IN UPDATE directus_sync.remote SET paused = true
+                     WHERE NOT paused AND home IS DISTINCT FROM here RETURNING id, name LOOP
+        INSERT INTO directus_sync.remote_state (remote_id) VALUES (stranger.id) ON CONFLICT DO NOTHING;
+        UPDATE directus_sync.remote_state
+           SET last_error = 'configured in another database (restored from a dump, or cloned): paused until directus_sync.resume()',
+               last_error_at = now()
+         WHERE remote_id = stranger.id;
+        RETURN NEXT stranger.name;
+    END LOOP;
+END
+$$;
 
 /*
  * A query giving item_key and payload of each row of the subscribed table as

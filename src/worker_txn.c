@@ -165,6 +165,7 @@ typedef struct InstalledExtension
 {
 	char	   *version;		/* NULL: not installed here */
 	char	   *database;
+	List	   *paused;			/* names of remotes paused now: see _pause_strangers */
 } InstalledExtension;
 
 static void
@@ -176,6 +177,27 @@ read_installed_version(void *arg)
 			"       pg_catalog.current_database()", 0, NULL, NULL, NULL);
 	ext->version = result_text(0, 1);
 	ext->database = result_text(0, 2);
+	if (ext->version == NULL || strcmp(ext->version, DIRECTUS_SYNC_VERSION) != 0)
+		return;
+	spi_run("SELECT directus_sync._pause_strangers()", 0, NULL, NULL, NULL);
+	for (uint64 r = 0; r < SPI_processed; r++)
+		ext->paused = result_lappend(ext->paused, result_text(r, 1));
+}
+
+/* Says which remotes _pause_strangers paused, once each. */
+static void
+report_paused(const InstalledExtension *ext)
+{
+	ListCell   *lc;
+
+	foreach(lc, ext->paused)
+		ereport(LOG,
+				(errmsg("remote \"%s\" of database \"%s\" was configured in another database and is paused",
+						(char *) lfirst(lc), ext->database),
+				 errdetail("This database was restored from a dump or cloned from a template; "
+						   "it does not ship to the original's remotes on its own."),
+				 errhint("Run SELECT directus_sync.resume('%s') in that database to ship from it.",
+						 (char *) lfirst(lc))));
 }
 
 /*
@@ -188,7 +210,7 @@ bool
 worker_extension_ready(void)
 {
 	static char reported[NAMEDATALEN] = "";
-	InstalledExtension ext = {NULL, NULL};
+	InstalledExtension ext = {NULL, NULL, NIL};
 	bool		ready;
 
 	if (!run_transaction("looking for the extension", read_installed_version, &ext) ||
@@ -199,7 +221,10 @@ worker_extension_ready(void)
 	}
 	ready = strcmp(ext.version, DIRECTUS_SYNC_VERSION) == 0;
 	if (ready)
+	{
 		reported[0] = '\0';
+		report_paused(&ext);
+	}
 	else if (strcmp(ext.version, reported) != 0)
 	{
 		ereport(LOG,

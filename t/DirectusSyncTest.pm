@@ -164,12 +164,13 @@ sub last_seq
 
 # A started cluster with the library preloaded, its worker on database
 # postgres, short retry delays and poll interval, UTC timestamps, and the
-# extension created. extra_conf: more postgresql.conf lines.
+# extension created. extra_conf: more postgresql.conf lines; allows_streaming:
+# set up for a standby.
 sub new_sync_node
 {
 	my ($name, %opt) = @_;
 	my $node = PostgreSQL::Test::Cluster->new($name);
-	$node->init;
+	$node->init(allows_streaming => $opt{allows_streaming} // 0);
 	$node->append_conf('postgresql.conf', qq{
 shared_preload_libraries = 'directus_sync'
 directus_sync.databases = 'postgres'
