@@ -34,6 +34,7 @@ int			poll_interval_setting = 5000;
 int			retry_min_delay_setting = 1000;
 int			retry_max_delay_setting = 300000;
 int			notify_interval_setting = 900;
+char	   *http_proxy_setting = NULL;
 int			max_item_attempts_setting = 10;
 
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
@@ -140,6 +141,16 @@ define_settings(void)
 							PGC_SIGHUP,
 							0,
 							NULL, NULL, NULL);
+
+	DefineCustomStringVariable("directus_sync.http_proxy",
+							   "Proxy through which the worker reaches the remotes.",
+							   "Empty: none, whatever http_proxy, https_proxy or all_proxy in the server's environment say, "
+							   "so that no proxy the DBA did not choose sees a token. Else a URL such as http://proxy:3128.",
+							   &http_proxy_setting,
+							   "",
+							   PGC_SIGHUP,
+							   0,
+							   NULL, NULL, NULL);
 
 	/*
 	 * Settings under directus_sync.* belong to this module: a misspelled one

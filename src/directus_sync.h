@@ -59,6 +59,7 @@ extern int	retry_min_delay_setting;
 extern int	retry_max_delay_setting;
 extern int	notify_interval_setting;
 extern int	max_item_attempts_setting;
+extern char *http_proxy_setting;
 
 #define MAX_WORKER_DATABASES 32
 

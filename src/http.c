@@ -309,6 +309,8 @@ http_start(HttpRequest *req, const HttpOptions *options)
 	else if (strcmp(req->method, "GET") == 0)
 		curl_easy_setopt(curl, CURLOPT_HTTPGET, 1L);
 	curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
+	/* "" turns off the proxies the postmaster's environment (http_proxy, ...) names */
+	curl_easy_setopt(curl, CURLOPT_PROXY, options->proxy ? options->proxy : "");
 	curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L);
 	curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, options->verify_tls ? 1L : 0L);
 	curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, options->verify_tls ? 2L : 0L);

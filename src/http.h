@@ -17,6 +17,7 @@ typedef struct HttpOptions
 	int			connect_timeout_ms;
 	int			request_timeout_ms;
 	bool		verify_tls;
+	const char *proxy;			/* URL of a proxy; NULL or "": none, whatever the environment says */
 } HttpOptions;
 
 typedef struct HttpRequest

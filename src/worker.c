@@ -215,8 +215,11 @@ start_requests(void)
 		aw->req = next_request(aw);
 		if (aw->req != NULL)
 		{
+			HttpOptions options = directus_window_remote(aw->win)->http;
+
+			options.proxy = http_proxy_setting;
 			aw->req->owner = aw;
-			http_start(aw->req, &directus_window_remote(aw->win)->http);
+			http_start(aw->req, &options);
 		}
 		MemoryContextSwitchTo(old);
 		if (aw->req == NULL)

@@ -30,7 +30,8 @@ Where each behaviour comes from
     answers 403 FORBIDDEN.
   * token from "Authorization: Bearer" or ?access_token=:
     api/src/middleware/extract-token.ts.
-  * a body over MAX_PAYLOAD_SIZE (default 1mb) and unparsable JSON are both
+  * a body over MAX_PAYLOAD_SIZE (default 1mb) and unparsable JSON (also
+    NaN and Infinity, which JSON.parse refuses; M: Node 22's JSON.parse) are both
     caught by express.json() in api/src/app.ts and rethrown as
     InvalidPayloadError({reason: err.message}): 400 INVALID_PAYLOAD
     "Invalid payload. request entity too large." -- not 413 -- before
@@ -186,6 +187,11 @@ def no_permission(action, coll_name):
 
 def invalid_payload(reason):
     return ApiError(400, "INVALID_PAYLOAD", "Invalid payload. %s." % reason, reason=reason)
+
+
+def no_json_constant(name):
+    """JSON.parse knows no NaN or Infinity (Python's json.loads does)."""
+    raise ValueError("Unexpected token '%s', \"%s\" is not valid JSON" % (name[0], name))
 
 
 def route_not_found(path):
@@ -857,7 +863,7 @@ class Handler(BaseHTTPRequestHandler):
         body, parse_error = None, None
         if raw:
             try:
-                body = json.loads(raw)
+                body = json.loads(raw, parse_constant=no_json_constant)
                 if not isinstance(body, (dict, list)):
                     raise ValueError("Unexpected token in JSON at position 0")
             except ValueError as exc:
