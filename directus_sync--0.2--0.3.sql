@@ -524,6 +524,26 @@ BEGIN
 END
 $$;
 
+/*
+ * Text as inline code of markdown (a CommonMark code span): shown as it is,
+ * never as a link, an image or HTML, where a notification is rendered
+ * (Directus's app runs marked, then DOMPurify, which lets images and http
+ * links through). The fence is one backtick longer than the longest run of
+ * backticks inside; control characters, line breaks among them (a blank
+ * line would end the span), become spaces.
+ */
+CREATE FUNCTION directus_sync._md_code(t text) RETURNS text
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT format('%1$s %2$s %1$s', repeat('`', 1 + coalesce(max(length(run[1])), 0)), clean)
+      FROM (SELECT regexp_replace(coalesce(t, ''),
+                E'[\\x01-\\x1f\\x7f-\\x9f\\u061c\\u200e\\u200f\\u2028-\\u202e\\u2066-\\u2069]', ' ', 'g')) AS s(clean)
+      LEFT JOIN LATERAL regexp_matches(clean, '`+', 'g') AS run ON true
+     GROUP BY clean
+$$;
+REVOKE ALL ON FUNCTION directus_sync._md_code(text) FROM PUBLIC;
+
 CREATE OR REPLACE FUNCTION directus_sync._notify(rid integer, coll text, item text, event text, error text)
 RETURNS void
 LANGUAGE plpgsql
@@ -543,8 +563,10 @@ BEGIN
          WHERE remote_id = rid;
         RETURN;
     END IF;
+    -- markdown: what others wrote (the remote's error, keys) as inline code
     body := format('directus_sync could not deliver the %s of item %s in collection %s to remote %s (%s): %s',
-                   event, item, coll, r.name, r.url, error);
+                   event, directus_sync._md_code(item), directus_sync._md_code(coll), r.name, r.url,
+                   directus_sync._md_code(error));
     IF st.unnotified_failures > 0 THEN
         body := body || format(' %s more failures since the previous notification.', st.unnotified_failures);
     END IF;
@@ -562,7 +584,7 @@ BEGIN
                 ARRAY[format('Data sync to %s failed', r.name), body, coll, item] || r.notify_users::text[])
                 AS n(one integer);
         EXCEPTION WHEN OTHERS THEN
-            RAISE WARNING 'directus_sync could not notify the users of remote "%": %', r.name, SQLERRM;
+            RAISE WARNING 'could not notify the users of remote "%"', r.name USING DETAIL = SQLERRM;
         END;
     END IF;
     UPDATE directus_sync.remote_state SET last_notified_at = now(), unnotified_failures = 0

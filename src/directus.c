@@ -40,6 +40,8 @@
 
 /* GET /items?filter=... carries the keys in the URL: keep it short. */
 #define PROBE_MAX_KEYS 200
+/* The longest failure of a remote kept (cleaned: one line, whatever it holds). */
+#define MAX_REMOTE_ERROR 1500
 
 /* What a failed answer (not 2xx) means, by HTTP status. */
 typedef enum FailureClass
@@ -355,11 +357,11 @@ directus_window_next(DirectusWindow *win)
 static void
 back_off(DirectusWindow *win, const char *error, int retry_after_ms)
 {
-	win->remote_error = pstrdup(error);
+	win->remote_error = directus_clean_text(error, MAX_REMOTE_ERROR);
 	win->retry_after_ms = retry_after_ms;
 	ereport(LOG,
-			(errmsg("directus_sync: remote \"%s\" failed, backing off: %s",
-					win->remote->name, error)));
+			(errmsg("remote \"%s\" failed; retrying later", win->remote->name),
+			 errdetail("%s", win->remote_error)));
 }
 
 static void

@@ -85,7 +85,7 @@ learn_cap(DirectusWindow *win, int n)
 	if (n > 0 && (win->answer_cap == 0 || n < win->answer_cap))
 	{
 		win->answer_cap = n;
-		elog(DEBUG1, "directus_sync: remote \"%s\" lists at most %d items per answer",
+		elog(DEBUG1, "remote \"%s\" lists at most %d items per answer",
 			 win->remote->name, n);
 	}
 }

@@ -7,7 +7,9 @@
  *
  * Formats only; directus.c decides what to send and what an answer means.
  * Answers come from a server we do not control: nothing here throws on a
- * malformed one, it reads as "no such field".
+ * malformed one, it reads as "no such field"; and what we keep of an error
+ * (its code and message, which go into the server log, the dead letters and
+ * notifications) is cleaned and capped first (directus_clean_text).
  *
  *-------------------------------------------------------------------------
  */
@@ -22,8 +24,19 @@
 #include "directus_wire.h"
 #include "keyhash.h"
 
-/* The longest error message kept from an answer. */
+/* The longest error message kept from an answer, in bytes. */
 #define MAX_ERROR_MESSAGE 1000
+
+/*
+ * An error code is Directus's (INVALID_PAYLOAD, RECORD_NOT_UNIQUE): up to
+ * this long, of A-Z, 0-9 and _. Any other is replaced by MALFORMED_CODE.
+ */
+#define MAX_ERROR_CODE 64
+#define MALFORMED_CODE "MALFORMED_CODE"
+
+/* What replaces an invisible character; and the mark of a text cut short. */
+#define UTF8_REPLACEMENT "\xEF\xBF\xBD"	/* U+FFFD */
+#define UTF8_ELLIPSIS "\xE2\x80\xA6"	/* U+2026 */
 
 /* ----------------------------------------------------------------
  * Requests
@@ -43,10 +56,17 @@ append_url_encoded(StringInfo buf, const char *s)
 	}
 }
 
+/*
+ * A key in a JSON array: a number as a number, unless it has no JSON form
+ * (numeric and float keys can be NaN or infinite; capture refuses new ones,
+ * but a row from before the subscription can be deleted): then a string,
+ * which Directus matches against such a key as PostgreSQL reads it.
+ */
 static void
 append_key_json(StringInfo buf, const SyncItem *item)
 {
-	if (item->sub->key_is_number)
+	if (item->sub->key_is_number && strcmp(item->key, "NaN") != 0 &&
+		strcmp(item->key, "Infinity") != 0 && strcmp(item->key, "-Infinity") != 0)
 		appendStringInfoString(buf, item->key);
 	else
 		escape_json(buf, item->key);
@@ -218,7 +238,98 @@ json_scalar_text(const JsonbValue *v)
 	return NULL;
 }
 
-/* The first error's code and message of a Directus error body. */
+/*
+ * How many bytes of s (ending at end) make its next character, and what it
+ * becomes: NULL to keep it, " " for a line break or tab (also U+0085, U+2028
+ * and U+2029), U+FFFD (outside UTF-8: "?") for other control characters (C0,
+ * DEL, C1) and for those that reorder or hide text (bidirectional marks,
+ * embeddings, overrides and isolates), and for a byte that starts no valid
+ * character. Outside UTF-8 databases every character beyond ASCII is "?".
+ */
+static const char *
+clean_char(const unsigned char *s, const unsigned char *end, bool utf8, int *len)
+{
+	const char *replacement = utf8 ? UTF8_REPLACEMENT : "?";
+	pg_wchar	c;
+
+	*len = 1;
+	if (*s < 0x80)
+		return (*s >= '\t' && *s <= '\r') ? " " : (*s < 0x20 || *s == 0x7f) ? replacement : NULL;
+	if (!utf8)
+	{
+		*len = Min(pg_mblen((const char *) s), (int) (end - s));
+		return "?";
+	}
+	*len = pg_utf_mblen(s);
+	if (*len > end - s || !pg_utf8_islegal(s, *len))
+	{
+		*len = 1;
+		return replacement;
+	}
+	c = utf8_to_unicode(s);
+	if (c == 0x85 || c == 0x2028 || c == 0x2029)
+		return " ";
+	if (c <= 0x9f || c == 0x61c || c == 0x200e || c == 0x200f || (c >= 0x202a && c <= 0x202e) ||
+		(c >= 0x2066 && c <= 0x2069))
+		return replacement;
+	return NULL;
+}
+
+/*
+ * Text that a remote sent (an error message), fit to be stored, logged and
+ * shown: one line of visible characters (clean_char), at most max_bytes
+ * bytes, cut on a character boundary and ending with U+2026 (outside UTF-8:
+ * "...") when it was longer. s is in the database's encoding. Reads no
+ * further than it writes: a megabyte costs no more than max_bytes.
+ */
+char *
+directus_clean_text(const char *s, int max_bytes)
+{
+	bool		utf8 = GetDatabaseEncoding() == PG_UTF8;
+	const char *cut = utf8 ? UTF8_ELLIPSIS : "...";
+	const unsigned char *p = (const unsigned char *) s;
+	const unsigned char *end = p + strlen(s);
+	StringInfoData buf;
+	int			fits_cut = 0;	/* the length that leaves room for cut */
+
+	initStringInfo(&buf);
+	while (p < end)
+	{
+		int			len;
+		const char *repl = clean_char(p, end, utf8, &len);
+		int			outlen = repl ? (int) strlen(repl) : len;
+
+		if (buf.len + outlen > max_bytes)
+		{
+			buf.len = fits_cut;
+			buf.data[buf.len] = '\0';
+			appendStringInfoString(&buf, cut);
+			break;
+		}
+		appendBinaryStringInfo(&buf, repl ? repl : (const char *) p, outlen);
+		if (buf.len + (int) strlen(cut) <= max_bytes)
+			fits_cut = buf.len;
+		p += len;
+	}
+	return buf.data;
+}
+
+/* A code as Directus makes them, or MALFORMED_CODE. */
+static char *
+clean_code(char *code)
+{
+	size_t		len = strlen(code);
+
+	if (len == 0 || len > MAX_ERROR_CODE ||
+		strspn(code, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_") != len)
+		return pstrdup(MALFORMED_CODE);
+	return code;
+}
+
+/*
+ * The first error's code and message of a Directus error body, cleaned
+ * (directus_clean_text, clean_code).
+ */
 void
 directus_parse_error(const char *body, char **code, char **message)
 {
@@ -236,18 +347,14 @@ directus_parse_error(const char *body, char **code, char **message)
 	if (elem == NULL || elem->type != jbvBinary)
 		return;
 	first = *elem;
-	if (json_field(first.val.binary.data, "message", &v))
-	{
-		*message = json_scalar_text(&v);
-		if (*message && strlen(*message) > MAX_ERROR_MESSAGE)
-			(*message)[pg_mbcliplen(*message, strlen(*message), MAX_ERROR_MESSAGE)] = '\0';
-	}
+	if (json_field(first.val.binary.data, "message", &v) && (*message = json_scalar_text(&v)) != NULL)
+		*message = directus_clean_text(*message, MAX_ERROR_MESSAGE);
 	if (json_field(first.val.binary.data, "extensions", &v) && v.type == jbvBinary)
 	{
 		JsonbValue	c;
 
-		if (json_field(v.val.binary.data, "code", &c))
-			*code = json_scalar_text(&c);
+		if (json_field(v.val.binary.data, "code", &c) && (*code = json_scalar_text(&c)) != NULL)
+			*code = clean_code(*code);
 	}
 }
 

@@ -34,6 +34,7 @@ typedef struct DirectusListed
 extern HttpRequest *directus_request(const char *base_url, DirectusRequestKind kind,
 									 const SyncSubscription *sub, List *items);
 extern void directus_parse_error(const char *body, char **code, char **message);
+extern char *directus_clean_text(const char *s, int max_bytes);
 extern bool directus_answer_items(const char *body, const char *key_column, List *items,
 								  DirectusListed *out);
 

@@ -1042,7 +1042,7 @@ class Handler(BaseHTTPRequestHandler):
             e = dict(e)
             raw = e.pop("raw")
             try:
-                e["body"] = json.loads(raw) if raw else None
+                e["body"] = json.loads(raw, parse_constant=no_json_constant) if raw else None
             except ValueError:
                 e["body"] = None
             out.append(e)
