@@ -742,7 +742,7 @@ BEGIN
                     USING pg_event_trigger_dropped_objects() d
                     WHERE d.object_type = 'table' AND d.objid = s.relid
                    RETURNING s.remote_id, s.collection LOOP
-            RAISE WARNING 'directus_sync no longer replicates collection "%": its table was dropped', sub.collection;
+            RAISE WARNING 'collection "%" is no longer replicated: its table was dropped', sub.collection;
             UPDATE directus_sync.remote_state
                SET last_error = format('subscription to collection %s removed: its table was dropped', sub.collection),
                    last_error_at = now()

@@ -228,8 +228,9 @@ worker_extension_ready(void)
 	else if (strcmp(ext.version, reported) != 0)
 	{
 		ereport(LOG,
-				(errmsg("directus_sync worker for database \"%s\" waits: the extension is at version %s, the library at %s",
+				(errmsg("extension \"directus_sync\" in database \"%s\" is at version %s, the library at %s",
 						ext.database, ext.version, DIRECTUS_SYNC_VERSION),
+				 errdetail("The worker ships nothing from that database until they match."),
 				 errhint("Run ALTER EXTENSION directus_sync UPDATE in that database.")));
 		strlcpy(reported, ext.version, sizeof(reported));
 	}

@@ -62,10 +62,10 @@ $node->safe_psql('postgres', q{
 	SELECT directus_sync.subscribe('b', 'articles', ARRAY['title']);
 	INSERT INTO articles VALUES (1, 'queued at 0.2');
 });
-my $waiting = qr/directus_sync worker for database "postgres" waits: the extension is at version 0\.2, the library at \Q$library_version\E/;
+my $waiting = qr/extension "directus_sync" in database "postgres" is at version 0\.2, the library at \Q$library_version\E/;
 ok(wait_for('the worker to say why it waits', sub { slurp_file($node->logfile) =~ $waiting }),
 	'at 0.2 the worker logs that it waits for ALTER EXTENSION ... UPDATE');
-like(slurp_file($node->logfile), qr/$waiting.*\n.*HINT:  Run ALTER EXTENSION directus_sync UPDATE in that database\./,
+like(slurp_file($node->logfile), qr/$waiting.*\n.*DETAIL:  The worker ships nothing from that database until they match\.\n.*HINT:  Run ALTER EXTENSION directus_sync UPDATE in that database\./,
 	'... with a hint that says what to run');
 sleep(1);    # ten poll intervals
 my @said = slurp_file($node->logfile) =~ /$waiting/g;
