@@ -696,7 +696,9 @@ BEGIN
            request_timeout_ms = r.request_timeout_ms, batch_max_items = r.batch_max_items,
            batch_max_bytes = r.batch_max_bytes, verify_tls = r.verify_tls
      WHERE x.id = r.id;
-    PERFORM directus_sync._check_tracked(r.id);
+    IF alter_remote.inbound_user IS NOT NULL THEN
+        PERFORM directus_sync._check_tracked(r.id);
+    END IF;
     -- A new URL or token may be what a backed-off remote was waiting for.
     UPDATE directus_sync.remote_state SET retry_at = NULL, consecutive_failures = 0 WHERE remote_id = r.id;
     PERFORM directus_sync._apply_config(directus_sync._all_tables());
@@ -723,8 +725,9 @@ $$;
 /*
  * Replication must not stop silently when a subscribed table changes shape:
  * a renamed key column is followed (the worker names the key to Directus),
- * and a dropped table takes its subscriptions along, with a WARNING and the
- * reason in remote_status.last_error. SECURITY DEFINER: it fires for the
+ * a change of the primary key to another column is refused, and a dropped
+ * table takes its subscriptions along, with a WARNING and the reason in
+ * remote_status.last_error. SECURITY DEFINER: it fires for the
  * DDL of any role, which may not read the subscriptions.
  */
 CREATE FUNCTION directus_sync._follow_table_ddl() RETURNS event_trigger
@@ -733,6 +736,8 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     sub record;
+    key_name name;
+    key_type oid;
 BEGIN
     IF to_regclass('directus_sync.subscription') IS NULL THEN
         RETURN;
@@ -750,10 +755,28 @@ BEGIN
         END LOOP;
         RETURN;
     END IF;
-    UPDATE directus_sync.subscription s SET key_column = a.attname
-      FROM pg_event_trigger_ddl_commands() c, pg_constraint k, pg_attribute a
-     WHERE c.objid = s.relid AND k.conrelid = s.relid AND k.contype = 'p' AND cardinality(k.conkey) = 1
-       AND a.attrelid = s.relid AND a.attnum = k.conkey[1] AND a.attname <> s.key_column;
+    FOR sub IN SELECT DISTINCT s.relid, s.key_column
+                 FROM directus_sync.subscription s JOIN pg_event_trigger_ddl_commands() c ON c.objid = s.relid LOOP
+        SELECT a.attname, a.atttypid INTO key_name, key_type
+          FROM pg_constraint k JOIN pg_attribute a ON a.attrelid = k.conrelid AND a.attnum = k.conkey[1]
+         WHERE k.conrelid = sub.relid AND k.contype = 'p' AND cardinality(k.conkey) = 1;
+        -- A renamed key column is followed. Another key (a primary key moved
+        -- to another column, or gone) would address other items on the remotes.
+        IF key_name IS NULL OR (key_name <> sub.key_column
+                                AND EXISTS (SELECT FROM pg_attribute a WHERE a.attrelid = sub.relid
+                                               AND a.attname = sub.key_column AND NOT a.attisdropped)) THEN
+            RAISE EXCEPTION 'the primary key of %, which directus_sync replicates, must stay on column "%"',
+                            sub.relid::regclass, sub.key_column
+                USING ERRCODE = 'object_not_in_prerequisite_state',
+                      DETAIL = 'The remotes know its items by that key.',
+                      HINT = 'Unsubscribe the collection first, change the key, then subscribe and resync.';
+        END IF;
+        UPDATE directus_sync.subscription s
+           SET key_column = key_name,
+               key_is_number = key_type IN ('int2'::regtype, 'int4'::regtype, 'int8'::regtype, 'numeric'::regtype,
+                                            'float4'::regtype, 'float8'::regtype)
+         WHERE s.relid = sub.relid;
+    END LOOP;
 END
 $$;
 
@@ -768,7 +791,9 @@ REVOKE ALL ON FUNCTION directus_sync._check_tracked(integer, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION directus_sync._refuse_truncate() FROM PUBLIC;
 REVOKE ALL ON FUNCTION directus_sync._follow_table_ddl() FROM PUBLIC;
 
--- Tables subscribed under 0.2 get their TRUNCATE guard.
+-- Subscriptions of tables dropped under 0.2 (nothing removed them then) go;
+-- tables subscribed under 0.2 get their TRUNCATE guard.
+DELETE FROM directus_sync.subscription s WHERE NOT EXISTS (SELECT FROM pg_class c WHERE c.oid = s.relid);
 SELECT directus_sync._apply_config(directus_sync._all_tables());
 
 /*
@@ -914,3 +939,49 @@ $$;
 REVOKE ALL ON FUNCTION directus_sync._node_id() FROM PUBLIC;
 REVOKE ALL ON FUNCTION directus_sync._pause_strangers() FROM PUBLIC;
 REVOKE ALL ON TABLE directus_sync.node FROM PUBLIC;
+
+/*
+ * Queries over the subscribed tables as their owner, and leaving out columns
+ * dropped since subscribe (they made every read of current rows fail).
+ */
+CREATE OR REPLACE FUNCTION directus_sync._payload_select(s directus_sync.subscription) RETURNS text
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT format('SELECT t.%1$I::text AS item_key, (SELECT row_to_json(x) FROM (SELECT %2$s) x) AS payload FROM %3$s t',
+                  s.key_column,
+                  string_agg(format('t.%1$I AS %1$I', f), ', ' ORDER BY ord),
+                  s.relid)
+      FROM unnest(CASE WHEN s.singleton OR s.key_column = ANY (s.fields) THEN s.fields
+                       ELSE s.key_column || s.fields END) WITH ORDINALITY AS u(f, ord)
+     -- a dropped or renamed column is left out, as the capture trigger does
+     WHERE EXISTS (SELECT FROM pg_attribute a
+                    WHERE a.attrelid = s.relid AND a.attname = u.f AND a.attnum > 0 AND NOT a.attisdropped)
+$$;
+
+CREATE OR REPLACE FUNCTION directus_sync.resync(remote text, collection text) RETURNS bigint
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    s directus_sync.subscription;
+    total bigint;
+BEGIN
+    SELECT * INTO s FROM directus_sync.subscription x
+     WHERE x.remote_id = directus_sync._remote_id(remote) AND x.collection = resync.collection;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'remote "%" has no subscription to collection "%"', remote, collection
+            USING ERRCODE = 'undefined_object',
+                  HINT = 'Subscribe first: directus_sync.subscribe(remote, collection, fields).';
+    END IF;
+    SELECT r.total INTO total
+      FROM directus_sync._query_as_owner(s.relid, format('SELECT count(*) FROM %s', s.relid), NULL)
+           AS r(total bigint);
+    INSERT INTO directus_sync.resync_job (remote_id, collection, rows_total)
+    VALUES (s.remote_id, s.collection, total)
+    ON CONFLICT ON CONSTRAINT resync_job_pkey DO UPDATE
+       SET last_key = NULL, rows_done = 0, rows_total = EXCLUDED.rows_total, started_at = now();
+    PERFORM directus_sync._wake_at_commit();
+    RETURN total;
+END
+$$;

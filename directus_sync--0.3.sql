@@ -995,8 +995,9 @@ $$;
 /*
  * Replication must not stop silently when a subscribed table changes shape:
  * a renamed key column is followed (the worker names the key to Directus),
- * and a dropped table takes its subscriptions along, with a WARNING and the
- * reason in remote_status.last_error. SECURITY DEFINER: it fires for the
+ * a change of the primary key to another column is refused, and a dropped
+ * table takes its subscriptions along, with a WARNING and the reason in
+ * remote_status.last_error. SECURITY DEFINER: it fires for the
  * DDL of any role, which may not read the subscriptions.
  */
 CREATE FUNCTION directus_sync._follow_table_ddl() RETURNS event_trigger
@@ -1005,6 +1006,8 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     sub record;
+    key_name name;
+    key_type oid;
 BEGIN
     IF to_regclass('directus_sync.subscription') IS NULL THEN
         RETURN;
@@ -1022,10 +1025,28 @@ BEGIN
         END LOOP;
         RETURN;
     END IF;
-    UPDATE directus_sync.subscription s SET key_column = a.attname
-      FROM pg_event_trigger_ddl_commands() c, pg_constraint k, pg_attribute a
-     WHERE c.objid = s.relid AND k.conrelid = s.relid AND k.contype = 'p' AND cardinality(k.conkey) = 1
-       AND a.attrelid = s.relid AND a.attnum = k.conkey[1] AND a.attname <> s.key_column;
+    FOR sub IN SELECT DISTINCT s.relid, s.key_column
+                 FROM directus_sync.subscription s JOIN pg_event_trigger_ddl_commands() c ON c.objid = s.relid LOOP
+        SELECT a.attname, a.atttypid INTO key_name, key_type
+          FROM pg_constraint k JOIN pg_attribute a ON a.attrelid = k.conrelid AND a.attnum = k.conkey[1]
+         WHERE k.conrelid = sub.relid AND k.contype = 'p' AND cardinality(k.conkey) = 1;
+        -- A renamed key column is followed. Another key (a primary key moved
+        -- to another column, or gone) would address other items on the remotes.
+        IF key_name IS NULL OR (key_name <> sub.key_column
+                                AND EXISTS (SELECT FROM pg_attribute a WHERE a.attrelid = sub.relid
+                                               AND a.attname = sub.key_column AND NOT a.attisdropped)) THEN
+            RAISE EXCEPTION 'the primary key of %, which directus_sync replicates, must stay on column "%"',
+                            sub.relid::regclass, sub.key_column
+                USING ERRCODE = 'object_not_in_prerequisite_state',
+                      DETAIL = 'The remotes know its items by that key.',
+                      HINT = 'Unsubscribe the collection first, change the key, then subscribe and resync.';
+        END IF;
+        UPDATE directus_sync.subscription s
+           SET key_column = key_name,
+               key_is_number = key_type IN ('int2'::regtype, 'int4'::regtype, 'int8'::regtype, 'numeric'::regtype,
+                                            'float4'::regtype, 'float8'::regtype)
+         WHERE s.relid = sub.relid;
+    END LOOP;
 END
 $$;
 
@@ -1156,7 +1177,9 @@ BEGIN
            request_timeout_ms = r.request_timeout_ms, batch_max_items = r.batch_max_items,
            batch_max_bytes = r.batch_max_bytes, verify_tls = r.verify_tls
      WHERE x.id = r.id;
-    PERFORM directus_sync._check_tracked(r.id);
+    IF alter_remote.inbound_user IS NOT NULL THEN
+        PERFORM directus_sync._check_tracked(r.id);
+    END IF;
     -- A new URL or token may be what a backed-off remote was waiting for.
     UPDATE directus_sync.remote_state SET retry_at = NULL, consecutive_failures = 0 WHERE remote_id = r.id;
     PERFORM directus_sync._apply_config(directus_sync._all_tables());
@@ -1492,6 +1515,9 @@ AS $$
                   s.relid)
       FROM unnest(CASE WHEN s.singleton OR s.key_column = ANY (s.fields) THEN s.fields
                        ELSE s.key_column || s.fields END) WITH ORDINALITY AS u(f, ord)
+     -- a dropped or renamed column is left out, as the capture trigger does
+     WHERE EXISTS (SELECT FROM pg_attribute a
+                    WHERE a.attrelid = s.relid AND a.attname = u.f AND a.attnum > 0 AND NOT a.attisdropped)
 $$;
 
 /*
@@ -1564,7 +1590,9 @@ BEGIN
             USING ERRCODE = 'undefined_object',
                   HINT = 'Subscribe first: directus_sync.subscribe(remote, collection, fields).';
     END IF;
-    EXECUTE format('SELECT count(*) FROM %s', s.relid) INTO total;
+    SELECT r.total INTO total
+      FROM directus_sync._query_as_owner(s.relid, format('SELECT count(*) FROM %s', s.relid), NULL)
+           AS r(total bigint);
     INSERT INTO directus_sync.resync_job (remote_id, collection, rows_total)
     VALUES (s.remote_id, s.collection, total)
     ON CONFLICT ON CONSTRAINT resync_job_pkey DO UPDATE

@@ -36,6 +36,18 @@ SELECT key_column FROM directus_sync.subscription WHERE collection = 'priced';
 UPDATE priced SET net = 11 WHERE priced_id = 1;
 SELECT item_key, op, payload FROM directus_sync.outbox WHERE collection = 'priced' ORDER BY id;
 
+-- The primary key cannot move to another column, nor go: the remotes know
+-- the items by it. A key column that changes type is written as its new type.
+CREATE UNIQUE INDEX priced_net ON priced (net);
+ALTER TABLE priced DROP CONSTRAINT priced_pkey;
+\echo :LAST_ERROR_SQLSTATE
+ALTER TABLE priced DROP CONSTRAINT priced_pkey, ADD PRIMARY KEY (net);
+\echo :LAST_ERROR_SQLSTATE
+ALTER TABLE priced DROP CONSTRAINT priced_pkey, ADD PRIMARY KEY (priced_id);
+SELECT key_column, key_is_number FROM directus_sync.subscription WHERE collection = 'priced';
+ALTER TABLE priced ALTER COLUMN priced_id TYPE text;
+SELECT key_column, key_is_number FROM directus_sync.subscription WHERE collection = 'priced';
+
 -- A dropped table takes its subscriptions along, with a warning and the
 -- reason in remote_status.
 DROP TABLE priced;
@@ -62,6 +74,12 @@ SELECT directus_sync.subscribe('b', 'untracked', ARRAY['title']);
 \echo :LAST_ERROR_SQLSTATE
 UPDATE directus_collections SET accountability = 'activity' WHERE collection = 'untracked';
 SELECT directus_sync.subscribe('b', 'untracked', ARRAY['title']);
+-- Tracking turned off in Directus later: the other settings of the remote
+-- (a new token, say) can still be changed; setting the inbound user is refused.
+UPDATE directus_collections SET accountability = NULL WHERE collection = 'untracked';
+SELECT directus_sync.alter_remote('b', token => 'rotated');
+SELECT directus_sync.alter_remote('b', inbound_user => 'aaaaaaaa-0000-4000-8000-000000000002');
+\echo :LAST_ERROR_SQLSTATE
 
 -- DROP EXTENSION removes the triggers on subscribed tables first, also when
 -- it takes the map along (as pg_restore --clean has it).

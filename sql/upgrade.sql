@@ -10,7 +10,16 @@ SELECT directus_sync.create_mapping('flows', 'f-1', 'sync-1');
 ALTER EXTENSION directus_sync UPDATE TO '0.2';
 SELECT extversion FROM pg_extension WHERE extname = 'directus_sync';
 SELECT sync_id FROM directus_sync.get_by_local_id('flows', 'f-1');
+-- Under 0.2 a subscribed table could be dropped and leave its subscription
+-- behind; the update to 0.3 removes it.
+CREATE TABLE dropped_under_02 (id integer PRIMARY KEY, title text);
+SELECT directus_sync.add_remote('old', 'http://127.0.0.1:9', 't') IS NOT NULL AS remote_added;
+SELECT directus_sync.subscribe('old', 'dropped_under_02', ARRAY['title']);
+DROP TABLE dropped_under_02;
+SELECT count(*) AS subscriptions_before FROM directus_sync.subscription;
 ALTER EXTENSION directus_sync UPDATE;
+SELECT count(*) AS subscriptions_after FROM directus_sync.subscription;
+SELECT directus_sync.remove_remote('old');
 SELECT extversion FROM pg_extension WHERE extname = 'directus_sync';
 SELECT sync_id FROM directus_sync.get_by_local_id('flows', 'f-1');
 

@@ -284,6 +284,9 @@ directus_window_wants_rows(DirectusWindow *win, SyncSubscription **sub, List **k
 	return true;
 }
 
+static void settle_failure(SyncItem *item, ItemOutcome outcome, int status, const char *code,
+						   const char *message);
+
 /*
  * The current rows the window wanted, in the order of its keys (NIL: they
  * could not be read): those items are created as they are now; an item
@@ -301,7 +304,17 @@ directus_window_give_rows(DirectusWindow *win, List *payloads)
 	Assert(step->kind == STEP_RECREATE);
 	win->steps = list_delete_first(win->steps);
 	if (list_length(payloads) != list_length(step->items))
-		win->remote_error = pstrdup("could not read the current rows to create missing items");
+	{
+		/*
+		 * The items' own failure, not the remote's (a subscribed column
+		 * gone, say): they back off alone, and end as dead letters, while
+		 * the remote's other changes go on.
+		 */
+		foreach(kc, step->items)
+			settle_failure(lfirst(kc), ITEM_RETRY, 0, "CURRENT_ROW_UNREADABLE",
+						   "could not read the current row to create the item the remote lacks "
+						   "(the server log tells why)");
+	}
 	else
 	{
 		forboth(kc, step->items, pc, payloads)

@@ -24,7 +24,7 @@
 #include "loop_guard.h"
 #include "queue_write.h"
 #include "wake.h"
-#include "worker.h"
+#include "launcher.h"
 
 PG_MODULE_MAGIC;
 
@@ -174,5 +174,5 @@ _PG_init(void)
 	shmem_request_hook = shmem_request;
 	prev_shmem_startup_hook = shmem_startup_hook;
 	shmem_startup_hook = shmem_startup;
-	worker_register_all();
+	launcher_register();
 }

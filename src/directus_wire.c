@@ -62,11 +62,48 @@ append_url_encoded(StringInfo buf, const char *s)
  * but a row from before the subscription can be deleted): then a string,
  * which Directus matches against such a key as PostgreSQL reads it.
  */
+/* Whether s is a JSON number: what may go into a body unquoted. */
+static bool
+is_json_number(const char *s)
+{
+	const char *p = s;
+
+	if (*p == '-')
+		p++;
+	if (!isdigit((unsigned char) *p))
+		return false;
+	while (isdigit((unsigned char) *p))
+		p++;
+	if (*p == '.')
+	{
+		p++;
+		if (!isdigit((unsigned char) *p))
+			return false;
+		while (isdigit((unsigned char) *p))
+			p++;
+	}
+	if (*p == 'e' || *p == 'E')
+	{
+		p++;
+		if (*p == '+' || *p == '-')
+			p++;
+		if (!isdigit((unsigned char) *p))
+			return false;
+		while (isdigit((unsigned char) *p))
+			p++;
+	}
+	return *p == '\0';
+}
+
+/*
+ * A key as JSON: a number for a numeric key, else a string. A key that is
+ * not a JSON number (NaN, a key column whose type changed) is a string, so
+ * that no key can ever add elements to a JSON array of keys.
+ */
 static void
 append_key_json(StringInfo buf, const SyncItem *item)
 {
-	if (item->sub->key_is_number && strcmp(item->key, "NaN") != 0 &&
-		strcmp(item->key, "Infinity") != 0 && strcmp(item->key, "-Infinity") != 0)
+	if (item->sub->key_is_number && is_json_number(item->key))
 		appendStringInfoString(buf, item->key);
 	else
 		escape_json(buf, item->key);

@@ -116,6 +116,7 @@ directus_sync_query_as_owner(PG_FUNCTION_ARGS)
 	run_query(text_to_cstring(PG_GETARG_TEXT_PP(1)), PG_GETARG_DATUM(2), PG_ARGISNULL(2),
 			  (ReturnSetInfo *) fcinfo->resultinfo);
 	SetUserIdAndSecContext(saved_user, saved_context);
-	AtEOXact_GUC(true, guc_level);
+	/* false: a SET of the owner's code must not outlive it (as VACUUM does) */
+	AtEOXact_GUC(false, guc_level);
 	return (Datum) 0;
 }

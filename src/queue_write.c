@@ -209,7 +209,7 @@ void
 restore_user(AsOwner *as)
 {
 	SetUserIdAndSecContext(as->saved_user, as->saved_context);
-	AtEOXact_GUC(true, as->guc_level);
+	AtEOXact_GUC(false, as->guc_level);
 }
 
 /*

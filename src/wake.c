@@ -1,14 +1,25 @@
 /*-------------------------------------------------------------------------
  *
  * wake.c
- *	  Waking a database's worker when a transaction that queued changes
- *	  commits.
+ *	  The shared memory that ties backends, the launcher and the
+ *	  per-database workers together: who is running, and who is woken.
  *
- * A small shared memory area holds, per worker slot, the database the
- * worker serves and its latch. A backend that queued changes for a remote
- * that is not paused sets that latch at commit: never before commit (the
- * worker would find nothing yet), and once per transaction, not per row.
- * A prepared transaction wakes nobody; the worker's fallback poll
+ * A slot per database named in directus_sync.databases. The launcher
+ * fills in the database's oid once it exists; a worker, while it runs,
+ * publishes its latch there. A backend that queued changes for a remote
+ * that is not paused wakes the worker of its database at commit: never
+ * before commit (the worker would find nothing yet), and once per
+ * transaction, not per row. When no worker runs there (it leaves its
+ * database when idle, so that DROP DATABASE and CREATE DATABASE ...
+ * TEMPLATE work), the backend marks the slot as wanted and wakes the
+ * launcher, which starts one.
+ *
+ * Backends set latches while holding the lock shared; a worker leaves by
+ * taking it exclusive. So once a worker has left, no backend can still be
+ * about to set its latch: a change is either seen by the worker (its latch
+ * is set) or makes the slot wanted.
+ *
+ * A prepared transaction wakes nobody; the fallback poll
  * (directus_sync.poll_interval) finds its changes after COMMIT PREPARED.
  *
  *-------------------------------------------------------------------------
@@ -23,7 +34,6 @@
 #include "storage/lwlock.h"
 #include "storage/proc.h"
 #include "storage/shmem.h"
-#include "storage/spin.h"
 
 #include "directus_sync.h"
 #include "wake.h"
@@ -33,24 +43,34 @@ DIRECTUS_SYNC_FUNCTION(directus_sync_wake);
 
 typedef struct WorkerSlot
 {
-	Oid			dboid;			/* InvalidOid until the worker has connected */
-	Latch	   *latch;
+	Oid			dboid;			/* InvalidOid until the launcher found the database */
+	Latch	   *latch;			/* of the worker that runs there; NULL: none */
+	bool		wanted;			/* a commit queued work while no worker ran */
+	TimestampTz due;			/* when the worker wants to run again; 0: at once */
+	char		reported_version[NAMEDATALEN];	/* the version mismatch last logged */
 } WorkerSlot;
 
 typedef struct WakeShared
 {
-	slock_t		mutex;
+	LWLock	   *lock;
+	Latch	   *launcher;
+	bool		recheck_missing;	/* a commit in a database no slot knows yet */
 	WorkerSlot	slots[MAX_WORKER_DATABASES];
 } WakeShared;
 
 static WakeShared *shared = NULL;
-static int	my_slot = -1;		/* in a worker: the slot it publishes */
-static bool wake_pending = false;	/* in a backend: set the latch at commit */
+static int	my_slot = -1;		/* in a worker: its slot */
+static bool wake_pending = false;	/* in a backend: wake at commit */
+
+/* ----------------------------------------------------------------
+ * Shared memory
+ * ---------------------------------------------------------------- */
 
 void
 wake_request_shmem(void)
 {
 	RequestAddinShmemSpace(MAXALIGN(sizeof(WakeShared)));
+	RequestNamedLWLockTranche("directus_sync", 1);
 }
 
 void
@@ -63,59 +83,54 @@ wake_startup_shmem(void)
 	if (!found)
 	{
 		memset(shared, 0, sizeof(WakeShared));
-		SpinLockInit(&shared->mutex);
+		shared->lock = &(GetNamedLWLockTranche("directus_sync"))->lock;
 	}
 	LWLockRelease(AddinShmemInitLock);
 }
 
-static void
-publish_slot(int slot, Oid dboid, Latch *latch)
-{
-	SpinLockAcquire(&shared->mutex);
-	shared->slots[slot].dboid = dboid;
-	shared->slots[slot].latch = latch;
-	SpinLockRelease(&shared->mutex);
-}
-
-static void
-detach_worker(int code, Datum arg)
-{
-	(void) code;
-	(void) arg;
-	if (shared != NULL && my_slot >= 0)
-		publish_slot(my_slot, InvalidOid, NULL);
-}
-
-/* For a worker connected to its database: backends may wake it from now on. */
-void
-wake_attach_worker(int slot)
-{
-	my_slot = slot;
-	before_shmem_exit(detach_worker, (Datum) 0);
-	publish_slot(slot, MyDatabaseId, MyLatch);
-}
+/* ----------------------------------------------------------------
+ * Backends
+ * ---------------------------------------------------------------- */
 
 /*
- * Sets the latch of the worker of a database; false when there is none (the
- * library was not preloaded, or the database has no worker).
+ * Wakes the worker of a database, or has the launcher start one; false
+ * when nobody would act (the library was not preloaded, or the database
+ * has no slot).
  */
 bool
 wake_worker(Oid dboid)
 {
-	Latch	   *latches[MAX_WORKER_DATABASES];
-	int			n = 0;
+	bool		acted = false;
+	bool		need_launcher = false;
 
 	if (shared == NULL)
 		return false;
-	SpinLockAcquire(&shared->mutex);
+	LWLockAcquire(shared->lock, LW_SHARED);
 	for (int i = 0; i < MAX_WORKER_DATABASES; i++)
-		if (shared->slots[i].dboid == dboid && shared->slots[i].latch != NULL)
-			latches[n++] = shared->slots[i].latch;
-	SpinLockRelease(&shared->mutex);
-	/* SetLatch may do a system call: not under a spinlock */
-	for (int i = 0; i < n; i++)
-		SetLatch(latches[i]);
-	return n > 0;
+	{
+		WorkerSlot *slot = &shared->slots[i];
+
+		if (slot->dboid != dboid || dboid == InvalidOid)
+			continue;
+		if (slot->latch != NULL)
+			SetLatch(slot->latch);
+		else
+		{
+			slot->wanted = true;	/* a plain store: every writer stores true */
+			need_launcher = true;
+		}
+		acted = true;
+	}
+	/* maybe a named database created since the launcher last looked */
+	if (!acted && shared->launcher != NULL)
+	{
+		shared->recheck_missing = true;
+		need_launcher = true;
+	}
+	if (need_launcher && shared->launcher != NULL)
+		SetLatch(shared->launcher);
+	LWLockRelease(shared->lock);
+	return acted;
 }
 
 /* Wakes this database's worker when the current transaction commits. */
@@ -166,4 +181,158 @@ directus_sync_wake(PG_FUNCTION_ARGS)
 {
 	(void) fcinfo;
 	PG_RETURN_BOOL(wake_worker(MyDatabaseId));
+}
+
+/* ----------------------------------------------------------------
+ * The launcher
+ * ---------------------------------------------------------------- */
+
+static void
+detach_launcher(int code, Datum arg)
+{
+	(void) code;
+	(void) arg;
+	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+	shared->launcher = NULL;
+	LWLockRelease(shared->lock);
+}
+
+void
+wake_attach_launcher(void)
+{
+	before_shmem_exit(detach_launcher, (Datum) 0);
+	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+	shared->launcher = MyLatch;
+	LWLockRelease(shared->lock);
+}
+
+/* The database a slot serves, once found (InvalidOid: it does not exist). */
+void
+wake_set_database(int slot, Oid dboid)
+{
+	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+	shared->slots[slot].dboid = dboid;
+	LWLockRelease(shared->lock);
+}
+
+/* Whether a commit wanted the slot's worker since last asked; clears it. */
+bool
+wake_take_wanted(int slot)
+{
+	bool		wanted;
+
+	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+	wanted = shared->slots[slot].wanted;
+	shared->slots[slot].wanted = false;
+	LWLockRelease(shared->lock);
+	return wanted;
+}
+
+/* Whether a commit came from a database no slot knew; clears it. */
+bool
+wake_take_recheck(void)
+{
+	bool		recheck;
+
+	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+	recheck = shared->recheck_missing;
+	shared->recheck_missing = false;
+	LWLockRelease(shared->lock);
+	return recheck;
+}
+
+TimestampTz
+wake_due(int slot)
+{
+	TimestampTz due;
+
+	LWLockAcquire(shared->lock, LW_SHARED);
+	due = shared->slots[slot].due;
+	LWLockRelease(shared->lock);
+	return due;
+}
+
+void
+wake_set_due(int slot, TimestampTz due)
+{
+	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+	shared->slots[slot].due = due;
+	LWLockRelease(shared->lock);
+}
+
+/* ----------------------------------------------------------------
+ * A worker
+ * ---------------------------------------------------------------- */
+
+static void
+detach_at_exit(int code, Datum arg)
+{
+	(void) code;
+	(void) arg;
+	if (my_slot >= 0)
+	{
+		LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+		if (shared->slots[my_slot].latch == MyLatch)
+			shared->slots[my_slot].latch = NULL;
+		LWLockRelease(shared->lock);
+	}
+}
+
+/* For a worker connected to its database: backends wake it from now on. */
+void
+wake_attach_worker(int slot)
+{
+	if (my_slot < 0)
+		before_shmem_exit(detach_at_exit, (Datum) 0);
+	my_slot = slot;
+	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+	shared->slots[slot].latch = MyLatch;
+	shared->slots[slot].wanted = false;
+	LWLockRelease(shared->lock);
+}
+
+/*
+ * For an idle worker about to leave: unpublishes its latch, unless a commit
+ * wanted it meanwhile (then it stays, and false is returned). Once this
+ * returned true, every later commit makes the slot wanted instead; one
+ * before it may have set the latch, which the caller must look at.
+ */
+bool
+wake_detach_worker(int slot)
+{
+	bool		left;
+
+	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+	left = !shared->slots[slot].wanted;
+	if (left)
+		shared->slots[slot].latch = NULL;
+	shared->slots[slot].wanted = false;
+	LWLockRelease(shared->lock);
+	return left;
+}
+
+/*
+ * Whether the worker of this slot already said that the extension is at
+ * this other version (NULL: it is at ours again; forget). Workers come and
+ * go: the log says it once per version, not once per worker.
+ */
+bool
+wake_version_reported(int slot, const char *version)
+{
+	bool		reported;
+	WorkerSlot *s = &shared->slots[slot];
+
+	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+	if (version == NULL)
+	{
+		s->reported_version[0] = '\0';
+		reported = true;
+	}
+	else
+	{
+		reported = strcmp(s->reported_version, version) == 0;
+		strlcpy(s->reported_version, version, NAMEDATALEN);
+	}
+	LWLockRelease(shared->lock);
+	return reported;
 }

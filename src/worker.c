@@ -57,72 +57,25 @@ typedef struct ActiveWindow
 	MemoryContext req_cxt;		/* the request's, freed with its answer */
 } ActiveWindow;
 
+/*
+ * How long an idle worker stays in its database before it leaves it: long
+ * enough not to leave between two commits of a busy writer, short enough
+ * that DROP DATABASE and CREATE DATABASE ... TEMPLATE (which wait up to 5 s
+ * for other sessions to go) find it gone.
+ */
+#define WORKER_LINGER_MS 1000
+
 /* What the loop remembers from round to round. */
 typedef struct LoopState
 {
 	bool		claim_due;		/* look for work in this round */
 	TimestampTz last_claim;
 	TimestampTz last_shrink;
+	TimestampTz idle_since;		/* 0: not idle */
 	long		sleep_ms;		/* the longest idle wait of this round */
 } LoopState;
 
-/* ----------------------------------------------------------------
- * Registration (postmaster)
- * ---------------------------------------------------------------- */
-
-static List *
-configured_databases(void)
-{
-	char	   *copy = pstrdup(databases_setting ? databases_setting : "");
-	List	   *names = NIL;
-
-	if (!SplitIdentifierString(copy, ',', &names))
-		ereport(FATAL,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("invalid list syntax in parameter \"%s\"", "directus_sync.databases")));
-	if (list_length(names) > MAX_WORKER_DATABASES)
-		ereport(FATAL,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("directus_sync.databases names %d databases, at most %d are supported",
-						list_length(names), MAX_WORKER_DATABASES)));
-	return names;
-}
-
-void
-worker_register_all(void)
-{
-	ListCell   *lc;
-	int			slot = 0;
-	List	   *seen = NIL;
-
-	foreach(lc, configured_databases())
-	{
-		const char *dbname = lfirst(lc);
-		BackgroundWorker worker;
-
-		/* one worker per database: two would send the same changes */
-		if (list_member(seen, makeString((char *) dbname)))
-			continue;
-		seen = lappend(seen, makeString((char *) dbname));
-
-		if (strlen(dbname) >= Min(BGW_EXTRALEN, NAMEDATALEN))
-			ereport(FATAL,
-					(errcode(ERRCODE_NAME_TOO_LONG),
-					 errmsg("database name \"%s\" in directus_sync.databases is too long", dbname)));
-
-		memset(&worker, 0, sizeof(worker));
-		worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-		worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
-		worker.bgw_restart_time = 5;
-		snprintf(worker.bgw_library_name, BGW_MAXLEN, "directus_sync");
-		snprintf(worker.bgw_function_name, BGW_MAXLEN, "directus_sync_worker_main");
-		snprintf(worker.bgw_name, BGW_MAXLEN, "directus_sync worker for database %s", dbname);
-		snprintf(worker.bgw_type, BGW_MAXLEN, "directus_sync worker");
-		strlcpy(worker.bgw_extra, dbname, BGW_EXTRALEN);
-		worker.bgw_main_arg = Int32GetDatum(slot++);
-		RegisterBackgroundWorker(&worker);
-	}
-}
+static int	my_slot;			/* in wake.c's shared memory */
 
 /* ----------------------------------------------------------------
  * Windows
@@ -338,13 +291,46 @@ shrink_if_idle(LoopState *state)
 	}
 }
 
-/* Nothing on its way: sleep until a commit wakes us or a backoff is due. */
+/*
+ * Leaves the database once idle for WORKER_LINGER_MS, telling the launcher
+ * when to come back (the poll, or a backoff that ends sooner); a commit
+ * that comes after it left has the launcher start a worker at once. A
+ * commit that set the latch just before it left keeps it here.
+ */
+static void
+leave_if_idle(LoopState *state)
+{
+	TimestampTz now = GetCurrentTimestamp();
+
+	if (state->idle_since == 0)
+	{
+		state->idle_since = now;
+		return;
+	}
+	if (!TimestampDifferenceExceeds(state->idle_since, now, WORKER_LINGER_MS))
+		return;
+	if (!wake_detach_worker(my_slot))
+	{
+		state->idle_since = 0;
+		return;
+	}
+	if (MyLatch->is_set)
+	{
+		wake_attach_worker(my_slot);
+		state->idle_since = 0;
+		return;
+	}
+	wake_set_due(my_slot, TimestampTzPlusMilliseconds(now, state->sleep_ms));
+	proc_exit(0);
+}
+
+/* Nothing on its way: sleep until a commit wakes us, a backoff is due or it is time to leave. */
 static void
 idle_wait(LoopState *state)
 {
 	pgstat_report_activity(STATE_IDLE, NULL);
 	(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-					 state->sleep_ms, PG_WAIT_EXTENSION);
+					 Min(state->sleep_ms, WORKER_LINGER_MS), PG_WAIT_EXTENSION);
 	ResetLatch(MyLatch);
 	state->claim_due = true;
 }
@@ -399,7 +385,7 @@ static void
 worker_loop(void)
 {
 	/* static: it must keep its values across the longjmp of an error */
-	static LoopState state = {true, 0, 0, 0};
+	static LoopState state = {true, 0, 0, 0, 0};
 	MemoryContext round_cxt = AllocSetContextCreate(TopMemoryContext, "directus_sync round",
 													ALLOCSET_DEFAULT_SIZES);
 	sigjmp_buf	local_sigjmp_buf;
@@ -421,6 +407,8 @@ worker_loop(void)
 
 		claim_if_due(&state);
 		start_requests();
+		if (active_windows != NIL)
+			state.idle_since = 0;
 		if (finish_windows())
 			state.claim_due = true; /* more may be queued behind them */
 		else if (http_in_flight() > 0)
@@ -428,6 +416,7 @@ worker_loop(void)
 		else if (active_windows == NIL)
 		{
 			shrink_if_idle(&state);
+			leave_if_idle(&state);
 			idle_wait(&state);
 		}
 		/* else a window moves on without the network: next round at once */
@@ -451,7 +440,8 @@ directus_sync_worker_main(Datum arg)
 	SetConfigOption("default_transaction_isolation", "read committed", PGC_SUSET, PGC_S_OVERRIDE);
 	SetConfigOption("statement_timeout", "0", PGC_SUSET, PGC_S_OVERRIDE);
 
-	wake_attach_worker(DatumGetInt32(arg));
+	my_slot = DatumGetInt32(arg);
+	wake_attach_worker(my_slot);
 	http_init();
 	ereport(LOG,
 			(errmsg("directus_sync worker started for database \"%s\"",

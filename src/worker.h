@@ -8,7 +8,6 @@
 #ifndef DIRECTUS_SYNC_WORKER_H
 #define DIRECTUS_SYNC_WORKER_H
 
-extern void worker_register_all(void);
 extern PGDLLEXPORT void directus_sync_worker_main(Datum arg) pg_attribute_noreturn();
 
 #endif							/* DIRECTUS_SYNC_WORKER_H */

@@ -21,12 +21,14 @@
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "pgstat.h"
+#include "postmaster/bgworker.h"
 #include "tcop/tcopprot.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 
 #include "directus_sync.h"
+#include "wake.h"
 #include "worker_txn.h"
 
 #define RESYNC_CHUNK_ROWS 1000
@@ -209,31 +211,28 @@ report_paused(const InstalledExtension *ext)
 bool
 worker_extension_ready(void)
 {
-	static char reported[NAMEDATALEN] = "";
+	int			slot = DatumGetInt32(MyBgworkerEntry->bgw_main_arg);
 	InstalledExtension ext = {NULL, NULL, NIL};
 	bool		ready;
 
 	if (!run_transaction("looking for the extension", read_installed_version, &ext) ||
 		ext.version == NULL)
 	{
-		reported[0] = '\0';
+		(void) wake_version_reported(slot, NULL);
 		return false;
 	}
 	ready = strcmp(ext.version, DIRECTUS_SYNC_VERSION) == 0;
 	if (ready)
 	{
-		reported[0] = '\0';
+		(void) wake_version_reported(slot, NULL);
 		report_paused(&ext);
 	}
-	else if (strcmp(ext.version, reported) != 0)
-	{
+	else if (!wake_version_reported(slot, ext.version))
 		ereport(LOG,
 				(errmsg("extension \"directus_sync\" in database \"%s\" is at version %s, the library at %s",
 						ext.database, ext.version, DIRECTUS_SYNC_VERSION),
 				 errdetail("The worker ships nothing from that database until they match."),
 				 errhint("Run ALTER EXTENSION directus_sync UPDATE in that database.")));
-		strlcpy(reported, ext.version, sizeof(reported));
-	}
 	return ready;
 }
 

@@ -30,7 +30,7 @@ $node->start;
 my $libdir = $node->config_data('--pkglibdir');
 my @symbols = sort map { /^\S+ T (\S+)$/ ? $1 : () }
   split /\n/, `nm -D --defined-only $libdir/directus_sync.so`;
-my @expected = sort qw(Pg_magic_func _PG_init directus_sync_worker_main
+my @expected = sort qw(Pg_magic_func _PG_init directus_sync_worker_main directus_sync_launcher_main
   directus_sync_activity directus_sync_capture directus_sync_invalidate
   directus_sync_keep_map_on_drop directus_sync_wake directus_sync_wake_at_commit directus_sync_query_as_owner
   pg_finfo_directus_sync_activity pg_finfo_directus_sync_capture pg_finfo_directus_sync_invalidate

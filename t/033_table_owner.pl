@@ -15,7 +15,7 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 
-my $fake = start_fake(collections => { articles => { pk => 'id' } });
+my $fake = start_fake(collections => { articles => { pk => 'id' }, notes => { pk => 'id' } });
 my $node = new_sync_node('table_owner');
 sub sql { return run_sql($node, $_[0]) }
 my $user_uuid = 'aaaaaaaa-0000-4000-8000-0000000000aa';
@@ -56,10 +56,20 @@ sql(q{
 		RETURN NEW;
 	END $$;
 	CREATE TRIGGER notified BEFORE INSERT ON directus_notifications FOR EACH ROW EXECUTE FUNCTION notified();
+	-- A function of the same name as one the extension's SQL calls
+	-- unqualified, and one that puts public first in search_path for the
+	-- rest of the session of whoever runs it.
+	CREATE FUNCTION public.to_regclass(text) RETURNS regclass LANGUAGE plpgsql AS $$
+	BEGIN
+		PERFORM public.pwn('planted');
+		RETURN pg_catalog.to_regclass($1);
+	END $$;
+	CREATE FUNCTION hijack() RETURNS boolean LANGUAGE sql AS
+		$$ SELECT pg_catalog.set_config('search_path', 'public, pg_catalog', false) IS NOT NULL $$;
 	-- Directus's catalogs, as views that run pwn() for whoever reads them.
 	CREATE VIEW directus_fields AS
 		SELECT 'articles'::varchar AS collection, 'title'::varchar AS field,
-		       CASE WHEN public.pwn('directus_fields') THEN NULL::text END AS special;
+		       CASE WHEN public.pwn('directus_fields') AND public.hijack() THEN NULL::text END AS special;
 	CREATE VIEW directus_collections AS
 		SELECT 'articles'::varchar AS collection, NOT public.pwn('directus_collections') AS singleton;
 	RESET ROLE;
@@ -83,7 +93,9 @@ sub ran_as
 }
 
 # subscribe reads directus_fields and directus_collections.
-sql(q{SELECT directus_sync.subscribe('b', 'articles', ARRAY['title'])});
+like(sql(q{SELECT directus_sync.subscribe('b', 'articles', ARRAY['title']); SHOW search_path}), qr/^\s*"\$user", public$/,
+	'subscribe: a SET made by the owner\'s code does not outlive it (the caller\'s search_path is as it was)');
+is(ran_as('planted'), 'never', 'subscribe: a function the owner planted under a name the extension calls never ran');
 is(ran_as('directus_fields'), 'directus/off', 'subscribe: the view standing for directus_fields runs as its owner');
 is(ran_as('directus_collections'), 'directus/off', 'subscribe: the view standing for directus_collections runs as its owner');
 is(is_superuser(), 'f', 'subscribe: the owner is still no superuser');
@@ -128,6 +140,23 @@ is(sql(q{SELECT directus_sync.replay('b')}), '1', 'replay: one dead letter queue
 is(ran_as('domain'), 'directus/off', 'replay: the domain\'s CHECK ran, as the table\'s owner');
 ok(wait_drained($node, 'b'), 'replay: delivered');
 is(is_superuser(), 'f', 'replay: the owner is still no superuser');
+
+# The owner makes its table unreadable to itself: re-creating an item the
+# remote lacks fails for that item alone, and the remote's other changes go on.
+sql(q{SET ROLE directus; CREATE TABLE notes (id int PRIMARY KEY, body text); RESET ROLE;
+	SELECT directus_sync.subscribe('b', 'notes', ARRAY['body'])});
+api_request($fake, 'DELETE', '/items/articles/9');
+sql(q{SELECT directus_sync.pause('b')});
+sql(q{SET ROLE directus; UPDATE articles SET title = 'missing on b, unreadable here' WHERE id = 9;
+	REVOKE SELECT ON articles FROM directus; INSERT INTO notes VALUES (1, 'goes on'); RESET ROLE});
+sql(q{SELECT directus_sync.resume('b')});
+ok(wait_for('the note', sub { exists fake_item_map($fake, 'notes', 'id')->{1} }),
+	'unreadable row: the remote\'s other changes are delivered');
+ok(wait_for('the item to back off alone', sub {
+		sql(q{SELECT count(*) FROM directus_sync.outbox WHERE item_key = '9' AND last_error ~ 'CURRENT_ROW_UNREADABLE'}) eq '1' }),
+	'unreadable row: that item backs off alone, saying why');
+is(sql(q{SELECT retry_at IS NULL FROM directus_sync.remote_status WHERE remote = 'b'}), 't',
+	'unreadable row: the remote itself does not back off');
 
 is(sql(q{SELECT count(*) FROM pwn_log WHERE superuser = 'on'}), '0', 'no code of the owner ran as a superuser');
 is(server_crash($node), '', 'no crash in the server log');
