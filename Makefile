@@ -13,7 +13,7 @@ DATA = directus_sync--0.1.sql directus_sync--0.1--0.2.sql directus_sync--0.2--0.
 PGFILEDESC = "directus_sync - Directus SyncID map and replication inside PostgreSQL"
 
 REGRESS = adopt map_api map_input map_bulk privileges permissions drop_keeps_map \
-          replication_config replication_capture capture_noop upgrade remote_tokens remove_remote loop_guard_replica subscribe_guards \
+          replication_config replication_capture capture_noop capture_big_numbers upgrade remote_tokens remove_remote loop_guard_replica subscribe_guards \
           messages_nan_keys messages_notify
 ISOLATION = concurrent_create outbox_index_ddl outbox_index_concurrently
 TAP_TESTS = 1

@@ -43,6 +43,7 @@
 
 #include "capture.h"
 #include "directus_sync.h"
+#include "directus_wire.h"
 #include "loop_guard.h"
 #include "queue_write.h"
 #include "wake.h"
@@ -58,6 +59,7 @@ typedef struct CaptureField
 	int16		typlen;
 	bool		typbyval;
 	FmgrInfo	to_json;		/* to_json() bound to the column's type */
+	bool		exact_numbers;	/* bigint or numeric: quote what a double cannot hold */
 } CaptureField;
 
 typedef struct CaptureSub
@@ -114,6 +116,8 @@ init_field(CaptureField *field, Relation rel, AttrNumber attnum, MemoryContext c
 	field->attnum = attnum;
 	field->typlen = att->attlen;
 	field->typbyval = att->attbyval;
+	field->exact_numbers = getBaseType(att->atttypid) == INT8OID ||
+		getBaseType(att->atttypid) == NUMERICOID;
 	initStringInfo(&name);
 	escape_json(&name, NameStr(att->attname));
 	appendStringInfoChar(&name, ':');
@@ -289,8 +293,18 @@ append_field(StringInfo buf, CaptureField *field, HeapTuple tuple, TupleDesc des
 	else
 	{
 		text	   *json = DatumGetTextPP(FunctionCall1(&field->to_json, value));
+		const char *data = VARDATA_ANY(json);
+		int			len = VARSIZE_ANY_EXHDR(json);
 
-		appendBinaryStringInfo(buf, VARDATA_ANY(json), VARSIZE_ANY_EXHDR(json));
+		/* Directus reads JSON numbers as doubles: 2^53 + 1 would arrive as 2^53 */
+		if (field->exact_numbers && len > 0 && data[0] != '"' && !directus_exact_number(data, len))
+		{
+			appendStringInfoChar(buf, '"');
+			appendBinaryStringInfo(buf, data, len);
+			appendStringInfoChar(buf, '"');
+		}
+		else
+			appendBinaryStringInfo(buf, data, len);
 	}
 }
 

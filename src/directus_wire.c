@@ -96,14 +96,40 @@ is_json_number(const char *s)
 }
 
 /*
+ * Whether a JSON number of len bytes survives Directus's JSON.parse: at
+ * most 15 significant digits, which a double holds exactly. A longer one
+ * (a bigint past 2^53, a precise numeric) must go as a string, which
+ * PostgreSQL reads back exactly.
+ */
+bool
+directus_exact_number(const char *s, int len)
+{
+	int			digits = 0;
+	bool		leading = true;
+
+	for (int i = 0; i < len && s[i] != 'e' && s[i] != 'E'; i++)
+	{
+		if (!isdigit((unsigned char) s[i]))
+			continue;
+		if (leading && s[i] == '0')
+			continue;
+		leading = false;
+		digits++;
+	}
+	return digits <= 15;
+}
+
+/*
  * A key as JSON: a number for a numeric key, else a string. A key that is
  * not a JSON number (NaN, a key column whose type changed) is a string, so
- * that no key can ever add elements to a JSON array of keys.
+ * that no key can ever add elements to a JSON array of keys; so is one that
+ * a double cannot hold (another key would be addressed).
  */
 static void
 append_key_json(StringInfo buf, const SyncItem *item)
 {
-	if (item->sub->key_is_number && is_json_number(item->key))
+	if (item->sub->key_is_number && is_json_number(item->key) &&
+		directus_exact_number(item->key, strlen(item->key)))
 		appendStringInfoString(buf, item->key);
 	else
 		escape_json(buf, item->key);

@@ -33,6 +33,7 @@ typedef struct DirectusListed
 
 extern HttpRequest *directus_request(const char *base_url, DirectusRequestKind kind,
 									 const SyncSubscription *sub, List *items);
+extern bool directus_exact_number(const char *s, int len);
 extern void directus_parse_error(const char *body, char **code, char **message);
 extern char *directus_clean_text(const char *s, int max_bytes);
 extern bool directus_answer_items(const char *body, const char *key_column, List *items,
