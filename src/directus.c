@@ -601,11 +601,16 @@ directus_window_answer(DirectusWindow *win, HttpRequest *req)
 	{
 		/*
 		 * After a timeout the remote may still be working on the request:
-		 * give it as long again before anything for it follows.
+		 * give it as long again before anything for it follows. A request
+		 * that never got a connection cannot have been applied.
 		 */
-		remote_failure(win, step, psprintf("%s %s: %s", req->method, step->sub->collection,
-										   req->transport_error),
-					   req->timed_out ? win->remote->http.request_timeout_ms : -1);
+		char	   *error = psprintf("%s %s: %s", req->method, step->sub->collection,
+									 req->transport_error);
+
+		if (req->never_sent)
+			back_off(win, error, -1);
+		else
+			remote_failure(win, step, error, req->timed_out ? win->remote->http.request_timeout_ms : -1);
 	}
 	else if (req->status >= 200 && req->status < 300)
 		on_success(win, step, req);

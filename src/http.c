@@ -288,6 +288,7 @@ http_start(HttpRequest *req, const HttpOptions *options)
 	req->status = 0;
 	req->transport_error[0] = '\0';
 	req->timed_out = false;
+	req->never_sent = false;
 	req->retry_after_ms = -1;
 
 	auth = psprintf("Authorization: Bearer %s", options->token);
@@ -356,6 +357,9 @@ take_finished(void)
 			strlcpy(req->transport_error, curl_easy_strerror(msg->data.result),
 					sizeof(req->transport_error));
 			req->timed_out = msg->data.result == CURLE_OPERATION_TIMEDOUT;
+			req->never_sent = msg->data.result == CURLE_COULDNT_RESOLVE_PROXY ||
+				msg->data.result == CURLE_COULDNT_RESOLVE_HOST ||
+				msg->data.result == CURLE_COULDNT_CONNECT;
 		}
 		running--;
 		req->in_flight = false;

@@ -30,6 +30,7 @@ typedef struct HttpRequest
 	long		status;			/* 0 when no HTTP answer came */
 	char		transport_error[256];
 	bool		timed_out;		/* no answer in time: the remote may still apply it */
+	bool		never_sent;		/* failed before reaching the server (no connection) */
 	StringInfoData response;
 	int			retry_after_ms; /* from a Retry-After header, else -1 */
 	/* libcurl's */

@@ -45,6 +45,7 @@ typedef struct Outcomes
 	ArrayAccum	retry_ids,
 				retry_errors;
 	ArrayAccum	attempted_ids;
+	ArrayAccum	answered_ids;	/* queued creates whose fate is known: not sent, or refused */
 	SyncItem   *first_failed;	/* what the notification and last_error name */
 	char	   *first_error;
 } Outcomes;
@@ -127,6 +128,7 @@ outcomes_init(Outcomes *o, List *items)
 	accum_init(&o->retry_ids, INT8OID, nrows);
 	accum_init(&o->retry_errors, TEXTOID, nrows);
 	accum_init(&o->attempted_ids, INT8OID, nrows);
+	accum_init(&o->answered_ids, INT8OID, nrows);
 	o->first_failed = NULL;
 	o->first_error = NULL;
 }
@@ -154,10 +156,13 @@ add_item(Outcomes *o, const SyncItem *item)
 			/* the first row holds the item's backoff */
 			accum_add(&o->retry_ids, Int64GetDatum(item->ids[0]), false);
 			accum_text(&o->retry_errors, item_error_text(item));
+			accum_add(&o->answered_ids, Int64GetDatum(item->ids[0]), false);
 			break;
 		case ITEM_PENDING:
 			if (item->attempted)
 				accum_add(&o->attempted_ids, Int64GetDatum(item->ids[0]), false);
+			else
+				accum_add(&o->answered_ids, Int64GetDatum(item->ids[0]), false);
 			break;
 	}
 }
@@ -226,6 +231,15 @@ record(void *arg)
 			" fail_collection => $11, fail_item => $12, fail_event => $13, fail_error => $14,"
 			" attempted_ids => $15)",
 			15, types, values, nulls);
+
+	/*
+	 * A create marked as sent at the claim whose fate is known now (it was
+	 * refused, or never went out) is no longer possibly on its way.
+	 */
+	values[1] = accum_array(&o.answered_ids);
+	spi_run("UPDATE directus_sync.outbox SET sent_at = NULL"
+			" WHERE remote_id = $1 AND id = ANY ($2) AND sent_at IS NOT NULL",
+			2, types, values, NULL);
 }
 
 /* Settles a window in one transaction (see the file header). */

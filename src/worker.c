@@ -72,6 +72,7 @@ typedef struct LoopState
 	TimestampTz last_claim;
 	TimestampTz last_shrink;
 	TimestampTz idle_since;		/* 0: not idle */
+	bool		unanswered_held;	/* requests left on their way are waited for */
 	long		sleep_ms;		/* the longest idle wait of this round */
 } LoopState;
 
@@ -252,6 +253,11 @@ claim_if_due(LoopState *state)
 		state->claim_due = true;
 	if (!state->claim_due || !worker_extension_ready())
 		return;
+	if (!state->unanswered_held)
+	{
+		worker_hold_unanswered();
+		state->unanswered_held = true;
+	}
 	pgstat_report_activity(STATE_RUNNING, "claiming");
 	worker_resync_steps();
 	next_retry_ms = claim_windows();
@@ -385,7 +391,7 @@ static void
 worker_loop(void)
 {
 	/* static: it must keep its values across the longjmp of an error */
-	static LoopState state = {true, 0, 0, 0, 0};
+	static LoopState state = {true, 0, 0, 0, false, 0};
 	MemoryContext round_cxt = AllocSetContextCreate(TopMemoryContext, "directus_sync round",
 													ALLOCSET_DEFAULT_SIZES);
 	sigjmp_buf	local_sigjmp_buf;
@@ -394,6 +400,7 @@ worker_loop(void)
 	{
 		recover_from_error();
 		state.claim_due = true;
+		state.unanswered_held = false;	/* the windows given up had requests out */
 	}
 	PG_exception_stack = &local_sigjmp_buf;
 

@@ -237,6 +237,34 @@ worker_extension_ready(void)
 }
 
 /* ----------------------------------------------------------------
+ * Requests a worker left on their way
+ * ---------------------------------------------------------------- */
+
+static void
+hold_unanswered(void *arg)
+{
+	(void) arg;
+	spi_run("UPDATE directus_sync.remote_state st SET retry_at = greatest(st.retry_at, u.until)"
+			"  FROM (SELECT o.remote_id, max(o.sent_at) + r.request_timeout_ms * interval '1 ms' AS until"
+			"          FROM directus_sync.outbox o JOIN directus_sync.remote r ON r.id = o.remote_id"
+			"         WHERE o.sent_at IS NOT NULL GROUP BY o.remote_id, r.request_timeout_ms) u"
+			" WHERE st.remote_id = u.remote_id AND u.until > now()",
+			0, NULL, NULL, NULL);
+}
+
+/*
+ * Creates marked as sent whose answer never came (a worker died, or gave
+ * its windows up after an error) may still be applied by the remote: a
+ * delete sent now could arrive first. Each such remote waits until a
+ * request sent then has timed out, as after a recorded timeout.
+ */
+void
+worker_hold_unanswered(void)
+{
+	(void) run_transaction("waiting for requests left on their way", hold_unanswered, NULL);
+}
+
+/* ----------------------------------------------------------------
  * Resync: one chunk per job and round
  * ---------------------------------------------------------------- */
 

@@ -17,7 +17,7 @@ my $node = new_sync_node('worker_errors');
 sub sql { return run_sql($node, $_[0]) }
 
 sql(q{CREATE TABLE articles (id int PRIMARY KEY, title text)});
-sql("SET log_statement = 'none'; SELECT directus_sync.add_remote('b', '$fake->{url}', '$fake->{token}')");
+sql("SET log_statement = 'none'; SELECT directus_sync.add_remote('b', '$fake->{url}', '$fake->{token}', request_timeout_ms => 5000)");
 sql(q{SELECT directus_sync.subscribe('b', 'articles', ARRAY['title'])});
 
 # The worker leaves its database when idle: its pid is read while it works.

@@ -3,7 +3,9 @@
 # is terminated before it hears back, and the item is deleted here. When the
 # worker comes back, the queued create and delete must not cancel out to
 # nothing (the item would stay on the remote for ever): the create is marked
-# as sent before it goes out, so the delete is shipped.
+# as sent before it goes out, so the delete is shipped; and not before a
+# request sent then has timed out (request_timeout_ms), so that it cannot
+# overtake the create the remote may still be working on.
 use strict;
 use warnings;
 use lib 't';
@@ -18,7 +20,7 @@ my $node = new_sync_node('sent_create');
 sub sql { return run_sql($node, $_[0]) }
 
 sql(q{CREATE TABLE articles (id int PRIMARY KEY, title text)});
-sql("SET log_statement = 'none'; SELECT directus_sync.add_remote('b', '$fake->{url}', '$fake->{token}')");
+sql("SET log_statement = 'none'; SELECT directus_sync.add_remote('b', '$fake->{url}', '$fake->{token}', request_timeout_ms => 5000)");
 sql(q{SELECT directus_sync.subscribe('b', 'articles', ARRAY['title'])});
 sql(q{INSERT INTO articles VALUES (1, 'warm-up')});
 ok(wait_drained($node, 'b'), 'a first change is delivered');
