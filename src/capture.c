@@ -60,6 +60,7 @@ typedef struct CaptureField
 	bool		typbyval;
 	FmgrInfo	to_json;		/* to_json() bound to the column's type */
 	bool		exact_numbers;	/* bigint or numeric: quote what a double cannot hold */
+	bool		json_column;	/* json or jsonb: a JSON string in it goes encoded */
 } CaptureField;
 
 typedef struct CaptureSub
@@ -118,6 +119,8 @@ init_field(CaptureField *field, Relation rel, AttrNumber attnum, MemoryContext c
 	field->typbyval = att->attbyval;
 	field->exact_numbers = getBaseType(att->atttypid) == INT8OID ||
 		getBaseType(att->atttypid) == NUMERICOID;
+	field->json_column = getBaseType(att->atttypid) == JSONOID ||
+		getBaseType(att->atttypid) == JSONBOID;
 	initStringInfo(&name);
 	escape_json(&name, NameStr(att->attname));
 	appendStringInfoChar(&name, ':');
@@ -303,6 +306,14 @@ append_field(StringInfo buf, CaptureField *field, HeapTuple tuple, TupleDesc des
 			appendBinaryStringInfo(buf, data, len);
 			appendStringInfoChar(buf, '"');
 		}
+
+		/*
+		 * Directus hands a string given for a json field to PostgreSQL as the
+		 * field's JSON text: a JSON string value must go as the string of its
+		 * JSON text ("\"text\""), or it arrives as invalid JSON.
+		 */
+		else if (field->json_column && len > 0 && data[0] == '"')
+			escape_json(buf, text_to_cstring(json));
 		else
 			appendBinaryStringInfo(buf, data, len);
 	}
