@@ -71,41 +71,10 @@ shmem_startup(void)
 	wake_startup_shmem();
 }
 
+/* The settings of the worker's deliveries: retries, notifications, proxy. */
 static void
-define_settings(void)
+define_delivery_settings(void)
 {
-	DefineCustomBoolVariable("directus_sync.keep_map_on_drop",
-							 "Keeps the SyncID map table and its rows when the extension is dropped.",
-							 "Turn off only to let DROP EXTENSION drop the mappings, as pg_restore --clean must.",
-							 &keep_map_on_drop_setting,
-							 true,
-							 PGC_USERSET,
-							 0,
-							 NULL, NULL, NULL);
-
-	/*
-	 * A server-start setting can only be defined while preloading; loaded
-	 * later (no worker then anyway) the library goes without it.
-	 */
-	if (process_shared_preload_libraries_in_progress)
-		DefineCustomStringVariable("directus_sync.databases",
-								   "Databases in which a replication worker runs, separated by commas.",
-								   "One worker per database; it waits until CREATE EXTENSION directus_sync is run there.",
-								   &databases_setting,
-								   "postgres",
-								   PGC_POSTMASTER,
-								   GUC_LIST_INPUT,
-								   NULL, NULL, NULL);
-
-	DefineCustomIntVariable("directus_sync.poll_interval",
-							"How often the worker looks for work when nothing wakes it.",
-							"Commits wake it at once; this catches work from prepared transactions and missed wake-ups.",
-							&poll_interval_setting,
-							5000, 100, 3600 * 1000,
-							PGC_SIGHUP,
-							GUC_UNIT_MS,
-							NULL, NULL, NULL);
-
 	DefineCustomIntVariable("directus_sync.retry_min_delay",
 							"Delay before the first retry of a failed delivery.",
 							"Each further failure doubles it, up to directus_sync.retry_max_delay, with random jitter.",
@@ -151,6 +120,44 @@ define_settings(void)
 							   PGC_SIGHUP,
 							   0,
 							   NULL, NULL, NULL);
+}
+
+static void
+define_settings(void)
+{
+	DefineCustomBoolVariable("directus_sync.keep_map_on_drop",
+							 "Keeps the SyncID map table and its rows when the extension is dropped.",
+							 "Turn off only to let DROP EXTENSION drop the mappings, as pg_restore --clean must.",
+							 &keep_map_on_drop_setting,
+							 true,
+							 PGC_USERSET,
+							 0,
+							 NULL, NULL, NULL);
+
+	/*
+	 * A server-start setting can only be defined while preloading; loaded
+	 * later (no worker then anyway) the library goes without it.
+	 */
+	if (process_shared_preload_libraries_in_progress)
+		DefineCustomStringVariable("directus_sync.databases",
+								   "Databases in which a replication worker runs, separated by commas.",
+								   "One worker per database; it waits until CREATE EXTENSION directus_sync is run there.",
+								   &databases_setting,
+								   "postgres",
+								   PGC_POSTMASTER,
+								   GUC_LIST_INPUT,
+								   NULL, NULL, NULL);
+
+	DefineCustomIntVariable("directus_sync.poll_interval",
+							"How often the worker looks for work when nothing wakes it.",
+							"Commits wake it at once; this catches work from prepared transactions and missed wake-ups.",
+							&poll_interval_setting,
+							5000, 100, 3600 * 1000,
+							PGC_SIGHUP,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	define_delivery_settings();
 
 	/*
 	 * Settings under directus_sync.* belong to this module: a misspelled one
