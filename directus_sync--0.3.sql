@@ -1070,7 +1070,10 @@ AS $$ SELECT coalesce(array_agg(DISTINCT relid), '{}') FROM directus_sync.subscr
 
 -- The API.
 
-CREATE FUNCTION directus_sync.add_remote(
+-- The body, called by the C function of the same name without the underscore
+-- (src/token_calls.c), which keeps the call's statement, token and all, out of
+-- the server log when it fails.
+CREATE FUNCTION directus_sync._add_remote(
     name text, url text, token text,
     enabled boolean DEFAULT true,
     notify_users uuid[] DEFAULT '{}',
@@ -1082,25 +1085,25 @@ CREATE FUNCTION directus_sync.add_remote(
     batch_max_bytes integer DEFAULT 1000000,
     verify_tls boolean DEFAULT true)
 RETURNS integer
-LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     r directus_sync.remote;
 BEGIN
-    r.name := add_remote.name;
-    r.url := rtrim(add_remote.url, '/');
-    r.token := add_remote.token;
-    r.enabled := add_remote.enabled;
+    r.name := _add_remote.name;
+    r.url := rtrim(_add_remote.url, '/');
+    r.token := _add_remote.token;
+    r.enabled := _add_remote.enabled;
     r.paused := false;
-    r.notify_users := add_remote.notify_users;
-    r.inbound_user := add_remote.inbound_user;
-    r.forward_inbound := add_remote.forward_inbound;
-    r.connect_timeout_ms := add_remote.connect_timeout_ms;
-    r.request_timeout_ms := add_remote.request_timeout_ms;
-    r.batch_max_items := add_remote.batch_max_items;
-    r.batch_max_bytes := add_remote.batch_max_bytes;
-    r.verify_tls := add_remote.verify_tls;
+    r.notify_users := _add_remote.notify_users;
+    r.inbound_user := _add_remote.inbound_user;
+    r.forward_inbound := _add_remote.forward_inbound;
+    r.connect_timeout_ms := _add_remote.connect_timeout_ms;
+    r.request_timeout_ms := _add_remote.request_timeout_ms;
+    r.batch_max_items := _add_remote.batch_max_items;
+    r.batch_max_bytes := _add_remote.batch_max_bytes;
+    r.verify_tls := _add_remote.verify_tls;
     PERFORM directus_sync._check_remote(r);
     IF EXISTS (SELECT FROM directus_sync.remote x WHERE x.name = r.name) THEN
         RAISE EXCEPTION 'remote "%" already exists', r.name
@@ -1119,11 +1122,30 @@ BEGIN
     RETURN r.id;
 END
 $$;
+
+CREATE FUNCTION directus_sync.add_remote(
+    name text, url text, token text,
+    enabled boolean DEFAULT true,
+    notify_users uuid[] DEFAULT '{}',
+    inbound_user uuid DEFAULT NULL,
+    forward_inbound boolean DEFAULT false,
+    connect_timeout_ms integer DEFAULT 5000,
+    request_timeout_ms integer DEFAULT 30000,
+    batch_max_items integer DEFAULT 500,
+    batch_max_bytes integer DEFAULT 1000000,
+    verify_tls boolean DEFAULT true)
+RETURNS integer
+LANGUAGE C VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'directus_sync_hiding_statement';
 COMMENT ON FUNCTION directus_sync.add_remote(text, text, text, boolean, uuid[], uuid, boolean, integer, integer, integer, integer, boolean) IS
     'Adds a Directus instance to ship changes to; returns its id';
 
 -- NULL leaves a setting as it is; clear_inbound_user removes the inbound user.
-CREATE FUNCTION directus_sync.alter_remote(
+-- The body, called by the C function of the same name without the underscore
+-- (src/token_calls.c), which keeps the call's statement, token and all, out of
+-- the server log when it fails.
+CREATE FUNCTION directus_sync._alter_remote(
     name text,
     url text DEFAULT NULL, token text DEFAULT NULL,
     enabled boolean DEFAULT NULL,
@@ -1138,30 +1160,30 @@ CREATE FUNCTION directus_sync.alter_remote(
     new_name text DEFAULT NULL,
     clear_inbound_user boolean DEFAULT false)
 RETURNS void
-LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    rid integer := directus_sync._remote_id(alter_remote.name);
+    rid integer := directus_sync._remote_id(_alter_remote.name);
     r directus_sync.remote;
 BEGIN
     PERFORM directus_sync._lock_state(rid);
     SELECT * INTO r FROM directus_sync.remote x WHERE x.id = rid FOR NO KEY UPDATE;
     r.name := coalesce(new_name, r.name);
-    r.url := coalesce(rtrim(alter_remote.url, '/'), r.url);
-    r.token := coalesce(alter_remote.token, r.token);
-    r.enabled := coalesce(alter_remote.enabled, r.enabled);
-    r.notify_users := coalesce(alter_remote.notify_users, r.notify_users);
+    r.url := coalesce(rtrim(_alter_remote.url, '/'), r.url);
+    r.token := coalesce(_alter_remote.token, r.token);
+    r.enabled := coalesce(_alter_remote.enabled, r.enabled);
+    r.notify_users := coalesce(_alter_remote.notify_users, r.notify_users);
     r.inbound_user := CASE WHEN clear_inbound_user THEN NULL
-                           ELSE coalesce(alter_remote.inbound_user, r.inbound_user) END;
-    r.forward_inbound := coalesce(alter_remote.forward_inbound, r.forward_inbound);
-    r.connect_timeout_ms := coalesce(alter_remote.connect_timeout_ms, r.connect_timeout_ms);
-    r.request_timeout_ms := coalesce(alter_remote.request_timeout_ms, r.request_timeout_ms);
-    r.batch_max_items := coalesce(alter_remote.batch_max_items, r.batch_max_items);
-    r.batch_max_bytes := coalesce(alter_remote.batch_max_bytes, r.batch_max_bytes);
-    r.verify_tls := coalesce(alter_remote.verify_tls, r.verify_tls);
+                           ELSE coalesce(_alter_remote.inbound_user, r.inbound_user) END;
+    r.forward_inbound := coalesce(_alter_remote.forward_inbound, r.forward_inbound);
+    r.connect_timeout_ms := coalesce(_alter_remote.connect_timeout_ms, r.connect_timeout_ms);
+    r.request_timeout_ms := coalesce(_alter_remote.request_timeout_ms, r.request_timeout_ms);
+    r.batch_max_items := coalesce(_alter_remote.batch_max_items, r.batch_max_items);
+    r.batch_max_bytes := coalesce(_alter_remote.batch_max_bytes, r.batch_max_bytes);
+    r.verify_tls := coalesce(_alter_remote.verify_tls, r.verify_tls);
     PERFORM directus_sync._check_remote(r);
-    IF alter_remote.url IS NOT NULL AND alter_remote.token IS NULL
+    IF _alter_remote.url IS NOT NULL AND _alter_remote.token IS NULL
        AND r.url <> (SELECT x.url FROM directus_sync.remote x WHERE x.id = r.id) THEN
         RAISE EXCEPTION 'a new URL for remote "%" needs its token too', r.name
             USING ERRCODE = 'invalid_parameter_value',
@@ -1177,7 +1199,7 @@ BEGIN
            request_timeout_ms = r.request_timeout_ms, batch_max_items = r.batch_max_items,
            batch_max_bytes = r.batch_max_bytes, verify_tls = r.verify_tls
      WHERE x.id = r.id;
-    IF alter_remote.inbound_user IS NOT NULL THEN
+    IF _alter_remote.inbound_user IS NOT NULL THEN
         PERFORM directus_sync._check_tracked(r.id);
     END IF;
     -- A new URL or token may be what a backed-off remote was waiting for.
@@ -1186,6 +1208,25 @@ BEGIN
     PERFORM directus_sync._wake_at_commit();
 END
 $$;
+
+CREATE FUNCTION directus_sync.alter_remote(
+    name text,
+    url text DEFAULT NULL, token text DEFAULT NULL,
+    enabled boolean DEFAULT NULL,
+    notify_users uuid[] DEFAULT NULL,
+    inbound_user uuid DEFAULT NULL,
+    forward_inbound boolean DEFAULT NULL,
+    connect_timeout_ms integer DEFAULT NULL,
+    request_timeout_ms integer DEFAULT NULL,
+    batch_max_items integer DEFAULT NULL,
+    batch_max_bytes integer DEFAULT NULL,
+    verify_tls boolean DEFAULT NULL,
+    new_name text DEFAULT NULL,
+    clear_inbound_user boolean DEFAULT false)
+RETURNS void
+LANGUAGE C VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'directus_sync_hiding_statement';
 COMMENT ON FUNCTION directus_sync.alter_remote(text, text, text, boolean, uuid[], uuid, boolean, integer, integer, integer, integer, boolean, text, boolean) IS
     'Changes the settings of a remote; NULL arguments leave a setting unchanged';
 
