@@ -36,11 +36,16 @@ SELECT key_column FROM directus_sync.subscription WHERE collection = 'priced';
 UPDATE priced SET net = 11 WHERE priced_id = 1;
 SELECT item_key, op, payload FROM directus_sync.outbox WHERE collection = 'priced' ORDER BY id;
 
--- The primary key cannot move to another column, nor go: the remotes know
--- the items by it. A key column that changes type is written as its new type.
+-- The primary key cannot move to another column: the remotes know the items
+-- by it. Dropped (pg_restore --clean does so before it drops the table), the
+-- table refuses writes until it has one again. A key column that changes
+-- type is written as its new type.
 CREATE UNIQUE INDEX priced_net ON priced (net);
+BEGIN;
 ALTER TABLE priced DROP CONSTRAINT priced_pkey;
+UPDATE priced SET net = 12;
 \echo :LAST_ERROR_SQLSTATE
+ROLLBACK;
 ALTER TABLE priced DROP CONSTRAINT priced_pkey, ADD PRIMARY KEY (net);
 \echo :LAST_ERROR_SQLSTATE
 ALTER TABLE priced DROP CONSTRAINT priced_pkey, ADD PRIMARY KEY (priced_id);

@@ -296,7 +296,7 @@ for my $t ([ $token, 'token: never in the server log' ], [ $wrong_token, 'wrong 
 	ok(!@hits, $t->[1])
 	  or diag(join("\n", map { @lines[ ($_ > 3 ? $_ - 3 : 0) .. $_ ] } @hits));
 }
-like($log, qr/backing off/, '(the log does tell of the failures)');
+like($log, qr/LOG:  remote "b" failed; retrying later/, '(the log does tell of the failures)');
 
 is(server_crash($node), '', 'no crash in the server log');
 $node->stop;
