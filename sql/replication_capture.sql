@@ -118,6 +118,26 @@ INSERT INTO directus_activity (action, "user", collection, item)
 VALUES ('update', '11111111-1111-1111-1111-111111111111', 'articles', '12');
 COMMIT;
 SELECT count(*) AS queued, (SELECT count(*) FROM directus_sync.conflict) AS conflicts FROM directus_sync.outbox;
+-- Conflicts on values that are not text: the rule compares their JSON text
+-- too (byte order, so 9 beats 10, true beats false, an object beats an
+-- array), and a value wins over null whichever side holds it (where the JSON
+-- text null would sort after a number or a string).
+CREATE TABLE typed (id integer PRIMARY KEY, qty integer, flag boolean, data json, note text);
+SELECT directus_sync.subscribe('b', 'typed', ARRAY['qty', 'flag', 'data', 'note']);
+INSERT INTO typed VALUES (1, 9, false, '{"a": 1}', NULL), (2, 5, true, NULL, 'ours');   -- queued for b
+BEGIN;   -- b's sync user changes every field of both items meanwhile
+UPDATE typed SET qty = 10, flag = true, data = '[1, 2]', note = 'theirs' WHERE id = 1;
+INSERT INTO directus_activity (action, "user", collection, item)
+VALUES ('update', '11111111-1111-1111-1111-111111111111', 'typed', '1');
+UPDATE typed SET qty = NULL, flag = NULL, data = '{"b": 2}', note = NULL WHERE id = 2;
+INSERT INTO directus_activity (action, "user", collection, item)
+VALUES ('update', '11111111-1111-1111-1111-111111111111', 'typed', '2');
+COMMIT;
+SELECT id, qty, flag, data, note FROM typed ORDER BY id;
+SELECT item_key, field, local_value, remote_value, winner FROM directus_sync.conflict
+ WHERE collection = 'typed' ORDER BY item_key, field;
+SELECT remote, item_key, op, payload FROM queue WHERE collection = 'typed';
+SELECT directus_sync.unsubscribe('b', 'typed');
 -- Fields each Directus instance fills itself cannot be shipped.
 CREATE TABLE directus_fields (id serial PRIMARY KEY, collection varchar(64) NOT NULL,
     field varchar(64) NOT NULL, special varchar(64));
@@ -161,5 +181,5 @@ SELECT remote, collection, item_key, op, payload FROM queue;
 DROP VIEW queue;
 DROP EXTENSION directus_sync;
 SELECT count(*) AS triggers_left FROM pg_trigger WHERE tgname LIKE 'directus_sync%';
-DROP TABLE directus_sync_id_map, articles, directus_activity, site_settings;
+DROP TABLE directus_sync_id_map, articles, directus_activity, site_settings, typed;
 DROP ROLE regress_directus;

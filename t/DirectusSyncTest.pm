@@ -293,15 +293,30 @@ sub table_rows
 
 # Compares two lists of items by key, each item as canonical JSON. One
 # assertion; on failure tells the first few differences rather than
-# printing thousands of rows.
+# printing thousands of rows. A key that appears twice in a list, or an
+# item without the key, is a difference too (a hash by key would
+# otherwise keep one of them silently).
 sub compare_items
 {
 	my ($got, $want, $pk, $name) = @_;
-	# Canonical text first: using a value as a hash key could change how
-	# it encodes.
-	my %g = map { my $c = json_canon($_); (($_->{$pk} // '') => $c) } @$got;
-	my %w = map { my $c = json_canon($_); (($_->{$pk} // '') => $c) } @$want;
 	my @problems;
+	my $by_key = sub {
+		my ($list, $which) = @_;
+		my %h;
+		for my $item (@$list)
+		{
+			# Canonical text first: using a value as a hash key could
+			# change how it encodes.
+			my $c = json_canon($item);
+			my $k = ref $item eq 'HASH' ? $item->{$pk} : undef;
+			if (!defined $k) { push @problems, "$which: an item without $pk: $c"; next }
+			push @problems, "$which: key $k twice: $h{$k} and $c" if exists $h{$k};
+			$h{$k} = $c;
+		}
+		return \%h;
+	};
+	my %g = %{ $by_key->($got, 'got') };
+	my %w = %{ $by_key->($want, 'want') };
 	for my $k (sort keys %w)
 	{
 		if (!exists $g{$k}) { push @problems, "missing $k: want $w{$k}" }
@@ -318,22 +333,60 @@ sub compare_items
 }
 
 # For a field that only grows with each change of an item (a version
-# counter): the places where the fake was sent an item with a lower value
-# after a higher one, as messages. Only requests the fake accepted count.
+# counter): the places where the fake was sent an item out of order, as
+# messages. Only requests the fake accepted count. An item is a key in the
+# body (a batch), the key in the path (PATCH /items/c/1), or the singleton
+# of its collection (PATCH /items/c with an object). Two kinds of
+# violation: a lower value after a higher one; and, after a DELETE of a
+# key, any change of it other than a create (the delete came before a
+# change made earlier). A create after a delete starts the item afresh.
 sub order_violations
 {
 	my ($requests, $pk, $field) = @_;
-	my (%last, @backwards);
+	my (%last, %deleted, @backwards);
 	for my $req (@$requests)
 	{
-		next unless ref $req->{body} eq 'ARRAY' && $req->{status} < 300;
-		for my $item (@{ $req->{body} })
+		next unless $req->{status} < 300;
+		my ($coll, $path_key) = $req->{path} =~ m{^/items/([^/]+)(?:/(.+))?$};
+		next unless defined $coll;
+		my $body = $req->{body};
+		if ($req->{method} eq 'DELETE')
 		{
-			next unless ref $item eq 'HASH' && defined $item->{$field};
-			my $k = $item->{$pk};
-			push @backwards, "item $k: $field $item->{$field} after $last{$k} (request $req->{seq})"
-			  if defined $last{$k} && $item->{$field} < $last{$k};
-			$last{$k} = $item->{$field};
+			my @keys = ref $body eq 'ARRAY' ? @$body
+			  : ref $body eq 'HASH' && ref $body->{keys} eq 'ARRAY' ? @{ $body->{keys} } : ();
+			push @keys, $path_key if defined $path_key;
+			for my $k (@keys)
+			{
+				$deleted{"$coll/$k"} = $req->{seq};
+				delete $last{"$coll/$k"};
+			}
+			next;
+		}
+		next unless $req->{method} eq 'POST' || $req->{method} eq 'PATCH';
+		my @items;
+		if (ref $body eq 'ARRAY') { @items = grep { ref $_ eq 'HASH' } @$body }
+		elsif (ref $body eq 'HASH' && ref $body->{keys} eq 'ARRAY' && ref $body->{data} eq 'HASH')
+		{
+			@items = map { +{ %{ $body->{data} }, $pk => $_ } } @{ $body->{keys} };
+		}
+		elsif (ref $body eq 'HASH') { @items = ($body) }
+		for my $item (@items)
+		{
+			my $k = $item->{$pk} // $path_key // '(singleton)';
+			my $id = "$coll/$k";
+			if (defined $deleted{$id})
+			{
+				if ($req->{method} ne 'POST')
+				{
+					push @backwards, "item $k: $req->{method} (request $req->{seq}) after its DELETE (request $deleted{$id})";
+					next;
+				}
+				delete $deleted{$id};
+			}
+			next unless defined $item->{$field};
+			push @backwards, "item $k: $field $item->{$field} after $last{$id} (request $req->{seq})"
+			  if defined $last{$id} && $item->{$field} < $last{$id};
+			$last{$id} = $item->{$field};
 		}
 	}
 	return @backwards;
