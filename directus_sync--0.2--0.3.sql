@@ -388,6 +388,13 @@ $$;
 CREATE OR REPLACE FUNCTION directus_sync._shrink_outbox(min_bytes bigint) RETURNS boolean
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
+-- Whatever the statistics, through the primary key: _remove_orphans skips
+-- along it, one probe per remote, and "is it empty?" reads its first entry.
+-- Delivered rows leave dead tuples at the head of the heap until vacuum; a
+-- sequential scan would read them all, every 10 s.
+SET enable_seqscan = off
+SET enable_bitmapscan = off
+SET enable_sort = off
 AS $$
 BEGIN
     PERFORM directus_sync._remove_orphans();
@@ -600,6 +607,144 @@ $$;
  * between never recorded.
  */
 ALTER TABLE directus_sync.outbox ADD COLUMN sent_at timestamptz;
+
+/*
+ * When the window in flight was claimed: a worker that starts after another
+ * left a window unanswered (in_flight > 0) waits until its requests have
+ * timed out, without looking over the queue for creates marked as sent.
+ */
+ALTER TABLE directus_sync.remote_state ADD COLUMN claimed_at timestamptz;
+
+/*
+ * A claim costs what its window holds, whatever the backlog: it gathers an
+ * item's rows in queue order through outbox_item_idx (now with id), and finds
+ * the items in trouble through outbox_retry_idx instead of looking at every
+ * queued row (see the full script).
+ */
+DROP INDEX directus_sync.outbox_item_idx;
+CREATE INDEX outbox_item_idx ON directus_sync.outbox (remote_id, collection, item_key, id);
+CREATE INDEX outbox_retry_idx ON directus_sync.outbox (remote_id, retry_at) WHERE attempts > 0;
+ALTER TABLE directus_sync.outbox ALTER COLUMN item_key SET (n_distinct = -1);
+
+/*
+ * Where the queued rows of these ids are, in the order of ids (NULL for a row
+ * that is gone), for the worker's claims and for _record_rows: one probe of
+ * the primary key per id, whatever the statistics. A statement that names the rows by "id = ANY (...)" or by a
+ * join may read the whole queue instead: without statistics the planner
+ * takes a remote's rows for few (0.5% of the table) and prefers an index scan
+ * of them all, or a join that starts from the outbox. The subquery that
+ * depends on each id (LATERAL, not pulled up) leaves it the probe alone, as
+ * an index scan (the settings).
+ */
+CREATE FUNCTION directus_sync._queued_tids(rid integer, ids bigint[]) RETURNS tid[]
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+SET enable_seqscan = off
+SET enable_bitmapscan = off
+AS $$
+    SELECT ARRAY(SELECT x.ctid FROM unnest(ids) WITH ORDINALITY AS d(id, n)
+                   LEFT JOIN LATERAL (SELECT o.ctid FROM directus_sync.outbox o
+                                       WHERE o.remote_id = rid AND o.id = d.id OFFSET 0) x ON true
+                  ORDER BY d.n)
+$$;
+
+/*
+ * The queued rows of a window's outcome (for _record): returns how many were
+ * delivered. Each statement reads the rows it names by where they are
+ * (_queued_tids), and joins on nothing else (a join on id could be served
+ * by a scan of a whole index): the cost follows the window, whatever the
+ * queue and its statistics. A row updated meanwhile by another transaction
+ * is left as it is, and met again.
+ */
+CREATE FUNCTION directus_sync._record_rows(
+    rid integer, delivered bigint[],
+    dead_ids bigint[], dead_status integer[], dead_code text[], dead_message text[],
+    retry_ids bigint[], retry_errors text[], attempted_ids bigint[])
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+SET enable_seqscan = off
+SET enable_bitmapscan = off
+SET enable_hashjoin = off
+SET enable_mergejoin = off
+AS $$
+DECLARE
+    done bigint;
+BEGIN
+    DELETE FROM directus_sync.outbox WHERE ctid = ANY (directus_sync._queued_tids(rid, delivered));
+    GET DIAGNOSTICS done = ROW_COUNT;
+
+    WITH gone AS (
+        DELETE FROM directus_sync.outbox o
+         USING unnest(directus_sync._queued_tids(rid, dead_ids), dead_status, dead_code, dead_message)
+               AS d(tid, status, code, message)
+         WHERE o.ctid = d.tid
+        RETURNING o.*, d.status, d.code, d.message)
+    INSERT INTO directus_sync.dead_letter (id, remote_id, collection, item_key, op, payload, queued_at,
+                                           http_status, error_code, error_message)
+    SELECT id, remote_id, collection, item_key, op, payload, queued_at, status, code, message FROM gone;
+
+    -- sent without a definite answer: the remote may have applied it
+    UPDATE directus_sync.outbox SET attempts = attempts + 1
+     WHERE ctid = ANY (directus_sync._queued_tids(rid, attempted_ids));
+
+    UPDATE directus_sync.outbox o
+       SET attempts = o.attempts + 1, retry_at = now() + directus_sync._backoff(o.attempts + 1),
+           last_error = r.error
+      FROM unnest(directus_sync._queued_tids(rid, retry_ids), retry_errors) AS r(tid, error)
+     WHERE o.ctid = r.tid;
+    RETURN done;
+END
+$$;
+
+/*
+ * The outcome of a window (see queue_record in src/queue_record.c):
+ * delivered rows go, dead ones move to dead_letter, retry_ids back off alone,
+ * attempted_ids count an attempt (a create of theirs may have arrived)
+ * (_record_rows); remote_error backs off the whole remote (honouring a
+ * Retry-After), counters move on.
+ */
+CREATE OR REPLACE FUNCTION directus_sync._record(
+    rid integer, delivered bigint[],
+    dead_ids bigint[], dead_status integer[], dead_code text[], dead_message text[],
+    retry_ids bigint[], retry_errors text[],
+    remote_error text, retry_after_ms integer,
+    fail_collection text, fail_item text, fail_event text, fail_error text,
+    attempted_ids bigint[])
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    failures integer := cardinality(dead_ids) + cardinality(retry_ids) + (remote_error IS NOT NULL)::integer;
+    done bigint;
+BEGIN
+    PERFORM directus_sync._lock_state(rid);
+    done := directus_sync._record_rows(rid, delivered, dead_ids, dead_status, dead_code, dead_message,
+                                       retry_ids, retry_errors, attempted_ids);
+
+    UPDATE directus_sync.remote_state st
+       SET in_flight = 0,
+           delivered = st.delivered + done,
+           failed = st.failed + failures,
+           consecutive_failures = CASE WHEN remote_error IS NULL THEN 0 ELSE st.consecutive_failures + 1 END,
+           retry_at = CASE WHEN remote_error IS NULL THEN NULL
+                           ELSE now() + greatest(directus_sync._backoff(st.consecutive_failures + 1),
+                                                 retry_after_ms * interval '1 ms') END,
+           last_success_at = CASE WHEN done > 0 THEN now() ELSE st.last_success_at END,
+           last_error = CASE WHEN failures > 0 THEN format('%s of item %s in %s: %s', fail_event, fail_item,
+                                                           fail_collection, fail_error)
+                             ELSE st.last_error END,
+           last_error_at = CASE WHEN failures > 0 THEN now() ELSE st.last_error_at END
+     WHERE st.remote_id = rid;
+
+    IF failures > 0 THEN
+        PERFORM directus_sync._notify(rid, fail_collection, fail_item, fail_event, fail_error);
+    END IF;
+END
+$$;
+REVOKE ALL ON FUNCTION directus_sync._record_rows(integer, bigint[], bigint[], integer[], text[], text[], bigint[], text[], bigint[]) FROM PUBLIC;
+REVOKE ALL ON FUNCTION directus_sync._queued_tids(integer, bigint[]) FROM PUBLIC;
 
 /*
  * Subscriptions refuse what capture cannot follow (table inheritance,

@@ -688,7 +688,8 @@ CREATE TABLE directus_sync.remote_state (
     last_error           text,
     last_error_at        timestamptz,
     last_notified_at     timestamptz,
-    unnotified_failures  integer NOT NULL DEFAULT 0
+    unnotified_failures  integer NOT NULL DEFAULT 0,
+    claimed_at           timestamptz                  -- the window in flight was claimed then
 );
 
 
@@ -721,9 +722,18 @@ CREATE TABLE directus_sync.outbox (
 ) WITH (autovacuum_vacuum_scale_factor = 0, autovacuum_vacuum_threshold = 5000,
         autovacuum_vacuum_cost_delay = 0, fillfactor = 90);
 
--- An item's queued rows: for the worker to skip an item that backs off alone,
--- and for the loop guard to find our changes still on their way to a remote.
-CREATE INDEX outbox_item_idx ON directus_sync.outbox (remote_id, collection, item_key);
+-- An item's queued rows in queue order: for the worker to gather every row of
+-- the items of a window (so that a backlog ships one request per item), and
+-- for the loop guard to find our changes still on their way to a remote.
+CREATE INDEX outbox_item_idx ON directus_sync.outbox (remote_id, collection, item_key, id);
+-- The rows of items in trouble (_record counts an attempt on an item's first
+-- row): for the worker to leave out the items that back off, to take first
+-- those due again, and to wake when the next backoff ends. Small, whatever
+-- the backlog; the capture trigger's rows (attempts 0) are not in it.
+CREATE INDEX outbox_retry_idx ON directus_sync.outbox (remote_id, retry_at) WHERE attempts > 0;
+-- Most queued rows are of distinct items: the planner estimates an item's
+-- rows as few whatever ANALYZE last saw (the queue of one hot item, say).
+ALTER TABLE directus_sync.outbox ALTER COLUMN item_key SET (n_distinct = -1);
 
 CREATE TABLE directus_sync.dead_letter (
     id              bigint PRIMARY KEY,        -- the outbox id it had
@@ -1824,11 +1834,82 @@ END
 $$;
 
 /*
+ * Where the queued rows of these ids are, in the order of ids (NULL for a row
+ * that is gone), for the worker's claims and for _record_rows: one probe of
+ * the primary key per id, whatever the statistics. A statement that names the rows by "id = ANY (...)" or by a
+ * join may read the whole queue instead: without statistics the planner
+ * takes a remote's rows for few (0.5% of the table) and prefers an index scan
+ * of them all, or a join that starts from the outbox. The subquery that
+ * depends on each id (LATERAL, not pulled up) leaves it the probe alone, as
+ * an index scan (the settings).
+ */
+CREATE FUNCTION directus_sync._queued_tids(rid integer, ids bigint[]) RETURNS tid[]
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+SET enable_seqscan = off
+SET enable_bitmapscan = off
+AS $$
+    SELECT ARRAY(SELECT x.ctid FROM unnest(ids) WITH ORDINALITY AS d(id, n)
+                   LEFT JOIN LATERAL (SELECT o.ctid FROM directus_sync.outbox o
+                                       WHERE o.remote_id = rid AND o.id = d.id OFFSET 0) x ON true
+                  ORDER BY d.n)
+$$;
+
+/*
+ * The queued rows of a window's outcome (for _record): returns how many were
+ * delivered. Each statement reads the rows it names by where they are
+ * (_queued_tids), and joins on nothing else (a join on id could be served
+ * by a scan of a whole index): the cost follows the window, whatever the
+ * queue and its statistics. A row updated meanwhile by another transaction
+ * is left as it is, and met again.
+ */
+CREATE FUNCTION directus_sync._record_rows(
+    rid integer, delivered bigint[],
+    dead_ids bigint[], dead_status integer[], dead_code text[], dead_message text[],
+    retry_ids bigint[], retry_errors text[], attempted_ids bigint[])
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+SET enable_seqscan = off
+SET enable_bitmapscan = off
+SET enable_hashjoin = off
+SET enable_mergejoin = off
+AS $$
+DECLARE
+    done bigint;
+BEGIN
+    DELETE FROM directus_sync.outbox WHERE ctid = ANY (directus_sync._queued_tids(rid, delivered));
+    GET DIAGNOSTICS done = ROW_COUNT;
+
+    WITH gone AS (
+        DELETE FROM directus_sync.outbox o
+         USING unnest(directus_sync._queued_tids(rid, dead_ids), dead_status, dead_code, dead_message)
+               AS d(tid, status, code, message)
+         WHERE o.ctid = d.tid
+        RETURNING o.*, d.status, d.code, d.message)
+    INSERT INTO directus_sync.dead_letter (id, remote_id, collection, item_key, op, payload, queued_at,
+                                           http_status, error_code, error_message)
+    SELECT id, remote_id, collection, item_key, op, payload, queued_at, status, code, message FROM gone;
+
+    -- sent without a definite answer: the remote may have applied it
+    UPDATE directus_sync.outbox SET attempts = attempts + 1
+     WHERE ctid = ANY (directus_sync._queued_tids(rid, attempted_ids));
+
+    UPDATE directus_sync.outbox o
+       SET attempts = o.attempts + 1, retry_at = now() + directus_sync._backoff(o.attempts + 1),
+           last_error = r.error
+      FROM unnest(directus_sync._queued_tids(rid, retry_ids), retry_errors) AS r(tid, error)
+     WHERE o.ctid = r.tid;
+    RETURN done;
+END
+$$;
+
+/*
  * The outcome of a window (see queue_record in src/queue_record.c):
  * delivered rows go, dead ones move to dead_letter, retry_ids back off alone,
- * attempted_ids count an attempt (a create of theirs may have arrived),
- * remote_error backs off the whole remote (honouring a Retry-After), counters
- * move on.
+ * attempted_ids count an attempt (a create of theirs may have arrived)
+ * (_record_rows); remote_error backs off the whole remote (honouring a
+ * Retry-After), counters move on.
  */
 CREATE FUNCTION directus_sync._record(
     rid integer, delivered bigint[],
@@ -1846,26 +1927,8 @@ DECLARE
     done bigint;
 BEGIN
     PERFORM directus_sync._lock_state(rid);
-    DELETE FROM directus_sync.outbox WHERE remote_id = rid AND id = ANY (delivered);
-    GET DIAGNOSTICS done = ROW_COUNT;
-
-    WITH gone AS (
-        DELETE FROM directus_sync.outbox o
-         USING unnest(dead_ids, dead_status, dead_code, dead_message) AS d(id, status, code, message)
-         WHERE o.remote_id = rid AND o.id = d.id
-        RETURNING o.*, d.status, d.code, d.message)
-    INSERT INTO directus_sync.dead_letter (id, remote_id, collection, item_key, op, payload, queued_at,
-                                           http_status, error_code, error_message)
-    SELECT id, remote_id, collection, item_key, op, payload, queued_at, status, code, message FROM gone;
-
-    -- sent without a definite answer: the remote may have applied it
-    UPDATE directus_sync.outbox SET attempts = attempts + 1 WHERE remote_id = rid AND id = ANY (attempted_ids);
-
-    UPDATE directus_sync.outbox o
-       SET attempts = o.attempts + 1, retry_at = now() + directus_sync._backoff(o.attempts + 1),
-           last_error = r.error
-      FROM unnest(retry_ids, retry_errors) AS r(id, error)
-     WHERE o.remote_id = rid AND o.id = r.id;
+    done := directus_sync._record_rows(rid, delivered, dead_ids, dead_status, dead_code, dead_message,
+                                       retry_ids, retry_errors, attempted_ids);
 
     UPDATE directus_sync.remote_state st
        SET in_flight = 0,
@@ -1949,6 +2012,13 @@ $$;
 CREATE FUNCTION directus_sync._shrink_outbox(min_bytes bigint) RETURNS boolean
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
+-- Whatever the statistics, through the primary key: _remove_orphans skips
+-- along it, one probe per remote, and "is it empty?" reads its first entry.
+-- Delivered rows leave dead tuples at the head of the heap until vacuum; a
+-- sequential scan would read them all, every 10 s.
+SET enable_seqscan = off
+SET enable_bitmapscan = off
+SET enable_sort = off
 AS $$
 BEGIN
     PERFORM directus_sync._remove_orphans();

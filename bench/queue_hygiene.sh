@@ -10,15 +10,27 @@
 # instead of 60 s, only to keep the run short), and the idle worker truncates
 # an empty outbox over 4 MB, indexes included, within 10 s.
 #
+# Also reports how much was delivered while the writes went on, and the
+# longest time delivery made no progress (one claim that takes minutes shows
+# there). DRAIN_TIMEOUT (s, default 300) bounds the wait for the drain.
+#
 #   bash bench/queue_hygiene.sh              1,000 thousand rows: 3 million events
 #   EVENTS_K=200 bash bench/queue_hygiene.sh
+# PGBIN (a PostgreSQL 15 bin directory), PORT and FAKE_PORT may be set to run
+# beside other clusters.
 set -euo pipefail
+pgbin_from_env=${PGBIN:-}
 . "$(dirname "$0")/../scripts/lib.sh"
+[ -n "$pgbin_from_env" ] && PGBIN=$pgbin_from_env
 
 EVENTS_K=${EVENTS_K:-1000}
-PORT=54396
-FAKE_PORT=54397
-[[ "$EVENTS_K" =~ ^[1-9][0-9]*$ ]] || ds_die "EVENTS_K must be a positive integer"
+PORT=${PORT:-54396}
+FAKE_PORT=${FAKE_PORT:-54397}
+DRAIN_TIMEOUT=${DRAIN_TIMEOUT:-300}
+for v in EVENTS_K PORT FAKE_PORT DRAIN_TIMEOUT; do
+    [[ "${!v}" =~ ^[1-9][0-9]*$ ]] || ds_die "$v must be a positive integer"
+done
+LOAD_BEFORE=$(cut -d ' ' -f 1-3 /proc/loadavg)
 
 ds_require_root
 ds_install_packages
@@ -44,7 +56,16 @@ q "CREATE EXTENSION directus_sync;
 size() { q "SELECT pg_total_relation_size('directus_sync.outbox')"; }
 pretty() { numfmt --to=iec --suffix=B "$1"; }
 peak=0
-sample() { local s; s=$(size); [ "$s" -gt "$peak" ] && peak=$s; return 0; }
+delivered() { q "SELECT delivered FROM directus_sync.remote_status"; }
+# progress: the longest time (s) in which the delivered count did not move
+last_count=0; last_move=$(date +%s); stall=0
+sample() {
+    local s d now; s=$(size); [ "$s" -gt "$peak" ] && peak=$s
+    d=$(delivered); now=$(date +%s)
+    if [ "$d" != "$last_count" ]; then last_count=$d; last_move=$now
+    elif [ $((now - last_move)) -gt "$stall" ]; then stall=$((now - last_move)); fi
+    return 0
+}
 
 ROWS=$((EVENTS_K * 1000))
 start=$(date +%s.%N)
@@ -61,10 +82,28 @@ for phase in insert update delete; do
     done
     sample
 done
+write_secs=$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { print b - a }')
+during_writes=$(delivered)
 
-ds_say "waiting for the queue to drain"
-until [ "$(q "SELECT queued + in_flight FROM directus_sync.remote_status")" = 0 ]; do sample; sleep 1; done
+ds_say "waiting for the queue to drain (at most $DRAIN_TIMEOUT s)"
+drain_start=$(date +%s)
+drained_ok=yes
+until [ "$(q "SELECT NOT EXISTS (SELECT FROM directus_sync.outbox) AND in_flight = 0 FROM directus_sync.remote_status")" = t ]; do
+    sample; sleep 1
+    if [ $(( $(date +%s) - drain_start )) -gt "$DRAIN_TIMEOUT" ]; then drained_ok=no; break; fi
+done
 elapsed=$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { print b - a }')
+if [ "$drained_ok" = no ]; then
+    ds_say "results"
+    printf '  load average before the run     %s, now %s\n' "$LOAD_BEFORE" "$(cut -d ' ' -f 1-3 /proc/loadavg)"
+    printf '  events written                  %s in %.0f s\n' "$((3 * EVENTS_K * 1000))" "$write_secs"
+    printf '  delivered while writing         %s\n' "$during_writes"
+    printf '  NOT DRAINED                     %s delivered after %.0f s; longest time without progress %s s\n' \
+        "$(delivered)" "$elapsed" "$stall"
+    printf '  worker: %s\n' "$(q "SELECT coalesce(state, '') || ' ' || coalesce(now() - query_start, '0')::text || ' ' || left(query, 60)
+                                FROM pg_stat_activity WHERE backend_type = 'directus_sync worker'")"
+    exit 0
+fi
 drained=$(size)
 delivered=$(q "SELECT delivered FROM directus_sync.remote_status")
 remote_items=$(curl -s "127.0.0.1:$FAKE_PORT/__fake/stats" | python3 -c 'import json,sys; print(json.load(sys.stdin)["items_received"])')
@@ -81,6 +120,9 @@ runs=$(( $(vacuums) - before ))
 heap_after=$(q "SELECT pg_relation_size('directus_sync.outbox')")
 
 ds_say "results"
+printf '  load average before the run     %s, now %s\n' "$LOAD_BEFORE" "$(cut -d ' ' -f 1-3 /proc/loadavg)"
+printf '  delivered while writing         %s of %s events in %.0f s; longest time without progress %s s\n' \
+    "$during_writes" "$((3 * EVENTS_K * 1000))" "$write_secs" "$stall"
 printf '  events captured and delivered   %s (3 x %s rows; fake received %s items)\n' "$delivered" "$ROWS" "$remote_items"
 printf '  total time                      %.0f s (%.0f events/s end to end)\n' "$elapsed" "$(awk -v d="$delivered" -v e="$elapsed" 'BEGIN { print d / e }')"
 printf '  outbox at its largest           %s (table + indexes, sampled)\n' "$(pretty "$peak")"

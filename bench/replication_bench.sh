@@ -28,13 +28,17 @@
 # everything on exit); about 4 to 5 minutes:
 #   bash bench/replication_bench.sh
 #   BENCH_SECONDS=30 LATENCY_SECONDS=30 bash bench/replication_bench.sh
+# PGBIN (a PostgreSQL 15 bin directory, default Debian's) and PORT may be set
+# to run beside other clusters.
 set -euo pipefail
+pgbin_from_env=${PGBIN:-}
 . "$(dirname "$0")/../scripts/lib.sh"
+[ -n "$pgbin_from_env" ] && PGBIN=$pgbin_from_env
 
 BENCH_SECONDS=${BENCH_SECONDS:-15}   # per workload and configuration, in BENCH_ROUNDS runs
 BENCH_ROUNDS=${BENCH_ROUNDS:-3}
 LATENCY_SECONDS=${LATENCY_SECONDS:-25}
-PORT=54395
+PORT=${PORT:-54395}
 FAKE_PORT=${FAKE_PORT:-55395}
 DB=bench
 REMOTE=bench
@@ -45,7 +49,7 @@ NAIVE_ITEMS=5000
 RATE=100              # commits/s of the latency run
 FIELDS="ARRAY['title', 'body', 'n', 'published', 'at']"
 
-for v in BENCH_SECONDS BENCH_ROUNDS LATENCY_SECONDS FAKE_PORT; do
+for v in BENCH_SECONDS BENCH_ROUNDS LATENCY_SECONDS PORT FAKE_PORT; do
     [[ "${!v}" =~ ^[1-9][0-9]*$ ]] || ds_die "$v must be a positive integer, not '${!v}'"
 done
 RUN_SECONDS=$(( (BENCH_SECONDS + BENCH_ROUNDS - 1) / BENCH_ROUNDS ))
@@ -159,7 +163,8 @@ configure() {
     esac
     local want=1 got
     [ "$1" = none ] && want=0
-    got=$(sql "SELECT count(*) FROM pg_trigger WHERE tgrelid = 'public.articles'::regclass")
+    # row triggers (subscribe also adds one that refuses TRUNCATE)
+    got=$(sql "SELECT count(*) FROM pg_trigger WHERE tgrelid = 'public.articles'::regclass AND tgtype::int & 32 = 0")
     [ "$got" = "$want" ] || ds_die "articles has $got triggers in configuration $1, expected $want"
 }
 
@@ -196,7 +201,13 @@ by_plpgsql=$(queued_by plpgsql)
     ds_die "the PL/pgSQL trigger does not queue what the C trigger queues"
 }
 
-worker_ticks() { awk '{ print $14 + $15 }' "/proc/$WORKER_PID/stat"; }
+# The worker's CPU ticks. An idle worker leaves its database (the launcher
+# starts one again at the next commit): a run's ticks count only while the
+# same worker lives through it, and 0 when none was there.
+worker_ticks() {
+    WORKER_PID=$(sql "SELECT pid FROM pg_stat_activity WHERE backend_type = 'directus_sync worker' AND datname = '$DB'")
+    awk '{ print $14 + $15 }' "/proc/${WORKER_PID:-0}/stat" 2>/dev/null || echo 0
+}
 CLK_TCK=$(getconf CLK_TCK)
 
 # bench_run NAME [pgbench options]: runs bench/NAME.sql, prints its tps.
@@ -303,7 +314,8 @@ for w in "${WORKLOADS[@]}"; do
             t0=$(worker_ticks)
             tps=$(bench_run "replication_$w" -T "$RUN_SECONDS")
             RUNS[$w.$cfg]="${RUNS[$w.$cfg]:-} $tps"
-            CPU[$w.$cfg]=$(( ${CPU[$w.$cfg]:-0} + $(worker_ticks) - t0 ))
+            t1=$(worker_ticks)
+            CPU[$w.$cfg]=$(( ${CPU[$w.$cfg]:-0} + (t1 >= t0 ? t1 - t0 : 0) ))
             queued=$(sql "SELECT count(*) FROM directus_sync.outbox")
             case $cfg in
                 none) [ "$queued" = 0 ] || ds_die "$w without capture queued $queued changes" ;;

@@ -5,12 +5,20 @@
  *	  window of one remote's queued rows coalesced into items, and the
  *	  current rows of items that must be created again.
  *
- * Coalescing folds the rows of one item, in queue order, into its net
- * change: create + update = create with both payloads merged, update +
- * update = update, anything + delete = delete, and create + delete =
- * nothing, unless the create may already have reached the remote (then a
- * delete). A row that cannot be folded in (a create after a delete) waits
- * for the next window, with every later row of its item.
+ * A claim reads in three steps, each through one index, in plans that
+ * statistics cannot change (fix_plans), so that its cost follows the window
+ * and not the backlog:
+ *	 1. the remote's items in trouble (outbox_retry_idx: rows that counted an
+ *		attempt): those backing off are left out, the others are due and
+ *		come first;
+ *	 2. the queue in id order from the remote's low-water mark (outbox_pkey,
+ *		queue_mark.c) until a window's rows are seen: which items come next;
+ *	 3. every queued row of those items, in id order (outbox_item_idx), so
+ *		that each item is coalesced whole however far apart its rows lie: a
+ *		backlog ships at most one request per item.
+ *
+ * The rows of each item are then folded into its net change
+ * (queue_coalesce.c).
  *
  * Each function runs one transaction of its own (worker_txn.c).
  *
@@ -20,18 +28,71 @@
 
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
+#include "tcop/tcopprot.h"
 #include "utils/builtins.h"
-#include "utils/fmgrprotos.h"
-#include "utils/jsonb.h"
+#include "utils/guc.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
 
 #include "directus_sync.h"
 #include "keyhash.h"
 #include "queue_claim.h"
+#include "queue_coalesce.h"
+#include "queue_mark.h"
 #include "worker_txn.h"
 
 /* Rows read per window, per item of a remote's batch limit. */
 #define WINDOW_ROWS_PER_BATCH_ITEM 8
 #define WINDOW_MAX_ROWS 20000
+/* Rows fetched at a time from the claim's cursors. */
+#define FETCH_ROWS 1000
+
+/*
+ * The claim's plans may not depend on statistics: an outbox analyzed while
+ * empty, or while it held one hot item, must not turn a window's index scan
+ * into a walk of the whole queue. With these off (as SET LOCAL: the
+ * transaction's end resets them) the index each query names is its only
+ * plan without a penalty; outbox.item_key's n_distinct keeps an item's rows
+ * few in every estimate. t/040 checks the plans.
+ */
+static void
+fix_plans(void)
+{
+	static const char *const off[] = {"enable_seqscan", "enable_bitmapscan", "enable_sort",
+		"enable_incremental_sort", "enable_hashjoin", "enable_mergejoin", "enable_material"};
+
+	for (size_t i = 0; i < lengthof(off); i++)
+		(void) set_config_option(off[i], "off", PGC_USERSET, PGC_S_SESSION, GUC_ACTION_LOCAL,
+								 true, 0, false);
+}
+
+/*
+ * A read in the transaction's first snapshot: every read of a claim sees
+ * the same queue, and the low-water mark knows which snapshot that was.
+ */
+static void
+spi_read(const char *sql, int nargs, Oid *types, Datum *values)
+{
+	debug_query_string = sql;
+	if (SPI_execute_with_args(sql, nargs, types, values, NULL, true, 0) < 0)
+		elog(ERROR, "could not run \"%s\"", sql);
+	debug_query_string = NULL;
+}
+
+static Portal
+open_cursor(const char *sql, int nargs, Oid *types, Datum *values)
+{
+	debug_query_string = sql;
+	return SPI_cursor_open_with_args(NULL, sql, nargs, types, values, NULL, true, 0);
+}
+
+static void
+close_cursor(Portal portal)
+{
+	SPI_cursor_close(portal);
+	debug_query_string = NULL;
+}
 
 /* ----------------------------------------------------------------
  * Ready remotes
@@ -44,37 +105,66 @@ typedef struct ReadyArgs
 	long		next_retry_ms;
 } ReadyArgs;
 
+/*
+ * Per remote: the wait of its backoff; whether it has rows from where its
+ * scan would start, or items due again (wherever they are); and the wait
+ * until its next item backoff ends (outbox_retry_idx: the least retry_at in
+ * the future, one index probe).
+ */
+#define READY_SQL \
+"SELECT r.id, (extract(epoch FROM st.retry_at - now()) * 1000)::bigint," \
+"       EXISTS (SELECT FROM directus_sync.outbox o WHERE o.remote_id = r.id AND o.id >= coalesce(m.start, 0))" \
+"       OR EXISTS (SELECT FROM directus_sync.outbox o WHERE o.remote_id = r.id AND o.attempts > 0" \
+"                   AND (o.retry_at IS NULL OR o.retry_at <= now()))," \
+"       ceil(extract(epoch FROM (SELECT o.retry_at FROM directus_sync.outbox o" \
+"                                 WHERE o.remote_id = r.id AND o.attempts > 0 AND o.retry_at > now()" \
+"                                 ORDER BY o.retry_at LIMIT 1) - now()) * 1000)::bigint" \
+"  FROM directus_sync.remote r LEFT JOIN directus_sync.remote_state st ON st.remote_id = r.id" \
+"  LEFT JOIN unnest($1::integer[], $2::bigint[]) AS m(remote_id, start) ON m.remote_id = r.id" \
+" WHERE r.enabled AND NOT r.paused ORDER BY r.id"
+
+static void
+note_wait(ReadyArgs *a, int64 wait_ms)
+{
+	if (wait_ms > 0 && (a->next_retry_ms < 0 || wait_ms < a->next_retry_ms))
+		a->next_retry_ms = wait_ms;
+}
+
 static void
 find_ready(void *arg)
 {
 	ReadyArgs  *a = arg;
+	Oid			types[2] = {INT4ARRAYOID, INT8ARRAYOID};
+	Datum		values[2];
+	List	   *listed = NIL;
 
-	spi_run("SELECT r.id, (extract(epoch FROM st.retry_at - now()) * 1000)::bigint AS wait_ms"
-			"  FROM directus_sync.remote r LEFT JOIN directus_sync.remote_state st ON st.remote_id = r.id"
-			" WHERE r.enabled AND NOT r.paused"
-			"   AND EXISTS (SELECT FROM directus_sync.outbox o WHERE o.remote_id = r.id)"
-			" ORDER BY r.id", 0, NULL, NULL, NULL);
+	queue_mark_starts(GetCurrentTimestamp(), &values[0], &values[1]);
+	fix_plans();
+	spi_read(READY_SQL, 2, types, values);
 	for (uint64 r = 0; r < SPI_processed; r++)
 	{
 		int			id = (int) result_int(r, 1);
 		int64		wait_ms = result_int(r, 2);
 
+		listed = lappend_int(listed, id);
 		if (list_member_int(a->busy, id))
 			continue;
 		if (wait_ms > 0)
 		{
-			if (a->next_retry_ms < 0 || wait_ms < a->next_retry_ms)
-				a->next_retry_ms = wait_ms;
+			note_wait(a, wait_ms);
 			continue;
 		}
-		a->ready = result_lappend_int(a->ready, id);
+		note_wait(a, result_int(r, 4));
+		if (result_int(r, 3))
+			a->ready = result_lappend_int(a->ready, id);
 	}
+	queue_mark_forget(listed);
 }
 
 /*
  * Ids of the remotes that have queued work and may be sent to now, leaving
- * out the busy ones; *next_retry_ms is when the earliest backed-off one is
- * due (-1: none).
+ * out the busy ones; *next_retry_ms is when the earliest backoff of a remote
+ * or of an item ends (-1: none).
  */
 List *
 queue_ready_remotes(List *busy_ids, long *next_retry_ms)
@@ -143,133 +233,6 @@ load_remote(int remote_id)
 	return remote;
 }
 
-static SyncSubscription *
-find_subscription(SyncRemote *remote, const char *collection)
-{
-	ListCell   *lc;
-
-	foreach(lc, remote->subscriptions)
-	{
-		SyncSubscription *sub = lfirst(lc);
-
-		if (strcmp(sub->collection, collection) == 0)
-			return sub;
-	}
-	return NULL;
-}
-
-/* ----------------------------------------------------------------
- * Coalescing
- * ---------------------------------------------------------------- */
-
-/* The coalescing state of one item while the window is read. */
-typedef struct ItemEntry
-{
-	char	   *hash_key;		/* collection \x1f key */
-	SyncItem   *item;
-	bool		closed;			/* later rows of this item wait for the next window */
-} ItemEntry;
-
-/* A queued row as read. */
-typedef struct QueuedRow
-{
-	int64		id;
-	char	   *collection;
-	char	   *key;
-	SyncOp		op;
-	char	   *payload;
-	int			attempts;		/* failed attempts of this row's item so far */
-	bool		maybe_sent;		/* sent before: may have arrived */
-} QueuedRow;
-
-static char *
-merge_payloads(const char *older, const char *newer)
-{
-	Datum		a = DirectFunctionCall1(jsonb_in, CStringGetDatum(older));
-	Datum		b = DirectFunctionCall1(jsonb_in, CStringGetDatum(newer));
-	Datum		merged = DirectFunctionCall2(jsonb_concat, a, b);
-
-	return result_strdup(DatumGetCString(DirectFunctionCall1(jsonb_out, merged)));
-}
-
-/*
- * Folds one more queued row into an item. Returns false when the row cannot
- * be folded in: it must wait for the next window, behind what this window
- * ships.
- */
-static bool
-fold_row(SyncItem *item, const QueuedRow *row)
-{
-	switch (item->op)
-	{
-		case SYNC_OP_CREATE:
-		case SYNC_OP_UPDATE:
-			if (row->op == SYNC_OP_UPDATE)
-				item->payload = merge_payloads(item->payload, row->payload);
-			else if (row->op == SYNC_OP_DELETE)
-			{
-				/* a create that may have arrived must be undone */
-				bool		cancels = item->op == SYNC_OP_CREATE && !item->maybe_sent;
-
-				item->op = cancels ? SYNC_OP_NONE : SYNC_OP_DELETE;
-				item->payload = NULL;
-			}
-			else
-				return false;
-			return true;
-		case SYNC_OP_DELETE:
-			return row->op == SYNC_OP_DELETE;
-		case SYNC_OP_NONE:
-			if (row->op == SYNC_OP_CREATE)
-			{
-				item->op = SYNC_OP_CREATE;
-				item->payload = result_strdup(row->payload);
-				item->maybe_sent = row->maybe_sent;
-				return true;
-			}
-			return row->op == SYNC_OP_DELETE;
-	}
-	return false;
-}
-
-static void
-item_add_id(SyncItem *item, int64 id)
-{
-	if (item->nids == item->maxids)
-	{
-		item->maxids = Max(4, item->maxids * 2);
-		item->ids = item->ids
-			? repalloc(item->ids, sizeof(int64) * item->maxids)
-			: result_alloc(sizeof(int64) * item->maxids);
-	}
-	item->ids[item->nids++] = id;
-}
-
-static SyncItem *
-new_item(SyncRemote *remote, const QueuedRow *row)
-{
-	SyncItem   *item = result_alloc(sizeof(SyncItem));
-
-	item->sub = find_subscription(remote, row->collection);
-	item->key = result_strdup(row->key);
-	item->op = row->op;
-	item->payload = row->payload ? result_strdup(row->payload) : NULL;
-	item->maybe_sent = row->maybe_sent && row->op == SYNC_OP_CREATE;
-	/* the first row carries the item's attempts and backoff (_record) */
-	item->attempts = row->attempts;
-	item->outcome = ITEM_PENDING;
-	if (item->sub == NULL)
-	{
-		/* unsubscribe deletes queued rows; this one raced with it */
-		item->sub = result_alloc(sizeof(SyncSubscription));
-		item->sub->collection = result_strdup(row->collection);
-		item->outcome = ITEM_DEAD;
-		item->error_code = "NO_SUBSCRIPTION";
-		item->error_message = "the remote no longer subscribes to this collection";
-	}
-	return item;
-}
-
 /* ----------------------------------------------------------------
  * Claim: a window of queued rows, coalesced into items
  * ---------------------------------------------------------------- */
@@ -281,26 +244,114 @@ typedef struct ClaimArgs
 	List	   *items;
 } ClaimArgs;
 
+/* An item of the remote's queue while the window is chosen. */
+typedef struct ItemEntry
+{
+	char	   *hash_key;		/* collection \x1f key */
+	char	   *collection;
+	char	   *key;
+	bool		backing_off;	/* left out of this window */
+	bool		chosen;			/* in this window */
+} ItemEntry;
+
+typedef struct Window
+{
+	ClaimArgs  *claim;
+	int			max_rows;		/* rows the scan reads, and of one item */
+	int			max_gathered;	/* rows of the window's items */
+	KeyHash    *entries;		/* ItemEntry by collection and key */
+	List	   *chosen;			/* of ItemEntry *, in window order */
+	int64		seen;			/* lowest id the scan could take or the window leaves */
+} Window;
+
+static ItemEntry *
+enter_item(Window *w, const char *collection, const char *key)
+{
+	bool		found;
+	ItemEntry  *e = keyhash_enter(w->entries, item_hash_key(collection, key), &found);
+
+	if (!found)
+	{
+		e->collection = pstrdup(collection);
+		e->key = pstrdup(key);
+	}
+	return e;
+}
+
+static void
+choose_item(Window *w, ItemEntry *e)
+{
+	e->chosen = true;
+	w->chosen = lappend(w->chosen, e);
+}
+
 /*
- * A window of the remote's queue in queue order, leaving out every row of an
- * item that backs off alone (its first row carries retry_at), so that it
- * holds up nothing else.
+ * 1. The items in trouble: a row of each counts its attempts (_record).
+ * Those backing off are left out of the window, so that they hold up
+ * nothing else; the others are due again (their backoff is over, was ended
+ * by resume(), or an answer never came) and come first, so that no mark
+ * can leave them behind.
  */
 static void
-read_window_rows(SyncRemote *remote)
+read_troubled(Window *w)
 {
-	Oid			types[2] = {INT4OID, INT4OID};
-	Datum		values[2];
+	Oid			types[1] = {INT4OID};
+	Datum		values[1] = {Int32GetDatum(w->claim->remote_id)};
+	ItemEntry **entries;
 
-	values[0] = Int32GetDatum(remote->id);
-	values[1] = Int32GetDatum(Min(WINDOW_MAX_ROWS, remote->batch_max_items * WINDOW_ROWS_PER_BATCH_ITEM));
-	spi_run("SELECT o.id, o.collection, o.item_key, o.op, o.payload::text, o.attempts, o.sent_at IS NOT NULL"
-			"  FROM directus_sync.outbox o WHERE o.remote_id = $1"
-			"   AND NOT EXISTS (SELECT FROM directus_sync.outbox b"
-			"                    WHERE b.remote_id = $1 AND b.retry_at IS NOT NULL AND b.retry_at > now()"
-			"                      AND b.collection = o.collection AND b.item_key = o.item_key)"
-			" ORDER BY o.id LIMIT $2",
-			2, types, values, NULL);
+	spi_read("SELECT o.collection, o.item_key, o.retry_at > now() FROM directus_sync.outbox o"
+			 " WHERE o.remote_id = $1 AND o.attempts > 0 ORDER BY o.retry_at",
+			 1, types, values);
+	entries = palloc(sizeof(ItemEntry *) * Max(SPI_processed, 1));
+	for (uint64 r = 0; r < SPI_processed; r++)
+	{
+		entries[r] = enter_item(w, SPI_getvalue(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1),
+								SPI_getvalue(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 2));
+		entries[r]->backing_off |= result_int(r, 3) != 0;
+	}
+	for (uint64 r = 0; r < SPI_processed; r++)
+	{
+		if (!entries[r]->backing_off && !entries[r]->chosen)
+			choose_item(w, entries[r]);
+	}
+}
+
+/*
+ * 2. The queue in id order from start, until the window's rows are seen:
+ * the items they belong to are the window's.
+ */
+static int
+scan_queue(Window *w, int64 start)
+{
+	Oid			types[2] = {INT4OID, INT8OID};
+	Datum		values[2] = {Int32GetDatum(w->claim->remote_id), Int64GetDatum(start)};
+	Portal		portal = open_cursor("SELECT o.id, o.collection, o.item_key FROM directus_sync.outbox o"
+									 " WHERE o.remote_id = $1 AND o.id >= $2 ORDER BY o.id",
+									 2, types, values);
+	int			rows = 0;
+
+	while (rows < w->max_rows)
+	{
+		SPI_cursor_fetch(portal, true, Min(FETCH_ROWS, w->max_rows - rows));
+		if (SPI_processed == 0)
+			break;
+		for (uint64 r = 0; r < SPI_processed; r++)
+		{
+			HeapTuple	tuple = SPI_tuptable->vals[r];
+			ItemEntry  *e = enter_item(w, SPI_getvalue(tuple, SPI_tuptable->tupdesc, 2),
+									   SPI_getvalue(tuple, SPI_tuptable->tupdesc, 3));
+
+			if (e->backing_off)
+				continue;
+			w->seen = Min(w->seen, result_int(r, 1));
+			rows++;
+			if (!e->chosen)
+				choose_item(w, e);
+		}
+		SPI_freetuptable(SPI_tuptable);
+	}
+	close_cursor(portal);
+	return rows;
 }
 
 static QueuedRow
@@ -310,43 +361,136 @@ queued_row(uint64 r)
 	HeapTuple	tuple = SPI_tuptable->vals[r];
 	TupleDesc	desc = SPI_tuptable->tupdesc;
 
-	row.id = result_int(r, 1);
-	row.collection = SPI_getvalue(tuple, desc, 2);
-	row.key = SPI_getvalue(tuple, desc, 3);
-	row.op = (SyncOp) SPI_getvalue(tuple, desc, 4)[0];
-	row.payload = SPI_getvalue(tuple, desc, 5);
-	row.attempts = (int) result_int(r, 6);
-	row.maybe_sent = row.attempts > 0 || result_int(r, 7) != 0;
+	row.id = result_int(r, 2);
+	row.collection = NULL;
+	row.key = NULL;
+	row.op = (SyncOp) SPI_getvalue(tuple, desc, 3)[0];
+	row.payload = SPI_getvalue(tuple, desc, 4);
+	row.attempts = (int) result_int(r, 5);
+	row.maybe_sent = row.attempts > 0 || result_int(r, 6) != 0;
+	row.backing_off = result_int(r, 7) != 0;
 	return row;
 }
 
-/* Folds the rows just read into one item per collection and key. */
+/*
+ * Folds the rows of one item (read up to per_item of them) into one
+ * SyncItem. Rows it cannot fold, and those not read, stay queued; an item
+ * with a row backing off waits whole.
+ */
 static void
-coalesce_rows(ClaimArgs *a)
+coalesce_item(Window *w, ItemEntry *e, QueuedRow *rows, int nrows, int per_item)
 {
-	KeyHash    *seen = keyhash_create("directus_sync window items", 1024, sizeof(ItemEntry),
-									  CurrentMemoryContext);
+	SyncItem   *item;
+	int			folded;
 
-	for (uint64 r = 0; r < SPI_processed; r++)
+	for (int i = 0; i < nrows; i++)
 	{
-		QueuedRow	row = queued_row(r);
-		bool		found;
-		ItemEntry  *entry = keyhash_enter(seen, item_hash_key(row.collection, row.key), &found);
-
-		if (entry->closed)
-			continue;
-		if (entry->item == NULL)
-		{
-			entry->item = new_item(a->remote, &row);
-			a->items = result_lappend(a->items, entry->item);
-		}
-		else if (!fold_row(entry->item, &row))
-		{
-			entry->closed = true;
-			continue;
-		}
-		item_add_id(entry->item, row.id);
+		if (rows[i].backing_off)
+			return;
+		rows[i].collection = e->collection;
+		rows[i].key = e->key;
 	}
+	item = coalesce_rows(w->claim->remote, rows, nrows, &folded);
+	if (nrows == per_item)
+		w->seen = Min(w->seen, rows[nrows - 1].id + 1);
+	if (folded < nrows)
+		w->seen = Min(w->seen, rows[folded].id);
+	if (item != NULL)
+		w->claim->items = result_lappend(w->claim->items, item);
+}
+
+#define GATHER_SQL \
+"SELECT k.ord, o.id, o.op, o.payload::text, o.attempts, o.sent_at IS NOT NULL, o.retry_at > now()" \
+"  FROM unnest($2::text[], $3::text[]) WITH ORDINALITY AS k(collection, key, ord)," \
+"       LATERAL (SELECT o.id, o.op, o.payload, o.attempts, o.sent_at, o.retry_at FROM directus_sync.outbox o" \
+"                 WHERE o.remote_id = $1 AND o.collection = k.collection AND o.item_key = k.key" \
+"                 ORDER BY o.id LIMIT $4) o" \
+" ORDER BY k.ord"
+
+/*
+ * 3. Every queued row of the chosen items, up to a window's rows of each,
+ * item by item: all of an item or nothing, until the window is full. What
+ * an item needs while it is folded goes with it (scratch).
+ */
+static void
+gather_items(Window *w)
+{
+	int			nitems = list_length(w->chosen);
+	Datum	   *colls = palloc(sizeof(Datum) * Max(nitems, 1));
+	Datum	   *keys = palloc(sizeof(Datum) * Max(nitems, 1));
+	Oid			types[4] = {INT4OID, TEXTARRAYOID, TEXTARRAYOID, INT4OID};
+	Datum		values[4];
+	MemoryContext scratch;
+	QueuedRow  *rows;
+	Portal		portal;
+	int			nrows = 0,
+				taken = 0;
+	int64		ord = 0;
+
+	if (nitems == 0)
+		return;
+	scratch = AllocSetContextCreate(CurrentMemoryContext, "directus_sync item", ALLOCSET_DEFAULT_SIZES);
+	rows = palloc(sizeof(QueuedRow) * w->max_rows);
+	for (int i = 0; i < nitems; i++)
+	{
+		colls[i] = CStringGetTextDatum(((ItemEntry *) list_nth(w->chosen, i))->collection);
+		keys[i] = CStringGetTextDatum(((ItemEntry *) list_nth(w->chosen, i))->key);
+	}
+	values[0] = Int32GetDatum(w->claim->remote_id);
+	values[1] = PointerGetDatum(construct_array(colls, nitems, TEXTOID, -1, false, TYPALIGN_INT));
+	values[2] = PointerGetDatum(construct_array(keys, nitems, TEXTOID, -1, false, TYPALIGN_INT));
+	values[3] = Int32GetDatum(w->max_rows);
+	portal = open_cursor(GATHER_SQL, 4, types, values);
+	while (taken < w->max_gathered)
+	{
+		SPI_cursor_fetch(portal, true, FETCH_ROWS);
+		if (SPI_processed == 0)
+			break;
+		for (uint64 r = 0; r < SPI_processed && taken < w->max_gathered; r++)
+		{
+			MemoryContext old;
+
+			if (result_int(r, 1) != ord && nrows > 0)
+			{
+				old = MemoryContextSwitchTo(scratch);
+				coalesce_item(w, list_nth(w->chosen, ord - 1), rows, nrows, w->max_rows);
+				MemoryContextSwitchTo(old);
+				MemoryContextReset(scratch);
+				taken += nrows;
+				nrows = 0;
+			}
+			ord = result_int(r, 1);
+			old = MemoryContextSwitchTo(scratch);
+			if (taken < w->max_gathered)
+				rows[nrows++] = queued_row(r);
+			MemoryContextSwitchTo(old);
+		}
+		SPI_freetuptable(SPI_tuptable);
+	}
+	close_cursor(portal);
+	if (nrows > 0)
+		coalesce_item(w, list_nth(w->chosen, ord - 1), rows, nrows, w->max_rows);
+	MemoryContextDelete(scratch);
+}
+
+/* The window: its items in w->claim->items; moves the remote's mark. */
+static void
+read_window(ClaimArgs *a)
+{
+	Window		w = {a, 0, 0, NULL, NIL, QUEUE_NO_ID};
+	TimestampTz now = GetCurrentTimestamp();
+	int64		start = queue_mark_start(a->remote_id, now);
+	int			rows;
+
+	w.max_rows = Min(WINDOW_MAX_ROWS, a->remote->batch_max_items * WINDOW_ROWS_PER_BATCH_ITEM);
+	/* an item's later rows fold into it: they cost reading, not sending */
+	w.max_gathered = 2 * w.max_rows;
+	w.entries = keyhash_create("directus_sync window items", 1024, sizeof(ItemEntry),
+							   CurrentMemoryContext);
+	read_troubled(&w);
+	rows = scan_queue(&w, start);
+	gather_items(&w);
+	queue_mark_move(a->remote_id, start, rows, w.seen, GetActiveSnapshot(), now);
 }
 
 /*
@@ -375,8 +519,9 @@ mark_creates_sent(int remote_id, List *items)
 		return;
 	values[0] = Int32GetDatum(remote_id);
 	values[1] = PointerGetDatum(construct_array(ids, nids, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-	spi_run("UPDATE directus_sync.outbox SET sent_at = now() WHERE remote_id = $1 AND id = ANY ($2)",
-			2, types, values, NULL);
+	/* one probe per id, whatever the statistics (see _queued_tids) */
+	spi_run("UPDATE directus_sync.outbox SET sent_at = now()"
+			" WHERE ctid = ANY (directus_sync._queued_tids($1, $2))", 2, types, values, NULL);
 }
 
 static void
@@ -387,11 +532,11 @@ claim(void *arg)
 	Oid			types[2] = {INT4OID, INT4OID};
 	Datum		values[2];
 
+	fix_plans();
 	a->remote = load_remote(a->remote_id);
 	if (a->remote == NULL)
 		return;
-	read_window_rows(a->remote);
-	coalesce_rows(a);
+	read_window(a);
 
 	/* nothing left to ship is delivered as is */
 	foreach(lc, a->items)
@@ -405,14 +550,14 @@ claim(void *arg)
 
 	values[0] = Int32GetDatum(a->remote_id);
 	values[1] = Int32GetDatum(list_length(a->items));
-	spi_run("UPDATE directus_sync.remote_state SET in_flight = $2 WHERE remote_id = $1",
+	spi_run("UPDATE directus_sync.remote_state SET in_flight = $2, claimed_at = now() WHERE remote_id = $1",
 			2, types, values, NULL);
 }
 
 /*
  * Loads a remote (settings, subscriptions) and a window of its queued rows
- * as items, in queue order of their first row. NULL when the remote is gone,
- * disabled or paused.
+ * as items: those due again first, then in queue order. NULL when the remote
+ * is gone, disabled or paused.
  */
 SyncRemote *
 queue_claim(int remote_id, List **items)

@@ -238,7 +238,7 @@ record(void *arg)
 	 */
 	values[1] = accum_array(&o.answered_ids);
 	spi_run("UPDATE directus_sync.outbox SET sent_at = NULL"
-			" WHERE remote_id = $1 AND id = ANY ($2) AND sent_at IS NOT NULL",
+			" WHERE ctid = ANY (directus_sync._queued_tids($1, $2)) AND sent_at IS NOT NULL",
 			2, types, values, NULL);
 }
 

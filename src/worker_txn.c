@@ -244,19 +244,21 @@ static void
 hold_unanswered(void *arg)
 {
 	(void) arg;
-	spi_run("UPDATE directus_sync.remote_state st SET retry_at = greatest(st.retry_at, u.until)"
-			"  FROM (SELECT o.remote_id, max(o.sent_at) + r.request_timeout_ms * interval '1 ms' AS until"
-			"          FROM directus_sync.outbox o JOIN directus_sync.remote r ON r.id = o.remote_id"
-			"         WHERE o.sent_at IS NOT NULL GROUP BY o.remote_id, r.request_timeout_ms) u"
-			" WHERE st.remote_id = u.remote_id AND u.until > now()",
+	spi_run("UPDATE directus_sync.remote_state st"
+			"   SET retry_at = greatest(st.retry_at, st.claimed_at + r.request_timeout_ms * interval '1 ms')"
+			"  FROM directus_sync.remote r"
+			" WHERE r.id = st.remote_id AND st.in_flight > 0"
+			"   AND st.claimed_at + r.request_timeout_ms * interval '1 ms' > now()",
 			0, NULL, NULL, NULL);
 }
 
 /*
- * Creates marked as sent whose answer never came (a worker died, or gave
- * its windows up after an error) may still be applied by the remote: a
- * delete sent now could arrive first. Each such remote waits until a
- * request sent then has timed out, as after a recorded timeout.
+ * A window whose outcome was never recorded (a worker died, or gave its
+ * windows up after an error) may have requests on their way that the
+ * remote will still apply: a create, then a delete sent now could arrive
+ * first; an older update could land after a newer one. Each such remote
+ * waits until a request sent at its claim has timed out, as after a
+ * recorded timeout.
  */
 void
 worker_hold_unanswered(void)

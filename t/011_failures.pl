@@ -47,18 +47,19 @@ sql(q{SELECT directus_sync.subscribe('b', 'articles', ARRAY['title', 'v'])});
 sub articles_in_table { return table_rows($node, 'SELECT id, title, v FROM articles', 'id') }
 
 # ---------------------------------------------------------------------------
-# The remote goes away for 3 seconds while changes are made. Small batches
-# make small windows (8 rows per batch item: 16 rows), so that the 32
-# changes go out in several windows, and an item's changes in several
-# requests: their order is then the worker's to keep.
+# The remote goes away for 3 seconds while changes are made. A window
+# gathers every queued row of its items, up to a window's rows of each:
+# small batches make small windows (8 rows per batch item: 16 rows), so that
+# each item's 21 changes go out in two requests, in two windows: their order
+# is then the worker's to keep.
 
 sql(q{SELECT directus_sync.alter_remote('b', batch_max_items => 2)});
 my $mark = last_seq($fake);
 ctl($fake, 'POST', 'down', { seconds => 3 });
 sql(q{INSERT INTO articles (id, title) SELECT g, 'new' FROM generate_series(1, 10) g});
-for my $step (1 .. 4)
+for my $step (1 .. 20)
 {
-	sql("UPDATE articles SET v = v + 1, title = 'step $step' WHERE id % 2 = $step % 2");
+	sql("UPDATE articles SET v = v + 1, title = 'step $step'");
 }
 sql(q{DELETE FROM articles WHERE id = 10; INSERT INTO articles (id, title) VALUES (11, 'late')});
 my $down_status;

@@ -1,0 +1,28 @@
+/*-------------------------------------------------------------------------
+ *
+ * queue_coalesce.h
+ *	  Folding an item's queued rows into one change (queue_coalesce.c).
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef DIRECTUS_SYNC_QUEUE_COALESCE_H
+#define DIRECTUS_SYNC_QUEUE_COALESCE_H
+
+#include "directus_sync.h"
+
+/* A queued row as the claim read it. */
+typedef struct QueuedRow
+{
+	int64		id;
+	char	   *collection;
+	char	   *key;
+	SyncOp		op;
+	char	   *payload;
+	int			attempts;		/* failed attempts of this row's item so far */
+	bool		maybe_sent;		/* sent before: may have arrived */
+	bool		backing_off;	/* retry_at is still to come */
+} QueuedRow;
+
+extern SyncItem *coalesce_rows(SyncRemote *remote, QueuedRow *rows, int nrows, int *folded);
+
+#endif							/* DIRECTUS_SYNC_QUEUE_COALESCE_H */
