@@ -1946,6 +1946,9 @@ BEGIN
      WHERE st.remote_id = rid;
 
     IF failures > 0 THEN
+        -- _notify tells of one failure, or counts one: the window's others count too
+        UPDATE directus_sync.remote_state SET unnotified_failures = unnotified_failures + failures - 1
+         WHERE remote_id = rid;
         PERFORM directus_sync._notify(rid, fail_collection, fail_item, fail_event, fail_error);
     END IF;
 END

@@ -69,12 +69,9 @@ configured_databases(void)
 				 errmsg("invalid list syntax in parameter \"%s\"", "directus_sync.databases")));
 	foreach(lc, names)
 	{
+		/* cut to NAMEDATALEN - 1 bytes, as CREATE DATABASE cut the name */
 		char	   *name = lfirst(lc);
 
-		if (strlen(name) >= Min(BGW_EXTRALEN, NAMEDATALEN))
-			ereport(FATAL,
-					(errcode(ERRCODE_NAME_TOO_LONG),
-					 errmsg("database name \"%s\" in directus_sync.databases is too long", name)));
 		/* one worker per database: two would send the same changes */
 		if (!list_member(unique, makeString(name)))
 			unique = lappend(unique, makeString(name));
@@ -223,14 +220,35 @@ launch_if_due(int slot, TimestampTz now, bool recheck_missing)
 	return poll_interval_setting;
 }
 
+/*
+ * A shorter poll_interval applies to the visits already scheduled too: a
+ * worker that left an hour ago with the old one would otherwise not be back
+ * for the rest of that hour.
+ */
+static void
+bring_polls_forward(void)
+{
+	TimestampTz latest = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), poll_interval_setting);
+
+	for (int i = 0; i < nslots; i++)
+	{
+		if (wake_due(i) > latest)
+			wake_set_due(i, latest);
+	}
+}
+
 static void
 process_interrupts(void)
 {
 	CHECK_FOR_INTERRUPTS();
 	if (ConfigReloadPending)
 	{
+		int			old_poll_interval = poll_interval_setting;
+
 		ConfigReloadPending = false;
 		ProcessConfigFile(PGC_SIGHUP);
+		if (poll_interval_setting < old_poll_interval)
+			bring_polls_forward();
 	}
 }
 

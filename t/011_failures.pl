@@ -47,7 +47,8 @@ sql(q{SELECT directus_sync.subscribe('b', 'articles', ARRAY['title', 'v'])});
 sub articles_in_table { return table_rows($node, 'SELECT id, title, v FROM articles', 'id') }
 
 # ---------------------------------------------------------------------------
-# The remote goes away for 3 seconds while changes are made. A window
+# The remote goes away for 5 seconds while changes are made (the worker,
+# woken by their commits, meets it down well before). A window
 # gathers every queued row of its items, up to a window's rows of each:
 # small batches make small windows (8 rows per batch item: 16 rows), so that
 # each item's 21 changes go out in two requests, in two windows: their order
@@ -55,7 +56,7 @@ sub articles_in_table { return table_rows($node, 'SELECT id, title, v FROM artic
 
 sql(q{SELECT directus_sync.alter_remote('b', batch_max_items => 2)});
 my $mark = last_seq($fake);
-ctl($fake, 'POST', 'down', { seconds => 3 });
+ctl($fake, 'POST', 'down', { seconds => 5 });
 sql(q{INSERT INTO articles (id, title) SELECT g, 'new' FROM generate_series(1, 10) g});
 for my $step (1 .. 20)
 {
@@ -96,8 +97,10 @@ ok(!defined $st->{retry_at} && $st->{failed} >= $down_status->{failed},
 # else, so a remote that answers within twice the timeout has applied the
 # create before the delete arrives; no client can do better against a
 # remote that takes longer still.
-sql(q{SELECT directus_sync.alter_remote('b', request_timeout_ms => 1000)});
-ctl($fake, 'POST', 'stall', { seconds => 1.5, count => 1 });
+# (A 2 s timeout and a 3 s answer: the delete goes out 4 s after the create,
+# a second after the remote applied it, on a loaded machine too.)
+sql(q{SELECT directus_sync.alter_remote('b', request_timeout_ms => 2000)});
+ctl($fake, 'POST', 'stall', { seconds => 3, count => 1 });
 $mark = last_seq($fake);
 sql(q{INSERT INTO articles (id, title) VALUES (25, 'created, then deleted')});
 ok(wait_for('the create to be on its way', sub { remote_status($node, 'b')->{in_flight} > 0 },

@@ -111,15 +111,16 @@ delivered_soon(40, 'wake() has a worker run: the prepared change is delivered');
 
 # ---------------------------------------------------------------------------
 # A reload sets the poll to 300 ms, without a restart: the fallback poll
-# finds a prepared transaction's change
+# finds a prepared transaction's change, the poll already scheduled an hour
+# ahead (by the worker that left) included
 
 my $launcher = $node->safe_psql('postgres', q{SELECT pid FROM pg_stat_activity WHERE backend_type = 'directus_sync launcher'});
+ok(wait_for('the worker to leave', \&no_worker), 'the worker leaves, its next visit an hour ahead');
 sql(q{ALTER SYSTEM SET directus_sync.poll_interval = '300ms'});
 $node->reload;   # SIGHUP
 ok(wait_for('the reload', sub { sql(q{SHOW directus_sync.poll_interval}) eq '300ms' }), 'SIGHUP: poll_interval is 300 ms');
-# The worker that runs next takes it and leaves the next visit to 300 ms.
-sql(q{INSERT INTO articles VALUES (50, 'after the reload')});
-delivered_soon(50, 'a commit after the reload: delivered');
+prepared_insert(50);
+delivered_soon(50, 'the visit scheduled an hour ahead is brought forward: a prepared change is found');
 ok(wait_for('the worker to leave', \&no_worker), 'the worker leaves');
 prepared_insert(51);
 delivered_soon(51, 'the fallback poll, 300 ms after the reload, finds a prepared change');

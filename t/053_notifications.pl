@@ -63,6 +63,11 @@ is($n->[0]{inserted_by}, 'directus', 'inserted as the owner of directus_notifica
 
 ok(fail_once() && fail_once(), 'two more failures, each in a round of its own');
 is(dead(), 3, 'three dead letters');
+# Two refused items in one window are two failures, not one.
+$next_alert += 2;
+sql(sprintf("INSERT INTO alerts VALUES (%d, 'alert a'), (%d, 'alert b')", $next_alert - 1, $next_alert));
+ok(wait_drained($node, 'n'), 'two more failures in one round');
+is(dead(), 5, 'five dead letters');
 is(scalar @{ notifications() }, 1, 'within notify_interval (1 h): no more notifications');
 
 sql(q{ALTER SYSTEM SET directus_sync.notify_interval = 0});

@@ -127,7 +127,8 @@ Control API (no auth, JSON in and out, never logged; handlers ctl_*):
   POST   /__fake/mode               {"admin":bool,"readback":bool,
                                     "query_limit_max":int or null}
   GET    /__fake/stats              {"requests","connections" (those that
-                                    carried an API request),"items_received"}
+                                    carried an API request),"items_received",
+                                    "stalled" (requests a stall holds now)}
 "items" in the log counts the objects or keys a request carries (the key in
 the path of PATCH/DELETE /items/:c/:id counts as one).
 """
@@ -256,6 +257,7 @@ class State:
         self.conn_ids = itertools.count(1)
         self.rules = []    # failure rules, first match wins
         self.stalls = []   # [seconds, remaining count]
+        self.stalled = 0   # requests held by a stall right now
         self.reset_counters()
 
     def reset_counters(self):
@@ -858,7 +860,13 @@ class Handler(BaseHTTPRequestHandler):
                         break
                 state.stalls = [s for s in state.stalls if s[1] != 0]
             if delay:
-                time.sleep(delay)
+                with state.lock:
+                    state.stalled += 1
+                try:
+                    time.sleep(delay)
+                finally:
+                    with state.lock:
+                        state.stalled -= 1
 
         body, parse_error = None, None
         if raw:
@@ -1101,7 +1109,7 @@ class Handler(BaseHTTPRequestHandler):
     def ctl_stats_get(self, body, flat, rest):
         with self.state.lock:
             return {"requests": self.state.requests, "connections": self.state.connections,
-                    "items_received": self.state.items_received}
+                    "items_received": self.state.items_received, "stalled": self.state.stalled}
 
     def ctl_down_post(self, body, flat, rest):
         seconds = float(body.get("seconds", 1))
