@@ -158,14 +158,24 @@ foreach my $p (@partial)
 	is($node->safe_psql($target, $remotes_query), $source_remotes, "$what dump with -e: the remote and its token back");
 }
 # The other way the docs give: create the extension, then restore the dump
-# of the table into it.
+# of the table and its sequence into it. The table alone holds no sequence
+# position: new mappings would take ids already used.
+unlike(slurp_file("$dumpdir/source_table.sql"), qr/setval/, 'table dump without -e: no sequence position in it');
+my $table_seq_file = "$dumpdir/source_table_seq.sql";
+$node->command_ok([ 'pg_dump', '-t', 'cms.directus_sync_id_map', '-t', 'cms.directus_sync_id_map_id_seq',
+	'--file', $table_seq_file, '--dbname', $node->connstr('source') ], 'pg_dump -t the map -t its sequence');
 $node->safe_psql('postgres', 'CREATE DATABASE restored_table_into_extension');
 $node->safe_psql('restored_table_into_extension', 'CREATE SCHEMA cms; CREATE EXTENSION directus_sync SCHEMA cms');
 $node->command_ok([ 'psql', '--no-psqlrc', '--set', 'ON_ERROR_STOP=1', '--quiet',
-	'--dbname', $node->connstr('restored_table_into_extension'), '--file', "$dumpdir/source_table.sql" ],
-	'table dump without -e: restored into a database with the extension, no error');
+	'--dbname', $node->connstr('restored_table_into_extension'), '--file', $table_seq_file ],
+	'table and sequence dump without -e: restored into a database with the extension, no error');
 is($node->safe_psql('restored_table_into_extension', $map_query), $source_rows,
-	'table dump without -e, extension created first: every mapping back, ids and timestamps too');
+	'table and sequence dump without -e, extension created first: every mapping back, ids and timestamps too');
+is(sql_or_error('restored_table_into_extension',
+		q{SELECT directus_sync.create_mapping('roles', 'after-restore', 'sync-after-restore');
+		SELECT id FROM directus_sync.get_by_local_id('roles', 'after-restore')}),
+	"sync-after-restore\n" . ($source_seq + 1),
+	'table and sequence dump without -e: the sequence continues where the source\'s stood');
 
 # pg_restore --clean into the same database drops and re-creates the
 # extension. With the default setting the map is kept, so the restore stops
