@@ -9,7 +9,8 @@
  * (and the loop guards 0.2 made are changed below); remove_remote counts the
  * changes it discards and removes those queued meanwhile; _remove_orphans,
  * called by remove_remote and by the worker's _shrink_outbox, removes rows of
- * remotes that no longer exist.
+ * remotes that no longer exist. create_mapping and create_mappings name a
+ * mapping created concurrently as they name one created before.
  * directus_sync--0.3.sql creates the same objects in one piece; keep the two
  * in step (t/003_install_paths.pl compares their catalogs).
  */
@@ -123,6 +124,114 @@ END
 $$;
 
 -- The same signature: subscribe keeps its oid, its privileges and its comment.
+/*
+ * create_mapping and create_mappings: a concurrent create of the same ids
+ * fails with the documented message (local id "..." already exists), not
+ * the constraint's.
+ */
+CREATE OR REPLACE FUNCTION directus_sync.create_mapping(table_name text, local_id text, sync_id text DEFAULT NULL)
+RETURNS text
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    new_sync_id text := coalesce(sync_id, gen_random_uuid()::text);
+BEGIN
+    PERFORM directus_sync._check_key(table_name, 'table_name');
+    PERFORM directus_sync._check_key(local_id, 'local_id');
+    PERFORM directus_sync._check_key(new_sync_id, 'sync_id');
+    -- Checks, not an exception block: no subtransaction per call. The first
+    -- check spares a sequence value in the common case; a concurrent insert
+    -- of the same ids that slips in after it is waited for by ON CONFLICT,
+    -- and the second check names what it took.
+    PERFORM directus_sync._check_not_mapped(table_name, local_id, new_sync_id);
+    INSERT INTO @extschema@.directus_sync_id_map ("table", sync_id, local_id)
+    VALUES (table_name, new_sync_id, local_id)
+    ON CONFLICT DO NOTHING;
+    IF NOT FOUND THEN
+        PERFORM directus_sync._check_not_mapped(table_name, local_id, new_sync_id);
+        -- the other row went again meanwhile: insert, or fail on the constraint
+        INSERT INTO @extschema@.directus_sync_id_map ("table", sync_id, local_id)
+        VALUES (table_name, new_sync_id, local_id);
+    END IF;
+    RETURN new_sync_id;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION directus_sync.create_mappings(table_name text, local_ids text[], sync_ids text[] DEFAULT NULL)
+RETURNS TABLE (local_id text, sync_id text)
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    dup record;
+    added text[];
+BEGIN
+    PERFORM directus_sync._check_key(table_name, 'table_name');
+    PERFORM directus_sync._check_keys(local_ids, 'local_ids');
+    IF array_ndims(sync_ids) > 1 THEN
+        RAISE EXCEPTION 'sync_ids must be a one-dimensional array' USING ERRCODE = 'invalid_parameter_value';
+    ELSIF sync_ids IS NOT NULL AND cardinality(sync_ids) <> cardinality(local_ids) THEN
+        RAISE EXCEPTION 'sync_ids and local_ids differ in length'
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = format('There are %s local ids and %s sync ids.',
+                                  cardinality(local_ids), cardinality(sync_ids)),
+                  HINT = 'Pass NULL, or NULL elements, for the sync ids to generate.';
+    END IF;
+    -- A NULL sync id means "generate one", as in create_mapping.
+    sync_ids := ARRAY(SELECT coalesce(u.s, gen_random_uuid()::text)
+                        FROM unnest(local_ids, sync_ids) WITH ORDINALITY AS u(l, s, pos)
+                       ORDER BY u.pos);
+    PERFORM directus_sync._check_keys(sync_ids, 'sync_ids');
+
+    FOR dup IN
+        SELECT 'local id' AS what, l AS val FROM unnest(local_ids) AS l GROUP BY l HAVING count(*) > 1
+        UNION ALL
+        SELECT 'sync id', s FROM unnest(sync_ids) AS s GROUP BY s HAVING count(*) > 1
+        LIMIT 1
+    LOOP
+        RAISE EXCEPTION '% "%" appears more than once in the input', dup.what, dup.val
+            USING ERRCODE = 'unique_violation';
+    END LOOP;
+
+    -- Name the first input row whose key is taken.
+    FOR dup IN
+        SELECT u.l, u.s FROM unnest(local_ids, sync_ids) WITH ORDINALITY AS u(l, s, pos)
+         WHERE EXISTS (SELECT FROM @extschema@.directus_sync_id_map m
+                        WHERE m."table" = table_name AND (m.local_id = u.l OR m.sync_id = u.s))
+         ORDER BY u.pos LIMIT 1
+    LOOP
+        PERFORM directus_sync._check_not_mapped(table_name, dup.l, dup.s);
+    END LOOP;
+
+    -- A concurrent create of some of the same ids that slips in after the
+    -- check is waited for by ON CONFLICT; the first input row it took is
+    -- then named as above (the rows added here cannot be what it meets: the
+    -- input holds no id twice). If that row went again meanwhile, the rest
+    -- is inserted, or fails on the constraint.
+    WITH a AS (
+        INSERT INTO @extschema@.directus_sync_id_map AS m ("table", sync_id, local_id)
+        SELECT table_name, u.s, u.l FROM unnest(local_ids, sync_ids) WITH ORDINALITY AS u(l, s, pos)
+         ORDER BY u.pos
+        ON CONFLICT DO NOTHING
+        RETURNING m.local_id)
+    SELECT coalesce(array_agg(a.local_id), '{}') INTO added FROM a;
+    IF cardinality(added) < cardinality(local_ids) THEN
+        FOR dup IN
+            SELECT u.l, u.s FROM unnest(local_ids, sync_ids) WITH ORDINALITY AS u(l, s, pos)
+             WHERE u.l <> ALL (added) ORDER BY u.pos LIMIT 1
+        LOOP
+            PERFORM directus_sync._check_not_mapped(table_name, dup.l, dup.s);
+        END LOOP;
+        INSERT INTO @extschema@.directus_sync_id_map ("table", sync_id, local_id)
+        SELECT table_name, u.s, u.l FROM unnest(local_ids, sync_ids) WITH ORDINALITY AS u(l, s, pos)
+         WHERE u.l <> ALL (added) ORDER BY u.pos;
+    END IF;
+    RETURN QUERY SELECT u.l, u.s FROM unnest(local_ids, sync_ids) WITH ORDINALITY AS u(l, s, pos)
+                  ORDER BY u.pos;
+END
+$$;
+
 CREATE OR REPLACE FUNCTION directus_sync.subscribe(remote text, collection text, fields text[],
                                         singleton boolean DEFAULT NULL)
 RETURNS void

@@ -315,12 +315,20 @@ BEGIN
     PERFORM directus_sync._check_key(table_name, 'table_name');
     PERFORM directus_sync._check_key(local_id, 'local_id');
     PERFORM directus_sync._check_key(new_sync_id, 'sync_id');
-    -- A check, not an exception block: no subtransaction per call. A
-    -- concurrent insert of the same ids that slips in after the check still
-    -- fails the INSERT with 23505, from the unique constraint itself.
+    -- Checks, not an exception block: no subtransaction per call. The first
+    -- check spares a sequence value in the common case; a concurrent insert
+    -- of the same ids that slips in after it is waited for by ON CONFLICT,
+    -- and the second check names what it took.
     PERFORM directus_sync._check_not_mapped(table_name, local_id, new_sync_id);
     INSERT INTO @extschema@.directus_sync_id_map ("table", sync_id, local_id)
-    VALUES (table_name, new_sync_id, local_id);
+    VALUES (table_name, new_sync_id, local_id)
+    ON CONFLICT DO NOTHING;
+    IF NOT FOUND THEN
+        PERFORM directus_sync._check_not_mapped(table_name, local_id, new_sync_id);
+        -- the other row went again meanwhile: insert, or fail on the constraint
+        INSERT INTO @extschema@.directus_sync_id_map ("table", sync_id, local_id)
+        VALUES (table_name, new_sync_id, local_id);
+    END IF;
     RETURN new_sync_id;
 END
 $$;
@@ -408,6 +416,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     dup record;
+    added text[];
 BEGIN
     PERFORM directus_sync._check_key(table_name, 'table_name');
     PERFORM directus_sync._check_keys(local_ids, 'local_ids');
@@ -436,8 +445,7 @@ BEGIN
             USING ERRCODE = 'unique_violation';
     END LOOP;
 
-    -- Name the first input row whose key is taken. A concurrent insert that
-    -- slips in after this check still fails the INSERT below with 23505.
+    -- Name the first input row whose key is taken.
     FOR dup IN
         SELECT u.l, u.s FROM unnest(local_ids, sync_ids) WITH ORDINALITY AS u(l, s, pos)
          WHERE EXISTS (SELECT FROM @extschema@.directus_sync_id_map m
@@ -447,9 +455,29 @@ BEGIN
         PERFORM directus_sync._check_not_mapped(table_name, dup.l, dup.s);
     END LOOP;
 
-    INSERT INTO @extschema@.directus_sync_id_map ("table", sync_id, local_id)
-    SELECT table_name, u.s, u.l FROM unnest(local_ids, sync_ids) WITH ORDINALITY AS u(l, s, pos)
-     ORDER BY u.pos;
+    -- A concurrent create of some of the same ids that slips in after the
+    -- check is waited for by ON CONFLICT; the first input row it took is
+    -- then named as above (the rows added here cannot be what it meets: the
+    -- input holds no id twice). If that row went again meanwhile, the rest
+    -- is inserted, or fails on the constraint.
+    WITH a AS (
+        INSERT INTO @extschema@.directus_sync_id_map AS m ("table", sync_id, local_id)
+        SELECT table_name, u.s, u.l FROM unnest(local_ids, sync_ids) WITH ORDINALITY AS u(l, s, pos)
+         ORDER BY u.pos
+        ON CONFLICT DO NOTHING
+        RETURNING m.local_id)
+    SELECT coalesce(array_agg(a.local_id), '{}') INTO added FROM a;
+    IF cardinality(added) < cardinality(local_ids) THEN
+        FOR dup IN
+            SELECT u.l, u.s FROM unnest(local_ids, sync_ids) WITH ORDINALITY AS u(l, s, pos)
+             WHERE u.l <> ALL (added) ORDER BY u.pos LIMIT 1
+        LOOP
+            PERFORM directus_sync._check_not_mapped(table_name, dup.l, dup.s);
+        END LOOP;
+        INSERT INTO @extschema@.directus_sync_id_map ("table", sync_id, local_id)
+        SELECT table_name, u.s, u.l FROM unnest(local_ids, sync_ids) WITH ORDINALITY AS u(l, s, pos)
+         WHERE u.l <> ALL (added) ORDER BY u.pos;
+    END IF;
     RETURN QUERY SELECT u.l, u.s FROM unnest(local_ids, sync_ids) WITH ORDINALITY AS u(l, s, pos)
                   ORDER BY u.pos;
 END
