@@ -667,6 +667,122 @@ BEGIN
 END
 $$;
 
+/* ---------------------------------------------------------------------------
+ * Clocks (src/clock.c) and the merge of an item's states. The groundwork of
+ * convergent replication: nothing ships clocks yet (docs/replication.md#clocks).
+ * ------------------------------------------------------------------------- */
+
+/* A new stamp of this server's hybrid logical clock, as 16 hex digits. */
+CREATE FUNCTION directus_sync._clock_tick() RETURNS text
+LANGUAGE c VOLATILE STRICT
+AS 'MODULE_PATHNAME', 'directus_sync_clock_tick';
+
+/*
+ * Observes another instance's clock: this server's next stamps are later.
+ * False, and the clock left alone, when it is more than
+ * directus_sync.max_clock_skew ahead.
+ */
+CREATE FUNCTION directus_sync._clock_observe(clock text) RETURNS boolean
+LANGUAGE c VOLATILE STRICT
+AS 'MODULE_PATHNAME', 'directus_sync_clock_observe';
+
+CREATE FUNCTION directus_sync.clock_now() RETURNS text
+LANGUAGE sql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT directus_sync._clock_tick() || '@' || directus_sync._node_id() $$;
+COMMENT ON FUNCTION directus_sync.clock_now() IS
+    'A new clock of this node: later than every clock it gave or observed; clocks order as text (COLLATE "C")';
+
+CREATE FUNCTION directus_sync.clock_time(clock text) RETURNS timestamptz
+LANGUAGE c IMMUTABLE STRICT
+AS 'MODULE_PATHNAME', 'directus_sync_clock_time';
+COMMENT ON FUNCTION directus_sync.clock_time(text) IS
+    'The wall-clock time of a clock (to the millisecond)';
+
+/*
+ * Of two registers of one field ({"c": clock, "v": value}), the later; on
+ * equal clocks the larger value's text, so that the choice never depends on
+ * which came first. A missing register loses; the result is in normal form.
+ */
+CREATE FUNCTION directus_sync._later(a jsonb, b jsonb) RETURNS jsonb
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    ca text := coalesce(a->>'c', '');
+    cb text := coalesce(b->>'c', '');
+    winner jsonb;
+BEGIN
+    IF a IS NULL OR b IS NULL THEN
+        winner := coalesce(a, b);
+    ELSIF ca COLLATE "C" <> cb THEN
+        winner := CASE WHEN ca COLLATE "C" > cb THEN a ELSE b END;
+    ELSE
+        winner := CASE WHEN coalesce(a->'v', 'null')::text COLLATE "C" >= coalesce(b->'v', 'null')::text
+                       THEN a ELSE b END;
+    END IF;
+    RETURN jsonb_build_object('c', coalesce(winner->>'c', ''), 'v', coalesce(winner->'v', 'null'));
+END
+$$;
+
+/*
+ * The merge of two states of one item: {"b": its creation's clock, "d": its
+ * delete's clock or null, "f": {field: register}}; a missing or empty clock
+ * is older than every clock. The state with the later creation wins whole
+ * (the other was another item that got the same key); for the same
+ * creation each field keeps its later register (_later) and the delete
+ * clock is the later one. Commutative, associative and idempotent, so
+ * instances that merge the same states in any order, any number of times,
+ * end equal (sql/clock_merge.sql). The result is in normal form: all three
+ * keys, registers with both of theirs.
+ */
+CREATE FUNCTION directus_sync._merge(a jsonb, b jsonb) RETURNS jsonb
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    born_a text := coalesce(a->>'b', '');
+    born_b text := coalesce(b->>'b', '');
+    fields jsonb := '{}';
+    name text;
+BEGIN
+    IF a IS NULL OR b IS NULL THEN
+        a := coalesce(a, b);
+        b := a;
+    ELSIF born_a COLLATE "C" > born_b THEN
+        b := a;
+    ELSIF born_a COLLATE "C" < born_b THEN
+        a := b;
+    END IF;
+    IF a IS NULL THEN
+        RETURN NULL;
+    END IF;
+    FOR name IN SELECT jsonb_object_keys(coalesce(a->'f', '{}'))
+                UNION SELECT jsonb_object_keys(coalesce(b->'f', '{}'))
+    LOOP
+        fields := fields || jsonb_build_object(name, directus_sync._later(a->'f'->name, b->'f'->name));
+    END LOOP;
+    RETURN jsonb_build_object('b', coalesce(a->>'b', ''),
+                              'd', greatest(a->>'d' COLLATE "C", b->>'d' COLLATE "C"),
+                              'f', fields);
+END
+$$;
+
+/*
+ * Whether the item of a state exists: not deleted, or (unless the delete
+ * wins) written after its delete, by its creation or a field.
+ */
+CREATE FUNCTION directus_sync._exists(state jsonb, delete_wins boolean DEFAULT false) RETURNS boolean
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT state->>'d' IS NULL
+        OR (NOT delete_wins
+            AND greatest(coalesce(state->>'b', '') COLLATE "C",
+                         (SELECT max(r.value->>'c' COLLATE "C") FROM jsonb_each(coalesce(state->'f', '{}')) r))
+                > state->>'d' COLLATE "C")
+$$;
+
 CREATE TABLE directus_sync.remote (
     id                 serial PRIMARY KEY,
     name               text NOT NULL UNIQUE,

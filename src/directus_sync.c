@@ -20,6 +20,7 @@
 #include "utils/inval.h"
 
 #include "capture.h"
+#include "clock.h"
 #include "directus_sync.h"
 #include "loop_guard.h"
 #include "queue_write.h"
@@ -36,6 +37,8 @@ int			retry_max_delay_setting = 300000;
 int			notify_interval_setting = 900;
 char	   *http_proxy_setting = NULL;
 int			max_item_attempts_setting = 10;
+int			max_clock_skew_setting = 5000;
+int			clock_test_offset_setting = 0;
 
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
@@ -61,6 +64,7 @@ shmem_request(void)
 	if (prev_shmem_request_hook)
 		prev_shmem_request_hook();
 	wake_request_shmem();
+	clock_request_shmem();
 }
 
 static void
@@ -69,6 +73,7 @@ shmem_startup(void)
 	if (prev_shmem_startup_hook)
 		prev_shmem_startup_hook();
 	wake_startup_shmem();
+	clock_startup_shmem();
 }
 
 /* The settings of the worker's deliveries: retries, notifications, proxy. */
@@ -122,6 +127,30 @@ define_delivery_settings(void)
 							   NULL, NULL, NULL);
 }
 
+/* The settings of the hybrid logical clock (clock.c). */
+static void
+define_clock_settings(void)
+{
+	DefineCustomIntVariable("directus_sync.max_clock_skew",
+							"How far ahead of this server's clock another instance's clock may be.",
+							"A change whose clock is further ahead is held back and tried again later, never taken with "
+							"a clock moved back: that would make instances disagree on which edit came last.",
+							&max_clock_skew_setting,
+							5000, 0, 24 * 3600 * 1000,
+							PGC_SIGHUP,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("directus_sync.test_clock_offset",
+							"Shifts this server's clock, for tests of clock skew only.",
+							NULL,
+							&clock_test_offset_setting,
+							0, -24 * 3600 * 1000, 24 * 3600 * 1000,
+							PGC_SUSET,
+							GUC_UNIT_MS | GUC_NOT_IN_SAMPLE,
+							NULL, NULL, NULL);
+}
+
 static void
 define_settings(void)
 {
@@ -158,6 +187,7 @@ define_settings(void)
 							NULL, NULL, NULL);
 
 	define_delivery_settings();
+	define_clock_settings();
 
 	/*
 	 * Settings under directus_sync.* belong to this module: a misspelled one

@@ -60,6 +60,8 @@ extern int	retry_max_delay_setting;
 extern int	notify_interval_setting;
 extern int	max_item_attempts_setting;
 extern char *http_proxy_setting;
+extern int	max_clock_skew_setting;
+extern int	clock_test_offset_setting;
 
 #define MAX_WORKER_DATABASES 32
 

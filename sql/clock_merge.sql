@@ -1,0 +1,125 @@
+-- The hybrid logical clock (src/clock.c) and the merge of an item's states
+-- (_merge): the laws convergence rests on, on random inputs.
+\set SHOW_CONTEXT never
+SET client_min_messages = warning;
+CREATE EXTENSION IF NOT EXISTS directus_sync;
+RESET client_min_messages;
+
+-- A clock: 16 hex digits, '@', this node's id.
+SELECT directus_sync.clock_now() ~ '^[0-9a-f]{16}@[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
+       AS well_formed,
+       split_part(directus_sync.clock_now(), '@', 2) = directus_sync._node_id()::text AS names_this_node,
+       abs(extract(epoch FROM directus_sync.clock_time(directus_sync.clock_now()) - clock_timestamp())) < 5
+       AS near_the_wall_clock;
+
+-- Every stamp is later than the one before, 100,000 in a row (the counter
+-- counts on within a millisecond), as text in the C collation too.
+DO $$
+DECLARE
+    prev text := directus_sync.clock_now();
+    cur text;
+BEGIN
+    FOR i IN 1 .. 100000 LOOP
+        cur := directus_sync.clock_now();
+        IF cur COLLATE "C" <= prev THEN
+            RAISE EXCEPTION 'stamp % is not later than %', cur, prev;
+        END IF;
+        prev := cur;
+    END LOOP;
+END
+$$;
+
+-- Text order is (time, counter, node) order, on random clocks.
+SELECT setseed(0.17);
+WITH c AS (
+    SELECT (random() * 1e12)::bigint AS ms, (random() * 3)::int AS counter,
+           (ARRAY['0a0a0a0a-0000-4000-8000-000000000001', '0a0a0a0a-0000-4000-8000-000000000002'])[1 + (random() < 0.5)::int] AS node
+      FROM generate_series(1, 300)),
+t AS (SELECT ms, counter, node, lpad(to_hex((ms << 16) + counter), 16, '0') || '@' || node AS clock FROM c)
+SELECT count(*) AS pairs,
+       count(*) FILTER (WHERE (x.clock COLLATE "C" < y.clock) = ((x.ms, x.counter, x.node) < (y.ms, y.counter, y.node)))
+       AS ordered_alike
+  FROM t x, t y;
+
+-- Observing a clock 3 s ahead (within max_clock_skew, 5 s): the next stamp
+-- is later. One 60 s ahead is refused and leaves the clock alone.
+CREATE FUNCTION pg_temp.ahead(ms integer) RETURNS text LANGUAGE sql AS $$
+    SELECT lpad(to_hex(((extract(epoch FROM clock_timestamp()) * 1000)::bigint + ms) << 16), 16, '0')
+           || '@0a0a0a0a-0000-4000-8000-000000000009' $$;
+SELECT pg_temp.ahead(3000) AS seen \gset
+SELECT directus_sync._clock_observe(:'seen') AS observed_3s;
+SELECT directus_sync.clock_now() COLLATE "C" > :'seen' AS later_than_seen;
+SELECT directus_sync._clock_observe(pg_temp.ahead(60000)) AS observed_60s;
+SELECT directus_sync.clock_time(directus_sync.clock_now()) < clock_timestamp() + interval '10 s' AS not_dragged_ahead;
+
+-- A wall clock 10 s behind (test_clock_offset) never makes a stamp earlier
+-- than one given before; and the skew limit counts from the wall clock:
+-- 8 s ahead of the real time is 18 s ahead of it.
+SELECT directus_sync.clock_now() AS before_offset \gset
+SET directus_sync.test_clock_offset = '-10s';
+SELECT directus_sync.clock_now() COLLATE "C" > :'before_offset' AS still_later;
+SELECT directus_sync._clock_observe(pg_temp.ahead(8000)) AS observed_8s_with_offset;
+RESET directus_sync.test_clock_offset;
+SELECT directus_sync._clock_observe(pg_temp.ahead(4000)) AS observed_4s_without_offset;
+
+-- Input checks.
+SELECT directus_sync._clock_observe('not a clock');
+\echo :LAST_ERROR_SQLSTATE :LAST_ERROR_MESSAGE
+SELECT directus_sync.clock_time('0000018BCFE56800@node');
+\echo :LAST_ERROR_SQLSTATE :LAST_ERROR_MESSAGE
+SELECT directus_sync.clock_time('0000018bcfe56800#node');
+\echo :LAST_ERROR_SQLSTATE :LAST_ERROR_MESSAGE
+SELECT directus_sync.clock_time('0000018bcfe5');
+\echo :LAST_ERROR_SQLSTATE :LAST_ERROR_MESSAGE
+SELECT directus_sync.clock_time('018cc251f4000000') AS bare_stamp, directus_sync.clock_time(NULL) IS NULL AS null_is_null;
+SELECT directus_sync._clock_observe(NULL) IS NULL AS observe_null;
+
+-- The merge: one register per field, the later clock wins, equal clocks
+-- by the larger value's text; the later creation wins the whole state; the
+-- delete clock is the later one.
+SELECT directus_sync._merge('{"b": "b1", "f": {"t": {"c": "c1", "v": "old"}, "n": {"c": "c2", "v": 1}}}',
+                            '{"b": "b1", "d": "c3", "f": {"t": {"c": "c2", "v": "new"}, "n": {"c": "c1", "v": 9}}}');
+SELECT directus_sync._merge('{"b": "b1", "f": {"t": {"c": "c9", "v": "older item"}}}',
+                            '{"b": "b2", "f": {"t": {"c": "c1", "v": "newer item"}}}') AS later_creation_wins;
+SELECT directus_sync._merge('{"b": "b1", "f": {"t": {"c": "c1", "v": "a"}}}',
+                            '{"b": "b1", "f": {"t": {"c": "c1", "v": "b"}}}') AS tie_by_value;
+SELECT directus_sync._merge('{"f": {"t": {"v": "no clock"}}}', '{"f": {"t": {"c": "c1", "v": "clocked"}}}')
+       AS missing_clock_is_oldest,
+       directus_sync._merge(NULL, '{"b": "b1"}') AS with_null, directus_sync._merge(NULL, NULL) AS nulls;
+
+-- Exists: not deleted, or written after the delete (unless the delete wins).
+SELECT directus_sync._exists('{"b": "b1", "d": null, "f": {}}') AS never_deleted,
+       directus_sync._exists('{"b": "b1", "d": "c3", "f": {"t": {"c": "c2", "v": 1}}}') AS deleted_after_edit,
+       directus_sync._exists('{"b": "b1", "d": "c3", "f": {"t": {"c": "c4", "v": 1}}}') AS edited_after_delete,
+       directus_sync._exists('{"b": "b1", "d": "c3", "f": {"t": {"c": "c4", "v": 1}}}', delete_wins => true)
+       AS delete_wins;
+
+-- The laws, on 30 random states drawn from small pools (so that clocks and
+-- values tie often): every pair commutes, every state is idempotent, every
+-- triple associates.
+SELECT setseed(0.42);
+CREATE TEMP TABLE states AS
+SELECT g AS id,
+       jsonb_build_object(
+           'b', (ARRAY['', 'b1', 'b2'])[1 + floor(random() * 3)::int],
+           'd', (ARRAY[NULL, 'c2', 'c4'])[1 + floor(random() * 3)::int],
+           'f', (SELECT coalesce(jsonb_object_agg(f, jsonb_build_object(
+                        'c', (ARRAY['', 'c1', 'c2', 'c3', 'c4', 'c5'])[1 + floor(random() * 6)::int],
+                        'v', (ARRAY['1', '"x"', 'null', '{"a": 1}', '[2]', '"y"'])[1 + floor(random() * 6)::int]::jsonb)), '{}')
+                   FROM unnest(ARRAY['a', 'b', 'c']) f WHERE random() < 0.6 AND g > 0)) AS s
+  FROM generate_series(1, 30) g;
+SELECT count(DISTINCT s) AS distinct_states FROM states;
+SELECT count(*) AS pairs,
+       count(*) FILTER (WHERE directus_sync._merge(x.s, y.s) = directus_sync._merge(y.s, x.s)) AS commute
+  FROM states x, states y;
+SELECT count(*) AS states,
+       count(*) FILTER (WHERE directus_sync._merge(directus_sync._merge(s, s), s) = directus_sync._merge(s, s))
+       AS idempotent
+  FROM states;
+SELECT count(*) AS triples,
+       count(*) FILTER (WHERE directus_sync._merge(directus_sync._merge(x.s, y.s), z.s)
+                            = directus_sync._merge(x.s, directus_sync._merge(y.s, z.s))) AS associate
+  FROM states x, states y, states z;
+-- Merging is not a no-op: many pairs give a state that is neither input.
+SELECT count(*) FILTER (WHERE m <> directus_sync._merge(x, x) AND m <> directus_sync._merge(y, y)) > 100 AS mixes
+  FROM (SELECT x.s AS x, y.s AS y, directus_sync._merge(x.s, y.s) AS m FROM states x, states y) p;

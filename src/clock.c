@@ -1,0 +1,186 @@
+/*-------------------------------------------------------------------------
+ *
+ * clock.c
+ *	  The hybrid logical clock that orders the changes of replicated data
+ *	  across instances, and its SQL functions.
+ *
+ * A stamp is 64 bits: milliseconds since the Unix epoch (48 bits) and a
+ * counter (16 bits). Each tick is later than every stamp this server gave
+ * or observed before: when the wall clock has not moved past the last
+ * stamp, the counter counts on. A stamp received from another instance is
+ * observed: the next tick is later than it, so that an edit made after
+ * seeing a value always beats that value, whatever the skew between the
+ * two clocks. A stamp more than directus_sync.max_clock_skew ahead of this
+ * server's wall clock is not observed (the caller holds its change back
+ * and tries again later; taking it would drag this clock ahead for good).
+ *
+ * As text (SQL), a clock is the stamp as 16 lowercase hex digits, '@', and
+ * the node id of the database that made it: ordered as text with the C
+ * collation, clocks order by time, then counter, then node, so two clocks
+ * of different nodes never tie.
+ *
+ * One clock per server, in shared memory, lock-free. Without the library
+ * preloaded there is no shared memory: each backend keeps its own (no
+ * replication worker runs then anyway).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "fmgr.h"
+#include "port/atomics.h"
+#include "storage/ipc.h"
+#include "storage/lwlock.h"
+#include "storage/shmem.h"
+#include "utils/builtins.h"
+#include "utils/timestamp.h"
+
+#include "clock.h"
+#include "directus_sync.h"
+
+#define COUNTER_BITS 16
+#define STAMP_HEX_DIGITS 16
+
+typedef struct ClockShared
+{
+	pg_atomic_uint64 last;		/* the latest stamp given or observed */
+} ClockShared;
+
+static ClockShared *shared_clock = NULL;
+static uint64 backend_last = 0;	/* when not preloaded */
+
+DIRECTUS_SYNC_FUNCTION(directus_sync_clock_tick);
+DIRECTUS_SYNC_FUNCTION(directus_sync_clock_observe);
+DIRECTUS_SYNC_FUNCTION(directus_sync_clock_time);
+
+void
+clock_request_shmem(void)
+{
+	RequestAddinShmemSpace(MAXALIGN(sizeof(ClockShared)));
+}
+
+void
+clock_startup_shmem(void)
+{
+	bool		found;
+
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	shared_clock = ShmemInitStruct("directus_sync clock", sizeof(ClockShared), &found);
+	if (!found)
+		pg_atomic_init_u64(&shared_clock->last, 0);
+	LWLockRelease(AddinShmemInitLock);
+}
+
+/* The wall clock as a stamp with counter 0 (test offset included). */
+static uint64
+wall_stamp(void)
+{
+	int64		ms = GetCurrentTimestamp() / 1000
+		+ (int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY * 1000
+		+ clock_test_offset_setting;
+
+	return (uint64) Max(ms, 0) << COUNTER_BITS;
+}
+
+/* Makes the clock at least floor and later than before; returns it. */
+static uint64
+advance(uint64 floor, bool strictly_later)
+{
+	uint64		old;
+
+	if (shared_clock == NULL)
+	{
+		backend_last = Max(backend_last + (strictly_later ? 1 : 0), floor);
+		return backend_last;
+	}
+	old = pg_atomic_read_u64(&shared_clock->last);
+	for (;;)
+	{
+		uint64		next = Max(old + (strictly_later ? 1 : 0), floor);
+
+		if (next == old || pg_atomic_compare_exchange_u64(&shared_clock->last, &old, next))
+			return next;
+	}
+}
+
+/* A new stamp, later than every stamp given or observed before. */
+uint64
+clock_tick(void)
+{
+	return advance(wall_stamp(), true);
+}
+
+/*
+ * Takes a stamp from another instance into account: the next tick is later.
+ * Returns false, and leaves the clock alone, when the stamp is more than
+ * max_clock_skew ahead of the wall clock.
+ */
+bool
+clock_observe(uint64 remote)
+{
+	uint64		limit = wall_stamp() + ((uint64) max_clock_skew_setting << COUNTER_BITS);
+
+	if (remote > limit)
+		return false;
+	(void) advance(remote, false);
+	return true;
+}
+
+/* The stamp of a clock's text; an error if it is not one. */
+static uint64
+parse_stamp(text *clock)
+{
+	const char *s = VARDATA_ANY(clock);
+	int			len = VARSIZE_ANY_EXHDR(clock);
+	uint64		stamp = 0;
+
+	for (int i = 0; i < STAMP_HEX_DIGITS; i++)
+	{
+		char		c = i < len ? s[i] : '\0';
+		int			digit = (c >= '0' && c <= '9') ? c - '0' : (c >= 'a' && c <= 'f') ? c - 'a' + 10 : -1;
+
+		if (digit < 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("invalid clock: \"%s\"", text_to_cstring(clock)),
+					 errdetail("A clock starts with 16 lowercase hexadecimal digits.")));
+		stamp = (stamp << 4) | digit;
+	}
+	if (len != STAMP_HEX_DIGITS && s[STAMP_HEX_DIGITS] != '@')
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid clock: \"%s\"", text_to_cstring(clock)),
+				 errdetail("A clock's 16 hexadecimal digits are followed by \"@\" and a node id, or by nothing.")));
+	return stamp;
+}
+
+/* directus_sync._clock_tick(): a new stamp as 16 hex digits. */
+Datum
+directus_sync_clock_tick(PG_FUNCTION_ARGS)
+{
+	char		hex[STAMP_HEX_DIGITS + 1];
+
+	snprintf(hex, sizeof(hex), "%016" INT64_MODIFIER "x", clock_tick());
+	PG_RETURN_TEXT_P(cstring_to_text(hex));
+}
+
+/*
+ * directus_sync._clock_observe(clock text): observes a clock of another
+ * instance; false when it is too far ahead (see clock_observe).
+ */
+Datum
+directus_sync_clock_observe(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_BOOL(clock_observe(parse_stamp(PG_GETARG_TEXT_PP(0))));
+}
+
+/* directus_sync.clock_time(clock text): the wall-clock time of a clock. */
+Datum
+directus_sync_clock_time(PG_FUNCTION_ARGS)
+{
+	uint64		ms = parse_stamp(PG_GETARG_TEXT_PP(0)) >> COUNTER_BITS;
+	int64		unix_ms = (int64) Min(ms, (uint64) PG_INT64_MAX / 1000);
+
+	PG_RETURN_TIMESTAMPTZ(unix_ms * 1000
+						  - (int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY * USECS_PER_SEC);
+}
