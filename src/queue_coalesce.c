@@ -16,22 +16,8 @@
  */
 #include "postgres.h"
 
-#include "common/jsonapi.h"
-#include "mb/pg_wchar.h"
-#include "utils/json.h"
-#include "utils/jsonfuncs.h"
-
 #include "queue_coalesce.h"
 #include "worker_txn.h"
-
-/* Since PostgreSQL 16 the JSON parser's callbacks return an error code. */
-#if PG_VERSION_NUM >= 160000
-#define JSON_CALLBACK JsonParseErrorType
-#define JSON_CALLBACK_DONE JSON_SUCCESS
-#else
-#define JSON_CALLBACK void
-#define JSON_CALLBACK_DONE
-#endif
 
 static SyncSubscription *
 find_subscription(SyncRemote *remote, const char *collection)
@@ -48,81 +34,156 @@ find_subscription(SyncRemote *remote, const char *collection)
 	return NULL;
 }
 
-/* The top-level fields of JSON objects, by name; a later value replaces an earlier one. */
+/* ----------------------------------------------------------------
+ * Merging payloads
+ *
+ * An item's payloads are JSON objects that capture wrote, one field per
+ * changed column. A merge keeps each field's last value. Names and values
+ * are copied as written, never de-escaped: a json value may hold what
+ * PostgreSQL's JSON parser refuses to de-escape ("\u0000", a lone
+ * surrogate) yet Directus takes, and the same column's name is always
+ * written the same way.
+ * ---------------------------------------------------------------- */
+
+/* The top-level fields of JSON objects: a later value replaces an earlier one. */
 typedef struct Fields
 {
-	JsonLexContext *lex;
-	List	   *names;
-	List	   *values;			/* JSON texts, as written */
-	const char *value_start;
+	List	   *names;			/* as written, quotes included */
+	List	   *values;			/* as written */
 } Fields;
 
-static JSON_CALLBACK
-field_start(void *arg, char *fname, bool isnull)
+static void
+set_field(Fields *f, char *name, char *value)
 {
-	Fields	   *f = arg;
+	ListCell   *n;
+	ListCell   *v;
 
-	(void) fname;
-	(void) isnull;
-	if (f->lex->lex_level == 1)
-		f->value_start = f->lex->token_start;
-	return JSON_CALLBACK_DONE;
-}
-
-static JSON_CALLBACK
-field_end(void *arg, char *fname, bool isnull)
-{
-	Fields	   *f = arg;
-	char	   *value;
-	ListCell   *name;
-	ListCell   *old;
-
-	(void) isnull;
-	if (f->lex->lex_level != 1)
-		return JSON_CALLBACK_DONE;
-	value = pnstrdup(f->value_start, f->lex->prev_token_terminator - f->value_start);
-	forboth(name, f->names, old, f->values)
+	forboth(n, f->names, v, f->values)
 	{
-		if (strcmp(lfirst(name), fname) == 0)
+		if (strcmp(lfirst(n), name) == 0)
 		{
-			lfirst(old) = value;
-			return JSON_CALLBACK_DONE;
+			lfirst(v) = value;
+			return;
 		}
 	}
-	f->names = lappend(f->names, fname);
+	f->names = lappend(f->names, name);
 	f->values = lappend(f->values, value);
-	return JSON_CALLBACK_DONE;
 }
 
-static JsonLexContext *
-lex_payload(char *payload)
+static const char *
+skip_space(const char *p)
 {
-#if PG_VERSION_NUM >= 170000
-	return makeJsonLexContextCstringLen(NULL, payload, strlen(payload), GetDatabaseEncoding(), true);
-#else
-	return makeJsonLexContextCstringLen(payload, strlen(payload), GetDatabaseEncoding(), true);
-#endif
+	while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
+		p++;
+	return p;
+}
+
+/* After the JSON string that starts at p (its opening quote); NULL if it does not end. */
+static const char *
+skip_string(const char *p)
+{
+	for (p++; *p; p++)
+	{
+		if (*p == '\\')
+		{
+			/* the escaped character, a quote maybe, is part of the string */
+			if (*++p == '\0')
+				return NULL;
+		}
+		else if (*p == '"')
+			return p + 1;
+	}
+	return NULL;
+}
+
+/* After the JSON value that starts at p; NULL if it does not end. */
+static const char *
+skip_value(const char *p)
+{
+	int			depth = 0;
+
+	do
+	{
+		if (*p == '"')
+		{
+			if ((p = skip_string(p)) == NULL)
+				return NULL;
+		}
+		else if (*p == '{' || *p == '[')
+			depth++, p++;
+		else if (*p == '}' || *p == ']')
+		{
+			if (depth-- == 0)
+				return NULL;
+			p++;
+		}
+		else if (*p == '\0')
+			return NULL;
+		else if (depth == 0)
+		{
+			/* a number, true, false or null */
+			while (*p && strchr(",}] \t\n\r", *p) == NULL)
+				p++;
+		}
+		else
+			p++;
+	} while (depth > 0);
+	return p;
+}
+
+/* Adds the fields of a JSON object to f; false if the text is not one. */
+static bool
+add_fields(Fields *f, const char *json)
+{
+	const char *p = skip_space(json);
+
+	if (*p++ != '{')
+		return false;
+	p = skip_space(p);
+	if (*p == '}')
+		return true;
+	for (;;)
+	{
+		const char *name = p;
+		const char *name_end;
+		const char *value;
+		const char *value_end;
+
+		if (*p != '"' || (name_end = skip_string(p)) == NULL)
+			return false;
+		p = skip_space(name_end);
+		if (*p++ != ':')
+			return false;
+		value = skip_space(p);
+		if ((value_end = skip_value(value)) == NULL || value_end == value)
+			return false;
+		set_field(f, pnstrdup(name, name_end - name), pnstrdup(value, value_end - value));
+		p = skip_space(value_end);
+		if (*p == '}')
+			return true;
+		if (*p++ != ',')
+			return false;
+		p = skip_space(p);
+	}
 }
 
 /*
  * The payload of an item whose last create (or first row) is base and whose
- * later rows up to end are updates: the later values win. The values are
- * copied as written, not parsed (an item's rows are many in a backlog).
+ * later rows up to end are updates: the later values win. NULL if a payload
+ * is not a JSON object.
  */
 static char *
 merge_payloads(const QueuedRow *rows, int base, int end)
 {
-	Fields		f = {0};
-	JsonSemAction sem = {.semstate = &f, .object_field_start = field_start,
-	.object_field_end = field_end};
+	Fields		f = {NIL, NIL};
 	StringInfoData out;
 	ListCell   *name;
 	ListCell   *value;
 
 	for (int i = base; i < end; i++)
 	{
-		f.lex = lex_payload(rows[i].payload);
-		pg_parse_json_or_ereport(f.lex, &sem);
+		if (!add_fields(&f, rows[i].payload))
+			return NULL;
 	}
 	initStringInfo(&out);
 	appendStringInfoChar(&out, '{');
@@ -130,12 +191,15 @@ merge_payloads(const QueuedRow *rows, int base, int end)
 	{
 		if (name != list_head(f.names))
 			appendStringInfoChar(&out, ',');
-		escape_json(&out, lfirst(name));
-		appendStringInfo(&out, ":%s", (char *) lfirst(value));
+		appendStringInfo(&out, "%s:%s", (char *) lfirst(name), (char *) lfirst(value));
 	}
 	appendStringInfoChar(&out, '}');
 	return result_strdup(out.data);
 }
+
+/* ----------------------------------------------------------------
+ * Folding
+ * ---------------------------------------------------------------- */
 
 /*
  * Folds one more queued row into an item. Returns false when the row cannot
@@ -247,6 +311,11 @@ coalesce_rows(SyncRemote *remote, QueuedRow *rows, int nrows, int *folded)
 	}
 	*folded = end;
 	if (item != NULL && (item->op == SYNC_OP_CREATE || item->op == SYNC_OP_UPDATE) && end - base > 1)
+	{
 		item->payload = merge_payloads(rows, base, end);
+		/* a payload that is not an object: its rows go one window at a time */
+		if (item->payload == NULL)
+			return coalesce_rows(remote, rows, base + 1, folded);
+	}
 	return item;
 }

@@ -138,6 +138,7 @@ import collections
 import itertools
 import json
 import os
+import re
 import signal
 import socket
 import sys
@@ -212,9 +213,14 @@ def keystr(value):
     return str(value)
 
 
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def to_json_bytes(value):
-    """JSON as Directus (Node's JSON.stringify) sends it: non-ASCII as raw UTF-8, not \\u escapes."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    """JSON as Directus (Node's JSON.stringify) sends it: non-ASCII as raw UTF-8, not \\u escapes,
+    except a lone surrogate (UTF-8 has none), which JSON.stringify writes as a \\u escape."""
+    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    return LONE_SURROGATE.sub(lambda m: "\\u%04x" % ord(m.group()), text).encode("utf-8")
 
 
 def key_sort(keys):
