@@ -718,13 +718,6 @@ $$;
 ALTER TABLE directus_sync.outbox ADD COLUMN sent_at timestamptz;
 
 /*
- * When the window in flight was claimed: a worker that starts after another
- * left a window unanswered (in_flight > 0) waits until its requests have
- * timed out, without looking over the queue for creates marked as sent.
- */
-ALTER TABLE directus_sync.remote_state ADD COLUMN claimed_at timestamptz;
-
-/*
  * A claim costs what its window holds, whatever the backlog: it gathers an
  * item's rows in queue order through outbox_item_idx (now with id), and finds
  * the items in trouble through outbox_retry_idx instead of looking at every

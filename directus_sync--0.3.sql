@@ -832,8 +832,7 @@ CREATE TABLE directus_sync.remote_state (
     last_error           text,
     last_error_at        timestamptz,
     last_notified_at     timestamptz,
-    unnotified_failures  integer NOT NULL DEFAULT 0,
-    claimed_at           timestamptz                  -- the window in flight was claimed then
+    unnotified_failures  integer NOT NULL DEFAULT 0
 );
 
 

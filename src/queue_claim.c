@@ -550,7 +550,7 @@ claim(void *arg)
 
 	values[0] = Int32GetDatum(a->remote_id);
 	values[1] = Int32GetDatum(list_length(a->items));
-	spi_run("UPDATE directus_sync.remote_state SET in_flight = $2, claimed_at = now() WHERE remote_id = $1",
+	spi_run("UPDATE directus_sync.remote_state SET in_flight = $2 WHERE remote_id = $1",
 			2, types, values, NULL);
 }
 

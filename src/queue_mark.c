@@ -16,8 +16,9 @@
  * draws its id after the earlier one committed; and an item is gathered
  * with all its rows), but the scan must still meet such a row. So a row
  * seen becomes the mark only once every transaction running at the scan that
- * saw it has ended (a later snapshot's xmin has passed that scan's xmax):
- * a scan from the old mark then meets all they committed. A transaction open
+ * saw it has ended (a later snapshot's xmin has reached the next xid as it
+ * stood after that scan): a scan from the old mark then meets all they
+ * committed. A transaction open
  * while MARK_PIN_ROWS rows are scanned holds the mark back no more (each
  * scan would walk ever more dead entries); what it commits below the mark,
  * like a row whose id was drawn before its transaction had an xid (an
@@ -49,7 +50,7 @@ typedef struct QueueMark
 	int			remote_id;
 	int64		from;			/* the scan starts here (0: the start) */
 	int64		next;			/* the next mark, or QUEUE_NO_ID */
-	TransactionId next_xmax;	/* its scan's snapshot xmax */
+	TransactionId next_bound;	/* every xid below it had begun at its scan */
 	int64		pinned_rows;	/* rows scanned since */
 	TimestampTz full_at;		/* the last scan from the start */
 } QueueMark;
@@ -132,7 +133,7 @@ queue_mark_move(int remote_id, int64 start, int rows, int64 seen, Snapshot snap,
 	m->from = Min(m->from, seen);
 	m->pinned_rows += rows;
 	if (m->next != QUEUE_NO_ID &&
-		(TransactionIdPrecedesOrEquals(m->next_xmax, snap->xmin) || m->pinned_rows > MARK_PIN_ROWS))
+		(TransactionIdPrecedesOrEquals(m->next_bound, snap->xmin) || m->pinned_rows > MARK_PIN_ROWS))
 	{
 		m->from = Min(m->next, seen);
 		m->next = QUEUE_NO_ID;
@@ -140,7 +141,11 @@ queue_mark_move(int remote_id, int64 start, int rows, int64 seen, Snapshot snap,
 	if (m->next == QUEUE_NO_ID && seen != QUEUE_NO_ID)
 	{
 		m->next = seen;
-		m->next_xmax = snap->xmax;
+		/*
+		 * Not the scan's xmax: a transaction that took its xid after the last
+		 * one that completed is running and yet at or above it.
+		 */
+		m->next_bound = ReadNextTransactionId();
 		m->pinned_rows = 0;
 	}
 }

@@ -245,20 +245,20 @@ hold_unanswered(void *arg)
 {
 	(void) arg;
 	spi_run("UPDATE directus_sync.remote_state st"
-			"   SET retry_at = greatest(st.retry_at, st.claimed_at + r.request_timeout_ms * interval '1 ms')"
+			"   SET retry_at = greatest(st.retry_at, now() + r.request_timeout_ms * interval '1 ms'),"
+			"       in_flight = 0"
 			"  FROM directus_sync.remote r"
-			" WHERE r.id = st.remote_id AND st.in_flight > 0"
-			"   AND st.claimed_at + r.request_timeout_ms * interval '1 ms' > now()",
+			" WHERE r.id = st.remote_id AND st.in_flight > 0",
 			0, NULL, NULL, NULL);
 }
 
 /*
- * A window whose outcome was never recorded (a worker died, or gave its
- * windows up after an error) may have requests on their way that the
- * remote will still apply: a create, then a delete sent now could arrive
- * first; an older update could land after a newer one. Each such remote
- * waits until a request sent at its claim has timed out, as after a
- * recorded timeout.
+ * A window whose outcome was never recorded (in_flight > 0: a worker died,
+ * or gave its windows up after an error) may have requests on their way
+ * that the remote will still apply: a create, then a delete sent now could
+ * arrive first; an older update could land after a newer one. A window
+ * sends its requests one after another, the last one at any time before
+ * now: each such remote waits as long as a request may take, from now.
  */
 void
 worker_hold_unanswered(void)
