@@ -58,6 +58,23 @@ typedef struct QueueMark
 static List *marks = NIL;		/* of QueueMark *, in TopMemoryContext */
 static Oid	marks_outbox = InvalidOid;
 
+/*
+ * Forgets every mark when the outbox is another one than the marks were
+ * made on (the extension was created again: ids start again).
+ */
+static void
+check_outbox(void)
+{
+	Oid			outbox = get_relname_relid("outbox", get_namespace_oid("directus_sync", true));
+
+	if (outbox != marks_outbox)
+	{
+		list_free_deep(marks);
+		marks = NIL;
+		marks_outbox = outbox;
+	}
+}
+
 static QueueMark *
 find_mark(int remote_id)
 {
@@ -90,6 +107,7 @@ scan_start(QueueMark *m, TimestampTz now)
 int64
 queue_mark_start(int remote_id, TimestampTz now)
 {
+	check_outbox();
 	return scan_start(find_mark(remote_id), now);
 }
 
@@ -100,11 +118,15 @@ queue_mark_start(int remote_id, TimestampTz now)
 void
 queue_mark_starts(TimestampTz now, Datum *remote_ids, Datum *starts)
 {
-	int			n = list_length(marks);
-	Datum	   *ids = palloc(sizeof(Datum) * Max(n, 1));
-	Datum	   *from = palloc(sizeof(Datum) * Max(n, 1));
+	int			n;
+	Datum	   *ids;
+	Datum	   *from;
 	ListCell   *lc;
 
+	check_outbox();
+	n = list_length(marks);
+	ids = palloc(sizeof(Datum) * Max(n, 1));
+	from = palloc(sizeof(Datum) * Max(n, 1));
 	n = 0;
 	foreach(lc, marks)
 	{
@@ -152,24 +174,21 @@ queue_mark_move(int remote_id, int64 start, int rows, int64 seen, Snapshot snap,
 
 /*
  * Forgets the marks of remotes not in remote_ids (removed, disabled or
- * paused: they start from the start again), and all of them when the outbox
- * is another one (the extension was created again: ids start again).
+ * paused: they start from the start again).
  */
 void
 queue_mark_forget(List *remote_ids)
 {
-	Oid			outbox = get_relname_relid("outbox", get_namespace_oid("directus_sync", true));
 	ListCell   *lc;
 
 	foreach(lc, marks)
 	{
 		QueueMark  *m = lfirst(lc);
 
-		if (outbox != marks_outbox || !list_member_int(remote_ids, m->remote_id))
+		if (!list_member_int(remote_ids, m->remote_id))
 		{
 			marks = foreach_delete_current(marks, lc);
 			pfree(m);
 		}
 	}
-	marks_outbox = outbox;
 }
