@@ -67,7 +67,7 @@ struct DirectusWindow
 	char	   *remote_error;	/* set: the remote backs off, the rest waits */
 	int			retry_after_ms;
 	int			answer_cap;		/* most items an answer lists (0: none seen) */
-	/* whose failure is it (directus.c, may_be_remote) */
+	/* whose failure is it (directus_failure.c, may_be_remote) */
 	bool		items_fail_alone;	/* a write went through, or items failed
 									 * differently: failures are the items' */
 	HeldFailure held[2];		/* the first and last item of a failing batch */
@@ -81,8 +81,16 @@ extern Step *directus_step_with(const Step *step, List *items);
 extern void directus_push_step(DirectusWindow *win, Step *step);
 extern void directus_settle(List *items, ItemOutcome outcome, int status, const char *code,
 							const char *message);
+
+/* directus_failure.c */
+extern void directus_back_off(DirectusWindow *win, const char *error, int retry_after_ms);
+extern void directus_remote_failure(DirectusWindow *win, Step *step, const char *error, int retry_after_ms);
+extern void directus_settle_failure(SyncItem *item, ItemOutcome outcome, int status, const char *code,
+									const char *message);
+extern void directus_items_fail_alone(DirectusWindow *win);
 extern void directus_item_failure(DirectusWindow *win, Step *step, ItemOutcome outcome,
 								  int status, const char *code, const char *message);
+extern void directus_failed_answer(DirectusWindow *win, Step *step, HttpRequest *req);
 
 /* directus_apply.c */
 extern void directus_update_answered(DirectusWindow *win, Step *step, HttpRequest *req);

@@ -1,0 +1,255 @@
+/*-------------------------------------------------------------------------
+ *
+ * directus_failure.c
+ *	  What a failed answer from Directus means: the remote backs off, or the
+ *	  items fail, and how the two are told apart.
+ *
+ * Failures (the table failure_classes below): network errors, 3xx, 401,
+ * 404 (wrong URL), 408, 429 and 502-504 hold the whole remote back
+ * (backoff); other 5xx and 4xx concern the items: a batch is split until
+ * the failing item is alone, which then backs off alone (5xx; a dead letter
+ * once it has failed directus_sync.max_item_attempts times) or goes to the
+ * dead letters (4xx). A 5xx or a 403 may also be the remote's own failure
+ * (its database down, the sync user's permission gone): while nothing of
+ * the window has been written, a failing batch is tried as its first item
+ * alone, its last item alone and the others together, and when all three
+ * fail with the same status and code the whole remote backs off instead
+ * (may_be_remote). Answers that idempotent apply turns around go to
+ * directus_apply.c.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "directus_steps.h"
+
+/* The longest failure of a remote kept (cleaned: one line, whatever it holds). */
+#define MAX_REMOTE_ERROR 1500
+
+/* What a failed answer (not 2xx) means, by HTTP status. */
+typedef enum FailureClass
+{
+	FAIL_REMOTE,				/* the whole remote backs off; the rest waits */
+	FAIL_ITEM_RETRY,			/* the item(s) back off alone */
+	FAIL_ITEM_DEAD				/* the item(s) go to the dead letters */
+} FailureClass;
+
+typedef struct StatusRange
+{
+	long		lo;
+	long		hi;
+	FailureClass class;
+} StatusRange;
+
+/* The first range that holds a status decides. */
+static const StatusRange failure_classes[] = {
+	{300, 399, FAIL_REMOTE},	/* redirects are not followed: wrong URL */
+	{401, 401, FAIL_REMOTE},	/* the token is wrong or gone */
+	{404, 404, FAIL_REMOTE},	/* no Directus at that URL */
+	{408, 408, FAIL_REMOTE},
+	{429, 429, FAIL_REMOTE},	/* rate limited; honours Retry-After */
+	{502, 504, FAIL_REMOTE},	/* a proxy in front of Directus */
+	{500, 999, FAIL_ITEM_RETRY},
+	{0, 499, FAIL_ITEM_DEAD},	/* also 1xx, which libcurl never returns */
+};
+
+/* The whole remote backs off; what is not settled waits for the next window. */
+void
+directus_back_off(DirectusWindow *win, const char *error, int retry_after_ms)
+{
+	win->remote_error = directus_clean_text(error, MAX_REMOTE_ERROR);
+	win->retry_after_ms = retry_after_ms;
+	ereport(LOG,
+			(errmsg("remote \"%s\" failed; retrying later", win->remote->name),
+			 errdetail("%s", win->remote_error)));
+}
+
+void
+directus_remote_failure(DirectusWindow *win, Step *step, const char *error, int retry_after_ms)
+{
+	ListCell   *lc;
+
+	/* the request may have been applied before the answer was lost */
+	foreach(lc, step->items)
+		((SyncItem *) lfirst(lc))->attempted = true;
+	directus_back_off(win, error, retry_after_ms);
+}
+
+/* An item's own failure; a 5xx of its last allowed attempt makes it dead. */
+void
+directus_settle_failure(SyncItem *item, ItemOutcome outcome, int status, const char *code, const char *message)
+{
+	if (outcome == ITEM_RETRY && item->attempts + 1 >= max_item_attempts_setting)
+	{
+		outcome = ITEM_DEAD;
+		message = psprintf("%s (attempt %d of directus_sync.max_item_attempts = %d)",
+						   message ? message : "", item->attempts + 1, max_item_attempts_setting);
+	}
+	directus_settle(list_make1(item), outcome, status, code, message);
+}
+
+/*
+ * From now on every failure is the items' own: a write went through, or
+ * items failed in different ways. The failures held back are settled.
+ */
+void
+directus_items_fail_alone(DirectusWindow *win)
+{
+	win->items_fail_alone = true;
+	for (int i = 0; i < win->nheld; i++)
+	{
+		HeldFailure *h = &win->held[i];
+
+		directus_settle_failure(h->item, h->outcome, h->status, h->code, h->message);
+	}
+	win->nheld = 0;
+	win->sample_rest = NULL;
+}
+
+/*
+ * Can this failure be the remote's rather than the items'? A 5xx when its
+ * database or a hook is down, a 403 when the sync user lost a permission;
+ * not once a write of the window went through. Other 4xx are about what an
+ * item holds.
+ */
+static bool
+may_be_remote(DirectusWindow *win, int status)
+{
+	return !win->items_fail_alone && (status >= 500 || status == 403);
+}
+
+static bool
+same_as_held(DirectusWindow *win, int status, const char *code)
+{
+	return win->nheld > 0 && win->held[0].status == status &&
+		strcmp(win->held[0].code ? win->held[0].code : "", code ? code : "") == 0;
+}
+
+/*
+ * Every item of a failing batch failed the same way: its first and last
+ * item alone, the others together. That is taken for the remote's failure:
+ * nothing is settled, the remote backs off. The two items tried alone count
+ * an attempt, so that a batch of items that are really at fault alike does
+ * not hold the remote back for ever (single_failure).
+ */
+static void
+remote_verdict(DirectusWindow *win, int status, const char *code, const char *message)
+{
+	for (int i = 0; i < win->nheld; i++)
+		win->held[i].item->attempted = true;
+	directus_back_off(win, psprintf("HTTP %d %s: %s (so for every item, alone and together: taken for a failure"
+						   " of the remote)", status, code ? code : "", message ? message : ""), -1);
+}
+
+/*
+ * An item failed alone. While that may be the remote's failure, the first
+ * and the last item of the batch are held back, unsettled, until the other
+ * items of the batch have been tried (sample_rest). An item at its last
+ * allowed attempt is no witness: its failure is its own, and the others
+ * are judged without it.
+ */
+static void
+single_failure(DirectusWindow *win, SyncItem *item, ItemOutcome outcome,
+			   int status, const char *code, const char *message)
+{
+	if (may_be_remote(win, status) && item->attempts + 1 >= max_item_attempts_setting)
+		directus_settle_failure(item, outcome, status, code, message);
+	else if (may_be_remote(win, status) && win->nheld < 2 &&
+			 (win->nheld == 0 || same_as_held(win, status, code)))
+	{
+		HeldFailure *h = &win->held[win->nheld++];
+
+		h->item = item;
+		h->outcome = outcome;
+		h->status = status;
+		h->code = code ? pstrdup(code) : NULL;
+		h->message = message ? pstrdup(message) : NULL;
+		if (win->nheld == 2 && win->sample_rest == NULL)
+			remote_verdict(win, status, code, message);
+	}
+	else
+	{
+		directus_items_fail_alone(win);
+		directus_settle_failure(item, outcome, status, code, message);
+	}
+}
+
+/*
+ * Splits a failing batch until the failing item is alone, in halves. While
+ * the failure may be the remote's, the batch goes as its first item alone,
+ * its last item alone, then the others together: a remote that fails
+ * everything shows after four requests, not after two per item.
+ */
+void
+directus_item_failure(DirectusWindow *win, Step *step, ItemOutcome outcome,
+					  int status, const char *code, const char *message)
+{
+	int			n = list_length(step->items);
+	List	   *items = step->items;
+
+	if (step == win->sample_rest)
+	{
+		win->sample_rest = NULL;
+		if (win->nheld > 0 && may_be_remote(win, status) && same_as_held(win, status, code))
+		{
+			remote_verdict(win, status, code, message);
+			return;
+		}
+	}
+	if (n == 1)
+		single_failure(win, linitial(items), outcome, status, code, message);
+	else if (may_be_remote(win, status) && win->nheld == 0 && win->sample_rest == NULL)
+	{
+		Step	   *rest = directus_step_with(step,
+											  list_copy_tail(list_truncate(list_copy(items), n - 1), 1));
+
+		win->sample_rest = n > 2 ? rest : NULL;
+		directus_push_step(win, rest);
+		directus_push_step(win, directus_step_with(step, list_make1(llast(items))));
+		directus_push_step(win, directus_step_with(step, list_make1(linitial(items))));
+	}
+	else
+	{
+		directus_push_step(win, directus_step_with(step, list_copy_tail(items, n / 2)));
+		directus_push_step(win, directus_step_with(step, list_truncate(list_copy(items), n / 2)));
+	}
+}
+
+static FailureClass
+failure_class(long status)
+{
+	for (size_t i = 0; i < lengthof(failure_classes); i++)
+		if (status >= failure_classes[i].lo && status <= failure_classes[i].hi)
+			return failure_classes[i].class;
+	return FAIL_ITEM_DEAD;
+}
+
+/*
+ * An answer that is not a success: the remote backs off, or the items fail,
+ * unless it is one of the answers that idempotent apply turns around (a
+ * create of a key the remote has, an update or delete it forbids because
+ * the item is not there).
+ */
+void
+directus_failed_answer(DirectusWindow *win, Step *step, HttpRequest *req)
+{
+	FailureClass class = failure_class(req->status);
+	int			status = (int) req->status;
+	char	   *code;
+	char	   *message;
+
+	directus_parse_error(req->response.data, &code, &message);
+	if (class == FAIL_REMOTE)
+		directus_remote_failure(win, step, psprintf("HTTP %d %s: %s", status, code ? code : "", message ? message : ""),
+					   req->retry_after_ms);
+	else if (step->kind == STEP_PROBE)
+		directus_probe_failed(win, step);
+	else if (status == 400 && code && strcmp(code, "RECORD_NOT_UNIQUE") == 0 && step->kind == STEP_CREATE)
+		directus_create_conflict(win, step, status, code, message);
+	else if (status == 403 && !step->probed && (step->kind == STEP_UPDATE || step->kind == STEP_DELETE))
+		directus_write_forbidden(win, step, status, code, message);
+	else
+		directus_item_failure(win, step, class == FAIL_ITEM_RETRY ? ITEM_RETRY : ITEM_DEAD,
+							  status, code, message);
+}
+
