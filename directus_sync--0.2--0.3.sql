@@ -1178,8 +1178,9 @@ CREATE FUNCTION directus_sync._clock_observe(clock text) RETURNS boolean
 LANGUAGE c VOLATILE STRICT
 AS 'MODULE_PATHNAME', 'directus_sync_clock_observe';
 
+-- SECURITY DEFINER: a role granted it needs no right on the internals it calls.
 CREATE FUNCTION directus_sync.clock_now() RETURNS text
-LANGUAGE sql VOLATILE
+LANGUAGE sql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$ SELECT directus_sync._clock_tick() || '@' || directus_sync._node_id() $$;
 COMMENT ON FUNCTION directus_sync.clock_now() IS

@@ -366,6 +366,9 @@ queued_row(uint64 r)
 	row.key = NULL;
 	row.op = (SyncOp) SPI_getvalue(tuple, desc, 3)[0];
 	row.payload = SPI_getvalue(tuple, desc, 4);
+	/* only the extension's owner could queue such a row: the remote refuses it */
+	if (row.payload == NULL && row.op != SYNC_OP_DELETE)
+		row.payload = "null";
 	row.attempts = (int) result_int(r, 5);
 	row.maybe_sent = row.attempts > 0 || result_int(r, 6) != 0;
 	row.backing_off = result_int(r, 7) != 0;

@@ -255,8 +255,10 @@ claim_if_due(LoopState *state)
 		return;
 	if (!state->unanswered_held)
 	{
-		worker_hold_unanswered();
-		state->unanswered_held = true;
+		/* nothing is sent before the requests left on their way are waited for */
+		state->unanswered_held = worker_hold_unanswered();
+		if (!state->unanswered_held)
+			return;				/* tried again at the next round */
 	}
 	pgstat_report_activity(STATE_RUNNING, "claiming");
 	worker_resync_steps();

@@ -259,11 +259,12 @@ hold_unanswered(void *arg)
  * arrive first; an older update could land after a newer one. A window
  * sends its requests one after another, the last one at any time before
  * now: each such remote waits as long as a request may take, from now.
+ * False if that could not be recorded: the worker sends nothing until it is.
  */
-void
+bool
 worker_hold_unanswered(void)
 {
-	(void) run_transaction("waiting for requests left on their way", hold_unanswered, NULL);
+	return run_transaction("waiting for requests left on their way", hold_unanswered, NULL);
 }
 
 /* ----------------------------------------------------------------

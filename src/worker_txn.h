@@ -29,7 +29,7 @@ extern List *result_lappend_int(List *list, int datum);
 #define SPI_ARG_NOT_NULL ' '
 
 extern bool worker_extension_ready(void);
-extern void worker_hold_unanswered(void);
+extern bool worker_hold_unanswered(void);
 extern void worker_resync_steps(void);
 extern void worker_shrink_outbox(void);
 
