@@ -145,6 +145,13 @@ BEGIN
     -- of the same ids that slips in after it is waited for by ON CONFLICT,
     -- and the second check names what it took.
     PERFORM directus_sync._check_not_mapped(table_name, local_id, new_sync_id);
+    -- Above READ COMMITTED, ON CONFLICT meets a row committed after the
+    -- snapshot with 40001: the constraint's 23505 is the better answer.
+    IF current_setting('transaction_isolation') <> 'read committed' THEN
+        INSERT INTO @extschema@.directus_sync_id_map ("table", sync_id, local_id)
+        VALUES (table_name, new_sync_id, local_id);
+        RETURN new_sync_id;
+    END IF;
     INSERT INTO @extschema@.directus_sync_id_map ("table", sync_id, local_id)
     VALUES (table_name, new_sync_id, local_id)
     ON CONFLICT DO NOTHING;
@@ -203,6 +210,17 @@ BEGIN
     LOOP
         PERFORM directus_sync._check_not_mapped(table_name, dup.l, dup.s);
     END LOOP;
+
+    -- Above READ COMMITTED, ON CONFLICT meets a row committed after the
+    -- snapshot with 40001: the constraint's 23505 is the better answer.
+    IF current_setting('transaction_isolation') <> 'read committed' THEN
+        INSERT INTO @extschema@.directus_sync_id_map ("table", sync_id, local_id)
+        SELECT table_name, u.s, u.l FROM unnest(local_ids, sync_ids) WITH ORDINALITY AS u(l, s, pos)
+         ORDER BY u.pos;
+        RETURN QUERY SELECT u.l, u.s FROM unnest(local_ids, sync_ids) WITH ORDINALITY AS u(l, s, pos)
+                      ORDER BY u.pos;
+        RETURN;
+    END IF;
 
     -- A concurrent create of some of the same ids that slips in after the
     -- check is waited for by ON CONFLICT; the first input row it took is
@@ -1250,8 +1268,8 @@ BEGIN
     IF a IS NULL THEN
         RETURN NULL;
     END IF;
-    FOR name IN SELECT jsonb_object_keys(coalesce(a->'f', '{}'))
-                UNION SELECT jsonb_object_keys(coalesce(b->'f', '{}'))
+    FOR name IN SELECT jsonb_object_keys(CASE WHEN jsonb_typeof(a->'f') = 'object' THEN a->'f' ELSE '{}' END)
+                UNION SELECT jsonb_object_keys(CASE WHEN jsonb_typeof(b->'f') = 'object' THEN b->'f' ELSE '{}' END)
     LOOP
         fields := fields || jsonb_build_object(name, directus_sync._later(a->'f'->name, b->'f'->name));
     END LOOP;
@@ -1272,7 +1290,8 @@ AS $$
     SELECT state->>'d' IS NULL
         OR (NOT delete_wins
             AND greatest(coalesce(state->>'b', '') COLLATE "C",
-                         (SELECT max(r.value->>'c' COLLATE "C") FROM jsonb_each(coalesce(state->'f', '{}')) r))
+                         (SELECT max(r.value->>'c' COLLATE "C")
+                            FROM jsonb_each(CASE WHEN jsonb_typeof(state->'f') = 'object' THEN state->'f' ELSE '{}' END) r))
                 > state->>'d' COLLATE "C")
 $$;
 
@@ -1338,8 +1357,41 @@ REVOKE ALL ON FUNCTION directus_sync._pause_strangers() FROM PUBLIC;
 REVOKE ALL ON TABLE directus_sync.node FROM PUBLIC;
 
 /*
+ * The JSON expression of a column's value (col, SQL text) as the capture
+ * trigger renders it (src/capture.c, append_field): a bigint or numeric
+ * with more than 15 significant digits as a string (Directus reads numbers
+ * as doubles), a JSON string in a json or jsonb column as the string of its
+ * JSON text (Directus hands a string given for a json field to PostgreSQL as
+ * the field's JSON text), anything else by to_json. Domains count as their
+ * base type.
+ */
+CREATE FUNCTION directus_sync._render_expr(col text, typ oid) RETURNS text
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    WITH RECURSIVE chain(t) AS (
+        SELECT typ
+        UNION ALL
+        SELECT y.typbasetype FROM pg_type y JOIN chain c ON y.oid = c.t WHERE y.typtype = 'd')
+    SELECT CASE
+             WHEN b.t IN ('int8'::regtype, 'numeric'::regtype) THEN
+               format('CASE WHEN length(ltrim(regexp_replace(%1$s::text, ''[^0-9]'', '''', ''g''), ''0'')) > 15'
+                      ' THEN to_json(%1$s::text) ELSE to_json(%1$s) END', col)
+             WHEN b.t IN ('json'::regtype, 'jsonb'::regtype) THEN
+               format('CASE WHEN json_typeof(to_json(%1$s)) = ''string'' THEN to_json(to_json(%1$s)::text)'
+                      ' ELSE to_json(%1$s) END', col)
+             ELSE format('to_json(%s)', col)
+           END
+      FROM chain b JOIN pg_type y ON y.oid = b.t
+     WHERE y.typtype <> 'd'
+$$;
+
+REVOKE ALL ON FUNCTION directus_sync._render_expr(text, oid) FROM PUBLIC;
+
+/*
  * Queries over the subscribed tables as their owner, and leaving out columns
- * dropped since subscribe (they made every read of current rows fail).
+ * dropped since subscribe (they made every read of current rows fail);
+ * values rendered as the capture trigger renders them (_render_expr).
  */
 CREATE OR REPLACE FUNCTION directus_sync._payload_select(s directus_sync.subscription) RETURNS text
 LANGUAGE sql STABLE
@@ -1347,13 +1399,13 @@ SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT format('SELECT t.%1$I::text AS item_key, (SELECT row_to_json(x) FROM (SELECT %2$s) x) AS payload FROM %3$s t',
                   s.key_column,
-                  string_agg(format('t.%1$I AS %1$I', f), ', ' ORDER BY ord),
+                  string_agg(format('%s AS %I', directus_sync._render_expr(format('t.%I', u.f), a.atttypid), u.f),
+                             ', ' ORDER BY ord),
                   s.relid)
       FROM unnest(CASE WHEN s.singleton OR s.key_column = ANY (s.fields) THEN s.fields
                        ELSE s.key_column || s.fields END) WITH ORDINALITY AS u(f, ord)
-     -- a dropped or renamed column is left out, as the capture trigger does
-     WHERE EXISTS (SELECT FROM pg_attribute a
-                    WHERE a.attrelid = s.relid AND a.attname = u.f AND a.attnum > 0 AND NOT a.attisdropped)
+      -- a dropped or renamed column is left out, as the capture trigger does
+      JOIN pg_attribute a ON a.attrelid = s.relid AND a.attname = u.f AND a.attnum > 0 AND NOT a.attisdropped
 $$;
 
 CREATE OR REPLACE FUNCTION directus_sync.resync(remote text, collection text) RETURNS bigint

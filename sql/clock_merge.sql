@@ -87,6 +87,13 @@ SELECT directus_sync._merge('{"f": {"t": {"v": "no clock"}}}', '{"f": {"t": {"c"
        AS missing_clock_is_oldest,
        directus_sync._merge(NULL, '{"b": "b1"}') AS with_null, directus_sync._merge(NULL, NULL) AS nulls;
 
+-- A JSON null "f" (a producer's "no fields") counts as a missing one.
+SELECT directus_sync._merge('{"b": "a", "f": null}', '{"b": "a"}') = directus_sync._merge('{"b": "a"}', '{"b": "a"}')
+       AS null_f_merges,
+       directus_sync._merge('{"b": "z", "f": null}', '{"b": "a", "f": {"x": {"c": "z", "v": 1}}}')
+       AS null_f_wins_whole,
+       directus_sync._exists('{"b": "b", "d": "a", "f": null}') AS null_f_exists;
+
 -- Exists: not deleted, or written after the delete (unless the delete wins).
 SELECT directus_sync._exists('{"b": "b1", "d": null, "f": {}}') AS never_deleted,
        directus_sync._exists('{"b": "b1", "d": "c3", "f": {"t": {"c": "c2", "v": 1}}}') AS deleted_after_edit,

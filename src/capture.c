@@ -282,6 +282,17 @@ capture_table(Relation rel)
  * Rendering and queuing
  * ---------------------------------------------------------------- */
 
+/* Whether JSON text is a string (json keeps the whitespace it was given before it). */
+static bool
+is_json_string(const char *data, int len)
+{
+	int			i = 0;
+
+	while (i < len && (data[i] == ' ' || data[i] == '\t' || data[i] == '\n' || data[i] == '\r'))
+		i++;
+	return i < len && data[i] == '"';
+}
+
 static void
 append_field(StringInfo buf, CaptureField *field, HeapTuple tuple, TupleDesc desc)
 {
@@ -312,7 +323,7 @@ append_field(StringInfo buf, CaptureField *field, HeapTuple tuple, TupleDesc des
 		 * field's JSON text: a JSON string value must go as the string of its
 		 * JSON text ("\"text\""), or it arrives as invalid JSON.
 		 */
-		else if (field->json_column && len > 0 && data[0] == '"')
+		else if (field->json_column && is_json_string(data, len))
 			escape_json(buf, text_to_cstring(json));
 		else
 			appendBinaryStringInfo(buf, data, len);

@@ -205,7 +205,16 @@ static long
 launch_if_due(int slot, TimestampTz now, bool recheck_missing)
 {
 	TimestampTz due = wake_due(slot);
+	TimestampTz latest = TimestampTzPlusMilliseconds(now, poll_interval_setting);
 	bool		wanted;
+
+	/*
+	 * A shorter poll_interval applies to the visits already scheduled too,
+	 * whoever scheduled them with the old one (a worker leaving as the
+	 * reload came): an hour's wait would otherwise stand.
+	 */
+	if (due > latest)
+		wake_set_due(slot, due = latest);
 
 	/* a worker on its way out leaves the wanted mark for the next one */
 	if (worker_running(&launch_slots[slot]))
@@ -220,35 +229,14 @@ launch_if_due(int slot, TimestampTz now, bool recheck_missing)
 	return poll_interval_setting;
 }
 
-/*
- * A shorter poll_interval applies to the visits already scheduled too: a
- * worker that left an hour ago with the old one would otherwise not be back
- * for the rest of that hour.
- */
-static void
-bring_polls_forward(void)
-{
-	TimestampTz latest = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), poll_interval_setting);
-
-	for (int i = 0; i < nslots; i++)
-	{
-		if (wake_due(i) > latest)
-			wake_set_due(i, latest);
-	}
-}
-
 static void
 process_interrupts(void)
 {
 	CHECK_FOR_INTERRUPTS();
 	if (ConfigReloadPending)
 	{
-		int			old_poll_interval = poll_interval_setting;
-
 		ConfigReloadPending = false;
 		ProcessConfigFile(PGC_SIGHUP);
-		if (poll_interval_setting < old_poll_interval)
-			bring_polls_forward();
 	}
 }
 
