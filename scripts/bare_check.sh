@@ -39,5 +39,9 @@ mount --rbind /dev "$ROOT/dev"
 
 git clone -q "$DS_ROOT" "$ROOT/root/repo"
 ds_say "running .ci/run in the bare root"
+# The switches of scripts/test.sh pass through; the roots of the other
+# PostgreSQL versions are made inside this one (scripts/pg_root.sh).
 chroot "$ROOT" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root CI=true \
+    ${DS_PG_VERSIONS:+DS_PG_VERSIONS="$DS_PG_VERSIONS"} ${DS_TEST_PORT:+DS_TEST_PORT="$DS_TEST_PORT"} \
+    ${KEEP_TEST_DIR:+KEEP_TEST_DIR="$KEEP_TEST_DIR"} \
     bash -c 'cd /root/repo && bash .ci/run'
