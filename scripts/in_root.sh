@@ -57,7 +57,7 @@ case $cmd in
         if command -v lintian >/dev/null; then
             ds_say "lintian"
             # Errors fail; warnings and the rest are shown.
-            lintian --fail-on error --no-tag-display-limit "$deb" || ds_die "lintian reports errors"
+            lintian --fail-on error --tag-display-limit 0 "$deb" || ds_die "lintian reports errors"
         fi
         ds_say "installing $(basename "$deb")"
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$deb" >/dev/null

@@ -9,10 +9,11 @@
 #       As root. Makes the root of VERSION under $DS_PG_ROOTS/VERSION/root
 #       (default /var/cache/directus_sync/pg) with debootstrap --variant=minbase
 #       and the packages below, unless it is there with the same pins (a stamp
-#       holds their sha256: suite, variant, mirror, apt options, packages).
+#       holds their sha256: suite, variant, mirror, apt sources and options,
+#       packages).
 #       Prints the versions of its main packages (also kept in
 #       $DS_PG_ROOTS/VERSION/versions). First time: 1 to 3 minutes, about
-#       0.6 GB per root; then under a second.
+#       2 GB per root (the server-dev packages pull in clang and LLVM); then under a second.
 #   pg_root.sh path VERSION
 #       Prints the directory of the root.
 #   pg_root.sh run VERSION COMMAND [ARG...]
@@ -53,6 +54,18 @@ pg_root_packages() {
     return 0
 }
 
+# The apt sources of the root: the suite, and for a stable release (bookworm,
+# trixie) its point and security updates too, as a machine of that release
+# has them (forky is testing: no such suites).
+pg_root_sources() {
+    local v=$1 s=${SUITE[$1]}
+    echo "deb $DS_PG_MIRROR $s main"
+    if [ "$s" != forky ]; then
+        echo "deb $DS_PG_MIRROR $s-updates main"
+        echo "deb ${DS_PG_MIRROR%/debian}/debian-security $s-security main"
+    fi
+}
+
 pg_root_usage() {
     sed -n '/^#   pg_root.sh ensure/,/^# The roots are caches/p' "$0" | sed '$d; s/^# \{0,1\}//' >&2
     exit 2
@@ -65,6 +78,7 @@ pg_root_check_version() {
 pg_root_stamp() {
     local v=$1
     { echo "suite ${SUITE[$v]} script ${SCRIPT[$v]} variant $DS_PG_VARIANT mirror $DS_PG_MIRROR"
+      pg_root_sources "$v"
       echo "apt ${APT_OPTS[$v]}"
       pg_root_packages "$v"; } | sha256sum | cut -d' ' -f1
 }
@@ -104,7 +118,7 @@ pg_root_ensure() {
     debootstrap --variant="$DS_PG_VARIANT" "${SUITE[$v]}" "$new" "$DS_PG_MIRROR" \
         "/usr/share/debootstrap/scripts/${SCRIPT[$v]}" >"$dir/debootstrap.log" 2>&1 \
         || { tail -n 30 "$dir/debootstrap.log" >&2; ds_die "debootstrap of ${SUITE[$v]} failed"; }
-    echo "deb $DS_PG_MIRROR ${SUITE[$v]} main" > "$new/etc/apt/sources.list"
+    pg_root_sources "$v" > "$new/etc/apt/sources.list"
     cp /etc/resolv.conf "$new/etc/resolv.conf"
     # As lib.sh does on the machine: no default cluster on port 5432.
     mkdir -p "$new/etc/postgresql-common/createcluster.d"
