@@ -16,8 +16,7 @@ command -v debootstrap >/dev/null || {
 ROOT=$(mktemp -d /tmp/directus_sync_bare.XXXXXX)
 chmod 755 "$ROOT"   # it becomes /, which postgres must traverse
 cleanup() {
-    umount -R "$ROOT/dev" 2>/dev/null || true
-    umount "$ROOT/proc" "$ROOT/sys" 2>/dev/null || true
+    umount -R "$ROOT" 2>/dev/null || true
     rm -rf --one-file-system "$ROOT"
 }
 trap cleanup EXIT
@@ -33,6 +32,11 @@ if [ -d /usr/local/share/ca-certificates ]; then
     mkdir -p "$ROOT/usr/local/share/ca-certificates"
     cp -r /usr/local/share/ca-certificates/. "$ROOT/usr/local/share/ca-certificates/"
 fi
+# The root is a mount point of its own, private: inside it, scripts/pg_root.sh
+# gives each nested root a private mount namespace, which needs / to be a
+# mount point (unshare --propagation private fails on a plain directory).
+mount --bind "$ROOT" "$ROOT"
+mount --make-private "$ROOT"
 mount -t proc proc "$ROOT/proc"
 mount -t sysfs sys "$ROOT/sys"
 mount --rbind /dev "$ROOT/dev"

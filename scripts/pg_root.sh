@@ -88,6 +88,11 @@ pg_root_stamp() {
 pg_root_exec() {
     local root=$1
     shift
+    # In a chroot whose / is a plain directory, not a mount point, the
+    # namespace cannot be made private: say how to fix that.
+    if ! unshare --mount --propagation private true 2>/dev/null; then
+        ds_die "cannot make a private mount namespace here (in a chroot, its root must be a mount point: mount --bind ROOT ROOT before chroot, as scripts/bare_check.sh does)"
+    fi
     # shellcheck disable=SC2016 # the inner shell expands them
     unshare --mount --propagation private -- /bin/sh -ec '
         root=$1; shift
