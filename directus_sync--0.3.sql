@@ -123,7 +123,7 @@ BEGIN
          WHERE a.attrelid = map AND a.attnum > 0 AND NOT a.attisdropped
         UNION ALL
         SELECT format('constraint %s %s', conname, pg_get_constraintdef(oid)) FROM pg_constraint
-         WHERE conrelid = map
+         WHERE conrelid = map AND contype <> 'n'   -- PostgreSQL 18's NOT NULL: in the column lines
         UNION ALL
         SELECT format('index %s%s %s (%s)%s', ic.relname, CASE WHEN i.indisunique THEN ' unique' ELSE '' END,
                       am.amname,

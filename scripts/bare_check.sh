@@ -16,8 +16,7 @@ command -v debootstrap >/dev/null || {
 ROOT=$(mktemp -d /tmp/directus_sync_bare.XXXXXX)
 chmod 755 "$ROOT"   # it becomes /, which postgres must traverse
 cleanup() {
-    umount -R "$ROOT/dev" 2>/dev/null || true
-    umount "$ROOT/proc" "$ROOT/sys" 2>/dev/null || true
+    umount -R "$ROOT" 2>/dev/null || true
     rm -rf --one-file-system "$ROOT"
 }
 trap cleanup EXIT
@@ -33,11 +32,20 @@ if [ -d /usr/local/share/ca-certificates ]; then
     mkdir -p "$ROOT/usr/local/share/ca-certificates"
     cp -r /usr/local/share/ca-certificates/. "$ROOT/usr/local/share/ca-certificates/"
 fi
+# The root is a mount point of its own, private: inside it, scripts/pg_root.sh
+# gives each nested root a private mount namespace, which needs / to be a
+# mount point (unshare --propagation private fails on a plain directory).
+mount --bind "$ROOT" "$ROOT"
+mount --make-private "$ROOT"
 mount -t proc proc "$ROOT/proc"
 mount -t sysfs sys "$ROOT/sys"
 mount --rbind /dev "$ROOT/dev"
 
 git clone -q "$DS_ROOT" "$ROOT/root/repo"
 ds_say "running .ci/run in the bare root"
+# The switches of scripts/test.sh pass through; the roots of the other
+# PostgreSQL versions are made inside this one (scripts/pg_root.sh).
 chroot "$ROOT" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root CI=true \
+    ${DS_PG_VERSIONS:+DS_PG_VERSIONS="$DS_PG_VERSIONS"} ${DS_TEST_PORT:+DS_TEST_PORT="$DS_TEST_PORT"} \
+    ${KEEP_TEST_DIR:+KEEP_TEST_DIR="$KEEP_TEST_DIR"} \
     bash -c 'cd /root/repo && bash .ci/run'

@@ -57,6 +57,10 @@ sub missing {
 #   " All N tests passed. "            " M of N tests failed. "
 #   " P of N tests passed, I failed test(s) ignored. "
 #   " M of N tests failed, I of these failures ignored. "
+# Since PostgreSQL 16 they print TAP-like lines, "ok 1 - NAME 45 ms" or
+# "not ok 2 - NAME" ("+" instead of "-" inside a parallel group; ignore lines
+# are gone), and the closing line as a comment, "# All N tests passed." or
+# "# M of N tests failed.".
 sub count_regress {
 	my ($ok, $bad, $ignored) = (0, 0, 0);
 	my (%seen, $closing, @notes);
@@ -67,9 +71,13 @@ sub count_regress {
 			elsif ($2 eq 'FAILED') { $bad++ }
 			else                   { $ignored++ }
 		}
+		elsif (/^(not )?ok\s+\d+\s+[-+] (\S+)/) {    # 16 and later
+			$seen{$2} = 1;
+			if ($1) { $bad++ } else { $ok++ }
+		}
 		# $closing: [passed, failed, ignored] as the closing line says
-		elsif (/^\s*All (\d+) tests passed\./) { $closing = [ $1, 0, 0 ] }
-		elsif (/^\s*(\d+) of (\d+) tests failed\.\s*$/) { $closing = [ $2 - $1, $1, 0 ] }
+		elsif (/^(?:# )?\s*All (\d+) tests passed\./) { $closing = [ $1, 0, 0 ] }
+		elsif (/^(?:# )?\s*(\d+) of (\d+) tests failed\.\s*$/) { $closing = [ $2 - $1, $1, 0 ] }
 		elsif (/^\s*(\d+) of (\d+) tests passed, (\d+) failed test\(s\) ignored\./) {
 			$closing = [ $1, 0, $3 ];
 		}

@@ -42,11 +42,19 @@ ds_workdir() {
     local name=$1 dir
     dir=$(mktemp -d "/tmp/directus_sync_${name}.XXXXXX")
     mkdir "$dir/src"
-    tar -C "$DS_ROOT" --exclude=.git --exclude=tmp_check --exclude=results --exclude='*.o' \
-        --exclude='*.so' --exclude='*.bc' -cf - . | tar -C "$dir/src" -xf -
+    ds_copy_tree "$dir/src"
     chown -R postgres:postgres "$dir"
     chmod 755 "$dir"
     echo "$dir"
+}
+
+# Copies the source tree into DEST (which exists), without what builds and
+# test runs leave in a clone (also a Debian package build's).
+ds_copy_tree() {
+    tar -C "$DS_ROOT" --exclude=.git --exclude=tmp_check --exclude=results --exclude='*.o' \
+        --exclude='*.so' --exclude='*.bc' --exclude=debian/.debhelper --exclude=debian/files \
+        --exclude='debian/postgresql-*-directus-sync' --exclude='debian/*.substvars' \
+        --exclude=debian/debhelper-build-stamp -cf - . | tar -C "$1" -xf -
 }
 
 # Builds as postgres (warnings are errors), installs as root.

@@ -11,19 +11,53 @@
 #   - runs each layer even when one before it failed, counts each from its own
 #     output (scripts/count_tests.pl), prints a table of the layers and one
 #     closing line, "tests: P passed, F failed, S skipped"
+#   - then, for PostgreSQL 17 and 18, in a minimal Debian root each (trixie,
+#     forky; made once and kept in /var/cache/directus_sync/pg by
+#     scripts/pg_root.sh): builds the Debian package (debian/, pg_buildext),
+#     installs it and runs pg_regress, isolation and the TAP tests that need
+#     no real Directus against it, as the layers NAME@17, NAME@18; for 15 the
+#     package is built, checked (dpkg -c, lintian) and installed in a bookworm
+#     root (package@15)
+#   - DS_PG_VERSIONS="17" (a list of 15, 17, 18; default all three) runs only
+#     those versions; without 15 the layers on this machine and Directus are
+#     left out
 #   - stops everything it started and exits non-zero on any failure
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
+DS_PG_VERSIONS=${DS_PG_VERSIONS:-15 17 18}
+for v in $DS_PG_VERSIONS; do
+    case $v in 15|17|18) ;; *) ds_die "DS_PG_VERSIONS: $v is not one of 15 17 18" ;; esac
+done
+want_version() { [[ " $DS_PG_VERSIONS " == *" $1 "* ]]; }
+export DS_PG_ROOTS=${DS_PG_ROOTS:-/var/cache/directus_sync/pg}
+
 ds_require_root
 ds_install_packages
-"$DS_ROOT/scripts/directus.sh" install
+if want_version 15; then
+    "$DS_ROOT/scripts/directus.sh" install
+fi
 
 WORK=$(ds_workdir test)
-PORT=54391
+PORT=${DS_TEST_PORT:-54391}   # DS_TEST_PORT: another port, e.g. next to a run that uses 54391
+# In the roots (scripts/pg_root.sh): the build directory of this run, and
+# the clusters started there ("VERSION DIR").
+ROOT_BUILD=/tmp/$(basename "$WORK")
+ROOT_CLUSTERS=()
 cleanup() {
+    local c
     ds_cluster_stop "$WORK/pg"
-    if [ "${KEEP_TEST_DIR:-}" ]; then echo "test files kept in $WORK"; else rm -rf "$WORK"; fi
+    for c in "${ROOT_CLUSTERS[@]}"; do
+        # shellcheck disable=SC2086 # "VERSION DIR"
+        "$DS_ROOT/scripts/pg_root.sh" run ${c%% *} bash "$ROOT_BUILD/src/scripts/in_root.sh" \
+            cluster-stop $c >/dev/null 2>&1 || true
+    done
+    if [ "${KEEP_TEST_DIR:-}" ]; then
+        echo "test files kept in $WORK (and in $ROOT_BUILD of the roots in $DS_PG_ROOTS)"
+    else
+        rm -rf "$WORK"
+        for v in $DS_PG_VERSIONS; do rm -rf "$DS_PG_ROOTS/$v/root$ROOT_BUILD"; done
+    fi
 }
 trap cleanup EXIT
 
@@ -74,14 +108,21 @@ set_counts() {
 # Its output goes to $WORK/NAME.log (standard output, counted) and
 # $WORK/NAME.stderr.log.
 run_layer() {
+    local name=$1
+    shift
+    # TAP clusters take their encoding from the locale: UTF8, as Directus's databases are.
+    record_layer "$name" ds_as_postgres env PGHOST=127.0.0.1 PGPORT="$PORT" PGUSER=postgres \
+        LANG=C.UTF-8 LC_ALL=C.UTF-8 DS_DIRECTUS_SCRIPT="$WORK/src/scripts/directus.sh" \
+        make -C "$WORK/src" PG_CONFIG="$PGBIN/pg_config" installcheck "$@"
+}
+
+# record_layer NAME COMMAND...: runs a layer's command, its output to
+# $WORK/NAME.log and $WORK/NAME.stderr.log, and records it with its status.
+record_layer() {
     local name=$1 rc=0
     shift
     ds_say "layer $name"
-    # TAP clusters take their encoding from the locale: UTF8, as Directus's databases are.
-    tee_split "$WORK/$name.log" "$WORK/$name.stderr.log" \
-        ds_as_postgres env PGHOST=127.0.0.1 PGPORT="$PORT" PGUSER=postgres \
-        LANG=C.UTF-8 LC_ALL=C.UTF-8 DS_DIRECTUS_SCRIPT="$WORK/src/scripts/directus.sh" \
-        make -C "$WORK/src" PG_CONFIG="$PGBIN/pg_config" installcheck "$@" || rc=$?
+    tee_split "$WORK/$name.log" "$WORK/$name.stderr.log" "$@" || rc=$?
     LAYERS+=("$name")
     STATUS[$name]=$rc
 }
@@ -108,7 +149,7 @@ count_layer() {
 print_summary() {
     local name p f s state total_p=0 total_f=0 total_s=0 bad=0
     echo
-    printf '%-10s %7s %7s %8s  %s\n' layer passed failed skipped status
+    printf '%-14s %7s %7s %8s  %s\n' layer passed failed skipped status
     for name in "${LAYERS[@]}"; do
         read -r p f s <<<"${COUNTS[$name]}"
         state=ok
@@ -118,7 +159,7 @@ print_summary() {
             state=FAILED
         fi
         [ "$state" = ok ] || bad=1
-        printf '%-10s %7d %7d %8d  %s\n' "$name" "$p" "$f" "$s" "$state"
+        printf '%-14s %7d %7d %8d  %s\n' "$name" "$p" "$f" "$s" "$state"
         total_p=$((total_p + p)) total_f=$((total_f + f)) total_s=$((total_s + s))
     done
     echo
@@ -126,33 +167,114 @@ print_summary() {
     [ "$bad" -eq 0 ] && [ "$total_f" -eq 0 ]
 }
 
-run_counting
-
-ds_build_install "$WORK/src"
-ds_say "starting a cluster for pg_regress and isolation on 127.0.0.1:$PORT"
-ds_cluster_start "$WORK/pg" "$PORT"
-
-run_layer pg_regress ISOLATION= TAP_TESTS=
-run_layer isolation REGRESS= TAP_TESTS=
-run_layer tap REGRESS= ISOLATION= PROVE_FLAGS=--verbose
-
-for diffs in "$WORK/src/regression.diffs" "$WORK/src/output_iso/regression.diffs"; do
-    if [ -f "$diffs" ]; then
-        ds_say "${diffs#"$WORK/"}"
-        cat "$diffs"
+# show_failures SRC TAP_LAYER: what to read after a failure: the diffs of
+# pg_regress and isolation in SRC, and the tails of the TAP logs when the
+# layer TAP_LAYER failed.
+show_failures() {
+    local src=$1 tap=$2 diffs
+    for diffs in "$src/regression.diffs" "$src/output_iso/regression.diffs"; do
+        if [ -f "$diffs" ]; then
+            ds_say "$diffs"
+            cat "$diffs"
+        fi
+    done
+    if [ "${STATUS[$tap]}" -ne 0 ] && [ -d "$src/tmp_check/log" ]; then
+        ds_say "TAP logs ($tap)"
+        tail -n 50 "$src"/tmp_check/log/*.log
     fi
-done
-if [ "${STATUS[tap]}" -ne 0 ] && [ -d "$WORK/src/tmp_check/log" ]; then
-    ds_say "TAP logs"
-    tail -n 50 "$WORK"/src/tmp_check/log/*.log
-fi
+}
 
-ds_say "summary"
+# in_root VERSION STEP ARGS...: a step of scripts/in_root.sh, run inside the
+# root of VERSION from this run's copy of the tree there.
+in_root() {
+    local v=$1
+    shift
+    "$DS_ROOT/scripts/pg_root.sh" run "$v" bash "$ROOT_BUILD/src/scripts/in_root.sh" "$@"
+}
+
+# package_in_root VERSION: the root made or reused, this tree copied into
+# it, the Debian package built, checked and installed there.
+package_in_root() {
+    local v=$1 root
+    root=$("$DS_ROOT/scripts/pg_root.sh" path "$v")
+    DS_PG_ROOT_LOCKED=1 "$DS_ROOT/scripts/pg_root.sh" ensure "$v" || return 1
+    rm -rf "$root$ROOT_BUILD"
+    mkdir -p "$root$ROOT_BUILD/src"
+    ds_copy_tree "$root$ROOT_BUILD/src"
+    in_root "$v" package "$v" "$ROOT_BUILD/src"
+}
+
+# run_pg_root VERSION: PostgreSQL VERSION in its Debian root. First the layer
+# package@VERSION (package_in_root; one test). Then, except for 15, whose
+# tests run on this machine with real Directus, pg_regress@VERSION,
+# isolation@VERSION and tap@VERSION (the TAP files that need no real
+# Directus) as postgres against the installed package, with a cluster of the
+# root on 127.0.0.1:56000+VERSION. When the package layer failed, the others
+# cannot run: they are recorded as failed, each of their tests counted as a
+# failure. Two runs of one version take turns on its root (a lock).
+run_pg_root() {
+    local v=$1 lockfd port=$((56000 + $1)) layer
+    mkdir -p "$DS_PG_ROOTS"
+    exec {lockfd}>"$DS_PG_ROOTS/$v.lock"
+    flock -n "$lockfd" || { ds_say "PostgreSQL $v: waiting for another run's use of its root"; flock "$lockfd"; }
+    record_layer "package@$v" package_in_root "$v"
+    if [ "${STATUS[package@$v]}" -eq 0 ]; then COUNTS[package@$v]="1 0 0"; else COUNTS[package@$v]="0 1 0"; fi
+    if [ "$v" != 15 ]; then
+        # The root's postgres has its own uid: chown inside the root.
+        if [ "${STATUS[package@$v]}" -eq 0 ] \
+            && "$DS_ROOT/scripts/pg_root.sh" run "$v" chown -R postgres:postgres "$ROOT_BUILD/src" \
+            && in_root "$v" cluster-start "$v" "$ROOT_BUILD/pg" "$port"; then
+            ROOT_CLUSTERS+=("$v $ROOT_BUILD/pg")
+            record_layer "pg_regress@$v" in_root "$v" installcheck "$v" "$ROOT_BUILD/src" "$port" \
+                ISOLATION= TAP_TESTS=
+            record_layer "isolation@$v" in_root "$v" installcheck "$v" "$ROOT_BUILD/src" "$port" \
+                REGRESS= TAP_TESTS=
+            record_layer "tap@$v" in_root "$v" installcheck "$v" "$ROOT_BUILD/src" "$port" \
+                REGRESS= ISOLATION= PROVE_FLAGS=--verbose PROVE_TESTS="${root_tap_files[*]}"
+            in_root "$v" cluster-stop "$v" "$ROOT_BUILD/pg" || true
+            show_failures "$("$DS_ROOT/scripts/pg_root.sh" path "$v")$ROOT_BUILD/src" "tap@$v"
+        else
+            echo "PostgreSQL $v: no package or no cluster in its root: its tests cannot run" >&2
+            for layer in pg_regress isolation tap; do
+                LAYERS+=("$layer@$v")
+                STATUS[$layer@$v]=1
+            done
+        fi
+        count_layer "pg_regress@$v" regress "${regress_tests[@]}"
+        count_layer "isolation@$v" regress "${isolation_tests[@]}"
+        count_layer "tap@$v" tap "${root_tap_files[@]}"
+    fi
+    exec {lockfd}>&-
+}
+
 # What should have run: a test that never printed a line counts as a failure.
 read -ra regress_tests <<<"$(make_var REGRESS)"
 read -ra isolation_tests <<<"$(make_var ISOLATION)"
 mapfile -t tap_files < <(cd "$WORK/src" && printf '%s\n' t/*.pl)
-count_layer pg_regress regress "${regress_tests[@]}"
-count_layer isolation regress "${isolation_tests[@]}"
-count_layer tap tap "${tap_files[@]}"
+# In the roots: the TAP files that need no real Directus (no DirectusE2E).
+mapfile -t root_tap_files < <(cd "$WORK/src" && grep -L DirectusE2E t/*.pl)
+
+run_counting
+
+if want_version 15; then
+    ds_build_install "$WORK/src"
+    ds_say "starting a cluster for pg_regress and isolation on 127.0.0.1:$PORT"
+    ds_cluster_start "$WORK/pg" "$PORT"
+
+    run_layer pg_regress@15 ISOLATION= TAP_TESTS=
+    run_layer isolation@15 REGRESS= TAP_TESTS=
+    run_layer tap@15 REGRESS= ISOLATION= PROVE_FLAGS=--verbose
+    ds_cluster_stop "$WORK/pg"
+
+    show_failures "$WORK/src" tap@15
+    count_layer pg_regress@15 regress "${regress_tests[@]}"
+    count_layer isolation@15 regress "${isolation_tests[@]}"
+    count_layer tap@15 tap "${tap_files[@]}"
+fi
+
+for v in $DS_PG_VERSIONS; do
+    run_pg_root "$v"
+done
+
+ds_say "summary"
 print_summary

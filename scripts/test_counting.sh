@@ -3,7 +3,7 @@
 # closing line of scripts/test.sh. Every way a test can go wrong must count as
 # a failure there, and CI reads that line. Tiny TAP files written here run
 # under the real prove (through make, as in test.sh); pg_regress logs are
-# written here in PostgreSQL 15's format. Needs perl, prove and make only: no
+# written here in the formats of PostgreSQL 15 and of 16 and later. Needs perl, prove and make only: no
 # server, a few seconds. scripts/test.sh runs it first, as the layer
 # "counting". Ends with "counting checks: P passed, F failed"; exits non-zero
 # when a check fails.
@@ -175,7 +175,46 @@ test outbox_index_ddl             ... ok          310 ms
  All 2 tests passed. 
 =====================
 EOF
+# --- the same in the format of PostgreSQL 16 and later ----------------------------
+cat > "$DIR/regress17_ok.log" <<'EOF'
+# +++ regress install-check in  +++
+# using postmaster on 127.0.0.1, port 56017
+ok 1         - adopt                                     271 ms
+# parallel group (2 tests):  map_input map_api
+ok 2         + map_api                                    68 ms
+ok 3         + map_input                                  56 ms
+ok 4         - upgrade                                   119 ms
+1..4
+# All 4 tests passed.
+EOF
+cat > "$DIR/regress17_failed.log" <<'EOF'
+# using postmaster on 127.0.0.1, port 56017
+ok 1         - adopt                                     252 ms
+not ok 2     - map_api                                    29 ms
+not ok 3     - upgrade                                    10 ms
+# (test process exited with exit code 2)
+ok 4         - map_input                                  40 ms
+1..4
+# 2 of 4 tests failed.
+# The differences that caused some tests to fail can be viewed in the file "/build/src/regression.diffs".
+EOF
+head -n 3 "$DIR/regress17_failed.log" | sed 's/^not ok/ok/' > "$DIR/regress17_cut.log"
+sed '/map_api/d' "$DIR/regress17_failed.log" > "$DIR/regress17_disagree.log"
+cat > "$DIR/regress17_noserver.log" <<'EOF'
+# +++ regress install-check in  +++
+# using postmaster on 127.0.0.1, port 56018
+psql: error: connection to server at "127.0.0.1", port 56018 failed: Connection refused
+# command failed: "/usr/lib/postgresql/18/bin/psql" -X -q -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS \"contrib_regression\"" "postgres"
+Bail out!
+EOF
+
 four=(adopt map_api map_input upgrade)
+check '16+: all pass, parallel group'        '4 0 0' ''                  regress "$DIR/regress17_ok.log" 0 "${four[@]}"
+check '16+: two not ok'                      '2 2 0' ''                  regress "$DIR/regress17_failed.log" 2 "${four[@]}"
+check '16+: no closing line, 2 unrun'        '2 2 0' 'never ran.*: map_input upgrade' \
+                                                                         regress "$DIR/regress17_cut.log" 2 "${four[@]}"
+check '16+: closing line disagrees'          '2 2 0' 'closing line says' regress "$DIR/regress17_disagree.log" 2
+check '16+: no server, 4 unrun'              '0 4 0' 'never ran'         regress "$DIR/regress17_noserver.log" 2 "${four[@]}"
 check 'regress: all pass, parallel group'    '4 0 0' ''                  regress "$DIR/regress_ok.log" 0 "${four[@]}"
 check 'regress: two FAILED'                  '2 2 0' ''                  regress "$DIR/regress_failed.log" 2 "${four[@]}"
 check 'regress: no closing line'             '2 1 0' 'did not finish'    regress "$DIR/regress_cut.log" 2

@@ -8,7 +8,9 @@
 #ifndef DIRECTUS_SYNC_LAUNCHER_H
 #define DIRECTUS_SYNC_LAUNCHER_H
 
+#include "compat.h"
+
 extern void launcher_register(void);
-extern PGDLLEXPORT void directus_sync_launcher_main(Datum arg) pg_attribute_noreturn();
+pg_noreturn extern PGDLLEXPORT void directus_sync_launcher_main(Datum arg);
 
 #endif							/* DIRECTUS_SYNC_LAUNCHER_H */

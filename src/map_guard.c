@@ -33,6 +33,7 @@
 #include "nodes/parsenodes.h"
 #include "utils/acl.h"
 
+#include "compat.h"
 #include "directus_sync.h"
 
 #define EXTENSION_NAME "directus_sync"
@@ -88,7 +89,7 @@ directus_sync_keep_map_on_drop(PG_FUNCTION_ARGS)
 	 * Someone who may not drop the extension gets DROP EXTENSION's own
 	 * "must be owner" error, not a failure inside the detaching.
 	 */
-	if (!pg_extension_ownercheck(get_extension_oid(EXTENSION_NAME, false), GetUserId()))
+	if (!extension_ownercheck(get_extension_oid(EXTENSION_NAME, false), GetUserId()))
 		PG_RETURN_VOID();
 
 	if (SPI_connect() != SPI_OK_CONNECT)

@@ -44,6 +44,7 @@
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 
+#include "compat.h"
 #include "queue_write.h"
 
 typedef struct OutboxTarget
@@ -232,7 +233,7 @@ insert_index_entries(Relation rel, HeapTuple tuple)
 		List	   *recheck;
 
 		ExecStoreHeapTuple(tuple, slot, false);
-		recheck = ExecInsertIndexTuples(rinfo, slot, estate, false, false, NULL, NIL);
+		recheck = insert_index_tuples(rinfo, slot, estate);
 
 		/*
 		 * Indexes of deferred constraints with a possible conflict: an

@@ -343,7 +343,7 @@ idle_wait(LoopState *state)
 	state->claim_due = true;
 }
 
-static void worker_loop(void) pg_attribute_noreturn();
+pg_noreturn static void worker_loop(void);
 
 /*
  * After an error outside a transaction: the windows on their way are given

@@ -8,6 +8,8 @@
 #ifndef DIRECTUS_SYNC_WORKER_H
 #define DIRECTUS_SYNC_WORKER_H
 
-extern PGDLLEXPORT void directus_sync_worker_main(Datum arg) pg_attribute_noreturn();
+#include "compat.h"
+
+pg_noreturn extern PGDLLEXPORT void directus_sync_worker_main(Datum arg);
 
 #endif							/* DIRECTUS_SYNC_WORKER_H */

@@ -27,7 +27,8 @@ my $proxy_script = "$dir/tls_proxy.py";
 open my $fh, '>', $proxy_script or die "$proxy_script: $!";
 print $fh <<'PY';
 # TLS in front of a plain HTTP server: every connection is decrypted and
-# piped to 127.0.0.1:<target>; each handshake's outcome goes to the log.
+# piped to 127.0.0.1:<target>; each handshake's outcome goes to the log,
+# and "request" when the client sent data over an established connection.
 import socket, ssl, sys, threading
 port, target, cert, key, logname = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
 ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -36,12 +37,15 @@ lock = threading.Lock()
 def log(line):
     with lock, open(logname, "a") as f:
         f.write(line + "\n")
-def pipe(a, b):
+def pipe(a, b, note=None):
     try:
         while True:
             data = a.recv(65536)
             if not data:
                 break
+            if note:
+                log(note)
+                note = None
             b.sendall(data)
     except OSError:
         pass
@@ -61,7 +65,7 @@ def serve(conn):
     log("handshake ok")
     tls.settimeout(None)
     up = socket.create_connection(("127.0.0.1", target))
-    threading.Thread(target=pipe, args=(tls, up), daemon=True).start()
+    threading.Thread(target=pipe, args=(tls, up, "request"), daemon=True).start()
     pipe(up, tls)
 ls = socket.socket()
 ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -106,14 +110,18 @@ ok(wait_for('the TLS failure', sub { $st = remote_status($node, 'tls'); defined 
 	'verify_tls on: the delivery fails');
 like($st->{last_error}, qr/certificate|SSL|TLS/i, "verify_tls on: last_error tells of the TLS failure ($st->{last_error})");
 ok(defined $st->{retry_at} && $st->{queued} == 1 && $st->{dead} == 0, 'verify_tls on: the remote backs off, the change stays queued');
-like(proxy_log(), qr/handshake failed/, 'the worker did connect: the TLS handshake failed');
-unlike(proxy_log(), qr/handshake ok/, 'no handshake succeeded');
+# The worker reached the proxy and sent nothing over the connection. Where
+# libcurl refuses the certificate decides what the proxy sees: during the
+# handshake (libcurl 7.88 and 8.14: "handshake failed"), or right after it
+# (8.22, Debian forky: "handshake ok", then the connection closed).
+like(proxy_log(), qr/^handshake (?:failed|ok)/m, 'the worker did connect to the TLS proxy');
+unlike(proxy_log(), qr/^request/m, 'no request went over the connection');
 is(scalar @{ fake_requests($fake, $mark) }, 0, 'verify_tls on: nothing reached the remote');
 
 # verify_tls off: delivered through the same proxy
 sql(q{SELECT directus_sync.alter_remote('tls', verify_tls => false)});
 ok(wait_drained($node, 'tls', timeout => 30), 'verify_tls => false: delivered');
-like(proxy_log(), qr/handshake ok/, '... over TLS (a handshake succeeded)');
+like(proxy_log(), qr/^handshake ok\n(?:.*\n)*request/m, '... over TLS (a handshake succeeded, then the request)');
 compare_items(fake_items($fake, 'articles'), [ { id => 1, title => 'over TLS' } ], 'id', '... the remote has the item');
 
 # and on again: refused again
@@ -121,12 +129,13 @@ unlink $proxy_log;
 sql(q{SELECT directus_sync.alter_remote('tls', verify_tls => true)});
 $mark = last_seq($fake);
 sql(q{INSERT INTO articles VALUES (2, 'verified again')});
-ok(wait_for('the handshake to fail again', sub { proxy_log() =~ /handshake failed/ }, timeout => 30),
-	'verify_tls on again: the handshake fails');
+ok(wait_for('a connection again', sub { proxy_log() =~ /^handshake/m }, timeout => 30),
+	'verify_tls on again: the worker connects');
 ok(wait_for('the failure to be recorded', sub { (remote_status($node, 'tls')->{last_error} // '') =~ /certificate|SSL|TLS/i
 		&& remote_status($node, 'tls')->{queued} == 1 }, timeout => 30),
 	'verify_tls on again: recorded as a failure, the change queued');
 is(scalar @{ fake_requests($fake, $mark) }, 0, 'verify_tls on again: nothing reached the remote');
+unlike(proxy_log(), qr/^request/m, 'verify_tls on again: no request went over the connection');
 
 is(server_crash($node), '', 'no crash in the server log');
 $node->stop;

@@ -1,0 +1,55 @@
+/*-------------------------------------------------------------------------
+ *
+ * compat.h
+ *	  What differs between the PostgreSQL versions we build for (15, 16,
+ *	  17, 18), in one place.
+ *
+ * The rest of the code is written against one spelling of each server API;
+ * this header maps it to what the server's headers offer. Anything that
+ * needs a PG_VERSION_NUM test goes here, unless it cannot be a macro (the
+ * memory context of CreateWaitEventSet in http.c, which changes what the
+ * caller must free).
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef DIRECTUS_SYNC_COMPAT_H
+#define DIRECTUS_SYNC_COMPAT_H
+
+#include "catalog/pg_extension_d.h"
+#include "utils/acl.h"
+
+/*
+ * A function that never returns: PostgreSQL 18 replaced the suffix
+ * pg_attribute_noreturn() with the prefix pg_noreturn (C11 _Noreturn).
+ * GCC and clang take the attribute as a prefix too, so we write the prefix.
+ */
+#ifndef pg_noreturn
+#define pg_noreturn pg_attribute_noreturn()
+#endif
+
+/*
+ * Whether ROLEID owns the extension EXTOID: PostgreSQL 16 replaced the
+ * per-catalog ownership checks with object_ownercheck().
+ */
+#if PG_VERSION_NUM >= 160000
+#define extension_ownercheck(extoid, roleid) \
+	object_ownercheck(ExtensionRelationId, (extoid), (roleid))
+#else
+#define extension_ownercheck(extoid, roleid) \
+	pg_extension_ownercheck((extoid), (roleid))
+#endif
+
+/*
+ * The index entries of a row just inserted, as a plain INSERT makes them
+ * (not an update, no ON CONFLICT): PostgreSQL 16 added the last argument
+ * of ExecInsertIndexTuples, onlySummarizing, false for an insert.
+ */
+#if PG_VERSION_NUM >= 160000
+#define insert_index_tuples(rinfo, slot, estate) \
+	ExecInsertIndexTuples((rinfo), (slot), (estate), false, false, NULL, NIL, false)
+#else
+#define insert_index_tuples(rinfo, slot, estate) \
+	ExecInsertIndexTuples((rinfo), (slot), (estate), false, false, NULL, NIL)
+#endif
+
+#endif							/* DIRECTUS_SYNC_COMPAT_H */
