@@ -1,4 +1,5 @@
-# The real SyncID tooling on our map table: Directus 12.4.0 with the real
+# The real SyncID tooling on our map table: Directus 12.4.0 (or 11.17.4 with
+# DS_DIRECTUS_VERSION=11) with the real
 # directus-extension-sync 3.0.6 loaded, and the real directus-sync 3.4.1 CLI.
 #
 # Covers:

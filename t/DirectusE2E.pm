@@ -1,6 +1,9 @@
 # Real Directus instances for the end-to-end TAP tests (t/02*_*.pl): each
-# one a Directus 12.4.0 started by scripts/directus.sh on a database of the
-# test's own cluster, reached through its REST API as users reach it.
+# one a real Directus started by scripts/directus.sh on a database of the
+# test's own cluster, reached through its REST API as users reach it. The
+# major version is DS_DIRECTUS_VERSION's (12 by default, or 11: pinned in
+# e2e/directus and e2e/directus11); scripts/test.sh runs these tests once per
+# version; directus_release() says which one runs.
 #
 #   use lib 't';
 #   use DirectusE2E;
@@ -26,7 +29,7 @@ use Time::HiRes qw(time sleep);
 use DirectusSyncTest;
 
 our @EXPORT = qw(
-  e2e_script e2e_node start_directus stop_directus api api_ok
+  e2e_script e2e_node directus_release directus_major start_directus stop_directus api api_ok
   create_collection create_sync_user admin_user_id connect_remotes wait_until_equal
 );
 
@@ -41,6 +44,23 @@ sub e2e_script
 	  unless $script && -x $script;
 	return $script;
 }
+
+# The exact version of the Directus the tests run (e.g. "12.4.0"), from
+# `directus.sh env`.
+my $release;
+sub directus_release
+{
+	return $release if defined $release;
+	my ($out, $err);
+	IPC::Run::run([ e2e_script(), 'env' ], '>', \$out, '2>', \$err)
+	  or BAIL_OUT("directus.sh env failed: $err");
+	($release) = $out =~ /^DS_DIRECTUS_RELEASE=(\S+)$/m;
+	BAIL_OUT("directus.sh env named no release: $out") unless $release;
+	return $release;
+}
+
+# Its major version (12, 11).
+sub directus_major { return (split /\./, directus_release())[0] }
 
 # A started cluster for Directus instances: the library preloaded, a worker
 # for each of the given databases, which are created with directus_sync
