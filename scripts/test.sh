@@ -4,9 +4,12 @@
 #   - checks the counting of the closing line first (scripts/test_counting.sh)
 #   - starts a throwaway cluster on 127.0.0.1:54391 for pg_regress (sql/, expected/)
 #     and the isolation specs (specs/)
-#   - installs Node 22 and Directus 12.4.0 (scripts/directus.sh install; reused
-#     when already there) for the end-to-end TAP tests (t/02*), which start
-#     real Directus instances on clusters of their own
+#   - installs Node 22, Directus 12.4.0 and 11.17.4 (scripts/directus.sh
+#     install; reused when already there) for the end-to-end TAP tests (t/02*),
+#     which start real Directus instances on clusters of their own: the tap
+#     layer runs them against the first version of DS_DIRECTUS_VERSIONS
+#     (default "12 11"), one more layer per other version (e2e@directus11)
+#     runs them again; DS_DIRECTUS_VERSIONS=12 runs only 12
 #   - runs the TAP tests (t/), which start clusters of their own
 #   - runs each layer even when one before it failed, counts each from its own
 #     output (scripts/count_tests.pl), prints a table of the layers and one
@@ -17,7 +20,11 @@ set -euo pipefail
 
 ds_require_root
 ds_install_packages
-"$DS_ROOT/scripts/directus.sh" install
+# The Directus major versions the end-to-end tests run against, the first in
+# the tap layer, each other one in a layer of its own (run_e2e_again).
+read -ra DIRECTUS_VERSIONS <<<"${DS_DIRECTUS_VERSIONS:-12 11}"
+[ ${#DIRECTUS_VERSIONS[@]} -gt 0 ] || ds_die "DS_DIRECTUS_VERSIONS names no Directus version"
+DS_DIRECTUS_VERSIONS="${DIRECTUS_VERSIONS[*]}" "$DS_ROOT/scripts/directus.sh" install
 
 WORK=$(ds_workdir test)
 PORT=54391
@@ -108,7 +115,7 @@ count_layer() {
 print_summary() {
     local name p f s state total_p=0 total_f=0 total_s=0 bad=0
     echo
-    printf '%-10s %7s %7s %8s  %s\n' layer passed failed skipped status
+    printf '%-14s %7s %7s %8s  %s\n' layer passed failed skipped status
     for name in "${LAYERS[@]}"; do
         read -r p f s <<<"${COUNTS[$name]}"
         state=ok
@@ -118,12 +125,29 @@ print_summary() {
             state=FAILED
         fi
         [ "$state" = ok ] || bad=1
-        printf '%-10s %7d %7d %8d  %s\n' "$name" "$p" "$f" "$s" "$state"
+        printf '%-14s %7d %7d %8d  %s\n' "$name" "$p" "$f" "$s" "$state"
         total_p=$((total_p + p)) total_f=$((total_f + f)) total_s=$((total_s + s))
     done
     echo
     echo "tests: $total_p passed, $total_f failed, $total_s skipped"
     [ "$bad" -eq 0 ] && [ "$total_f" -eq 0 ]
+}
+
+# run_e2e_again: the TAP files that start real Directus (t/02*), once more
+# for each Directus version but the first, as layer e2e@directusN. PGXS
+# empties tmp_check/ before prove: the tap layer's is kept aside meanwhile,
+# and each run's logs end in tmp_check/e2e@directusN/log.
+E2E_FILES=()
+run_e2e_again() {
+    local v t=$WORK/src/tmp_check
+    mapfile -t E2E_FILES < <(cd "$WORK/src" && printf '%s\n' t/02*.pl)
+    for v in "${DIRECTUS_VERSIONS[@]:1}"; do
+        if [ -d "$t" ]; then mv "$t" "$t.tap"; else mkdir "$t.tap"; fi
+        run_layer "e2e@directus$v" REGRESS= ISOLATION= DS_DIRECTUS_VERSION="$v" \
+            PROVE_TESTS="${E2E_FILES[*]}" PROVE_FLAGS=--verbose
+        [ -d "$t" ] && mv "$t" "$t.tap/e2e@directus$v"
+        mv "$t.tap" "$t"
+    done
 }
 
 run_counting
@@ -134,7 +158,8 @@ ds_cluster_start "$WORK/pg" "$PORT"
 
 run_layer pg_regress ISOLATION= TAP_TESTS=
 run_layer isolation REGRESS= TAP_TESTS=
-run_layer tap REGRESS= ISOLATION= PROVE_FLAGS=--verbose
+run_layer tap REGRESS= ISOLATION= DS_DIRECTUS_VERSION="${DIRECTUS_VERSIONS[0]}" PROVE_FLAGS=--verbose
+run_e2e_again
 
 for diffs in "$WORK/src/regression.diffs" "$WORK/src/output_iso/regression.diffs"; do
     if [ -f "$diffs" ]; then
@@ -146,6 +171,12 @@ if [ "${STATUS[tap]}" -ne 0 ] && [ -d "$WORK/src/tmp_check/log" ]; then
     ds_say "TAP logs"
     tail -n 50 "$WORK"/src/tmp_check/log/*.log
 fi
+for v in "${DIRECTUS_VERSIONS[@]:1}"; do
+    if [ "${STATUS[e2e@directus$v]}" -ne 0 ] && [ -d "$WORK/src/tmp_check/e2e@directus$v/log" ]; then
+        ds_say "TAP logs of e2e@directus$v"
+        tail -n 50 "$WORK/src/tmp_check/e2e@directus$v"/log/*.log
+    fi
+done
 
 ds_say "summary"
 # What should have run: a test that never printed a line counts as a failure.
@@ -155,4 +186,5 @@ mapfile -t tap_files < <(cd "$WORK/src" && printf '%s\n' t/*.pl)
 count_layer pg_regress regress "${regress_tests[@]}"
 count_layer isolation regress "${isolation_tests[@]}"
 count_layer tap tap "${tap_files[@]}"
+for v in "${DIRECTUS_VERSIONS[@]:1}"; do count_layer "e2e@directus$v" tap "${E2E_FILES[@]}"; done
 print_summary
