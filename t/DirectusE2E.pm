@@ -1,9 +1,9 @@
 # Real Directus instances for the end-to-end TAP tests (t/02*_*.pl): each
 # one a real Directus started by scripts/directus.sh on a database of the
 # test's own cluster, reached through its REST API as users reach it. The
-# major version is DS_DIRECTUS_VERSION's (12 by default, or 11: pinned in
-# e2e/directus and e2e/directus11); scripts/test.sh runs these tests once per
-# version; directus_release() says which one runs.
+# major version is DS_DIRECTUS_VERSION's (12 by default, 11 or 10: pinned in
+# e2e/directus, e2e/directus11 and e2e/directus10); scripts/test.sh runs
+# these tests once per version; directus_release() says which one runs.
 #
 #   use lib 't';
 #   use DirectusE2E;
@@ -172,20 +172,22 @@ sub create_collection
 
 # A non-admin Directus user with a static token and a policy that may
 # create, read, update and delete the given collections: the user a remote
-# writes to this instance as. Returns { id, token }.
+# writes to this instance as. On Directus 10 (no policies) a role does the
+# same. Returns { id, token }.
 sub create_sync_user
 {
 	my ($d, $email, $token, @collections) = @_;
-	my $policy = api_ok($d, 'POST', '/policies', { name => "sync $email", admin_access => JSON::PP::false,
-			app_access => JSON::PP::false })->{id};
+	my $by_role = directus_major() < 11;
+	my $owner = api_ok($d, 'POST', $by_role ? '/roles' : '/policies', { name => "sync $email",
+			admin_access => JSON::PP::false, app_access => JSON::PP::false })->{id};
 	for my $coll (@collections)
 	{
-		api_ok($d, 'POST', '/permissions', { policy => $policy, collection => $coll, action => $_,
-				fields => ['*'], permissions => {}, validation => {} })
+		api_ok($d, 'POST', '/permissions', { ($by_role ? 'role' : 'policy') => $owner, collection => $coll,
+				action => $_, fields => ['*'], permissions => {}, validation => {} })
 		  for qw(create read update delete);
 	}
 	my $user = api_ok($d, 'POST', '/users', { email => $email, token => $token,
-			policies => { create => [ { policy => $policy } ] } });
+			$by_role ? (role => $owner) : (policies => { create => [ { policy => $owner } ] }) });
 	return { id => $user->{id}, token => $token };
 }
 
