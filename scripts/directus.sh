@@ -6,11 +6,13 @@
 #       As root. Installs Node 22 and npm (pinned in e2e/node.lock, fetched from
 #       the npm registry with curl and checked against their integrity), then
 #       `npm ci` of e2e/directus (Directus 12.4.0), e2e/directus11 (Directus
-#       11.17.4) and e2e/tools (the directus-sync CLI and the
-#       directus-extension-sync extension, the same for both) under
-#       $DS_E2E_HOME (default /var/cache/directus_sync/e2e), outside the clone.
-#       DS_DIRECTUS_VERSIONS (default "12 11") names the Directus versions to
-#       install, e.g. DS_DIRECTUS_VERSIONS=12 while developing.
+#       11.17.4), e2e/directus10 (Directus 10.13.4) and e2e/tools (the
+#       directus-sync CLI and the directus-extension-sync extension, the same
+#       for every version) under $DS_E2E_HOME (default
+#       /var/cache/directus_sync/e2e), outside the clone, each Directus in a
+#       directory of its own (directus, directus11, directus10).
+#       DS_DIRECTUS_VERSIONS (default "12 11 10") names the Directus versions
+#       to install, e.g. DS_DIRECTUS_VERSIONS=12 while developing.
 #       A part is redone only when its pins changed (a stamp holds their
 #       sha256), so a second run takes about a second. Everything installed is
 #       readable by every user: the tests start Directus as postgres.
@@ -22,7 +24,7 @@
 #       DS_E2E_HOME. Fails when the install is missing or older than e2e/.
 #
 #   Every command but install works on one Directus major version: the one of
-#   DS_DIRECTUS_VERSION (12, the default, or 11); env and start also take
+#   DS_DIRECTUS_VERSION (12, the default, 11 or 10); env and start also take
 #   --version N, which wins over it.
 #   directus.sh start DIR --pg-port P --database DB --port HTTP_PORT --token ADMIN_TOKEN
 #                         [--pg-user postgres] [--pg-host 127.0.0.1]
@@ -81,7 +83,7 @@ e2e_stamp() {
 DS_DIRECTUS_VERSION=${DS_DIRECTUS_VERSION:-12}
 
 # The e2e/ part of Directus major version V: e2e/directus for 12, e2e/directusV
-# for the others (e2e/directus11).
+# for the others (e2e/directus11, e2e/directus10).
 e2e_part() {
     local v=$1 part
     [[ $v =~ ^[0-9]+$ ]] || ds_die "a Directus version is a major version number (12, 11), not '$v'"
@@ -191,7 +193,7 @@ cmd_install() {
     e2e_fetch npm "$h/npm"
     e2e_npm_ci tools
     local v part versions=() ready=()
-    read -ra versions <<<"${DS_DIRECTUS_VERSIONS:-12 11}"
+    read -ra versions <<<"${DS_DIRECTUS_VERSIONS:-12 11 10}"
     [ ${#versions[@]} -gt 0 ] || ds_die "DS_DIRECTUS_VERSIONS names no version"
     for v in "${versions[@]}"; do
         part=$(e2e_part "$v")

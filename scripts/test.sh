@@ -4,12 +4,13 @@
 #   - checks the counting of the closing line first (scripts/test_counting.sh)
 #   - starts a throwaway cluster on 127.0.0.1:54391 for pg_regress (sql/, expected/)
 #     and the isolation specs (specs/)
-#   - installs Node 22, Directus 12.4.0 and 11.17.4 (scripts/directus.sh
-#     install; reused when already there) for the end-to-end TAP tests (t/02*),
-#     which start real Directus instances on clusters of their own: the tap
-#     layer runs them against the first version of DS_DIRECTUS_VERSIONS
-#     (default "12 11"), one more layer per other version (e2e@directus11)
-#     runs them again; DS_DIRECTUS_VERSIONS=12 runs only 12
+#   - installs Node 22, Directus 12.4.0, 11.17.4 and 10.13.4
+#     (scripts/directus.sh install; reused when already there) for the
+#     end-to-end TAP tests (t/02*), which start real Directus instances on
+#     clusters of their own: the tap layer runs them against the first
+#     version of DS_DIRECTUS_VERSIONS (default "12 11 10"), one more layer per
+#     other version (e2e@directus11, e2e@directus10) runs them again;
+#     DS_DIRECTUS_VERSIONS=12 runs only 12
 #   - runs the TAP tests (t/), which start clusters of their own
 #   - runs each layer even when one before it failed, counts each from its own
 #     output (scripts/count_tests.pl), prints a table of the layers and one
@@ -22,7 +23,7 @@ ds_require_root
 ds_install_packages
 # The Directus major versions the end-to-end tests run against, the first in
 # the tap layer, each other one in a layer of its own (run_e2e_again).
-read -ra DIRECTUS_VERSIONS <<<"${DS_DIRECTUS_VERSIONS:-12 11}"
+read -ra DIRECTUS_VERSIONS <<<"${DS_DIRECTUS_VERSIONS:-12 11 10}"
 [ ${#DIRECTUS_VERSIONS[@]} -gt 0 ] || ds_die "DS_DIRECTUS_VERSIONS names no Directus version"
 DS_DIRECTUS_VERSIONS="${DIRECTUS_VERSIONS[*]}" "$DS_ROOT/scripts/directus.sh" install
 
