@@ -86,7 +86,7 @@ DS_DIRECTUS_VERSION=${DS_DIRECTUS_VERSION:-12}
 # for the others (e2e/directus11, e2e/directus10).
 e2e_part() {
     local v=$1 part
-    [[ $v =~ ^[0-9]+$ ]] || ds_die "a Directus version is a major version number (12, 11), not '$v'"
+    [[ $v =~ ^[0-9]+$ ]] || ds_die "a Directus version is a major version number (12, 11, 10), not '$v'"
     part=directus$v
     [ "$v" = 12 ] && part=directus
     [ -f "$DS_E2E_PINS/$part/package.json" ] || ds_die "no pins for Directus $v (e2e/$part)"
