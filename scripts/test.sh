@@ -4,9 +4,13 @@
 #   - checks the counting of the closing line first (scripts/test_counting.sh)
 #   - starts a throwaway cluster on 127.0.0.1:54391 for pg_regress (sql/, expected/)
 #     and the isolation specs (specs/)
-#   - installs Node 22 and Directus 12.4.0 (scripts/directus.sh install; reused
-#     when already there) for the end-to-end TAP tests (t/02*), which start
-#     real Directus instances on clusters of their own
+#   - installs Node 22, Directus 12.4.0, 11.17.4 and 10.13.4
+#     (scripts/directus.sh install; reused when already there) for the
+#     end-to-end TAP tests (t/02*), which start real Directus instances on
+#     clusters of their own: the tap layer runs them against the first
+#     version of DS_DIRECTUS_VERSIONS (default "12 11 10"), one more layer per
+#     other version (e2e@directus11, e2e@directus10) runs them again;
+#     DS_DIRECTUS_VERSIONS=12 runs only 12
 #   - runs the TAP tests (t/), which start clusters of their own
 #   - runs each layer even when one before it failed, counts each from its own
 #     output (scripts/count_tests.pl), prints a table of the layers and one
@@ -34,8 +38,12 @@ export DS_PG_ROOTS=${DS_PG_ROOTS:-/var/cache/directus_sync/pg}
 
 ds_require_root
 ds_install_packages
+# The Directus major versions the end-to-end tests run against, the first in
+# the tap layer, each other one in a layer of its own (run_e2e_again).
+read -ra DIRECTUS_VERSIONS <<<"${DS_DIRECTUS_VERSIONS:-12 11 10}"
+[ ${#DIRECTUS_VERSIONS[@]} -gt 0 ] || ds_die "DS_DIRECTUS_VERSIONS names no Directus version"
 if want_version 15; then
-    "$DS_ROOT/scripts/directus.sh" install
+    DS_DIRECTUS_VERSIONS="${DIRECTUS_VERSIONS[*]}" "$DS_ROOT/scripts/directus.sh" install
 fi
 
 WORK=$(ds_workdir test)
@@ -247,6 +255,23 @@ run_pg_root() {
     exec {lockfd}>&-
 }
 
+# run_e2e_again: the TAP files that start real Directus (t/02*), once more
+# for each Directus version but the first, as layer e2e@directusN. PGXS
+# empties tmp_check/ before prove: the tap layer's is kept aside meanwhile,
+# and each run's logs end in tmp_check/e2e@directusN/log.
+E2E_FILES=()
+run_e2e_again() {
+    local v t=$WORK/src/tmp_check
+    mapfile -t E2E_FILES < <(cd "$WORK/src" && printf '%s\n' t/02*.pl)
+    for v in "${DIRECTUS_VERSIONS[@]:1}"; do
+        if [ -d "$t" ]; then mv "$t" "$t.tap"; else mkdir "$t.tap"; fi
+        run_layer "e2e@directus$v" REGRESS= ISOLATION= DS_DIRECTUS_VERSION="$v" \
+            PROVE_TESTS="${E2E_FILES[*]}" PROVE_FLAGS=--verbose
+        [ -d "$t" ] && mv "$t" "$t.tap/e2e@directus$v"
+        mv "$t.tap" "$t"
+    done
+}
+
 # What should have run: a test that never printed a line counts as a failure.
 read -ra regress_tests <<<"$(make_var REGRESS)"
 read -ra isolation_tests <<<"$(make_var ISOLATION)"
@@ -263,13 +288,21 @@ if want_version 15; then
 
     run_layer pg_regress@15 ISOLATION= TAP_TESTS=
     run_layer isolation@15 REGRESS= TAP_TESTS=
-    run_layer tap@15 REGRESS= ISOLATION= PROVE_FLAGS=--verbose
+    run_layer tap@15 REGRESS= ISOLATION= DS_DIRECTUS_VERSION="${DIRECTUS_VERSIONS[0]}" PROVE_FLAGS=--verbose
+    run_e2e_again
     ds_cluster_stop "$WORK/pg"
 
     show_failures "$WORK/src" tap@15
+    for v in "${DIRECTUS_VERSIONS[@]:1}"; do
+        if [ "${STATUS[e2e@directus$v]}" -ne 0 ] && [ -d "$WORK/src/tmp_check/e2e@directus$v/log" ]; then
+            ds_say "TAP logs of e2e@directus$v"
+            tail -n 50 "$WORK/src/tmp_check/e2e@directus$v"/log/*.log
+        fi
+    done
     count_layer pg_regress@15 regress "${regress_tests[@]}"
     count_layer isolation@15 regress "${isolation_tests[@]}"
     count_layer tap@15 tap "${tap_files[@]}"
+    for v in "${DIRECTUS_VERSIONS[@]:1}"; do count_layer "e2e@directus$v" tap "${E2E_FILES[@]}"; done
 fi
 
 for v in $DS_PG_VERSIONS; do

@@ -4,17 +4,24 @@
 # By default the test starts the fake on a free 127.0.0.1 port and stops it
 # at the end.  With DIRECTUS_URL and DIRECTUS_TOKEN (an admin's static token)
 # set, the contract part runs against that server instead, so the same
-# assertions prove the fake faithful to a real Directus 12; it then creates
+# assertions prove the fake faithful to a real Directus; it then creates
 # and deletes items (ids DIRECTUS_TEST_ID_BASE + 0..99, default 990000) in
 # DIRECTUS_TEST_COLLECTION (default "articles": integer key "id", string
 # field "title"), and skips the fake-only subtests. With
 # DIRECTUS_QUERY_LIMIT_MAX=N as well (a server started with QUERY_LIMIT_MAX=N)
 # it also checks how that maximum cuts answers (ids + 100..249); against the
 # fake that subtest runs with the fake's --query-limit-max 100 and 30.
+# DIRECTUS_VERSION (the major: 12, the default, 11 or 10) says which
+# Directus answers, real or fake (the fake's --directus-version): where
+# versions differ (Directus 10's words for 403 and RECORD_NOT_UNIQUE,
+# /server/health without a token) the contract expects what that version
+# answers. t/020 and t/022 run the contract against every version
+# scripts/test.sh runs; a fake-only subtest runs the version checks of the
+# other versions against the fake.
 #
 # Only what docs/directus-behaviour.md states, or what was read in the
 # Directus source (see the header of t/fake_directus.py), is asserted in the
-# contract part; it passed against Directus 12.4.0.  The fake-only subtests on
+# contract part; it passed against Directus 12.4.0, 11.17.4 and 10.13.4.  The fake-only subtests on
 # singletons, non-admin tokens and missing read permission follow behaviour
 # measured by hand on 12.4.0 (a singleton collection and users with policies
 # are more set-up than this test should make on someone's server).
@@ -32,6 +39,8 @@ use Test::More;
 use Time::HiRes qw(time sleep);
 
 my $real = defined $ENV{DIRECTUS_URL} && defined $ENV{DIRECTUS_TOKEN};
+my $version = $ENV{DIRECTUS_VERSION} // 12;
+BAIL_OUT("DIRECTUS_VERSION is a major version (10, 11, 12), not '$version'") unless $version =~ /^1[012]$/;
 my ($base_url, $token, $coll, $fake_pid, $fake_out);
 my $json = JSON::PP->new->canonical->allow_nonref;
 
@@ -45,7 +54,7 @@ if ($real)
 	($base_url = $ENV{DIRECTUS_URL}) =~ s{/+$}{};
 	$token = $ENV{DIRECTUS_TOKEN};
 	$coll = $ENV{DIRECTUS_TEST_COLLECTION} // 'articles';
-	diag("running the contract against $base_url, collection $coll");
+	diag("running the contract against $base_url (Directus $version), collection $coll");
 }
 else
 {
@@ -54,7 +63,7 @@ else
 	my $port = free_port();
 	my $script = -f 't/fake_directus.py' ? 't/fake_directus.py' : "$FindBin::Bin/fake_directus.py";
 	$fake_pid = open($fake_out, '-|', '/usr/bin/python3', $script,
-		'--port' => $port, '--token' => $token,
+		'--port' => $port, '--token' => $token, '--directus-version' => $version,
 		'--collections' => '{"articles":{"pk":"id"},"settings":{"pk":"id","singleton":true}}')
 	  or BAIL_OUT("cannot start $script: $!");
 	my $line = eval {
@@ -344,10 +353,55 @@ subtest 'delete' => sub {
 	is(get_item(k(10)), undef, '... and it is gone');
 };
 
+# What differs between Directus versions, as version $v answers.
+sub version_checks
+{
+	my ($v) = @_;
+	my $nope = "no_such_collection_$$";
+	my $err = is_error(api('GET', "/items/$nope"), 403, 'FORBIDDEN', "Directus $v: GET of an unknown collection");
+	if ($v >= 11)
+	{
+		like($err->{message} // '', qr/collection "$nope"/, '... message names the collection');
+		is($err->{extensions}{reason}, $err->{message}, '... and so does the reason');
+	}
+	else
+	{
+		is($err->{message}, "You don't have permission to access this.", '... the generic message');
+		is_deeply([ sort keys %{ $err->{extensions} } ], ['code'], '... and no reason');
+	}
+	api('DELETE', "/items/$coll/" . k(11));
+	api('POST', "/items/$coll", { id => k(11), title => 'eleven' });
+	$err = is_error(api('POST', "/items/$coll", { id => k(11) }), 400, 'RECORD_NOT_UNIQUE', "Directus $v: an existing key");
+	my ($f, $c, $n) = ('id', $coll, k(11));
+	is($err->{message}, $v >= 11 ? qq{Value "$n" for field "$f" in collection "$c" has to be unique.}
+		: qq{Value for field "$f" in collection "$c" has to be unique.}, '... message');
+	is(json_canon_local({ map { $_ => $err->{extensions}{$_} } grep { $_ ne 'code' } keys %{ $err->{extensions} } }),
+		json_canon_local({ collection => $c, field => $f, $v >= 11 ? (value => $n) : () }),
+		'... extensions ' . ($v >= 11 ? 'collection, field and value' : 'collection and field, no value'));
+	api('DELETE', "/items/$coll/" . k(11));
+	# (application/health+json, which api() does not decode)
+	my $health = sub { my $r = api('GET', '/server/health', undef, @_); $r->{health} = eval { $json->decode($r->{content}) }; $r };
+	my $res = $health->(token => undef);
+	if ($v >= 12)
+	{
+		is_error($res, 403, 'FORBIDDEN', "Directus $v: GET /server/health without a token");
+	}
+	else
+	{
+		is($res->{status}, 200, "Directus $v: GET /server/health without a token: 200");
+		like($res->{headers}{'content-type'} // '', qr{^application/health\+json}, '... application/health+json');
+		is($res->{health}{status}, 'ok', '... {"status":"ok"}');
+	}
+	$res = $health->();
+	is($res->{status} . ' ' . ($res->{health}{status} // ''), '200 ok', "Directus $v: GET /server/health as admin: 200 ok");
+}
+sub json_canon_local { return $json->encode($_[0]) }
+
+subtest "what Directus $version answers its own way" => sub { version_checks($version) };
+
 subtest 'errors' => sub {
 	my $nope = "no_such_collection_$$";
 	my $err = is_error(api('GET', "/items/$nope"), 403, 'FORBIDDEN', 'GET of an unknown collection');
-	like($err->{message} // '', qr/collection "$nope"/, '... message names the collection');
 	is_error(api('POST', "/items/$nope", { id => 1 }), 403, 'FORBIDDEN', 'POST to an unknown collection');
 	$err = is_error(api('GET', '/no/such/route'), 404, 'ROUTE_NOT_FOUND', 'an unknown route');
 	like($err->{message} // '', qr{/no/such/route}, '... message names the route');
@@ -358,6 +412,16 @@ subtest 'errors' => sub {
 # ---------------------------------------------------------------- fake only
 
 sub fake_only { plan skip_all => 'control API: fake only' if $real }
+
+subtest 'the other versions' => sub {
+	fake_only();
+	for my $v (grep { $_ != $version } 10, 11, 12)
+	{
+		is(ctl('POST', 'mode', { directus_version => $v })->{directus_version}, $v, "the fake answers as Directus $v");
+		version_checks($v);
+	}
+	ctl('POST', 'mode', { directus_version => $version });
+};
 
 subtest 'no token is the public role' => sub {
 	fake_only();

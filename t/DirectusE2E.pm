@@ -1,6 +1,9 @@
 # Real Directus instances for the end-to-end TAP tests (t/02*_*.pl): each
-# one a Directus 12.4.0 started by scripts/directus.sh on a database of the
-# test's own cluster, reached through its REST API as users reach it.
+# one a real Directus started by scripts/directus.sh on a database of the
+# test's own cluster, reached through its REST API as users reach it. The
+# major version is DS_DIRECTUS_VERSION's (12 by default, 11 or 10: pinned in
+# e2e/directus, e2e/directus11 and e2e/directus10); scripts/test.sh runs
+# these tests once per version; directus_release() says which one runs.
 #
 #   use lib 't';
 #   use DirectusE2E;
@@ -26,7 +29,7 @@ use Time::HiRes qw(time sleep);
 use DirectusSyncTest;
 
 our @EXPORT = qw(
-  e2e_script e2e_node start_directus stop_directus api api_ok
+  e2e_script e2e_node directus_release directus_major start_directus stop_directus api api_ok
   create_collection create_sync_user admin_user_id connect_remotes wait_until_equal
 );
 
@@ -41,6 +44,23 @@ sub e2e_script
 	  unless $script && -x $script;
 	return $script;
 }
+
+# The exact version of the Directus the tests run (e.g. "12.4.0"), from
+# `directus.sh env`.
+my $release;
+sub directus_release
+{
+	return $release if defined $release;
+	my ($out, $err);
+	IPC::Run::run([ e2e_script(), 'env' ], '>', \$out, '2>', \$err)
+	  or BAIL_OUT("directus.sh env failed: $err");
+	($release) = $out =~ /^DS_DIRECTUS_RELEASE=(\S+)$/m;
+	BAIL_OUT("directus.sh env named no release: $out") unless $release;
+	return $release;
+}
+
+# Its major version (12, 11).
+sub directus_major { return (split /\./, directus_release())[0] }
 
 # A started cluster for Directus instances: the library preloaded, a worker
 # for each of the given databases, which are created with directus_sync
@@ -152,20 +172,22 @@ sub create_collection
 
 # A non-admin Directus user with a static token and a policy that may
 # create, read, update and delete the given collections: the user a remote
-# writes to this instance as. Returns { id, token }.
+# writes to this instance as. On Directus 10 (no policies) a role does the
+# same. Returns { id, token }.
 sub create_sync_user
 {
 	my ($d, $email, $token, @collections) = @_;
-	my $policy = api_ok($d, 'POST', '/policies', { name => "sync $email", admin_access => JSON::PP::false,
-			app_access => JSON::PP::false })->{id};
+	my $by_role = directus_major() < 11;
+	my $owner = api_ok($d, 'POST', $by_role ? '/roles' : '/policies', { name => "sync $email",
+			admin_access => JSON::PP::false, app_access => JSON::PP::false })->{id};
 	for my $coll (@collections)
 	{
-		api_ok($d, 'POST', '/permissions', { policy => $policy, collection => $coll, action => $_,
-				fields => ['*'], permissions => {}, validation => {} })
+		api_ok($d, 'POST', '/permissions', { ($by_role ? 'role' : 'policy') => $owner, collection => $coll,
+				action => $_, fields => ['*'], permissions => {}, validation => {} })
 		  for qw(create read update delete);
 	}
 	my $user = api_ok($d, 'POST', '/users', { email => $email, token => $token,
-			policies => { create => [ { policy => $policy } ] } });
+			$by_role ? (role => $owner) : (policies => { create => [ { policy => $owner } ] }) });
 	return { id => $user->{id}, token => $token };
 }
 

@@ -20,6 +20,17 @@ Where each behaviour comes from
     t/002_fake_directus.pl (DIRECTUS_URL=...) plus curl by hand, as an
     admin, a non-admin with CRUD permissions, a non-admin without read
     permission and no token.  Everything below is both unless marked.
+    11.17.4 answers every request below exactly as 12.4.0 does (t/002 runs
+    against both in every test run; the hand-made requests were repeated on
+    both).  Directus 10.13.4 differs, and --directus-version 10 (or
+    "directus_version" of /__fake/mode) answers as it does (M):
+    - every 403 FORBIDDEN of /items carries the generic message "You don't
+      have permission to access this." and no reason (unknown collection,
+      no token, a non-admin's missing key);
+    - RECORD_NOT_UNIQUE names no value: 'Value for field "id" in collection
+      "articles" has to be unique.', extensions collection and field only.
+  * GET /server/health: {"status":"ok"} without a token up to 11; 403
+    FORBIDDEN without one on 12 (M on 10.13.4, 11.17.4, 12.4.0).
   * error body {"errors":[{"message","extensions":{"code",...}}]}, the
     extensions carrying the error's own fields too (reason, path,
     collection, field, value): api/src/middleware/error-handler.ts.
@@ -125,7 +136,8 @@ Control API (no auth, JSON in and out, never logged; handlers ctl_*):
   POST   /__fake/down               {"seconds"}: stop listening and drop every
                                     open connection, listen again later
   POST   /__fake/mode               {"admin":bool,"readback":bool,
-                                    "query_limit_max":int or null}
+                                    "query_limit_max":int or null,
+                                    "directus_version":10, 11 or 12}
   GET    /__fake/stats              {"requests","connections" (those that
                                     carried an API request),"items_received",
                                     "stalled" (requests a stall holds now)}
@@ -162,10 +174,19 @@ class ApiError(Exception):
         self.headers = headers or {}
         self.extensions = extensions
 
-    def body(self):
-        ext = {"code": self.code}
+    def body(self, version=12):
+        """The body as Directus VERSION (its major) words it: 10 says less."""
+        message, ext = self.message, {"code": self.code}
         ext.update(self.extensions)
-        return {"errors": [{"message": self.message, "extensions": ext}]}
+        if version < 11 and self.code == "FORBIDDEN":
+            # Directus 10: every 403 of /items is the generic one, no reason.
+            message, ext = "You don't have permission to access this.", {"code": self.code}
+        elif version < 11 and self.code == "RECORD_NOT_UNIQUE":
+            # Directus 10 names no value.
+            ext.pop("value", None)
+            message = 'Value for field "%s" in collection "%s" has to be unique.' % (ext.get("field"),
+                                                                                    ext.get("collection"))
+        return {"errors": [{"message": message, "extensions": ext}]}
 
 
 def forbidden(reason=None):
@@ -254,6 +275,8 @@ class State:
         self.readback = True
         self.default_query_limit_max = args.query_limit_max
         self.query_limit_max = args.query_limit_max
+        self.default_directus_version = args.directus_version
+        self.directus_version = args.directus_version
         self.collections = {}
         for name, spec in json.loads(args.collections or "{}").items():
             spec = spec or {}
@@ -282,6 +305,7 @@ class State:
             self.admin = self.default_admin
             self.readback = True
             self.query_limit_max = self.default_query_limit_max
+            self.directus_version = self.default_directus_version
             self.reset_counters()
 
 
@@ -812,6 +836,8 @@ class Handler(BaseHTTPRequestHandler):
         except ValueError:
             phrase = "Error"
         lines = ["HTTP/1.1 %d %s" % (status, phrase)]
+        headers = dict(headers or {})
+        ctype = headers.pop("Content-Type", ctype)
         if ctype:
             lines.append("Content-Type: " + ctype)
         if status != 204:
@@ -898,9 +924,16 @@ class Handler(BaseHTTPRequestHandler):
                     status, text = 200, "pong"
                 else:
                     admin_user = self.authenticate(flat)
-                    status, payload = self.route(segs, path, body, nested, coll, admin_user)
+                    if self.command == "GET" and path.rstrip("/") == "/server/health":
+                        # Public up to Directus 11; 12 wants a token.
+                        if admin_user is None and state.directus_version >= 12:
+                            raise forbidden()
+                        status, payload = 200, {"status": "ok"}
+                        headers = {"Content-Type": "application/health+json; charset=utf-8"}
+                    else:
+                        status, payload = self.route(segs, path, body, nested, coll, admin_user)
             except ApiError as err:
-                status, payload, headers = err.status, err.body(), err.headers
+                status, payload, headers = err.status, err.body(state.directus_version), err.headers
             encoded = None if payload is None else to_json_bytes(payload)
 
             items = body_count(body)
@@ -1109,8 +1142,11 @@ class Handler(BaseHTTPRequestHandler):
             if "query_limit_max" in body:
                 value = body["query_limit_max"]
                 self.state.query_limit_max = None if value is None else int(value)
+            if "directus_version" in body:
+                self.state.directus_version = directus_major(body["directus_version"])
             return {"admin": self.state.admin, "readback": self.state.readback,
-                    "query_limit_max": self.state.query_limit_max}
+                    "query_limit_max": self.state.query_limit_max,
+                    "directus_version": self.state.directus_version}
 
     def ctl_stats_get(self, body, flat, rest):
         with self.state.lock:
@@ -1208,6 +1244,14 @@ class Runner:
         self.drop_connections()
 
 
+def directus_major(value):
+    """10, 11 or 12 (a release such as "11.17.4" gives its major)."""
+    major = int(str(value).split(".")[0])
+    if major not in (10, 11, 12):
+        raise ValueError("Directus %s: the fake answers as 10, 11 or 12" % value)
+    return major
+
+
 def main():
     parser = argparse.ArgumentParser(description="Fake Directus REST server for tests.")
     parser.add_argument("--port", type=int, required=True)
@@ -1220,6 +1264,8 @@ def main():
                         help="largest request body in bytes (Directus's MAX_PAYLOAD_SIZE, default 1mb)")
     parser.add_argument("--query-limit-max", type=int, default=None,
                         help="Directus's QUERY_LIMIT_MAX: the most items an answer lists (default: none)")
+    parser.add_argument("--directus-version", type=directus_major, default=12,
+                        help="the Directus major version to answer as: 12 (default), 11 (the same) or 10")
     parser.add_argument("--collections", default="{}",
                         help='JSON, e.g. \'{"articles":{"pk":"id"},"settings":{"pk":"id","singleton":true}}\'')
     parser.add_argument("--log-max", type=int, default=10000,
