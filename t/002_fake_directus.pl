@@ -424,7 +424,6 @@ subtest 'the other versions' => sub {
 };
 
 subtest 'no token is the public role' => sub {
-	fake_only();
 	is_error(api('GET', "/items/$coll", undef, token => undef), 403, 'FORBIDDEN', 'GET without a token');
 	is_error(api('GET', '/nope', undef, token => undef), 404, 'ROUTE_NOT_FOUND', 'unknown route without a token');
 };
@@ -517,43 +516,60 @@ subtest 'request log and keep-alive' => sub {
 	is_deeply(ctl('GET', 'requests')->{data}, [], 'DELETE /__fake/requests clears the log');
 };
 
+# Against real Directus: DIRECTUS_NONADMIN_TOKEN (a user that may create,
+# read, update and delete the collection), DIRECTUS_NOREAD_TOKEN (one that
+# may create and update it, not read it); the fake plays both by its modes.
 subtest 'modes: non-admin, no read-back' => sub {
-	fake_only();
-	ctl('POST', 'reset');
-	api('POST', "/items/$coll", { id => 50, title => 'fifty' });
-	ctl('POST', 'mode', { admin => JSON::PP::false });
-	is_error(api('PATCH', "/items/$coll/59", { title => 'x' }), 403, 'FORBIDDEN', 'non-admin: update of a missing id');
-	is_error(api('PATCH', "/items/$coll", [ { id => 50, title => 'changed' }, { id => 59 } ]), 403, 'FORBIDDEN',
-		'non-admin: batch update with a missing key');
-	is_error(api('DELETE', "/items/$coll/59"), 403, 'FORBIDDEN', 'non-admin: delete of a missing id');
-	is_error(api('DELETE', "/items/$coll", [ 50, 59 ]), 403, 'FORBIDDEN', 'non-admin: delete of an array with a missing key');
-	is_deeply(ctl('GET', "items/$coll")->{data}, [ { id => 50, title => 'fifty' } ], '... none of which changed anything');
-	is(api('PATCH', "/items/$coll/50", { title => 'ok' })->{status}, 200, 'non-admin: update of an existing id works');
+	my ($nonadmin, $noread) = $real ? @ENV{qw(DIRECTUS_NONADMIN_TOKEN DIRECTUS_NOREAD_TOKEN)} : ($token, $token);
+	plan skip_all => 'DIRECTUS_NONADMIN_TOKEN and DIRECTUS_NOREAD_TOKEN are not set' unless $nonadmin && $noread;
+	ctl('POST', 'reset') unless $real;
+	api('POST', "/items/$coll", { id => k(50), title => 'fifty' });
+	ctl('POST', 'mode', { admin => JSON::PP::false }) unless $real;
+	my %as = (token => $nonadmin);
+	is_error(api('PATCH', "/items/$coll/" . k(59), { title => 'x' }, %as), 403, 'FORBIDDEN',
+		'non-admin: update of a missing id');
+	is_error(api('PATCH', "/items/$coll", [ { id => k(50), title => 'changed' }, { id => k(59) } ], %as), 403,
+		'FORBIDDEN', 'non-admin: batch update with a missing key');
+	is_error(api('DELETE', "/items/$coll/" . k(59), undef, %as), 403, 'FORBIDDEN', 'non-admin: delete of a missing id');
+	is_error(api('DELETE', "/items/$coll", [ k(50), k(59) ], %as), 403, 'FORBIDDEN',
+		'non-admin: delete of an array with a missing key');
+	is_deeply([ (get_item(k(50)) // {})->{title}, get_item(k(59)) ], [ 'fifty', undef ],
+		'... none of which changed anything');
+	is(api('PATCH', "/items/$coll/" . k(50), { title => 'ok' }, %as)->{status}, 200,
+		'non-admin: update of an existing id works');
 
-	ctl('POST', 'mode', { admin => JSON::PP::true, readback => JSON::PP::false });
-	my $res = api('POST', "/items/$coll", { id => 51 });
+	ctl('POST', 'mode', { admin => JSON::PP::true, readback => JSON::PP::false }) unless $real;
+	%as = (token => $noread);
+	my $res = api('POST', "/items/$coll", { id => k(51) }, %as);
 	is($res->{status}, 204, 'no read-back: create answers 204');
 	is($res->{content} // '', '', '... with no body');
-	is(api('PATCH', "/items/$coll/51", { title => 'x' })->{status}, 204, 'no read-back: update by id 204');
-	is(api('PATCH', "/items/$coll", [ { id => 51, title => 'y' } ])->{status}, 204, 'no read-back: batch update 204');
-	is_deeply(ctl('GET', "items/$coll")->{data}[1], { id => 51, title => 'y' }, '... and the writes are made');
-	ctl('POST', 'mode', { readback => JSON::PP::true });
+	is(api('PATCH', "/items/$coll/" . k(51), { title => 'x' }, %as)->{status}, 204, 'no read-back: update by id 204');
+	is(api('PATCH', "/items/$coll", [ { id => k(51), title => 'y' } ], %as)->{status}, 204,
+		'no read-back: batch update 204');
+	ctl('POST', 'mode', { readback => JSON::PP::true }) unless $real;
+	is((get_item(k(51)) // {})->{title}, 'y', '... and the writes are made');
 };
 
+# Against real Directus: DIRECTUS_TEST_SINGLETON, an empty singleton
+# collection with the string fields site and color.
 subtest 'singleton' => sub {
-	fake_only();
-	ctl('POST', 'reset');
-	my $res = api('GET', '/items/settings');
+	my $single = $real ? $ENV{DIRECTUS_TEST_SINGLETON} : 'settings';
+	plan skip_all => 'DIRECTUS_TEST_SINGLETON is not set' unless $single;
+	ctl('POST', 'reset') unless $real;
+	my $res = api('GET', "/items/$single");
 	is($res->{status}, 200, 'GET of an empty singleton: 200');
-	is_deeply($res->{data}{data}, { id => undef }, '... {"data": {"id": null}} (the fields\' defaults)');
-	$res = api('PATCH', '/items/settings', { site => 'A' });
+	ok(ref $res->{data}{data} eq 'HASH' && exists $res->{data}{data}{id}
+		  && !grep({ defined } values %{ $res->{data}{data} }),
+		'... {"data": {"id": null, ...}} (the fields\' defaults)') or diag($res->{content});
+	$res = api('PATCH', "/items/$single", { site => 'A' });
 	is($res->{status}, 200, 'PATCH without id creates the single item');
 	is($res->{data}{data}{site}, 'A', '... and reads it back');
-	$res = api('PATCH', '/items/settings', { color => 'red' });
-	is_deeply([ @{ $res->{data}{data} }{qw(site color)} ], [ 'A', 'red' ], 'a second PATCH merges into it');
-	is(scalar @{ ctl('GET', 'items/settings')->{data} }, 1, '... still one item');
-	is(api('GET', '/items/settings')->{data}{data}{color}, 'red', 'GET gives the item');
-	is_error(api('POST', '/items/settings', { site => 'B' }), 404, 'ROUTE_NOT_FOUND', 'POST to a singleton');
+	my $id = $res->{data}{data}{id};
+	$res = api('PATCH', "/items/$single", { color => 'red' });
+	is_deeply([ @{ $res->{data}{data} }{qw(id site color)} ], [ $id, 'A', 'red' ],
+		'a second PATCH merges into it: still one item');
+	is(api('GET', "/items/$single")->{data}{data}{color}, 'red', 'GET gives the item');
+	is_error(api('POST', "/items/$single", { site => 'B' }), 404, 'ROUTE_NOT_FOUND', 'POST to a singleton');
 };
 
 subtest 'down, then up again with the data kept' => sub {

@@ -278,14 +278,33 @@ ok(wait_until_equal('C to hold what A holds', sub { articles($A) }, sub { articl
 # statuses and error codes.
 
 create_collection($B, 'fidelity', [ 'id', 'integer' ], [ [ 'title', 'string' ] ]);
+create_collection($B, 'fidelity_single', [ 'id', 'integer' ], [ [ 'site', 'string' ], [ 'color', 'string' ] ],
+	singleton => JSON::PP::true);
+# A non-admin user, as a remote's sync user, and one that may create and
+# update the collection but not read it.
+my $nonadmin = create_sync_user($B, 'fidelity-nonadmin@example.com', 'token-fidelity-nonadmin', 'fidelity');
+my $noread = create_sync_user($B, 'fidelity-noread@example.com', 'token-fidelity-noread');
+{
+	my $by_role = directus_major() < 11;
+	my $user = api_ok($B, 'GET', "/users/$noread->{id}?fields=" . ($by_role ? 'role' : 'policies.policy'));
+	my %owner = $by_role ? (role => $user->{role}) : (policy => $user->{policies}[0]{policy});
+	api_ok($B, 'POST', '/permissions', { %owner, collection => 'fidelity', action => $_, fields => ['*'],
+			permissions => {}, validation => {} }) for qw(create update);
+}
 {
 	local $ENV{DIRECTUS_URL} = $B->{url};
 	local $ENV{DIRECTUS_TOKEN} = $B->{token};
 	local $ENV{DIRECTUS_TEST_COLLECTION} = 'fidelity';
+	local $ENV{DIRECTUS_NONADMIN_TOKEN} = $nonadmin->{token};
+	local $ENV{DIRECTUS_NOREAD_TOKEN} = $noread->{token};
+	local $ENV{DIRECTUS_TEST_SINGLETON} = 'fidelity_single';
 	local $ENV{DIRECTUS_VERSION} = directus_major();
 	my ($out, $err);
-	my $ok = IPC::Run::run([ 'prove', 't/002_fake_directus.pl' ], '>', \$out, '2>', \$err);
+	my $ok = IPC::Run::run([ 'prove', '-v', 't/002_fake_directus.pl' ], '>', \$out, '2>', \$err);
 	ok($ok, "the fake's contract test (t/002) passes against real Directus " . directus_release() . ' too') or diag("$out\n$err");
+	my @ran = grep { $out =~ /^ok \d+ - \Q$_\E$/m } ('modes: non-admin, no read-back', 'singleton',
+		'no token is the public role');
+	is(scalar @ran, 3, "... its non-admin, no-read-back, singleton and public-role subtests ran there (not skipped): @ran");
 }
 
 is(server_crash($node), '', 'no crash in the server log');
