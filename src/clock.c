@@ -36,6 +36,7 @@
 #include "utils/timestamp.h"
 
 #include "clock.h"
+#include "compat.h"
 #include "directus_sync.h"
 
 #define COUNTER_BITS 16

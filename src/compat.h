@@ -19,6 +19,14 @@
 #include "utils/acl.h"
 
 /*
+ * The varlena macros (VARDATA_ANY, VARSIZE_ANY_EXHDR): postgres.h held
+ * them until PostgreSQL 16 moved them to varatt.h.
+ */
+#if PG_VERSION_NUM >= 160000
+#include "varatt.h"
+#endif
+
+/*
  * A function that never returns: PostgreSQL 18 replaced the suffix
  * pg_attribute_noreturn() with the prefix pg_noreturn (C11 _Noreturn).
  * GCC and clang take the attribute as a prefix too, so we write the prefix.
