@@ -62,6 +62,10 @@ case $cmd in
         ds_say "installing $(basename "$deb")"
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$deb" >/dev/null
         dpkg-query -W -f='installed ${Package} ${Version}\n' "postgresql-$version-directus-sync"
+        # The library is stripped: its debug symbols, for gdb in t/058.
+        for dbg in "$(dirname "$src")"/postgresql-"$version"-directus-sync-dbgsym_*.*deb; do
+            [ -f "$dbg" ] && dpkg -i "$dbg" >/dev/null && echo "installed $(basename "$dbg")"
+        done
         ;;
     cluster-start)
         version=$1 dir=$2 port=$3

@@ -161,7 +161,7 @@ directus_sync_clock_tick(PG_FUNCTION_ARGS)
 {
 	char		hex[STAMP_HEX_DIGITS + 1];
 
-	snprintf(hex, sizeof(hex), "%016" INT64_MODIFIER "x", clock_tick());
+	snprintf(hex, sizeof(hex), "%016llx", (unsigned long long) clock_tick());
 	PG_RETURN_TEXT_P(cstring_to_text(hex));
 }
 

@@ -17,6 +17,11 @@ use Test::More;
 use Time::HiRes qw(time sleep);
 
 plan skip_all => 'gdb is not installed' unless -x '/usr/bin/gdb';
+# A packaged library is stripped: gdb needs its debug symbols (installed with
+# the package by scripts/in_root.sh).
+my $lib = `pg_config --pkglibdir` =~ s/\s+$//r . '/directus_sync.so';
+my $sym = `/usr/bin/gdb -batch -nx -ex 'info address wake_set_due' '$lib' 2>&1`;
+plan skip_all => "gdb finds no symbol wake_set_due in $lib: $sym" unless $sym =~ /Symbol "wake_set_due" is/;
 
 my $fake = start_fake(collections => { articles => { pk => 'id' } });
 my $node = new_sync_node('poll_race', extra_conf => "directus_sync.poll_interval = '1h'\n");
