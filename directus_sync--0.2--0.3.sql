@@ -632,8 +632,15 @@ BEGIN
     WITH cur AS (SELECT * FROM directus_sync._query_as_owner(s.relid, directus_sync._current_rows_query(s, true), keys)
                                AS r(item_key text, payload json))
     INSERT INTO directus_sync.outbox (remote_id, collection, item_key, op, payload)
-    SELECT s.remote_id, s.collection, k, CASE WHEN cur.item_key IS NULL THEN 'd' ELSE 'c' END, cur.payload
+    SELECT s.remote_id, s.collection, k, CASE WHEN cur.item_key IS NULL THEN 'd' ELSE 'c' END,
+           CASE WHEN cur.item_key IS NOT NULL THEN cur.payload
+                -- a deleted item of a table with clocks: its delete's clock, as capture sends it
+                WHEN t.deleted IS NOT NULL AND NOT s.singleton THEN
+                    json_build_object(s.key_column, CASE WHEN s.key_is_number THEN to_json(k::numeric) ELSE to_json(k) END,
+                                      'directus_sync_meta', json_build_object('s', directus_sync._node_id(), 'd', t.deleted))
+           END
       FROM unnest(keys) WITH ORDINALITY AS u(k, ord) LEFT JOIN cur ON cur.item_key = k
+      LEFT JOIN directus_sync.tombstone t ON t.collection = s.collection AND t.item_key = k
      ORDER BY ord;
     GET DIAGNOSTICS queued = ROW_COUNT;
     RETURN queued;
@@ -1571,3 +1578,17 @@ $$;
 COMMENT ON FUNCTION directus_sync.enable_clocks(text) IS
     'Gives a collection''s items per-field clocks (a hidden directus_sync_meta field), so that every instance keeps the later write of each field';
 REVOKE ALL ON FUNCTION directus_sync.enable_clocks(text) FROM PUBLIC;
+
+/*
+ * Deleted items of tables with clocks (src/tombstone.c): the clock of each
+ * item's delete, so that an older change arriving later does not bring the
+ * item back. Not configuration: not dumped.
+ */
+CREATE TABLE directus_sync.tombstone (
+    collection  text NOT NULL,
+    item_key    text NOT NULL,
+    deleted     text COLLATE "C" NOT NULL,      -- the delete's clock
+    deleted_at  timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (collection, item_key)
+);
+REVOKE ALL ON TABLE directus_sync.tombstone FROM PUBLIC;

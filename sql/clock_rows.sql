@@ -120,6 +120,75 @@ SELECT (SELECT array_agg(k ORDER BY k) FROM jsonb_object_keys(directus_sync_meta
   FROM articles WHERE id = 2;
 SELECT * FROM queue;
 
+-- Deletes (src/tombstone.c). A local delete leaves a tombstone later than
+-- every clock of the row and ships the key with it, as an update.
+TRUNCATE directus_sync.outbox;
+INSERT INTO articles VALUES (3, 'three', 'x'), (4, 'four', 'y');
+CREATE FUNCTION latest_clock(item integer) RETURNS text LANGUAGE sql
+AS $$ SELECT max(v COLLATE "C") FROM articles, jsonb_each_text(directus_sync_meta->'f') AS f(k, v) WHERE id = item $$;
+CREATE TABLE before_delete AS SELECT latest_clock(3) AS latest;
+TRUNCATE directus_sync.outbox;
+DELETE FROM articles WHERE id = 3;
+SELECT t.deleted > b.latest COLLATE "C" AS later_than_fields, t.deleted LIKE '%@' || directus_sync._node_id() AS ours
+  FROM directus_sync.tombstone t, before_delete b WHERE t.item_key = '3';
+SELECT remote, op, fields, payload->'directus_sync_meta'->>'d' = (SELECT deleted FROM directus_sync.tombstone WHERE item_key = '3') AS carries_clock
+  FROM (SELECT r.name AS remote, o.op, o.payload::jsonb - 'directus_sync_meta' AS fields, o.payload::jsonb AS payload
+          FROM directus_sync.outbox o JOIN directus_sync.remote r ON r.id = o.remote_id ORDER BY o.id) q;
+TRUNCATE directus_sync.outbox;
+
+-- A sync's delete (an update carrying "d"): later than every field, the item goes, forwarded with that clock.
+CREATE FUNCTION sync_delete(item integer, clock text) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE articles SET directus_sync_meta = jsonb_build_object('s', '00000000-0000-0000-0000-0000000000b0', 'd', clock)
+     WHERE id = item;
+    INSERT INTO directus_activity (action, "user", collection, item)
+    VALUES ('update', '00000000-0000-0000-0000-00000000000b', 'articles', item::text);
+END $$;
+SELECT sync_delete(4, b_clock());
+SELECT count(*) AS left FROM articles WHERE id = 4;
+SELECT q.remote, q.op, q.payload->'directus_sync_meta'->>'d' = t.deleted AS sync_clock, t.deleted LIKE '%b0' AS b_clock
+  FROM (SELECT r.name AS remote, o.op, o.payload::jsonb AS payload, o.item_key
+          FROM directus_sync.outbox o JOIN directus_sync.remote r ON r.id = o.remote_id ORDER BY o.id) q
+  JOIN directus_sync.tombstone t ON t.item_key = q.item_key;
+TRUNCATE directus_sync.outbox;
+-- earlier than a field: the item stays, nothing ships
+SELECT sync_delete(1, '0000000000000002@00000000-0000-0000-0000-0000000000b0');
+SELECT count(*) AS left FROM articles WHERE id = 1;
+SELECT count(*) AS queued FROM directus_sync.outbox;
+
+-- A sync's create older than the delete here is skipped, and the delete goes again to every remote.
+CREATE FUNCTION sync_create(item integer, title text, clock text) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO articles (id, title, directus_sync_meta)
+    VALUES (item, title, jsonb_build_object('s', '00000000-0000-0000-0000-0000000000b0', 'b', clock,
+                                            'f', jsonb_build_object('title', clock)));
+    INSERT INTO directus_activity (action, "user", collection, item)
+    VALUES ('create', '00000000-0000-0000-0000-00000000000b', 'articles', item::text);
+END $$;
+SELECT sync_create(4, 'zombie', '0000000000000003@00000000-0000-0000-0000-0000000000b0');
+SELECT count(*) AS left FROM articles WHERE id = 4;
+SELECT r.name AS remote, o.op, o.payload::jsonb->'directus_sync_meta'->>'d' = t.deleted AS the_delete
+  FROM directus_sync.outbox o JOIN directus_sync.remote r ON r.id = o.remote_id
+  JOIN directus_sync.tombstone t ON t.item_key = o.item_key ORDER BY o.id;
+TRUNCATE directus_sync.outbox;
+-- later than the delete: the item comes back
+SELECT sync_create(4, 'back', b_clock());
+SELECT title FROM articles WHERE id = 4;
+SELECT remote, op, fields FROM queue;
+TRUNCATE directus_sync.outbox;
+-- a local create of a deleted key is later than its delete
+DELETE FROM articles WHERE id = 4;
+INSERT INTO articles VALUES (4, 'again', 'z');
+SELECT latest_clock(4) > (SELECT deleted FROM directus_sync.tombstone WHERE item_key = '4') COLLATE "C" AS later;
+-- resync ships the current rows, and deletes with their clocks
+TRUNCATE directus_sync.outbox;
+DELETE FROM articles WHERE id = 4;
+TRUNCATE directus_sync.outbox;
+SELECT directus_sync._queue_current(s, ARRAY['1', '4']) FROM directus_sync.subscription s WHERE collection = 'articles' AND remote_id = 1;
+SELECT op, payload::jsonb - 'directus_sync_meta' AS fields, payload::jsonb->'directus_sync_meta' ? 'f' AS field_clocks,
+       payload::jsonb->'directus_sync_meta'->>'d' = (SELECT deleted FROM directus_sync.tombstone WHERE item_key = '4') AS delete_clock
+  FROM directus_sync.outbox ORDER BY id;
+
 -- Unsubscribed, the table keeps its column, and loses the clock trigger.
 SELECT directus_sync.unsubscribe('b', 'articles'), directus_sync.unsubscribe('c', 'articles');
 SELECT tgname FROM pg_trigger WHERE tgrelid = 'articles'::regclass ORDER BY tgname;

@@ -40,6 +40,7 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
+#include "utils/ruleutils.h"
 
 #include "capture.h"
 #include "clock.h"
@@ -48,6 +49,7 @@
 #include "directus_wire.h"
 #include "loop_guard.h"
 #include "queue_write.h"
+#include "tombstone.h"
 #include "wake.h"
 
 DIRECTUS_SYNC_FUNCTION(directus_sync_capture);
@@ -523,24 +525,107 @@ render_payloads(CaptureTable *table, TriggerData *trigdata, HeapTuple tuple, Hea
 }
 
 /*
+ * The clock of a delete of an item of a table with clocks (a sync's, that
+ * clock_row.c expects, or a new one), kept as its tombstone. NULL for a
+ * table without clocks.
+ */
+static char *
+delete_clock(CaptureTable *table, Relation rel, HeapTuple old, const char *key)
+{
+	char	   *clock;
+
+	if (table->clock_attnum == 0)
+		return NULL;
+	clock = palloc(CLOCK_TEXT_LEN + 1);
+	if (!tombstone_expected_delete(RelationGetRelid(rel), key, true, clock))
+		clock_row_delete_clock(old, table->clock_attnum, RelationGetDescr(rel), clock);
+	tombstone_write(RelationGetRelationName(rel), key, clock);
+	return clock;
+}
+
+/*
+ * The payload of a delete with a clock: the key and the delete's clock,
+ * which the worker sends as an update (Directus's DELETE carries no
+ * fields). NULL without a clock: a plain DELETE.
+ */
+static char *
+render_delete(CaptureSub *sub, HeapTuple old, TupleDesc desc, const char *clock)
+{
+	StringInfoData buf;
+
+	if (clock == NULL)
+		return NULL;
+	initStringInfo(&buf);
+	appendStringInfoChar(&buf, '{');
+	if (!sub->singleton)
+	{
+		append_field(&buf, &sub->fields[0], old, desc);
+		appendStringInfoChar(&buf, ',');
+	}
+	appendStringInfo(&buf, "\"%s\":{\"s\":\"%s\",\"d\":\"%s\"}}", CLOCK_COLUMN, clock_node(), clock);
+	return buf.data;
+}
+
+/*
+ * A sync's update decided that its item goes (clock_row.c): deletes the
+ * row, as the writer, now that the update is done. The delete fires this
+ * trigger again, which ships it on with the sync's clock.
+ */
+static void
+make_expected_delete(CaptureTable *table, Relation rel, HeapTuple tuple, const char *key)
+{
+	char		clock[CLOCK_TEXT_LEN + 1];
+	Oid			types[1] = {TIDOID};
+	Datum		values[1];
+	char	   *sql;
+
+	if (table->clock_attnum == 0 || !tombstone_expected_delete(RelationGetRelid(rel), key, false, clock))
+		return;
+	values[0] = PointerGetDatum(&tuple->t_self);
+	sql = psprintf("DELETE FROM ONLY %s WHERE ctid = $1",
+				   quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
+											  RelationGetRelationName(rel)));
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute_with_args(sql, 1, types, values, NULL, false, 0) != SPI_OK_DELETE)
+		elog(ERROR, "could not delete item \"%s\" of \"%s\"", key, RelationGetRelationName(rel));
+	SPI_finish();
+}
+
+/*
  * The BEFORE half, on a table with clocks: the new row with its clocks
- * (clock_row.c). A table whose clock column is gone keeps its rows as they
- * are.
+ * (clock_row.c). A sync's create older than the item's delete here is
+ * skipped, and the delete goes again to every remote (not through the loop
+ * guard: the sender is the one that must learn of it). A table whose clock
+ * column is gone keeps its rows as they are.
  */
 static HeapTuple
 stamp_clocks(TriggerData *trigdata)
 {
-	TupleDesc	desc = RelationGetDescr(trigdata->tg_relation);
-	CaptureTable *table = capture_table(trigdata->tg_relation);
+	Relation	rel = trigdata->tg_relation;
+	TupleDesc	desc = RelationGetDescr(rel);
+	CaptureTable *table = capture_table(rel);
 	bool		update = TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event);
 	HeapTuple	new = update ? trigdata->tg_newtuple : trigdata->tg_trigtuple;
+	HeapTuple	result;
 	char	   *key;
+	char		deleted[CLOCK_TEXT_LEN + 1];
 
 	if (table->clock_attnum == 0)
 		return new;
 	key = key_text(table, new, desc);
-	return clock_row_before(trigdata->tg_relation, update ? trigdata->tg_trigtuple : NULL, new,
-							table->clock_attnum, table->nclocked, table->clocked, key ? key : "");
+	result = clock_row_before(rel, update ? trigdata->tg_trigtuple : NULL, new, table->clock_attnum,
+							  table->nclocked, table->clocked, key ? key : "", deleted);
+	for (int i = 0; result == NULL && i < table->nsubs; i++)
+	{
+		CaptureSub *sub = &table->subs[i];
+
+		(void) queue_write_change(sub->remote_id, sub->collection, key, SYNC_OP_DELETE,
+								  render_delete(sub, new, desc, deleted));
+		if (!sub->paused)
+			wake_at_commit();
+	}
+	return result;
 }
 
 Datum
@@ -554,6 +639,7 @@ directus_sync_capture(PG_FUNCTION_ARGS)
 	char	   *key;
 	char	   *old_key = NULL;
 	char	  **payloads;
+	char	   *deleted = NULL;
 
 	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_FOR_ROW(trigdata->tg_event) ||
 		TRIGGER_FIRED_INSTEAD(trigdata->tg_event) ||
@@ -585,6 +671,11 @@ directus_sync_capture(PG_FUNCTION_ARGS)
 	/* a changed key: Directus sees another item, created whole */
 	payloads = render_payloads(table, trigdata, tuple, old_key ? NULL : old);
 
+	if (TRIGGER_FIRED_BY_DELETE(trigdata->tg_event))
+		deleted = delete_clock(table, trigdata->tg_relation, tuple, key);
+	else if (old_key != NULL)
+		deleted = delete_clock(table, trigdata->tg_relation, old, old_key);
+
 	for (int i = 0; i < table->nsubs; i++)
 	{
 		CaptureSub *sub = &table->subs[i];
@@ -592,15 +683,17 @@ directus_sync_capture(PG_FUNCTION_ARGS)
 		if (TRIGGER_FIRED_BY_INSERT(trigdata->tg_event))
 			queue_change(table, sub, key, SYNC_OP_CREATE, payloads[i]);
 		else if (TRIGGER_FIRED_BY_DELETE(trigdata->tg_event))
-			queue_change(table, sub, key, SYNC_OP_DELETE, NULL);
+			queue_change(table, sub, key, SYNC_OP_DELETE, render_delete(sub, tuple, desc, deleted));
 		else if (old_key != NULL)
 		{
-			queue_change(table, sub, old_key, SYNC_OP_DELETE, NULL);
+			queue_change(table, sub, old_key, SYNC_OP_DELETE, render_delete(sub, old, desc, deleted));
 			queue_change(table, sub, key, SYNC_OP_CREATE, payloads[i]);
 		}
 		else if (payloads[i] != NULL)
 			queue_change(table, sub, key, SYNC_OP_UPDATE, payloads[i]);
 	}
+	if (TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event) && old_key == NULL)
+		make_expected_delete(table, trigdata->tg_relation, tuple, key);
 	return PointerGetDatum(NULL);
 }
 

@@ -28,6 +28,13 @@
  * later. The loop guard checks at commit that clocks came from a sync user
  * (loop_guard_expect_sync).
  *
+ * Deletes (tombstone.c): a sync's delete comes as an update that carries
+ * the delete's clock, {"s", "d": clock}; when that is later than every
+ * field's clock the item is deleted (by the capture trigger, after the
+ * update), else the item stays. A sync's create of an item whose delete
+ * here is later than all its clocks is skipped, and the delete is sent
+ * again to every remote, so that whoever created it learns of the delete.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -43,6 +50,7 @@
 #include "clock.h"
 #include "clock_row.h"
 #include "loop_guard.h"
+#include "tombstone.h"
 
 static JsonbValue *
 member(JsonbContainer *object, const char *name, JsonbValue *buf)
@@ -208,15 +216,58 @@ born_clock(RowClocks *stored, RowClocks *sent, bool insert, uint64 *row_stamp, c
 	return true;
 }
 
+/* Keeps in latest the later of it and clock (latest "" at first). */
+static void
+keep_latest(char *latest, const char *clock)
+{
+	if (strcmp(clock, latest) > 0)
+		strcpy(latest, clock);
+}
+
+/*
+ * The clock of a delete of a row made here: later than this server's clock
+ * and than every clock of the row, so that it beats what its writer saw.
+ */
+void
+clock_row_delete_clock(HeapTuple old, AttrNumber clock_attnum, TupleDesc desc, char *out)
+{
+	RowClocks	stored = clock_row_read(old, clock_attnum, desc);
+	char		latest[CLOCK_TEXT_LEN + 1] = "";
+	char		clock[CLOCK_TEXT_LEN + 1];
+	uint64		row_stamp = 0;
+
+	if (clock_member(stored.root, "b", false, clock))
+		keep_latest(latest, clock);
+	if (stored.fields != NULL)
+	{
+		JsonbIterator *it = JsonbIteratorInit(stored.fields);
+		JsonbValue	v;
+		JsonbIteratorToken tok;
+
+		while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+		{
+			if (tok == WJB_VALUE && v.type == jbvString &&
+				clock_text_valid(v.val.string.val, v.val.string.len))
+			{
+				memcpy(clock, v.val.string.val, CLOCK_TEXT_LEN);
+				clock[CLOCK_TEXT_LEN] = '\0';
+				keep_latest(latest, clock);
+			}
+		}
+	}
+	stamp_after(latest[0] ? latest : NULL, &row_stamp, out);
+}
+
 /*
  * The new row of a write of a table with clocks (old: NULL for an insert),
  * with its clock column set and the fields a sync lost put back. fields: the
- * replicated fields, key excluded; item: the key as text, for the check of
- * who wrote clocks.
+ * replicated fields, key excluded; item: the key as text. NULL when a
+ * sync's create is older than the item's delete here: then *deleted is the
+ * delete's clock.
  */
 HeapTuple
 clock_row_before(Relation rel, HeapTuple old, HeapTuple new, AttrNumber clock_attnum,
-				 int nfields, const CaptureField *fields, const char *item)
+				 int nfields, const CaptureField *fields, const char *item, char *deleted)
 {
 	TupleDesc	desc = RelationGetDescr(rel);
 	RowClocks	stored = clock_row_read(old, clock_attnum, desc);
@@ -227,8 +278,14 @@ clock_row_before(Relation rel, HeapTuple old, HeapTuple new, AttrNumber clock_at
 	bool	   *replace = palloc0(sizeof(bool) * natts);
 	StringInfoData buf;
 	char		clock[CLOCK_TEXT_LEN + 1];
+	char		latest[CLOCK_TEXT_LEN + 1] = "";	/* the row's latest field clock */
+	char		sent_delete[CLOCK_TEXT_LEN + 1];
+	bool		has_delete;
 	uint64		row_stamp = 0;
 
+	has_delete = sent.from_sync && clock_member(sent.root, "d", true, sent_delete);
+	if (has_delete)
+		observe(sent_delete);
 	initStringInfo(&buf);
 	appendStringInfoChar(&buf, '{');
 	if (born_clock(&stored, &sent, old == NULL, &row_stamp, clock))
@@ -241,7 +298,10 @@ clock_row_before(Relation rel, HeapTuple old, HeapTuple new, AttrNumber clock_at
 		AttrNumber	att = field->attnum;
 
 		if (field_clock(field, &stored, &sent, old, new, desc, &row_stamp, clock, &put_back))
+		{
 			append_clock(&buf, field->name, clock);
+			keep_latest(latest, clock);
+		}
 		if (put_back)
 		{
 			values[att - 1] = heap_getattr(old, att, desc, &nulls[att - 1]);
@@ -249,6 +309,14 @@ clock_row_before(Relation rel, HeapTuple old, HeapTuple new, AttrNumber clock_at
 		}
 	}
 	appendStringInfoString(&buf, "}}");
+
+	/* a sync's create older than the item's delete here stays deleted */
+	if (old == NULL && sent.from_sync &&
+		tombstone_read(RelationGetRelationName(rel), item, deleted) && strcmp(latest, deleted) <= 0)
+		return NULL;
+	/* a sync's delete later than every field: the capture trigger deletes */
+	if (old != NULL && has_delete && strcmp(sent_delete, latest) > 0)
+		tombstone_expect_delete(RelationGetRelid(rel), item, sent_delete);
 
 	values[clock_attnum - 1] = DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data));
 	nulls[clock_attnum - 1] = false;

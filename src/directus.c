@@ -5,10 +5,11 @@
  *	  each answer settles items or leads to more requests.
  *
  * Items are grouped per collection and change: an array POST for creates,
- * an array PATCH (each object carries its key) for updates, a DELETE with a
- * JSON array of keys for deletes, a PATCH without key for a singleton. Each
- * item is in one group only, so the order of one item's changes holds even
- * though groups go out one after the other.
+ * an array PATCH (each object carries its key) for updates and for deletes
+ * with a clock, a DELETE with a JSON array of keys for other deletes, a
+ * PATCH without key for a singleton. Each item is in one group only, so
+ * the order of one item's changes holds even though groups go out one
+ * after the other.
  *
  * Answers that say an item exists or is missing (a create of a key the
  * remote has, an update or delete of one it lacks) are turned around by
@@ -87,6 +88,9 @@ kind_of(const SyncItem *item)
 {
 	if (item->sub->singleton)
 		return STEP_SINGLETON;
+	/* a delete with a clock goes as an update that carries it (tombstone.c) */
+	if (item->op == SYNC_OP_DELETE && item->payload != NULL)
+		return STEP_UPDATE;
 	return item->op == SYNC_OP_CREATE ? STEP_CREATE : item->op == SYNC_OP_UPDATE ? STEP_UPDATE : STEP_DELETE;
 }
 

@@ -232,6 +232,13 @@ merge_payloads(const QueuedRow *rows, int base, int end)
  * Folding
  * ---------------------------------------------------------------- */
 
+/* A delete's payload: the delete's clock, on a table with clocks; else NULL. */
+static char *
+delete_payload(const QueuedRow *row)
+{
+	return row->payload ? result_strdup(row->payload) : NULL;
+}
+
 /*
  * Folds one more queued row into an item. Returns false when the row cannot
  * be folded in: it must wait for the next window, behind what this window
@@ -250,10 +257,12 @@ fold_row(SyncItem *item, const QueuedRow *row)
 				bool		cancels = item->op == SYNC_OP_CREATE && !item->maybe_sent;
 
 				item->op = cancels ? SYNC_OP_NONE : SYNC_OP_DELETE;
-				item->payload = NULL;
+				item->payload = cancels ? NULL : delete_payload(row);
 			}
 			return row->op != SYNC_OP_CREATE;
 		case SYNC_OP_DELETE:
+			if (row->op == SYNC_OP_DELETE)
+				item->payload = delete_payload(row);
 			return row->op == SYNC_OP_DELETE;
 		case SYNC_OP_NONE:
 			if (row->op == SYNC_OP_CREATE)

@@ -1,0 +1,148 @@
+/*-------------------------------------------------------------------------
+ *
+ * tombstone.c
+ *	  Tombstones: the clocks of deleted items of tables with clocks.
+ *
+ * An item of a table with clocks exists while one of its fields has a
+ * clock later than its delete's: a delete later than every edit removes
+ * it, an edit later than the delete brings it back, on every instance
+ * alike. So a delete leaves a row in directus_sync.tombstone with its
+ * clock, and a create that comes later from another instance is taken only
+ * when it is later than that (clock_row.c).
+ *
+ * A sync's delete arrives as an update that carries the delete's clock
+ * (Directus's DELETE carries nothing else): clock_row.c decides that it
+ * wins and expects the delete, which the capture trigger then makes, with
+ * that clock rather than a new one.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "utils/builtins.h"
+#include "utils/memutils.h"
+
+#include "clock.h"
+#include "keyhash.h"
+#include "queue_write.h"
+#include "tombstone.h"
+
+/* A delete a sync's update decided on, made later in the same statement. */
+typedef struct ExpectedDelete
+{
+	char	   *hash_key;		/* relid \x1f key */
+	char		clock[CLOCK_TEXT_LEN + 1];
+} ExpectedDelete;
+
+static KeyHash *expected_deletes = NULL;
+static TransactionId expected_xid = InvalidTransactionId;
+
+static SPIPlanPtr
+keep_plan(SPIPlanPtr *plan, const char *sql, int nargs, Oid *types)
+{
+	if (*plan == NULL)
+	{
+		SPIPlanPtr	p = SPI_prepare(sql, nargs, types);
+
+		if (p == NULL || SPI_keepplan(p) != 0)
+			elog(ERROR, "could not prepare \"%s\": %s", sql, SPI_result_code_string(SPI_result));
+		*plan = p;
+	}
+	return *plan;
+}
+
+/* The clock of the item's delete into clock; false when it has none. */
+bool
+tombstone_read(const char *collection, const char *key, char *clock)
+{
+	static SPIPlanPtr plan = NULL;
+	Oid			types[2] = {TEXTOID, TEXTOID};
+	Datum		values[2] = {CStringGetTextDatum(collection), CStringGetTextDatum(key)};
+	AsOwner		as;
+	bool		found;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	become_owner(&as);
+	if (SPI_execute_plan(keep_plan(&plan, "SELECT deleted FROM directus_sync.tombstone"
+								   " WHERE collection = $1 AND item_key = $2", 2, types),
+						 values, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the tombstone of item \"%s\"", key);
+	found = SPI_processed == 1;
+	if (found)
+		strlcpy(clock, SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1), CLOCK_TEXT_LEN + 1);
+	restore_user(&as);
+	SPI_finish();
+	return found;
+}
+
+/* Keeps the later of the item's delete clocks. */
+void
+tombstone_write(const char *collection, const char *key, const char *clock)
+{
+	static SPIPlanPtr plan = NULL;
+	Oid			types[3] = {TEXTOID, TEXTOID, TEXTOID};
+	Datum		values[3] = {CStringGetTextDatum(collection), CStringGetTextDatum(key),
+	CStringGetTextDatum(clock)};
+	AsOwner		as;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	become_owner(&as);
+	if (SPI_execute_plan(keep_plan(&plan, "INSERT INTO directus_sync.tombstone AS t (collection, item_key, deleted)"
+								   " VALUES ($1, $2, $3)"
+								   " ON CONFLICT (collection, item_key) DO UPDATE"
+								   " SET deleted = greatest(t.deleted, EXCLUDED.deleted), deleted_at = now()",
+								   3, types),
+						 values, NULL, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "could not write the tombstone of item \"%s\"", key);
+	restore_user(&as);
+	SPI_finish();
+}
+
+static char *
+expected_key(Oid relid, const char *key)
+{
+	return psprintf("%u\x1f%s", relid, key);
+}
+
+/* A sync's update decided that the item goes, with this clock. */
+void
+tombstone_expect_delete(Oid relid, const char *key, const char *clock)
+{
+	ExpectedDelete *entry;
+	bool		found;
+
+	if (expected_deletes == NULL || expected_xid != GetTopTransactionId())
+	{
+		/* the table of an earlier transaction went with its memory */
+		expected_deletes = keyhash_create("directus_sync expected deletes", 16, sizeof(ExpectedDelete),
+										  TopTransactionContext);
+		expected_xid = GetTopTransactionId();
+	}
+	entry = keyhash_enter(expected_deletes, expected_key(relid, key), &found);
+	strlcpy(entry->clock, clock, sizeof(entry->clock));
+}
+
+/*
+ * Whether a delete of the item is expected (its clock into clock); take:
+ * it is being made, forget it.
+ */
+bool
+tombstone_expected_delete(Oid relid, const char *key, bool take, char *clock)
+{
+	ExpectedDelete *entry;
+
+	if (expected_deletes == NULL || expected_xid != GetTopTransactionIdIfAny())
+		return false;
+	entry = keyhash_find(expected_deletes, expected_key(relid, key));
+	if (entry == NULL || entry->clock[0] == '\0')
+		return false;
+	strlcpy(clock, entry->clock, CLOCK_TEXT_LEN + 1);
+	if (take)
+		entry->clock[0] = '\0';
+	return true;
+}

@@ -1,0 +1,16 @@
+/*-------------------------------------------------------------------------
+ *
+ * tombstone.h
+ *	  The clocks of deleted items (tombstone.c).
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef DIRECTUS_SYNC_TOMBSTONE_H
+#define DIRECTUS_SYNC_TOMBSTONE_H
+
+extern bool tombstone_read(const char *collection, const char *key, char *clock);
+extern void tombstone_write(const char *collection, const char *key, const char *clock);
+extern void tombstone_expect_delete(Oid relid, const char *key, const char *clock);
+extern bool tombstone_expected_delete(Oid relid, const char *key, bool take, char *clock);
+
+#endif							/* DIRECTUS_SYNC_TOMBSTONE_H */
