@@ -1429,9 +1429,11 @@ AS $$
                   -- a table with clocks: the stored clocks of the fields, as capture sends them
                   CASE WHEN EXISTS (SELECT FROM pg_attribute m WHERE m.attrelid = s.relid AND m.attname = 'directus_sync_meta'
                                                              AND m.atttypid = 'jsonb'::regtype AND NOT m.attisdropped)
-                  THEN format(', json_strip_nulls(json_build_object(''s'', %L, ''b'', t.directus_sync_meta->''b'','
+                  THEN format(', json_strip_nulls(json_build_object(''s'', %1$L, ''b'', t.directus_sync_meta->''b'','
                               ' ''f'', coalesce((SELECT jsonb_object_agg(c.key, c.value) FROM jsonb_each(t.directus_sync_meta->''f'') c'
-                              ' WHERE c.key = ANY (%L::text[])), ''{}''))) AS directus_sync_meta',
+                              ' WHERE c.key = ANY (%2$L::text[])), ''{}''),'
+                              ' ''p'', coalesce((SELECT jsonb_object_agg(c.key, c.value) FROM jsonb_each(t.directus_sync_meta->''p'') c'
+                              ' WHERE c.key = ANY (%2$L::text[])), ''{}''))) AS directus_sync_meta',
                               directus_sync._node_id(), s.fields)
                   ELSE '' END)
       FROM unnest(CASE WHEN s.singleton OR s.key_column = ANY (s.fields) THEN s.fields
@@ -1592,3 +1594,12 @@ CREATE TABLE directus_sync.tombstone (
     PRIMARY KEY (collection, item_key)
 );
 REVOKE ALL ON TABLE directus_sync.tombstone FROM PUBLIC;
+
+-- Conflicts resolved by clocks: of whole items too, with their clocks.
+ALTER TABLE directus_sync.conflict ALTER COLUMN remote_id DROP NOT NULL;
+ALTER TABLE directus_sync.conflict ALTER COLUMN field DROP NOT NULL;
+ALTER TABLE directus_sync.conflict ADD COLUMN kind text NOT NULL DEFAULT 'update_update'
+    CHECK (kind IN ('update_update', 'update_delete', 'insert_insert'));
+ALTER TABLE directus_sync.conflict ADD COLUMN local_clock text;
+ALTER TABLE directus_sync.conflict ADD COLUMN remote_clock text;
+CREATE INDEX conflict_item_idx ON directus_sync.conflict (collection, item_key);

@@ -941,17 +941,23 @@ CREATE TABLE directus_sync.resync_job (
  */
 CREATE TABLE directus_sync.conflict (
     id           bigserial PRIMARY KEY,
-    remote_id    integer NOT NULL,             -- no foreign key: written in Directus's transactions,
-                                               -- which must not lock remote rows (remove_remote cleans up)
+    remote_id    integer,                      -- no foreign key: written in Directus's transactions,
+                                               -- which must not lock remote rows (remove_remote cleans up);
+                                               -- NULL: a write skipped, whose sender is not known
     collection   text NOT NULL,
     item_key     text NOT NULL,
-    field        text NOT NULL,
-    local_value  jsonb,                        -- ours, still queued for the remote
+    field        text,                         -- NULL: the whole item (update_delete, insert_insert)
+    local_value  jsonb,                        -- ours
     remote_value jsonb,                        -- what the remote's inbound user wrote
     winner       text NOT NULL CHECK (winner IN ('local', 'remote')),
-    detected_at  timestamptz NOT NULL DEFAULT now()
+    detected_at  timestamptz NOT NULL DEFAULT now(),
+    kind         text NOT NULL DEFAULT 'update_update'
+                 CHECK (kind IN ('update_update', 'update_delete', 'insert_insert')),
+    local_clock  text,                         -- tables with clocks: the clocks that met
+    remote_clock text
 );
 CREATE INDEX conflict_remote_idx ON directus_sync.conflict (remote_id, detected_at);
+CREATE INDEX conflict_item_idx ON directus_sync.conflict (collection, item_key);
 
 -- Configuration survives pg_dump; queue, state and dead letters do not.
 -- (After the map table's two, in the order the upgrade path marks them: the
@@ -1832,9 +1838,11 @@ AS $$
                   -- a table with clocks: the stored clocks of the fields, as capture sends them
                   CASE WHEN EXISTS (SELECT FROM pg_attribute m WHERE m.attrelid = s.relid AND m.attname = 'directus_sync_meta'
                                                              AND m.atttypid = 'jsonb'::regtype AND NOT m.attisdropped)
-                  THEN format(', json_strip_nulls(json_build_object(''s'', %L, ''b'', t.directus_sync_meta->''b'','
+                  THEN format(', json_strip_nulls(json_build_object(''s'', %1$L, ''b'', t.directus_sync_meta->''b'','
                               ' ''f'', coalesce((SELECT jsonb_object_agg(c.key, c.value) FROM jsonb_each(t.directus_sync_meta->''f'') c'
-                              ' WHERE c.key = ANY (%L::text[])), ''{}''))) AS directus_sync_meta',
+                              ' WHERE c.key = ANY (%2$L::text[])), ''{}''),'
+                              ' ''p'', coalesce((SELECT jsonb_object_agg(c.key, c.value) FROM jsonb_each(t.directus_sync_meta->''p'') c'
+                              ' WHERE c.key = ANY (%2$L::text[])), ''{}''))) AS directus_sync_meta',
                               directus_sync._node_id(), s.fields)
                   ELSE '' END)
       FROM unnest(CASE WHEN s.singleton OR s.key_column = ANY (s.fields) THEN s.fields

@@ -35,6 +35,8 @@ SELECT r.name AS remote, o.op, o.payload::jsonb - 'directus_sync_meta' AS fields
 CREATE FUNCTION clock(field text) RETURNS text LANGUAGE sql
 AS $$ SELECT directus_sync_meta->'f'->>field FROM articles WHERE id = 1 $$;
 CREATE TABLE seen (field text, clock text);
+CREATE FUNCTION clock_of(item integer, field text) RETURNS text LANGUAGE sql
+AS $$ SELECT directus_sync_meta->'f'->>field FROM articles WHERE id = item $$;
 -- a clock of node ...b0 (the remote b), taken now
 CREATE FUNCTION b_clock() RETURNS text LANGUAGE sql
 AS $$ SELECT left(directus_sync.clock_now(), 17) || '00000000-0000-0000-0000-0000000000b0' $$;
@@ -188,6 +190,38 @@ SELECT directus_sync._queue_current(s, ARRAY['1', '4']) FROM directus_sync.subsc
 SELECT op, payload::jsonb - 'directus_sync_meta' AS fields, payload::jsonb->'directus_sync_meta' ? 'f' AS field_clocks,
        payload::jsonb->'directus_sync_meta'->>'d' = (SELECT deleted FROM directus_sync.tombstone WHERE item_key = '4') AS delete_clock
   FROM directus_sync.outbox ORDER BY id;
+
+-- Two items created with one key (a sync's create met ours and came as an
+-- update): the one born later keeps the key, whole.
+CREATE FUNCTION sync_born(item integer, title text, born text, clock text) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE articles a SET title = sync_born.title,
+           directus_sync_meta = jsonb_build_object('s', '00000000-0000-0000-0000-0000000000b0', 'b', born,
+                                                   'f', jsonb_build_object('title', clock))
+     WHERE id = item;
+    INSERT INTO directus_activity (action, "user", collection, item)
+    VALUES ('update', '00000000-0000-0000-0000-00000000000b', 'articles', item::text);
+END $$;
+INSERT INTO articles VALUES (5, 'ours', 'x');
+-- born earlier than ours: it loses, even with a later field clock
+SELECT sync_born(5, 'theirs', '0000000000000009@00000000-0000-0000-0000-0000000000b0', b_clock());
+SELECT title, directus_sync_meta->>'b' LIKE '%@' || directus_sync._node_id() AS ours FROM articles WHERE id = 5;
+-- born later: it wins, even with an earlier field clock
+SELECT sync_born(5, 'theirs, later', b_clock(), '000000000000000a@00000000-0000-0000-0000-0000000000b0');
+SELECT title, body, directus_sync_meta->>'b' LIKE '%b0' AS theirs,
+       clock_of(5, 'title') = '000000000000000a@00000000-0000-0000-0000-0000000000b0' AS their_clock
+  FROM articles WHERE id = 5;
+
+-- Every conflict the clocks resolved, in order: both values, the winner; the
+-- remote is known where its activity row confirmed the write.
+SELECT c.kind, c.item_key, c.field, c.winner, r.name AS remote,
+       CASE WHEN jsonb_typeof(c.local_value) = 'object' THEN c.local_value - 'directus_sync_meta'
+            ELSE c.local_value END AS local_value,
+       CASE WHEN jsonb_typeof(c.remote_value) = 'object' THEN c.remote_value - 'directus_sync_meta'
+            ELSE c.remote_value END AS remote_value,
+       c.local_clock IS NOT NULL AND c.remote_clock IS NOT NULL AS clocks
+  FROM directus_sync.conflict c LEFT JOIN directus_sync.remote r ON r.id = c.remote_id ORDER BY c.id;
+SELECT remote, conflicts FROM directus_sync.remote_status ORDER BY remote;
 
 -- Unsubscribed, the table keeps its column, and loses the clock trigger.
 SELECT directus_sync.unsubscribe('b', 'articles'), directus_sync.unsubscribe('c', 'articles');

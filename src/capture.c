@@ -403,10 +403,30 @@ clock_changed(const CaptureField *field, ChangeClocks *clocks)
 	return has_new != has_old || (has_new && strcmp(a, b) != 0);
 }
 
+/* ,"name":{field: clock} of the shipped fields that have one in object. */
+static void
+append_field_clocks(StringInfo buf, const char *name, CaptureSub *sub, bool *shipped,
+					JsonbContainer *object)
+{
+	char		clock[CLOCK_TEXT_LEN + 1];
+
+	appendStringInfo(buf, ",\"%s\":{", name);
+	for (int i = 0, n = 0; i < sub->nfields; i++)
+	{
+		if (!shipped[i] || !clock_row_get(object, sub->fields[i].name, clock))
+			continue;
+		if (n++ > 0)
+			appendStringInfoChar(buf, ',');
+		escape_json(buf, sub->fields[i].name);
+		appendStringInfo(buf, ":\"%s\"", clock);
+	}
+	appendStringInfoChar(buf, '}');
+}
+
 /*
  * The clocks of the fields a payload carries, as the directus_sync_meta
  * field the receiving database applies (clock_row.c): this node as sender,
- * the item's born clock, each field's clock.
+ * the item's born clock, each field's clock and the clock it replaced.
  */
 static void
 append_clocks(StringInfo buf, CaptureSub *sub, bool *shipped, ChangeClocks *clocks)
@@ -416,17 +436,9 @@ append_clocks(StringInfo buf, CaptureSub *sub, bool *shipped, ChangeClocks *cloc
 	appendStringInfo(buf, ",\"%s\":{\"s\":\"%s\"", CLOCK_COLUMN, clock_node());
 	if (clock_row_get(clocks->new.root, "b", clock))
 		appendStringInfo(buf, ",\"b\":\"%s\"", clock);
-	appendStringInfoString(buf, ",\"f\":{");
-	for (int i = 0, n = 0; i < sub->nfields; i++)
-	{
-		if (!shipped[i] || !clock_row_get(clocks->new.fields, sub->fields[i].name, clock))
-			continue;
-		if (n++ > 0)
-			appendStringInfoChar(buf, ',');
-		escape_json(buf, sub->fields[i].name);
-		appendStringInfo(buf, ":\"%s\"", clock);
-	}
-	appendStringInfoString(buf, "}}");
+	append_field_clocks(buf, "f", sub, shipped, clocks->new.fields);
+	append_field_clocks(buf, "p", sub, shipped, clocks->new.prev);
+	appendStringInfoChar(buf, '}');
 }
 
 /*
@@ -592,6 +604,22 @@ make_expected_delete(CaptureTable *table, Relation rel, HeapTuple tuple, const c
 	SPI_finish();
 }
 
+/* Logs conflicts whose remote is not known (a skipped write has no activity row). */
+static void
+log_conflicts_now(const char *collection, const char *key, List *conflicts)
+{
+	AsOwner		as;
+
+	if (conflicts == NIL)
+		return;
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	become_owner(&as);
+	loop_guard_log_conflicts(0, collection, key, conflicts);
+	restore_user(&as);
+	SPI_finish();
+}
+
 /*
  * The BEFORE half, on a table with clocks: the new row with its clocks
  * (clock_row.c). A sync's create older than the item's delete here is
@@ -610,12 +638,15 @@ stamp_clocks(TriggerData *trigdata)
 	HeapTuple	result;
 	char	   *key;
 	char		deleted[CLOCK_TEXT_LEN + 1];
+	List	   *conflicts;
 
 	if (table->clock_attnum == 0)
 		return new;
 	key = key_text(table, new, desc);
 	result = clock_row_before(rel, update ? trigdata->tg_trigtuple : NULL, new, table->clock_attnum,
-							  table->nclocked, table->clocked, key ? key : "", deleted);
+							  table->nclocked, table->clocked, key ? key : "", deleted, &conflicts);
+	if (result == NULL)
+		log_conflicts_now(RelationGetRelationName(rel), key, conflicts);
 	for (int i = 0; result == NULL && i < table->nsubs; i++)
 	{
 		CaptureSub *sub = &table->subs[i];

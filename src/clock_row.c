@@ -5,10 +5,11 @@
  *	  BEFORE ROW half of the capture trigger.
  *
  * A table whose items carry clocks has a jsonb column directus_sync_meta.
- * At rest it holds the clock of the last write of each replicated field and
- * the clock of the item's creation ("born"):
+ * At rest it holds the clock of the last write of each replicated field,
+ * the clock that write replaced, and the clock of the item's creation
+ * ("born"):
  *
- *		{"b": clock, "f": {field: clock, ...}}
+ *		{"b": clock, "f": {field: clock, ...}, "p": {field: clock, ...}}
  *
  * A local write (Directus, SQL, anything but a sync) stamps each field it
  * changes with a clock later than this server's clock and than the field's
@@ -18,7 +19,7 @@
  * A sync writes the sender's clocks into the same column (the worker puts
  * them in every payload, see capture.c):
  *
- *		{"s": sender node, "b": clock, "f": {field: clock, ...}}
+ *		{"s": sender node, "b": clock, "f": {...}, "p": {...}}
  *
  * Each field the sync sets is kept when its clock is later than the stored
  * one and put back otherwise: every (item, field) is a last-writer-wins
@@ -26,7 +27,13 @@
  * number of times, end with the same values. Accepted clocks are observed
  * (clock.c); one too far ahead fails the write, and the sender tries again
  * later. The loop guard checks at commit that clocks came from a sync user
- * (loop_guard_expect_sync).
+ * (loop_guard_expect_sync), and logs the conflicts found here.
+ *
+ * Two writes of a field conflict when neither replaced the other (neither
+ * is the other's "p") and they come from different instances: then both
+ * values are logged, with the winner. Two items created on two instances
+ * with the same key differ in their born clocks: the one born later keeps
+ * the key, whole, everywhere; the other is logged in full (insert_insert).
  *
  * Deletes (tombstone.c): a sync's delete comes as an update that carries
  * the delete's clock, {"s", "d": clock}; when that is later than every
@@ -60,16 +67,26 @@ member(JsonbContainer *object, const char *name, JsonbValue *buf)
 	return getKeyJsonValueFromContainer(object, name, strlen(name), buf);
 }
 
+static JsonbContainer *
+object_member(JsonbContainer *object, const char *name)
+{
+	JsonbValue	buf;
+	JsonbValue *v = member(object, name, &buf);
+
+	if (v != NULL && v->type == jbvBinary && JsonContainerIsObject(v->val.binary.data))
+		return v->val.binary.data;
+	return NULL;
+}
+
 /* The clock column of a row; all NULL when the row or the column is. */
 RowClocks
 clock_row_read(HeapTuple tuple, AttrNumber attnum, TupleDesc desc)
 {
-	RowClocks	rc = {NULL, NULL, false};
+	RowClocks	rc = {NULL, NULL, NULL, false};
 	bool		isnull;
 	Datum		value;
 	Jsonb	   *jb;
 	JsonbValue	buf;
-	JsonbValue *f;
 
 	if (tuple == NULL)
 		return rc;
@@ -80,9 +97,8 @@ clock_row_read(HeapTuple tuple, AttrNumber attnum, TupleDesc desc)
 	if (!JB_ROOT_IS_OBJECT(jb))
 		return rc;
 	rc.root = &jb->root;
-	f = member(rc.root, "f", &buf);
-	if (f != NULL && f->type == jbvBinary && JsonContainerIsObject(f->val.binary.data))
-		rc.fields = f->val.binary.data;
+	rc.fields = object_member(rc.root, "f");
+	rc.prev = object_member(rc.root, "p");
 	rc.from_sync = member(rc.root, "s", &buf) != NULL;
 	return rc;
 }
@@ -160,68 +176,208 @@ append_clock(StringInfo buf, const char *name, const char *clock)
 	appendStringInfo(buf, ":\"%s\"", clock);
 }
 
-/*
- * The clock a field keeps, into out (false: it has none), and whether the
- * new row must take the old row's value back (a sync's value that lost).
- */
-static bool
-field_clock(const CaptureField *field, RowClocks *stored, RowClocks *sent,
-			HeapTuple old, HeapTuple new, TupleDesc desc, uint64 *row_stamp, char *out, bool *put_back)
-{
-	char		have[CLOCK_TEXT_LEN + 1];
-	char		came[CLOCK_TEXT_LEN + 1];
-	bool		has_clock = clock_member(stored->fields, field->name, false, have);
-
-	*put_back = false;
-	if (sent->from_sync && clock_member(sent->fields, field->name, true, came))
-	{
-		observe(came);
-		if (!has_clock || strcmp(came, have) > 0)
-		{
-			strcpy(out, came);
-			return true;
-		}
-		*put_back = old != NULL;
-	}
-	else if (old == NULL || capture_field_changed(field, old, new, desc))
-	{
-		/* a sync's field without a clock is as old as can be */
-		if (sent->from_sync)
-			*put_back = old != NULL && has_clock;
-		else
-		{
-			stamp_after(has_clock ? have : NULL, row_stamp, out);
-			return true;
-		}
-	}
-	if (has_clock)
-		strcpy(out, have);
-	return has_clock;
-}
-
-/* The born clock the row keeps: the stored one, a sync's, or a new stamp. */
-static bool
-born_clock(RowClocks *stored, RowClocks *sent, bool insert, uint64 *row_stamp, char *out)
-{
-	if (clock_member(stored->root, "b", false, out))
-		return true;
-	if (sent->from_sync && clock_member(sent->root, "b", true, out))
-	{
-		observe(out);
-		return true;
-	}
-	if (!insert)
-		return false;
-	stamp_after(NULL, row_stamp, out);
-	return true;
-}
-
 /* Keeps in latest the later of it and clock (latest "" at first). */
 static void
 keep_latest(char *latest, const char *clock)
 {
 	if (strcmp(clock, latest) > 0)
 		strcpy(latest, clock);
+}
+
+/* Whether two clocks were made by the same instance. */
+static bool
+same_node(const char *a, const char *b)
+{
+	return strcmp(strchr(a, '@'), strchr(b, '@')) == 0;
+}
+
+/* A write of a row of a table with clocks, while its clocks are decided. */
+typedef struct RowWrite
+{
+	Relation	rel;
+	TupleDesc	desc;
+	HeapTuple	old;			/* NULL: an insert */
+	HeapTuple	new;
+	RowClocks	stored;			/* the old row's clocks */
+	RowClocks	sent;			/* what the new row's clock column says */
+	Datum	   *values;			/* columns the new row takes back from the old */
+	bool	   *nulls;
+	bool	   *replace;
+	uint64		row_stamp;		/* this write's tick, 0 until taken */
+	char		latest[CLOCK_TEXT_LEN + 1];	/* the latest field clock kept */
+	bool		sync_wins_whole;	/* insert/insert: the sync's item was born later */
+	bool		sync_loses_whole;	/* insert/insert: ours was */
+	StringInfoData clocks;		/* the new clock column: "b" and "f" */
+	StringInfoData prev;		/* its "p" */
+	List	   *conflicts;		/* of ClockConflict */
+} RowWrite;
+
+/* A column's value as JSON text, NULL for SQL NULL. */
+static char *
+field_json(const CaptureField *field, HeapTuple tuple, TupleDesc desc)
+{
+	bool		isnull;
+	Datum		value = heap_getattr(tuple, field->attnum, desc, &isnull);
+
+	if (isnull)
+		return NULL;
+	return text_to_cstring(DatumGetTextPP(FunctionCall1((FmgrInfo *) &field->to_json, value)));
+}
+
+static ClockConflict *
+add_conflict(RowWrite *w, const char *kind, const char *local_clock, const char *remote_clock,
+			 bool remote_won)
+{
+	ClockConflict *c = palloc0(sizeof(ClockConflict));
+
+	c->kind = kind;
+	c->local_clock = local_clock ? pstrdup(local_clock) : NULL;
+	c->remote_clock = remote_clock ? pstrdup(remote_clock) : NULL;
+	c->remote_won = remote_won;
+	w->conflicts = lappend(w->conflicts, c);
+	return c;
+}
+
+/*
+ * A sync's value of a field met ours: a conflict unless one write replaced
+ * the other, both come from one instance, or the values are equal.
+ */
+static void
+note_field_conflict(RowWrite *w, const CaptureField *field, const char *have, const char *came,
+					bool remote_won)
+{
+	char		prev[CLOCK_TEXT_LEN + 1];
+	ClockConflict *c;
+
+	if (w->old == NULL || strcmp(have, came) == 0 || same_node(have, came) ||
+		!capture_field_changed(field, w->old, w->new, w->desc) ||
+		(clock_member(w->sent.prev, field->name, false, prev) && strcmp(prev, have) == 0) ||
+		(clock_member(w->stored.prev, field->name, false, prev) && strcmp(prev, came) == 0))
+		return;
+	c = add_conflict(w, "update_update", have, came, remote_won);
+	c->field = pstrdup(field->name);
+	c->local_value = field_json(field, w->old, w->desc);
+	c->remote_value = field_json(field, w->new, w->desc);
+}
+
+/* The field goes back to the old row's value. */
+static void
+put_back(RowWrite *w, const CaptureField *field)
+{
+	AttrNumber	att = field->attnum;
+
+	if (w->old == NULL)
+		return;
+	w->values[att - 1] = heap_getattr(w->old, att, w->desc, &w->nulls[att - 1]);
+	w->replace[att - 1] = true;
+}
+
+/* The field keeps clock, which replaced prev (NULL: nothing). */
+static void
+keep_clock(RowWrite *w, const CaptureField *field, const char *clock, const char *prev)
+{
+	append_clock(&w->clocks, field->name, clock);
+	if (prev != NULL)
+		append_clock(&w->prev, field->name, prev);
+	keep_latest(w->latest, clock);
+}
+
+/*
+ * Decides one field's value and clock: a sync's value with a later clock
+ * is kept (with the clock it replaced at its origin), an earlier one put
+ * back; a local change gets a new stamp; the rest keep what they had.
+ */
+static void
+write_field(RowWrite *w, const CaptureField *field)
+{
+	char		have[CLOCK_TEXT_LEN + 1];
+	char		came[CLOCK_TEXT_LEN + 1];
+	char		prev[CLOCK_TEXT_LEN + 1];
+	char		stamp[CLOCK_TEXT_LEN + 1];
+	bool		has_clock = clock_member(w->stored.fields, field->name, false, have);
+	bool		has_prev = clock_member(w->stored.prev, field->name, false, prev);
+
+	if (w->sent.from_sync && clock_member(w->sent.fields, field->name, true, came))
+	{
+		bool		later = !has_clock || strcmp(came, have) > 0;
+
+		observe(came);
+		if (w->sync_loses_whole || (!later && !w->sync_wins_whole))
+		{
+			/* of two items with one key, the whole item is logged */
+			if (has_clock && !w->sync_loses_whole)
+				note_field_conflict(w, field, have, came, false);
+			put_back(w, field);
+		}
+		else
+		{
+			if (has_clock && !w->sync_wins_whole)
+				note_field_conflict(w, field, have, came, true);
+			has_prev = clock_member(w->sent.prev, field->name, true, prev);
+			keep_clock(w, field, came, has_prev ? prev : NULL);
+			return;
+		}
+	}
+	else if (w->old == NULL || capture_field_changed(field, w->old, w->new, w->desc))
+	{
+		/* a sync's field without a clock is as old as can be */
+		if (w->sent.from_sync && has_clock)
+			put_back(w, field);
+		else if (!w->sent.from_sync)
+		{
+			stamp_after(has_clock ? have : NULL, &w->row_stamp, stamp);
+			keep_clock(w, field, stamp, has_clock ? have : NULL);
+			return;
+		}
+	}
+	if (has_clock)
+		keep_clock(w, field, have, has_prev ? prev : NULL);
+}
+
+/* The whole old row as JSON text. */
+static char *
+row_json(RowWrite *w, HeapTuple tuple)
+{
+	Datum		row = heap_copy_tuple_as_datum(tuple, w->desc);
+
+	return text_to_cstring(DatumGetTextPP(DirectFunctionCall1(row_to_json, row)));
+}
+
+/*
+ * The born clock the row keeps: the stored one, a sync's, or a new stamp.
+ * A sync's that differs from ours means two items were created with one
+ * key: the one born later keeps it, whole.
+ */
+static void
+write_born(RowWrite *w)
+{
+	char		have[CLOCK_TEXT_LEN + 1];
+	char		came[CLOCK_TEXT_LEN + 1];
+	bool		has_born = clock_member(w->stored.root, "b", false, have);
+	bool		sync_born = w->sent.from_sync && clock_member(w->sent.root, "b", true, came);
+	const char *born = has_born ? have : sync_born ? came : NULL;
+	char		stamp[CLOCK_TEXT_LEN + 1];
+
+	if (sync_born)
+		observe(came);
+	if (has_born && sync_born && strcmp(have, came) != 0)
+	{
+		ClockConflict *c;
+
+		w->sync_wins_whole = strcmp(came, have) > 0;
+		w->sync_loses_whole = !w->sync_wins_whole;
+		c = add_conflict(w, "insert_insert", have, came, w->sync_wins_whole);
+		c->local_value = row_json(w, w->old);
+		c->remote_value = row_json(w, w->new);
+		born = w->sync_wins_whole ? came : have;
+	}
+	if (born == NULL && w->old == NULL)
+	{
+		stamp_after(NULL, &w->row_stamp, stamp);
+		born = stamp;
+	}
+	if (born != NULL)
+		appendStringInfo(&w->clocks, "\"b\":\"%s\",", born);
 }
 
 /*
@@ -259,69 +415,93 @@ clock_row_delete_clock(HeapTuple old, AttrNumber clock_attnum, TupleDesc desc, c
 }
 
 /*
+ * A sync's delete (an update carrying "d"): later than every field kept,
+ * the capture trigger deletes the item after the update; else the item
+ * stays, and the delete lost a conflict.
+ */
+static void
+write_delete(RowWrite *w, const char *item)
+{
+	char		deleted[CLOCK_TEXT_LEN + 1];
+
+	if (!w->sent.from_sync || w->old == NULL || !clock_member(w->sent.root, "d", true, deleted))
+		return;
+	observe(deleted);
+	if (strcmp(deleted, w->latest) > 0)
+		tombstone_expect_delete(RelationGetRelid(w->rel), item, deleted);
+	else
+		add_conflict(w, "update_delete", w->latest, deleted, false);
+}
+
+/*
+ * A sync's create of an item deleted here: older than the delete, it is
+ * skipped (false, *deleted is the delete's clock); later, it brings the
+ * item back. Either way the update and the delete conflicted.
+ */
+static bool
+create_survives_delete(RowWrite *w, const char *item, char *deleted)
+{
+	ClockConflict *c;
+	bool		later;
+
+	if (w->old != NULL || !w->sent.from_sync ||
+		!tombstone_read(RelationGetRelationName(w->rel), item, deleted))
+		return true;
+	later = strcmp(w->latest, deleted) > 0;
+	c = add_conflict(w, "update_delete", deleted, w->latest, later);
+	c->remote_value = row_json(w, w->new);
+	return later;
+}
+
+/*
  * The new row of a write of a table with clocks (old: NULL for an insert),
  * with its clock column set and the fields a sync lost put back. fields: the
  * replicated fields, key excluded; item: the key as text. NULL when a
  * sync's create is older than the item's delete here: then *deleted is the
- * delete's clock.
+ * delete's clock, and *conflicts what to log.
  */
 HeapTuple
 clock_row_before(Relation rel, HeapTuple old, HeapTuple new, AttrNumber clock_attnum,
-				 int nfields, const CaptureField *fields, const char *item, char *deleted)
+				 int nfields, const CaptureField *fields, const char *item, char *deleted,
+				 List **conflicts)
 {
-	TupleDesc	desc = RelationGetDescr(rel);
-	RowClocks	stored = clock_row_read(old, clock_attnum, desc);
-	RowClocks	sent = clock_row_read(new, clock_attnum, desc);
-	int			natts = desc->natts;
-	Datum	   *values = palloc0(sizeof(Datum) * natts);
-	bool	   *nulls = palloc0(sizeof(bool) * natts);
-	bool	   *replace = palloc0(sizeof(bool) * natts);
-	StringInfoData buf;
-	char		clock[CLOCK_TEXT_LEN + 1];
-	char		latest[CLOCK_TEXT_LEN + 1] = "";	/* the row's latest field clock */
-	char		sent_delete[CLOCK_TEXT_LEN + 1];
-	bool		has_delete;
-	uint64		row_stamp = 0;
+	RowWrite	w;
 
-	has_delete = sent.from_sync && clock_member(sent.root, "d", true, sent_delete);
-	if (has_delete)
-		observe(sent_delete);
-	initStringInfo(&buf);
-	appendStringInfoChar(&buf, '{');
-	if (born_clock(&stored, &sent, old == NULL, &row_stamp, clock))
-		appendStringInfo(&buf, "\"b\":\"%s\",", clock);
-	appendStringInfoString(&buf, "\"f\":{");
+	memset(&w, 0, sizeof(w));
+	w.rel = rel;
+	w.desc = RelationGetDescr(rel);
+	w.old = old;
+	w.new = new;
+	w.stored = clock_row_read(old, clock_attnum, w.desc);
+	w.sent = clock_row_read(new, clock_attnum, w.desc);
+	w.values = palloc0(sizeof(Datum) * w.desc->natts);
+	w.nulls = palloc0(sizeof(bool) * w.desc->natts);
+	w.replace = palloc0(sizeof(bool) * w.desc->natts);
+	initStringInfo(&w.clocks);
+	initStringInfo(&w.prev);
+	appendStringInfoChar(&w.clocks, '{');
+	appendStringInfoChar(&w.prev, '{');
+
+	write_born(&w);
+	appendStringInfoString(&w.clocks, "\"f\":{");
 	for (int i = 0; i < nfields; i++)
+		write_field(&w, &fields[i]);
+	appendStringInfoChar(&w.clocks, '}');
+	if (w.prev.len > 1)
+		appendStringInfo(&w.clocks, ",\"p\":%s}", w.prev.data);
+	appendStringInfoChar(&w.clocks, '}');
+	write_delete(&w, item);
+
+	*conflicts = w.conflicts;
+	if (!create_survives_delete(&w, item, deleted))
 	{
-		const CaptureField *field = &fields[i];
-		bool		put_back;
-		AttrNumber	att = field->attnum;
-
-		if (field_clock(field, &stored, &sent, old, new, desc, &row_stamp, clock, &put_back))
-		{
-			append_clock(&buf, field->name, clock);
-			keep_latest(latest, clock);
-		}
-		if (put_back)
-		{
-			values[att - 1] = heap_getattr(old, att, desc, &nulls[att - 1]);
-			replace[att - 1] = true;
-		}
-	}
-	appendStringInfoString(&buf, "}}");
-
-	/* a sync's create older than the item's delete here stays deleted */
-	if (old == NULL && sent.from_sync &&
-		tombstone_read(RelationGetRelationName(rel), item, deleted) && strcmp(latest, deleted) <= 0)
+		*conflicts = w.conflicts;
 		return NULL;
-	/* a sync's delete later than every field: the capture trigger deletes */
-	if (old != NULL && has_delete && strcmp(sent_delete, latest) > 0)
-		tombstone_expect_delete(RelationGetRelid(rel), item, sent_delete);
-
-	values[clock_attnum - 1] = DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data));
-	nulls[clock_attnum - 1] = false;
-	replace[clock_attnum - 1] = true;
-	if (sent.from_sync)
-		loop_guard_expect_sync(RelationGetRelationName(rel), item);
-	return heap_modify_tuple(new, desc, values, nulls, replace);
+	}
+	w.values[clock_attnum - 1] = DirectFunctionCall1(jsonb_in, CStringGetDatum(w.clocks.data));
+	w.replace[clock_attnum - 1] = true;
+	if (w.sent.from_sync)
+		loop_guard_expect_sync(RelationGetRelationName(rel), item, w.conflicts);
+	*conflicts = NIL;
+	return heap_modify_tuple(new, w.desc, w.values, w.nulls, w.replace);
 }

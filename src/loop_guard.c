@@ -36,6 +36,7 @@
 #include "utils/rel.h"
 #include "utils/uuid.h"
 
+#include "clock_row.h"
 #include "directus_sync.h"
 #include "keyhash.h"
 #include "loop_guard.h"
@@ -76,6 +77,7 @@ typedef struct ClockedKey
 {
 	char	   *hash_key;		/* collection \x1f key */
 	bool		by_sync;		/* an inbound user's activity row names it */
+	List	   *conflicts;		/* ClockConflict, logged when by_sync is known */
 } ClockedKey;
 
 typedef struct QueuedRow
@@ -148,16 +150,94 @@ at_transaction_end(XactEvent event, void *arg)
 	}
 }
 
-/* Notes an item that a write gave clocks, to be checked at commit. */
+static char *
+copy_text(const char *s)
+{
+	return s ? pstrdup(s) : NULL;
+}
+
+/* A copy of conflicts in the current memory context. */
+static List *
+copy_conflicts(List *conflicts)
+{
+	List	   *copy = NIL;
+	ListCell   *lc;
+
+	foreach(lc, conflicts)
+	{
+		ClockConflict *c = lfirst(lc);
+		ClockConflict *d = palloc(sizeof(ClockConflict));
+
+		d->kind = c->kind;		/* a constant */
+		d->field = copy_text(c->field);
+		d->local_value = copy_text(c->local_value);
+		d->remote_value = copy_text(c->remote_value);
+		d->local_clock = copy_text(c->local_clock);
+		d->remote_clock = copy_text(c->remote_clock);
+		d->remote_won = c->remote_won;
+		copy = lappend(copy, d);
+	}
+	return copy;
+}
+
+/*
+ * Notes an item that a write gave clocks, to be checked at commit, and the
+ * conflicts that write resolved, to be logged once the remote is known.
+ */
 void
-loop_guard_expect_sync(const char *collection, const char *key)
+loop_guard_expect_sync(const char *collection, const char *key, List *conflicts)
 {
 	bool		found;
+	ClockedKey *entry;
+	MemoryContext old;
 
 	if (clocked_this_xact == NULL)
 		clocked_this_xact = keyhash_create("directus_sync clocked items", 64, sizeof(ClockedKey),
 										   TopTransactionContext);
-	(void) keyhash_enter(clocked_this_xact, item_hash_key(collection, key), &found);
+	entry = keyhash_enter(clocked_this_xact, item_hash_key(collection, key), &found);
+	old = MemoryContextSwitchTo(TopTransactionContext);
+	entry->conflicts = list_concat(entry->conflicts, copy_conflicts(conflicts));
+	MemoryContextSwitchTo(old);
+}
+
+/*
+ * Logs conflicts the clocks resolved in directus_sync.conflict, as the
+ * extension's owner (the caller is connected to SPI). remote_id 0: the
+ * remote is not known.
+ */
+void
+loop_guard_log_conflicts(int remote_id, const char *collection, const char *key, List *conflicts)
+{
+	ListCell   *lc;
+
+	foreach(lc, conflicts)
+	{
+		ClockConflict *c = lfirst(lc);
+		const char *texts[9] = {collection, key, c->field, c->kind, c->local_value, c->remote_value,
+		c->local_clock, c->remote_clock, c->remote_won ? "remote" : "local"};
+		Oid			types[10];
+		Datum		values[10];
+		char		nulls[10];
+
+		types[0] = INT4OID;
+		values[0] = Int32GetDatum(remote_id);
+		nulls[0] = remote_id == 0 ? 'n' : ' ';
+		for (int i = 0; i < 9; i++)
+		{
+			types[i + 1] = TEXTOID;
+			values[i + 1] = texts[i] ? CStringGetTextDatum(texts[i]) : (Datum) 0;
+			nulls[i + 1] = texts[i] ? ' ' : 'n';
+		}
+		/* a sync's change that comes again meets the same clocks: logged once */
+		if (SPI_execute_with_args("INSERT INTO directus_sync.conflict (remote_id, collection, item_key, field, kind,"
+								  " local_value, remote_value, local_clock, remote_clock, winner)"
+								  " SELECT $1, $2, $3, $4, $5, $6::jsonb, $7::jsonb, $8, $9, $10"
+								  " WHERE NOT EXISTS (SELECT FROM directus_sync.conflict c"
+								  "  WHERE c.collection = $2 AND c.item_key = $3 AND c.field IS NOT DISTINCT FROM $4"
+								  "  AND c.local_clock = $8 AND c.remote_clock = $9)",
+								  10, types, values, nulls, false, 0) != SPI_OK_INSERT)
+			elog(ERROR, "could not log a conflict of item \"%s\" in \"%s\"", key, collection);
+	}
 }
 
 void
@@ -327,8 +407,11 @@ guard_item(Datum user, const char *action, const char *collection, const char *i
 
 		if (memcmp(&inbound->user, DatumGetUUIDP(user), sizeof(pg_uuid_t)) != 0)
 			continue;
-		if (clocked != NULL)
+		if (clocked != NULL && !clocked->by_sync)
+		{
 			clocked->by_sync = true;
+			loop_guard_log_conflicts(inbound->remote_id, collection, item, clocked->conflicts);
+		}
 		if (entry == NULL)
 			continue;
 		if (strcmp(action, "delete") != 0 && !entry->clocked)

@@ -40,8 +40,9 @@ find_subscription(SyncRemote *remote, const char *collection)
  * An item's payloads are JSON objects that capture wrote, one field per
  * changed column. A merge keeps each field's last value, except in the
  * clocks of a table with clocks ("directus_sync_meta": {"s", "b", "f":
- * {field: clock}}), whose members, and the members of its "f", are merged
- * the same way: each shipped field keeps its clock. Names and values
+ * {field: clock}, "p": {field: clock}}), whose members, and the members of
+ * its "f", are merged the same way: each shipped field keeps its clock; of
+ * "p" (the clock a change replaced) the earliest stays. Names and values
  * are copied as written, never de-escaped: a json value may hold what
  * PostgreSQL's JSON parser refuses to de-escape ("\u0000", a lone
  * surrogate) yet Directus takes, and the same column's name is always
@@ -62,7 +63,17 @@ static bool
 merges_members(const char *name, int depth)
 {
 	return (depth == 0 && strcmp(name, "\"directus_sync_meta\"") == 0) ||
-		(depth == 1 && strcmp(name, "\"f\"") == 0);
+		(depth == 1 && (strcmp(name, "\"f\"") == 0 || strcmp(name, "\"p\"") == 0));
+}
+
+/*
+ * A field's "p" is the clock the remote may still have: of a field changed
+ * twice, the first change's.
+ */
+static bool
+earlier_wins(const char *name, int depth)
+{
+	return depth == 1 && strcmp(name, "\"p\"") == 0;
 }
 
 static void
@@ -75,7 +86,12 @@ set_field(Fields *f, char *name, char *value, int depth)
 	{
 		if (strcmp(lfirst(n), name) == 0)
 		{
-			lfirst(v) = merges_members(name, depth) ? merge_objects(lfirst(v), value, depth + 1) : value;
+			if (earlier_wins(name, depth))
+				lfirst(v) = merge_objects(value, lfirst(v), depth + 1);
+			else if (merges_members(name, depth))
+				lfirst(v) = merge_objects(lfirst(v), value, depth + 1);
+			else
+				lfirst(v) = value;
 			return;
 		}
 	}
