@@ -1598,7 +1598,12 @@ REVOKE ALL ON TABLE directus_sync.tombstone FROM PUBLIC;
 -- Conflicts resolved by clocks: of whole items too, with their clocks.
 ALTER TABLE directus_sync.conflict ALTER COLUMN remote_id DROP NOT NULL;
 ALTER TABLE directus_sync.conflict ALTER COLUMN field DROP NOT NULL;
-ALTER TABLE directus_sync.conflict ADD COLUMN kind text NOT NULL DEFAULT 'update_update'
+-- (no DEFAULT in ADD COLUMN: the dump must equal a fresh install's, without a "missing value")
+ALTER TABLE directus_sync.conflict ADD COLUMN kind text;
+UPDATE directus_sync.conflict SET kind = 'update_update';
+ALTER TABLE directus_sync.conflict ALTER COLUMN kind SET DEFAULT 'update_update';
+ALTER TABLE directus_sync.conflict ALTER COLUMN kind SET NOT NULL;
+ALTER TABLE directus_sync.conflict ADD CONSTRAINT conflict_kind_check
     CHECK (kind IN ('update_update', 'update_delete', 'insert_insert'));
 ALTER TABLE directus_sync.conflict ADD COLUMN local_clock text;
 ALTER TABLE directus_sync.conflict ADD COLUMN remote_clock text;

@@ -1,0 +1,102 @@
+# What the worker sends for a table with clocks (enable_clocks), against the
+# fake Directus: each item's fields with their clocks in directus_sync_meta,
+# queued changes of one item folded into one request whose clocks are each
+# field's latest and whose "p" (the clock a change replaced) is the first
+# change's; a delete as an update that carries the delete's clock; a
+# remote that lacks an item it is told to delete needs nothing more.
+use strict;
+use warnings;
+use lib 't';
+use DirectusSyncTest;
+use JSON::PP;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+
+my $fake = start_fake(collections => { articles => { pk => 'id' } });
+my $node = new_sync_node('clock_payloads');
+sub sql { return run_sql($node, $_[0]) }
+
+sql(q{CREATE TABLE articles (id int PRIMARY KEY, title text, body text, secret text)});
+sql("SELECT directus_sync.add_remote('b', '$fake->{url}', 'test-token')");
+sql(q{SELECT directus_sync.subscribe('b', 'articles', ARRAY['title', 'body'])});
+sql(q{SELECT directus_sync.enable_clocks('articles')});
+my $node_id = sql(q{SELECT directus_sync._node_id()});
+sub clock_of { my ($id, $member, $field) = @_;
+	return sql("SELECT directus_sync_meta->'$member'->>'$field' FROM articles WHERE id = $id") }
+
+# One item created, then its two fields changed twice, while the remote is paused.
+sql(q{SELECT directus_sync.pause('b')});
+sql(q{INSERT INTO articles VALUES (1, 't0', 'b0', 's')});
+my %created = (title => clock_of(1, 'f', 'title'), body => clock_of(1, 'f', 'body'));
+my $born = sql(q{SELECT directus_sync_meta->>'b' FROM articles WHERE id = 1});
+sql(q{UPDATE articles SET title = 't1'});
+my $title1 = clock_of(1, 'f', 'title');
+sql(q{UPDATE articles SET title = 't2', body = 'b2'});
+my %final = (title => clock_of(1, 'f', 'title'), body => clock_of(1, 'f', 'body'));
+ok($final{title} gt $title1 && $title1 gt $created{title}, 'each change of a field stamps a later clock');
+is(clock_of(1, 'p', 'title'), $title1, 'the row keeps the clock the last change replaced');
+
+# An item that exists on the remote, changed twice.
+sql(q{INSERT INTO articles VALUES (2, 'x0', 'y0', 's')});
+sql(q{SELECT directus_sync.resume('b')});
+wait_drained($node, 'b');
+sql(q{SELECT directus_sync.pause('b')});
+my $x0 = clock_of(2, 'f', 'title');
+sql(q{UPDATE articles SET title = 'x1' WHERE id = 2});
+sql(q{UPDATE articles SET title = 'x2' WHERE id = 2});
+my $x2 = clock_of(2, 'f', 'title');
+my $mark = last_seq($fake);
+sql(q{SELECT directus_sync.resume('b')});
+wait_drained($node, 'b');
+my ($patch) = grep { $_->{method} eq 'PATCH' } @{ fake_requests($fake, $mark, 'articles') };
+my ($object) = grep { $_->{id} == 2 } @{ $patch->{body} // [] };
+is_deeply($object->{directus_sync_meta},
+	{ s => $node_id, b => sql(q{SELECT directus_sync_meta->>'b' FROM articles WHERE id = 2}),
+	  f => { title => $x2 }, p => { title => $x0 } },
+	'two changes of a field go as one, with the latest clock and the clock the remote still has as "p"')
+	or diag(explain($object));
+is($object->{title}, 'x2', '... and the latest value');
+
+# The created item went in one POST, with all its fields' latest clocks.
+my ($post) = grep { $_->{method} eq 'POST' } @{ fake_requests($fake, 0, 'articles') };
+my ($created) = grep { $_->{id} == 1 } @{ $post->{body} // [] };
+is_deeply($created,
+	{ id => 1, title => 't2', body => 'b2',
+	  directus_sync_meta => { s => $node_id, b => $born, f => \%final, p => { title => $created{title}, body => $created{body} } } },
+	'a create folded with two updates: the latest values, each field\'s latest clock, the born clock')
+	or diag(explain($created));
+ok(!exists $created->{secret}, 'an unsubscribed column does not travel');
+
+# A delete goes as an update that carries its clock (Directus's DELETE carries nothing else).
+$mark = last_seq($fake);
+sql(q{DELETE FROM articles WHERE id = 2});
+wait_drained($node, 'b');
+my $deleted = sql(q{SELECT deleted FROM directus_sync.tombstone WHERE collection = 'articles' AND item_key = '2'});
+ok($deleted gt $x2, 'the delete\'s clock is later than every clock of the item');
+my @sent = @{ fake_requests($fake, $mark, 'articles') };
+is_deeply([ map { $_->{method} } grep { $_->{method} ne 'GET' } @sent ], ['PATCH'], 'a delete with a clock is one PATCH, no DELETE');
+is_deeply($sent[0]{body}, [ { id => 2, directus_sync_meta => { s => $node_id, d => $deleted } } ],
+	'... of the key and the delete\'s clock');
+
+# A create and a delete folded before sending: the remote never hears of the item.
+$mark = last_seq($fake);
+sql(q{SELECT directus_sync.pause('b')});
+sql(q{INSERT INTO articles VALUES (3, 'gone', 'soon', 's')});
+sql(q{DELETE FROM articles WHERE id = 3});
+sql(q{SELECT directus_sync.resume('b')});
+wait_drained($node, 'b');
+is(scalar(grep { $_->{path} =~ m{^/items/} && $_->{method} ne 'GET' } @{ fake_requests($fake, $mark) }), 0,
+	'a create and a delete folded before sending: nothing is sent');
+
+# The remote lacks the item it is told to delete: probed, found missing, done.
+sql(q{INSERT INTO articles VALUES (4, 'four', 'x', 's')});
+wait_drained($node, 'b');
+ctl($fake, 'POST', 'reset');
+sql(q{DELETE FROM articles WHERE id = 4});
+wait_drained($node, 'b');
+is(scalar(@{ fake_items($fake, 'articles') }), 0, 'the remote lacking the item: nothing is re-created');
+is(sql(q{SELECT count(*) FROM directus_sync.dead_letter}), '0', 'no dead letters');
+is(server_crash($node), '', 'no crash in the server log');
+
+done_testing();
