@@ -103,7 +103,7 @@ timezone = 'UTC'
 	{
 		my $r = rand();
 		my $db = $dbs[ int(rand(@dbs)) ];
-		if ($r < 0.30 || !@items)
+		if ($r < 0.20 || !@items)
 		{
 			my $id = uuid();
 			my %v = (title => word(), body => word(), n => int(rand(1000)));
@@ -113,9 +113,10 @@ timezone = 'UTC'
 			remember(\%writes, $id, \%v, $meta, $db);
 			$count{create}++;
 		}
-		elsif ($r < 0.85)
+		elsif ($r < 0.80)
 		{
-			my $id = $items[ int(rand(@items)) ];
+			# Mostly a recent item: concurrent writes of one item are what can diverge.
+			my $id = rand() < 0.7 ? $items[ -1 - int(rand(@items < 6 ? @items : 6)) ] : $items[ int(rand(@items)) ];
 			my @set = pick_fields();
 			my %v = map { $_ => ($_ eq 'n' ? int(rand(1000)) : word()) } @set;
 			my $assign = join(', ', map { $_ eq 'n' ? "n = $v{n}" : "$_ = '$v{$_}'" } @set);
@@ -177,6 +178,7 @@ timezone = 'UTC'
 		  or diag($sql->($db, 'SELECT remote_id, item_key, op, http_status, error_code, error_message
 			FROM directus_sync.dead_letter LIMIT 5'));
 	}
+	diag('conflicts logged: ' . join(', ', map { "$_ " . $sql->($_, 'SELECT count(*) FROM directus_sync.conflict') } @dbs));
 	my %stats = map { $_ => peer_ctl($peer{$_}, 'GET', 'stats') } @dbs;
 	diag("peer $_: " . json_canon($stats{$_})) for @dbs;
 
