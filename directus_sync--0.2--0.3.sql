@@ -95,6 +95,11 @@ BEGIN
     IF (SELECT count(DISTINCT x) FROM unnest(fields) x) <> cardinality(fields) THEN
         RAISE EXCEPTION 'fields must not repeat a column' USING ERRCODE = 'duplicate_column';
     END IF;
+    IF 'directus_sync_meta' = ANY (fields) THEN
+        RAISE EXCEPTION 'column "directus_sync_meta" cannot be shipped as a field'
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = 'It holds the clocks of the item''s fields, which go with every change.';
+    END IF;
     SELECT min(attname) INTO f FROM pg_attribute
      WHERE attrelid = rel AND attname = ANY (fields) AND attgenerated <> '';
     IF f IS NOT NULL THEN
@@ -386,6 +391,18 @@ BEGIN
             EXECUTE format('ALTER TABLE %s ENABLE ALWAYS TRIGGER directus_sync_capture', rel);
         ELSIF NOT EXISTS (SELECT FROM directus_sync.subscription WHERE relid = rel) THEN
             EXECUTE format('DROP TRIGGER IF EXISTS directus_sync_capture ON %s', rel);
+        END IF;
+        -- A table with clocks (enable_clocks) stamps and applies them before each write.
+        IF EXISTS (SELECT FROM directus_sync.subscription WHERE relid = rel)
+           AND EXISTS (SELECT FROM pg_attribute WHERE attrelid = rel AND attname = 'directus_sync_meta'
+                                                  AND atttypid = 'jsonb'::regtype AND NOT attisdropped)
+           AND NOT EXISTS (SELECT FROM pg_trigger WHERE tgrelid = rel AND tgname = 'directus_sync_clock') THEN
+            EXECUTE format('CREATE TRIGGER directus_sync_clock BEFORE INSERT OR UPDATE ON %s
+                            FOR EACH ROW EXECUTE FUNCTION directus_sync._capture()', rel);
+            EXECUTE format('ALTER TABLE %s ENABLE ALWAYS TRIGGER directus_sync_clock', rel);
+        ELSIF NOT EXISTS (SELECT FROM directus_sync.subscription WHERE relid = rel)
+              AND EXISTS (SELECT FROM pg_trigger WHERE tgrelid = rel AND tgname = 'directus_sync_clock') THEN
+            EXECUTE format('DROP TRIGGER directus_sync_clock ON %s', rel);
         END IF;
         IF EXISTS (SELECT FROM directus_sync.subscription WHERE relid = rel)
            AND NOT EXISTS (SELECT FROM pg_trigger WHERE tgrelid = rel AND tgname = 'directus_sync_truncate') THEN
@@ -1397,11 +1414,19 @@ CREATE OR REPLACE FUNCTION directus_sync._payload_select(s directus_sync.subscri
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT format('SELECT t.%1$I::text AS item_key, (SELECT row_to_json(x) FROM (SELECT %2$s) x) AS payload FROM %3$s t',
+    SELECT format('SELECT t.%1$I::text AS item_key, (SELECT row_to_json(x) FROM (SELECT %2$s%4$s) x) AS payload FROM %3$s t',
                   s.key_column,
                   string_agg(format('%s AS %I', directus_sync._render_expr(format('t.%I', u.f), a.atttypid), u.f),
                              ', ' ORDER BY ord),
-                  s.relid)
+                  s.relid,
+                  -- a table with clocks: the stored clocks of the fields, as capture sends them
+                  CASE WHEN EXISTS (SELECT FROM pg_attribute m WHERE m.attrelid = s.relid AND m.attname = 'directus_sync_meta'
+                                                             AND m.atttypid = 'jsonb'::regtype AND NOT m.attisdropped)
+                  THEN format(', json_strip_nulls(json_build_object(''s'', %L, ''b'', t.directus_sync_meta->''b'','
+                              ' ''f'', coalesce((SELECT jsonb_object_agg(c.key, c.value) FROM jsonb_each(t.directus_sync_meta->''f'') c'
+                              ' WHERE c.key = ANY (%L::text[])), ''{}''))) AS directus_sync_meta',
+                              directus_sync._node_id(), s.fields)
+                  ELSE '' END)
       FROM unnest(CASE WHEN s.singleton OR s.key_column = ANY (s.fields) THEN s.fields
                        ELSE s.key_column || s.fields END) WITH ORDINALITY AS u(f, ord)
       -- a dropped or renamed column is left out, as the capture trigger does
@@ -1507,3 +1532,42 @@ SET search_path = pg_catalog, pg_temp
 AS 'MODULE_PATHNAME', 'directus_sync_hiding_statement';
 REVOKE ALL ON FUNCTION directus_sync._add_remote(text, text, text, boolean, uuid[], uuid, boolean, integer, integer, integer, integer, boolean) FROM PUBLIC;
 REVOKE ALL ON FUNCTION directus_sync._alter_remote(text, text, text, boolean, uuid[], uuid, boolean, integer, integer, integer, integer, boolean, text, boolean) FROM PUBLIC;
+
+/*
+ * Gives the items of a collection clocks (docs/replication.md#clocks): a
+ * jsonb column directus_sync_meta, a hidden read-only json field to
+ * Directus, that holds the clock of each replicated field and goes with
+ * every change, so that every instance keeps the later write of each field.
+ * Run it on every instance that replicates the collection.
+ */
+CREATE FUNCTION directus_sync.enable_clocks(collection text) RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    rel regclass;
+BEGIN
+    SELECT t.rel INTO rel FROM directus_sync._subscribable_table(enable_clocks.collection) t;
+    IF EXISTS (SELECT FROM pg_attribute WHERE attrelid = rel AND attname = 'directus_sync_meta'
+                                          AND NOT attisdropped AND atttypid <> 'jsonb'::regtype) THEN
+        RAISE EXCEPTION 'column "directus_sync_meta" of relation % is not of type jsonb', rel
+            USING ERRCODE = 'datatype_mismatch',
+                  HINT = 'Drop the column, or change its type to jsonb.';
+    END IF;
+    EXECUTE format('ALTER TABLE %s ADD COLUMN IF NOT EXISTS directus_sync_meta jsonb', rel);
+    IF to_regclass('@extschema@.directus_fields') IS NOT NULL THEN
+        PERFORM FROM directus_sync._query_as_owner('@extschema@.directus_fields',
+            'INSERT INTO @extschema@.directus_fields (collection, field, special, interface, readonly, hidden, note)
+             SELECT $1[1], ''directus_sync_meta'', ''cast-json'', ''input-code'', true, true,
+                    ''directus_sync: the clocks of this item''''s fields''
+              WHERE NOT EXISTS (SELECT FROM @extschema@.directus_fields
+                                 WHERE collection = $1[1] AND field = ''directus_sync_meta'')
+             RETURNING 1',
+            ARRAY[enable_clocks.collection]) AS r(one integer);
+    END IF;
+    PERFORM directus_sync._apply_config(ARRAY[rel]);
+END
+$$;
+COMMENT ON FUNCTION directus_sync.enable_clocks(text) IS
+    'Gives a collection''s items per-field clocks (a hidden directus_sync_meta field), so that every instance keeps the later write of each field';
+REVOKE ALL ON FUNCTION directus_sync.enable_clocks(text) FROM PUBLIC;

@@ -42,6 +42,8 @@
 #include "utils/rel.h"
 
 #include "capture.h"
+#include "clock.h"
+#include "clock_row.h"
 #include "directus_sync.h"
 #include "directus_wire.h"
 #include "loop_guard.h"
@@ -50,18 +52,6 @@
 
 DIRECTUS_SYNC_FUNCTION(directus_sync_capture);
 DIRECTUS_SYNC_FUNCTION(directus_sync_invalidate);
-
-/* A column as it goes into a payload. */
-typedef struct CaptureField
-{
-	AttrNumber	attnum;
-	char	   *json_name;		/* "name": already escaped */
-	int16		typlen;
-	bool		typbyval;
-	FmgrInfo	to_json;		/* to_json() bound to the column's type */
-	bool		exact_numbers;	/* bigint or numeric: quote what a double cannot hold */
-	bool		json_column;	/* json or jsonb: a JSON string in it goes encoded */
-} CaptureField;
 
 typedef struct CaptureSub
 {
@@ -84,6 +74,9 @@ typedef struct CaptureTable
 	int			nsubs;
 	CaptureSub *subs;
 	bool		tell_loop_guard;	/* a remote has an inbound user */
+	AttrNumber	clock_attnum;	/* directus_sync_meta; 0: no clocks */
+	int			nclocked;
+	CaptureField *clocked;		/* every subscribed field but the key */
 } CaptureTable;
 
 static HTAB *capture_tables = NULL;
@@ -115,6 +108,7 @@ init_field(CaptureField *field, Relation rel, AttrNumber attnum, MemoryContext c
 	MemoryContext old = MemoryContextSwitchTo(cxt);
 
 	field->attnum = attnum;
+	field->name = pstrdup(NameStr(att->attname));
 	field->typlen = att->attlen;
 	field->typbyval = att->attbyval;
 	field->exact_numbers = getBaseType(att->atttypid) == INT8OID ||
@@ -199,6 +193,36 @@ load_subscriptions(CaptureTable *table, Relation rel)
 	}
 }
 
+/*
+ * The clock column, and the fields that get clocks: the union of every
+ * subscription's fields, the key left out (it names the item).
+ */
+static void
+init_clocked(CaptureTable *table, Relation rel)
+{
+	table->clock_attnum = SPI_fnumber(RelationGetDescr(rel), CLOCK_COLUMN);
+	if (table->clock_attnum <= 0 ||
+		TupleDescAttr(RelationGetDescr(rel), table->clock_attnum - 1)->atttypid != JSONBOID)
+	{
+		table->clock_attnum = 0;
+		return;
+	}
+	table->clocked = MemoryContextAllocZero(table->cxt, sizeof(CaptureField) * Max(RelationGetNumberOfAttributes(rel), 1));
+	for (int i = 0; i < table->nsubs; i++)
+	{
+		for (int j = 0; j < table->subs[i].nfields; j++)
+		{
+			CaptureField *field = &table->subs[i].fields[j];
+			bool		known = field->attnum == table->key.attnum || field->attnum == table->clock_attnum;
+
+			for (int k = 0; k < table->nclocked && !known; k++)
+				known = table->clocked[k].attnum == field->attnum;
+			if (!known)
+				table->clocked[table->nclocked++] = *field;
+		}
+	}
+}
+
 /* The key column and its text output function. */
 static void
 init_key(CaptureTable *table, Relation rel)
@@ -249,6 +273,8 @@ capture_table(Relation rel)
 									   ALLOCSET_SMALL_SIZES);
 	table->nsubs = 0;
 	table->tell_loop_guard = false;
+	table->clock_attnum = 0;
+	table->nclocked = 0;
 	init_key(table, rel);
 
 	/*
@@ -265,6 +291,9 @@ capture_table(Relation rel)
 			elog(ERROR, "SPI_connect failed");
 		become_owner(&as);
 		load_subscriptions(table, rel);
+		init_clocked(table, rel);
+		if (table->clock_attnum != 0)
+			(void) clock_node();	/* loaded as the owner, for clock texts */
 		restore_user(&as);
 		if (SPI_finish() != SPI_OK_FINISH)
 			elog(ERROR, "SPI_finish failed");
@@ -330,8 +359,8 @@ append_field(StringInfo buf, CaptureField *field, HeapTuple tuple, TupleDesc des
 	}
 }
 
-static bool
-field_changed(CaptureField *field, HeapTuple old, HeapTuple new, TupleDesc desc)
+bool
+capture_field_changed(const CaptureField *field, HeapTuple old, HeapTuple new, TupleDesc desc)
 {
 	bool		old_null,
 				new_null;
@@ -353,17 +382,64 @@ field_changed(CaptureField *field, HeapTuple old, HeapTuple new, TupleDesc desc)
 	return !datum_image_eq(a, b, field->typbyval, field->typlen);
 }
 
+/* The clocks of a row's change, for a table with clocks. */
+typedef struct ChangeClocks
+{
+	RowClocks	new;
+	RowClocks	old;			/* all NULL for an insert */
+} ChangeClocks;
+
+/* Whether a field's clock changed (a sync's value may equal ours). */
+static bool
+clock_changed(const CaptureField *field, ChangeClocks *clocks)
+{
+	char		a[CLOCK_TEXT_LEN + 1];
+	char		b[CLOCK_TEXT_LEN + 1];
+	bool		has_new = clock_row_get(clocks->new.fields, field->name, a);
+	bool		has_old = clock_row_get(clocks->old.fields, field->name, b);
+
+	return has_new != has_old || (has_new && strcmp(a, b) != 0);
+}
+
+/*
+ * The clocks of the fields a payload carries, as the directus_sync_meta
+ * field the receiving database applies (clock_row.c): this node as sender,
+ * the item's born clock, each field's clock.
+ */
+static void
+append_clocks(StringInfo buf, CaptureSub *sub, bool *shipped, ChangeClocks *clocks)
+{
+	char		clock[CLOCK_TEXT_LEN + 1];
+
+	appendStringInfo(buf, ",\"%s\":{\"s\":\"%s\"", CLOCK_COLUMN, clock_node());
+	if (clock_row_get(clocks->new.root, "b", clock))
+		appendStringInfo(buf, ",\"b\":\"%s\"", clock);
+	appendStringInfoString(buf, ",\"f\":{");
+	for (int i = 0, n = 0; i < sub->nfields; i++)
+	{
+		if (!shipped[i] || !clock_row_get(clocks->new.fields, sub->fields[i].name, clock))
+			continue;
+		if (n++ > 0)
+			appendStringInfoChar(buf, ',');
+		escape_json(buf, sub->fields[i].name);
+		appendStringInfo(buf, ":\"%s\"", clock);
+	}
+	appendStringInfoString(buf, "}}");
+}
+
 /*
  * The payload of a change for one subscription: the key (fields[0] unless a
- * singleton) and the fields to ship; with old given, only changed ones.
- * NULL when an update changed none of them.
+ * singleton) and the fields to ship; with old given, only changed ones (in
+ * value or, with clocks, in clock). NULL when an update changed none of
+ * them. With clocks (not NULL), the shipped fields' clocks go too.
  */
 static char *
-render_payload(CaptureSub *sub, HeapTuple tuple, HeapTuple old, TupleDesc desc)
+render_payload(CaptureSub *sub, HeapTuple tuple, HeapTuple old, TupleDesc desc, ChangeClocks *clocks)
 {
 	StringInfoData buf;
 	int			first_data = sub->singleton ? 0 : 1;
 	bool		any = false;
+	bool	   *shipped = palloc0(sizeof(bool) * Max(sub->nfields, 1));
 
 	initStringInfo(&buf);
 	appendStringInfoChar(&buf, '{');
@@ -371,11 +447,14 @@ render_payload(CaptureSub *sub, HeapTuple tuple, HeapTuple old, TupleDesc desc)
 		append_field(&buf, &sub->fields[0], tuple, desc);
 	for (int i = first_data; i < sub->nfields; i++)
 	{
-		if (old != NULL && !field_changed(&sub->fields[i], old, tuple, desc))
+		if (old != NULL && !capture_field_changed(&sub->fields[i], old, tuple, desc) &&
+			(clocks == NULL || !clock_changed(&sub->fields[i], clocks)))
 			continue;
 		append_field(&buf, &sub->fields[i], tuple, desc);
-		any = true;
+		shipped[i] = any = true;
 	}
+	if (clocks != NULL && (old == NULL || any))
+		append_clocks(&buf, sub, shipped, clocks);
 	appendStringInfoChar(&buf, '}');
 	return (old == NULL || any) ? buf.data : NULL;
 }
@@ -386,7 +465,7 @@ queue_change(CaptureTable *table, CaptureSub *sub, const char *key, SyncOp op, c
 	int64		id = queue_write_change(sub->remote_id, sub->collection, key, op, payload);
 
 	if (table->tell_loop_guard)
-		loop_guard_remember(sub->collection, key, sub->remote_id, id);
+		loop_guard_remember(sub->collection, key, sub->remote_id, id, table->clock_attnum != 0);
 	if (!sub->paused)
 		wake_at_commit();
 }
@@ -427,13 +506,41 @@ static char **
 render_payloads(CaptureTable *table, TriggerData *trigdata, HeapTuple tuple, HeapTuple old)
 {
 	char	  **payloads = palloc0(sizeof(char *) * Max(table->nsubs, 1));
+	TupleDesc	desc = RelationGetDescr(trigdata->tg_relation);
+	ChangeClocks clocks;
 
 	if (TRIGGER_FIRED_BY_DELETE(trigdata->tg_event))
 		return payloads;
+	if (table->clock_attnum != 0)
+	{
+		clocks.new = clock_row_read(tuple, table->clock_attnum, desc);
+		clocks.old = clock_row_read(old, table->clock_attnum, desc);
+	}
 	for (int i = 0; i < table->nsubs; i++)
-		payloads[i] = render_payload(&table->subs[i], tuple, old,
-									 RelationGetDescr(trigdata->tg_relation));
+		payloads[i] = render_payload(&table->subs[i], tuple, old, desc,
+									 table->clock_attnum != 0 ? &clocks : NULL);
 	return payloads;
+}
+
+/*
+ * The BEFORE half, on a table with clocks: the new row with its clocks
+ * (clock_row.c). A table whose clock column is gone keeps its rows as they
+ * are.
+ */
+static HeapTuple
+stamp_clocks(TriggerData *trigdata)
+{
+	TupleDesc	desc = RelationGetDescr(trigdata->tg_relation);
+	CaptureTable *table = capture_table(trigdata->tg_relation);
+	bool		update = TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event);
+	HeapTuple	new = update ? trigdata->tg_newtuple : trigdata->tg_trigtuple;
+	char	   *key;
+
+	if (table->clock_attnum == 0)
+		return new;
+	key = key_text(table, new, desc);
+	return clock_row_before(trigdata->tg_relation, update ? trigdata->tg_trigtuple : NULL, new,
+							table->clock_attnum, table->nclocked, table->clocked, key ? key : "");
 }
 
 Datum
@@ -448,11 +555,14 @@ directus_sync_capture(PG_FUNCTION_ARGS)
 	char	   *old_key = NULL;
 	char	  **payloads;
 
-	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_AFTER(trigdata->tg_event) ||
-		!TRIGGER_FIRED_FOR_ROW(trigdata->tg_event))
+	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_FOR_ROW(trigdata->tg_event) ||
+		TRIGGER_FIRED_INSTEAD(trigdata->tg_event) ||
+		(TRIGGER_FIRED_BEFORE(trigdata->tg_event) && TRIGGER_FIRED_BY_DELETE(trigdata->tg_event)))
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("directus_sync._capture() must be an AFTER ROW trigger")));
+				 errmsg("directus_sync._capture() must be an AFTER ROW trigger, or a BEFORE INSERT OR UPDATE ROW trigger")));
+	if (TRIGGER_FIRED_BEFORE(trigdata->tg_event))
+		return PointerGetDatum(stamp_clocks(trigdata));
 
 	desc = RelationGetDescr(trigdata->tg_relation);
 	tuple = trigdata->tg_trigtuple;

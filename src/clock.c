@@ -28,6 +28,7 @@
 #include "postgres.h"
 
 #include "fmgr.h"
+#include "executor/spi.h"
 #include "port/atomics.h"
 #include "storage/ipc.h"
 #include "storage/lwlock.h"
@@ -125,6 +126,74 @@ clock_observe(uint64 remote)
 		return false;
 	(void) advance(remote, false);
 	return true;
+}
+
+/*
+ * This database's node id, the suffix of its clocks. Loaded once per backend
+ * (a backend serves one database); the caller is connected to SPI, as the
+ * extension's owner (the node table is the owner's).
+ */
+const char *
+clock_node(void)
+{
+	static char node[CLOCK_TEXT_LEN - STAMP_HEX_DIGITS];
+
+	if (node[0] == '\0')
+	{
+		if (SPI_execute("SELECT directus_sync._node_id()::text", false, 1) != SPI_OK_SELECT ||
+			SPI_processed != 1)
+			elog(ERROR, "could not read this database's node id");
+		strlcpy(node, SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1), sizeof(node));
+	}
+	return node;
+}
+
+/* A stamp of this node as clock text, into out (CLOCK_TEXT_LEN + 1 bytes). */
+void
+clock_text(uint64 stamp, char *out)
+{
+	snprintf(out, CLOCK_TEXT_LEN + 1, "%016llx@%s", (unsigned long long) stamp, clock_node());
+}
+
+static bool
+is_lower_hex(char c)
+{
+	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+}
+
+/*
+ * Whether s is a whole clock text as this extension writes it: 16 lowercase
+ * hex digits, '@' and a node id in lowercase (so that clocks of different
+ * nodes compare as text exactly as their parts do).
+ */
+bool
+clock_text_valid(const char *s, int len)
+{
+	if (len != CLOCK_TEXT_LEN || s[STAMP_HEX_DIGITS] != '@')
+		return false;
+	for (int i = 0; i < STAMP_HEX_DIGITS; i++)
+		if (!is_lower_hex(s[i]))
+			return false;
+	for (int i = STAMP_HEX_DIGITS + 1; i < CLOCK_TEXT_LEN; i++)
+	{
+		int			at = i - STAMP_HEX_DIGITS - 1;
+		bool		dash = at == 8 || at == 13 || at == 18 || at == 23;
+
+		if (dash ? s[i] != '-' : !is_lower_hex(s[i]))
+			return false;
+	}
+	return true;
+}
+
+/* The stamp of a valid clock text. */
+uint64
+clock_text_stamp(const char *s)
+{
+	uint64		stamp = 0;
+
+	for (int i = 0; i < STAMP_HEX_DIGITS; i++)
+		stamp = (stamp << 4) | (uint64) (s[i] <= '9' ? s[i] - '0' : s[i] - 'a' + 10);
+	return stamp;
 }
 
 /* The stamp of a clock's text; an error if it is not one. */

@@ -14,7 +14,12 @@
  * When that change sets a field that a change of ours, still queued for the
  * same remote, sets too, both sides changed it concurrently:
  * directus_sync._resolve_conflicts decides which value both instances keep,
- * and the guard writes ours back when ours wins.
+ * and the guard writes ours back when ours wins. Not for a table with
+ * clocks: there the clocks decided already (clock_row.c).
+ *
+ * Clocks a write brings (clock_row.c) are taken only from a sync: the
+ * guard checks at commit that a remote's inbound user wrote an activity row
+ * for every item that got them, and fails the transaction otherwise.
  *
  *-------------------------------------------------------------------------
  */
@@ -63,7 +68,15 @@ typedef struct QueuedKey
 {
 	char	   *hash_key;		/* collection \x1f key */
 	List	   *rows;			/* QueuedRow */
+	bool		clocked;		/* the table has clocks */
 } QueuedKey;
+
+/* An item that got clocks in this transaction. */
+typedef struct ClockedKey
+{
+	char	   *hash_key;		/* collection \x1f key */
+	bool		by_sync;		/* an inbound user's activity row names it */
+} ClockedKey;
 
 typedef struct QueuedRow
 {
@@ -80,6 +93,7 @@ typedef struct Resolution
 
 static ActivityConfig activity_config;
 static KeyHash *queued_this_xact = NULL;
+static KeyHash *clocked_this_xact = NULL;
 static SPIPlanPtr unqueue_plan = NULL;
 
 /* A relcache invalidation of relid (InvalidOid: of everything). */
@@ -90,14 +104,60 @@ loop_guard_invalidate(Oid relid)
 		activity_config.valid = false;
 }
 
+/* Fails the commit when clocks came from anyone but a sync. */
+static void
+check_clocks_came_from_syncs(void)
+{
+	HASH_SEQ_STATUS status;
+	ClockedKey *entry;
+
+	if (clocked_this_xact == NULL)
+		return;
+	hash_seq_init(&status, clocked_this_xact->table);
+	while ((entry = hash_seq_search(&status)) != NULL)
+	{
+		if (!entry->by_sync)
+		{
+			char	   *sep = strchr(entry->hash_key, '\x1f');
+
+			hash_seq_term(&status);
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("only a sync may write column \"%s\"", "directus_sync_meta"),
+					 errdetail("Item \"%s\" of collection \"%.*s\" got clocks, and no remote's inbound user wrote its activity.",
+							   sep + 1, (int) (sep - entry->hash_key), entry->hash_key),
+					 errhint("Leave the column out of writes: directus_sync fills it.")));
+		}
+	}
+}
+
 static void
 at_transaction_end(XactEvent event, void *arg)
 {
 	(void) arg;
+	if (event == XACT_EVENT_PRE_COMMIT || event == XACT_EVENT_PARALLEL_PRE_COMMIT ||
+		event == XACT_EVENT_PRE_PREPARE)
+		check_clocks_came_from_syncs();
 	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_PARALLEL_COMMIT ||
 		event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT ||
 		event == XACT_EVENT_PREPARE)
-		queued_this_xact = NULL;	/* freed with TopTransactionContext */
+	{
+		/* freed with TopTransactionContext */
+		queued_this_xact = NULL;
+		clocked_this_xact = NULL;
+	}
+}
+
+/* Notes an item that a write gave clocks, to be checked at commit. */
+void
+loop_guard_expect_sync(const char *collection, const char *key)
+{
+	bool		found;
+
+	if (clocked_this_xact == NULL)
+		clocked_this_xact = keyhash_create("directus_sync clocked items", 64, sizeof(ClockedKey),
+										   TopTransactionContext);
+	(void) keyhash_enter(clocked_this_xact, item_hash_key(collection, key), &found);
 }
 
 void
@@ -108,7 +168,7 @@ loop_guard_register_callbacks(void)
 
 /* Notes an outbox row the capture trigger queued in this transaction. */
 void
-loop_guard_remember(text *collection, const char *key, int remote_id, int64 id)
+loop_guard_remember(text *collection, const char *key, int remote_id, int64 id, bool clocked)
 {
 	QueuedKey  *entry;
 	QueuedRow  *row;
@@ -119,6 +179,7 @@ loop_guard_remember(text *collection, const char *key, int remote_id, int64 id)
 		queued_this_xact = keyhash_create("directus_sync queued items", 64, sizeof(QueuedKey),
 										  TopTransactionContext);
 	entry = keyhash_enter(queued_this_xact, item_hash_key(text_to_cstring(collection), key), &found);
+	entry->clocked = clocked;
 	old = MemoryContextSwitchTo(TopTransactionContext);
 	row = palloc(sizeof(QueuedRow));
 	row->remote_id = remote_id;
@@ -255,16 +316,22 @@ static Resolution
 guard_item(Datum user, const char *action, const char *collection, const char *item)
 {
 	Resolution	res = {NULL, (Datum) 0};
-	QueuedKey  *entry = keyhash_find(queued_this_xact, item_hash_key(collection, item));
+	char	   *hash_key = item_hash_key(collection, item);
+	QueuedKey  *entry = queued_this_xact ? keyhash_find(queued_this_xact, hash_key) : NULL;
+	ClockedKey *clocked = clocked_this_xact ? keyhash_find(clocked_this_xact, hash_key) : NULL;
 
-	for (int i = 0; entry != NULL && i < activity_config.ninbound; i++)
+	for (int i = 0; i < activity_config.ninbound; i++)
 	{
 		InboundRemote *inbound = &activity_config.inbound[i];
 		ListCell   *lc;
 
 		if (memcmp(&inbound->user, DatumGetUUIDP(user), sizeof(pg_uuid_t)) != 0)
 			continue;
-		if (strcmp(action, "delete") != 0)
+		if (clocked != NULL)
+			clocked->by_sync = true;
+		if (entry == NULL)
+			continue;
+		if (strcmp(action, "delete") != 0 && !entry->clocked)
 			res = resolve_conflicts(inbound->remote_id, collection, item, entry->rows);
 		foreach(lc, entry->rows)
 		{
@@ -303,8 +370,8 @@ directus_sync_activity(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("directus_sync._activity() must be an AFTER INSERT ROW trigger")));
 
-	/* nothing queued in this transaction: nothing to hold back */
-	if (queued_this_xact == NULL)
+	/* nothing queued and no clocks in this transaction: nothing to do */
+	if (queued_this_xact == NULL && clocked_this_xact == NULL)
 		return PointerGetDatum(NULL);
 
 	tuple = trigdata->tg_trigtuple;

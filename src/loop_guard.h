@@ -10,6 +10,8 @@
 
 extern void loop_guard_register_callbacks(void);
 extern void loop_guard_invalidate(Oid relid);
-extern void loop_guard_remember(text *collection, const char *key, int remote_id, int64 id);
+extern void loop_guard_remember(text *collection, const char *key, int remote_id, int64 id,
+								bool clocked);
+extern void loop_guard_expect_sync(const char *collection, const char *key);
 
 #endif							/* DIRECTUS_SYNC_LOOP_GUARD_H */

@@ -38,7 +38,10 @@ find_subscription(SyncRemote *remote, const char *collection)
  * Merging payloads
  *
  * An item's payloads are JSON objects that capture wrote, one field per
- * changed column. A merge keeps each field's last value. Names and values
+ * changed column. A merge keeps each field's last value, except in the
+ * clocks of a table with clocks ("directus_sync_meta": {"s", "b", "f":
+ * {field: clock}}), whose members, and the members of its "f", are merged
+ * the same way: each shipped field keeps its clock. Names and values
  * are copied as written, never de-escaped: a json value may hold what
  * PostgreSQL's JSON parser refuses to de-escape ("\u0000", a lone
  * surrogate) yet Directus takes, and the same column's name is always
@@ -52,8 +55,18 @@ typedef struct Fields
 	List	   *values;			/* as written */
 } Fields;
 
+static char *merge_objects(const char *earlier, const char *later, int depth);
+
+/* Whether a member at this depth merges with its earlier value, member by member. */
+static bool
+merges_members(const char *name, int depth)
+{
+	return (depth == 0 && strcmp(name, "\"directus_sync_meta\"") == 0) ||
+		(depth == 1 && strcmp(name, "\"f\"") == 0);
+}
+
 static void
-set_field(Fields *f, char *name, char *value)
+set_field(Fields *f, char *name, char *value, int depth)
 {
 	ListCell   *n;
 	ListCell   *v;
@@ -62,7 +75,7 @@ set_field(Fields *f, char *name, char *value)
 	{
 		if (strcmp(lfirst(n), name) == 0)
 		{
-			lfirst(v) = value;
+			lfirst(v) = merges_members(name, depth) ? merge_objects(lfirst(v), value, depth + 1) : value;
 			return;
 		}
 	}
@@ -133,7 +146,7 @@ skip_value(const char *p)
 
 /* Adds the fields of a JSON object to f; false if the text is not one. */
 static bool
-add_fields(Fields *f, const char *json)
+add_fields(Fields *f, const char *json, int depth)
 {
 	const char *p = skip_space(json);
 
@@ -157,7 +170,7 @@ add_fields(Fields *f, const char *json)
 		value = skip_space(p);
 		if ((value_end = skip_value(value)) == NULL || value_end == value)
 			return false;
-		set_field(f, pnstrdup(name, name_end - name), pnstrdup(value, value_end - value));
+		set_field(f, pnstrdup(name, name_end - name), pnstrdup(value, value_end - value), depth);
 		p = skip_space(value_end);
 		if (*p == '}')
 			return true;
@@ -173,28 +186,46 @@ add_fields(Fields *f, const char *json)
  * is not a JSON object.
  */
 static char *
-merge_payloads(const QueuedRow *rows, int base, int end)
+render_fields(Fields *f)
 {
-	Fields		f = {NIL, NIL};
 	StringInfoData out;
 	ListCell   *name;
 	ListCell   *value;
 
-	for (int i = base; i < end; i++)
-	{
-		if (!add_fields(&f, rows[i].payload))
-			return NULL;
-	}
 	initStringInfo(&out);
 	appendStringInfoChar(&out, '{');
-	forboth(name, f.names, value, f.values)
+	forboth(name, f->names, value, f->values)
 	{
-		if (name != list_head(f.names))
+		if (name != list_head(f->names))
 			appendStringInfoChar(&out, ',');
 		appendStringInfo(&out, "%s:%s", (char *) lfirst(name), (char *) lfirst(value));
 	}
 	appendStringInfoChar(&out, '}');
-	return result_strdup(out.data);
+	return out.data;
+}
+
+/* Two JSON objects merged member by member; the later one if either is no object. */
+static char *
+merge_objects(const char *earlier, const char *later, int depth)
+{
+	Fields		f = {NIL, NIL};
+
+	if (!add_fields(&f, earlier, depth) || !add_fields(&f, later, depth))
+		return pstrdup(later);
+	return render_fields(&f);
+}
+
+static char *
+merge_payloads(const QueuedRow *rows, int base, int end)
+{
+	Fields		f = {NIL, NIL};
+
+	for (int i = base; i < end; i++)
+	{
+		if (!add_fields(&f, rows[i].payload, 0))
+			return NULL;
+	}
+	return result_strdup(render_fields(&f));
 }
 
 /* ----------------------------------------------------------------

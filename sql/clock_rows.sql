@@ -1,0 +1,127 @@
+-- Clocks in rows (enable_clocks, src/clock_row.c): local writes stamp the
+-- fields they change; a sync's write keeps each field whose clock is later
+-- and puts back the others; only a sync may bring clocks. No worker runs
+-- for this database. Clocks depend on the time: only their order is shown.
+CREATE EXTENSION directus_sync;
+SET client_min_messages = warning;
+\set SHOW_CONTEXT never
+CREATE TABLE directus_activity (id serial PRIMARY KEY, action varchar(45), "user" uuid,
+                                collection varchar(64), item varchar(255));
+CREATE TABLE articles (id integer PRIMARY KEY, title text, body text, secret text);
+SELECT directus_sync.add_remote('b', 'http://127.0.0.1:9', 't',
+       inbound_user => '00000000-0000-0000-0000-00000000000b', forward_inbound => true) IS NOT NULL AS added;
+SELECT directus_sync.add_remote('c', 'http://127.0.0.1:9', 't') IS NOT NULL AS added;
+SELECT directus_sync.subscribe('b', 'articles', ARRAY['title', 'body']);
+SELECT directus_sync.subscribe('c', 'articles', ARRAY['title']);
+
+-- Bad input.
+SELECT directus_sync.enable_clocks(NULL);
+SELECT directus_sync.enable_clocks('missing');
+SELECT directus_sync.subscribe('b', 'articles', ARRAY['title', 'directus_sync_meta']);
+CREATE TABLE wrong_type (id integer PRIMARY KEY, directus_sync_meta json);
+SELECT directus_sync.enable_clocks('wrong_type');
+
+SELECT directus_sync.enable_clocks('articles');
+SELECT directus_sync.enable_clocks('articles');  -- again: nothing changes
+SELECT tgname, tgenabled FROM pg_trigger WHERE tgrelid = 'articles'::regclass ORDER BY tgname;
+-- the clock column cannot be shipped
+SELECT directus_sync.subscribe('b', 'articles', ARRAY['title', 'directus_sync_meta']);
+
+CREATE VIEW queue AS
+SELECT r.name AS remote, o.op, o.payload::jsonb - 'directus_sync_meta' AS fields,
+       (SELECT array_agg(k ORDER BY k) FROM jsonb_object_keys(o.payload::jsonb->'directus_sync_meta'->'f') k) AS clocked,
+       o.payload::jsonb->'directus_sync_meta'->>'s' = directus_sync._node_id()::text AS sent_by_us
+  FROM directus_sync.outbox o JOIN directus_sync.remote r ON r.id = o.remote_id ORDER BY o.id;
+CREATE FUNCTION clock(field text) RETURNS text LANGUAGE sql
+AS $$ SELECT directus_sync_meta->'f'->>field FROM articles WHERE id = 1 $$;
+CREATE TABLE seen (field text, clock text);
+-- a clock of node ...b0 (the remote b), taken now
+CREATE FUNCTION b_clock() RETURNS text LANGUAGE sql
+AS $$ SELECT left(directus_sync.clock_now(), 17) || '00000000-0000-0000-0000-0000000000b0' $$;
+
+-- A local insert stamps the born clock and every replicated field, not the others.
+INSERT INTO articles VALUES (1, 'a', 'x', 's');
+SELECT (SELECT array_agg(k ORDER BY k) FROM jsonb_object_keys(directus_sync_meta->'f') k) AS fields,
+       directus_sync_meta->>'b' IS NOT NULL AS born,
+       directus_sync_meta->>'b' LIKE '%@' || directus_sync._node_id() AS ours
+  FROM articles;
+SELECT * FROM queue;
+TRUNCATE directus_sync.outbox;
+INSERT INTO seen SELECT f, clock(f) FROM unnest(ARRAY['title', 'body']) f;
+
+-- A local update stamps the fields it changes with later clocks, the others keep theirs.
+UPDATE articles SET title = 'a2', secret = 's2';
+SELECT field, clock(field) > clock COLLATE "C" AS later FROM seen ORDER BY field;
+SELECT * FROM queue;
+TRUNCATE directus_sync.outbox;
+-- what it writes into the clock column is ignored: the trigger keeps it
+UPDATE articles SET body = 'x2', directus_sync_meta = '{"b": "0000000000000000@00000000-0000-0000-0000-000000000001"}';
+SELECT directus_sync_meta->>'b' LIKE '%@' || directus_sync._node_id() AS born_kept,
+       clock('title') IS NOT NULL AND clock('body') > clock('title') COLLATE "C" AS clocks_kept FROM articles;
+TRUNCATE directus_sync.outbox;
+TRUNCATE seen;
+INSERT INTO seen SELECT f, clock(f) FROM unnest(ARRAY['title', 'body']) f;
+
+-- A sync: its title is later (kept), its body earlier (put back).
+CREATE FUNCTION sync_write(title text, title_clock text, body text, body_clock text, user_id uuid)
+RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE articles a SET title = sync_write.title, body = sync_write.body,
+           directus_sync_meta = jsonb_build_object('s', '00000000-0000-0000-0000-0000000000b0',
+                                                   'f', jsonb_build_object('title', title_clock, 'body', body_clock))
+     WHERE id = 1;
+    INSERT INTO directus_activity (action, "user", collection, item) VALUES ('update', user_id, 'articles', '1');
+END $$;
+SELECT sync_write('from b', b_clock(), 'old b',
+                  '0000000000000001@00000000-0000-0000-0000-0000000000b0', '00000000-0000-0000-0000-00000000000b');
+SELECT title, body, clock('title') LIKE '%@00000000-0000-0000-0000-0000000000b0' AS sync_clock,
+       clock('body') = (SELECT clock FROM seen WHERE field = 'body') AS body_clock_kept FROM articles;
+-- forwarded to c with the sync's clock; not sent back to b
+SELECT * FROM queue;
+TRUNCATE directus_sync.outbox;
+
+-- The same write again changes nothing and queues nothing (idempotent).
+SELECT sync_write('from b', clock('title'), 'old b',
+                  '0000000000000001@00000000-0000-0000-0000-0000000000b0', '00000000-0000-0000-0000-00000000000b');
+SELECT title, body FROM articles;
+SELECT count(*) AS queued FROM directus_sync.outbox;
+
+-- A local edit after the sync beats it, whatever the clocks' skew.
+UPDATE articles SET title = 'local again';
+SELECT clock('title') LIKE '%@' || directus_sync._node_id() AS ours FROM articles;
+TRUNCATE directus_sync.outbox;
+
+-- Clocks from anyone but a sync fail the transaction at commit.
+SELECT sync_write('forged', b_clock(), 'forged', b_clock(),
+                  '00000000-0000-0000-0000-0000000000ff');
+SELECT title FROM articles;
+BEGIN;
+UPDATE articles SET title = 'forged', directus_sync_meta = '{"s": "x"}';
+COMMIT;
+SELECT title FROM articles;
+
+-- A malformed clock, or one too far ahead of this server's clock, fails the write.
+SELECT sync_write('bad', 'tomorrow', 'bad', NULL, '00000000-0000-0000-0000-00000000000b');
+SELECT sync_write('bad', upper(b_clock()), 'bad', NULL, '00000000-0000-0000-0000-00000000000b');
+SELECT sync_write('ahead', 'ffff000000000000@00000000-0000-0000-0000-0000000000b0', 'ahead', NULL,
+                  '00000000-0000-0000-0000-00000000000b');
+SELECT title FROM articles;
+
+-- A sync's insert keeps its clocks; a field without a clock has none.
+BEGIN;
+INSERT INTO articles VALUES (2, 'two', 'no clock', NULL,
+    jsonb_build_object('s', '00000000-0000-0000-0000-0000000000b0', 'b', b_clock(),
+                       'f', jsonb_build_object('title', b_clock())));
+INSERT INTO directus_activity (action, "user", collection, item)
+VALUES ('create', '00000000-0000-0000-0000-00000000000b', 'articles', '2');
+COMMIT;
+SELECT (SELECT array_agg(k ORDER BY k) FROM jsonb_object_keys(directus_sync_meta->'f') k) AS fields,
+       directus_sync_meta->>'b' LIKE '%b0' AS born_at_b
+  FROM articles WHERE id = 2;
+SELECT * FROM queue;
+
+-- Unsubscribed, the table keeps its column, and loses the clock trigger.
+SELECT directus_sync.unsubscribe('b', 'articles'), directus_sync.unsubscribe('c', 'articles');
+SELECT tgname FROM pg_trigger WHERE tgrelid = 'articles'::regclass ORDER BY tgname;
+DROP VIEW queue;
+DROP EXTENSION directus_sync;
