@@ -197,6 +197,8 @@ timezone = 'UTC'
 	}
 	if ($clocks)
 	{
+		my @unclocked = grep { $_->{clock} eq '' } map { values %$_ } values %writes;
+		is(scalar @unclocked, 0, "seed $seed: every local write read its field clocks from directus_sync_meta");
 		my @oracle = map {
 			my $w = $writes{$_};
 			# (n as a number: interpolated into SQL, Perl keeps it as a string too)
