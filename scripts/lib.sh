@@ -4,7 +4,7 @@
 
 DS_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 DS_PACKAGES=(postgresql-15 postgresql-server-dev-15 libcurl4-openssl-dev build-essential
-             libipc-run-perl python3 curl gdb)
+             libipc-run-perl python3 python3-psycopg2 curl gdb)
 PGBIN=/usr/lib/postgresql/15/bin
 
 ds_say() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }

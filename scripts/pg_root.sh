@@ -43,13 +43,14 @@ declare -A APT_OPTS=([15]="" [17]="" [18]="-o Acquire::Check-Valid-Until=false")
 
 # What the build, the package and the tests need: the server and its
 # development files, libcurl, pg_buildext and debhelper for the package,
-# IPC::Run for the TAP tests, python3 for the fake Directus, openssl for
+# IPC::Run for the TAP tests, python3 for the fake Directus (and
+# python3-psycopg2 for the peer Directus of t/060 and t/061), openssl for
 # t/052 (postgresql-common pulls it in through ssl-cert), gdb for t/058,
 # lintian to check the package (only where it is checked: 15).
 pg_root_packages() {
     local v=$1
     echo "postgresql-$v postgresql-server-dev-$v postgresql-server-dev-all libcurl4-openssl-dev"
-    echo "build-essential debhelper dpkg-dev fakeroot libipc-run-perl python3 curl ca-certificates openssl gdb"
+    echo "build-essential debhelper dpkg-dev fakeroot libipc-run-perl python3 python3-psycopg2 curl ca-certificates openssl gdb"
     [ "$v" = 15 ] && echo lintian
     return 0
 }

@@ -24,7 +24,7 @@ use Test::More;
 use Time::HiRes qw(time sleep);
 
 our @EXPORT = qw(
-  start_fake stop_fake ctl fake_items fake_item_map fake_requests last_seq api_request
+  start_fake stop_fake ctl start_peer stop_peer peer_ctl have_psycopg2 fake_items fake_item_map fake_requests last_seq api_request
   new_sync_node run_sql server_crash wait_for wait_drained remote_status outbox_count
   table_rows json_canon json_decode json_encode compare_items order_violations quote_literal
 );
@@ -101,6 +101,58 @@ END
 {
 	local $?;
 	stop_fake($_) for @fakes;
+}
+
+# ---------------------------------------------------------------------------
+# The peer Directus (t/peer_directus.py): applies /items requests into a
+# database of a cluster, as Directus does
+
+# Whether the peer can run here (it needs Debian's python3-psycopg2).
+sub have_psycopg2
+{
+	return system('/usr/bin/python3', '-c', 'import psycopg2') == 0;
+}
+
+# Starts t/peer_directus.py on a free port for database $db of $node and
+# waits for its "listening" line. Options: tokens (hashref token => user
+# uuid), collections (hashref, default articles keyed by id), seed, args.
+# Returns a hashref with port, url, pid; stopped at the end of the test.
+sub start_peer
+{
+	my ($node, $db, %opt) = @_;
+	my $port = PostgreSQL::Test::Cluster::get_free_port();
+	my $dsn = 'host=' . $node->host . ' port=' . $node->port . " dbname=$db";
+	my @cmd = ('/usr/bin/python3', 't/peer_directus.py', '--port', $port, '--dsn', $dsn,
+		'--tokens', json_encode($opt{tokens} // {}),
+		'--collections', json_encode($opt{collections} // { articles => { pk => 'id' } }),
+		'--seed', $opt{seed} // 0, @{ $opt{args} // [] });
+	my $pid = open(my $out, '-|', @cmd) or BAIL_OUT("cannot start the peer directus: $!");
+	my $line = eval {
+		local $SIG{ALRM} = sub { die "timeout\n" };
+		alarm 30;
+		my $l = <$out>;
+		alarm 0;
+		$l;
+	};
+	BAIL_OUT('the peer directus did not say it listens')
+	  unless defined $line && $line =~ /listening on 127\.0\.0\.1:$port/;
+	my $peer = { port => $port, url => "http://127.0.0.1:$port", pid => $pid, out => $out, db => $db };
+	push @fakes, $peer;
+	return $peer;
+}
+
+sub stop_peer { stop_fake(@_) }
+
+# A request to the peer's control API (/__peer/...); dies unless it
+# answers 200. Returns the decoded answer.
+sub peer_ctl
+{
+	my ($peer, $method, $path, $body) = @_;
+	my %req = (headers => { 'Content-Type' => 'application/json' });
+	$req{content} = json_encode($body) if defined $body;
+	my $res = $http->request($method, "$peer->{url}/__peer/$path", \%req);
+	die "peer control $method $path: $res->{status} $res->{content}\n" unless $res->{status} == 200;
+	return json_decode($res->{content});
 }
 
 # A request to the fake's control API (/__fake/...); dies unless it

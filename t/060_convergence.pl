@@ -1,0 +1,252 @@
+# Randomized convergence of three instances that replicate to each other.
+#
+# One cluster, three databases a, b and c (one worker each), each with
+# articles and Directus's activity and revision tables; in front of each
+# database a peer Directus (t/peer_directus.py) that applies what the
+# other two send, as Directus does for their sync users. Each database has
+# a remote for each of the other two, with forward_inbound on.
+#
+# A seeded workload of creates and updates of 1-2 fields, in plain SQL on a
+# random database (as a local user would), while links are held down and
+# released, peers delay requests, fail them before or after applying (the
+# change then arrives twice) or drop the connection, and workers are
+# terminated. At the end every hold is released, every outbox drained, and
+# the three databases must hold the same rows, field by field; with clocks
+# (directus_sync.enable_clocks, when the extension has it) also equal to an
+# oracle: for each item and field, the value of the write with the largest
+# clock, as directus_sync_meta tells right after each write.
+#
+# DS_SEED: the seed (one run); otherwise DS_CONVERGENCE_SEEDS runs (default
+# 3) with random seeds, each printed. DS_CONVERGENCE_OPS: operations per run
+# (default 300). DS_CONVERGENCE_DELETES=1 adds deletes (not yet expected to
+# converge).
+use strict;
+use warnings;
+use lib 't';
+use DirectusSyncTest;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use Time::HiRes qw(time sleep);
+
+plan skip_all => 'the peer Directus needs python3-psycopg2' unless have_psycopg2();
+
+my @dbs = qw(a b c);
+my $ops = $ENV{DS_CONVERGENCE_OPS} // 300;
+my $deletes = $ENV{DS_CONVERGENCE_DELETES} // 0;
+my @seeds = defined $ENV{DS_SEED} ? ($ENV{DS_SEED})
+  : map { int(rand(2**31)) } 1 .. ($ENV{DS_CONVERGENCE_SEEDS} // 3);
+my @fields = qw(title body n);
+
+# The Directus user each instance's sync user is, on the others.
+my %user = (a => 'aaaaaaaa-0000-4000-8000-00000000000a', b => 'aaaaaaaa-0000-4000-8000-00000000000b',
+	c => 'aaaaaaaa-0000-4000-8000-00000000000c');
+# The token with which $x writes to $y's peer.
+sub token { my ($x, $y) = @_; return "token-$x-on-$y" }
+
+run_seed($_) for @seeds;
+done_testing();
+
+sub run_seed
+{
+	my ($seed) = @_;
+	diag("convergence: seed $seed, $ops operations" . ($deletes ? ', with deletes' : '')
+		  . " (DS_SEED=$seed repeats it)");
+	srand($seed);
+	my $node = PostgreSQL::Test::Cluster->new("convergence_$seed");
+	$node->init;
+	$node->append_conf('postgresql.conf', qq{
+shared_preload_libraries = 'directus_sync'
+directus_sync.databases = 'a, b, c'
+directus_sync.retry_min_delay = 100
+directus_sync.retry_max_delay = 1000
+directus_sync.poll_interval = 500
+timezone = 'UTC'
+});
+	$node->start;
+	my $sql = sub { my ($db, $q) = @_; return run_sql($node, $q, $db) };
+	my $tables = slurp_file('t/directus_tables.sql');
+	my $clocks;
+	for my $db (@dbs)
+	{
+		$node->safe_psql('postgres', "CREATE DATABASE $db");
+		$sql->($db, 'CREATE EXTENSION directus_sync');
+		$sql->($db, 'CREATE TABLE articles (id uuid PRIMARY KEY, title text, body text, n integer)');
+		$clocks //= $sql->($db, q{SELECT to_regproc('directus_sync.enable_clocks') IS NOT NULL}) eq 't';
+		$sql->($db, q{SELECT directus_sync.enable_clocks('articles')}) if $clocks;
+		$sql->($db, $tables);
+	}
+	diag($clocks ? 'clocks: on (enable_clocks)' : 'clocks: not in this build; the oracle is not checked');
+
+	# A peer in front of each database, taking the other two's tokens.
+	my %peer;
+	for my $y (@dbs)
+	{
+		$peer{$y} = start_peer($node, $y, seed => $seed,
+			tokens => { map { token($_, $y) => $user{$_} } grep { $_ ne $y } @dbs });
+		peer_ctl($peer{$y}, 'POST', 'faults', { delay_ms => 20, fail_before => 0.05, fail_after => 0.05,
+				drop_after => 0.03 });
+	}
+	for my $x (@dbs)
+	{
+		for my $y (grep { $_ ne $x } @dbs)
+		{
+			$sql->($x, "SET log_statement = 'none'; SELECT directus_sync.add_remote('$y', '$peer{$y}{url}', '"
+				  . token($x, $y) . "', inbound_user => '$user{$y}', forward_inbound => true)");
+			$sql->($x, "SELECT directus_sync.subscribe('$y', 'articles', ARRAY['title', 'body', 'n'])");
+		}
+	}
+
+	# The workload. Every local write is remembered with its clocks for the oracle.
+	my (@items, %writes, %held, %count);
+	for my $i (1 .. $ops)
+	{
+		my $r = rand();
+		my $db = $dbs[ int(rand(@dbs)) ];
+		if ($r < 0.20 || !@items)
+		{
+			my $id = uuid();
+			my %v = (title => word(), body => word(), n => int(rand(1000)));
+			my $meta = $sql->($db, "INSERT INTO articles (id, title, body, n) VALUES ('$id', '$v{title}', '$v{body}', $v{n})"
+				  . ($clocks ? ' RETURNING directus_sync_meta' : ''));
+			push @items, $id;
+			remember(\%writes, $id, \%v, $meta, $db);
+			$count{create}++;
+		}
+		elsif ($r < 0.80)
+		{
+			# Mostly a recent item: concurrent writes of one item are what can diverge.
+			my $id = rand() < 0.7 ? $items[ -1 - int(rand(@items < 6 ? @items : 6)) ] : $items[ int(rand(@items)) ];
+			my @set = pick_fields();
+			my %v = map { $_ => ($_ eq 'n' ? int(rand(1000)) : word()) } @set;
+			my $assign = join(', ', map { $_ eq 'n' ? "n = $v{n}" : "$_ = '$v{$_}'" } @set);
+			# The item may not have reached this database yet: then nothing is written.
+			my $meta = $sql->($db, "UPDATE articles SET $assign WHERE id = '$id' RETURNING "
+				  . ($clocks ? 'directus_sync_meta' : 'id'));
+			if ($meta ne '')
+			{
+				remember(\%writes, $id, \%v, $meta, $db);
+				$count{update}++;
+			}
+			else { $count{update_missed}++ }
+		}
+		elsif ($deletes && $r < 0.88)
+		{
+			my $id = $items[ int(rand(@items)) ];
+			$sql->($db, "DELETE FROM articles WHERE id = '$id'");
+			$count{delete}++;
+		}
+		elsif ($r < 0.95)
+		{
+			# Hold or release the link from $db to another.
+			my $y = (grep { $_ ne $db } @dbs)[ int(rand(2)) ];
+			my $link = "$db->$y";
+			peer_ctl($peer{$y}, 'POST', $held{$link} ? 'release' : 'hold', { tokens => [ token($db, $y) ] });
+			$held{$link} = !$held{$link};
+			$count{ $held{$link} ? 'hold' : 'release' }++;
+		}
+		elsif ($r < 0.97)
+		{
+			$sql->('postgres', "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+				WHERE backend_type = 'directus_sync worker' AND datname = '$db'");
+			$count{kill}++;
+		}
+		else
+		{
+			sleep(rand(0.3));
+			$count{pause}++;
+		}
+	}
+	diag('workload: ' . join(', ', map { "$_ $count{$_}" } sort keys %count));
+
+	# Release every link, and wait until no outbox holds anything (twice
+	# in a row: a delivery may queue a forward elsewhere).
+	peer_ctl($peer{$_}, 'POST', 'release', {}) for @dbs;
+	my $drained = sub {
+		for my $db (@dbs)
+		{
+			return 0 unless $sql->($db, q{SELECT bool_and(queued = 0 AND in_flight = 0 AND resync IS NULL)
+				FROM directus_sync.remote_status}) eq 't';
+		}
+		return 1;
+	};
+	my $settled = wait_for('every outbox to drain', sub { $drained->() && sleep(1) && $drained->() }, timeout => 180);
+	ok($settled, "seed $seed: every outbox drains");
+	for my $db (@dbs)
+	{
+		is($sql->($db, 'SELECT count(*) FROM directus_sync.dead_letter'), '0', "seed $seed: no dead letter in $db")
+		  or diag($sql->($db, 'SELECT remote_id, item_key, op, http_status, error_code, error_message
+			FROM directus_sync.dead_letter LIMIT 5'));
+	}
+	diag('conflicts logged: ' . join(', ', map { "$_ " . $sql->($_, 'SELECT count(*) FROM directus_sync.conflict') } @dbs));
+	my %stats = map { $_ => peer_ctl($peer{$_}, 'GET', 'stats') } @dbs;
+	diag("peer $_: " . json_canon($stats{$_})) for @dbs;
+
+	# Every database holds the same rows.
+	my %rows = map {
+		$_ => json_decode($sql->($_, q{SELECT coalesce(json_agg(json_build_object('id', id, 'title', title,
+			'body', body, 'n', n) ORDER BY id), '[]') FROM articles}))
+	} @dbs;
+	diag('items: ' . join(', ', map { "$_ " . scalar(@{ $rows{$_} }) } @dbs) . ' (created ' . scalar(@items) . ')');
+	{
+		# Without clocks the instances are known to diverge (the defect
+		# clocks fix): a TODO then, so that the run still shows how.
+		local $TODO = $clocks ? undef : 'without clocks, concurrent writes diverge';
+		compare_items($rows{$_}, $rows{a}, 'id', "seed $seed: database $_ equals database a, field by field")
+		  for qw(b c);
+	}
+	if ($clocks)
+	{
+		my @unclocked = grep { $_->{clock} eq '' } map { values %$_ } values %writes;
+		is(scalar @unclocked, 0, "seed $seed: every local write read its field clocks from directus_sync_meta");
+		my @oracle = map {
+			my $w = $writes{$_};
+			# (n as a number: interpolated into SQL, Perl keeps it as a string too)
+			+{ id => $_, map { $_ => ($_ eq 'n' ? 0 + $w->{$_}{value} : $w->{$_}{value}) } keys %$w }
+		} grep { !$deletes } keys %writes;
+		compare_items($rows{a}, \@oracle, 'id', "seed $seed: every field holds the value of its write with the largest clock")
+		  unless $deletes;
+	}
+	is(server_crash($node, ignore_kill => 1), '', "seed $seed: no crash in the server log");
+	stop_peer($peer{$_}) for @dbs;
+	$node->stop;
+}
+
+# Remembers a write of %$v to item $id, with each field's clock from the
+# row's directus_sync_meta (JSON text; '' or an id without clocks). Keeps,
+# per field, the write of the largest clock.
+sub remember
+{
+	my ($writes, $id, $v, $meta, $db) = @_;
+	my $clock = eval { json_decode($meta) } // {};
+	for my $f (keys %$v)
+	{
+		my $c = ref $clock eq 'HASH' ? $clock->{f}{$f} // '' : '';
+		my $old = $writes->{$id}{$f};
+		# Clocks order as strings (COLLATE "C": Perl's plain comparison).
+		$writes->{$id}{$f} = { clock => $c, value => $v->{$f}, db => $db }
+		  if !$old || ($c cmp $old->{clock}) > 0;
+	}
+}
+
+# 1 or 2 of the fields, at random.
+sub pick_fields
+{
+	my @f = @fields;
+	my @out;
+	push @out, splice(@f, int(rand(@f)), 1) for 1 .. 1 + int(rand(2));
+	return @out;
+}
+
+sub word
+{
+	my @c = ('a' .. 'z');
+	return join('', map { $c[ int(rand(@c)) ] } 1 .. 8);
+}
+
+sub uuid
+{
+	my $h = join('', map { sprintf('%04x', int(rand(65536))) } 1 .. 8);
+	substr($h, 12, 1) = '4';
+	return join('-', substr($h, 0, 8), substr($h, 8, 4), substr($h, 12, 4), substr($h, 16, 4), substr($h, 20, 12));
+}
