@@ -224,6 +224,22 @@ failure_class(long status)
 	return FAIL_ITEM_DEAD;
 }
 
+/* Whether the step's items carry clocks (a table with clocks, clock_row.c). */
+static bool
+carries_clocks(Step *step)
+{
+	ListCell   *lc;
+
+	foreach(lc, step->items)
+	{
+		SyncItem   *item = lfirst(lc);
+
+		if (item->payload != NULL && strstr(item->payload, "\"directus_sync_meta\":") != NULL)
+			return true;
+	}
+	return false;
+}
+
 /*
  * An answer that is not a success: the remote backs off, or the items fail,
  * unless it is one of the answers that idempotent apply turns around (a
@@ -248,6 +264,15 @@ directus_failed_answer(DirectusWindow *win, Step *step, HttpRequest *req)
 		directus_create_conflict(win, step, status, code, message);
 	else if (status == 403 && !step->probed && (step->kind == STEP_UPDATE || step->kind == STEP_DELETE))
 		directus_write_forbidden(win, step, status, code, message);
+	else if (status == 403 && step->kind == STEP_UPDATE && carries_clocks(step))
+	{
+		/*
+		 * The probe found the items, and now they are gone: with clocks,
+		 * other instances' deletes and re-creates reach the remote at any
+		 * time. Tried again later (a dead letter after max_item_attempts).
+		 */
+		directus_item_failure(win, step, ITEM_RETRY, status, code, message);
+	}
 	else
 		directus_item_failure(win, step, class == FAIL_ITEM_RETRY ? ITEM_RETRY : ITEM_DEAD,
 							  status, code, message);

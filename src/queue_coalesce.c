@@ -6,7 +6,8 @@
  *
  * create + update = create with both payloads merged, update + update =
  * update, anything + delete = delete, and create + delete = nothing, unless
- * the create may already have reached the remote (then a delete). A row
+ * the create may already have reached the remote, or the delete has a clock
+ * (then a delete). A row
  * that cannot be folded in (a create after a delete) waits for the next
  * window, with every later row of its item.
  *
@@ -269,8 +270,12 @@ fold_row(SyncItem *item, const QueuedRow *row)
 		case SYNC_OP_UPDATE:
 			if (row->op == SYNC_OP_DELETE)
 			{
-				/* a create that may have arrived must be undone */
-				bool		cancels = item->op == SYNC_OP_CREATE && !item->maybe_sent;
+				/*
+				 * A create that may have arrived must be undone. A delete
+				 * with a clock always goes: the remote may have the item
+				 * from another instance, and must learn that it is gone.
+				 */
+				bool		cancels = item->op == SYNC_OP_CREATE && !item->maybe_sent && row->payload == NULL;
 
 				item->op = cancels ? SYNC_OP_NONE : SYNC_OP_DELETE;
 				item->payload = cancels ? NULL : delete_payload(row);
