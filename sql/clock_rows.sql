@@ -102,6 +102,17 @@ UPDATE articles SET title = 'forged', directus_sync_meta = '{"s": "x"}';
 COMMIT;
 SELECT title FROM articles;
 
+-- Forged clocks in a subtransaction that rolls back are gone: nothing to refuse.
+DO $$
+BEGIN
+    BEGIN
+        UPDATE articles SET title = 'forged', directus_sync_meta = '{"s": "x"}';
+        RAISE EXCEPTION 'undone';
+    EXCEPTION WHEN raise_exception THEN NULL;
+    END;
+END $$;
+SELECT title FROM articles;
+
 -- A malformed clock, or one too far ahead of this server's clock, fails the write.
 SELECT sync_write('bad', 'tomorrow', 'bad', NULL, '00000000-0000-0000-0000-00000000000b');
 SELECT sync_write('bad', upper(b_clock()), 'bad', NULL, '00000000-0000-0000-0000-00000000000b');

@@ -78,6 +78,8 @@ typedef struct ClockedKey
 	char	   *hash_key;		/* collection \x1f key */
 	bool		by_sync;		/* an inbound user's activity row names it */
 	List	   *conflicts;		/* ClockConflict, logged when by_sync is known */
+	SubTransactionId subxact;	/* where the clocks were written */
+	bool		undone;			/* that subtransaction rolled back: nothing to check */
 } ClockedKey;
 
 typedef struct QueuedRow
@@ -118,7 +120,7 @@ check_clocks_came_from_syncs(void)
 	hash_seq_init(&status, clocked_this_xact->table);
 	while ((entry = hash_seq_search(&status)) != NULL)
 	{
-		if (!entry->by_sync)
+		if (!entry->by_sync && !entry->undone)
 		{
 			char	   *sep = strchr(entry->hash_key, '\x1f');
 
@@ -195,6 +197,13 @@ loop_guard_expect_sync(const char *collection, const char *key, List *conflicts)
 		clocked_this_xact = keyhash_create("directus_sync clocked items", 64, sizeof(ClockedKey),
 										   TopTransactionContext);
 	entry = keyhash_enter(clocked_this_xact, item_hash_key(collection, key), &found);
+	if (!found || entry->undone)
+	{
+		entry->subxact = GetCurrentSubTransactionId();
+		entry->undone = false;
+		entry->by_sync = false;
+		entry->conflicts = NIL;
+	}
 	old = MemoryContextSwitchTo(TopTransactionContext);
 	entry->conflicts = list_concat(entry->conflicts, copy_conflicts(conflicts));
 	MemoryContextSwitchTo(old);
@@ -240,10 +249,36 @@ loop_guard_log_conflicts(int remote_id, const char *collection, const char *key,
 	}
 }
 
+/*
+ * Clocks written in a subtransaction that rolls back are gone: nothing to
+ * check. Those of one that commits belong to its parent from then on.
+ */
+static void
+at_subtransaction_end(SubXactEvent event, SubTransactionId mySubid, SubTransactionId parentSubid, void *arg)
+{
+	HASH_SEQ_STATUS status;
+	ClockedKey *entry;
+
+	(void) arg;
+	if (clocked_this_xact == NULL || (event != SUBXACT_EVENT_ABORT_SUB && event != SUBXACT_EVENT_COMMIT_SUB))
+		return;
+	hash_seq_init(&status, clocked_this_xact->table);
+	while ((entry = hash_seq_search(&status)) != NULL)
+	{
+		if (entry->subxact != mySubid)
+			continue;
+		if (event == SUBXACT_EVENT_ABORT_SUB)
+			entry->undone = true;
+		else
+			entry->subxact = parentSubid;
+	}
+}
+
 void
 loop_guard_register_callbacks(void)
 {
 	RegisterXactCallback(at_transaction_end, NULL);
+	RegisterSubXactCallback(at_subtransaction_end, NULL);
 }
 
 /* Notes an outbox row the capture trigger queued in this transaction. */
