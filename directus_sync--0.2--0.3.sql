@@ -1608,3 +1608,23 @@ ALTER TABLE directus_sync.conflict ADD CONSTRAINT conflict_kind_check
 ALTER TABLE directus_sync.conflict ADD COLUMN local_clock text;
 ALTER TABLE directus_sync.conflict ADD COLUMN remote_clock text;
 CREATE INDEX conflict_item_idx ON directus_sync.conflict (collection, item_key);
+
+-- The remote's clock offset, from its answers' Date header (remote_status.clock_offset).
+ALTER TABLE directus_sync.remote_state ADD COLUMN clock_offset_ms bigint;
+CREATE OR REPLACE VIEW directus_sync.remote_status AS
+SELECT r.name AS remote, r.enabled, r.paused,
+       q.queued, coalesce(st.in_flight, 0) AS in_flight,
+       coalesce(st.delivered, 0) AS delivered, coalesce(st.failed, 0) AS failed,
+       (SELECT count(*) FROM directus_sync.dead_letter d WHERE d.remote_id = r.id) AS dead,
+       st.last_success_at, st.last_error, st.last_error_at, st.retry_at,
+       now() - q.oldest AS lag,
+       (SELECT count(*) FROM directus_sync.conflict c WHERE c.remote_id = r.id) AS conflicts,
+       (SELECT jsonb_object_agg(j.collection, jsonb_build_object('done', j.rows_done, 'total', j.rows_total))
+          FROM directus_sync.resync_job j WHERE j.remote_id = r.id) AS resync,
+       st.clock_offset_ms * interval '1 ms' AS clock_offset
+  FROM directus_sync.remote r
+  LEFT JOIN directus_sync.remote_state st ON st.remote_id = r.id
+  CROSS JOIN LATERAL (SELECT count(*) AS queued, min(o.queued_at) AS oldest
+                        FROM directus_sync.outbox o WHERE o.remote_id = r.id) q;
+COMMENT ON VIEW directus_sync.remote_status IS
+    'Per remote: queued, in flight, delivered, failed attempts, dead letters, last success and error, backoff, lag of the oldest queued change, conflicts, resync progress, the remote''s clock offset';

@@ -165,6 +165,14 @@ directus_window_remote_error(DirectusWindow *win, int *retry_after_ms)
 	return win->remote_error;
 }
 
+/* The remote's clock minus ours, from its last answer's Date; false: none came. */
+bool
+directus_window_clock_offset(DirectusWindow *win, int64 *offset_ms)
+{
+	*offset_ms = win->clock_offset_ms;
+	return win->has_clock_offset;
+}
+
 /* ----------------------------------------------------------------
  * Requests
  * ---------------------------------------------------------------- */
@@ -360,6 +368,12 @@ directus_window_answer(DirectusWindow *win, HttpRequest *req)
 	Step	   *step = win->current;
 
 	win->current = NULL;
+	if (req->has_date)
+	{
+		/* against this server's clock as clock.c reads it (test offset included) */
+		win->has_clock_offset = true;
+		win->clock_offset_ms = req->clock_offset_ms - clock_test_offset_setting;
+	}
 	if (req->status == 0)
 	{
 		/*

@@ -224,6 +224,21 @@ failure_class(long status)
 	return FAIL_ITEM_DEAD;
 }
 
+/*
+ * Why a remote whose clock is behind ours by more than max_clock_skew fails:
+ * its database refuses our clocks as being ahead of its own (clock_row.c)
+ * until the clocks agree. "" when it is not behind.
+ */
+static const char *
+clock_behind(DirectusWindow *win)
+{
+	if (!win->has_clock_offset || win->clock_offset_ms >= -(int64) max_clock_skew_setting)
+		return "";
+	return psprintf(" (the remote's clock is %lld ms behind this server's, more than directus_sync.max_clock_skew:"
+					" its database refuses changes with clocks until the clocks agree; check NTP on both)",
+					(long long) -win->clock_offset_ms);
+}
+
 /* Whether the step's items carry clocks (a table with clocks, clock_row.c). */
 static bool
 carries_clocks(Step *step)
@@ -255,6 +270,8 @@ directus_failed_answer(DirectusWindow *win, Step *step, HttpRequest *req)
 	char	   *message;
 
 	directus_parse_error(req->response.data, &code, &message);
+	if (status >= 500)
+		message = psprintf("%s%s", message ? message : "", clock_behind(win));
 	if (class == FAIL_REMOTE)
 		directus_remote_failure(win, step, psprintf("HTTP %d %s: %s", status, code ? code : "", message ? message : ""),
 					   req->retry_after_ms);

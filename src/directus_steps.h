@@ -67,6 +67,8 @@ struct DirectusWindow
 	char	   *remote_error;	/* set: the remote backs off, the rest waits */
 	int			retry_after_ms;
 	int			answer_cap;		/* most items an answer lists (0: none seen) */
+	bool		has_clock_offset;	/* an answer had a Date header: */
+	int64		clock_offset_ms;	/* the remote's clock minus ours */
 	/* whose failure is it (directus_failure.c, may_be_remote) */
 	bool		items_fail_alone;	/* a write went through, or items failed
 									 * differently: failures are the items' */

@@ -237,6 +237,32 @@ on_body(char *data, size_t size, size_t nmemb, void *userdata)
 	return n;
 }
 
+/*
+ * The Date header: how far the remote's clock is from ours (positive: ahead).
+ * Date has whole seconds: its middle, half a second on, is the best guess.
+ */
+static void
+note_date(HttpRequest *req, const char *data, size_t n)
+{
+	static const char name[] = "date:";
+	char		value[64];
+	size_t		len;
+	time_t		remote;
+
+	if (n <= sizeof(name) || pg_strncasecmp(data, name, sizeof(name) - 1) != 0)
+		return;
+	len = Min(n - (sizeof(name) - 1), sizeof(value) - 1);
+	memcpy(value, data + sizeof(name) - 1, len);
+	value[len] = '\0';
+	remote = curl_getdate(value, NULL);
+	if (remote < 0)
+		return;
+	req->has_date = true;
+	req->clock_offset_ms = (int64) remote * 1000 + 500
+		- (GetCurrentTimestamp() / 1000
+		   + (int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY * 1000);
+}
+
 static size_t
 on_header(char *data, size_t size, size_t nmemb, void *userdata)
 {
@@ -244,6 +270,7 @@ on_header(char *data, size_t size, size_t nmemb, void *userdata)
 	size_t		n = size * nmemb;
 	static const char name[] = "retry-after:";
 
+	note_date(req, data, n);
 	if (n > sizeof(name) && pg_strncasecmp(data, name, sizeof(name) - 1) == 0)
 	{
 		char		value[32];
@@ -290,6 +317,7 @@ http_start(HttpRequest *req, const HttpOptions *options)
 	req->timed_out = false;
 	req->never_sent = false;
 	req->retry_after_ms = -1;
+	req->has_date = false;
 
 	auth = psprintf("Authorization: Bearer %s", options->token);
 	headers = curl_slist_append(headers, auth);

@@ -33,6 +33,8 @@ typedef struct HttpRequest
 	bool		never_sent;		/* failed before reaching the server (no connection) */
 	StringInfoData response;
 	int			retry_after_ms; /* from a Retry-After header, else -1 */
+	bool		has_date;		/* a Date header came: */
+	int64		clock_offset_ms;	/* the remote's clock minus ours, about */
 	/* libcurl's */
 	bool		in_flight;		/* started and not yet returned by http_wait */
 	void	   *handle;			/* CURL * */

@@ -56,6 +56,7 @@ typedef struct RecordArgs
 	List	   *items;
 	const char *remote_error;
 	int			retry_after_ms;
+	const int64 *clock_offset_ms;	/* NULL: the remote did not tell its time */
 } RecordArgs;
 
 static void
@@ -240,13 +241,24 @@ record(void *arg)
 	spi_run("UPDATE directus_sync.outbox SET sent_at = NULL"
 			" WHERE ctid = ANY (directus_sync._queued_tids($1, $2)) AND sent_at IS NOT NULL",
 			2, types, values, NULL);
+
+	/* for remote_status.clock_offset: the remote's clock as its Date header tells it */
+	if (a->clock_offset_ms != NULL)
+	{
+		Oid			offset_types[2] = {INT4OID, INT8OID};
+		Datum		offset_values[2] = {Int32GetDatum(a->remote->id), Int64GetDatum(*a->clock_offset_ms)};
+
+		spi_run("UPDATE directus_sync.remote_state SET clock_offset_ms = $2 WHERE remote_id = $1",
+				2, offset_types, offset_values, NULL);
+	}
 }
 
 /* Settles a window in one transaction (see the file header). */
 void
-queue_record(SyncRemote *remote, List *items, const char *remote_error, int retry_after_ms)
+queue_record(SyncRemote *remote, List *items, const char *remote_error, int retry_after_ms,
+			 const int64 *clock_offset_ms)
 {
-	RecordArgs	a = {remote, items, remote_error, retry_after_ms};
+	RecordArgs	a = {remote, items, remote_error, retry_after_ms, clock_offset_ms};
 
 	(void) run_transaction("recording deliveries", record, &a);
 }

@@ -101,6 +101,24 @@ sql(q{DELETE FROM articles WHERE id = 4});
 wait_drained($node, 'b');
 is(scalar(@{ fake_items($fake, 'articles') }), 0, 'the remote lacking the item: nothing is re-created');
 is(sql(q{SELECT count(*) FROM directus_sync.dead_letter}), '0', 'no dead letters');
+# The fake's Date header (whole seconds) against this server's clock: within a second and a half.
+ok(sql(q{SELECT abs(extract(epoch FROM clock_offset)) <= 1.5 FROM directus_sync.remote_status WHERE remote = 'b'}) eq 't',
+	'remote_status.clock_offset: the remote\'s clock from its Date header');
+
+# A remote whose clock is behind ours by more than max_clock_skew refuses our
+# clocks (its database sees them ahead of its own): its failures say why.
+ctl($fake, 'POST', 'mode', { clock_offset_s => -30 });
+ctl($fake, 'POST', 'fail', { status => 500, count => 1 });
+sql(q{UPDATE articles SET title = 'skewed' WHERE id = 1});
+wait_for('the failure to be recorded', sub {
+	sql(q{SELECT last_error FROM directus_sync.remote_status WHERE remote = 'b'}) =~ /clock/ });
+like(sql(q{SELECT last_error FROM directus_sync.remote_status WHERE remote = 'b'}),
+	qr/the remote's clock is 29\d\d\d ms behind this server's, more than directus_sync.max_clock_skew/,
+	'a remote behind by more than max_clock_skew: last_error tells how far, and why it fails');
+ok(sql(q{SELECT extract(epoch FROM clock_offset) BETWEEN -31.5 AND -28.5 FROM directus_sync.remote_status WHERE remote = 'b'}) eq 't',
+	'... and remote_status.clock_offset shows it');
+ctl($fake, 'POST', 'mode', { clock_offset_s => 0 });
+wait_drained($node, 'b');
 is(server_crash($node), '', 'no crash in the server log');
 
 done_testing();

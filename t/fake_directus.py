@@ -137,7 +137,9 @@ Control API (no auth, JSON in and out, never logged; handlers ctl_*):
                                     open connection, listen again later
   POST   /__fake/mode               {"admin":bool,"readback":bool,
                                     "query_limit_max":int or null,
-                                    "directus_version":10, 11 or 12}
+                                    "directus_version":10, 11 or 12,
+                                    "clock_offset_s": seconds added to the
+                                    time the Date header tells}
   GET    /__fake/stats              {"requests","connections" (those that
                                     carried an API request),"items_received",
                                     "stalled" (requests a stall holds now)}
@@ -277,6 +279,7 @@ class State:
         self.query_limit_max = args.query_limit_max
         self.default_directus_version = args.directus_version
         self.directus_version = args.directus_version
+        self.clock_offset_s = 0.0  # added to the time the Date header tells
         self.collections = {}
         for name, spec in json.loads(args.collections or "{}").items():
             spec = spec or {}
@@ -306,6 +309,7 @@ class State:
             self.readback = True
             self.query_limit_max = self.default_query_limit_max
             self.directus_version = self.default_directus_version
+            self.clock_offset_s = 0.0
             self.reset_counters()
 
 
@@ -835,7 +839,10 @@ class Handler(BaseHTTPRequestHandler):
             phrase = HTTPStatus(status).phrase
         except ValueError:
             phrase = "Error"
-        lines = ["HTTP/1.1 %d %s" % (status, phrase)]
+        # Node's HTTP server sends Date on every answer (directus_sync reads
+        # the remote's clock from it); a test may shift it (mode clock_offset_s)
+        lines = ["HTTP/1.1 %d %s" % (status, phrase),
+                 "Date: " + self.date_time_string(time.time() + self.state.clock_offset_s)]
         headers = dict(headers or {})
         ctype = headers.pop("Content-Type", ctype)
         if ctype:
@@ -1144,9 +1151,12 @@ class Handler(BaseHTTPRequestHandler):
                 self.state.query_limit_max = None if value is None else int(value)
             if "directus_version" in body:
                 self.state.directus_version = directus_major(body["directus_version"])
+            if "clock_offset_s" in body:
+                self.state.clock_offset_s = float(body["clock_offset_s"])
             return {"admin": self.state.admin, "readback": self.state.readback,
                     "query_limit_max": self.state.query_limit_max,
-                    "directus_version": self.state.directus_version}
+                    "directus_version": self.state.directus_version,
+                    "clock_offset_s": self.state.clock_offset_s}
 
     def ctl_stats_get(self, body, flat, rest):
         with self.state.lock:
