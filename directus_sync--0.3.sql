@@ -2328,6 +2328,38 @@ END
 $$;
 
 /*
+ * The worker's idle round (with _shrink_outbox, every 10 s): conflict log
+ * rows older than directus_sync.conflict_retention go; a tombstone goes once
+ * older than directus_sync.tombstone_retention, every enabled remote has
+ * had a delivery since it was written, and nothing of its item is queued.
+ * A thousand rows of each at a time.
+ */
+CREATE FUNCTION directus_sync._trim_history() RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    keep_conflicts interval := coalesce(current_setting('directus_sync.conflict_retention', true), '30d')::interval;
+    keep_tombstones interval := coalesce(current_setting('directus_sync.tombstone_retention', true), '7d')::interval;
+BEGIN
+    IF keep_conflicts > interval '0' THEN
+        DELETE FROM directus_sync.conflict
+         WHERE id IN (SELECT id FROM directus_sync.conflict WHERE detected_at < now() - keep_conflicts LIMIT 1000);
+    END IF;
+    DELETE FROM directus_sync.tombstone t
+     WHERE (t.collection, t.item_key) IN (
+           SELECT x.collection, x.item_key FROM directus_sync.tombstone x
+            WHERE x.deleted_at < now() - keep_tombstones
+              AND NOT EXISTS (SELECT FROM directus_sync.remote r
+                                LEFT JOIN directus_sync.remote_state st ON st.remote_id = r.id
+                               WHERE r.enabled AND (st.last_success_at IS NULL OR st.last_success_at <= x.deleted_at))
+              AND NOT EXISTS (SELECT FROM directus_sync.remote r, directus_sync.outbox o
+                               WHERE o.remote_id = r.id AND o.collection = x.collection AND o.item_key = x.item_key)
+            LIMIT 1000);
+END
+$$;
+
+/*
  * Called by the loop guard when a remote's inbound user changed an item in
  * this transaction (the rows this transaction queued for that remote are
  * incoming_ids; the loop guard removes them afterwards). A conflict is a

@@ -39,6 +39,8 @@ char	   *http_proxy_setting = NULL;
 int			max_item_attempts_setting = 10;
 int			max_clock_skew_setting = 5000;
 int			clock_test_offset_setting = 0;
+static int	conflict_retention_setting = 30 * 24 * 3600;
+static int	tombstone_retention_setting = 7 * 24 * 3600;
 
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
@@ -139,6 +141,25 @@ define_clock_settings(void)
 							5000, 0, 24 * 3600 * 1000,
 							PGC_SIGHUP,
 							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("directus_sync.conflict_retention",
+							"How long the conflict log keeps a row.",
+							"The worker removes older rows when it is idle. 0 keeps every row.",
+							&conflict_retention_setting,
+							30 * 24 * 3600, 0, PG_INT32_MAX,
+							PGC_SIGHUP,
+							GUC_UNIT_S,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("directus_sync.tombstone_retention",
+							"Least time a deleted item's tombstone is kept.",
+							"Older tombstones are removed once every enabled remote has had a delivery since, and nothing "
+							"of the item is queued; until then a change older than the delete that arrives late is refused.",
+							&tombstone_retention_setting,
+							7 * 24 * 3600, 3600, PG_INT32_MAX,
+							PGC_SIGHUP,
+							GUC_UNIT_S,
 							NULL, NULL, NULL);
 
 	DefineCustomIntVariable("directus_sync.test_clock_offset",

@@ -334,6 +334,7 @@ shrink(void *arg)
 
 	(void) arg;
 	spi_run("SELECT directus_sync._shrink_outbox($1)", 1, types, values, NULL);
+	spi_run("SELECT directus_sync._trim_history()", 0, NULL, NULL, NULL);
 }
 
 /*

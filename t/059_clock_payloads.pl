@@ -119,6 +119,29 @@ ok(sql(q{SELECT extract(epoch FROM clock_offset) BETWEEN -31.5 AND -28.5 FROM di
 	'... and remote_status.clock_offset shows it');
 ctl($fake, 'POST', 'mode', { clock_offset_s => 0 });
 wait_drained($node, 'b');
+
+# The worker's idle round trims the conflict log and old tombstones.
+sql(q{ALTER SYSTEM SET directus_sync.conflict_retention = '1d'; SELECT pg_reload_conf()});
+sql(q{INSERT INTO directus_sync.conflict (remote_id, collection, item_key, field, winner, detected_at)
+	VALUES (1, 'articles', 'old', 'title', 'local', now() - interval '2 days'),
+	       (1, 'articles', 'new', 'title', 'local', now());
+	INSERT INTO directus_sync.tombstone (collection, item_key, deleted, deleted_at)
+	VALUES ('articles', 'old', '0000000000000001@00000000-0000-0000-0000-000000000001', now() - interval '8 days'),
+	       ('articles', 'queued', '0000000000000001@00000000-0000-0000-0000-000000000001', now() - interval '8 days'),
+	       ('articles', 'recent', '0000000000000001@00000000-0000-0000-0000-000000000001', now() - interval '6 days');
+	SELECT directus_sync.pause('b');
+	INSERT INTO directus_sync.outbox (remote_id, collection, item_key, op) VALUES (1, 'articles', 'queued', 'd')});
+ok(wait_for('the old conflict to go', sub {
+	sql(q{SELECT count(*) FROM directus_sync.conflict WHERE item_key = 'old'}) eq '0' }),
+	'a conflict older than directus_sync.conflict_retention is removed');
+is(sql(q{SELECT string_agg(item_key, ',' ORDER BY item_key) FROM directus_sync.conflict WHERE item_key IN ('old', 'new')}),
+	'new', '... a newer one stays');
+ok(wait_for('the old tombstone to go', sub {
+	sql(q{SELECT count(*) FROM directus_sync.tombstone WHERE item_key = 'old'}) eq '0' }),
+	'a tombstone older than directus_sync.tombstone_retention, every remote having had a delivery since, is removed');
+is(sql(q{SELECT string_agg(item_key, ',' ORDER BY item_key) FROM directus_sync.tombstone WHERE item_key IN ('queued', 'recent')}),
+	'queued,recent', '... one whose item is still queued, and a recent one, stay');
+sql(q{DELETE FROM directus_sync.outbox WHERE item_key = 'queued'; SELECT directus_sync.resume('b')});
 is(server_crash($node), '', 'no crash in the server log');
 
 done_testing();
