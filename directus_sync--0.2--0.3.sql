@@ -1174,7 +1174,9 @@ REVOKE ALL ON FUNCTION directus_sync._drop_triggers() FROM PUBLIC;
 CREATE TABLE directus_sync.node (
     node_id      uuid NOT NULL,
     database_oid oid NOT NULL,
-    created_at   timestamptz NOT NULL DEFAULT now()
+    created_at   timestamptz NOT NULL DEFAULT now(),
+    instance     integer,                      -- set_instance: this database's number (key series),
+    instances    integer                       -- of how many
 );
 CREATE UNIQUE INDEX node_one_row ON directus_sync.node ((true));
 INSERT INTO directus_sync.node (node_id, database_oid)
@@ -1549,14 +1551,15 @@ REVOKE ALL ON FUNCTION directus_sync._alter_remote(text, text, text, boolean, uu
  * every change, so that every instance keeps the later write of each field.
  * Run it on every instance that replicates the collection.
  */
-CREATE FUNCTION directus_sync.enable_clocks(collection text) RETURNS void
+CREATE FUNCTION directus_sync.enable_clocks(collection text, key_series boolean DEFAULT NULL) RETURNS void
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     rel regclass;
+    key_name name;
 BEGIN
-    SELECT t.rel INTO rel FROM directus_sync._subscribable_table(enable_clocks.collection) t;
+    SELECT t.rel, t.key_column INTO rel, key_name FROM directus_sync._subscribable_table(enable_clocks.collection) t;
     IF EXISTS (SELECT FROM pg_attribute WHERE attrelid = rel AND attname = 'directus_sync_meta'
                                           AND NOT attisdropped AND atttypid <> 'jsonb'::regtype) THEN
         RAISE EXCEPTION 'column "directus_sync_meta" of relation % is not of type jsonb', rel
@@ -1574,12 +1577,101 @@ BEGIN
              RETURNING 1',
             ARRAY[enable_clocks.collection]) AS r(one integer);
     END IF;
+    PERFORM directus_sync._key_series(rel, key_name, key_series);
     PERFORM directus_sync._apply_config(ARRAY[rel]);
 END
 $$;
-COMMENT ON FUNCTION directus_sync.enable_clocks(text) IS
-    'Gives a collection''s items per-field clocks (a hidden directus_sync_meta field), so that every instance keeps the later write of each field';
-REVOKE ALL ON FUNCTION directus_sync.enable_clocks(text) FROM PUBLIC;
+COMMENT ON FUNCTION directus_sync.enable_clocks(text, boolean) IS
+    'Gives a collection''s items per-field clocks (a hidden directus_sync_meta field), so that every instance keeps the later write of each field; integer keys made here come from this instance''s own series';
+
+/*
+ * This database's place among the instances that create items of the same
+ * collections: number (1 to count) of count. Integer keys made here then
+ * come from a series of its own (enable_clocks): number, number + count,
+ * number + 2 count, ... so two instances never make the same key. A
+ * database cloned or restored from a dump has no number until told.
+ */
+CREATE FUNCTION directus_sync.set_instance(number integer, count integer) RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF count IS NULL OR count < 1 OR count > 1000 THEN
+        RAISE EXCEPTION 'count must be from 1 to 1000, not %', coalesce(count::text, 'null')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF number IS NULL OR number < 1 OR number > count THEN
+        RAISE EXCEPTION 'number must be from 1 to %, not %', count, coalesce(number::text, 'null')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    PERFORM directus_sync._node_id();   -- a clone gets a row of its own first
+    UPDATE directus_sync.node SET instance = number, instances = count;
+END
+$$;
+COMMENT ON FUNCTION directus_sync.set_instance(integer, integer) IS
+    'Numbers this database among the instances that create items (1 to count), so that their integer keys come from series that never meet';
+
+/*
+ * Integer keys of rel made here from this instance's series: a sequence
+ * <table>_directus_sync_keys that the column does not own, so that
+ * Directus's setval(max(key)) after a create with an explicit key
+ * (pg_get_serial_sequence) leaves it alone, stepping by the number of
+ * instances from this instance's number above every key so far. wanted:
+ * true (an error without set_instance), false (none), NULL (when
+ * set_instance was run; else a warning). Other key types need none.
+ */
+CREATE FUNCTION directus_sync._key_series(rel regclass, key_column name, wanted boolean) RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    n directus_sync.node;
+    key_type regtype;
+    identity "char";
+    seq text;
+    top bigint;
+BEGIN
+    SELECT a.atttypid::regtype, a.attidentity INTO key_type, identity
+      FROM pg_attribute a WHERE a.attrelid = rel AND a.attname = key_column;
+    IF key_type NOT IN ('smallint'::regtype, 'integer'::regtype, 'bigint'::regtype) OR wanted IS FALSE THEN
+        RETURN;
+    END IF;
+    PERFORM directus_sync._node_id();
+    SELECT * INTO n FROM directus_sync.node;
+    IF n.instances IS NULL THEN
+        IF wanted THEN
+            RAISE EXCEPTION 'this database has no instance number for key series'
+                USING ERRCODE = 'object_not_in_prerequisite_state',
+                      HINT = 'Run SELECT directus_sync.set_instance(number, count) in each database that creates items.';
+        END IF;
+        RAISE WARNING 'integer keys of % made here and on another instance at the same moment can collide', rel
+            USING DETAIL = 'The item created later then keeps the key and the other one is only in directus_sync.conflict.',
+                  HINT = 'Number the instances with directus_sync.set_instance(number, count) and run enable_clocks again, or use uuid keys.';
+        RETURN;
+    END IF;
+    IF identity <> '' THEN
+        RAISE EXCEPTION 'key column "%" of % is an identity column', key_column, rel
+            USING ERRCODE = 'feature_not_supported',
+                  DETAIL = 'Its sequence belongs to the column, and Directus moves it to the highest key after every replicated create.',
+                  HINT = 'Use a serial column (Directus makes one), or enable_clocks(collection, key_series => false).';
+    END IF;
+    seq := format('%I.%I', (SELECT nspname FROM pg_namespace WHERE oid = (SELECT relnamespace FROM pg_class WHERE oid = rel)),
+                  left((SELECT relname FROM pg_class WHERE oid = rel), 40) || '_directus_sync_keys');
+    SELECT r.top INTO top
+      FROM directus_sync._query_as_owner(rel, format('SELECT max(%I)::bigint FROM %s', key_column, rel), '{}')
+           AS r(top bigint);
+    top := coalesce(top, 0);
+    EXECUTE format('CREATE SEQUENCE IF NOT EXISTS %s AS bigint MINVALUE 1', seq);
+    -- the first key of this instance's series above every key so far
+    EXECUTE format('ALTER SEQUENCE %s INCREMENT BY %s RESTART WITH %s OWNED BY NONE', seq, n.instances,
+                   top + 1 + (((n.instance - (top + 1)) % n.instances) + n.instances) % n.instances);
+    EXECUTE format('ALTER SEQUENCE %s OWNER TO %I', seq, (SELECT pg_get_userbyid(relowner) FROM pg_class WHERE oid = rel));
+    EXECUTE format('ALTER TABLE %s ALTER COLUMN %I SET DEFAULT nextval(%L::regclass)', rel, key_column, seq);
+END
+$$;
+REVOKE ALL ON FUNCTION directus_sync.enable_clocks(text, boolean) FROM PUBLIC;
+REVOKE ALL ON FUNCTION directus_sync.set_instance(integer, integer) FROM PUBLIC;
+REVOKE ALL ON FUNCTION directus_sync._key_series(regclass, name, boolean) FROM PUBLIC;
 
 /*
  * Deleted items of tables with clocks (src/tombstone.c): the clock of each

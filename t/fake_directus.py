@@ -842,7 +842,7 @@ class Handler(BaseHTTPRequestHandler):
         # Node's HTTP server sends Date on every answer (directus_sync reads
         # the remote's clock from it); a test may shift it (mode clock_offset_s)
         lines = ["HTTP/1.1 %d %s" % (status, phrase),
-                 "Date: " + self.date_time_string(time.time() + self.state.clock_offset_s)]
+                 "Date: " + self.date_time_string(time.time() + getattr(self.state, "clock_offset_s", 0.0))]
         headers = dict(headers or {})
         ctype = headers.pop("Content-Type", ctype)
         if ctype:

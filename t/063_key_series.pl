@@ -1,0 +1,89 @@
+# Items created with integer keys on two instances at the same moment, with
+# clocks: two databases a and b in one cluster, each behind a peer Directus
+# (t/peer_directus.py) and replicating to the other, links held while both
+# create. With instance numbers (set_instance) each makes keys of its own
+# series and both items survive everywhere; without, the two items get one
+# key: the one created later keeps it on both sides, whole, and the other
+# is in the conflict log (insert_insert), never merged.
+use strict;
+use warnings;
+use lib 't';
+use DirectusSyncTest;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+
+plan skip_all => 'the peer Directus needs python3-psycopg2' unless have_psycopg2();
+
+my %user = (a => 'aaaaaaaa-0000-4000-8000-00000000000a', b => 'aaaaaaaa-0000-4000-8000-00000000000b');
+my $node = PostgreSQL::Test::Cluster->new('key_series');
+$node->init;
+$node->append_conf('postgresql.conf', qq{
+shared_preload_libraries = 'directus_sync'
+directus_sync.databases = 'a, b'
+directus_sync.retry_min_delay = 100
+directus_sync.retry_max_delay = 1000
+directus_sync.poll_interval = 500
+timezone = 'UTC'
+});
+$node->start;
+sub sql { my ($db, $q) = @_; return run_sql($node, $q, $db) }
+my $tables = slurp_file('t/directus_tables.sql');
+my %peer;
+for my $db (qw(a b))
+{
+	$node->safe_psql('postgres', "CREATE DATABASE $db");
+	sql($db, 'CREATE EXTENSION directus_sync');
+	sql($db, $tables);
+	sql($db, 'CREATE TABLE notes (id serial PRIMARY KEY, body text); CREATE TABLE memos (id serial PRIMARY KEY, body text)');
+	my $other = $db eq 'a' ? 'b' : 'a';
+	$peer{$db} = start_peer($node, $db, tokens => { "token-$other" => $user{$other} },
+		collections => { notes => { pk => 'id' }, memos => { pk => 'id' } });
+}
+for my $db (qw(a b))
+{
+	my $other = $db eq 'a' ? 'b' : 'a';
+	sql($db, "SET log_statement = 'none'; SELECT directus_sync.add_remote('$other', '$peer{$other}{url}', 'token-$db',
+		inbound_user => '$user{$other}', forward_inbound => true)");
+	sql($db, "SELECT directus_sync.subscribe('$other', 'notes', ARRAY['body'])");
+	sql($db, "SELECT directus_sync.subscribe('$other', 'memos', ARRAY['body'])");
+}
+sql('a', 'SELECT directus_sync.set_instance(1, 2)');
+sql('b', 'SELECT directus_sync.set_instance(2, 2)');
+for my $db (qw(a b))
+{
+	sql($db, q{SELECT directus_sync.enable_clocks('notes')});
+	sql($db, q{SELECT directus_sync.enable_clocks('memos', key_series => false)});
+}
+
+sub rows { my ($db, $t) = @_; return sql($db, "SELECT string_agg(id || ':' || body, ',' ORDER BY id) FROM $t") }
+sub drain
+{
+	for my $db (qw(a b))
+	{
+		wait_for("$db to drain", sub { sql($db, q{SELECT bool_and(queued = 0 AND in_flight = 0) FROM directus_sync.remote_status}) eq 't' })
+		  or BAIL_OUT("$db did not drain");
+	}
+}
+
+# Both create while neither hears of the other.
+sql($_, q{SELECT directus_sync.pause(r.name) FROM directus_sync.remote r}) for qw(a b);
+sql('a', q{INSERT INTO notes (body) VALUES ('made on a'); INSERT INTO memos (body) VALUES ('made on a')});
+sql('b', q{INSERT INTO notes (body) VALUES ('made on b'); INSERT INTO memos (body) VALUES ('made on b')});
+sql($_, q{SELECT directus_sync.resume(r.name) FROM directus_sync.remote r}) for qw(a b);
+drain();
+
+is(rows('a', 'notes'), '1:made on a,2:made on b', 'key series: each instance made a key of its own series; both items are on a');
+is(rows('b', 'notes'), rows('a', 'notes'), '... and on b');
+
+is(rows('a', 'memos'), '1:made on b', 'one key, no series: the item created later (on b) keeps the key on a');
+is(rows('b', 'memos'), '1:made on b', '... and on b: never merged field by field');
+is(sql('a', q{SELECT kind || ' ' || winner || ' ' || (local_value->>'body') || ' / ' || (remote_value->>'body')
+	FROM directus_sync.conflict WHERE collection = 'memos'}),
+	'insert_insert remote made on a / made on b', 'a logs the conflict with its own item in full');
+is(sql('b', q{SELECT count(*) FROM directus_sync.conflict WHERE collection = 'memos' AND kind = 'insert_insert' AND winner = 'local'}),
+	sql('b', q{SELECT count(*) FROM directus_sync.conflict WHERE collection = 'memos'}),
+	'b, where the later item was made, logs it (if at all) as won');
+is(server_crash($node), '', 'no crash in the server log');
+stop_peer($peer{$_}) for qw(a b);
+done_testing();
