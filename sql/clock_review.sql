@@ -82,3 +82,24 @@ SELECT sync_update(4, 'secret = ''old''',
                    jsonb_build_object('s', 'b', 'f', jsonb_build_object('secret', b_clock('0000000000000100'))));
 -- expected: 'new'
 SELECT secret FROM articles WHERE id = 4;
+
+-- 5. Items from before enable_clocks have no born clock; shipped to two new
+-- instances (resync), each stamps a born clock of its own on the sync's
+-- create. A later edit from one of them carries its born clock to the
+-- other, which takes it for another item created with the same key
+-- (insert_insert) and rejects the edit whole: the third instance keeps
+-- 'B edit', this one never gets it.
+BEGIN;
+INSERT INTO articles (id, title, body, directus_sync_meta)
+VALUES (5, 'pre-clock', 'x', '{"s": "00000000-0000-0000-0000-0000000000a0", "f": {}, "p": {}}');
+INSERT INTO directus_activity (action, "user", collection, item)
+VALUES ('create', '00000000-0000-0000-0000-00000000000b', 'articles', '5');
+COMMIT;
+-- expected: no born clock of our own for an item whose sender had none
+SELECT directus_sync_meta ? 'b' AS born_stamped_here FROM articles WHERE id = 5;
+SELECT sync_update(5, 'title = ''B edit''',
+                   jsonb_build_object('s', 'b', 'b', b_clock('0000000000000001'),
+                                      'f', jsonb_build_object('title', b_clock(left(directus_sync.clock_now(), 16)))));
+-- expected: 'B edit', no conflict
+SELECT title FROM articles WHERE id = 5;
+SELECT kind, winner FROM directus_sync.conflict WHERE item_key = '5';
