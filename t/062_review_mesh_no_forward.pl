@@ -7,5 +7,14 @@
 # brings the item back there, and nobody forwards it, so it stays.
 use strict;
 use warnings;
+# loaded here, at compile time: their INIT blocks must run
+use lib 't';
+use DirectusSyncTest;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
 $ENV{DS_FORWARD_INBOUND} = 0;
+# found with this seed: b and c ended with another body than a for one item
+# (a revived item); 3 random seeds found it in 1 of 3 runs
+$ENV{DS_SEED} //= 1366810730 unless defined $ENV{DS_CONVERGENCE_SEEDS};
 do './t/060_convergence.pl' or die($@ || $!);
