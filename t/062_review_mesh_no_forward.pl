@@ -14,7 +14,8 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 $ENV{DS_FORWARD_INBOUND} = 0;
-# found with this seed: b and c ended with another body than a for one item
-# (a revived item); 3 random seeds found it in 1 of 3 runs
-$ENV{DS_SEED} //= 1366810730 unless defined $ENV{DS_CONVERGENCE_SEEDS};
+# Timing-dependent: 3 random seeds diverged in 1 run of 3 (seed 1366810730:
+# b and c held another body than a, which matched the oracle, for one item;
+# the same seed again passed). Default here: 6 seeds.
+$ENV{DS_CONVERGENCE_SEEDS} //= 6 unless defined $ENV{DS_SEED};
 do './t/060_convergence.pl' or die($@ || $!);
