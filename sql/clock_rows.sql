@@ -267,3 +267,8 @@ SELECT directus_sync.unsubscribe('b', 'articles'), directus_sync.unsubscribe('c'
 SELECT tgname FROM pg_trigger WHERE tgrelid = 'articles'::regclass ORDER BY tgname;
 DROP VIEW queue;
 DROP EXTENSION directus_sync;
+-- leave the database as found, for the next test
+DROP TABLE articles, directus_activity, wrong_type, seen, before_delete, notes, ident;
+DROP FUNCTION clock(text), clock_of(integer, text), b_clock(), sync_write(text, text, text, text, uuid),
+     latest_clock(integer), sync_delete(integer, text), sync_create(integer, text, text),
+     sync_born(integer, text, text, text);

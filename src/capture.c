@@ -79,6 +79,7 @@ typedef struct CaptureTable
 	AttrNumber	clock_attnum;	/* directus_sync_meta; 0: no clocks */
 	int			nclocked;
 	CaptureField *clocked;		/* every subscribed field but the key */
+	CaptureField *columns;		/* by attnum - 1; attnum 0: the key, the clock column, dropped */
 } CaptureTable;
 
 static HTAB *capture_tables = NULL;
@@ -196,32 +197,40 @@ load_subscriptions(CaptureTable *table, Relation rel)
 }
 
 /*
- * The clock column, and the fields that get clocks: the union of every
- * subscription's fields, the key left out (it names the item).
+ * The clock column, every column a sync may bring a clock for, and the
+ * fields that local writes stamp: those of every subscription, of remotes
+ * disabled too (a remote enabled again must not meet rows whose clocks a
+ * write in between dropped), the key left out (it names the item).
  */
 static void
 init_clocked(CaptureTable *table, Relation rel)
 {
-	table->clock_attnum = SPI_fnumber(RelationGetDescr(rel), CLOCK_COLUMN);
-	if (table->clock_attnum <= 0 ||
-		TupleDescAttr(RelationGetDescr(rel), table->clock_attnum - 1)->atttypid != JSONBOID)
+	TupleDesc	desc = RelationGetDescr(rel);
+	Oid			types[1] = {OIDOID};
+	Datum		values[1] = {ObjectIdGetDatum(table->relid)};
+
+	table->clock_attnum = SPI_fnumber(desc, CLOCK_COLUMN);
+	if (table->clock_attnum <= 0 || TupleDescAttr(desc, table->clock_attnum - 1)->atttypid != JSONBOID)
 	{
 		table->clock_attnum = 0;
 		return;
 	}
-	table->clocked = MemoryContextAllocZero(table->cxt, sizeof(CaptureField) * Max(RelationGetNumberOfAttributes(rel), 1));
-	for (int i = 0; i < table->nsubs; i++)
+	table->columns = MemoryContextAllocZero(table->cxt, sizeof(CaptureField) * Max(desc->natts, 1));
+	for (AttrNumber att = 1; att <= desc->natts; att++)
 	{
-		for (int j = 0; j < table->subs[i].nfields; j++)
-		{
-			CaptureField *field = &table->subs[i].fields[j];
-			bool		known = field->attnum == table->key.attnum || field->attnum == table->clock_attnum;
+		if (att != table->key.attnum && att != table->clock_attnum && !TupleDescAttr(desc, att - 1)->attisdropped)
+			init_field(&table->columns[att - 1], rel, att, table->cxt);
+	}
+	if (SPI_execute_with_args("SELECT DISTINCT f FROM directus_sync.subscription, unnest(fields) AS f WHERE relid = $1",
+							  1, types, values, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the subscribed fields of table \"%s\"", RelationGetRelationName(rel));
+	table->clocked = MemoryContextAllocZero(table->cxt, sizeof(CaptureField) * Max(SPI_processed, 1));
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		AttrNumber	att = SPI_fnumber(desc, SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
 
-			for (int k = 0; k < table->nclocked && !known; k++)
-				known = table->clocked[k].attnum == field->attnum;
-			if (!known)
-				table->clocked[table->nclocked++] = *field;
-		}
+		if (att > 0 && table->columns[att - 1].attnum != 0)
+			table->clocked[table->nclocked++] = table->columns[att - 1];
 	}
 }
 
@@ -643,8 +652,11 @@ stamp_clocks(TriggerData *trigdata)
 	if (table->clock_attnum == 0)
 		return new;
 	key = key_text(table, new, desc);
+	/* a changed key: another item, created now (its clocks later than a delete of that key) */
+	if (update && key != NULL && strcmp(key_text(table, trigdata->tg_trigtuple, desc), key) != 0)
+		update = false;
 	result = clock_row_before(rel, update ? trigdata->tg_trigtuple : NULL, new, table->clock_attnum,
-							  table->nclocked, table->clocked, key ? key : "", deleted, &conflicts);
+							  table->nclocked, table->clocked, table->columns, key ? key : "", deleted, &conflicts);
 	if (result == NULL)
 		log_conflicts_now(RelationGetRelationName(rel), key, conflicts);
 	for (int i = 0; result == NULL && i < table->nsubs; i++)
@@ -671,6 +683,7 @@ directus_sync_capture(PG_FUNCTION_ARGS)
 	char	   *old_key = NULL;
 	char	  **payloads;
 	char	   *deleted = NULL;
+	char		scratch[CLOCK_TEXT_LEN + 1];
 
 	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_FOR_ROW(trigdata->tg_event) ||
 		TRIGGER_FIRED_INSTEAD(trigdata->tg_event) ||
@@ -723,7 +736,10 @@ directus_sync_capture(PG_FUNCTION_ARGS)
 		else if (payloads[i] != NULL)
 			queue_change(table, sub, key, SYNC_OP_UPDATE, payloads[i]);
 	}
-	if (TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event) && old_key == NULL)
+	if ((TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event) && old_key == NULL) ||
+		(TRIGGER_FIRED_BY_INSERT(trigdata->tg_event) && table->clock_attnum != 0 &&
+		 tombstone_create_lost(RelationGetRelid(trigdata->tg_relation),
+							   RelationGetRelationName(trigdata->tg_relation), key, scratch)))
 		make_expected_delete(table, trigdata->tg_relation, tuple, key);
 	return PointerGetDatum(NULL);
 }

@@ -47,6 +47,7 @@
 #include "postgres.h"
 
 #include "access/htup_details.h"
+#include "executor/spi.h"
 #include "lib/stringinfo.h"
 #include "utils/builtins.h"
 #include "utils/json.h"
@@ -205,6 +206,7 @@ typedef struct RowWrite
 	bool	   *replace;
 	uint64		row_stamp;		/* this write's tick, 0 until taken */
 	char		latest[CLOCK_TEXT_LEN + 1];	/* the latest field clock kept */
+	bool	   *decided;		/* by attnum - 1: the field's clock is written */
 	bool		sync_wins_whole;	/* insert/insert: the sync's item was born later */
 	bool		sync_loses_whole;	/* insert/insert: ours was */
 	StringInfoData clocks;		/* the new clock column: "b" and "f" */
@@ -280,6 +282,84 @@ keep_clock(RowWrite *w, const CaptureField *field, const char *clock, const char
 	if (prev != NULL)
 		append_clock(&w->prev, field->name, prev);
 	keep_latest(w->latest, clock);
+	w->decided[field->attnum - 1] = true;
+}
+
+static void write_field(RowWrite *w, const CaptureField *field);
+
+/* The column of a member name of a clock object; NULL: none that takes clocks. */
+static const CaptureField *
+member_column(RowWrite *w, const CaptureField *columns, const JsonbValue *name)
+{
+	char	   *cname = pnstrdup(name->val.string.val, name->val.string.len);
+	AttrNumber	att = SPI_fnumber(w->desc, cname);
+
+	if (att <= 0 || columns[att - 1].attnum == 0)
+		return NULL;
+	return &columns[att - 1];
+}
+
+/*
+ * A sync's clocks of fields this instance does not ship itself (a field
+ * replicated one way, to here) are decided like the others.
+ */
+static void
+write_sync_only_fields(RowWrite *w, const CaptureField *columns)
+{
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+
+	if (!w->sent.from_sync || w->sent.fields == NULL)
+		return;
+	it = JsonbIteratorInit(w->sent.fields);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		const CaptureField *column;
+
+		if (tok == WJB_KEY && (column = member_column(w, columns, &v)) != NULL &&
+			!w->decided[column->attnum - 1])
+			write_field(w, column);
+	}
+}
+
+/*
+ * Clocks the row has of fields no write decided (no longer subscribed, or
+ * a column gone) stay as they are: dropping them would let any older value
+ * win later.
+ */
+static void
+keep_undecided(RowWrite *w, JsonbContainer *object, StringInfo out, bool latest, const CaptureField *columns)
+{
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	char	   *name = NULL;
+
+	if (object == NULL)
+		return;
+	it = JsonbIteratorInit(object);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		if (tok == WJB_KEY)
+		{
+			const CaptureField *column = member_column(w, columns, &v);
+
+			name = (column == NULL || !w->decided[column->attnum - 1])
+				? pnstrdup(v.val.string.val, v.val.string.len) : NULL;
+		}
+		else if (tok == WJB_VALUE && name != NULL && v.type == jbvString &&
+				 clock_text_valid(v.val.string.val, v.val.string.len))
+		{
+			char		clock[CLOCK_TEXT_LEN + 1];
+
+			memcpy(clock, v.val.string.val, CLOCK_TEXT_LEN);
+			clock[CLOCK_TEXT_LEN] = '\0';
+			append_clock(out, name, clock);
+			if (latest)
+				keep_latest(w->latest, clock);
+		}
+	}
 }
 
 /*
@@ -371,7 +451,8 @@ write_born(RowWrite *w)
 		c->remote_value = row_json(w, w->new);
 		born = w->sync_wins_whole ? came : have;
 	}
-	if (born == NULL && w->old == NULL)
+	/* a sync's item that has none (from before its instance had clocks) gets none here either */
+	if (born == NULL && w->old == NULL && !w->sent.from_sync)
 	{
 		stamp_after(NULL, &w->row_stamp, stamp);
 		born = stamp;
@@ -462,8 +543,8 @@ create_survives_delete(RowWrite *w, const char *item, char *deleted)
  */
 HeapTuple
 clock_row_before(Relation rel, HeapTuple old, HeapTuple new, AttrNumber clock_attnum,
-				 int nfields, const CaptureField *fields, const char *item, char *deleted,
-				 List **conflicts)
+				 int nfields, const CaptureField *fields, const CaptureField *columns,
+				 const char *item, char *deleted, List **conflicts)
 {
 	RowWrite	w;
 
@@ -477,6 +558,7 @@ clock_row_before(Relation rel, HeapTuple old, HeapTuple new, AttrNumber clock_at
 	w.values = palloc0(sizeof(Datum) * w.desc->natts);
 	w.nulls = palloc0(sizeof(bool) * w.desc->natts);
 	w.replace = palloc0(sizeof(bool) * w.desc->natts);
+	w.decided = palloc0(sizeof(bool) * w.desc->natts);
 	initStringInfo(&w.clocks);
 	initStringInfo(&w.prev);
 	appendStringInfoChar(&w.clocks, '{');
@@ -486,6 +568,9 @@ clock_row_before(Relation rel, HeapTuple old, HeapTuple new, AttrNumber clock_at
 	appendStringInfoString(&w.clocks, "\"f\":{");
 	for (int i = 0; i < nfields; i++)
 		write_field(&w, &fields[i]);
+	write_sync_only_fields(&w, columns);
+	keep_undecided(&w, w.stored.fields, &w.clocks, true, columns);
+	keep_undecided(&w, w.stored.prev, &w.prev, false, columns);
 	appendStringInfoChar(&w.clocks, '}');
 	if (w.prev.len > 1)
 		appendStringInfo(&w.clocks, ",\"p\":%s}", w.prev.data);
@@ -502,6 +587,8 @@ clock_row_before(Relation rel, HeapTuple old, HeapTuple new, AttrNumber clock_at
 	w.replace[clock_attnum - 1] = true;
 	if (w.sent.from_sync)
 		loop_guard_expect_sync(RelationGetRelationName(rel), item, w.conflicts);
+	if (w.sent.from_sync && old == NULL)
+		tombstone_recheck_create(RelationGetRelid(rel), item, w.latest);
 	*conflicts = NIL;
 	return heap_modify_tuple(new, w.desc, w.values, w.nulls, w.replace);
 }

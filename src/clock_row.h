@@ -38,7 +38,8 @@ typedef struct ClockConflict
 extern RowClocks clock_row_read(HeapTuple tuple, AttrNumber attnum, TupleDesc desc);
 extern bool clock_row_get(JsonbContainer *object, const char *name, char *out);
 extern HeapTuple clock_row_before(Relation rel, HeapTuple old, HeapTuple new, AttrNumber clock_attnum,
-								  int nfields, const CaptureField *fields, const char *item,
+								  int nfields, const CaptureField *fields,
+								  const CaptureField *columns, const char *item,
 								  char *deleted, List **conflicts);
 extern void clock_row_delete_clock(HeapTuple old, AttrNumber clock_attnum, TupleDesc desc, char *out);
 

@@ -80,6 +80,7 @@ typedef struct ClockedKey
 	List	   *conflicts;		/* ClockConflict, logged when by_sync is known */
 	SubTransactionId subxact;	/* where the clocks were written */
 	bool		undone;			/* that subtransaction rolled back: nothing to check */
+	SubTransactionId sync_subxact;	/* where the activity row that set by_sync was written */
 } ClockedKey;
 
 typedef struct QueuedRow
@@ -265,6 +266,14 @@ at_subtransaction_end(SubXactEvent event, SubTransactionId mySubid, SubTransacti
 	hash_seq_init(&status, clocked_this_xact->table);
 	while ((entry = hash_seq_search(&status)) != NULL)
 	{
+		/* an activity row rolled back vouches for nothing */
+		if (entry->by_sync && entry->sync_subxact == mySubid)
+		{
+			if (event == SUBXACT_EVENT_ABORT_SUB)
+				entry->by_sync = false;
+			else
+				entry->sync_subxact = parentSubid;
+		}
 		if (entry->subxact != mySubid)
 			continue;
 		if (event == SUBXACT_EVENT_ABORT_SUB)
@@ -445,17 +454,19 @@ guard_item(Datum user, const char *action, const char *collection, const char *i
 		if (clocked != NULL && !clocked->by_sync)
 		{
 			clocked->by_sync = true;
+			clocked->sync_subxact = GetCurrentSubTransactionId();
 			loop_guard_log_conflicts(inbound->remote_id, collection, item, clocked->conflicts);
 		}
 		if (entry == NULL)
 			continue;
 		if (strcmp(action, "delete") != 0 && !entry->clocked)
 			res = resolve_conflicts(inbound->remote_id, collection, item, entry->rows);
+		/* with clocks a change is always forwarded: convergence needs it */
 		foreach(lc, entry->rows)
 		{
 			QueuedRow  *row = lfirst(lc);
 
-			if (row->remote_id == inbound->remote_id || !inbound->forward)
+			if (row->remote_id == inbound->remote_id || (!inbound->forward && !entry->clocked))
 				unqueue(row);
 		}
 	}

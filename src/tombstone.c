@@ -13,7 +13,9 @@
  * A sync's delete arrives as an update that carries the delete's clock
  * (Directus's DELETE carries nothing else): clock_row.c decides that it
  * wins and expects the delete, which the capture trigger then makes, with
- * that clock rather than a new one.
+ * that clock rather than a new one. A sync's create looks for a tombstone
+ * twice: before the insert, and after it, when a delete of the same key
+ * that the insert waited for has committed.
  *
  *-------------------------------------------------------------------------
  */
@@ -30,11 +32,16 @@
 #include "queue_write.h"
 #include "tombstone.h"
 
-/* A delete a sync's update decided on, made later in the same statement. */
+/*
+ * What the AFTER half of the capture trigger has to do for an item after
+ * the BEFORE half: make a delete a sync's update decided on, or look again
+ * for a delete of an item a sync just created.
+ */
 typedef struct ExpectedDelete
 {
 	char	   *hash_key;		/* relid \x1f key */
-	char		clock[CLOCK_TEXT_LEN + 1];
+	char		clock[CLOCK_TEXT_LEN + 1];	/* the delete's; "" none */
+	char		created[CLOCK_TEXT_LEN + 1];	/* a sync's create: its latest clock; "" none */
 } ExpectedDelete;
 
 static KeyHash *expected_deletes = NULL;
@@ -69,7 +76,7 @@ tombstone_read(const char *collection, const char *key, char *clock)
 	become_owner(&as);
 	if (SPI_execute_plan(keep_plan(&plan, "SELECT deleted FROM directus_sync.tombstone"
 								   " WHERE collection = $1 AND item_key = $2", 2, types),
-						 values, NULL, true, 1) != SPI_OK_SELECT)
+						 values, NULL, false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not read the tombstone of item \"%s\"", key);
 	found = SPI_processed == 1;
 	if (found)
@@ -109,11 +116,9 @@ expected_key(Oid relid, const char *key)
 	return psprintf("%u\x1f%s", relid, key);
 }
 
-/* A sync's update decided that the item goes, with this clock. */
-void
-tombstone_expect_delete(Oid relid, const char *key, const char *clock)
+static ExpectedDelete *
+expect(Oid relid, const char *key)
 {
-	ExpectedDelete *entry;
 	bool		found;
 
 	if (expected_deletes == NULL || expected_xid != GetTopTransactionId())
@@ -123,8 +128,50 @@ tombstone_expect_delete(Oid relid, const char *key, const char *clock)
 										  TopTransactionContext);
 		expected_xid = GetTopTransactionId();
 	}
-	entry = keyhash_enter(expected_deletes, expected_key(relid, key), &found);
-	strlcpy(entry->clock, clock, sizeof(entry->clock));
+	return keyhash_enter(expected_deletes, expected_key(relid, key), &found);
+}
+
+/* A sync's update decided that the item goes, with this clock. */
+void
+tombstone_expect_delete(Oid relid, const char *key, const char *clock)
+{
+	strlcpy(expect(relid, key)->clock, clock, CLOCK_TEXT_LEN + 1);
+}
+
+/*
+ * A sync created the item, its latest clock being latest. A delete of the
+ * item that committed while the create waited for it (the tombstone read
+ * before did not see it yet) is looked for again after the insert.
+ */
+void
+tombstone_recheck_create(Oid relid, const char *key, const char *latest)
+{
+	strlcpy(expect(relid, key)->created, latest, CLOCK_TEXT_LEN + 1);
+}
+
+/*
+ * After a sync's create: a delete of the item here later than the create's
+ * clocks that is visible now makes the item go (expected, as for a sync's
+ * delete; its clock into clock). False: none.
+ */
+bool
+tombstone_create_lost(Oid relid, const char *collection, const char *key, char *clock)
+{
+	ExpectedDelete *entry;
+
+	if (expected_deletes == NULL || expected_xid != GetTopTransactionIdIfAny())
+		return false;
+	entry = keyhash_find(expected_deletes, expected_key(relid, key));
+	if (entry == NULL || entry->created[0] == '\0')
+		return false;
+	if (!tombstone_read(collection, key, clock) || strcmp(entry->created, clock) > 0)
+	{
+		entry->created[0] = '\0';
+		return false;
+	}
+	entry->created[0] = '\0';
+	strlcpy(entry->clock, clock, CLOCK_TEXT_LEN + 1);
+	return true;
 }
 
 /*
