@@ -347,6 +347,7 @@ print_part2() {
             "the worker, a table with clocks", dn, ks, kr, kq, kb
         printf "  with clocks / without: %.2fx [1.0x: %s]\n", kr / dr, (kr / dr >= 1.0 ? "ok" : "LOW")
     }'
+    echo "  CPU seconds of each drain, worker/fake: without clocks ${DRAIN_CPU_RUNS[c]:-}; with clocks ${DRAIN_CPU_RUNS[clocks]:-}"
 }
 
 print_part3() {
@@ -447,14 +448,23 @@ queue_creates() {
     sql "CHECKPOINT"
 }
 
+# proc_ticks PID: the CPU ticks (user + system) of a process, 0 if it is gone.
+proc_ticks() {
+    awk '{ print $14 + $15 }' "/proc/${1:-0}/stat" 2>/dev/null || echo 0
+}
+
 # drain CFG: the queue shipped from resume() until it is empty; sets
-# DRAIN_SECS, DRAIN_REQUESTS, DRAIN_BYTES (average payload size queued).
+# DRAIN_SECS, DRAIN_REQUESTS, DRAIN_BYTES (average payload size queued),
+# DRAIN_CPU (CPU seconds of the worker and of the fake during the drain).
 drain() {
-    local cfg=$1 delivered0 status secs
+    local cfg=$1 delivered0 status secs wpid0 wpid1 wt0 wt1 ft0 ft1
     queue_creates "$cfg"
     DRAIN_BYTES=$(sql "SELECT round(avg(octet_length(payload::text))) FROM directus_sync.outbox")
     delivered0=$(sql "SELECT delivered FROM directus_sync.remote_status WHERE remote = '$REMOTE'")
     fake POST /__fake/reset >/dev/null
+    wpid0=$(sql "SELECT pid FROM pg_stat_activity WHERE backend_type = 'directus_sync worker' AND datname = '$DB'")
+    wt0=$(proc_ticks "$wpid0")
+    ft0=$(proc_ticks "$FAKE_PID")
     # resume() commits and wakes the worker; the DO block then looks at the
     # queue every 10 ms (each look a new snapshot) until it is empty.
     if ! secs=$(pg "$PGBIN/psql" -X -q -v ON_ERROR_STOP=1 -At -d "$DB" 2>&1 <<EOF | tail -n 1
@@ -479,6 +489,12 @@ EOF
             && ds_die "the directus_sync worker crashed while draining the queue (server log below)"
         ds_die "the drain ($cfg) did not finish: $secs"
     fi
+    ft1=$(proc_ticks "$FAKE_PID")
+    wpid1=$(sql "SELECT pid FROM pg_stat_activity WHERE backend_type = 'directus_sync worker' AND datname = '$DB'")
+    wt1=$(proc_ticks "$wpid1")
+    # (a worker that started at resume() spent all its ticks on the drain)
+    [ "$wpid1" = "$wpid0" ] || wt0=0
+    DRAIN_CPU=$(awk -v w=$((wt1 - wt0)) -v f=$((ft1 - ft0)) -v hz="$CLK_TCK" 'BEGIN { printf "%.2f %.2f", w / hz, f / hz }')
     status=$(sql "SELECT format('%s %s %s', queued, dead, delivered - $delivered0) FROM directus_sync.remote_status WHERE remote = '$REMOTE'")
     [ "$status" = "0 0 $DRAIN_ITEMS" ] || ds_die "after the drain ($cfg) queued/dead/delivered are $status, expected 0 0 $DRAIN_ITEMS"
     [ "$(fake_count)" = "$DRAIN_ITEMS" ] || ds_die "the fake holds $(fake_count) items after the drain ($cfg), expected $DRAIN_ITEMS"
@@ -504,13 +520,16 @@ read -r naive_items naive_secs _ <<<"$naive"
 [ "$(fake_count)" = "$NAIVE_ITEMS" ] || ds_die "the fake holds $(fake_count) items after the naive sender"
 naive_requests=$(fake_stat requests)
 
-declare -A DRAIN_RUNS
+declare -A DRAIN_RUNS DRAIN_CPU_RUNS
 for round in $(seq 0 $((DRAIN_ROUNDS - 1))); do
     for k in 0 1; do
         if [ $(( (k + round) % 2 )) = 0 ]; then cfg=c; else cfg=clocks; fi
         drain "$cfg"
         DRAIN_RUNS[$cfg]="${DRAIN_RUNS[$cfg]:-} $DRAIN_SECS"
-        printf '  drain %-8s %8.3f s  (%s requests, %s bytes/item queued)\n' "$cfg" "$DRAIN_SECS" "$DRAIN_REQUESTS" "$DRAIN_BYTES"
+        read -r wcpu fcpu <<<"$DRAIN_CPU"
+        printf '  drain %-8s %8.3f s  (%s requests, %s bytes/item queued; CPU s: worker %s, fake %s)\n' \
+            "$cfg" "$DRAIN_SECS" "$DRAIN_REQUESTS" "$DRAIN_BYTES" "$wcpu" "$fcpu"
+        DRAIN_CPU_RUNS[$cfg]="${DRAIN_CPU_RUNS[$cfg]:-}${DRAIN_CPU_RUNS[$cfg]:+, }$wcpu/$fcpu"
         if [ "$cfg" = c ]; then
             drain_requests=$DRAIN_REQUESTS drain_bytes=$DRAIN_BYTES
         else
