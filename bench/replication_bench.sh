@@ -10,7 +10,10 @@
 #      100-row statements, on a table (a) not subscribed, (b) subscribed with
 #      directus_sync.subscribe (the C capture trigger), (c) carrying a
 #      PL/pgSQL AFTER ROW trigger that writes the same outbox rows
-#      (bench/replication_setup.sql). In (b) and (c) the remote is paused:
+#      (bench/replication_setup.sql), (d) subscribed with clocks
+#      (directus_sync.enable_clocks: the BEFORE trigger stamps each changed
+#      field, the payloads carry the clocks; its 100,000 rows loaded with
+#      their clocks). In (b), (c) and (d) the remote is paused:
 #      changes are captured and queued, the worker is not woken and ships
 #      nothing, so the numbers are the writers' cost and not the worker's
 #      and the fake's competition for this machine's CPUs.
@@ -18,14 +21,22 @@
 #      directus_sync.resume() until the queue is empty, against a naive
 #      sender that POSTs one item per request over keep-alive HTTP, as an
 #      add-on inside Directus does (bench/replication_naive_sender.py, a
-#      5,000-item sample of the same queue).
+#      5,000-item sample of the same queue); and the same 50,000 creates of
+#      a table with clocks (each item carrying its directus_sync_meta), in
+#      DRAIN_ROUNDS interleaved runs of each, median.
 #   3. latency: commit-to-arrival p50/p99 of single-row inserts at 100
 #      commits/s for LATENCY_SECONDS (the row's clock_timestamp() against the
 #      fake's arrival time, bench/replication_latency.py).
+#   4. apply: rows/s of inbound changes written by the remote's inbound user
+#      (2 clients, a transaction per change: the UPDATE of two fields of an
+#      article and Directus's directus_activity row), into the subscribed
+#      table with clocks (the sync's clocks in directus_sync_meta) and
+#      without (bench/replication_apply_clocks.sql, _plain.sql), as
+#      BENCH_ROUNDS interleaved runs, median.
 #
 # Run as root on Debian 12 (installs packages, builds, starts a throwaway
 # cluster on 127.0.0.1:54395 and the fake on 127.0.0.1:55395, removes
-# everything on exit); about 4 to 5 minutes:
+# everything on exit); about 7 minutes:
 #   bash bench/replication_bench.sh
 #   BENCH_SECONDS=30 LATENCY_SECONDS=30 bash bench/replication_bench.sh
 # PGBIN (a PostgreSQL 15 bin directory, default Debian's) and PORT may be set
@@ -38,6 +49,7 @@ pgbin_from_env=${PGBIN:-}
 BENCH_SECONDS=${BENCH_SECONDS:-15}   # per workload and configuration, in BENCH_ROUNDS runs
 BENCH_ROUNDS=${BENCH_ROUNDS:-3}
 LATENCY_SECONDS=${LATENCY_SECONDS:-25}
+DRAIN_ROUNDS=${DRAIN_ROUNDS:-2}
 PORT=${PORT:-54395}
 FAKE_PORT=${FAKE_PORT:-55395}
 DB=bench
@@ -48,8 +60,9 @@ DRAIN_ITEMS=50000
 NAIVE_ITEMS=5000
 RATE=100              # commits/s of the latency run
 FIELDS="ARRAY['title', 'body', 'n', 'published', 'at']"
+SYNC_USER=00000000-0000-0000-0000-00000000000b   # the inbound user of part 4 (bench/replication_apply_*.sql)
 
-for v in BENCH_SECONDS BENCH_ROUNDS LATENCY_SECONDS PORT FAKE_PORT; do
+for v in BENCH_SECONDS BENCH_ROUNDS LATENCY_SECONDS DRAIN_ROUNDS PORT FAKE_PORT; do
     [[ "${!v}" =~ ^[1-9][0-9]*$ ]] || ds_die "$v must be a positive integer, not '${!v}'"
 done
 RUN_SECONDS=$(( (BENCH_SECONDS + BENCH_ROUNDS - 1) / BENCH_ROUNDS ))
@@ -114,6 +127,10 @@ EOF
 fake_count() {
     fake GET /__fake/collections | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["articles"]["count"])'
 }
+# fake_item KEY: an item of articles as the fake answers GET /items/articles/KEY.
+fake_item() {
+    fake GET "/items/articles/$1?access_token=$TOKEN"
+}
 fake_stat() {
     fake GET /__fake/stats | /usr/bin/python3 -c "import json,sys; print(json.load(sys.stdin)['$1'])"
 }
@@ -149,7 +166,9 @@ done
 WORKER_PID=$(sql "SELECT pid FROM pg_stat_activity WHERE backend_type = 'directus_sync worker' AND datname = '$DB'")
 [ -n "$WORKER_PID" ] || ds_die "cannot find the worker's pid"
 
-# configure none|c|plpgsql: no capture, the subscription (C trigger), or the PL/pgSQL trigger.
+# configure none|c|plpgsql|clocks: no capture, the subscription (C trigger), the PL/pgSQL
+# trigger, or the subscription with clocks (which adds the column directus_sync_meta, kept
+# when unsubscribed: prepare_table makes the table afresh).
 configure() {
     sql "DROP TRIGGER IF EXISTS replication_bench_plpgsql ON public.articles"
     if [ "$(sql "SELECT count(*) FROM directus_sync.subscription")" != 0 ]; then
@@ -158,24 +177,41 @@ configure() {
     case $1 in
         none) ;;
         c) sql "SELECT directus_sync.subscribe('$REMOTE', 'articles', $FIELDS)" >/dev/null ;;
+        clocks) sql "SELECT directus_sync.subscribe('$REMOTE', 'articles', $FIELDS)" >/dev/null
+                sql "SELECT directus_sync.enable_clocks('articles')" >/dev/null ;;
         plpgsql) sql "CREATE TRIGGER replication_bench_plpgsql AFTER INSERT OR UPDATE OR DELETE ON public.articles
                       FOR EACH ROW EXECUTE FUNCTION public.replication_bench_plpgsql_capture($REMOTE_ID)" ;;
     esac
     local want=1 got
     [ "$1" = none ] && want=0
+    [ "$1" = clocks ] && want=2   # the clock trigger (BEFORE) and the capture trigger
     # row triggers (subscribe also adds one that refuses TRUNCATE)
     got=$(sql "SELECT count(*) FROM pg_trigger WHERE tgrelid = 'public.articles'::regclass AND tgtype::int & 32 = 0")
     [ "$got" = "$want" ] || ds_die "articles has $got triggers in configuration $1, expected $want"
 }
 
-# prepare_table: $BASE_ROWS articles, an empty queue, vacuumed, checkpointed.
+# has_clock_column: whether articles has the column enable_clocks adds.
+has_clock_column() {
+    [ "$(sql "SELECT count(*) FROM pg_attribute WHERE attrelid = 'public.articles'::regclass
+                 AND attname = 'directus_sync_meta' AND NOT attisdropped")" = 1 ]
+}
+
+# prepare_table [clocks]: $BASE_ROWS articles, an empty queue, vacuumed,
+# checkpointed. With clocks the rows are written with the clocks on (each
+# gets its clocks, as the rows of a table with clocks have them), and the
+# table stays configured so; else it is left unconfigured, as it was before
+# any clocks (made afresh if it has their column).
 prepare_table() {
     configure none
-    sql "TRUNCATE public.articles RESTART IDENTITY;
-         INSERT INTO public.articles (title, body, n, published, at)
+    if has_clock_column; then
+        sql "SELECT public.replication_bench_table()" >/dev/null
+    fi
+    sql "TRUNCATE public.articles RESTART IDENTITY"
+    [ "${1:-}" = clocks ] && configure clocks
+    sql "INSERT INTO public.articles (title, body, n, published, at)
          SELECT 'Article ' || g, repeat('lorem ipsum ', 25), g, g % 2 = 0, now()
            FROM generate_series(1, $BASE_ROWS) AS g;
-         TRUNCATE directus_sync.outbox"
+         TRUNCATE directus_sync.outbox, public.directus_activity"
     # (the queue was just truncated: nothing to vacuum there)
     pg "$PGBIN/psql" -X -q -v ON_ERROR_STOP=1 -d "$DB" -c "VACUUM ANALYZE public.articles" -c "CHECKPOINT"
 }
@@ -228,7 +264,8 @@ bench_run() {
 # (or, if a part fails, those of the parts before it).
 declare -A TPS CPU RUNS
 WORKLOADS=(insert_1 insert_100 update_1 update_100)
-CONFIGS=(none c plpgsql)
+CONFIGS=(none c plpgsql clocks)
+APPLY_CONFIGS=(c clocks)
 
 print_header() {
     echo
@@ -237,6 +274,7 @@ print_header() {
     echo "  machine:        $(nproc) CPUs, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1); load average before the run $LOAD_BEFORE, now $(cut -d ' ' -f 1-3 /proc/loadavg)"
     echo "  pgbench:        -n -c 2 -j 2, TCP to 127.0.0.1; fsync and synchronous_commit on"
     echo "  table:          articles (id bigint pk, title, body (300 chars), n, published, at); all 5 fields subscribed"
+    echo "                  (with clocks: and directus_sync_meta jsonb, the clocks of the 5 fields and the item's born clock)"
     echo "  fake Directus:  t/fake_directus.py (one Python process) on 127.0.0.1"
 }
 
@@ -267,20 +305,49 @@ print_part1() {
             printf "  CPU of the worker while the remote is paused (C / PL/pgSQL): INSERT 1 row/tx %s%% / %s%%, UPDATE 1 row/tx %s%% / %s%% of a CPU\n",
                 wi1c, wi1p, wu1c, wu1p
         }'
+    echo
+    echo "   (d) subscribed with clocks (enable_clocks), the same runs, interleaved with the above"
+    awk -v i1n="${TPS[insert_1.none]}" -v i1c="${TPS[insert_1.c]}" -v i1k="${TPS[insert_1.clocks]}" \
+        -v iHn="${TPS[insert_100.none]}" -v iHc="${TPS[insert_100.c]}" -v iHk="${TPS[insert_100.clocks]}" \
+        -v u1n="${TPS[update_1.none]}" -v u1c="${TPS[update_1.c]}" -v u1k="${TPS[update_1.clocks]}" \
+        -v uHn="${TPS[update_100.none]}" -v uHc="${TPS[update_100.c]}" -v uHk="${TPS[update_100.clocks]}" \
+        -v wi1k="${CPU[insert_1.clocks]}" -v wu1k="${CPU[update_1.clocks]}" \
+        'function row(name, n, c, k, goal) {
+            printf "  %-22s %12.1f %12.1f %12.1f %9.2fx %-4s %5s %9.2fx\n", name, n, c, k,
+                k / n, (k / n >= goal ? "ok" : "LOW"), sprintf("[%.1fx]", goal), k / c
+        }
+        BEGIN {
+            printf "  %-22s %12s %12s %12s %22s %10s\n", "workload", "(a) unsub", "(b) C", "(d) clocks",
+                "(d)/(a) [goal]", "(d)/(b)"
+            row("INSERT, 1 row/tx", i1n, i1c, i1k, 0.8)
+            row("INSERT, 100 rows/tx", iHn, iHc, iHk, 0.4)
+            row("UPDATE, 1 row/tx", u1n, u1c, u1k, 0.8)
+            row("UPDATE, 100 rows/tx", uHn, uHc, uHk, 0.4)
+            printf "  rows/s at 100 rows/tx (unsubscribed / C / C with clocks): INSERT %.0f / %.0f / %.0f, UPDATE %.0f / %.0f / %.0f\n",
+                iHn * 100, iHc * 100, iHk * 100, uHn * 100, uHc * 100, uHk * 100
+            printf "  CPU of the worker while the remote is paused (clocks): INSERT 1 row/tx %s%%, UPDATE 1 row/tx %s%% of a CPU\n",
+                wi1k, wu1k
+        }'
 }
 
 print_part2() {
     echo
-    echo "2. Drain rate: creates queued while paused, shipped to the fake"
+    echo "2. Drain rate: creates queued while paused, shipped to the fake (worker: median of $DRAIN_ROUNDS interleaved runs"
+    echo "   without and with clocks; runs without: ${DRAIN_RUNS[c]:-} s, with: ${DRAIN_RUNS[clocks]:-} s)"
     awk -v dn="$DRAIN_ITEMS" -v ds="$drain_secs" -v dq="$drain_requests" \
+        -v ks="$drain_clock_secs" -v kq="$drain_clock_requests" -v kb="$drain_clock_bytes" -v db="$drain_bytes" \
         -v nn="$naive_items" -v ns="$naive_secs" -v nq="$naive_requests" 'BEGIN {
-        dr = dn / ds; nr = nn / ns
-        printf "  %-45s %6d items in %7.3f s = %9.1f items/s (%d requests)\n",
-            "directus_sync worker (resume to empty queue)", dn, ds, dr, dq
+        dr = dn / ds; nr = nn / ns; kr = dn / ks
+        printf "  %-45s %6d items in %7.3f s = %9.1f items/s (%d requests, %.0f bytes/item queued)\n",
+            "directus_sync worker (resume to empty queue)", dn, ds, dr, dq, db
         printf "  %-45s %6d items in %7.3f s = %9.1f items/s (%d requests)\n",
             "naive sender (one POST per item, keep-alive)", nn, ns, nr, nq
         printf "  worker / naive: %.1fx [50x: %s]\n", dr / nr, (dr / nr >= 50 ? "ok" : "LOW")
+        printf "  %-45s %6d items in %7.3f s = %9.1f items/s (%d requests, %.0f bytes/item queued)\n",
+            "the worker, a table with clocks", dn, ks, kr, kq, kb
+        printf "  with clocks / without: %.2fx [1.0x: %s]\n", kr / dr, (kr / dr >= 1.0 ? "ok" : "LOW")
     }'
+    echo "  CPU seconds of each drain, worker/fake: without clocks ${DRAIN_CPU_RUNS[c]:-}; with clocks ${DRAIN_CPU_RUNS[clocks]:-}"
 }
 
 print_part3() {
@@ -293,6 +360,24 @@ print_part3() {
     }'
 }
 
+print_part4() {
+    echo
+    echo "4. Apply: inbound changes written by the remote's inbound user (2 clients, a transaction per change: UPDATE of"
+    echo "   2 fields of one of $BASE_ROWS articles + Directus's directus_activity row), the table subscribed; median of"
+    echo "   $BENCH_ROUNDS interleaved runs of $RUN_SECONDS s (runs without: ${APPLY_RUNS[c]:-}, with:${APPLY_RUNS[clocks]:-})"
+    awk -v c="${APPLY[c]}" -v k="${APPLY[clocks]}" 'BEGIN {
+        printf "  %-45s %9.1f rows/s\n", "without clocks", c
+        printf "  %-45s %9.1f rows/s\n", "with clocks (the sync'"'"'s clocks merged)", k
+        printf "  with clocks / without: %.2fx\n", k / c
+    }'
+}
+
+# median VALUES...: the median of numbers.
+median() {
+    printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 }
+        END { print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'
+}
+
 # --------------------------------------------------------------------------
 # 1. Capture overhead
 # A first heavy run creates the WAL segment files (later runs recycle them)
@@ -302,15 +387,20 @@ prepare_table
 bench_run replication_insert_100 -T "$RUN_SECONDS" >/dev/null
 ds_say "1. capture overhead: ${#WORKLOADS[@]} workloads x ${#CONFIGS[@]} configurations x $BENCH_ROUNDS runs of $RUN_SECONDS s"
 # The configurations take turns, in a rotating order, so that a slow spell of
-# this machine (other load, a noisy neighbour) hits all three alike; the
+# this machine (other load, a noisy neighbour) hits all of them alike; the
 # median of the runs is reported.
+NCONFIGS=${#CONFIGS[@]}
 for w in "${WORKLOADS[@]}"; do
     ticks=0
     for round in $(seq 0 $((BENCH_ROUNDS - 1))); do
-        for k in 0 1 2; do
-            cfg=${CONFIGS[$(( (k + round) % 3 ))]}
-            prepare_table
-            configure "$cfg"
+        for k in $(seq 0 $((NCONFIGS - 1))); do
+            cfg=${CONFIGS[$(( (k + round) % NCONFIGS ))]}
+            if [ "$cfg" = clocks ]; then
+                prepare_table clocks
+            else
+                prepare_table
+                configure "$cfg"
+            fi
             t0=$(worker_ticks)
             tps=$(bench_run "replication_$w" -T "$RUN_SECONDS")
             RUNS[$w.$cfg]="${RUNS[$w.$cfg]:-} $tps"
@@ -321,12 +411,16 @@ for w in "${WORKLOADS[@]}"; do
                 none) [ "$queued" = 0 ] || ds_die "$w without capture queued $queued changes" ;;
                 *) [ "$queued" -gt 0 ] || ds_die "$w with the $cfg trigger queued nothing" ;;
             esac
+            if [ "$cfg" = clocks ]; then
+                [ "$(sql "SELECT (payload::jsonb->'directus_sync_meta'->'f') ? 'n'
+                            FROM directus_sync.outbox ORDER BY id DESC LIMIT 1")" = t ] \
+                    || ds_die "$w with clocks queued a change without the clock of n"
+            fi
             printf '  %-11s %-8s %10.1f tps  (%s changes queued)\n' "$w" "$cfg" "$tps" "$queued"
         done
     done
     for cfg in "${CONFIGS[@]}"; do
-        TPS[$w.$cfg]=$(printf '%s\n' ${RUNS[$w.$cfg]} | sort -g | awk '{ v[NR] = $1 }
-            END { print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }')
+        TPS[$w.$cfg]=$(median ${RUNS[$w.$cfg]})
         # worker CPU: percent of one CPU over the runs of this configuration
         CPU[$w.$cfg]=$(awk -v t="${CPU[$w.$cfg]}" -v hz="$CLK_TCK" -v s=$((RUN_SECONDS * BENCH_ROUNDS)) \
                            'BEGIN { printf "%.0f", 100 * t / hz / s }')
@@ -336,30 +430,44 @@ PARTS_DONE+=(1)
 
 # --------------------------------------------------------------------------
 # 2. Drain rate
-ds_say "2. drain rate: $DRAIN_ITEMS queued creates; the naive sender takes $NAIVE_ITEMS of them"
-configure none
-sql "TRUNCATE public.articles RESTART IDENTITY; TRUNCATE directus_sync.outbox"
-configure c
-sql "INSERT INTO public.articles (title, body, n, published, at)
-     SELECT 'Article ' || g, repeat('lorem ipsum ', 25), g, g % 2 = 0, clock_timestamp()
-       FROM generate_series(1, $DRAIN_ITEMS) AS g"
-queued=$(sql "SELECT queued FROM directus_sync.remote_status WHERE remote = '$REMOTE'")
-[ "$queued" = "$DRAIN_ITEMS" ] || ds_die "$queued changes queued, expected $DRAIN_ITEMS"
-sql "VACUUM ANALYZE directus_sync.outbox"
-sql "CHECKPOINT"
+# queue_creates c|clocks: $DRAIN_ITEMS creates of a fresh table queued (the
+# remote paused), the outbox vacuumed, a checkpoint.
+queue_creates() {
+    local queued
+    sql "SELECT directus_sync.pause('$REMOTE')"
+    configure none
+    sql "SELECT public.replication_bench_table()" >/dev/null
+    sql "TRUNCATE directus_sync.outbox"
+    configure "$1"
+    sql "INSERT INTO public.articles (title, body, n, published, at)
+         SELECT 'Article ' || g, repeat('lorem ipsum ', 25), g, g % 2 = 0, clock_timestamp()
+           FROM generate_series(1, $DRAIN_ITEMS) AS g"
+    queued=$(sql "SELECT queued FROM directus_sync.remote_status WHERE remote = '$REMOTE'")
+    [ "$queued" = "$DRAIN_ITEMS" ] || ds_die "$queued changes queued, expected $DRAIN_ITEMS"
+    sql "VACUUM ANALYZE directus_sync.outbox"
+    sql "CHECKPOINT"
+}
 
-fake POST /__fake/reset >/dev/null
-naive=$(/usr/bin/python3 "$WORK/src/bench/replication_naive_sender.py" --db-port "$PORT" --db "$DB" \
-        --psql "$PGBIN/psql" --fake-port "$FAKE_PORT" --token "$TOKEN" --remote-id "$REMOTE_ID" \
-        --collection articles --key id --items "$NAIVE_ITEMS") || ds_die "the naive sender failed"
-read -r naive_items naive_secs _ <<<"$naive"
-[ "$(fake_count)" = "$NAIVE_ITEMS" ] || ds_die "the fake holds $(fake_count) items after the naive sender"
-naive_requests=$(fake_stat requests)
+# proc_ticks PID: the CPU ticks (user + system) of a process, 0 if it is gone.
+proc_ticks() {
+    awk '{ print $14 + $15 }' "/proc/${1:-0}/stat" 2>/dev/null || echo 0
+}
 
-fake POST /__fake/reset >/dev/null
-# resume() commits and wakes the worker; the DO block then looks at the
-# queue every 10 ms (each look a new snapshot) until it is empty.
-if ! drain_secs=$(pg "$PGBIN/psql" -X -q -v ON_ERROR_STOP=1 -At -d "$DB" 2>&1 <<EOF | tail -n 1
+# drain CFG: the queue shipped from resume() until it is empty; sets
+# DRAIN_SECS, DRAIN_REQUESTS, DRAIN_BYTES (average payload size queued),
+# DRAIN_CPU (CPU seconds of the worker and of the fake during the drain).
+drain() {
+    local cfg=$1 delivered0 status secs wpid0 wpid1 wt0 wt1 ft0 ft1
+    queue_creates "$cfg"
+    DRAIN_BYTES=$(sql "SELECT round(avg(octet_length(payload::text))) FROM directus_sync.outbox")
+    delivered0=$(sql "SELECT delivered FROM directus_sync.remote_status WHERE remote = '$REMOTE'")
+    fake POST /__fake/reset >/dev/null
+    wpid0=$(sql "SELECT pid FROM pg_stat_activity WHERE backend_type = 'directus_sync worker' AND datname = '$DB'")
+    wt0=$(proc_ticks "$wpid0")
+    ft0=$(proc_ticks "$FAKE_PID")
+    # resume() commits and wakes the worker; the DO block then looks at the
+    # queue every 10 ms (each look a new snapshot) until it is empty.
+    if ! secs=$(pg "$PGBIN/psql" -X -q -v ON_ERROR_STOP=1 -At -d "$DB" 2>&1 <<EOF | tail -n 1
 SELECT extract(epoch FROM clock_timestamp()) AS t0 \gset
 SELECT directus_sync.resume('$REMOTE');
 DO \$\$
@@ -376,22 +484,69 @@ END
 \$\$;
 SELECT round((extract(epoch FROM clock_timestamp()) - :t0)::numeric, 3);
 EOF
-); then
-    grep -q 'directus_sync worker.*terminated by signal' "$WORK/pg/server.log" \
-        && ds_die "the directus_sync worker crashed while draining the queue (server log below)"
-    ds_die "the drain did not finish: $drain_secs"
-fi
-status=$(sql "SELECT format('%s %s %s', queued, dead, delivered) FROM directus_sync.remote_status WHERE remote = '$REMOTE'")
-[ "$status" = "0 0 $DRAIN_ITEMS" ] || ds_die "after the drain queued/dead/delivered are $status, expected 0 0 $DRAIN_ITEMS"
-[ "$(fake_count)" = "$DRAIN_ITEMS" ] || ds_die "the fake holds $(fake_count) items after the drain, expected $DRAIN_ITEMS"
-drain_requests=$(fake_stat requests)
+    ); then
+        grep -q 'directus_sync worker.*terminated by signal' "$WORK/pg/server.log" \
+            && ds_die "the directus_sync worker crashed while draining the queue (server log below)"
+        ds_die "the drain ($cfg) did not finish: $secs"
+    fi
+    ft1=$(proc_ticks "$FAKE_PID")
+    wpid1=$(sql "SELECT pid FROM pg_stat_activity WHERE backend_type = 'directus_sync worker' AND datname = '$DB'")
+    wt1=$(proc_ticks "$wpid1")
+    # (a worker that started at resume() spent all its ticks on the drain)
+    [ "$wpid1" = "$wpid0" ] || wt0=0
+    DRAIN_CPU=$(awk -v w=$((wt1 - wt0)) -v f=$((ft1 - ft0)) -v hz="$CLK_TCK" 'BEGIN { printf "%.2f %.2f", w / hz, f / hz }')
+    status=$(sql "SELECT format('%s %s %s', queued, dead, delivered - $delivered0) FROM directus_sync.remote_status WHERE remote = '$REMOTE'")
+    [ "$status" = "0 0 $DRAIN_ITEMS" ] || ds_die "after the drain ($cfg) queued/dead/delivered are $status, expected 0 0 $DRAIN_ITEMS"
+    [ "$(fake_count)" = "$DRAIN_ITEMS" ] || ds_die "the fake holds $(fake_count) items after the drain ($cfg), expected $DRAIN_ITEMS"
+    if [ "$cfg" = clocks ]; then
+        # the fake took the clocks as one more field of each item
+        fake_item 1 | /usr/bin/python3 -c '
+import json, sys
+item = json.load(sys.stdin)["data"]
+sys.exit(0 if isinstance(item.get("directus_sync_meta"), dict) and "n" in item["directus_sync_meta"].get("f", {}) else 1)' \
+            || ds_die "the fake's item 1 has no directus_sync_meta with clocks after the drain with clocks"
+    fi
+    DRAIN_SECS=$secs
+    DRAIN_REQUESTS=$(fake_stat requests)
+}
+
+ds_say "2. drain rate: $DRAIN_ITEMS queued creates, without and with clocks ($DRAIN_ROUNDS runs each); the naive sender takes $NAIVE_ITEMS of them"
+queue_creates c
+fake POST /__fake/reset >/dev/null
+naive=$(/usr/bin/python3 "$WORK/src/bench/replication_naive_sender.py" --db-port "$PORT" --db "$DB" \
+        --psql "$PGBIN/psql" --fake-port "$FAKE_PORT" --token "$TOKEN" --remote-id "$REMOTE_ID" \
+        --collection articles --key id --items "$NAIVE_ITEMS") || ds_die "the naive sender failed"
+read -r naive_items naive_secs _ <<<"$naive"
+[ "$(fake_count)" = "$NAIVE_ITEMS" ] || ds_die "the fake holds $(fake_count) items after the naive sender"
+naive_requests=$(fake_stat requests)
+
+declare -A DRAIN_RUNS DRAIN_CPU_RUNS
+for round in $(seq 0 $((DRAIN_ROUNDS - 1))); do
+    for k in 0 1; do
+        if [ $(( (k + round) % 2 )) = 0 ]; then cfg=c; else cfg=clocks; fi
+        drain "$cfg"
+        DRAIN_RUNS[$cfg]="${DRAIN_RUNS[$cfg]:-} $DRAIN_SECS"
+        read -r wcpu fcpu <<<"$DRAIN_CPU"
+        printf '  drain %-8s %8.3f s  (%s requests, %s bytes/item queued; CPU s: worker %s, fake %s)\n' \
+            "$cfg" "$DRAIN_SECS" "$DRAIN_REQUESTS" "$DRAIN_BYTES" "$wcpu" "$fcpu"
+        DRAIN_CPU_RUNS[$cfg]="${DRAIN_CPU_RUNS[$cfg]:-}${DRAIN_CPU_RUNS[$cfg]:+, }$wcpu/$fcpu"
+        if [ "$cfg" = c ]; then
+            drain_requests=$DRAIN_REQUESTS drain_bytes=$DRAIN_BYTES
+        else
+            drain_clock_requests=$DRAIN_REQUESTS drain_clock_bytes=$DRAIN_BYTES
+        fi
+    done
+done
+drain_secs=$(median ${DRAIN_RUNS[c]})
+drain_clock_secs=$(median ${DRAIN_RUNS[clocks]})
 PARTS_DONE+=(2)
 
 # --------------------------------------------------------------------------
 # 3. Latency
 ds_say "3. latency: single-row inserts at $RATE commits/s for $LATENCY_SECONDS s, remote live"
 configure none
-sql "TRUNCATE public.articles RESTART IDENTITY; TRUNCATE directus_sync.outbox"
+sql "SELECT public.replication_bench_table()" >/dev/null
+sql "TRUNCATE directus_sync.outbox"
 configure c
 sql "VACUUM ANALYZE public.articles"
 sql "CHECKPOINT"
@@ -411,7 +566,52 @@ read -r lat_items lat_requests lat_p50 lat_p99 lat_max lat_per_request <<<"$late
 PARTS_DONE+=(3)
 
 # --------------------------------------------------------------------------
+# 4. Apply
+ds_say "4. apply: inbound changes by the sync user, ${#APPLY_CONFIGS[@]} configurations x $BENCH_ROUNDS runs of $RUN_SECONDS s"
+# The remote becomes a peer whose sync user writes here (the loop guard's
+# trigger on directus_activity appears); paused again, nothing is shipped.
+sql "SELECT directus_sync.pause('$REMOTE')"
+sql "SELECT directus_sync.alter_remote('$REMOTE', inbound_user => '$SYNC_USER')"
+[ "$(sql "SELECT count(*) FROM pg_trigger WHERE tgrelid = 'public.directus_activity'::regclass AND tgname = 'directus_sync_loop_guard'")" = 1 ] \
+    || ds_die "no loop guard trigger on directus_activity after giving the remote an inbound user"
+declare -A APPLY APPLY_RUNS
+for round in $(seq 0 $((BENCH_ROUNDS - 1))); do
+    for k in 0 1; do
+        cfg=${APPLY_CONFIGS[$(( (k + round) % 2 ))]}
+        if [ "$cfg" = clocks ]; then
+            prepare_table clocks
+            script=replication_apply_clocks
+        else
+            prepare_table
+            configure c
+            script=replication_apply_plain
+        fi
+        tps=$(bench_run "$script" -T "$RUN_SECONDS")
+        APPLY_RUNS[$cfg]="${APPLY_RUNS[$cfg]:-} $tps"
+        # Every change applied, none sent back to the remote it came from.
+        read -r activity queued <<<"$(sql "SELECT (SELECT count(*) FROM public.directus_activity),
+                                                   (SELECT count(*) FROM directus_sync.outbox)" | tr '|' ' ')"
+        [ "$queued" = 0 ] || ds_die "apply ($cfg) queued $queued changes: the sync's writes should go back to no one"
+        [ "$activity" -gt 0 ] || ds_die "apply ($cfg) wrote no activity rows"
+        if [ "$cfg" = clocks ]; then
+            synced=$(sql "SELECT count(*) FROM public.articles
+                           WHERE directus_sync_meta->'f'->>'n' LIKE '%@00000000-0000-0000-0000-0000000000b0'
+                             AND directus_sync_meta->'f'->>'title' NOT LIKE '%@00000000-0000-0000-0000-0000000000b0'")
+            [ "$synced" -gt 0 ] || ds_die "apply with clocks: no row kept the sync's clock of n"
+        fi
+        printf '  %-11s %-8s %10.1f tps  (%s activity rows, %s rows with the sync'"'"'s clocks)\n' \
+            apply "$cfg" "$tps" "$activity" "${synced:--}"
+        synced=
+    done
+done
+for cfg in "${APPLY_CONFIGS[@]}"; do
+    APPLY[$cfg]=$(median ${APPLY_RUNS[$cfg]})
+done
+PARTS_DONE+=(4)
+
+# --------------------------------------------------------------------------
 print_header
 print_part1
 print_part2
 print_part3
+print_part4
