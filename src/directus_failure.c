@@ -279,6 +279,16 @@ directus_failed_answer(DirectusWindow *win, Step *step, HttpRequest *req)
 		directus_probe_failed(win, step);
 	else if (status == 400 && code && strcmp(code, "RECORD_NOT_UNIQUE") == 0 && step->kind == STEP_CREATE)
 		directus_create_conflict(win, step, status, code, message);
+	else if (status == 403 && message && strstr(message, "\"directus_sync_meta\"") && carries_clocks(step))
+	{
+		/* not the items' fault: every change with clocks fails there until it is set up */
+		directus_remote_failure(win, step,
+								psprintf("the remote's collection \"%s\" has no field directus_sync_meta (HTTP 403: %s):"
+										 " run SELECT directus_sync.enable_clocks('%s') in its database, then restart"
+										 " its Directus or clear its cache",
+										 step->sub->collection, message, step->sub->collection),
+								-1);
+	}
 	else if (status == 403 && !step->probed && (step->kind == STEP_UPDATE || step->kind == STEP_DELETE))
 		directus_write_forbidden(win, step, status, code, message);
 	else if (status == 403 && step->kind == STEP_UPDATE && carries_clocks(step))

@@ -4,7 +4,8 @@
 # create. With instance numbers (set_instance) each makes keys of its own
 # series and both items survive everywhere; without, the two items get one
 # key: the one created later keeps it on both sides, whole, and the other
-# is in the conflict log (insert_insert), never merged.
+# is in the conflict log (insert_insert), never merged. Last, a remote whose
+# collection has no clock field: deliveries fail with an error that says so.
 use strict;
 use warnings;
 use lib 't';
@@ -35,10 +36,11 @@ for my $db (qw(a b))
 	$node->safe_psql('postgres', "CREATE DATABASE $db");
 	sql($db, 'CREATE EXTENSION directus_sync');
 	sql($db, $tables);
-	sql($db, 'CREATE TABLE notes (id serial PRIMARY KEY, body text); CREATE TABLE memos (id serial PRIMARY KEY, body text)');
+	sql($db, 'CREATE TABLE notes (id serial PRIMARY KEY, body text); CREATE TABLE memos (id serial PRIMARY KEY, body text);
+		CREATE TABLE plain (id serial PRIMARY KEY, body text)');
 	my $other = $db eq 'a' ? 'b' : 'a';
 	$peer{$db} = start_peer($node, $db, tokens => { "token-$other" => $user{$other} },
-		collections => { notes => { pk => 'id' }, memos => { pk => 'id' } });
+		collections => { notes => { pk => 'id' }, memos => { pk => 'id' }, plain => { pk => 'id' } });
 }
 for my $db (qw(a b))
 {
@@ -47,6 +49,7 @@ for my $db (qw(a b))
 		inbound_user => '$user{$other}', forward_inbound => true)");
 	sql($db, "SELECT directus_sync.subscribe('$other', 'notes', ARRAY['body'])");
 	sql($db, "SELECT directus_sync.subscribe('$other', 'memos', ARRAY['body'])");
+	sql($db, "SELECT directus_sync.subscribe('$other', 'plain', ARRAY['body'])");
 }
 sql('a', 'SELECT directus_sync.set_instance(1, 2)');
 sql('b', 'SELECT directus_sync.set_instance(2, 2)');
@@ -84,6 +87,20 @@ is(sql('a', q{SELECT kind || ' ' || winner || ' ' || (local_value->>'body') || '
 is(sql('b', q{SELECT count(*) FROM directus_sync.conflict WHERE collection = 'memos' AND kind = 'insert_insert' AND winner = 'local'}),
 	sql('b', q{SELECT count(*) FROM directus_sync.conflict WHERE collection = 'memos'}),
 	'b, where the later item was made, logs it (if at all) as won');
+# plain has clocks on a only: b's collection lacks the field.
+sql('a', q{SELECT directus_sync.enable_clocks('plain', key_series => false)});
+sql('a', q{INSERT INTO plain (id, body) VALUES (100, 'x')});
+drain();
+sql('a', q{UPDATE plain SET body = 'y' WHERE id = 100});
+ok(wait_for('the failure to show', sub {
+	sql('a', q{SELECT last_error FROM directus_sync.remote_status WHERE remote = 'b'}) =~ /no field directus_sync_meta/ }),
+	'a remote whose collection lacks the clock field: remote_status.last_error says so')
+  or diag(sql('a', q{SELECT last_error FROM directus_sync.remote_status WHERE remote = 'b'}));
+like(sql('a', q{SELECT last_error FROM directus_sync.remote_status WHERE remote = 'b'}),
+	qr/run SELECT directus_sync.enable_clocks\('plain'\) in its database/, '... and what to do');
+is(sql('a', q{SELECT count(*) FROM directus_sync.dead_letter}), '0', '... its changes wait (no dead letter)');
+is(sql('b', q{SELECT body FROM plain WHERE id = 100}), 'x', '... and b is not changed the old way');
+
 is(server_crash($node), '', 'no crash in the server log');
 stop_peer($peer{$_}) for qw(a b);
 done_testing();
