@@ -69,10 +69,19 @@ sub start_fake
 	my (%opt) = @_;
 	my $port = PostgreSQL::Test::Cluster::get_free_port();
 	my $token = $opt{token} // 'test-token';
-	my @cmd = ('/usr/bin/python3', 't/fake_directus.py', '--port', $port, '--token', $token,
+	return start_server('fake', $port, { token => $token },
+		't/fake_directus.py', '--port', $port, '--token', $token,
 		'--collections', json_encode($opt{collections} // {}),
 		'--log-max', $opt{log_max} // 100000, @{ $opt{args} // [] });
-	my $pid = open(my $out, '-|', @cmd) or BAIL_OUT("cannot start the fake directus: $!");
+}
+
+# Runs a server script of ours (the fake or the peer) on $port, waits for
+# its "listening" line, and returns a hashref with port, url, pid and what
+# $extra holds; stopped at the end of the test.
+sub start_server
+{
+	my ($what, $port, $extra, @args) = @_;
+	my $pid = open(my $out, '-|', '/usr/bin/python3', @args) or BAIL_OUT("cannot start the $what directus: $!");
 	my $line = eval {
 		local $SIG{ALRM} = sub { die "timeout\n" };
 		alarm 30;
@@ -80,11 +89,11 @@ sub start_fake
 		alarm 0;
 		$l;
 	};
-	BAIL_OUT('the fake directus did not say it listens')
+	BAIL_OUT("the $what directus did not say it listens")
 	  unless defined $line && $line =~ /listening on 127\.0\.0\.1:$port/;
-	my $fake = { port => $port, url => "http://127.0.0.1:$port", token => $token, pid => $pid, out => $out };
-	push @fakes, $fake;
-	return $fake;
+	my $server = { %$extra, port => $port, url => "http://127.0.0.1:$port", pid => $pid, out => $out };
+	push @fakes, $server;
+	return $server;
 }
 
 sub stop_fake
@@ -122,23 +131,11 @@ sub start_peer
 	my ($node, $db, %opt) = @_;
 	my $port = PostgreSQL::Test::Cluster::get_free_port();
 	my $dsn = 'host=' . $node->host . ' port=' . $node->port . " dbname=$db";
-	my @cmd = ('/usr/bin/python3', 't/peer_directus.py', '--port', $port, '--dsn', $dsn,
+	return start_server('peer', $port, { db => $db },
+		't/peer_directus.py', '--port', $port, '--dsn', $dsn,
 		'--tokens', json_encode($opt{tokens} // {}),
 		'--collections', json_encode($opt{collections} // { articles => { pk => 'id' } }),
 		'--seed', $opt{seed} // 0, @{ $opt{args} // [] });
-	my $pid = open(my $out, '-|', @cmd) or BAIL_OUT("cannot start the peer directus: $!");
-	my $line = eval {
-		local $SIG{ALRM} = sub { die "timeout\n" };
-		alarm 30;
-		my $l = <$out>;
-		alarm 0;
-		$l;
-	};
-	BAIL_OUT('the peer directus did not say it listens')
-	  unless defined $line && $line =~ /listening on 127\.0\.0\.1:$port/;
-	my $peer = { port => $port, url => "http://127.0.0.1:$port", pid => $pid, out => $out, db => $db };
-	push @fakes, $peer;
-	return $peer;
 }
 
 sub stop_peer { stop_fake(@_) }
