@@ -168,13 +168,50 @@ observe(const char *clock)
 				 errhint("Check the time of both servers (NTP).")));
 }
 
-static void
-append_clock(StringInfo buf, const char *name, const char *clock)
+/* A member of the clock column's "f" or "p": a field and a clock. */
+typedef struct FieldClock
 {
-	if (buf->data[buf->len - 1] != '{')
-		appendStringInfoChar(buf, ',');
-	escape_json(buf, name);
-	appendStringInfo(buf, ":\"%s\"", clock);
+	char	   *name;
+	char		clock[CLOCK_TEXT_LEN + 1];
+} FieldClock;
+
+static List *
+add_clock(List *list, const char *name, const char *clock)
+{
+	FieldClock *fc = palloc(sizeof(FieldClock));
+
+	fc->name = (char *) name;
+	strlcpy(fc->clock, clock, sizeof(fc->clock));
+	return lappend(list, fc);
+}
+
+static void
+push_string(JsonbParseState **state, JsonbIteratorToken token, const char *s)
+{
+	JsonbValue	v;
+
+	v.type = jbvString;
+	v.val.string.val = (char *) s;
+	v.val.string.len = strlen(s);
+	(void) pushJsonbValue(state, token, &v);
+}
+
+/* "name": {field: clock, ...} */
+static void
+push_clocks(JsonbParseState **state, const char *name, List *clocks)
+{
+	ListCell   *lc;
+
+	push_string(state, WJB_KEY, name);
+	(void) pushJsonbValue(state, WJB_BEGIN_OBJECT, NULL);
+	foreach(lc, clocks)
+	{
+		FieldClock *fc = lfirst(lc);
+
+		push_string(state, WJB_KEY, fc->name);
+		push_string(state, WJB_VALUE, fc->clock);
+	}
+	(void) pushJsonbValue(state, WJB_END_OBJECT, NULL);
 }
 
 /* Keeps in latest the later of it and clock (latest "" at first). */
@@ -209,8 +246,9 @@ typedef struct RowWrite
 	bool	   *decided;		/* by attnum - 1: the field's clock is written */
 	bool		sync_wins_whole;	/* insert/insert: the sync's item was born later */
 	bool		sync_loses_whole;	/* insert/insert: ours was */
-	StringInfoData clocks;		/* the new clock column: "b" and "f" */
-	StringInfoData prev;		/* its "p" */
+	char		born[CLOCK_TEXT_LEN + 1];	/* the new clock column: "b" ("" none), */
+	List	   *clocks;			/* "f" (FieldClock) */
+	List	   *prev;			/* and "p" */
 	List	   *conflicts;		/* of ClockConflict */
 } RowWrite;
 
@@ -278,9 +316,9 @@ put_back(RowWrite *w, const CaptureField *field)
 static void
 keep_clock(RowWrite *w, const CaptureField *field, const char *clock, const char *prev)
 {
-	append_clock(&w->clocks, field->name, clock);
+	w->clocks = add_clock(w->clocks, field->name, clock);
 	if (prev != NULL)
-		append_clock(&w->prev, field->name, prev);
+		w->prev = add_clock(w->prev, field->name, prev);
 	keep_latest(w->latest, clock);
 	w->decided[field->attnum - 1] = true;
 }
@@ -329,7 +367,7 @@ write_sync_only_fields(RowWrite *w, const CaptureField *columns)
  * win later.
  */
 static void
-keep_undecided(RowWrite *w, JsonbContainer *object, StringInfo out, bool latest, const CaptureField *columns)
+keep_undecided(RowWrite *w, JsonbContainer *object, List **out, bool latest, const CaptureField *columns)
 {
 	JsonbIterator *it;
 	JsonbValue	v;
@@ -355,7 +393,7 @@ keep_undecided(RowWrite *w, JsonbContainer *object, StringInfo out, bool latest,
 
 			memcpy(clock, v.val.string.val, CLOCK_TEXT_LEN);
 			clock[CLOCK_TEXT_LEN] = '\0';
-			append_clock(out, name, clock);
+			*out = add_clock(*out, name, clock);
 			if (latest)
 				keep_latest(w->latest, clock);
 		}
@@ -458,7 +496,7 @@ write_born(RowWrite *w)
 		born = stamp;
 	}
 	if (born != NULL)
-		appendStringInfo(&w->clocks, "\"b\":\"%s\",", born);
+		strlcpy(w->born, born, sizeof(w->born));
 }
 
 /*
@@ -534,6 +572,26 @@ create_survives_delete(RowWrite *w, const char *item, char *deleted)
 	return later;
 }
 
+/* The new clock column, built as jsonb (no JSON text to parse). */
+static Datum
+clock_column(RowWrite *w)
+{
+	JsonbParseState *state = NULL;
+	JsonbValue *root;
+
+	(void) pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
+	if (w->born[0] != '\0')
+	{
+		push_string(&state, WJB_KEY, "b");
+		push_string(&state, WJB_VALUE, w->born);
+	}
+	push_clocks(&state, "f", w->clocks);
+	if (w->prev != NIL)
+		push_clocks(&state, "p", w->prev);
+	root = pushJsonbValue(&state, WJB_END_OBJECT, NULL);
+	return JsonbPGetDatum(JsonbValueToJsonb(root));
+}
+
 /*
  * The new row of a write of a table with clocks (old: NULL for an insert),
  * with its clock column set and the fields a sync lost put back. fields: the
@@ -559,22 +617,13 @@ clock_row_before(Relation rel, HeapTuple old, HeapTuple new, AttrNumber clock_at
 	w.nulls = palloc0(sizeof(bool) * w.desc->natts);
 	w.replace = palloc0(sizeof(bool) * w.desc->natts);
 	w.decided = palloc0(sizeof(bool) * w.desc->natts);
-	initStringInfo(&w.clocks);
-	initStringInfo(&w.prev);
-	appendStringInfoChar(&w.clocks, '{');
-	appendStringInfoChar(&w.prev, '{');
 
 	write_born(&w);
-	appendStringInfoString(&w.clocks, "\"f\":{");
 	for (int i = 0; i < nfields; i++)
 		write_field(&w, &fields[i]);
 	write_sync_only_fields(&w, columns);
 	keep_undecided(&w, w.stored.fields, &w.clocks, true, columns);
 	keep_undecided(&w, w.stored.prev, &w.prev, false, columns);
-	appendStringInfoChar(&w.clocks, '}');
-	if (w.prev.len > 1)
-		appendStringInfo(&w.clocks, ",\"p\":%s}", w.prev.data);
-	appendStringInfoChar(&w.clocks, '}');
 	write_delete(&w, item);
 
 	*conflicts = w.conflicts;
@@ -583,7 +632,7 @@ clock_row_before(Relation rel, HeapTuple old, HeapTuple new, AttrNumber clock_at
 		*conflicts = w.conflicts;
 		return NULL;
 	}
-	w.values[clock_attnum - 1] = DirectFunctionCall1(jsonb_in, CStringGetDatum(w.clocks.data));
+	w.values[clock_attnum - 1] = clock_column(&w);
 	w.replace[clock_attnum - 1] = true;
 	if (w.sent.from_sync)
 		loop_guard_expect_sync(RelationGetRelationName(rel), item, w.conflicts);
