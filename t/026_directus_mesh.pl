@@ -348,7 +348,9 @@ for my $i (1 .. 5)
 my %paused;
 my %written;    # "$item/$field" => [ [clock, value, edit] ... ]
 my @log;
-for my $n (1 .. 60)
+# DS_MESH_SOAK_EDITS: more edits, for a longer hunt (default 60).
+my $soak_edits = $ENV{DS_MESH_SOAK_EDITS} || 60;
+for my $n (1 .. $soak_edits)
 {
 	if (rand() < 0.3)
 	{
@@ -370,7 +372,7 @@ for my $n (1 .. 60)
 		push @{ $written{"$item/$f"} }, [ $clock, $set{$f}, $n ];
 	}
 	push @log, "edit $n on $x item $item: " . join(', ', map { "$_=$set{$_}" } sort keys %set);
-	sleep(rand(0.3));
+	sleep(rand($ENV{DS_MESH_SOAK_PAUSE} // 0.3));
 }
 for my $k (sort keys %paused) { my ($x, $r) = split />/, $k; resume($x, $r) }
 ok(drained_all(), 'soak: every queue drains once every remote is resumed');
