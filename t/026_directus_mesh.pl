@@ -81,42 +81,6 @@ for my $x (@names)
 }
 my %node_id = map { ($_ => sql($_, 'SELECT directus_sync._node_id()')) } @names;
 
-# ---------------------------------------------------------------------------
-# Clocks on: the column and Directus's field row by SQL, then Directus's
-# system cache cleared so that it knows the field.
-
-for my $x (@names)
-{
-	sql($x, q{SELECT directus_sync.enable_clocks('articles')});
-}
-is(join(' ', map { sql($_, q{SELECT format_type(atttypid, atttypmod) FROM pg_attribute
-	WHERE attrelid = 'articles'::regclass AND attname = 'directus_sync_meta'}) } @names),
-	'jsonb jsonb jsonb', 'enable_clocks: each database has the jsonb column');
-{
-	# Before the cache is cleared, Directus does not know the field.
-	my ($status) = api($A, 'GET', '/fields/articles/directus_sync_meta');
-	note("GET /fields/articles/directus_sync_meta before the cache is cleared: $status");
-}
-for my $x (@names)
-{
-	my ($status, $body) = api($D{$x}, 'POST', '/utils/cache/clear?system=true');
-	is($status, 200, "$x: POST /utils/cache/clear?system=true as admin") or diag(json_canon($body));
-}
-for my $x (@names)
-{
-	my ($status, $f) = api($D{$x}, 'GET', '/fields/articles/directus_sync_meta');
-	$f = ref $f eq 'HASH' ? $f->{data} : undef;
-	is_deeply([ $status, $f && $f->{type}, $f && $f->{meta}{hidden}, $f && $f->{meta}{readonly},
-			$f && $f->{meta}{interface}, $f && $f->{meta}{special} ],
-		[ 200, 'json', JSON::PP::true, JSON::PP::true, 'input-code', ['cast-json'] ],
-		"$x: Directus serves the field: json, hidden, read-only, input-code, cast-json")
-	  or diag("$status " . json_canon($f));
-	my ($s2, $items) = api($D{$x}, 'GET', '/items/articles?limit=1');
-	is($s2, 200, "$x: the collection's items are served with the field in place");
-	my ($s3, $fields) = api($D{$x}, 'GET', '/fields/articles');
-	is($s3, 200, "$x: GET /fields/articles answers") or diag(json_canon($fields));
-}
-
 sub remotes_of { my ($x) = @_; return grep { $_ ne $x } @names }
 sub delivered { my ($x, $r) = @_; return sql($x, "SELECT delivered FROM directus_sync.remote_status WHERE remote = '$r'") }
 sub all_delivered { return { map { my $x = $_; map { ("$x>$_" => delivered($x, $_)) } remotes_of($x) } @names } }
@@ -148,7 +112,91 @@ sub row_of
 sub field_clock { my ($x, $id, $f) = @_; return sql($x, "SELECT directus_sync_meta->'f'->>'$f' FROM articles WHERE id = $id") }
 sub titles { my ($id) = @_; return join(' | ', map { (row_of($_, $id) // {})->{title} // '(none)' } @names) }
 sub dead_letters { return join(' ', map { sql($_, 'SELECT count(*) FROM directus_sync.dead_letter') } @names) }
+sub explore_dead
+{
+	diag("$_: dead letters: " . sql($_, "SELECT coalesce(string_agg(r.name || ' ' || d.op::text || ' ' || d.item_key || ' ' || d.http_status || ' ' || coalesce(d.error_code, '') || ' ' || left(coalesce(d.error_message, ''), 200) || ' ' || d.payload::text, '; '), 'none') FROM directus_sync.dead_letter d JOIN directus_sync.remote r ON r.id = d.remote_id")) for @names;
+}
 sub patch { my ($d, $id, $body, $token) = @_; return api_ok($d, 'PATCH', "/items/articles/$id", $body, $token) }
+
+# ---------------------------------------------------------------------------
+# Clocks on: the column and Directus's field row by SQL, then Directus's
+# system cache cleared so that it knows the field.
+
+for my $x (@names)
+{
+	sql($x, q{SELECT directus_sync.enable_clocks('articles')});
+}
+is(join(' ', map { sql($_, q{SELECT format_type(atttypid, atttypmod) FROM pg_attribute
+	WHERE attrelid = 'articles'::regclass AND attname = 'directus_sync_meta'}) } @names),
+	'jsonb jsonb jsonb', 'enable_clocks: each database has the jsonb column');
+{
+	# Before the cache is cleared, Directus does not know the field.
+	my ($status) = api($A, 'GET', '/fields/articles/directus_sync_meta');
+	note("GET /fields/articles/directus_sync_meta before the cache is cleared: $status");
+}
+for my $x (qw(a c))
+{
+	my ($status, $body) = api($D{$x}, 'POST', '/utils/cache/clear?system=true');
+	is($status, 200, "$x: POST /utils/cache/clear?system=true as admin") or diag(json_canon($body));
+}
+# The window between enable_clocks and clearing a Directus's cache: B's
+# Directus does not know the field yet. A sync's create that reaches B then
+# arrives without its clocks (Directus drops the unknown field), and B's
+# trigger takes it for a local write: it stamps B's own, later, clocks, and
+# B forwards them. A later edit made on C before that loses to it.
+# (Deterministic: A's remote b and C's remote b are paused meanwhile.)
+my $wid;
+{
+	pause('a', 'b');
+	pause('c', $_) for qw(a b);
+	$wid = api_ok($A, 'POST', '/items/articles', { title => 'window create', body => 'made on A' })->{id};
+	my $born_a = sql('a', "SELECT directus_sync_meta->>'b' FROM articles WHERE id = $wid");
+	ok(wait_drained($node, 'c', db => 'directus_a'), 'window: the create reaches C');
+	patch($C, $wid, { title => 'window edit on C' });
+	my $clock_c = field_clock('c', $wid, 'title');
+	# B's Directus, stale, takes A's create now.
+	resume('a', 'b');
+	ok(wait_for('the create to reach B', sub { defined row_of('b', $wid) }), 'window: the create reaches B (stale cache)');
+	my $clock_b = field_clock('b', $wid, 'title');
+	ok(wait_drained($node, 'c', db => 'directus_b'), "window: B's queue to C drains");
+	note("window: after B's forward: $_: " . sql($_, "SELECT row_to_json(t) FROM (SELECT title, directus_sync_meta FROM articles WHERE id = $wid) t")) for @names;
+	note("window: title clocks: C's edit $clock_c, B's copy of A's create $clock_b");
+	ok($clock_b =~ /\@\Q$node_id{b}\E$/ && ($clock_b cmp $clock_c) > 0,
+		"window: observed: B stamped the sync's create with its own clock, later than C's edit ($clock_b)");
+	my ($status, $body) = api($B, 'POST', '/utils/cache/clear?system=true');
+	is($status, 200, "b: POST /utils/cache/clear?system=true as admin") or diag(json_canon($body));
+	resume('c', $_) for qw(a b);
+	ok(drained_all(), 'window: every queue drains once B\'s cache is cleared');
+	is(dead_letters(), '0 0 0', 'window: no dead letter') or explore_dead();
+	note("window: end: $_: " . sql($_, "SELECT row_to_json(t) FROM (SELECT title, directus_sync_meta FROM articles WHERE id = $wid) t")) for @names;
+	note('window: delivered: ' . json_canon(all_delivered()));
+	note("window: activity on $_: " . sql($_, "SELECT string_agg(a.action || ' by ' || coalesce(u.email, '?'), ', ' ORDER BY a.id) FROM directus_activity a LEFT JOIN directus_users u ON u.id = a.\"user\" WHERE a.collection = 'articles' AND a.item = '$wid'")) for @names;
+	my @t = map { (row_of($_, $wid) // {})->{title} // '(none)' } @names;
+	is(scalar(grep { $_ eq $t[0] } @t), 3, "window: A, B and C end with the same title ($t[0])");
+	TODO:
+	{
+		local $TODO = 'a sync\'s create that reaches a Directus with a stale schema cache loses its clocks and is re-stamped as a local write';
+		is($t[0], 'window edit on C', "window: C's later edit wins");
+		is(join(' ', map { sql($_, "SELECT directus_sync_meta->>'b' FROM articles WHERE id = $wid") } @names),
+			join(' ', ($born_a) x 3), "window: A, B and C hold A's born clock");
+	}
+}
+
+for my $x (@names)
+{
+	my ($status, $f) = api($D{$x}, 'GET', '/fields/articles/directus_sync_meta');
+	$f = ref $f eq 'HASH' ? $f->{data} : undef;
+	is_deeply([ $status, $f && $f->{type}, $f && $f->{meta}{hidden}, $f && $f->{meta}{readonly},
+			$f && $f->{meta}{interface}, $f && $f->{meta}{special} ],
+		[ 200, 'json', JSON::PP::true, JSON::PP::true, 'input-code', ['cast-json'] ],
+		"$x: Directus serves the field: json, hidden, read-only, input-code, cast-json")
+	  or diag("$status " . json_canon($f));
+	my ($s2, $items) = api($D{$x}, 'GET', '/items/articles?limit=1');
+	is($s2, 200, "$x: the collection's items are served with the field in place");
+	my ($s3, $fields) = api($D{$x}, 'GET', '/fields/articles');
+	is($s3, 200, "$x: GET /fields/articles answers") or diag(json_canon($fields));
+}
+
 
 # ---------------------------------------------------------------------------
 # An item made on A reaches B and C, with clocks
@@ -188,7 +236,7 @@ for my $case ([ 'z: earlier edit on A, sorts last', 'a: later edit on B, sorts f
 	is(titles($id), "$vb | $vb | $vb", "$label: A, B and C all hold B's later value");
 	is(join(' ', map { field_clock($_, $id, 'title') } @names), join(' ', ($clock_b) x 3),
 		"$label: A, B and C all hold B's clock for the title");
-	is(dead_letters(), '0 0 0', "$label: no dead letter");
+	is(dead_letters(), '0 0 0', "$label: no dead letter") or explore_dead();
 }
 
 # ---------------------------------------------------------------------------
@@ -376,7 +424,7 @@ for my $n (1 .. $soak_edits)
 }
 for my $k (sort keys %paused) { my ($x, $r) = split />/, $k; resume($x, $r) }
 ok(drained_all(), 'soak: every queue drains once every remote is resumed');
-is(dead_letters(), '0 0 0', 'soak: no dead letter');
+is(dead_letters(), '0 0 0', 'soak: no dead letter') or explore_dead();
 my $rows = sub {
 	my ($x) = @_;
 	return json_decode(sql($x, "SELECT json_agg(json_build_object('id', id, 'title', title, 'body', body,"
