@@ -141,10 +141,11 @@ for my $x (qw(a c))
 }
 # The window between enable_clocks and clearing a Directus's cache: B's
 # Directus does not know the field yet. A sync's create that reaches B then
-# arrives without its clocks (Directus drops the unknown field), and B's
-# trigger takes it for a local write: it stamps B's own, later, clocks, and
-# B forwards them. A later edit made on C before that loses to it.
-# (Deterministic: A's remote b and C's remote b are paused meanwhile.)
+# arrives without its clocks (Directus 12 and 10 drop the unknown field),
+# and B's trigger takes it for a local write: it stamps B's own, later,
+# clocks, and B forwards them. A later edit made on C before that loses to
+# it everywhere (TODO: a defect), and B keeps a born clock of its own.
+# (Deterministic: A's remote b and C's remotes are paused meanwhile.)
 my $wid;
 {
 	pause('a', 'b');
@@ -161,8 +162,15 @@ my $wid;
 	ok(wait_drained($node, 'c', db => 'directus_b'), "window: B's queue to C drains");
 	note("window: after B's forward: $_: " . sql($_, "SELECT row_to_json(t) FROM (SELECT title, directus_sync_meta FROM articles WHERE id = $wid) t")) for @names;
 	note("window: title clocks: C's edit $clock_c, B's copy of A's create $clock_b");
-	ok($clock_b =~ /\@\Q$node_id{b}\E$/ && ($clock_b cmp $clock_c) > 0,
-		"window: observed: B stamped the sync's create with its own clock, later than C's edit ($clock_b)");
+	# Directus 11.17.4 was seen to keep the field of such a create (B kept
+	# A's clocks): there the window does not open.
+	my $v11 = directus_major() == 11;
+	SKIP:
+	{
+		skip 'Directus 11 kept the clocks of a create with its schema cache not cleared (seen on 11.17.4)', 1 if $v11;
+		ok($clock_b =~ /\@\Q$node_id{b}\E$/ && ($clock_b cmp $clock_c) > 0,
+			"window: observed: B stamped the sync's create with its own clock, later than C's edit ($clock_b)");
+	}
 	my ($status, $body) = api($B, 'POST', '/utils/cache/clear?system=true');
 	is($status, 200, "b: POST /utils/cache/clear?system=true as admin") or diag(json_canon($body));
 	resume('c', $_) for qw(a b);
@@ -173,8 +181,9 @@ my $wid;
 	note("window: activity on $_: " . sql($_, "SELECT string_agg(a.action || ' by ' || coalesce(u.email, '?'), ', ' ORDER BY a.id) FROM directus_activity a LEFT JOIN directus_users u ON u.id = a.\"user\" WHERE a.collection = 'articles' AND a.item = '$wid'")) for @names;
 	my @t = map { (row_of($_, $wid) // {})->{title} // '(none)' } @names;
 	is(scalar(grep { $_ eq $t[0] } @t), 3, "window: A, B and C end with the same title ($t[0])");
-	TODO:
+	SKIP:
 	{
+		skip 'Directus 11: no window (see above)', 2 if $v11;
 		local $TODO = 'a sync\'s create that reaches a Directus with a stale schema cache loses its clocks and is re-stamped as a local write';
 		is($t[0], 'window edit on C', "window: C's later edit wins");
 		is(join(' ', map { sql($_, "SELECT directus_sync_meta->>'b' FROM articles WHERE id = $wid") } @names),
