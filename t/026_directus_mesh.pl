@@ -465,6 +465,35 @@ my @not_last = grep { my $w = $written{$_}; my ($best) = sort { $b->[0] cmp $a->
 is("@not_last", '', 'soak: the largest clock of each field is its last edit (one server, one clock)');
 diag(join("\n", 'soak log (seed ' . $seed . '):', @log)) unless $ok_same && $ok_lww;
 
+# ---------------------------------------------------------------------------
+# 6. A table without subscriptions for a while (or clocks enabled before the
+#    first subscribe): no clock trigger, so a sync's write keeps its
+#    sender mark ("s") in the column; once subscribed again, every local
+#    edit of that item is taken for a sync's and fails at commit.
+
+{
+	my $xid = api_ok($A, 'POST', '/items/articles', { title => 'six', body => 'made on A' })->{id};
+	ok(drained_all(), 'unsubscribed: the item reaches every instance');
+	sql('b', "SELECT directus_sync.unsubscribe('$_', 'articles')") for qw(a c);
+	is(sql('b', q{SELECT count(*) FROM pg_trigger WHERE tgrelid = 'articles'::regclass AND tgname = 'directus_sync_clock'}),
+		'0', 'unsubscribed: B has no clock trigger');
+	patch($A, $xid, { title => 'six, while B has no subscription' });
+	ok(drained_all(), 'unsubscribed: drained');
+	is(row_of('b', $xid)->{title}, 'six, while B has no subscription', 'unsubscribed: the edit reaches B');
+	is(sql('b', "SELECT directus_sync_meta->>'s' IS NOT NULL FROM articles WHERE id = $xid"), 't',
+		'unsubscribed: observed: B stores the sender mark the sync brought');
+	sql('b', "SELECT directus_sync.subscribe('$_', 'articles', ARRAY['title', 'body'])") for qw(a c);
+	is(sql('b', q{SELECT count(*) FROM pg_trigger WHERE tgrelid = 'articles'::regclass AND tgname = 'directus_sync_clock'}),
+		'1', 'subscribed again: B has its clock trigger');
+	my ($st, $bd) = api($B, 'PATCH', "/items/articles/$xid", { title => 'six, edited on B' });
+	note("subscribed again: B's admin PATCH: $st " . (ref $bd ? json_canon($bd) : $bd // ''));
+	TODO:
+	{
+		local $TODO = 'a stored sender mark makes every local write of the item look like a sync\'s (clock_row.c reads "s" from the new row, which keeps the old column)';
+		is($st, 200, "subscribed again: an admin's edit of the item on B is accepted");
+	}
+}
+
 is(server_crash($node), '', 'no crash in the server log');
 note(sprintf('026 took %.0f s', time() - $t_start));
 done_testing();
