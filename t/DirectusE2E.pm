@@ -86,7 +86,8 @@ sub e2e_node
 # Options: extension_sync (load directus-extension-sync 3.0.6), pg_user
 # (the role Directus connects as, default postgres), env (a hashref of
 # Directus settings, e.g. { QUERY_LIMIT_MAX => 100 }), reuse (the hashref of
-# an instance stopped before: start it again, with its settings). Returns a
+# an instance stopped before: start it again, with its settings), port (the
+# HTTP port; default a free one from PostgreSQL::Test::Cluster). Returns a
 # hashref: name, db, url, token (the admin's static token), dir.
 sub start_directus
 {
@@ -95,7 +96,7 @@ sub start_directus
 	my $d = $opt{reuse} // {
 		name => $db,
 		db => $db,
-		port => PostgreSQL::Test::Cluster::get_free_port(),
+		port => $opt{port} // PostgreSQL::Test::Cluster::get_free_port(),
 		token => "admin-token-$db",
 		dir => "$PostgreSQL::Test::Utils::tmp_check/directus_$db",
 		node => $node,

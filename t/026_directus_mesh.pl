@@ -1,0 +1,504 @@
+# End to end with real Directus (12.4.0, 11.17.4 or 10.13.4 by
+# DS_DIRECTUS_VERSION): three instances A, B and C on three databases of
+# one cluster, in a full mesh (each one a remote of the other two, with
+# forward_inbound), with per-field clocks (enable_clocks) on the collection.
+# Every edit is made through Directus's REST API as a Directus user.
+#
+# Covers:
+#   - enable_clocks's column and directus_fields row as Directus sees them
+#     once its system cache is cleared (the hidden field; a sync user writes
+#     it through the API);
+#   - the failure case of value-based conflict resolution in a mesh: the same
+#     field edited on A, then about 2 s later on B, with the links held; every
+#     instance ends with B's (later) value, whichever value sorts last;
+#   - concurrent edits of different fields of one item on A and C: both kept;
+#   - a chain: A's edit reaching C only through B keeps its original clock,
+#     and the change stops (no endless echo);
+#   - an editor that is not a sync user cannot bring clocks through the API
+#     (its write fails as a whole); a sync user can; what revisions show;
+#   - a seeded random soak: edits on random instances while remotes are
+#     paused and resumed at random; in the end all three hold the same rows,
+#     each field the value written with the largest clock;
+#   - two defects, as TODO tests: a create reaching a Directus whose schema
+#     cache does not know the field yet is re-stamped there as a local write
+#     (a later edit made elsewhere loses to it); a sender mark stored while
+#     the table had no subscription makes every later local write of the
+#     item fail at commit.
+# Deletes are not covered (no tombstones yet).
+use strict;
+use warnings;
+use lib 't';
+use DirectusSyncTest;
+use DirectusE2E;
+use IO::Socket::INET;
+use JSON::PP;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use Time::HiRes qw(time sleep);
+
+my $script = e2e_script();
+my $t_start = time();
+
+# Directus's HTTP ports from 56500-56599 (other tests running on this
+# machine at the same time take theirs elsewhere).
+my %taken;
+sub mesh_port
+{
+	for my $p (56500 .. 56599)
+	{
+		next if $taken{$p};
+		my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => $p, Proto => 'tcp', ReuseAddr => 0);
+		next unless $s;
+		close $s;
+		$taken{$p} = 1;
+		return $p;
+	}
+	BAIL_OUT('no free port in 56500-56599');
+}
+
+my @names = qw(a b c);
+my $node = e2e_node('mesh', map { "directus_$_" } @names);
+my %D = map { ($_ => start_directus($node, "directus_$_", port => mesh_port())) } @names;
+my ($A, $B, $C) = @D{@names};
+sub sql { my ($x, $q) = @_; return run_sql($node, $q, "directus_$x") }
+
+for my $x (@names)
+{
+	create_collection($D{$x}, 'articles', [ 'id', 'integer' ], [ [ 'title', 'string' ], [ 'body', 'text' ] ]);
+}
+# $sync{x}{y}: the user on x that y writes to x as (x's inbound user for y).
+my %sync;
+for my $x (@names)
+{
+	for my $y (grep { $_ ne $x } @names)
+	{
+		$sync{$x}{$y} = create_sync_user($D{$x}, "sync-from-$y\@example.com", "token-$y-writes-$x", 'articles');
+	}
+}
+for my $x (@names)
+{
+	for my $y (grep { $_ ne $x } @names)
+	{
+		connect_remotes($D{$x}, $D{$y}, $y, $sync{$y}{$x}, $sync{$x}{$y}, forward_inbound => 'true');
+		sql($x, "SELECT directus_sync.subscribe('$y', 'articles', ARRAY['title', 'body'])");
+	}
+}
+my %node_id = map { ($_ => sql($_, 'SELECT directus_sync._node_id()')) } @names;
+
+sub remotes_of { my ($x) = @_; return grep { $_ ne $x } @names }
+sub delivered { my ($x, $r) = @_; return sql($x, "SELECT delivered FROM directus_sync.remote_status WHERE remote = '$r'") }
+sub all_delivered { return { map { my $x = $_; map { ("$x>$_" => delivered($x, $_)) } remotes_of($x) } @names } }
+sub pause { my ($x, $r) = @_; sql($x, "SELECT directus_sync.pause('$r')") }
+sub resume { my ($x, $r) = @_; sql($x, "SELECT directus_sync.resume('$r')") }
+# Every queue of every instance empty at once (applying a change can queue
+# more, to be forwarded).
+sub drained_all
+{
+	for (1 .. 10)
+	{
+		for my $x (@names)
+		{
+			for my $r (remotes_of($x))
+			{
+				return 0 unless wait_drained($node, $r, db => "directus_$x");
+			}
+		}
+		return 1 unless grep { my $x = $_; grep { outbox_count($node, $_, "directus_$x") != 0 } remotes_of($x) } @names;
+	}
+	return 0;
+}
+sub row_of
+{
+	my ($x, $id) = @_;
+	my $r = sql($x, "SELECT coalesce(json_build_object('title', title, 'body', body), 'null') FROM articles WHERE id = $id");
+	return $r eq '' ? undef : json_decode($r);
+}
+sub field_clock { my ($x, $id, $f) = @_; return sql($x, "SELECT directus_sync_meta->'f'->>'$f' FROM articles WHERE id = $id") }
+sub titles { my ($id) = @_; return join(' | ', map { (row_of($_, $id) // {})->{title} // '(none)' } @names) }
+sub dead_letters { return join(' ', map { sql($_, 'SELECT count(*) FROM directus_sync.dead_letter') } @names) }
+sub explore_dead
+{
+	diag("$_: dead letters: " . sql($_, "SELECT coalesce(string_agg(r.name || ' ' || d.op::text || ' ' || d.item_key || ' ' || d.http_status || ' ' || coalesce(d.error_code, '') || ' ' || left(coalesce(d.error_message, ''), 200) || ' ' || d.payload::text, '; '), 'none') FROM directus_sync.dead_letter d JOIN directus_sync.remote r ON r.id = d.remote_id")) for @names;
+}
+sub patch { my ($d, $id, $body, $token) = @_; return api_ok($d, 'PATCH', "/items/articles/$id", $body, $token) }
+
+# ---------------------------------------------------------------------------
+# Clocks on: the column and Directus's field row by SQL, then Directus's
+# system cache cleared so that it knows the field.
+
+for my $x (@names)
+{
+	sql($x, q{SELECT directus_sync.enable_clocks('articles')});
+}
+is(join(' ', map { sql($_, q{SELECT format_type(atttypid, atttypmod) FROM pg_attribute
+	WHERE attrelid = 'articles'::regclass AND attname = 'directus_sync_meta'}) } @names),
+	'jsonb jsonb jsonb', 'enable_clocks: each database has the jsonb column');
+{
+	# Before the cache is cleared, Directus does not know the field.
+	my ($status) = api($A, 'GET', '/fields/articles/directus_sync_meta');
+	note("GET /fields/articles/directus_sync_meta before the cache is cleared: $status");
+}
+for my $x (qw(a c))
+{
+	my ($status, $body) = api($D{$x}, 'POST', '/utils/cache/clear?system=true');
+	is($status, 200, "$x: POST /utils/cache/clear?system=true as admin") or diag(json_canon($body));
+}
+# The window between enable_clocks and clearing a Directus's cache: B's
+# Directus does not know the field yet. A sync's create that reaches B then
+# arrives without its clocks (Directus 12 and 10 drop the unknown field),
+# and B's trigger takes it for a local write: it stamps B's own, later,
+# clocks, and B forwards them. A later edit made on C before that loses to
+# it everywhere (TODO: a defect), and B keeps a born clock of its own.
+# (Deterministic: A's remote b and C's remotes are paused meanwhile.)
+my $wid;
+{
+	pause('a', 'b');
+	pause('c', $_) for qw(a b);
+	$wid = api_ok($A, 'POST', '/items/articles', { title => 'window create', body => 'made on A' })->{id};
+	my $born_a = sql('a', "SELECT directus_sync_meta->>'b' FROM articles WHERE id = $wid");
+	ok(wait_drained($node, 'c', db => 'directus_a'), 'window: the create reaches C');
+	patch($C, $wid, { title => 'window edit on C' });
+	my $clock_c = field_clock('c', $wid, 'title');
+	# B's Directus, stale, takes A's create now.
+	resume('a', 'b');
+	ok(wait_for('the create to reach B', sub { defined row_of('b', $wid) }), 'window: the create reaches B (stale cache)');
+	my $clock_b = field_clock('b', $wid, 'title');
+	ok(wait_drained($node, 'c', db => 'directus_b'), "window: B's queue to C drains");
+	note("window: after B's forward: $_: " . sql($_, "SELECT row_to_json(t) FROM (SELECT title, directus_sync_meta FROM articles WHERE id = $wid) t")) for @names;
+	note("window: title clocks: C's edit $clock_c, B's copy of A's create $clock_b");
+	# Directus 11.17.4 was seen to keep the field of such a create (B kept
+	# A's clocks): there the window does not open.
+	my $v11 = directus_major() == 11;
+	SKIP:
+	{
+		skip 'Directus 11 kept the clocks of a create with its schema cache not cleared (seen on 11.17.4)', 1 if $v11;
+		ok($clock_b =~ /\@\Q$node_id{b}\E$/ && ($clock_b cmp $clock_c) > 0,
+			"window: observed: B stamped the sync's create with its own clock, later than C's edit ($clock_b)");
+	}
+	my ($status, $body) = api($B, 'POST', '/utils/cache/clear?system=true');
+	is($status, 200, "b: POST /utils/cache/clear?system=true as admin") or diag(json_canon($body));
+	resume('c', $_) for qw(a b);
+	ok(drained_all(), 'window: every queue drains once B\'s cache is cleared');
+	is(dead_letters(), '0 0 0', 'window: no dead letter') or explore_dead();
+	note("window: end: $_: " . sql($_, "SELECT row_to_json(t) FROM (SELECT title, directus_sync_meta FROM articles WHERE id = $wid) t")) for @names;
+	note('window: delivered: ' . json_canon(all_delivered()));
+	note("window: activity on $_: " . sql($_, "SELECT string_agg(a.action || ' by ' || coalesce(u.email, '?'), ', ' ORDER BY a.id) FROM directus_activity a LEFT JOIN directus_users u ON u.id = a.\"user\" WHERE a.collection = 'articles' AND a.item = '$wid'")) for @names;
+	my @t = map { (row_of($_, $wid) // {})->{title} // '(none)' } @names;
+	is(scalar(grep { $_ eq $t[0] } @t), 3, "window: A, B and C end with the same title ($t[0])");
+	SKIP:
+	{
+		skip 'Directus 11: no window (see above)', 2 if $v11;
+		local $TODO = 'a sync\'s create that reaches a Directus with a stale schema cache loses its clocks and is re-stamped as a local write';
+		is($t[0], 'window edit on C', "window: C's later edit wins");
+		is(join(' ', map { sql($_, "SELECT directus_sync_meta->>'b' FROM articles WHERE id = $wid") } @names),
+			join(' ', ($born_a) x 3), "window: A, B and C hold A's born clock");
+	}
+}
+
+for my $x (@names)
+{
+	my ($status, $f) = api($D{$x}, 'GET', '/fields/articles/directus_sync_meta');
+	$f = ref $f eq 'HASH' ? $f->{data} : undef;
+	is_deeply([ $status, $f && $f->{type}, $f && $f->{meta}{hidden}, $f && $f->{meta}{readonly},
+			$f && $f->{meta}{interface}, $f && $f->{meta}{special} ],
+		[ 200, 'json', JSON::PP::true, JSON::PP::true, 'input-code', ['cast-json'] ],
+		"$x: Directus serves the field: json, hidden, read-only, input-code, cast-json")
+	  or diag("$status " . json_canon($f));
+	my ($s2, $items) = api($D{$x}, 'GET', '/items/articles?limit=1');
+	is($s2, 200, "$x: the collection's items are served with the field in place");
+	my ($s3, $fields) = api($D{$x}, 'GET', '/fields/articles');
+	is($s3, 200, "$x: GET /fields/articles answers") or diag(json_canon($fields));
+}
+
+
+# ---------------------------------------------------------------------------
+# An item made on A reaches B and C, with clocks
+
+my $id = api_ok($A, 'POST', '/items/articles', { title => 'first', body => 'made on A' })->{id};
+ok(drained_all(), 'create on A: every queue drains');
+is(titles($id), 'first | first | first', 'create on A: the item is in A, B and C');
+my $born = sql('a', "SELECT directus_sync_meta->>'b' FROM articles WHERE id = $id");
+like($born, qr/^[0-9a-f]{16}\@\Q$node_id{a}\E$/, "A stamped the item's born clock with its own node ($born)");
+is(join(' ', map { sql($_, "SELECT directus_sync_meta->>'b' FROM articles WHERE id = $id") } qw(b c)),
+	"$born $born", 'B and C keep the born clock A gave');
+is(join(' ', map { field_clock($_, $id, 'title') eq field_clock('a', $id, 'title') ? 'same' : 'differs' } qw(b c)),
+	'same same', "B and C hold A's title clock");
+
+# ---------------------------------------------------------------------------
+# 1. The same field edited on A, then ~2 s later on B, links held: B's
+#    later value wins everywhere, whichever value sorts last.
+#    (Before clocks, A and B ended with A's value and C with B's when A's
+#    value sorted last.)
+
+for my $case ([ 'z: earlier edit on A, sorts last', 'a: later edit on B, sorts first' ],
+	[ 'a: earlier edit on A, sorts first', 'z: later edit on B, sorts last' ])
+{
+	my ($va, $vb) = @$case;
+	my $label = $va =~ /sorts last/ ? 'earlier value sorts last' : 'later value sorts last';
+	pause('a', $_) for qw(b c);
+	pause('b', $_) for qw(a c);
+	patch($A, $id, { title => $va });
+	my $clock_a = field_clock('a', $id, 'title');
+	sleep(2);
+	patch($B, $id, { title => $vb });
+	my $clock_b = field_clock('b', $id, 'title');
+	ok(($clock_b cmp $clock_a) > 0, "$label: B's edit has the later clock ($clock_b > $clock_a)");
+	resume('a', $_) for qw(b c);
+	resume('b', $_) for qw(a c);
+	ok(drained_all(), "$label: every queue drains");
+	is(titles($id), "$vb | $vb | $vb", "$label: A, B and C all hold B's later value");
+	is(join(' ', map { field_clock($_, $id, 'title') } @names), join(' ', ($clock_b) x 3),
+		"$label: A, B and C all hold B's clock for the title");
+	is(dead_letters(), '0 0 0', "$label: no dead letter") or explore_dead();
+}
+
+# ---------------------------------------------------------------------------
+# 2. Different fields of one item edited concurrently on A and on C: both
+#    survive everywhere.
+
+pause('a', $_) for qw(b c);
+pause('c', $_) for qw(a b);
+patch($A, $id, { body => 'body from A' });
+patch($C, $id, { title => 'title from C' });
+resume('a', $_) for qw(b c);
+resume('c', $_) for qw(a b);
+ok(drained_all(), 'different fields: every queue drains');
+is_deeply([ map { row_of($_, $id) } @names ], [ ({ title => 'title from C', body => 'body from A' }) x 3 ],
+	"different fields: A, B and C hold C's title and A's body");
+is(join(' ', map { field_clock($_, $id, 'body') =~ /\@\Q$node_id{a}\E$/ ? 'A' : '?' } @names)
+	  . ' / ' . join(' ', map { field_clock($_, $id, 'title') =~ /\@\Q$node_id{c}\E$/ ? 'C' : '?' } @names),
+	'A A A / C C C', "different fields: everywhere the body's clock is A's and the title's C's");
+
+# ---------------------------------------------------------------------------
+# 3. A chain: A's remote c paused, an edit on A reaches C only through B,
+#    with A's clock; then nothing bounces for ever.
+
+ok(drained_all(), 'chain: quiet before');
+my $before = all_delivered();
+my $activity_max = { map { ($_ => sql($_, 'SELECT max(id) FROM directus_activity')) } @names };
+pause('a', 'c');
+patch($A, $id, { title => 'chain from A' });
+my $chain_clock = field_clock('a', $id, 'title');
+like($chain_clock, qr/\@\Q$node_id{a}\E$/, "chain: A stamped the edit with its own node");
+ok(wait_for('the edit to reach C through B', sub { (row_of('c', $id) // {})->{title} eq 'chain from A' }),
+	'chain: the edit reaches C while A\'s remote c is paused');
+is(field_clock('b', $id, 'title') . ' ' . field_clock('c', $id, 'title'), "$chain_clock $chain_clock",
+	"chain: B and C hold A's original clock for the title");
+is(sql('c', "SELECT string_agg(u.email, ',' ORDER BY a.id) FROM directus_activity a JOIN directus_users u ON u.id = a.\"user\""
+	  . " WHERE a.id > $activity_max->{c} AND a.collection = 'articles' AND a.item = '$id'"),
+	'sync-from-b@example.com', 'chain: C got the edit from B\'s sync user');
+resume('a', 'c');
+ok(drained_all(), 'chain: every queue drains once A\'s remote c is resumed');
+sleep(2);
+ok(drained_all(), 'chain: still drained 2 s later');
+my $after = all_delivered();
+my %delta = map { ($_ => $after->{$_} - $before->{$_}) } keys %$after;
+note('chain: delivered per remote: ' . join(', ', map { "$_ +$delta{$_}" } sort keys %delta));
+# What each remote ships: A its edit to B and (after the resume) to C; B
+# forwards A's change to C, not back to A; C forwards what B brought to A
+# (its own inbound from B), not back to B; C takes A's late copy, which
+# changes nothing, and A takes C's copy of its own edit, which changes
+# nothing: neither ships anything more.
+is_deeply(\%delta, { 'a>b' => 1, 'a>c' => 1, 'b>a' => 0, 'b>c' => 1, 'c>a' => 1, 'c>b' => 0 },
+	'chain: each remote shipped the change at most once, and it stopped');
+is(titles($id), 'chain from A | chain from A | chain from A', 'chain: A, B and C hold the edit');
+is(join(' ', map { field_clock($_, $id, 'title') } @names), join(' ', ($chain_clock) x 3),
+	"chain: A, B and C hold A's clock");
+my $activity_after = { map { ($_ => sql($_, "SELECT count(*) FROM directus_activity WHERE id > $activity_max->{$_}"
+	  . " AND collection = 'articles'")) } @names };
+my $settled = { %$activity_after };
+sleep(2);
+is_deeply({ map { ($_ => sql($_, "SELECT count(*) FROM directus_activity WHERE id > $activity_max->{$_}"
+		  . " AND collection = 'articles'")) } @names }, $settled, 'chain: activity rows stay put after draining');
+note('chain: activity rows since the edit: ' . join(', ', map { "$_ $activity_after->{$_}" } @names));
+
+# ---------------------------------------------------------------------------
+# 4. Only a sync brings clocks: an editor's PATCH with directus_sync_meta
+#    fails as a whole; the sync user's passes.
+
+my $by_role = directus_major() < 11;
+my $owner = api_ok($A, 'POST', $by_role ? '/roles' : '/policies', { name => 'editors',
+		admin_access => JSON::PP::false, app_access => JSON::PP::true })->{id};
+api_ok($A, 'POST', '/permissions', { ($by_role ? 'role' : 'policy') => $owner, collection => 'articles',
+		action => $_, fields => ['*'], permissions => {}, validation => {} }) for qw(create read update);
+api_ok($A, 'POST', '/users', { email => 'editor@example.com', token => 'token-editor',
+		$by_role ? (role => $owner) : (policies => { create => [ { policy => $owner } ] }) });
+api_ok($A, 'POST', '/utils/cache/clear?system=true');
+ok(drained_all(), 'forging: quiet before');
+my $row_before = row_of('a', $id);
+my $meta_before = sql('a', "SELECT directus_sync_meta::text FROM articles WHERE id = $id");
+my $ahead = sql('b', 'SELECT directus_sync.clock_now()');
+my ($status, $body) = api($A, 'PATCH', "/items/articles/$id", { title => 'forged',
+		directus_sync_meta => { s => $node_id{b}, f => { title => $ahead } } }, 'token-editor');
+my $code = ref $body eq 'HASH' ? ($body->{errors}[0]{extensions}{code} // '') : '';
+is("$status $code", '500 INTERNAL_SERVER_ERROR',
+	'forging: an editor\'s PATCH with clocks from a sender is answered 500 INTERNAL_SERVER_ERROR')
+  or diag(ref $body ? json_canon($body) : $body);
+note('forging: Directus answered ' . (ref $body ? json_canon($body) : $body // ''));
+is_deeply(row_of('a', $id), $row_before, 'forging: the item keeps its values');
+is(sql('a', "SELECT directus_sync_meta::text FROM articles WHERE id = $id"), $meta_before,
+	'forging: the item keeps its clocks');
+like(slurp_file($node->logfile), qr/only a sync may write column "directus_sync_meta"/,
+	'forging: the server log says why the transaction failed');
+# Clocks without a sender are no sync's: ignored, the write is a local edit.
+($status, $body) = api($A, 'PATCH', "/items/articles/$id", { title => 'editor without sender',
+		directus_sync_meta => { f => { title => '0000000000000001@' . $node_id{b} } } }, 'token-editor');
+is($status, 200, 'forging: clocks without a sender ("s") are accepted as a plain edit');
+my $editor_clock = field_clock('a', $id, 'title');
+ok($editor_clock =~ /\@\Q$node_id{a}\E$/ && ($editor_clock cmp $chain_clock) > 0,
+	"forging: ... the title gets a new clock of A ($editor_clock), not the one sent");
+ok(drained_all(), 'forging: the editor\'s edit drains');
+is(titles($id), 'editor without sender | editor without sender | editor without sender',
+	'forging: the editor\'s plain edit reaches B and C');
+
+# The sync user's write with clocks passes (as B's sync user on A: a clock of B).
+my $sync_clock = sql('b', 'SELECT directus_sync.clock_now()');
+($status, $body) = api($A, 'PATCH', "/items/articles/$id", { title => 'by sync user',
+		directus_sync_meta => { s => $node_id{b}, f => { title => $sync_clock } } }, $sync{a}{b}{token});
+is($status, 200, 'sync user: a PATCH with clocks is accepted') or diag(ref $body ? json_canon($body) : $body);
+is(row_of('a', $id)->{title} . ' ' . field_clock('a', $id, 'title'), "by sync user $sync_clock",
+	'sync user: the value and its clock are kept');
+ok(drained_all(), 'sync user: drained');
+is((row_of('c', $id) // {})->{title} . ' ' . field_clock('c', $id, 'title'), "by sync user $sync_clock",
+	'sync user: A forwards it to C with its clock');
+
+# What B's revisions show for a synced change (A's edit, delivered by A's
+# worker as A's sync user on B).
+patch($A, $id, { title => 'for the revision' });
+my $rev_clock = field_clock('a', $id, 'title');
+ok(drained_all(), 'revisions: drained');
+# (C may forward the same change to B as well, a write that changes nothing
+# but still gets an activity row and a revision on B: the revision of A's
+# own delivery is the one of A's sync user.)
+my $all_revs = api_ok($B, 'GET', "/revisions?filter[collection][_eq]=articles&filter[item][_eq]=$id&sort=-id&limit=3"
+	  . '&fields=id,activity.user,delta');
+note('revisions: the last ones on B: ' . json_canon($all_revs));
+my $revs = api_ok($B, 'GET', "/revisions?filter[collection][_eq]=articles&filter[item][_eq]=$id"
+	  . "&filter[activity][user][_eq]=$sync{b}{a}{id}&sort=-id&limit=1&fields=delta,data");
+my $delta = $revs->[0]{delta} // {};
+my $dmeta = $delta->{directus_sync_meta};
+note('revisions: delta of the synced change on B: ' . json_canon($delta));
+$dmeta = eval { json_decode($dmeta) } // $dmeta if defined $dmeta && !ref $dmeta;
+is_deeply([ $delta->{title}, ref $dmeta eq 'HASH' ? ($dmeta->{s}, $dmeta->{f}) : ($dmeta) ],
+	[ 'for the revision', $node_id{a}, { title => $rev_clock } ],
+	"revisions: the delta of the synced change holds the title and the clocks as sent (sender A, A's clock)");
+my $rdata = $revs->[0]{data} // {};
+$rdata = eval { json_decode($rdata) } // $rdata unless ref $rdata;
+my $data_meta = ref $rdata eq 'HASH' ? $rdata->{directus_sync_meta} : undef;
+$data_meta = eval { json_decode($data_meta) } // $data_meta if defined $data_meta && !ref $data_meta;
+note('revisions: data of the synced change on B: ' . json_canon($data_meta));
+is(json_canon($data_meta), json_canon(json_decode(sql('b', "SELECT directus_sync_meta::text FROM articles WHERE id = $id"))),
+	"revisions: the revision's data holds the clocks as stored (no sender), as read back after the write");
+
+# ---------------------------------------------------------------------------
+# 5. A seeded random soak: edits on random instances, remotes paused and
+#    resumed at random; in the end every instance holds, field by field, the
+#    value written with the largest clock.
+
+my $seed = length($ENV{DS_TEST_SEED} // '') ? $ENV{DS_TEST_SEED} : int(rand(1_000_000_000));
+diag("random seed $seed (DS_TEST_SEED repeats it)");
+srand($seed);
+# Made on A, B, C, A, B, each after the one before arrived everywhere (two
+# instances making the same integer key at once is another matter).
+my @items;
+for my $i (1 .. 5)
+{
+	push @items, api_ok($D{ $names[ ($i - 1) % 3 ] }, 'POST', '/items/articles', { title => "soak $i", body => "soak body $i" })->{id};
+	ok(drained_all(), "soak: item $items[-1] made on " . uc($names[ ($i - 1) % 3 ]) . ' reaches every instance');
+}
+my %paused;
+my %written;    # "$item/$field" => [ [clock, value, edit] ... ]
+my @log;
+# DS_MESH_SOAK_EDITS: more edits, for a longer hunt (default 60).
+my $soak_edits = $ENV{DS_MESH_SOAK_EDITS} || 60;
+for my $n (1 .. $soak_edits)
+{
+	if (rand() < 0.3)
+	{
+		my $x = $names[ int(rand(3)) ];
+		my @r = remotes_of($x);
+		my $r = $r[ int(rand(2)) ];
+		if ($paused{"$x>$r"}) { resume($x, $r); delete $paused{"$x>$r"}; push @log, "resume $x>$r" }
+		else { pause($x, $r); $paused{"$x>$r"} = 1; push @log, "pause $x>$r" }
+	}
+	my $x = $names[ int(rand(3)) ];
+	my $item = $items[ int(rand(@items)) ];
+	my $which = int(rand(3));
+	my @fields = $which == 0 ? ('title') : $which == 1 ? ('body') : ('title', 'body');
+	my %set = map { ($_ => sprintf('%s %d on %s %s', $_, $n, $x, join('', map { ('a' .. 'z')[ int(rand(26)) ] } 1 .. 4))) } @fields;
+	patch($D{$x}, $item, \%set);
+	for my $f (@fields)
+	{
+		my $clock = field_clock($x, $item, $f);
+		push @{ $written{"$item/$f"} }, [ $clock, $set{$f}, $n ];
+	}
+	push @log, "edit $n on $x item $item: " . join(', ', map { "$_=$set{$_}" } sort keys %set);
+	sleep(rand($ENV{DS_MESH_SOAK_PAUSE} // 0.3));
+}
+for my $k (sort keys %paused) { my ($x, $r) = split />/, $k; resume($x, $r) }
+ok(drained_all(), 'soak: every queue drains once every remote is resumed');
+is(dead_letters(), '0 0 0', 'soak: no dead letter') or explore_dead();
+my $rows = sub {
+	my ($x) = @_;
+	return json_decode(sql($x, "SELECT json_agg(json_build_object('id', id, 'title', title, 'body', body,"
+		  . " 'clocks', directus_sync_meta->'f') ORDER BY id) FROM articles WHERE id IN (" . join(',', @items) . ')'));
+};
+my $ok_same = 1;
+for my $x (qw(b c))
+{
+	$ok_same &&= compare_items($rows->($x), $rows->('a'), 'id', "soak: $x holds what A holds, field by field, clocks too");
+}
+my @want;
+for my $item (@items)
+{
+	my $row = { id => $item };
+	for my $f (qw(title body))
+	{
+		my $w = $written{"$item/$f"};
+		if (!$w) { $row->{$f} = row_of('a', $item)->{$f}; $row->{clocks}{$f} = field_clock('a', $item, $f); next }
+		my ($best) = sort { $b->[0] cmp $a->[0] } @$w;
+		$row->{$f} = $best->[1];
+		$row->{clocks}{$f} = $best->[0];
+	}
+	push @want, $row;
+}
+my $ok_lww = compare_items($rows->('a'), \@want, 'id', 'soak: each field holds the value written with the largest clock');
+# On one server every later edit has a later clock: the largest clock is
+# the last edit.
+my @not_last = grep { my $w = $written{$_}; my ($best) = sort { $b->[0] cmp $a->[0] } @$w; $best->[2] != $w->[-1][2] } sort keys %written;
+is("@not_last", '', 'soak: the largest clock of each field is its last edit (one server, one clock)');
+diag(join("\n", 'soak log (seed ' . $seed . '):', @log)) unless $ok_same && $ok_lww;
+
+# ---------------------------------------------------------------------------
+# 6. A table without subscriptions for a while (or clocks enabled before the
+#    first subscribe): no clock trigger, so a sync's write keeps its
+#    sender mark ("s") in the column; once subscribed again, every local
+#    edit of that item is taken for a sync's and fails at commit.
+
+{
+	my $xid = api_ok($A, 'POST', '/items/articles', { title => 'six', body => 'made on A' })->{id};
+	ok(drained_all(), 'unsubscribed: the item reaches every instance');
+	sql('b', "SELECT directus_sync.unsubscribe('$_', 'articles')") for qw(a c);
+	is(sql('b', q{SELECT count(*) FROM pg_trigger WHERE tgrelid = 'articles'::regclass AND tgname = 'directus_sync_clock'}),
+		'0', 'unsubscribed: B has no clock trigger');
+	patch($A, $xid, { title => 'six, while B has no subscription' });
+	ok(drained_all(), 'unsubscribed: drained');
+	is(row_of('b', $xid)->{title}, 'six, while B has no subscription', 'unsubscribed: the edit reaches B');
+	is(sql('b', "SELECT directus_sync_meta->>'s' IS NOT NULL FROM articles WHERE id = $xid"), 't',
+		'unsubscribed: observed: B stores the sender mark the sync brought');
+	sql('b', "SELECT directus_sync.subscribe('$_', 'articles', ARRAY['title', 'body'])") for qw(a c);
+	is(sql('b', q{SELECT count(*) FROM pg_trigger WHERE tgrelid = 'articles'::regclass AND tgname = 'directus_sync_clock'}),
+		'1', 'subscribed again: B has its clock trigger');
+	my ($st, $bd) = api($B, 'PATCH', "/items/articles/$xid", { title => 'six, edited on B' });
+	note("subscribed again: B's admin PATCH: $st " . (ref $bd ? json_canon($bd) : $bd // ''));
+	TODO:
+	{
+		local $TODO = 'a stored sender mark makes every local write of the item look like a sync\'s (clock_row.c reads "s" from the new row, which keeps the old column)';
+		is($st, 200, "subscribed again: an admin's edit of the item on B is accepted");
+	}
+}
+
+is(server_crash($node), '', 'no crash in the server log');
+note(sprintf('026 took %.0f s', time() - $t_start));
+done_testing();
