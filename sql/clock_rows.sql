@@ -113,6 +113,21 @@ BEGIN
 END $$;
 SELECT title FROM articles;
 
+-- A sync's change that brings no clocks (a Directus that does not know the
+-- field yet drops it) is refused: stamped here it would beat later edits.
+BEGIN;
+UPDATE articles SET title = 'no clocks' WHERE id = 1;
+INSERT INTO directus_activity (action, "user", collection, item)
+VALUES ('update', '00000000-0000-0000-0000-00000000000b', 'articles', '1');
+ROLLBACK;
+-- A sender mark stored while no clock trigger ran is not a sync's write of
+-- the local edits that leave the column as it is.
+ALTER TABLE articles DISABLE TRIGGER directus_sync_clock;
+UPDATE articles SET directus_sync_meta = directus_sync_meta || '{"s": "00000000-0000-0000-0000-0000000000b0"}' WHERE id = 1;
+ALTER TABLE articles ENABLE ALWAYS TRIGGER directus_sync_clock;
+UPDATE articles SET title = 'local again' WHERE id = 1;
+SELECT title, directus_sync_meta ? 's' AS mark_kept FROM articles WHERE id = 1;
+
 -- A malformed clock, or one too far ahead of this server's clock, fails the write.
 SELECT sync_write('bad', 'tomorrow', 'bad', NULL, '00000000-0000-0000-0000-00000000000b');
 SELECT sync_write('bad', upper(b_clock()), 'bad', NULL, '00000000-0000-0000-0000-00000000000b');

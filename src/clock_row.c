@@ -50,6 +50,7 @@
 #include "executor/spi.h"
 #include "lib/stringinfo.h"
 #include "utils/builtins.h"
+#include "utils/datum.h"
 #include "utils/json.h"
 #include "utils/jsonb.h"
 #include "utils/rel.h"
@@ -572,6 +573,17 @@ create_survives_delete(RowWrite *w, const char *item, char *deleted)
 	return later;
 }
 
+static bool
+clock_column_unchanged(HeapTuple old, HeapTuple new, AttrNumber attnum, TupleDesc desc)
+{
+	bool		old_null,
+				new_null;
+	Datum		a = heap_getattr(old, attnum, desc, &old_null);
+	Datum		b = heap_getattr(new, attnum, desc, &new_null);
+
+	return old_null == new_null && (old_null || datum_image_eq(a, b, false, -1));
+}
+
 /* The new clock column, built as jsonb (no JSON text to parse). */
 static Datum
 clock_column(RowWrite *w)
@@ -613,6 +625,9 @@ clock_row_before(Relation rel, HeapTuple old, HeapTuple new, AttrNumber clock_at
 	w.new = new;
 	w.stored = clock_row_read(old, clock_attnum, w.desc);
 	w.sent = clock_row_read(new, clock_attnum, w.desc);
+	/* a column the write left as it was brings nothing (a sender mark stored while no trigger ran) */
+	if (w.sent.from_sync && old != NULL && clock_column_unchanged(old, new, clock_attnum, w.desc))
+		w.sent.from_sync = false;
 	w.values = palloc0(sizeof(Datum) * w.desc->natts);
 	w.nulls = palloc0(sizeof(bool) * w.desc->natts);
 	w.replace = palloc0(sizeof(bool) * w.desc->natts);

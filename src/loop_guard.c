@@ -432,6 +432,24 @@ restore_winning_values(const Resolution *res, const char *item)
 }
 
 /*
+ * A sync's change of an item of a table with clocks that brought none: taken
+ * as it came, it would be stamped as a local write here, with clocks later
+ * than what the sender had, and beat edits it should lose to. Refused: the
+ * sender tries again once the field goes through.
+ */
+static void
+refuse_change_without_clocks(const char *collection, const char *item)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg("a sync changed item \"%s\" of collection \"%s\" without clocks", item, collection),
+			 errdetail("Collection \"%s\" has clocks here; every replicated change of it must carry directus_sync_meta.",
+					   collection),
+			 errhint("Directus drops a field it does not know yet: after enable_clocks, clear its schema cache "
+					 "(POST /utils/cache/clear?system=true as an admin). The sending instance needs enable_clocks too.")));
+}
+
+/*
  * An inbound user's change of an item this transaction queued rows for:
  * resolves conflicts with our queued changes (not for a delete) and
  * unqueues what must not go back.
@@ -451,6 +469,8 @@ guard_item(Datum user, const char *action, const char *collection, const char *i
 
 		if (memcmp(&inbound->user, DatumGetUUIDP(user), sizeof(pg_uuid_t)) != 0)
 			continue;
+		if (clocked == NULL && entry != NULL && entry->clocked)
+			refuse_change_without_clocks(collection, item);
 		if (clocked != NULL && !clocked->by_sync)
 		{
 			clocked->by_sync = true;
