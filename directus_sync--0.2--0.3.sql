@@ -1753,3 +1753,45 @@ BEGIN
 END
 $$;
 REVOKE ALL ON FUNCTION directus_sync._trim_history() FROM PUBLIC;
+
+/*
+ * Two items were created with one key, here and on a remote, and ours lost
+ * (insert_insert, the remote's was created later): this instance's users to
+ * notify of that remote hear of it. Written in the sync's transaction, as
+ * the notifications table's owner (restricted, as in _notify); rare, so not
+ * rate-limited, and without a lock on the remote's state.
+ */
+CREATE FUNCTION directus_sync._notify_key_conflict(rid integer, coll text, item text) RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    r directus_sync.remote;
+    notifications regclass := to_regclass('@extschema@.directus_notifications');
+    users regclass := to_regclass('@extschema@.directus_users');
+BEGIN
+    SELECT * INTO r FROM directus_sync.remote WHERE id = rid;
+    IF notifications IS NULL OR r.id IS NULL OR cardinality(r.notify_users) = 0 THEN
+        RETURN;
+    END IF;
+    BEGIN
+        PERFORM count(*) FROM directus_sync._query_as_owner(notifications,
+            format('INSERT INTO %s (recipient, subject, message, collection, item, status)
+                    SELECT u, $1[1], $1[2], $1[3], $1[4], ''inbox'' FROM unnest($1[5:]::uuid[]) AS u %s
+                    RETURNING 1',
+                   notifications,
+                   CASE WHEN users IS NULL THEN ''
+                        ELSE format('WHERE EXISTS (SELECT FROM %s WHERE id = u)', users) END),
+            ARRAY[format('Two items with one key in %s', coll),
+                  format('An item %s of collection %s was created here and another on remote %s (%s) with the same key. '
+                         'The one created there, later, keeps the key everywhere; the one created here is kept in full '
+                         'in directus_sync.conflict.',
+                         directus_sync._md_code(item), directus_sync._md_code(coll), r.name, r.url),
+                  coll, item] || r.notify_users::text[])
+            AS n(one integer);
+    EXCEPTION WHEN OTHERS THEN
+        RAISE WARNING 'could not notify the users of remote "%"', r.name USING DETAIL = SQLERRM;
+    END;
+END
+$$;
+REVOKE ALL ON FUNCTION directus_sync._notify_key_conflict(integer, text, text) FROM PUBLIC;

@@ -210,10 +210,23 @@ loop_guard_expect_sync(const char *collection, const char *key, List *conflicts)
 	MemoryContextSwitchTo(old);
 }
 
+/* Our item lost its key to a remote's: the users to notify hear of it. */
+static void
+notify_key_conflict(int remote_id, const char *collection, const char *key)
+{
+	Oid			types[3] = {INT4OID, TEXTOID, TEXTOID};
+	Datum		values[3] = {Int32GetDatum(remote_id), CStringGetTextDatum(collection), CStringGetTextDatum(key)};
+
+	if (SPI_execute_with_args("SELECT directus_sync._notify_key_conflict($1, $2, $3)",
+							  3, types, values, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not notify of item \"%s\" in \"%s\"", key, collection);
+}
+
 /*
  * Logs conflicts the clocks resolved in directus_sync.conflict, as the
  * extension's owner (the caller is connected to SPI). remote_id 0: the
- * remote is not known.
+ * remote is not known. An item of ours that lost its key to the remote's
+ * is told to the remote's users to notify.
  */
 void
 loop_guard_log_conflicts(int remote_id, const char *collection, const char *key, List *conflicts)
@@ -247,6 +260,8 @@ loop_guard_log_conflicts(int remote_id, const char *collection, const char *key,
 								  "  AND c.local_clock = $8 AND c.remote_clock = $9)",
 								  10, types, values, nulls, false, 0) != SPI_OK_INSERT)
 			elog(ERROR, "could not log a conflict of item \"%s\" in \"%s\"", key, collection);
+		if (remote_id != 0 && strcmp(c->kind, "insert_insert") == 0 && c->remote_won)
+			notify_key_conflict(remote_id, collection, key);
 	}
 }
 

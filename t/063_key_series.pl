@@ -37,7 +37,10 @@ for my $db (qw(a b))
 	sql($db, 'CREATE EXTENSION directus_sync');
 	sql($db, $tables);
 	sql($db, 'CREATE TABLE notes (id serial PRIMARY KEY, body text); CREATE TABLE memos (id serial PRIMARY KEY, body text);
-		CREATE TABLE plain (id serial PRIMARY KEY, body text)');
+		CREATE TABLE plain (id serial PRIMARY KEY, body text);
+		CREATE TABLE directus_notifications (id serial PRIMARY KEY, timestamp timestamptz DEFAULT now(),
+			status varchar(255) DEFAULT \'inbox\', recipient uuid NOT NULL, sender uuid, subject varchar(255) NOT NULL,
+			message text, collection varchar(64), item varchar(255))');
 	my $other = $db eq 'a' ? 'b' : 'a';
 	$peer{$db} = start_peer($node, $db, tokens => { "token-$other" => $user{$other} },
 		collections => { notes => { pk => 'id' }, memos => { pk => 'id' }, plain => { pk => 'id' } });
@@ -46,7 +49,8 @@ for my $db (qw(a b))
 {
 	my $other = $db eq 'a' ? 'b' : 'a';
 	sql($db, "SET log_statement = 'none'; SELECT directus_sync.add_remote('$other', '$peer{$other}{url}', 'token-$db',
-		inbound_user => '$user{$other}', forward_inbound => true)");
+		inbound_user => '$user{$other}', forward_inbound => true,
+		notify_users => ARRAY['00000000-0000-4000-8000-0000000000$db$db']::uuid[])");
 	sql($db, "SELECT directus_sync.subscribe('$other', 'notes', ARRAY['body'])");
 	sql($db, "SELECT directus_sync.subscribe('$other', 'memos', ARRAY['body'])");
 	sql($db, "SELECT directus_sync.subscribe('$other', 'plain', ARRAY['body'])");
@@ -84,6 +88,11 @@ is(rows('b', 'memos'), '1:made on b', '... and on b: never merged field by field
 is(sql('a', q{SELECT kind || ' ' || winner || ' ' || (local_value->>'body') || ' / ' || (remote_value->>'body')
 	FROM directus_sync.conflict WHERE collection = 'memos'}),
 	'insert_insert remote made on a / made on b', 'a logs the conflict with its own item in full');
+is(sql('a', q{SELECT recipient || ' ' || item || ' ' || subject FROM directus_notifications}),
+	'00000000-0000-4000-8000-0000000000aa 1 Two items with one key in memos',
+	"a's users to notify hear that a's item lost its key");
+like(sql('a', q{SELECT message FROM directus_notifications}), qr/kept in full in directus_sync.conflict/, '... and where it is kept');
+is(sql('b', q{SELECT count(*) FROM directus_notifications}), '0', "b, whose item kept the key, notifies no one");
 is(sql('b', q{SELECT count(*) FROM directus_sync.conflict WHERE collection = 'memos' AND kind = 'insert_insert' AND winner = 'local'}),
 	sql('b', q{SELECT count(*) FROM directus_sync.conflict WHERE collection = 'memos'}),
 	'b, where the later item was made, logs it (if at all) as won');
