@@ -935,6 +935,7 @@ CREATE TABLE directus_sync.resync_job (
     rows_done   bigint NOT NULL DEFAULT 0,
     rows_total  bigint NOT NULL,               -- estimate taken when the job started
     started_at  timestamptz NOT NULL DEFAULT now(),
+    sender_wins boolean NOT NULL DEFAULT false,   -- resync(..., sender_wins): fields go with new clocks
     PRIMARY KEY (remote_id, collection)
 );
 
@@ -1917,7 +1918,7 @@ $$;
  * fields (no key for a singleton), each value rendered as there
  * (_render_expr). Used by resync, replay and the worker's current rows.
  */
-CREATE FUNCTION directus_sync._payload_select(s directus_sync.subscription) RETURNS text
+CREATE FUNCTION directus_sync._payload_select(s directus_sync.subscription, fresh_clock text DEFAULT NULL) RETURNS text
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -1930,11 +1931,16 @@ AS $$
                   CASE WHEN EXISTS (SELECT FROM pg_attribute m WHERE m.attrelid = s.relid AND m.attname = 'directus_sync_meta'
                                                              AND m.atttypid = 'jsonb'::regtype AND NOT m.attisdropped)
                   THEN format(', json_strip_nulls(json_build_object(''s'', %1$L, ''b'', t.directus_sync_meta->''b'','
-                              ' ''f'', coalesce((SELECT jsonb_object_agg(c.key, c.value) FROM jsonb_each(t.directus_sync_meta->''f'') c'
-                              ' WHERE c.key = ANY (%2$L::text[])), ''{}''),'
+                              ' ''f'', %3$s,'
                               ' ''p'', coalesce((SELECT jsonb_object_agg(c.key, c.value) FROM jsonb_each(t.directus_sync_meta->''p'') c'
                               ' WHERE c.key = ANY (%2$L::text[])), ''{}''))) AS directus_sync_meta',
-                              directus_sync._node_id(), s.fields)
+                              directus_sync._node_id(), s.fields,
+                              -- resync(..., sender_wins): every field with a new clock of ours, later than any
+                              CASE WHEN fresh_clock IS NULL
+                                   THEN format('coalesce((SELECT jsonb_object_agg(c.key, c.value) FROM jsonb_each(t.directus_sync_meta->''f'') c'
+                                               ' WHERE c.key = ANY (%L::text[])), ''{}'')', s.fields)
+                                   ELSE format('(SELECT jsonb_object_agg(f, %L::jsonb) FROM unnest(%L::text[]) f)',
+                                               to_jsonb(fresh_clock), s.fields) END)
                   ELSE '' END)
       FROM unnest(CASE WHEN s.singleton OR s.key_column = ANY (s.fields) THEN s.fields
                        ELSE s.key_column || s.fields END) WITH ORDINALITY AS u(f, ord)
@@ -1948,11 +1954,12 @@ $$;
  * committed: queued behind that writer's change, a resync or replay never
  * ships an older state after a newer one.
  */
-CREATE FUNCTION directus_sync._current_rows_query(s directus_sync.subscription, locking boolean) RETURNS text
+CREATE FUNCTION directus_sync._current_rows_query(s directus_sync.subscription, locking boolean,
+                                                     fresh_clock text DEFAULT NULL) RETURNS text
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT format('%s WHERE t.%I = ANY ($1::%s[])%s', directus_sync._payload_select(s), s.key_column,
+    SELECT format('%s WHERE t.%I = ANY ($1::%s[])%s', directus_sync._payload_select(s, fresh_clock), s.key_column,
                   format_type(a.atttypid, a.atttypmod), CASE WHEN locking THEN ' FOR SHARE OF t NOWAIT' ELSE '' END)
       FROM pg_attribute a WHERE a.attrelid = s.relid AND a.attname = s.key_column
 $$;
@@ -1979,14 +1986,15 @@ $$;
  * Queues the current state of some items for a remote: an upsert ('c') of
  * every item that exists, a delete of every key that no longer does.
  */
-CREATE FUNCTION directus_sync._queue_current(s directus_sync.subscription, keys text[]) RETURNS bigint
+CREATE FUNCTION directus_sync._queue_current(s directus_sync.subscription, keys text[],
+                                                fresh_clock text DEFAULT NULL) RETURNS bigint
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     queued bigint;
 BEGIN
-    WITH cur AS (SELECT * FROM directus_sync._query_as_owner(s.relid, directus_sync._current_rows_query(s, true), keys)
+    WITH cur AS (SELECT * FROM directus_sync._query_as_owner(s.relid, directus_sync._current_rows_query(s, true, fresh_clock), keys)
                                AS r(item_key text, payload json))
     INSERT INTO directus_sync.outbox (remote_id, collection, item_key, op, payload)
     SELECT s.remote_id, s.collection, k, CASE WHEN cur.item_key IS NULL THEN 'd' ELSE 'c' END,
@@ -2004,7 +2012,7 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION directus_sync.resync(remote text, collection text) RETURNS bigint
+CREATE FUNCTION directus_sync.resync(remote text, collection text, sender_wins boolean) RETURNS bigint
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -2022,16 +2030,27 @@ BEGIN
     SELECT r.total INTO total
       FROM directus_sync._query_as_owner(s.relid, format('SELECT count(*) FROM %s', s.relid), NULL)
            AS r(total bigint);
-    INSERT INTO directus_sync.resync_job (remote_id, collection, rows_total)
-    VALUES (s.remote_id, s.collection, total)
+    IF sender_wins IS NULL THEN
+        RAISE EXCEPTION 'sender_wins must not be null' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    INSERT INTO directus_sync.resync_job (remote_id, collection, rows_total, sender_wins)
+    VALUES (s.remote_id, s.collection, total, resync.sender_wins)
     ON CONFLICT ON CONSTRAINT resync_job_pkey DO UPDATE
-       SET last_key = NULL, rows_done = 0, rows_total = EXCLUDED.rows_total, started_at = now();
+       SET last_key = NULL, rows_done = 0, rows_total = EXCLUDED.rows_total, started_at = now(),
+           sender_wins = EXCLUDED.sender_wins;
     PERFORM directus_sync._wake_at_commit();
     RETURN total;
 END
 $$;
+
+CREATE FUNCTION directus_sync.resync(remote text, collection text) RETURNS bigint
+LANGUAGE sql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT directus_sync.resync(remote, collection, false) $$;
 COMMENT ON FUNCTION directus_sync.resync(text, text) IS
     'Queues every current item of a collection as an upsert to a remote, in chunks the worker takes; returns the number of items; progress in directus_sync.remote_status';
+COMMENT ON FUNCTION directus_sync.resync(text, text, boolean) IS
+    'resync(remote, collection), and with sender_wins every field goes with a new clock, so that the values here win on the remote (tables with clocks)';
 
 /*
  * One chunk of a resync job, in key order; called by the worker in a
@@ -2065,7 +2084,7 @@ BEGIN
         DELETE FROM directus_sync.resync_job WHERE remote_id = rid AND collection = coll;
         RETURN false;
     END IF;
-    PERFORM directus_sync._queue_current(s, keys);
+    PERFORM directus_sync._queue_current(s, keys, CASE WHEN job.sender_wins THEN directus_sync.clock_now() END);
     UPDATE directus_sync.resync_job SET last_key = keys[cardinality(keys)], rows_done = rows_done + cardinality(keys)
      WHERE remote_id = rid AND collection = coll;
     RETURN true;

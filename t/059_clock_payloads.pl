@@ -120,6 +120,24 @@ ok(sql(q{SELECT extract(epoch FROM clock_offset) BETWEEN -31.5 AND -28.5 FROM di
 ctl($fake, 'POST', 'mode', { clock_offset_s => 0 });
 wait_drained($node, 'b');
 
+# A resync sends the stored clocks; with sender_wins, a new clock of ours for every field.
+sql(q{SELECT directus_sync.pause('b')});
+my $stored = clock_of(1, 'f', 'body');
+sql(q{SELECT directus_sync.resync('b', 'articles')});
+wait_for('the resync to queue', sub { sql(q{SELECT count(*) FROM directus_sync.resync_job}) eq '0' });
+is(sql(q{SELECT payload::jsonb->'directus_sync_meta'->'f'->>'body' FROM directus_sync.outbox WHERE item_key = '1' ORDER BY id DESC LIMIT 1}),
+	$stored, 'resync: the stored clocks go');
+sql(q{DELETE FROM directus_sync.outbox});
+my $before = sql(q{SELECT directus_sync.clock_now()});
+sql(q{SELECT directus_sync.resync('b', 'articles', sender_wins => true)});
+wait_for('the resync to queue', sub { sql(q{SELECT count(*) FROM directus_sync.resync_job}) eq '0' });
+my $fresh = json_decode(sql(q{SELECT payload->'directus_sync_meta'->'f' FROM directus_sync.outbox WHERE item_key = '1' ORDER BY id DESC LIMIT 1}));
+ok($fresh->{title} gt $before && $fresh->{body} eq $fresh->{title},
+	'resync(..., sender_wins => true): every field goes with one new clock, later than any before')
+	or diag(explain($fresh));
+is(clock_of(1, 'f', 'body'), $stored, '... the row keeps its clocks');
+sql(q{DELETE FROM directus_sync.outbox; SELECT directus_sync.resume('b')});
+
 # The worker's idle round trims the conflict log and old tombstones.
 sql(q{ALTER SYSTEM SET directus_sync.conflict_retention = '1d'; SELECT pg_reload_conf()});
 sql(q{INSERT INTO directus_sync.conflict (remote_id, collection, item_key, field, winner, detected_at)
