@@ -128,6 +128,20 @@ ALTER TABLE articles ENABLE ALWAYS TRIGGER directus_sync_clock;
 UPDATE articles SET title = 'local again' WHERE id = 1;
 SELECT title, directus_sync_meta ? 's' AS mark_kept FROM articles WHERE id = 1;
 
+-- A sync's clock of its own node may come as its 16 hex digits: the sender's
+-- node id ("s") completes it; without a node id in "s" it is no clock.
+BEGIN;
+UPDATE articles SET title = 'short clock',
+       directus_sync_meta = jsonb_build_object('s', '00000000-0000-0000-0000-0000000000b0',
+                                               'f', jsonb_build_object('title', left(b_clock(), 16)))
+ WHERE id = 1;
+INSERT INTO directus_activity (action, "user", collection, item)
+VALUES ('update', '00000000-0000-0000-0000-00000000000b', 'articles', '1');
+COMMIT;
+SELECT title, clock('title') LIKE '%@00000000-0000-0000-0000-0000000000b0' AS completed FROM articles WHERE id = 1;
+UPDATE articles SET title = 'x', directus_sync_meta = jsonb_build_object('s', 'b', 'f', jsonb_build_object('title', left(b_clock(), 16)))
+ WHERE id = 1;
+
 -- A malformed clock, or one too far ahead of this server's clock, fails the write.
 SELECT sync_write('bad', 'tomorrow', 'bad', NULL, '00000000-0000-0000-0000-00000000000b');
 SELECT sync_write('bad', upper(b_clock()), 'bad', NULL, '00000000-0000-0000-0000-00000000000b');
@@ -159,7 +173,8 @@ TRUNCATE directus_sync.outbox;
 DELETE FROM articles WHERE id = 3;
 SELECT t.deleted > b.latest COLLATE "C" AS later_than_fields, t.deleted LIKE '%@' || directus_sync._node_id() AS ours
   FROM directus_sync.tombstone t, before_delete b WHERE t.item_key = '3';
-SELECT remote, op, fields, payload->'directus_sync_meta'->>'d' = (SELECT deleted FROM directus_sync.tombstone WHERE item_key = '3') AS carries_clock
+-- (a clock of this node travels as its 16 hex digits; the receiver adds "s")
+SELECT remote, op, fields, payload->'directus_sync_meta'->>'d' = left((SELECT deleted FROM directus_sync.tombstone WHERE item_key = '3'), 16) AS carries_clock
   FROM (SELECT r.name AS remote, o.op, o.payload::jsonb - 'directus_sync_meta' AS fields, o.payload::jsonb AS payload
           FROM directus_sync.outbox o JOIN directus_sync.remote r ON r.id = o.remote_id ORDER BY o.id) q;
 TRUNCATE directus_sync.outbox;

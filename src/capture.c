@@ -412,6 +412,20 @@ clock_changed(const CaptureField *field, ChangeClocks *clocks)
 	return has_new != has_old || (has_new && strcmp(a, b) != 0);
 }
 
+/*
+ * A clock as a payload carries it: one of this node as its 16 hex digits
+ * alone (the receiver completes it with "s", the sender's node id: a
+ * payload is half as large), others whole (forwarded ones).
+ */
+static void
+append_clock_value(StringInfo buf, const char *clock)
+{
+	if (strcmp(clock + CLOCK_STAMP_LEN + 1, clock_node()) == 0)
+		appendStringInfo(buf, "\"%.*s\"", CLOCK_STAMP_LEN, clock);
+	else
+		appendStringInfo(buf, "\"%s\"", clock);
+}
+
 /* ,"name":{field: clock} of the shipped fields that have one in object. */
 static void
 append_field_clocks(StringInfo buf, const char *name, CaptureSub *sub, bool *shipped,
@@ -427,7 +441,8 @@ append_field_clocks(StringInfo buf, const char *name, CaptureSub *sub, bool *shi
 		if (n++ > 0)
 			appendStringInfoChar(buf, ',');
 		escape_json(buf, sub->fields[i].name);
-		appendStringInfo(buf, ":\"%s\"", clock);
+		appendStringInfoChar(buf, ':');
+		append_clock_value(buf, clock);
 	}
 	appendStringInfoChar(buf, '}');
 }
@@ -444,7 +459,10 @@ append_clocks(StringInfo buf, CaptureSub *sub, bool *shipped, ChangeClocks *cloc
 
 	appendStringInfo(buf, ",\"%s\":{\"s\":\"%s\"", CLOCK_COLUMN, clock_node());
 	if (clock_row_get(clocks->new.root, "b", clock))
-		appendStringInfo(buf, ",\"b\":\"%s\"", clock);
+	{
+		appendStringInfoString(buf, ",\"b\":");
+		append_clock_value(buf, clock);
+	}
 	append_field_clocks(buf, "f", sub, shipped, clocks->new.fields);
 	append_field_clocks(buf, "p", sub, shipped, clocks->new.prev);
 	appendStringInfoChar(buf, '}');
@@ -583,7 +601,9 @@ render_delete(CaptureSub *sub, HeapTuple old, TupleDesc desc, const char *clock)
 		append_field(&buf, &sub->fields[0], old, desc);
 		appendStringInfoChar(&buf, ',');
 	}
-	appendStringInfo(&buf, "\"%s\":{\"s\":\"%s\",\"d\":\"%s\"}}", CLOCK_COLUMN, clock_node(), clock);
+	appendStringInfo(&buf, "\"%s\":{\"s\":\"%s\",\"d\":", CLOCK_COLUMN, clock_node());
+	append_clock_value(&buf, clock);
+	appendStringInfoString(&buf, "}}");
 	return buf.data;
 }
 

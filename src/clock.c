@@ -174,10 +174,18 @@ clock_text_valid(const char *s, int len)
 	for (int i = 0; i < STAMP_HEX_DIGITS; i++)
 		if (!is_lower_hex(s[i]))
 			return false;
-	for (int i = STAMP_HEX_DIGITS + 1; i < CLOCK_TEXT_LEN; i++)
+	return clock_node_valid(s + STAMP_HEX_DIGITS + 1, CLOCK_TEXT_LEN - STAMP_HEX_DIGITS - 1);
+}
+
+/* Whether s is a node id as clocks carry it: a uuid in lowercase. */
+bool
+clock_node_valid(const char *s, int len)
+{
+	if (len != CLOCK_TEXT_LEN - STAMP_HEX_DIGITS - 1)
+		return false;
+	for (int i = 0; i < len; i++)
 	{
-		int			at = i - STAMP_HEX_DIGITS - 1;
-		bool		dash = at == 8 || at == 13 || at == 18 || at == 23;
+		bool		dash = i == 8 || i == 13 || i == 18 || i == 23;
 
 		if (dash ? s[i] != '-' : !is_lower_hex(s[i]))
 			return false;

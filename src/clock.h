@@ -15,10 +15,12 @@ extern bool clock_observe(uint64 remote);
 
 /* A clock as text: 16 hex digits, '@', a node id (36 characters). */
 #define CLOCK_TEXT_LEN 53
+#define CLOCK_STAMP_LEN 16		/* its hex digits */
 
 extern const char *clock_node(void);
 extern void clock_text(uint64 stamp, char *out);
 extern bool clock_text_valid(const char *s, int len);
+extern bool clock_node_valid(const char *s, int len);
 extern uint64 clock_text_stamp(const char *s);
 
 #endif							/* DIRECTUS_SYNC_CLOCK_H */

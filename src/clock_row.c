@@ -84,11 +84,12 @@ object_member(JsonbContainer *object, const char *name)
 RowClocks
 clock_row_read(HeapTuple tuple, AttrNumber attnum, TupleDesc desc)
 {
-	RowClocks	rc = {NULL, NULL, NULL, false};
+	RowClocks	rc = {NULL, NULL, NULL, false, ""};
 	bool		isnull;
 	Datum		value;
 	Jsonb	   *jb;
 	JsonbValue	buf;
+	JsonbValue *sender;
 
 	if (tuple == NULL)
 		return rc;
@@ -101,23 +102,33 @@ clock_row_read(HeapTuple tuple, AttrNumber attnum, TupleDesc desc)
 	rc.root = &jb->root;
 	rc.fields = object_member(rc.root, "f");
 	rc.prev = object_member(rc.root, "p");
-	rc.from_sync = member(rc.root, "s", &buf) != NULL;
+	sender = member(rc.root, "s", &buf);
+	rc.from_sync = sender != NULL;
+	if (sender != NULL && sender->type == jbvString && clock_node_valid(sender->val.string.val, sender->val.string.len))
+		snprintf(rc.sender, sizeof(rc.sender), "%.*s", sender->val.string.len, sender->val.string.val);
 	return rc;
 }
 
 /*
  * The clock text of member name of object, into out; false when absent.
  * A stored clock is trusted (only this file writes it); one that came with
- * a sync must be well formed.
+ * a sync must be well formed. A sync writes a clock of its own node as its
+ * 16 hex digits alone (capture.c): sender, its node id, completes it.
  */
 static bool
-clock_member(JsonbContainer *object, const char *name, bool check, char *out)
+clock_member(JsonbContainer *object, const char *name, bool check, const char *sender, char *out)
 {
 	JsonbValue	buf;
 	JsonbValue *v = member(object, name, &buf);
 
 	if (v == NULL || v->type == jbvNull)
 		return false;
+	if (v->type == jbvString && sender != NULL && sender[0] != '\0' && v->val.string.len == CLOCK_STAMP_LEN)
+	{
+		snprintf(out, CLOCK_TEXT_LEN + 1, "%.*s@%s", CLOCK_STAMP_LEN, v->val.string.val, sender);
+		if (clock_text_valid(out, CLOCK_TEXT_LEN))
+			return true;
+	}
 	if (v->type != jbvString || !clock_text_valid(v->val.string.val, v->val.string.len))
 	{
 		if (!check)
@@ -136,7 +147,7 @@ clock_member(JsonbContainer *object, const char *name, bool check, char *out)
 bool
 clock_row_get(JsonbContainer *object, const char *name, char *out)
 {
-	return clock_member(object, name, false, out);
+	return clock_member(object, name, false, NULL, out);
 }
 
 /*
@@ -292,8 +303,8 @@ note_field_conflict(RowWrite *w, const CaptureField *field, const char *have, co
 
 	if (w->old == NULL || strcmp(have, came) == 0 || same_node(have, came) ||
 		!capture_field_changed(field, w->old, w->new, w->desc) ||
-		(clock_member(w->sent.prev, field->name, false, prev) && strcmp(prev, have) == 0) ||
-		(clock_member(w->stored.prev, field->name, false, prev) && strcmp(prev, came) == 0))
+		(clock_member(w->sent.prev, field->name, false, w->sent.sender, prev) && strcmp(prev, have) == 0) ||
+		(clock_member(w->stored.prev, field->name, false, NULL, prev) && strcmp(prev, came) == 0))
 		return;
 	c = add_conflict(w, "update_update", have, came, remote_won);
 	c->field = pstrdup(field->name);
@@ -413,10 +424,10 @@ write_field(RowWrite *w, const CaptureField *field)
 	char		came[CLOCK_TEXT_LEN + 1];
 	char		prev[CLOCK_TEXT_LEN + 1];
 	char		stamp[CLOCK_TEXT_LEN + 1];
-	bool		has_clock = clock_member(w->stored.fields, field->name, false, have);
-	bool		has_prev = clock_member(w->stored.prev, field->name, false, prev);
+	bool		has_clock = clock_member(w->stored.fields, field->name, false, NULL, have);
+	bool		has_prev = clock_member(w->stored.prev, field->name, false, NULL, prev);
 
-	if (w->sent.from_sync && clock_member(w->sent.fields, field->name, true, came))
+	if (w->sent.from_sync && clock_member(w->sent.fields, field->name, true, w->sent.sender, came))
 	{
 		bool		later = !has_clock || strcmp(came, have) > 0;
 
@@ -432,7 +443,7 @@ write_field(RowWrite *w, const CaptureField *field)
 		{
 			if (has_clock && !w->sync_wins_whole)
 				note_field_conflict(w, field, have, came, true);
-			has_prev = clock_member(w->sent.prev, field->name, true, prev);
+			has_prev = clock_member(w->sent.prev, field->name, true, w->sent.sender, prev);
 			keep_clock(w, field, came, has_prev ? prev : NULL);
 			return;
 		}
@@ -472,8 +483,8 @@ write_born(RowWrite *w)
 {
 	char		have[CLOCK_TEXT_LEN + 1];
 	char		came[CLOCK_TEXT_LEN + 1];
-	bool		has_born = clock_member(w->stored.root, "b", false, have);
-	bool		sync_born = w->sent.from_sync && clock_member(w->sent.root, "b", true, came);
+	bool		has_born = clock_member(w->stored.root, "b", false, NULL, have);
+	bool		sync_born = w->sent.from_sync && clock_member(w->sent.root, "b", true, w->sent.sender, came);
 	const char *born = has_born ? have : sync_born ? came : NULL;
 	char		stamp[CLOCK_TEXT_LEN + 1];
 
@@ -512,7 +523,7 @@ clock_row_delete_clock(HeapTuple old, AttrNumber clock_attnum, TupleDesc desc, c
 	char		clock[CLOCK_TEXT_LEN + 1];
 	uint64		row_stamp = 0;
 
-	if (clock_member(stored.root, "b", false, clock))
+	if (clock_member(stored.root, "b", false, NULL, clock))
 		keep_latest(latest, clock);
 	if (stored.fields != NULL)
 	{
@@ -544,7 +555,7 @@ write_delete(RowWrite *w, const char *item)
 {
 	char		deleted[CLOCK_TEXT_LEN + 1];
 
-	if (!w->sent.from_sync || w->old == NULL || !clock_member(w->sent.root, "d", true, deleted))
+	if (!w->sent.from_sync || w->old == NULL || !clock_member(w->sent.root, "d", true, w->sent.sender, deleted))
 		return;
 	observe(deleted);
 	if (strcmp(deleted, w->latest) > 0)

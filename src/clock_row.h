@@ -13,6 +13,7 @@
 #include "utils/relcache.h"
 
 #include "capture.h"
+#include "clock.h"
 
 /* The decoded clock column of a row (NULL members: absent). */
 typedef struct RowClocks
@@ -21,6 +22,7 @@ typedef struct RowClocks
 	JsonbContainer *fields;		/* "f" */
 	JsonbContainer *prev;		/* "p" */
 	bool		from_sync;		/* has "s": written by a sync */
+	char		sender[CLOCK_TEXT_LEN - CLOCK_STAMP_LEN];	/* "s", a node id; "" when not one */
 } RowClocks;
 
 /* A conflict the clocks resolved, logged by the loop guard (loop_guard.c). */
