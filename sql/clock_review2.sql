@@ -1,0 +1,141 @@
+-- Adversarial review 2 of clocks and key series (docs/replication.md#clocks,
+-- #integer-keys-created-on-several-instances): each section is a sequence
+-- after which a promise is broken on the current code. The expected output
+-- is the behaviour the documentation promises (or plainly needs).
+CREATE EXTENSION IF NOT EXISTS directus_sync;
+SET client_min_messages = warning;
+\set SHOW_CONTEXT never
+\set VERBOSITY terse
+CREATE TABLE IF NOT EXISTS directus_activity (id serial PRIMARY KEY, action varchar(45), "user" uuid,
+                                              collection varchar(64), item varchar(255));
+SELECT directus_sync.add_remote('r2b', 'http://127.0.0.1:9', 't',
+       inbound_user => '00000000-0000-0000-0000-0000000000bb', forward_inbound => true) IS NOT NULL AS added;
+SELECT directus_sync.set_instance(1, 3);
+CREATE ROLE regress_r2_directus;
+CREATE ROLE regress_r2_owner;
+CREATE ROLE regress_r2_other;
+GRANT CREATE ON SCHEMA public TO regress_r2_other;
+
+-- 1. The key series is not usable by the role Directus writes with when
+-- that role is not the table's owner. The serial column's own sequence had
+-- USAGE granted to it (as the README's GRANT hint says); the new sequence
+-- <table>_directus_sync_keys is owned by the table's owner and grants
+-- nothing, yet it becomes the key's default: every create through Directus
+-- fails with "permission denied for sequence".
+CREATE TABLE r2_articles (id serial PRIMARY KEY, title text);
+ALTER TABLE r2_articles OWNER TO regress_r2_owner;
+GRANT SELECT, INSERT, UPDATE, DELETE ON r2_articles TO regress_r2_directus;
+GRANT USAGE ON SEQUENCE r2_articles_id_seq TO regress_r2_directus;
+SELECT directus_sync.subscribe('r2b', 'r2_articles', ARRAY['title']);
+SET ROLE regress_r2_directus;
+INSERT INTO r2_articles (title) VALUES ('before enable_clocks');
+RESET ROLE;
+SELECT directus_sync.enable_clocks('r2_articles');
+SET ROLE regress_r2_directus;
+-- expected: INSERT 0 1 (a key from this instance's series)
+INSERT INTO r2_articles (title) VALUES ('after enable_clocks');
+RESET ROLE;
+SELECT title FROM r2_articles ORDER BY id;
+
+-- 2. Two tables whose names share their first 40 characters get ONE key
+-- series: left(relname, 40) || '_directus_sync_keys'. enable_clocks of the
+-- second restarts it above the second table's keys, below the first's: the
+-- first table's next create takes a key it already has (unique violation),
+-- and the sequence (the first table's key default) now belongs to the
+-- second table's owner, who may setval or drop it.
+CREATE TABLE r2_customer_orders_archive_of_year_2024_a (id serial PRIMARY KEY, title text);
+CREATE TABLE r2_customer_orders_archive_of_year_2024_b (id serial PRIMARY KEY, title text);
+ALTER TABLE r2_customer_orders_archive_of_year_2024_a OWNER TO regress_r2_owner;
+ALTER TABLE r2_customer_orders_archive_of_year_2024_b OWNER TO regress_r2_other;
+INSERT INTO r2_customer_orders_archive_of_year_2024_a (id, title) SELECT g, 'old' FROM generate_series(1, 50) g;
+SELECT directus_sync.enable_clocks('r2_customer_orders_archive_of_year_2024_a');
+SELECT directus_sync.enable_clocks('r2_customer_orders_archive_of_year_2024_b');
+-- expected: two sequences, each owned by its table's owner
+SELECT c.relname AS seq, pg_get_userbyid(c.relowner) AS owner
+  FROM pg_class c WHERE c.relkind = 'S' AND c.relname LIKE 'r2_customer%directus_sync_keys' ORDER BY 1;
+-- expected: INSERT 0 1 (a free key of table a)
+INSERT INTO r2_customer_orders_archive_of_year_2024_a (title) VALUES ('new');
+
+-- 3. A sequence of that name made beforehand by anyone who may create in
+-- the schema is taken as it is (CREATE SEQUENCE IF NOT EXISTS): its type,
+-- MAXVALUE, CYCLE and persistence stay (here: unlogged, so reset by a crash
+-- to hand out keys again; smallint with MAXVALUE 7), and the table's key
+-- default points at it.
+SET ROLE regress_r2_other;
+CREATE UNLOGGED SEQUENCE r2_notes_directus_sync_keys AS smallint MAXVALUE 7;
+RESET ROLE;
+CREATE TABLE r2_notes (id serial PRIMARY KEY, title text);
+ALTER TABLE r2_notes OWNER TO regress_r2_owner;
+SELECT directus_sync.enable_clocks('r2_notes');
+-- expected: refused, or a fresh sequence of its own (logged, bigint, no MAXVALUE below bigint's)
+SELECT c.relpersistence, s.seqtypid::regtype, s.seqmax
+  FROM pg_class c JOIN pg_sequence s ON s.seqrelid = c.oid WHERE c.relname = 'r2_notes_directus_sync_keys';
+
+-- 4. Keys that enable_clocks cannot place a series above: a table whose keys
+-- are all negative (RESTART below MINVALUE 1), and one that holds the largest
+-- bigint (overflow). enable_clocks fails whole: no clocks at all.
+CREATE TABLE r2_neg (id integer PRIMARY KEY, title text);
+INSERT INTO r2_neg VALUES (-10, 'negative');
+-- expected: clocks enabled (the series starts at this instance's first positive key)
+SELECT directus_sync.enable_clocks('r2_neg');
+SELECT count(*) AS clock_column FROM pg_attribute WHERE attrelid = 'r2_neg'::regclass AND attname = 'directus_sync_meta';
+CREATE TABLE r2_huge (id bigint PRIMARY KEY, title text);
+INSERT INTO r2_huge VALUES (9223372036854775807, 'largest');
+-- expected: clocks enabled (with a warning that no series fits), not "bigint out of range"
+SELECT directus_sync.enable_clocks('r2_huge');
+SELECT count(*) AS clock_column FROM pg_attribute WHERE attrelid = 'r2_huge'::regclass AND attname = 'directus_sync_meta';
+
+-- 5. set_instance changes the number, the series stays: this database keeps
+-- making keys of its former number (another instance's now) until someone
+-- thinks of running enable_clocks again (the docs ask for it after a change
+-- of the count only; a clone "has no number until told", and once told still
+-- makes the original's keys).
+CREATE TABLE r2_series (id serial PRIMARY KEY, title text);
+SELECT directus_sync.set_instance(1, 2);
+SELECT directus_sync.enable_clocks('r2_series');
+INSERT INTO r2_series (title) VALUES ('as number 1');
+SELECT directus_sync.set_instance(2, 2);
+INSERT INTO r2_series (title) VALUES ('as number 2');
+-- expected: the key made after set_instance(2, 2) is of series 2 (even)
+SELECT title, id % 2 = 0 AS even FROM r2_series ORDER BY id;
+
+-- 6. Changes queued before enable_clocks never get clocks: the outbox keeps
+-- their payloads as captured, without directus_sync_meta. The documented
+-- procedure (pause the remotes, enable_clocks everywhere, resume) then
+-- delivers them to instances that refuse every sync's change without clocks
+-- ("a sync changed item ... without clocks"): HTTP 500 until they are dead
+-- letters, and replay sends the same payload again, refused again. The
+-- update and the delete below are lost for every other instance.
+CREATE TABLE r2_posts (id integer PRIMARY KEY, title text);
+SELECT directus_sync.subscribe('r2b', 'r2_posts', ARRAY['title']);
+INSERT INTO r2_posts VALUES (1, 'one'), (2, 'two');
+DELETE FROM directus_sync.outbox;
+SELECT directus_sync.pause('r2b');
+UPDATE r2_posts SET title = 'edited before enable_clocks' WHERE id = 1;
+DELETE FROM r2_posts WHERE id = 2;
+SELECT directus_sync.enable_clocks('r2_posts', key_series => false);
+-- expected: t for both (each queued change carries clocks once the table has them)
+SELECT op, payload IS NOT NULL AND payload::jsonb ? 'directus_sync_meta' AS carries_clocks
+  FROM directus_sync.outbox WHERE collection = 'r2_posts' ORDER BY id;
+-- what a receiver with clocks does with such a payload, applied as Directus does
+INSERT INTO r2_posts VALUES (3, 'three');
+BEGIN;
+UPDATE r2_posts SET title = 'edited before enable_clocks' WHERE id = 3;
+INSERT INTO directus_activity (action, "user", collection, item)
+VALUES ('update', '00000000-0000-0000-0000-0000000000bb', 'r2_posts', '3');
+COMMIT;
+SELECT title FROM r2_posts WHERE id = 3;
+
+-- clean up
+DELETE FROM directus_sync.outbox;
+SELECT directus_sync.remove_remote('r2b');
+DROP TABLE r2_articles, r2_customer_orders_archive_of_year_2024_a, r2_customer_orders_archive_of_year_2024_b,
+           r2_notes, r2_neg, r2_huge, r2_series, r2_posts;
+DROP SEQUENCE IF EXISTS r2_articles_directus_sync_keys, r2_notes_directus_sync_keys, r2_neg_directus_sync_keys,
+           r2_huge_directus_sync_keys, r2_series_directus_sync_keys;
+DROP OWNED BY regress_r2_directus, regress_r2_owner, regress_r2_other;
+UPDATE directus_sync.node SET instance = NULL, instances = NULL;
+REVOKE CREATE ON SCHEMA public FROM regress_r2_other;
+DROP ROLE regress_r2_directus;
+DROP ROLE regress_r2_owner;
+DROP ROLE regress_r2_other;
