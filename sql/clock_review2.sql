@@ -126,11 +126,41 @@ VALUES ('update', '00000000-0000-0000-0000-0000000000bb', 'r2_posts', '3');
 COMMIT;
 SELECT title FROM r2_posts WHERE id = 3;
 
+-- 7. A clock kept for a value that never came. Directus drops from a
+-- payload every field its schema cache does not know (docs: it does so
+-- with directus_sync_meta until the cache is cleared); a field added by SQL
+-- or a migration and subscribed before the receiver's cache was cleared
+-- arrives as a clock in "f" without its value. The receiver keeps the clock
+-- (later than what it had) and the old value: it now holds the sender's
+-- clock for a value it never got. Every later delivery of that write (a
+-- retry, a resync, which sends the stored clocks) is "not later" and put
+-- back: the value never arrives, the instances differ for good, and no
+-- conflict is logged. Without clocks a resync would repair it.
+CREATE TABLE r2_pages (id integer PRIMARY KEY, title text, summary text);
+SELECT directus_sync.subscribe('r2b', 'r2_pages', ARRAY['title', 'summary']);
+SELECT directus_sync.enable_clocks('r2_pages', key_series => false);
+INSERT INTO r2_pages VALUES (1, 'page', NULL);
+CREATE FUNCTION r2_sync_update(sets text, meta jsonb) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    EXECUTE format('UPDATE r2_pages SET %s directus_sync_meta = $1 WHERE id = 1', sets) USING meta;
+    INSERT INTO directus_activity (action, "user", collection, item)
+    VALUES ('update', '00000000-0000-0000-0000-0000000000bb', 'r2_pages', '1');
+END $$;
+SELECT left(directus_sync.clock_now(), 16) || '@00000000-0000-0000-0000-0000000000b0' AS b_clock \gset
+-- b's write of summary, as a Directus that does not know "summary" yet applies it: the value dropped
+SELECT r2_sync_update('', jsonb_build_object('s', 'b', 'f', jsonb_build_object('summary', :'b_clock'::text)));
+-- the same write again once the cache is cleared (a retry, or a resync of b's row)
+SELECT r2_sync_update('summary = ''written on b'',',
+                      jsonb_build_object('s', 'b', 'f', jsonb_build_object('summary', :'b_clock'::text)));
+-- expected: 'written on b' (b's value of the write whose clock this row holds)
+SELECT summary, directus_sync_meta->'f'->>'summary' = :'b_clock' AS holds_b_clock FROM r2_pages WHERE id = 1;
+
 -- clean up
 DELETE FROM directus_sync.outbox;
 SELECT directus_sync.remove_remote('r2b');
 DROP TABLE r2_articles, r2_customer_orders_archive_of_year_2024_a, r2_customer_orders_archive_of_year_2024_b,
-           r2_notes, r2_neg, r2_huge, r2_series, r2_posts;
+           r2_notes, r2_neg, r2_huge, r2_series, r2_posts, r2_pages;
+DROP FUNCTION r2_sync_update(text, jsonb);
 DROP SEQUENCE IF EXISTS r2_articles_directus_sync_keys, r2_notes_directus_sync_keys, r2_neg_directus_sync_keys,
            r2_huge_directus_sync_keys, r2_series_directus_sync_keys;
 DROP OWNED BY regress_r2_directus, regress_r2_owner, regress_r2_other;
