@@ -2,8 +2,8 @@
 -- #integer-keys-created-on-several-instances): each section is a sequence
 -- after which a promise is broken on the current code. The expected output
 -- is the behaviour the documentation promises (or plainly needs).
-CREATE EXTENSION IF NOT EXISTS directus_sync;
 SET client_min_messages = warning;
+CREATE EXTENSION IF NOT EXISTS directus_sync;
 \set SHOW_CONTEXT never
 \set VERBOSITY terse
 CREATE TABLE IF NOT EXISTS directus_activity (id serial PRIMARY KEY, action varchar(45), "user" uuid,
