@@ -155,12 +155,38 @@ SELECT r2_sync_update('summary = ''written on b'',',
 -- expected: 'written on b' (b's value of the write whose clock this row holds)
 SELECT summary, directus_sync_meta->'f'->>'summary' = :'b_clock' AS holds_b_clock FROM r2_pages WHERE id = 1;
 
+-- 8. An instance that only receives a collection (a mirror fed by A and C,
+-- subscribing nothing of it back) has the column after enable_clocks but no
+-- trigger directus_sync_clock (_apply_config makes it only while the table
+-- is subscribed): every sync's write is taken raw, in arrival order. A's
+-- and C's concurrent edits, or a late retry, leave the mirror with whichever
+-- came last while A and C agree on the later one; the sender's "s" is
+-- stored in the column. The promise: any connected topology, any order.
+CREATE TABLE r2_mirror (id integer PRIMARY KEY, title text);
+SELECT directus_sync.enable_clocks('r2_mirror', key_series => false);
+INSERT INTO r2_mirror VALUES (1, 'first');
+CREATE FUNCTION r2_mirror_write(title text, clock text) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE r2_mirror SET title = r2_mirror_write.title,
+           directus_sync_meta = jsonb_build_object('s', '00000000-0000-0000-0000-0000000000b0',
+                                                   'f', jsonb_build_object('title', clock))
+     WHERE id = 1;
+    INSERT INTO directus_activity (action, "user", collection, item)
+    VALUES ('update', '00000000-0000-0000-0000-0000000000bb', 'r2_mirror', '1');
+END $$;
+SELECT left(directus_sync.clock_now(), 16) AS now16 \gset
+-- the later edit arrives first, the earlier one (another sender's, or a retry) after it
+SELECT r2_mirror_write('later', :'now16' || '@00000000-0000-0000-0000-0000000000c0');
+SELECT r2_mirror_write('earlier', '0000000000010000@00000000-0000-0000-0000-0000000000a0');
+-- expected: 'later', and no sender mark stored
+SELECT title, directus_sync_meta ? 's' AS sender_mark_stored FROM r2_mirror WHERE id = 1;
+
 -- clean up
 DELETE FROM directus_sync.outbox;
 SELECT directus_sync.remove_remote('r2b');
 DROP TABLE r2_articles, r2_customer_orders_archive_of_year_2024_a, r2_customer_orders_archive_of_year_2024_b,
-           r2_notes, r2_neg, r2_huge, r2_series, r2_posts, r2_pages;
-DROP FUNCTION r2_sync_update(text, jsonb);
+           r2_notes, r2_neg, r2_huge, r2_series, r2_posts, r2_pages, r2_mirror;
+DROP FUNCTION r2_sync_update(text, jsonb), r2_mirror_write(text, text);
 DROP SEQUENCE IF EXISTS r2_articles_directus_sync_keys, r2_notes_directus_sync_keys, r2_neg_directus_sync_keys,
            r2_huge_directus_sync_keys, r2_series_directus_sync_keys;
 DROP OWNED BY regress_r2_directus, regress_r2_owner, regress_r2_other;
