@@ -181,11 +181,34 @@ SELECT r2_mirror_write('earlier', '0000000000010000@00000000-0000-0000-0000-0000
 -- expected: 'later', and no sender mark stored
 SELECT title, directus_sync_meta ? 's' AS sender_mark_stored FROM r2_mirror WHERE id = 1;
 
+-- 9. A numeric key whose text has trailing zeros (numeric(10,2): 1.50):
+-- the worker ships it as the JSON number 1.50, Directus parses it to the
+-- JavaScript number 1.5 and writes its activity row with item '1.5', while
+-- the clock trigger registers the sync's write under key_text '1.50'. The
+-- two never meet: the commit fails ("only a sync may write column
+-- directus_sync_meta", 42501) for every sync's write of such an item, until
+-- it is a dead letter. (The same for float keys Directus prints otherwise,
+-- 1e+20.) Expected: the write is taken.
+CREATE TABLE r2_prices (id numeric(10,2) PRIMARY KEY, title text);
+SELECT directus_sync.subscribe('r2b', 'r2_prices', ARRAY['title']);
+SELECT directus_sync.enable_clocks('r2_prices');
+INSERT INTO r2_prices VALUES (1.5, 'ours');
+BEGIN;
+UPDATE r2_prices SET title = 'from b',
+       directus_sync_meta = jsonb_build_object('s', 'b', 'f', jsonb_build_object('title',
+           left(directus_sync.clock_now(), 16) || '@00000000-0000-0000-0000-0000000000b0'))
+ WHERE id = 1.5;
+INSERT INTO directus_activity (action, "user", collection, item)
+VALUES ('update', '00000000-0000-0000-0000-0000000000bb', 'r2_prices', '1.5');
+COMMIT;
+-- expected: 'from b'
+SELECT title FROM r2_prices;
+
 -- clean up
 DELETE FROM directus_sync.outbox;
 SELECT directus_sync.remove_remote('r2b');
 DROP TABLE r2_articles, r2_customer_orders_archive_of_year_2024_a, r2_customer_orders_archive_of_year_2024_b,
-           r2_notes, r2_neg, r2_huge, r2_series, r2_posts, r2_pages, r2_mirror;
+           r2_notes, r2_neg, r2_huge, r2_series, r2_posts, r2_pages, r2_mirror, r2_prices;
 DROP FUNCTION r2_sync_update(text, jsonb), r2_mirror_write(text, text);
 DROP SEQUENCE IF EXISTS r2_articles_directus_sync_keys, r2_notes_directus_sync_keys, r2_neg_directus_sync_keys,
            r2_huge_directus_sync_keys, r2_series_directus_sync_keys;
