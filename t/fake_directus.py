@@ -842,7 +842,8 @@ class Handler(BaseHTTPRequestHandler):
         # Node's HTTP server sends Date on every answer (directus_sync reads
         # the remote's clock from it); a test may shift it (mode clock_offset_s)
         lines = ["HTTP/1.1 %d %s" % (status, phrase),
-                 "Date: " + self.date_time_string(time.time() + getattr(self.state, "clock_offset_s", 0.0))]
+                 "Date: " + (getattr(self.state, "date_header", None) or
+                             self.date_time_string(time.time() + getattr(self.state, "clock_offset_s", 0.0)))]
         headers = dict(headers or {})
         ctype = headers.pop("Content-Type", ctype)
         if ctype:
@@ -1153,6 +1154,8 @@ class Handler(BaseHTTPRequestHandler):
                 self.state.directus_version = directus_major(body["directus_version"])
             if "clock_offset_s" in body:
                 self.state.clock_offset_s = float(body["clock_offset_s"])
+            if "date_header" in body:   # a Date header sent as it is (None: the real one)
+                self.state.date_header = body["date_header"]
             return {"admin": self.state.admin, "readback": self.state.readback,
                     "query_limit_max": self.state.query_limit_max,
                     "directus_version": self.state.directus_version,
