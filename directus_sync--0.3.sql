@@ -1125,28 +1125,30 @@ DECLARE
     rel regclass;
     activity regclass := to_regclass('@extschema@.directus_activity');
     has_activity_trigger boolean;
+    has_clocks boolean;
+    wanted boolean;
 BEGIN
     FOREACH rel IN ARRAY touched LOOP
         CONTINUE WHEN to_regclass(rel::text) IS NULL;
-        IF EXISTS (SELECT FROM directus_sync.subscription WHERE relid = rel)
-           AND NOT EXISTS (SELECT FROM pg_trigger WHERE tgrelid = rel AND tgname = 'directus_sync_capture') THEN
+        -- A table with clocks (enable_clocks) keeps its triggers while not
+        -- subscribed too: what syncs write to it is still decided by clocks.
+        has_clocks := EXISTS (SELECT FROM pg_attribute WHERE attrelid = rel AND attname = 'directus_sync_meta'
+                                                       AND atttypid = 'jsonb'::regtype AND NOT attisdropped);
+        wanted := has_clocks OR EXISTS (SELECT FROM directus_sync.subscription WHERE relid = rel);
+        IF wanted AND NOT EXISTS (SELECT FROM pg_trigger WHERE tgrelid = rel AND tgname = 'directus_sync_capture') THEN
             EXECUTE format('CREATE TRIGGER directus_sync_capture AFTER INSERT OR UPDATE OR DELETE ON %s
                             FOR EACH ROW EXECUTE FUNCTION directus_sync._capture()', rel);
             -- Capture also what logical replication applies on this server.
             EXECUTE format('ALTER TABLE %s ENABLE ALWAYS TRIGGER directus_sync_capture', rel);
-        ELSIF NOT EXISTS (SELECT FROM directus_sync.subscription WHERE relid = rel) THEN
+        ELSIF NOT wanted THEN
             EXECUTE format('DROP TRIGGER IF EXISTS directus_sync_capture ON %s', rel);
         END IF;
-        -- A table with clocks (enable_clocks) stamps and applies them before each write.
-        IF EXISTS (SELECT FROM directus_sync.subscription WHERE relid = rel)
-           AND EXISTS (SELECT FROM pg_attribute WHERE attrelid = rel AND attname = 'directus_sync_meta'
-                                                  AND atttypid = 'jsonb'::regtype AND NOT attisdropped)
-           AND NOT EXISTS (SELECT FROM pg_trigger WHERE tgrelid = rel AND tgname = 'directus_sync_clock') THEN
+        -- ... and stamps and applies clocks before each write.
+        IF has_clocks AND NOT EXISTS (SELECT FROM pg_trigger WHERE tgrelid = rel AND tgname = 'directus_sync_clock') THEN
             EXECUTE format('CREATE TRIGGER directus_sync_clock BEFORE INSERT OR UPDATE ON %s
                             FOR EACH ROW EXECUTE FUNCTION directus_sync._capture()', rel);
             EXECUTE format('ALTER TABLE %s ENABLE ALWAYS TRIGGER directus_sync_clock', rel);
-        ELSIF NOT EXISTS (SELECT FROM directus_sync.subscription WHERE relid = rel)
-              AND EXISTS (SELECT FROM pg_trigger WHERE tgrelid = rel AND tgname = 'directus_sync_clock') THEN
+        ELSIF NOT has_clocks AND EXISTS (SELECT FROM pg_trigger WHERE tgrelid = rel AND tgname = 'directus_sync_clock') THEN
             EXECUTE format('DROP TRIGGER directus_sync_clock ON %s', rel);
         END IF;
         IF EXISTS (SELECT FROM directus_sync.subscription WHERE relid = rel)
@@ -1675,6 +1677,8 @@ AS $$
 DECLARE
     rel regclass;
     key_name name;
+    s directus_sync.subscription;
+    keys text[];
 BEGIN
     SELECT t.rel, t.key_column INTO rel, key_name FROM directus_sync._subscribable_table(enable_clocks.collection) t;
     IF EXISTS (SELECT FROM pg_attribute WHERE attrelid = rel AND attname = 'directus_sync_meta'
@@ -1696,6 +1700,18 @@ BEGIN
     END IF;
     PERFORM directus_sync._key_series(rel, key_name, key_series);
     PERFORM directus_sync._apply_config(ARRAY[rel]);
+    -- Changes queued before carry no clocks, which remotes with clocks refuse:
+    -- they go again as the items are now, with their clocks.
+    FOR s IN SELECT * FROM directus_sync.subscription x WHERE x.relid = rel LOOP
+        WITH gone AS (DELETE FROM directus_sync.outbox o
+                       WHERE o.remote_id = s.remote_id AND o.collection = s.collection
+                         AND strpos(coalesce(o.payload::text, ''), '"directus_sync_meta"') = 0
+                      RETURNING o.item_key)
+        SELECT array_agg(DISTINCT item_key) INTO keys FROM gone;
+        IF keys IS NOT NULL THEN
+            PERFORM directus_sync._queue_current(s, keys);
+        END IF;
+    END LOOP;
 END
 $$;
 COMMENT ON FUNCTION directus_sync.enable_clocks(text, boolean) IS
@@ -1712,6 +1728,8 @@ CREATE FUNCTION directus_sync.set_instance(number integer, count integer) RETURN
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    series record;
 BEGIN
     IF count IS NULL OR count < 1 OR count > 1000 THEN
         RAISE EXCEPTION 'count must be from 1 to 1000, not %', coalesce(count::text, 'null')
@@ -1723,6 +1741,15 @@ BEGIN
     END IF;
     PERFORM directus_sync._node_id();   -- a clone gets a row of its own first
     UPDATE directus_sync.node SET instance = number, instances = count;
+    -- the key series made so far follow the new number
+    FOR series IN
+        SELECT d.adrelid::regclass AS rel, a.attname
+          FROM pg_attrdef d JOIN pg_attribute a ON a.attrelid = d.adrelid AND a.attnum = d.adnum
+          JOIN pg_constraint c ON c.conrelid = d.adrelid AND c.contype = 'p' AND c.conkey = ARRAY[d.adnum]
+         WHERE pg_get_expr(d.adbin, d.adrelid) LIKE 'nextval(%directus_sync_keys''::regclass)'
+    LOOP
+        PERFORM directus_sync._key_series(series.rel, series.attname, true);
+    END LOOP;
 END
 $$;
 COMMENT ON FUNCTION directus_sync.set_instance(integer, integer) IS
@@ -1733,9 +1760,11 @@ COMMENT ON FUNCTION directus_sync.set_instance(integer, integer) IS
  * <table>_directus_sync_keys that the column does not own, so that
  * Directus's setval(max(key)) after a create with an explicit key
  * (pg_get_serial_sequence) leaves it alone, stepping by the number of
- * instances from this instance's number above every key so far. wanted:
- * true (an error without set_instance), false (none), NULL (when
- * set_instance was run; else a warning). Other key types need none.
+ * instances from this instance's number above every key so far (and 0).
+ * It belongs to the table's owner; the roles that may insert into the
+ * table may use it. wanted: true (an error without set_instance), false
+ * (none), NULL (when set_instance was run; else a warning). Other key
+ * types need none.
  */
 CREATE FUNCTION directus_sync._key_series(rel regclass, key_column name, wanted boolean) RETURNS void
 LANGUAGE plpgsql
@@ -1745,8 +1774,12 @@ DECLARE
     n directus_sync.node;
     key_type regtype;
     identity "char";
+    nsp name := (SELECT nspname FROM pg_namespace WHERE oid = (SELECT relnamespace FROM pg_class WHERE oid = rel));
+    seq_name text;
     seq text;
+    seq_oid oid;
     top bigint;
+    grantee oid;
 BEGIN
     SELECT a.atttypid::regtype, a.attidentity INTO key_type, identity
       FROM pg_attribute a WHERE a.attrelid = rel AND a.attname = key_column;
@@ -1772,17 +1805,41 @@ BEGIN
                   DETAIL = 'Its sequence belongs to the column, and Directus moves it to the highest key after every replicated create.',
                   HINT = 'Use a serial column (Directus makes one), or enable_clocks(collection, key_series => false).';
     END IF;
-    seq := format('%I.%I', (SELECT nspname FROM pg_namespace WHERE oid = (SELECT relnamespace FROM pg_class WHERE oid = rel)),
-                  left((SELECT relname FROM pg_class WHERE oid = rel), 40) || '_directus_sync_keys');
+    seq_name := left((SELECT relname FROM pg_class WHERE oid = rel), 44) || '_directus_sync_keys';
+    seq := format('%I.%I', nsp, seq_name);
+    seq_oid := to_regclass(seq);
+    -- a relation of that name that is not already this key's series is someone else's
+    IF seq_oid IS NOT NULL AND (NOT EXISTS (
+           SELECT FROM pg_attrdef d JOIN pg_attribute a ON a.attrelid = d.adrelid AND a.attnum = d.adnum
+             JOIN pg_depend dep ON dep.classid = 'pg_attrdef'::regclass AND dep.objid = d.oid
+            WHERE d.adrelid = rel AND a.attname = key_column AND dep.refobjid = seq_oid)
+       OR (SELECT relkind <> 'S' OR relowner <> (SELECT relowner FROM pg_class WHERE oid = rel)
+             FROM pg_class WHERE oid = seq_oid)) THEN
+        RAISE EXCEPTION 'relation % exists and is not the key series of %', seq, rel
+            USING ERRCODE = 'duplicate_object',
+                  HINT = 'Rename or drop it, or enable_clocks(collection, key_series => false).';
+    END IF;
     SELECT r.top INTO top
       FROM directus_sync._query_as_owner(rel, format('SELECT max(%I)::bigint FROM %s', key_column, rel), '{}')
            AS r(top bigint);
-    top := coalesce(top, 0);
-    EXECUTE format('CREATE SEQUENCE IF NOT EXISTS %s AS bigint MINVALUE 1', seq);
-    -- the first key of this instance's series above every key so far
-    EXECUTE format('ALTER SEQUENCE %s INCREMENT BY %s RESTART WITH %s OWNED BY NONE', seq, n.instances,
+    top := greatest(coalesce(top, 0), 0);
+    IF top > 9223372036854775807 - 2 * n.instances THEN
+        RAISE WARNING 'no room above the keys of % for a key series', rel;
+        RETURN;
+    END IF;
+    EXECUTE format('CREATE SEQUENCE IF NOT EXISTS %s AS bigint', seq);
+    -- every property set, whatever the sequence had: the first key of this
+    -- instance's series above every key so far
+    EXECUTE format('ALTER SEQUENCE %s AS bigint INCREMENT BY %s MINVALUE 1 MAXVALUE 9223372036854775807 NO CYCLE'
+                   ' RESTART WITH %s OWNED BY NONE', seq, n.instances,
                    top + 1 + (((n.instance - (top + 1)) % n.instances) + n.instances) % n.instances);
+    EXECUTE format('ALTER SEQUENCE %s SET LOGGED', seq);
     EXECUTE format('ALTER SEQUENCE %s OWNER TO %I', seq, (SELECT pg_get_userbyid(relowner) FROM pg_class WHERE oid = rel));
+    FOR grantee IN SELECT DISTINCT a.grantee FROM aclexplode((SELECT relacl FROM pg_class WHERE oid = rel)) a
+                    WHERE a.privilege_type = 'INSERT' LOOP
+        EXECUTE format('GRANT USAGE ON SEQUENCE %s TO %s', seq,
+                       CASE WHEN grantee = 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(grantee)) END);
+    END LOOP;
     EXECUTE format('ALTER TABLE %s ALTER COLUMN %I SET DEFAULT nextval(%L::regclass)', rel, key_column, seq);
 END
 $$;

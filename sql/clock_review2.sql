@@ -1,7 +1,11 @@
 -- Adversarial review 2 of clocks and key series (docs/replication.md#clocks,
 -- #integer-keys-created-on-several-instances): each section is a sequence
 -- after which a promise is broken on the current code. The expected output
--- is the behaviour the documentation promises (or plainly needs).
+-- is the behaviour the documentation promises (or plainly needs), as fixed:
+-- where the fix chose otherwise than the review proposed, it shows that (a
+-- relation already holding a key series' name is an error, a table without
+-- room above its keys gets a warning and no series, a delete queued before
+-- its table had clocks goes without one: the receiver takes it as it is).
 SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS directus_sync;
 \set SHOW_CONTEXT never

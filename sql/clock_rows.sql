@@ -292,7 +292,8 @@ SELECT directus_sync.enable_clocks('ident');
 SELECT directus_sync.enable_clocks('ident', key_series => false);
 SELECT directus_sync.unsubscribe('c', 'notes');
 
--- Unsubscribed, the table keeps its column, and loses the clock trigger.
+-- Unsubscribed, a table with clocks keeps its column and its triggers: what
+-- syncs write to it is still decided by clocks.
 SELECT directus_sync.unsubscribe('b', 'articles'), directus_sync.unsubscribe('c', 'articles');
 SELECT tgname FROM pg_trigger WHERE tgrelid = 'articles'::regclass ORDER BY tgname;
 DROP VIEW queue;

@@ -633,6 +633,21 @@ make_expected_delete(CaptureTable *table, Relation rel, HeapTuple tuple, const c
 	SPI_finish();
 }
 
+/*
+ * The key as Directus writes it in directus_activity.item: a JavaScript
+ * number's text for a numeric or float key (1.50 is 1.5, 1e21 is 1e+21,
+ * as float8's), so that the check of who wrote clocks finds the item.
+ */
+static const char *
+activity_key(CaptureTable *table, const char *key)
+{
+	if (key == NULL)
+		return "";
+	if (!table->key_may_be_nonfinite)
+		return key;
+	return DatumGetCString(DirectFunctionCall1(float8out, DirectFunctionCall1(float8in, CStringGetDatum(key))));
+}
+
 /* Logs conflicts whose remote is not known (a skipped write has no activity row). */
 static void
 log_conflicts_now(const char *collection, const char *key, List *conflicts)
@@ -676,7 +691,8 @@ stamp_clocks(TriggerData *trigdata)
 	if (update && key != NULL && strcmp(key_text(table, trigdata->tg_trigtuple, desc), key) != 0)
 		update = false;
 	result = clock_row_before(rel, update ? trigdata->tg_trigtuple : NULL, new, table->clock_attnum,
-							  table->nclocked, table->clocked, table->columns, key ? key : "", deleted, &conflicts);
+							  table->nclocked, table->clocked, table->columns, key ? key : "",
+							  activity_key(table, key), deleted, &conflicts);
 	if (result == NULL)
 		log_conflicts_now(RelationGetRelationName(rel), key, conflicts);
 	for (int i = 0; result == NULL && i < table->nsubs; i++)

@@ -429,7 +429,8 @@ write_field(RowWrite *w, const CaptureField *field)
 
 	if (w->sent.from_sync && clock_member(w->sent.fields, field->name, true, w->sent.sender, came))
 	{
-		bool		later = !has_clock || strcmp(came, have) > 0;
+		/* the same clock: the same write again, whose value may not have come the first time */
+		bool		later = !has_clock || strcmp(came, have) >= 0;
 
 		observe(came);
 		if (w->sync_loses_whole || (!later && !w->sync_wins_whole))
@@ -618,14 +619,15 @@ clock_column(RowWrite *w)
 /*
  * The new row of a write of a table with clocks (old: NULL for an insert),
  * with its clock column set and the fields a sync lost put back. fields: the
- * replicated fields, key excluded; item: the key as text. NULL when a
- * sync's create is older than the item's delete here: then *deleted is the
- * delete's clock, and *conflicts what to log.
+ * replicated fields, key excluded; item: the key as text; activity_item:
+ * as Directus's activity rows name the item. NULL when a sync's create is
+ * older than the item's delete here: then *deleted is the delete's clock,
+ * and *conflicts what to log.
  */
 HeapTuple
 clock_row_before(Relation rel, HeapTuple old, HeapTuple new, AttrNumber clock_attnum,
 				 int nfields, const CaptureField *fields, const CaptureField *columns,
-				 const char *item, char *deleted, List **conflicts)
+				 const char *item, const char *activity_item, char *deleted, List **conflicts)
 {
 	RowWrite	w;
 
@@ -661,7 +663,7 @@ clock_row_before(Relation rel, HeapTuple old, HeapTuple new, AttrNumber clock_at
 	w.values[clock_attnum - 1] = clock_column(&w);
 	w.replace[clock_attnum - 1] = true;
 	if (w.sent.from_sync)
-		loop_guard_expect_sync(RelationGetRelationName(rel), item, w.conflicts);
+		loop_guard_expect_sync(RelationGetRelationName(rel), activity_item, w.conflicts);
 	if (w.sent.from_sync && old == NULL)
 		tombstone_recheck_create(RelationGetRelid(rel), item, w.latest);
 	*conflicts = NIL;

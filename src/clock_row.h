@@ -42,7 +42,7 @@ extern bool clock_row_get(JsonbContainer *object, const char *name, char *out);
 extern HeapTuple clock_row_before(Relation rel, HeapTuple old, HeapTuple new, AttrNumber clock_attnum,
 								  int nfields, const CaptureField *fields,
 								  const CaptureField *columns, const char *item,
-								  char *deleted, List **conflicts);
+								  const char *activity_item, char *deleted, List **conflicts);
 extern void clock_row_delete_clock(HeapTuple old, AttrNumber clock_attnum, TupleDesc desc, char *out);
 
 #endif							/* DIRECTUS_SYNC_CLOCK_ROW_H */

@@ -237,6 +237,9 @@ on_body(char *data, size_t size, size_t nmemb, void *userdata)
 	return n;
 }
 
+/* A Date further from our clock than this (10 years) is ignored. */
+#define MAX_DATE_OFFSET_S (10 * 366 * SECS_PER_DAY)
+
 /*
  * The Date header: how far the remote's clock is from ours (positive: ahead).
  * Date has whole seconds: its middle, half a second on, is the best guess.
@@ -248,6 +251,8 @@ note_date(HttpRequest *req, const char *data, size_t n)
 	char		value[64];
 	size_t		len;
 	time_t		remote;
+	TimestampTz now_ts;
+	int64		now;
 
 	if (n <= sizeof(name) || pg_strncasecmp(data, name, sizeof(name) - 1) != 0)
 		return;
@@ -255,12 +260,14 @@ note_date(HttpRequest *req, const char *data, size_t n)
 	memcpy(value, data + sizeof(name) - 1, len);
 	value[len] = '\0';
 	remote = curl_getdate(value, NULL);
-	if (remote < 0)
+	now_ts = GetCurrentTimestamp();
+	now = now_ts / USECS_PER_SEC + (int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY;
+	/* a date nowhere near ours says nothing about a clock (and would overflow) */
+	if (remote < 0 || (int64) remote > now + MAX_DATE_OFFSET_S || (int64) remote < now - MAX_DATE_OFFSET_S)
 		return;
 	req->has_date = true;
-	req->clock_offset_ms = (int64) remote * 1000 + 500
-		- (GetCurrentTimestamp() / 1000
-		   + (int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY * 1000);
+	req->clock_offset_ms = ((int64) remote - now) * 1000 + 500
+		- (now_ts / 1000) % 1000;
 }
 
 static size_t
