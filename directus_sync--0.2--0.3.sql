@@ -727,6 +727,39 @@ END
 $$;
 
 /*
+ * Inserts a Directus notification for each of the remote's users to notify
+ * that exists, as the notifications table's owner (Directus's role),
+ * restricted: triggers on that table are Directus's, and must not run with
+ * our rights. A failure is a warning: it must not fail what it reports on.
+ */
+CREATE FUNCTION directus_sync._notify_users(r directus_sync.remote, subject text, body text, coll text, item text)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    notifications regclass := to_regclass('@extschema@.directus_notifications');
+    users regclass := to_regclass('@extschema@.directus_users');
+BEGIN
+    IF notifications IS NULL OR cardinality(r.notify_users) = 0 THEN
+        RETURN;
+    END IF;
+    PERFORM count(*) FROM directus_sync._query_as_owner(notifications,
+        format('INSERT INTO %s (recipient, subject, message, collection, item, status)
+                SELECT u, $1[1], $1[2], $1[3], $1[4], ''inbox'' FROM unnest($1[5:]::uuid[]) AS u %s
+                RETURNING 1',
+               notifications,
+               CASE WHEN users IS NULL THEN ''
+                    ELSE format('WHERE EXISTS (SELECT FROM %s WHERE id = u)', users) END),
+        ARRAY[subject, body, coll, item] || r.notify_users::text[])
+        AS n(one integer);
+EXCEPTION WHEN OTHERS THEN
+    RAISE WARNING 'could not notify the users of remote "%"', r.name USING DETAIL = SQLERRM;
+END
+$$;
+REVOKE ALL ON FUNCTION directus_sync._notify_users(directus_sync.remote, text, text, text, text) FROM PUBLIC;
+
+/*
  * Text as inline code of markdown (a CommonMark code span): shown as it is,
  * never as a link, an image or HTML, where a notification is rendered
  * (Directus's app runs marked, then DOMPurify, which lets images and http
@@ -754,8 +787,6 @@ AS $$
 DECLARE
     r directus_sync.remote;
     st directus_sync.remote_state;
-    notifications regclass := to_regclass('@extschema@.directus_notifications');
-    users regclass := to_regclass('@extschema@.directus_users');
     body text;
 BEGIN
     SELECT * INTO r FROM directus_sync.remote WHERE id = rid;
@@ -772,23 +803,7 @@ BEGIN
     IF st.unnotified_failures > 0 THEN
         body := body || format(' %s more failures since the previous notification.', st.unnotified_failures);
     END IF;
-    IF notifications IS NOT NULL AND cardinality(r.notify_users) > 0 THEN
-        BEGIN
-            -- as the table's owner (Directus's role), restricted: triggers on
-            -- that table are Directus's, and must not run with our rights
-            PERFORM count(*) FROM directus_sync._query_as_owner(notifications,
-                format('INSERT INTO %s (recipient, subject, message, collection, item, status)
-                        SELECT u, $1[1], $1[2], $1[3], $1[4], ''inbox'' FROM unnest($1[5:]::uuid[]) AS u %s
-                        RETURNING 1',
-                       notifications,
-                       CASE WHEN users IS NULL THEN ''
-                            ELSE format('WHERE EXISTS (SELECT FROM %s WHERE id = u)', users) END),
-                ARRAY[format('Data sync to %s failed', r.name), body, coll, item] || r.notify_users::text[])
-                AS n(one integer);
-        EXCEPTION WHEN OTHERS THEN
-            RAISE WARNING 'could not notify the users of remote "%"', r.name USING DETAIL = SQLERRM;
-        END;
-    END IF;
+    PERFORM directus_sync._notify_users(r, format('Data sync to %s failed', r.name), body, coll, item);
     UPDATE directus_sync.remote_state SET last_notified_at = now(), unnotified_failures = 0
      WHERE remote_id = rid;
 END
@@ -1851,31 +1866,16 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     r directus_sync.remote;
-    notifications regclass := to_regclass('@extschema@.directus_notifications');
-    users regclass := to_regclass('@extschema@.directus_users');
 BEGIN
     SELECT * INTO r FROM directus_sync.remote WHERE id = rid;
-    IF notifications IS NULL OR r.id IS NULL OR cardinality(r.notify_users) = 0 THEN
-        RETURN;
+    IF r.id IS NOT NULL THEN
+        PERFORM directus_sync._notify_users(r, format('Two items with one key in %s', coll),
+            format('An item %s of collection %s was created here and another on remote %s (%s) with the same key. '
+                   'The one created there, later, keeps the key everywhere; the one created here is kept in full '
+                   'in directus_sync.conflict.',
+                   directus_sync._md_code(item), directus_sync._md_code(coll), r.name, r.url),
+            coll, item);
     END IF;
-    BEGIN
-        PERFORM count(*) FROM directus_sync._query_as_owner(notifications,
-            format('INSERT INTO %s (recipient, subject, message, collection, item, status)
-                    SELECT u, $1[1], $1[2], $1[3], $1[4], ''inbox'' FROM unnest($1[5:]::uuid[]) AS u %s
-                    RETURNING 1',
-                   notifications,
-                   CASE WHEN users IS NULL THEN ''
-                        ELSE format('WHERE EXISTS (SELECT FROM %s WHERE id = u)', users) END),
-            ARRAY[format('Two items with one key in %s', coll),
-                  format('An item %s of collection %s was created here and another on remote %s (%s) with the same key. '
-                         'The one created there, later, keeps the key everywhere; the one created here is kept in full '
-                         'in directus_sync.conflict.',
-                         directus_sync._md_code(item), directus_sync._md_code(coll), r.name, r.url),
-                  coll, item] || r.notify_users::text[])
-            AS n(one integer);
-    EXCEPTION WHEN OTHERS THEN
-        RAISE WARNING 'could not notify the users of remote "%"', r.name USING DETAIL = SQLERRM;
-    END;
 END
 $$;
 REVOKE ALL ON FUNCTION directus_sync._notify_key_conflict(integer, text, text) FROM PUBLIC;
