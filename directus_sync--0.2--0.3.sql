@@ -1830,6 +1830,11 @@ COMMENT ON VIEW directus_sync.remote_status IS
 CREATE FUNCTION directus_sync._trim_history() RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
+-- Whatever the statistics, the outbox is probed through its index, one
+-- remote at a time, never read whole (as in _shrink_outbox).
+SET enable_seqscan = off
+SET enable_hashjoin = off
+SET enable_mergejoin = off
 AS $$
 DECLARE
     keep_conflicts interval := coalesce(current_setting('directus_sync.conflict_retention', true), '30d')::interval;
@@ -1846,8 +1851,11 @@ BEGIN
               AND NOT EXISTS (SELECT FROM directus_sync.remote r
                                 LEFT JOIN directus_sync.remote_state st ON st.remote_id = r.id
                                WHERE r.enabled AND (st.last_success_at IS NULL OR st.last_success_at <= x.deleted_at))
-              AND NOT EXISTS (SELECT FROM directus_sync.remote r, directus_sync.outbox o
-                               WHERE o.remote_id = r.id AND o.collection = x.collection AND o.item_key = x.item_key)
+              -- a scalar subquery, probed per tombstone (an anti join could read the outbox whole)
+              AND (SELECT count(*) FROM directus_sync.remote r,
+                          LATERAL (SELECT FROM directus_sync.outbox o
+                                    WHERE o.remote_id = r.id AND o.collection = x.collection
+                                      AND o.item_key = x.item_key LIMIT 1) q) = 0
             LIMIT 1000);
 END
 $$;
