@@ -78,11 +78,13 @@ SELECT sync_write('from b', b_clock(), 'old b',
                   '0000000000000001@00000000-0000-0000-0000-0000000000b0', '00000000-0000-0000-0000-00000000000b');
 SELECT title, body, clock('title') LIKE '%@00000000-0000-0000-0000-0000000000b0' AS sync_clock,
        clock('body') = (SELECT clock FROM seen WHERE field = 'body') AS body_clock_kept FROM articles;
--- forwarded to c with the sync's clock; not sent back to b
+-- forwarded to c with the sync's clock; and, since b's body lost to ours,
+-- the item goes back whole to every remote (b lacks our body)
 SELECT * FROM queue;
 TRUNCATE directus_sync.outbox;
 
--- The same write again changes nothing and queues nothing (idempotent).
+-- The same write again changes nothing; its body loses again, so the item
+-- goes back again.
 SELECT sync_write('from b', clock('title'), 'old b',
                   '0000000000000001@00000000-0000-0000-0000-0000000000b0', '00000000-0000-0000-0000-00000000000b');
 SELECT title, body FROM articles;

@@ -608,6 +608,29 @@ render_delete(CaptureSub *sub, HeapTuple old, TupleDesc desc, const char *clock)
 }
 
 /*
+ * A sync brought something older than what the item has (clock_row.c): the
+ * item goes to every remote, whole, with its clocks, as an upsert (not
+ * through the loop guard: the sender is the one that must get it).
+ */
+static void
+write_back(CaptureTable *table, HeapTuple tuple, TupleDesc desc, const char *key)
+{
+	ChangeClocks clocks;
+
+	clocks.new = clock_row_read(tuple, table->clock_attnum, desc);
+	clocks.old = clock_row_read(NULL, table->clock_attnum, desc);
+	for (int i = 0; i < table->nsubs; i++)
+	{
+		CaptureSub *sub = &table->subs[i];
+
+		(void) queue_write_change(sub->remote_id, sub->collection, key, SYNC_OP_CREATE,
+								  render_payload(sub, tuple, NULL, desc, &clocks));
+		if (!sub->paused)
+			wake_at_commit();
+	}
+}
+
+/*
  * A sync's update decided that its item goes (clock_row.c): deletes the
  * row, as the writer, now that the update is done. The delete fires this
  * trigger again, which ships it on with the sync's clock.
@@ -772,6 +795,9 @@ directus_sync_capture(PG_FUNCTION_ARGS)
 		else if (payloads[i] != NULL)
 			queue_change(table, sub, key, SYNC_OP_UPDATE, payloads[i]);
 	}
+	if (TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event) && old_key == NULL &&
+		table->clock_attnum != 0 && tombstone_take_write_back(RelationGetRelid(trigdata->tg_relation), key))
+		write_back(table, tuple, desc, key);
 	if ((TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event) && old_key == NULL) ||
 		(TRIGGER_FIRED_BY_INSERT(trigdata->tg_event) && table->clock_attnum != 0 &&
 		 tombstone_create_lost(RelationGetRelid(trigdata->tg_relation),

@@ -258,6 +258,7 @@ typedef struct RowWrite
 	bool	   *decided;		/* by attnum - 1: the field's clock is written */
 	bool		sync_wins_whole;	/* insert/insert: the sync's item was born later */
 	bool		sync_loses_whole;	/* insert/insert: ours was */
+	bool		sender_behind;	/* the sync lost a field: what we have goes back */
 	char		born[CLOCK_TEXT_LEN + 1];	/* the new clock column: "b" ("" none), */
 	List	   *clocks;			/* "f" (FieldClock) */
 	List	   *prev;			/* and "p" */
@@ -439,6 +440,7 @@ write_field(RowWrite *w, const CaptureField *field)
 			if (has_clock && !w->sync_loses_whole)
 				note_field_conflict(w, field, have, came, false);
 			put_back(w, field);
+			w->sender_behind = true;
 		}
 		else
 		{
@@ -562,7 +564,10 @@ write_delete(RowWrite *w, const char *item)
 	if (strcmp(deleted, w->latest) > 0)
 		tombstone_expect_delete(RelationGetRelid(w->rel), item, deleted);
 	else
+	{
 		add_conflict(w, "update_delete", w->latest, deleted, false);
+		w->sender_behind = true;
+	}
 }
 
 /*
@@ -666,6 +671,14 @@ clock_row_before(Relation rel, HeapTuple old, HeapTuple new, AttrNumber clock_at
 		loop_guard_expect_sync(RelationGetRelationName(rel), activity_item, w.conflicts);
 	if (w.sent.from_sync && old == NULL)
 		tombstone_recheck_create(RelationGetRelid(rel), item, w.latest);
+	/*
+	 * The sync brought something older than what we have: its sender (and
+	 * whoever it took that from) may never get ours otherwise (a change it
+	 * lacks was folded into a delete, then the item came back). Ours goes
+	 * to every remote, whole, as an upsert; where it is older it stops.
+	 */
+	if (w.sender_behind && old != NULL)
+		tombstone_expect_write_back(RelationGetRelid(rel), item);
 	*conflicts = NIL;
 	return heap_modify_tuple(new, w.desc, w.values, w.nulls, w.replace);
 }

@@ -42,6 +42,7 @@ typedef struct ExpectedDelete
 	char	   *hash_key;		/* relid \x1f key */
 	char		clock[CLOCK_TEXT_LEN + 1];	/* the delete's; "" none */
 	char		created[CLOCK_TEXT_LEN + 1];	/* a sync's create: its latest clock; "" none */
+	bool		write_back;		/* a sync lost to what the item has: it goes back */
 } ExpectedDelete;
 
 static KeyHash *expected_deletes = NULL;
@@ -136,6 +137,28 @@ void
 tombstone_expect_delete(Oid relid, const char *key, const char *clock)
 {
 	strlcpy(expect(relid, key)->clock, clock, CLOCK_TEXT_LEN + 1);
+}
+
+/* A sync brought something older than what the item has (clock_row.c). */
+void
+tombstone_expect_write_back(Oid relid, const char *key)
+{
+	expect(relid, key)->write_back = true;
+}
+
+/* Whether the item is to go back to every remote (and forget it). */
+bool
+tombstone_take_write_back(Oid relid, const char *key)
+{
+	ExpectedDelete *entry;
+
+	if (expected_deletes == NULL || expected_xid != GetTopTransactionIdIfAny())
+		return false;
+	entry = keyhash_find(expected_deletes, expected_key(relid, key));
+	if (entry == NULL || !entry->write_back)
+		return false;
+	entry->write_back = false;
+	return true;
 }
 
 /*
