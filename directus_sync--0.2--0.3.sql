@@ -681,10 +681,12 @@ BEGIN
                 -- a deleted item of a table with clocks: its delete's clock, as capture sends it
                 WHEN t.deleted IS NOT NULL AND NOT s.singleton THEN
                     json_build_object(s.key_column, CASE WHEN s.key_is_number THEN to_json(k::numeric) ELSE to_json(k) END,
-                                      'directus_sync_meta', json_build_object('s', directus_sync._node_id(), 'd', t.deleted))
+                                      'directus_sync_meta', json_build_object('s', directus_sync._node_id(), 'd', t.deleted,
+                                                                              'w', coalesce(r.delete_wins, false)))
            END
       FROM unnest(keys) WITH ORDINALITY AS u(k, ord) LEFT JOIN cur ON cur.item_key = k
       LEFT JOIN directus_sync.tombstone t ON t.collection = s.collection AND t.item_key = k
+      LEFT JOIN directus_sync.clocked_collection r ON r.collection = s.collection
      ORDER BY ord;
     GET DIAGNOSTICS queued = ROW_COUNT;
     RETURN queued;
@@ -1593,9 +1595,12 @@ REVOKE ALL ON FUNCTION directus_sync._alter_remote(text, text, text, boolean, uu
  * jsonb column directus_sync_meta, a hidden read-only json field to
  * Directus, that holds the clock of each replicated field and goes with
  * every change, so that every instance keeps the later write of each field.
- * Run it on every instance that replicates the collection.
+ * Run it on every instance that replicates the collection, with the same
+ * delete_wins (NULL keeps the collection's rule; at first, false: the later
+ * of a delete and an update wins).
  */
-CREATE FUNCTION directus_sync.enable_clocks(collection text, key_series boolean DEFAULT NULL) RETURNS void
+CREATE FUNCTION directus_sync.enable_clocks(collection text, key_series boolean DEFAULT NULL,
+                                             delete_wins boolean DEFAULT NULL) RETURNS void
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -1613,6 +1618,13 @@ BEGIN
                   HINT = 'Drop the column, or change its type to jsonb.';
     END IF;
     EXECUTE format('ALTER TABLE %s ADD COLUMN IF NOT EXISTS directus_sync_meta jsonb', rel);
+    -- Every write of a wide item rewrites its clocks, over 2 kB at 40 fields:
+    -- lz4 compresses them many times faster than the default pglz.
+    BEGIN
+        EXECUTE format('ALTER TABLE %s ALTER COLUMN directus_sync_meta SET COMPRESSION lz4', rel);
+    EXCEPTION WHEN feature_not_supported THEN
+        NULL;  -- a server built without lz4 keeps pglz
+    END;
     IF to_regclass('@extschema@.directus_fields') IS NOT NULL THEN
         PERFORM FROM directus_sync._query_as_owner('@extschema@.directus_fields',
             'INSERT INTO @extschema@.directus_fields (collection, field, special, interface, readonly, hidden, note)
@@ -1624,6 +1636,10 @@ BEGIN
             ARRAY[enable_clocks.collection]) AS r(one integer);
     END IF;
     PERFORM directus_sync._key_series(rel, key_name, key_series);
+    INSERT INTO directus_sync.clocked_collection AS c (collection, delete_wins)
+    VALUES (enable_clocks.collection, coalesce(enable_clocks.delete_wins, false))
+    ON CONFLICT ON CONSTRAINT clocked_collection_pkey
+    DO UPDATE SET delete_wins = coalesce(enable_clocks.delete_wins, c.delete_wins);
     PERFORM directus_sync._apply_config(ARRAY[rel]);
     -- Changes queued before carry no clocks, which remotes with clocks refuse:
     -- they go again as the items are now, with their clocks.
@@ -1639,8 +1655,8 @@ BEGIN
     END LOOP;
 END
 $$;
-COMMENT ON FUNCTION directus_sync.enable_clocks(text, boolean) IS
-    'Gives a collection''s items per-field clocks (a hidden directus_sync_meta field), so that every instance keeps the later write of each field; integer keys made here come from this instance''s own series';
+COMMENT ON FUNCTION directus_sync.enable_clocks(text, boolean, boolean) IS
+    'Gives a collection''s items per-field clocks (a hidden directus_sync_meta field), so that every instance keeps the later write of each field; integer keys made here come from this instance''s own series; delete_wins: a delete beats every write of the item it deleted';
 
 /*
  * This database's place among the instances that create items of the same
@@ -1768,7 +1784,7 @@ BEGIN
     EXECUTE format('ALTER TABLE %s ALTER COLUMN %I SET DEFAULT nextval(%L::regclass)', rel, key_column, seq);
 END
 $$;
-REVOKE ALL ON FUNCTION directus_sync.enable_clocks(text, boolean) FROM PUBLIC;
+REVOKE ALL ON FUNCTION directus_sync.enable_clocks(text, boolean, boolean) FROM PUBLIC;
 REVOKE ALL ON FUNCTION directus_sync.set_instance(integer, integer) FROM PUBLIC;
 REVOKE ALL ON FUNCTION directus_sync._key_series(regclass, name, boolean) FROM PUBLIC;
 
@@ -1785,6 +1801,21 @@ CREATE TABLE directus_sync.tombstone (
     PRIMARY KEY (collection, item_key)
 );
 REVOKE ALL ON TABLE directus_sync.tombstone FROM PUBLIC;
+
+/*
+ * Collections whose items carry clocks (enable_clocks), with their rule for
+ * a delete that meets an update: by default the later of the two wins;
+ * with delete_wins, a delete beats every write of the item it deleted.
+ * Every instance must have the same rule (a sync's delete says which it
+ * was made under, and one made under another is refused). Configuration:
+ * dumped.
+ */
+CREATE TABLE directus_sync.clocked_collection (
+    collection  text PRIMARY KEY,
+    delete_wins boolean NOT NULL DEFAULT false
+);
+REVOKE ALL ON TABLE directus_sync.clocked_collection FROM PUBLIC;
+SELECT pg_catalog.pg_extension_config_dump('directus_sync.clocked_collection', '');
 
 -- Conflicts resolved by clocks: of whole items too, with their clocks.
 ALTER TABLE directus_sync.conflict ALTER COLUMN remote_id DROP NOT NULL;

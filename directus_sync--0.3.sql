@@ -928,6 +928,19 @@ CREATE TABLE directus_sync.tombstone (
     PRIMARY KEY (collection, item_key)
 );
 
+/*
+ * Collections whose items carry clocks (enable_clocks), with their rule for
+ * a delete that meets an update: by default the later of the two wins;
+ * with delete_wins, a delete beats every write of the item it deleted.
+ * Every instance must have the same rule (a sync's delete says which it
+ * was made under, and one made under another is refused). Configuration:
+ * dumped.
+ */
+CREATE TABLE directus_sync.clocked_collection (
+    collection  text PRIMARY KEY,
+    delete_wins boolean NOT NULL DEFAULT false
+);
+
 CREATE TABLE directus_sync.resync_job (
     remote_id   integer NOT NULL REFERENCES directus_sync.remote ON DELETE CASCADE,
     collection  text NOT NULL,
@@ -969,6 +982,7 @@ CREATE INDEX conflict_item_idx ON directus_sync.conflict (collection, item_key);
 SELECT pg_catalog.pg_extension_config_dump('directus_sync.remote', '');
 SELECT pg_catalog.pg_extension_config_dump('directus_sync.remote_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('directus_sync.subscription', '');
+SELECT pg_catalog.pg_extension_config_dump('directus_sync.clocked_collection', '');
 
 
 /* ---------------------------------------------------------------------------
@@ -1668,9 +1682,12 @@ COMMENT ON FUNCTION directus_sync.subscribe(text, text, text[], boolean) IS
  * jsonb column directus_sync_meta, a hidden read-only json field to
  * Directus, that holds the clock of each replicated field and goes with
  * every change, so that every instance keeps the later write of each field.
- * Run it on every instance that replicates the collection.
+ * Run it on every instance that replicates the collection, with the same
+ * delete_wins (NULL keeps the collection's rule; at first, false: the later
+ * of a delete and an update wins).
  */
-CREATE FUNCTION directus_sync.enable_clocks(collection text, key_series boolean DEFAULT NULL) RETURNS void
+CREATE FUNCTION directus_sync.enable_clocks(collection text, key_series boolean DEFAULT NULL,
+                                             delete_wins boolean DEFAULT NULL) RETURNS void
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -1688,6 +1705,13 @@ BEGIN
                   HINT = 'Drop the column, or change its type to jsonb.';
     END IF;
     EXECUTE format('ALTER TABLE %s ADD COLUMN IF NOT EXISTS directus_sync_meta jsonb', rel);
+    -- Every write of a wide item rewrites its clocks, over 2 kB at 40 fields:
+    -- lz4 compresses them many times faster than the default pglz.
+    BEGIN
+        EXECUTE format('ALTER TABLE %s ALTER COLUMN directus_sync_meta SET COMPRESSION lz4', rel);
+    EXCEPTION WHEN feature_not_supported THEN
+        NULL;  -- a server built without lz4 keeps pglz
+    END;
     IF to_regclass('@extschema@.directus_fields') IS NOT NULL THEN
         PERFORM FROM directus_sync._query_as_owner('@extschema@.directus_fields',
             'INSERT INTO @extschema@.directus_fields (collection, field, special, interface, readonly, hidden, note)
@@ -1699,6 +1723,10 @@ BEGIN
             ARRAY[enable_clocks.collection]) AS r(one integer);
     END IF;
     PERFORM directus_sync._key_series(rel, key_name, key_series);
+    INSERT INTO directus_sync.clocked_collection AS c (collection, delete_wins)
+    VALUES (enable_clocks.collection, coalesce(enable_clocks.delete_wins, false))
+    ON CONFLICT ON CONSTRAINT clocked_collection_pkey
+    DO UPDATE SET delete_wins = coalesce(enable_clocks.delete_wins, c.delete_wins);
     PERFORM directus_sync._apply_config(ARRAY[rel]);
     -- Changes queued before carry no clocks, which remotes with clocks refuse:
     -- they go again as the items are now, with their clocks.
@@ -1714,8 +1742,8 @@ BEGIN
     END LOOP;
 END
 $$;
-COMMENT ON FUNCTION directus_sync.enable_clocks(text, boolean) IS
-    'Gives a collection''s items per-field clocks (a hidden directus_sync_meta field), so that every instance keeps the later write of each field; integer keys made here come from this instance''s own series';
+COMMENT ON FUNCTION directus_sync.enable_clocks(text, boolean, boolean) IS
+    'Gives a collection''s items per-field clocks (a hidden directus_sync_meta field), so that every instance keeps the later write of each field; integer keys made here come from this instance''s own series; delete_wins: a delete beats every write of the item it deleted';
 
 /*
  * This database's place among the instances that create items of the same
@@ -2059,10 +2087,12 @@ BEGIN
                 -- a deleted item of a table with clocks: its delete's clock, as capture sends it
                 WHEN t.deleted IS NOT NULL AND NOT s.singleton THEN
                     json_build_object(s.key_column, CASE WHEN s.key_is_number THEN to_json(k::numeric) ELSE to_json(k) END,
-                                      'directus_sync_meta', json_build_object('s', directus_sync._node_id(), 'd', t.deleted))
+                                      'directus_sync_meta', json_build_object('s', directus_sync._node_id(), 'd', t.deleted,
+                                                                              'w', coalesce(r.delete_wins, false)))
            END
       FROM unnest(keys) WITH ORDINALITY AS u(k, ord) LEFT JOIN cur ON cur.item_key = k
       LEFT JOIN directus_sync.tombstone t ON t.collection = s.collection AND t.item_key = k
+      LEFT JOIN directus_sync.clocked_collection r ON r.collection = s.collection
      ORDER BY ord;
     GET DIAGNOSTICS queued = ROW_COUNT;
     RETURN queued;

@@ -76,10 +76,7 @@ typedef struct CaptureTable
 	int			nsubs;
 	CaptureSub *subs;
 	bool		tell_loop_guard;	/* a remote has an inbound user */
-	AttrNumber	clock_attnum;	/* directus_sync_meta; 0: no clocks */
-	int			nclocked;
-	CaptureField *clocked;		/* every subscribed field but the key */
-	CaptureField *columns;		/* by attnum - 1; attnum 0: the key, the clock column, dropped */
+	ClockedTable clocks;		/* clocks.attnum 0: a table without clocks */
 } CaptureTable;
 
 static HTAB *capture_tables = NULL;
@@ -209,28 +206,41 @@ init_clocked(CaptureTable *table, Relation rel)
 	Oid			types[1] = {OIDOID};
 	Datum		values[1] = {ObjectIdGetDatum(table->relid)};
 
-	table->clock_attnum = SPI_fnumber(desc, CLOCK_COLUMN);
-	if (table->clock_attnum <= 0 || TupleDescAttr(desc, table->clock_attnum - 1)->atttypid != JSONBOID)
+	table->clocks.attnum = SPI_fnumber(desc, CLOCK_COLUMN);
+	if (table->clocks.attnum <= 0 || TupleDescAttr(desc, table->clocks.attnum - 1)->atttypid != JSONBOID)
 	{
-		table->clock_attnum = 0;
+		table->clocks.attnum = 0;
 		return;
 	}
-	table->columns = MemoryContextAllocZero(table->cxt, sizeof(CaptureField) * Max(desc->natts, 1));
+	table->clocks.columns = MemoryContextAllocZero(table->cxt, sizeof(CaptureField) * Max(desc->natts, 1));
 	for (AttrNumber att = 1; att <= desc->natts; att++)
 	{
-		if (att != table->key.attnum && att != table->clock_attnum && !TupleDescAttr(desc, att - 1)->attisdropped)
-			init_field(&table->columns[att - 1], rel, att, table->cxt);
+		if (att != table->key.attnum && att != table->clocks.attnum && !TupleDescAttr(desc, att - 1)->attisdropped)
+			init_field(&table->clocks.columns[att - 1], rel, att, table->cxt);
 	}
+	table->clocks.columns_by_name = clock_row_columns_by_name(table->clocks.columns, desc->natts, table->cxt);
 	if (SPI_execute_with_args("SELECT DISTINCT f FROM directus_sync.subscription, unnest(fields) AS f WHERE relid = $1",
 							  1, types, values, NULL, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read the subscribed fields of table \"%s\"", RelationGetRelationName(rel));
-	table->clocked = MemoryContextAllocZero(table->cxt, sizeof(CaptureField) * Max(SPI_processed, 1));
+	table->clocks.fields = MemoryContextAllocZero(table->cxt, sizeof(CaptureField) * Max(SPI_processed, 1));
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
 		AttrNumber	att = SPI_fnumber(desc, SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
 
-		if (att > 0 && table->columns[att - 1].attnum != 0)
-			table->clocked[table->nclocked++] = table->columns[att - 1];
+		if (att > 0 && table->clocks.columns[att - 1].attnum != 0)
+			table->clocks.fields[table->clocks.nfields++] = table->clocks.columns[att - 1];
+	}
+
+	types[0] = TEXTOID;
+	values[0] = CStringGetTextDatum(RelationGetRelationName(rel));
+	if (SPI_execute_with_args("SELECT delete_wins FROM directus_sync.clocked_collection WHERE collection = $1",
+							  1, types, values, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the delete rule of table \"%s\"", RelationGetRelationName(rel));
+	if (SPI_processed == 1)
+	{
+		bool		isnull;
+
+		table->clocks.delete_wins = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	}
 }
 
@@ -284,8 +294,7 @@ capture_table(Relation rel)
 									   ALLOCSET_SMALL_SIZES);
 	table->nsubs = 0;
 	table->tell_loop_guard = false;
-	table->clock_attnum = 0;
-	table->nclocked = 0;
+	memset(&table->clocks, 0, sizeof(table->clocks));
 	init_key(table, rel);
 
 	/*
@@ -303,7 +312,7 @@ capture_table(Relation rel)
 		become_owner(&as);
 		load_subscriptions(table, rel);
 		init_clocked(table, rel);
-		if (table->clock_attnum != 0)
+		if (table->clocks.attnum != 0)
 			(void) clock_node();	/* loaded as the owner, for clock texts */
 		restore_user(&as);
 		if (SPI_finish() != SPI_OK_FINISH)
@@ -333,12 +342,28 @@ is_json_string(const char *data, int len)
 	return i < len && data[i] == '"';
 }
 
-static void
-append_field(StringInfo buf, CaptureField *field, HeapTuple tuple, TupleDesc desc)
+/* The row's columns (NULL for no row), deformed once. */
+ItemRow *
+capture_row(HeapTuple tuple, TupleDesc desc)
 {
-	bool		isnull;
-	Datum		value = heap_getattr(tuple, field->attnum, desc, &isnull);
+	ItemRow    *row;
 
+	if (tuple == NULL)
+		return NULL;
+	row = palloc(sizeof(ItemRow));
+	row->tuple = tuple;
+	row->values = palloc(sizeof(Datum) * Max(desc->natts, 1));
+	row->nulls = palloc(sizeof(bool) * Max(desc->natts, 1));
+	heap_deform_tuple(tuple, desc, row->values, row->nulls);
+	/* columns added after the row was written: their defaults, as heap_getattr gives them */
+	for (int att = HeapTupleHeaderGetNatts(tuple->t_data) + 1; att <= desc->natts; att++)
+		row->values[att - 1] = heap_getattr(tuple, att, desc, &row->nulls[att - 1]);
+	return row;
+}
+
+static void
+append_value(StringInfo buf, CaptureField *field, Datum value, bool isnull)
+{
 	if (buf->len > 1)
 		appendStringInfoChar(buf, ',');
 	appendStringInfoString(buf, field->json_name);
@@ -370,13 +395,19 @@ append_field(StringInfo buf, CaptureField *field, HeapTuple tuple, TupleDesc des
 	}
 }
 
-bool
-capture_field_changed(const CaptureField *field, HeapTuple old, HeapTuple new, TupleDesc desc)
+static void
+append_field(StringInfo buf, CaptureField *field, const ItemRow *row)
 {
-	bool		old_null,
-				new_null;
-	Datum		a = heap_getattr(old, field->attnum, desc, &old_null);
-	Datum		b = heap_getattr(new, field->attnum, desc, &new_null);
+	append_value(buf, field, row->values[field->attnum - 1], row->nulls[field->attnum - 1]);
+}
+
+bool
+capture_field_changed(const CaptureField *field, const ItemRow *old, const ItemRow *new)
+{
+	bool		old_null = old->nulls[field->attnum - 1];
+	bool		new_null = new->nulls[field->attnum - 1];
+	Datum		a = old->values[field->attnum - 1];
+	Datum		b = new->values[field->attnum - 1];
 
 	if (old_null || new_null)
 		return old_null != new_null;
@@ -475,7 +506,7 @@ append_clocks(StringInfo buf, CaptureSub *sub, bool *shipped, ChangeClocks *cloc
  * them. With clocks (not NULL), the shipped fields' clocks go too.
  */
 static char *
-render_payload(CaptureSub *sub, HeapTuple tuple, HeapTuple old, TupleDesc desc, ChangeClocks *clocks)
+render_payload(CaptureSub *sub, const ItemRow *row, const ItemRow *old, ChangeClocks *clocks)
 {
 	StringInfoData buf;
 	int			first_data = sub->singleton ? 0 : 1;
@@ -485,13 +516,13 @@ render_payload(CaptureSub *sub, HeapTuple tuple, HeapTuple old, TupleDesc desc, 
 	initStringInfo(&buf);
 	appendStringInfoChar(&buf, '{');
 	if (!sub->singleton)
-		append_field(&buf, &sub->fields[0], tuple, desc);
+		append_field(&buf, &sub->fields[0], row);
 	for (int i = first_data; i < sub->nfields; i++)
 	{
-		if (old != NULL && !capture_field_changed(&sub->fields[i], old, tuple, desc) &&
+		if (old != NULL && !capture_field_changed(&sub->fields[i], old, row) &&
 			(clocks == NULL || !clock_changed(&sub->fields[i], clocks)))
 			continue;
-		append_field(&buf, &sub->fields[i], tuple, desc);
+		append_field(&buf, &sub->fields[i], row);
 		shipped[i] = any = true;
 	}
 	if (clocks != NULL && (old == NULL || any))
@@ -506,7 +537,7 @@ queue_change(CaptureTable *table, CaptureSub *sub, const char *key, SyncOp op, c
 	int64		id = queue_write_change(sub->remote_id, sub->collection, key, op, payload);
 
 	if (table->tell_loop_guard)
-		loop_guard_remember(sub->collection, key, sub->remote_id, id, table->clock_attnum != 0);
+		loop_guard_remember(sub->collection, key, sub->remote_id, id, table->clocks.attnum != 0);
 	if (!sub->paused)
 		wake_at_commit();
 }
@@ -549,17 +580,21 @@ render_payloads(CaptureTable *table, TriggerData *trigdata, HeapTuple tuple, Hea
 	char	  **payloads = palloc0(sizeof(char *) * Max(table->nsubs, 1));
 	TupleDesc	desc = RelationGetDescr(trigdata->tg_relation);
 	ChangeClocks clocks;
+	ItemRow    *new_row;
+	ItemRow    *old_row;
 
-	if (TRIGGER_FIRED_BY_DELETE(trigdata->tg_event))
+	if (TRIGGER_FIRED_BY_DELETE(trigdata->tg_event) || table->nsubs == 0)
 		return payloads;
-	if (table->clock_attnum != 0)
+	new_row = capture_row(tuple, desc);
+	old_row = capture_row(old, desc);
+	if (table->clocks.attnum != 0)
 	{
-		clocks.new = clock_row_read(tuple, table->clock_attnum, desc);
-		clocks.old = clock_row_read(old, table->clock_attnum, desc);
+		clocks.new = clock_row_read(tuple, table->clocks.attnum, desc);
+		clocks.old = clock_row_read(old, table->clocks.attnum, desc);
 	}
 	for (int i = 0; i < table->nsubs; i++)
-		payloads[i] = render_payload(&table->subs[i], tuple, old, desc,
-									 table->clock_attnum != 0 ? &clocks : NULL);
+		payloads[i] = render_payload(&table->subs[i], new_row, old_row,
+									 table->clocks.attnum != 0 ? &clocks : NULL);
 	return payloads;
 }
 
@@ -573,11 +608,11 @@ delete_clock(CaptureTable *table, Relation rel, HeapTuple old, const char *key)
 {
 	char	   *clock;
 
-	if (table->clock_attnum == 0)
+	if (table->clocks.attnum == 0)
 		return NULL;
 	clock = palloc(CLOCK_TEXT_LEN + 1);
 	if (!tombstone_expected_delete(RelationGetRelid(rel), key, true, clock))
-		clock_row_delete_clock(old, table->clock_attnum, RelationGetDescr(rel), clock);
+		clock_row_delete_clock(old, table->clocks.attnum, RelationGetDescr(rel), clock);
 	tombstone_write(RelationGetRelationName(rel), key, clock);
 	return clock;
 }
@@ -588,7 +623,7 @@ delete_clock(CaptureTable *table, Relation rel, HeapTuple old, const char *key)
  * fields). NULL without a clock: a plain DELETE.
  */
 static char *
-render_delete(CaptureSub *sub, HeapTuple old, TupleDesc desc, const char *clock)
+render_delete(CaptureTable *table, CaptureSub *sub, HeapTuple old, TupleDesc desc, const char *clock)
 {
 	StringInfoData buf;
 
@@ -598,11 +633,17 @@ render_delete(CaptureSub *sub, HeapTuple old, TupleDesc desc, const char *clock)
 	appendStringInfoChar(&buf, '{');
 	if (!sub->singleton)
 	{
-		append_field(&buf, &sub->fields[0], old, desc);
+		bool		isnull;
+		Datum		key = heap_getattr(old, sub->fields[0].attnum, desc, &isnull);
+
+		append_value(&buf, &sub->fields[0], key, isnull);
 		appendStringInfoChar(&buf, ',');
 	}
 	appendStringInfo(&buf, "\"%s\":{\"s\":\"%s\",\"d\":", CLOCK_COLUMN, clock_node());
 	append_clock_value(&buf, clock);
+	/* the rule it was made under: an instance with the other one refuses it */
+	if (table->clocks.delete_wins)
+		appendStringInfoString(&buf, ",\"w\":true");
 	appendStringInfoString(&buf, "}}");
 	return buf.data;
 }
@@ -616,15 +657,16 @@ static void
 write_back(CaptureTable *table, HeapTuple tuple, TupleDesc desc, const char *key)
 {
 	ChangeClocks clocks;
+	ItemRow    *row = capture_row(tuple, desc);
 
-	clocks.new = clock_row_read(tuple, table->clock_attnum, desc);
-	clocks.old = clock_row_read(NULL, table->clock_attnum, desc);
+	clocks.new = clock_row_read(tuple, table->clocks.attnum, desc);
+	clocks.old = clock_row_read(NULL, table->clocks.attnum, desc);
 	for (int i = 0; i < table->nsubs; i++)
 	{
 		CaptureSub *sub = &table->subs[i];
 
 		(void) queue_write_change(sub->remote_id, sub->collection, key, SYNC_OP_CREATE,
-								  render_payload(sub, tuple, NULL, desc, &clocks));
+								  render_payload(sub, row, NULL, &clocks));
 		if (!sub->paused)
 			wake_at_commit();
 	}
@@ -643,7 +685,7 @@ make_expected_delete(CaptureTable *table, Relation rel, HeapTuple tuple, const c
 	Datum		values[1];
 	char	   *sql;
 
-	if (table->clock_attnum == 0 || !tombstone_expected_delete(RelationGetRelid(rel), key, false, clock))
+	if (table->clocks.attnum == 0 || !tombstone_expected_delete(RelationGetRelid(rel), key, false, clock))
 		return;
 	values[0] = PointerGetDatum(&tuple->t_self);
 	sql = psprintf("DELETE FROM ONLY %s WHERE ctid = $1",
@@ -707,15 +749,14 @@ stamp_clocks(TriggerData *trigdata)
 	char		deleted[CLOCK_TEXT_LEN + 1];
 	List	   *conflicts;
 
-	if (table->clock_attnum == 0)
+	if (table->clocks.attnum == 0)
 		return new;
 	key = key_text(table, new, desc);
 	/* a changed key: another item, created now (its clocks later than a delete of that key) */
 	if (update && key != NULL && strcmp(key_text(table, trigdata->tg_trigtuple, desc), key) != 0)
 		update = false;
-	result = clock_row_before(rel, update ? trigdata->tg_trigtuple : NULL, new, table->clock_attnum,
-							  table->nclocked, table->clocked, table->columns, key ? key : "",
-							  activity_key(table, key), deleted, &conflicts);
+	result = clock_row_before(rel, &table->clocks, update ? trigdata->tg_trigtuple : NULL, new,
+							  key ? key : "", activity_key(table, key), deleted, &conflicts);
 	if (result == NULL)
 		log_conflicts_now(RelationGetRelationName(rel), key, conflicts);
 	for (int i = 0; result == NULL && i < table->nsubs; i++)
@@ -723,7 +764,7 @@ stamp_clocks(TriggerData *trigdata)
 		CaptureSub *sub = &table->subs[i];
 
 		(void) queue_write_change(sub->remote_id, sub->collection, key, SYNC_OP_DELETE,
-								  render_delete(sub, new, desc, deleted));
+								  render_delete(table, sub, new, desc, deleted));
 		if (!sub->paused)
 			wake_at_commit();
 	}
@@ -786,20 +827,20 @@ directus_sync_capture(PG_FUNCTION_ARGS)
 		if (TRIGGER_FIRED_BY_INSERT(trigdata->tg_event))
 			queue_change(table, sub, key, SYNC_OP_CREATE, payloads[i]);
 		else if (TRIGGER_FIRED_BY_DELETE(trigdata->tg_event))
-			queue_change(table, sub, key, SYNC_OP_DELETE, render_delete(sub, tuple, desc, deleted));
+			queue_change(table, sub, key, SYNC_OP_DELETE, render_delete(table, sub, tuple, desc, deleted));
 		else if (old_key != NULL)
 		{
-			queue_change(table, sub, old_key, SYNC_OP_DELETE, render_delete(sub, old, desc, deleted));
+			queue_change(table, sub, old_key, SYNC_OP_DELETE, render_delete(table, sub, old, desc, deleted));
 			queue_change(table, sub, key, SYNC_OP_CREATE, payloads[i]);
 		}
 		else if (payloads[i] != NULL)
 			queue_change(table, sub, key, SYNC_OP_UPDATE, payloads[i]);
 	}
 	if (TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event) && old_key == NULL &&
-		table->clock_attnum != 0 && tombstone_take_write_back(RelationGetRelid(trigdata->tg_relation), key))
+		table->clocks.attnum != 0 && tombstone_take_write_back(RelationGetRelid(trigdata->tg_relation), key))
 		write_back(table, tuple, desc, key);
 	if ((TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event) && old_key == NULL) ||
-		(TRIGGER_FIRED_BY_INSERT(trigdata->tg_event) && table->clock_attnum != 0 &&
+		(TRIGGER_FIRED_BY_INSERT(trigdata->tg_event) && table->clocks.attnum != 0 &&
 		 tombstone_create_lost(RelationGetRelid(trigdata->tg_relation),
 							   RelationGetRelationName(trigdata->tg_relation), key, scratch)))
 		make_expected_delete(table, trigdata->tg_relation, tuple, key);

@@ -27,7 +27,19 @@ typedef struct CaptureField
 /* The column that carries an item's clocks (clock_row.c). */
 #define CLOCK_COLUMN "directus_sync_meta"
 
+/*
+ * A row's columns, deformed once: heap_getattr walks a wide row from its
+ * first column for each column after a null or variable-length one.
+ */
+typedef struct ItemRow
+{
+	HeapTuple	tuple;
+	Datum	   *values;			/* by attnum - 1 */
+	bool	   *nulls;
+} ItemRow;
+
 extern void capture_invalidate(Oid relid);
-extern bool capture_field_changed(const CaptureField *field, HeapTuple old, HeapTuple new, TupleDesc desc);
+extern ItemRow *capture_row(HeapTuple tuple, TupleDesc desc);
+extern bool capture_field_changed(const CaptureField *field, const ItemRow *old, const ItemRow *new);
 
 #endif							/* DIRECTUS_SYNC_CAPTURE_H */

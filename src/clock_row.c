@@ -38,7 +38,9 @@
  * Deletes (tombstone.c): a sync's delete comes as an update that carries
  * the delete's clock, {"s", "d": clock}; when that is later than every
  * field's clock the item is deleted (by the capture trigger, after the
- * update), else the item stays. A sync's create of an item whose delete
+ * update), else the item stays. With the collection's delete_wins, the
+ * delete need only be later than the item's born clock, and carries
+ * "w": true; an instance with the other rule refuses it. A sync's create of an item whose delete
  * here is later than all its clocks is skipped, and the delete is sent
  * again to every remote, so that whoever created it learns of the delete.
  *
@@ -245,9 +247,12 @@ same_node(const char *a, const char *b)
 typedef struct RowWrite
 {
 	Relation	rel;
+	const ClockedTable *table;
 	TupleDesc	desc;
 	HeapTuple	old;			/* NULL: an insert */
 	HeapTuple	new;
+	ItemRow    *old_row;		/* their columns (old_row NULL: an insert) */
+	ItemRow    *new_row;
 	RowClocks	stored;			/* the old row's clocks */
 	RowClocks	sent;			/* what the new row's clock column says */
 	Datum	   *values;			/* columns the new row takes back from the old */
@@ -267,14 +272,12 @@ typedef struct RowWrite
 
 /* A column's value as JSON text, NULL for SQL NULL. */
 static char *
-field_json(const CaptureField *field, HeapTuple tuple, TupleDesc desc)
+field_json(const CaptureField *field, const ItemRow *row)
 {
-	bool		isnull;
-	Datum		value = heap_getattr(tuple, field->attnum, desc, &isnull);
-
-	if (isnull)
+	if (row->nulls[field->attnum - 1])
 		return NULL;
-	return text_to_cstring(DatumGetTextPP(FunctionCall1((FmgrInfo *) &field->to_json, value)));
+	return text_to_cstring(DatumGetTextPP(FunctionCall1((FmgrInfo *) &field->to_json,
+														row->values[field->attnum - 1])));
 }
 
 static ClockConflict *
@@ -303,14 +306,14 @@ note_field_conflict(RowWrite *w, const CaptureField *field, const char *have, co
 	ClockConflict *c;
 
 	if (w->old == NULL || strcmp(have, came) == 0 || same_node(have, came) ||
-		!capture_field_changed(field, w->old, w->new, w->desc) ||
+		!capture_field_changed(field, w->old_row, w->new_row) ||
 		(clock_member(w->sent.prev, field->name, false, w->sent.sender, prev) && strcmp(prev, have) == 0) ||
 		(clock_member(w->stored.prev, field->name, false, NULL, prev) && strcmp(prev, came) == 0))
 		return;
 	c = add_conflict(w, "update_update", have, came, remote_won);
 	c->field = pstrdup(field->name);
-	c->local_value = field_json(field, w->old, w->desc);
-	c->remote_value = field_json(field, w->new, w->desc);
+	c->local_value = field_json(field, w->old_row);
+	c->remote_value = field_json(field, w->new_row);
 }
 
 /* The field goes back to the old row's value. */
@@ -321,7 +324,8 @@ put_back(RowWrite *w, const CaptureField *field)
 
 	if (w->old == NULL)
 		return;
-	w->values[att - 1] = heap_getattr(w->old, att, w->desc, &w->nulls[att - 1]);
+	w->values[att - 1] = w->old_row->values[att - 1];
+	w->nulls[att - 1] = w->old_row->nulls[att - 1];
 	w->replace[att - 1] = true;
 }
 
@@ -338,16 +342,43 @@ keep_clock(RowWrite *w, const CaptureField *field, const char *clock, const char
 
 static void write_field(RowWrite *w, const CaptureField *field);
 
+/*
+ * The columns that take clocks by name (columns by attnum - 1; attnum 0: none
+ * there): a clock object's members are looked up per row, and a scan of the
+ * row's columns for each would cost the square of a wide table's width.
+ */
+HTAB *
+clock_row_columns_by_name(CaptureField *columns, int ncolumns, MemoryContext cxt)
+{
+	HASHCTL		ctl;
+	HTAB	   *hash;
+
+	ctl.keysize = NAMEDATALEN;
+	ctl.entrysize = sizeof(ClockedColumn);
+	ctl.hcxt = cxt;
+	hash = hash_create("directus_sync clocked columns", Max(ncolumns, 8), &ctl,
+					   HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+	for (int i = 0; i < ncolumns; i++)
+	{
+		if (columns[i].attnum != 0)
+			((ClockedColumn *) hash_search(hash, columns[i].name, HASH_ENTER, NULL))->field = &columns[i];
+	}
+	return hash;
+}
+
 /* The column of a member name of a clock object; NULL: none that takes clocks. */
 static const CaptureField *
-member_column(RowWrite *w, const CaptureField *columns, const JsonbValue *name)
+member_column(RowWrite *w, const JsonbValue *name)
 {
-	char	   *cname = pnstrdup(name->val.string.val, name->val.string.len);
-	AttrNumber	att = SPI_fnumber(w->desc, cname);
+	char		key[NAMEDATALEN];
+	ClockedColumn *entry;
 
-	if (att <= 0 || columns[att - 1].attnum == 0)
+	if (name->val.string.len >= NAMEDATALEN)
 		return NULL;
-	return &columns[att - 1];
+	memcpy(key, name->val.string.val, name->val.string.len);
+	key[name->val.string.len] = '\0';
+	entry = hash_search(w->table->columns_by_name, key, HASH_FIND, NULL);
+	return entry != NULL ? entry->field : NULL;
 }
 
 /*
@@ -355,7 +386,7 @@ member_column(RowWrite *w, const CaptureField *columns, const JsonbValue *name)
  * replicated one way, to here) are decided like the others.
  */
 static void
-write_sync_only_fields(RowWrite *w, const CaptureField *columns)
+write_sync_only_fields(RowWrite *w)
 {
 	JsonbIterator *it;
 	JsonbValue	v;
@@ -368,7 +399,7 @@ write_sync_only_fields(RowWrite *w, const CaptureField *columns)
 	{
 		const CaptureField *column;
 
-		if (tok == WJB_KEY && (column = member_column(w, columns, &v)) != NULL &&
+		if (tok == WJB_KEY && (column = member_column(w, &v)) != NULL &&
 			!w->decided[column->attnum - 1])
 			write_field(w, column);
 	}
@@ -380,7 +411,7 @@ write_sync_only_fields(RowWrite *w, const CaptureField *columns)
  * win later.
  */
 static void
-keep_undecided(RowWrite *w, JsonbContainer *object, List **out, bool latest, const CaptureField *columns)
+keep_undecided(RowWrite *w, JsonbContainer *object, List **out, bool latest)
 {
 	JsonbIterator *it;
 	JsonbValue	v;
@@ -394,7 +425,7 @@ keep_undecided(RowWrite *w, JsonbContainer *object, List **out, bool latest, con
 	{
 		if (tok == WJB_KEY)
 		{
-			const CaptureField *column = member_column(w, columns, &v);
+			const CaptureField *column = member_column(w, &v);
 
 			name = (column == NULL || !w->decided[column->attnum - 1])
 				? pnstrdup(v.val.string.val, v.val.string.len) : NULL;
@@ -451,7 +482,7 @@ write_field(RowWrite *w, const CaptureField *field)
 			return;
 		}
 	}
-	else if (w->old == NULL || capture_field_changed(field, w->old, w->new, w->desc))
+	else if (w->old == NULL || capture_field_changed(field, w->old_row, w->new_row))
 	{
 		/* a sync's field without a clock is as old as can be */
 		if (w->sent.from_sync && has_clock)
@@ -549,9 +580,41 @@ clock_row_delete_clock(HeapTuple old, AttrNumber clock_attnum, TupleDesc desc, c
 }
 
 /*
- * A sync's delete (an update carrying "d"): later than every field kept,
- * the capture trigger deletes the item after the update; else the item
- * stays, and the delete lost a conflict.
+ * The clock a delete of the item must be later than to remove it: by
+ * default the item's latest clock (the later of a delete and an update
+ * wins); with delete_wins its born clock (a delete beats every write of the
+ * item it deleted; an item born after it is another one).
+ */
+static const char *
+survival_clock(RowWrite *w)
+{
+	return w->table->delete_wins ? w->born : w->latest;
+}
+
+/*
+ * Refuses a sync's delete made under the other rule: instances that decide
+ * deletes differently would never agree.
+ */
+static void
+check_delete_rule(RowWrite *w)
+{
+	JsonbValue	buf;
+	JsonbValue *rule = member(w->sent.root, "w", &buf);
+	bool		sender_delete_wins = rule != NULL && rule->type == jbvBool && rule->val.boolean;
+
+	if (sender_delete_wins != w->table->delete_wins)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("replicated delete of \"%s\" was made with delete_wins %s, but this instance has it %s",
+						RelationGetRelationName(w->rel), sender_delete_wins ? "on" : "off",
+						w->table->delete_wins ? "on" : "off"),
+				 errhint("Run directus_sync.enable_clocks with the same delete_wins on every instance.")));
+}
+
+/*
+ * A sync's delete (an update carrying "d"): later than the item's survival
+ * clock, the capture trigger deletes the item after the update; else the
+ * item stays, and the delete lost a conflict.
  */
 static void
 write_delete(RowWrite *w, const char *item)
@@ -560,8 +623,9 @@ write_delete(RowWrite *w, const char *item)
 
 	if (!w->sent.from_sync || w->old == NULL || !clock_member(w->sent.root, "d", true, w->sent.sender, deleted))
 		return;
+	check_delete_rule(w);
 	observe(deleted);
-	if (strcmp(deleted, w->latest) > 0)
+	if (strcmp(deleted, survival_clock(w)) > 0)
 		tombstone_expect_delete(RelationGetRelid(w->rel), item, deleted);
 	else
 	{
@@ -584,7 +648,7 @@ create_survives_delete(RowWrite *w, const char *item, char *deleted)
 	if (w->old != NULL || !w->sent.from_sync ||
 		!tombstone_read(RelationGetRelationName(w->rel), item, deleted))
 		return true;
-	later = strcmp(w->latest, deleted) > 0;
+	later = strcmp(survival_clock(w), deleted) > 0;
 	c = add_conflict(w, "update_delete", deleted, w->latest, later);
 	c->remote_value = row_json(w, w->new);
 	return later;
@@ -623,24 +687,27 @@ clock_column(RowWrite *w)
 
 /*
  * The new row of a write of a table with clocks (old: NULL for an insert),
- * with its clock column set and the fields a sync lost put back. fields: the
- * replicated fields, key excluded; item: the key as text; activity_item:
- * as Directus's activity rows name the item. NULL when a sync's create is
- * older than the item's delete here: then *deleted is the delete's clock,
- * and *conflicts what to log.
+ * with its clock column set and the fields a sync lost put back. item: the
+ * key as text; activity_item: as Directus's activity rows name the item.
+ * NULL when a sync's create is older than the item's delete here (by the
+ * table's delete rule): then *deleted is the delete's clock, and *conflicts
+ * what to log.
  */
 HeapTuple
-clock_row_before(Relation rel, HeapTuple old, HeapTuple new, AttrNumber clock_attnum,
-				 int nfields, const CaptureField *fields, const CaptureField *columns,
+clock_row_before(Relation rel, const ClockedTable *table, HeapTuple old, HeapTuple new,
 				 const char *item, const char *activity_item, char *deleted, List **conflicts)
 {
+	AttrNumber	clock_attnum = table->attnum;
 	RowWrite	w;
 
 	memset(&w, 0, sizeof(w));
 	w.rel = rel;
+	w.table = table;
 	w.desc = RelationGetDescr(rel);
 	w.old = old;
 	w.new = new;
+	w.old_row = capture_row(old, w.desc);
+	w.new_row = capture_row(new, w.desc);
 	w.stored = clock_row_read(old, clock_attnum, w.desc);
 	w.sent = clock_row_read(new, clock_attnum, w.desc);
 	/* a column the write left as it was brings nothing (a sender mark stored while no trigger ran) */
@@ -652,11 +719,11 @@ clock_row_before(Relation rel, HeapTuple old, HeapTuple new, AttrNumber clock_at
 	w.decided = palloc0(sizeof(bool) * w.desc->natts);
 
 	write_born(&w);
-	for (int i = 0; i < nfields; i++)
-		write_field(&w, &fields[i]);
-	write_sync_only_fields(&w, columns);
-	keep_undecided(&w, w.stored.fields, &w.clocks, true, columns);
-	keep_undecided(&w, w.stored.prev, &w.prev, false, columns);
+	for (int i = 0; i < table->nfields; i++)
+		write_field(&w, &table->fields[i]);
+	write_sync_only_fields(&w);
+	keep_undecided(&w, w.stored.fields, &w.clocks, true);
+	keep_undecided(&w, w.stored.prev, &w.prev, false);
 	write_delete(&w, item);
 
 	*conflicts = w.conflicts;
@@ -670,7 +737,7 @@ clock_row_before(Relation rel, HeapTuple old, HeapTuple new, AttrNumber clock_at
 	if (w.sent.from_sync)
 		loop_guard_expect_sync(RelationGetRelationName(rel), activity_item, w.conflicts);
 	if (w.sent.from_sync && old == NULL)
-		tombstone_recheck_create(RelationGetRelid(rel), item, w.latest);
+		tombstone_recheck_create(RelationGetRelid(rel), item, survival_clock(&w));
 	/*
 	 * The sync brought something older than what we have: its sender (and
 	 * whoever it took that from) may never get ours otherwise (a change it

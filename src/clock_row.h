@@ -9,6 +9,7 @@
 #define DIRECTUS_SYNC_CLOCK_ROW_H
 
 #include "nodes/pg_list.h"
+#include "utils/hsearch.h"
 #include "utils/jsonb.h"
 #include "utils/relcache.h"
 
@@ -25,6 +26,24 @@ typedef struct RowClocks
 	char		sender[CLOCK_TEXT_LEN - CLOCK_STAMP_LEN];	/* "s", a node id; "" when not one */
 } RowClocks;
 
+/* What deciding a table's clocks needs (cached per table by capture.c). */
+typedef struct ClockedTable
+{
+	AttrNumber	attnum;			/* the clock column; 0: the table has none */
+	int			nfields;
+	CaptureField *fields;		/* the fields local writes stamp: every subscribed one but the key */
+	CaptureField *columns;		/* by attnum - 1; attnum 0: the key, the clock column, dropped */
+	HTAB	   *columns_by_name;	/* of ClockedColumn: the columns that take clocks */
+	bool		delete_wins;	/* a delete beats every write of the item it deleted */
+} ClockedTable;
+
+/* An entry of ClockedTable.columns_by_name. */
+typedef struct ClockedColumn
+{
+	char		name[NAMEDATALEN];	/* hash key */
+	const CaptureField *field;
+} ClockedColumn;
+
 /* A conflict the clocks resolved, logged by the loop guard (loop_guard.c). */
 typedef struct ClockConflict
 {
@@ -37,12 +56,12 @@ typedef struct ClockConflict
 	bool		remote_won;
 } ClockConflict;
 
+extern HTAB *clock_row_columns_by_name(CaptureField *columns, int ncolumns, MemoryContext cxt);
 extern RowClocks clock_row_read(HeapTuple tuple, AttrNumber attnum, TupleDesc desc);
 extern bool clock_row_get(JsonbContainer *object, const char *name, char *out);
-extern HeapTuple clock_row_before(Relation rel, HeapTuple old, HeapTuple new, AttrNumber clock_attnum,
-								  int nfields, const CaptureField *fields,
-								  const CaptureField *columns, const char *item,
-								  const char *activity_item, char *deleted, List **conflicts);
+extern HeapTuple clock_row_before(Relation rel, const ClockedTable *table, HeapTuple old, HeapTuple new,
+								  const char *item, const char *activity_item, char *deleted,
+								  List **conflicts);
 extern void clock_row_delete_clock(HeapTuple old, AttrNumber clock_attnum, TupleDesc desc, char *out);
 
 #endif							/* DIRECTUS_SYNC_CLOCK_ROW_H */
