@@ -1696,22 +1696,36 @@ DECLARE
     key_name name;
     s directus_sync.subscription;
     keys text[];
+    had_column boolean;
+    old_rule boolean;
+    new_rule boolean;
 BEGIN
     SELECT t.rel, t.key_column INTO rel, key_name FROM directus_sync._subscribable_table(enable_clocks.collection) t;
+    IF octet_length(enable_clocks.collection) >= 64 THEN
+        RAISE EXCEPTION 'collection name "%" is longer than 63 bytes', enable_clocks.collection
+            USING ERRCODE = 'name_too_long',
+                  DETAIL = 'PostgreSQL shortens the name of its table, and the clocks keep deletes and rules by that name.',
+                  HINT = 'Give the collection a shorter name.';
+    END IF;
     IF EXISTS (SELECT FROM pg_attribute WHERE attrelid = rel AND attname = 'directus_sync_meta'
                                           AND NOT attisdropped AND atttypid <> 'jsonb'::regtype) THEN
         RAISE EXCEPTION 'column "directus_sync_meta" of relation % is not of type jsonb', rel
             USING ERRCODE = 'datatype_mismatch',
                   HINT = 'Drop the column, or change its type to jsonb.';
     END IF;
+    had_column := EXISTS (SELECT FROM pg_attribute WHERE attrelid = rel AND attname = 'directus_sync_meta'
+                                                     AND NOT attisdropped);
     EXECUTE format('ALTER TABLE %s ADD COLUMN IF NOT EXISTS directus_sync_meta jsonb', rel);
     -- Every write of a wide item rewrites its clocks, over 2 kB at 40 fields:
-    -- lz4 compresses them many times faster than the default pglz.
-    BEGIN
-        EXECUTE format('ALTER TABLE %s ALTER COLUMN directus_sync_meta SET COMPRESSION lz4', rel);
-    EXCEPTION WHEN feature_not_supported THEN
-        NULL;  -- a server built without lz4 keeps pglz
-    END;
+    -- lz4 compresses them many times faster than the default pglz. (Only on
+    -- the column made here: a compression chosen since stays.)
+    IF NOT had_column THEN
+        BEGIN
+            EXECUTE format('ALTER TABLE %s ALTER COLUMN directus_sync_meta SET COMPRESSION lz4', rel);
+        EXCEPTION WHEN feature_not_supported THEN
+            NULL;  -- a server built without lz4 keeps pglz
+        END;
+    END IF;
     IF to_regclass('@extschema@.directus_fields') IS NOT NULL THEN
         PERFORM FROM directus_sync._query_as_owner('@extschema@.directus_fields',
             'INSERT INTO @extschema@.directus_fields (collection, field, special, interface, readonly, hidden, note)
@@ -1723,17 +1737,21 @@ BEGIN
             ARRAY[enable_clocks.collection]) AS r(one integer);
     END IF;
     PERFORM directus_sync._key_series(rel, key_name, key_series);
+    SELECT c.delete_wins INTO old_rule FROM directus_sync.clocked_collection c
+     WHERE c.collection = enable_clocks.collection FOR UPDATE;
+    new_rule := coalesce(enable_clocks.delete_wins, old_rule, false);
     INSERT INTO directus_sync.clocked_collection AS c (collection, delete_wins)
-    VALUES (enable_clocks.collection, coalesce(enable_clocks.delete_wins, false))
-    ON CONFLICT ON CONSTRAINT clocked_collection_pkey
-    DO UPDATE SET delete_wins = coalesce(enable_clocks.delete_wins, c.delete_wins);
+    VALUES (enable_clocks.collection, new_rule)
+    ON CONFLICT ON CONSTRAINT clocked_collection_pkey DO UPDATE SET delete_wins = new_rule;
     PERFORM directus_sync._apply_config(ARRAY[rel]);
-    -- Changes queued before carry no clocks, which remotes with clocks refuse:
-    -- they go again as the items are now, with their clocks.
+    -- Changes queued before carry no clocks, which remotes with clocks refuse;
+    -- deletes queued under the other rule say so, and remotes with this one
+    -- refuse them: they go again as the items are now, with their clocks.
     FOR s IN SELECT * FROM directus_sync.subscription x WHERE x.relid = rel LOOP
         WITH gone AS (DELETE FROM directus_sync.outbox o
                        WHERE o.remote_id = s.remote_id AND o.collection = s.collection
-                         AND strpos(coalesce(o.payload::text, ''), '"directus_sync_meta"') = 0
+                         AND (strpos(coalesce(o.payload::text, ''), '"directus_sync_meta"') = 0
+                              OR (o.op = 'd' AND new_rule IS DISTINCT FROM coalesce(old_rule, false)))
                       RETURNING o.item_key)
         SELECT array_agg(DISTINCT item_key) INTO keys FROM gone;
         IF keys IS NOT NULL THEN

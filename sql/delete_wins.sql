@@ -108,6 +108,15 @@ DELETE FROM notes WHERE id = 1;
 SELECT * FROM queue WHERE op = 'd';
 TRUNCATE directus_sync.outbox;
 
+-- A delete rule that is not a boolean is refused.
+UPDATE docs SET directus_sync_meta = jsonb_build_object('s', '00000000-0000-0000-0000-0000000000b0', 'd', b_clock(), 'w', 'true')
+ WHERE id = 3;
+
+-- A collection whose name PostgreSQL shortens for its table is refused.
+DO $$ BEGIN EXECUTE format('CREATE TABLE %I (id integer PRIMARY KEY)', repeat('ä', 40)); END $$;
+SELECT directus_sync.enable_clocks(repeat('ä', 40));
+DO $$ BEGIN EXECUTE format('DROP TABLE %I', repeat('ä', 40)); END $$;
+
 -- Resync sends deletes with their rule.
 DELETE FROM docs WHERE id = 3;
 TRUNCATE directus_sync.outbox;
@@ -115,8 +124,11 @@ SELECT directus_sync._queue_current(s, ARRAY['3']) FROM directus_sync.subscripti
  WHERE collection = 'docs' AND remote_id = (SELECT id FROM directus_sync.remote WHERE name = 'c');
 SELECT * FROM queue;
 
--- Changing the rule takes effect at once (every backend rebuilds its cache).
+-- Changing the rule takes effect at once (every backend rebuilds its cache),
+-- and deletes queued under the old rule are queued again under the new one
+-- (remotes that have it would refuse them).
 SELECT directus_sync.enable_clocks('docs', key_series => false, delete_wins => false);
+SELECT * FROM queue;
 TRUNCATE directus_sync.outbox;
 INSERT INTO docs VALUES (4, 'four', 'x');
 DELETE FROM docs WHERE id = 4;

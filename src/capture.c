@@ -41,6 +41,7 @@
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/ruleutils.h"
+#include "utils/snapmgr.h"
 
 #include "capture.h"
 #include "clock.h"
@@ -153,24 +154,39 @@ init_sub_fields(CaptureTable *table, CaptureSub *sub, Relation rel, ArrayType *n
 	}
 }
 
+/*
+ * Reads configuration for the cache with the latest snapshot: a REPEATABLE
+ * READ transaction that began before a change of it would otherwise cache
+ * what was before, and no later invalidation would correct it.
+ */
+static void
+read_config(const char *sql, Oid type, Datum value, Relation rel)
+{
+	SPIPlanPtr	plan = SPI_prepare(sql, 1, &type);
+	int			rc;
+
+	if (plan == NULL)
+		elog(ERROR, "could not prepare a query of the configuration of table \"%s\": %s",
+			 RelationGetRelationName(rel), SPI_result_code_string(SPI_result));
+	rc = SPI_execute_snapshot(plan, &value, NULL, GetLatestSnapshot(), InvalidSnapshot, true, false, 0);
+	/* a failing query throws: another result is a bug */
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "could not read the configuration of table \"%s\": %s",
+			 RelationGetRelationName(rel), SPI_result_code_string(rc));
+	SPI_freeplan(plan);
+}
+
 static void
 load_subscriptions(CaptureTable *table, Relation rel)
 {
-	Oid			types[1] = {OIDOID};
-	Datum		values[1] = {ObjectIdGetDatum(table->relid)};
 	SPITupleTable *tuptable;
-	int			rc;
 
-	/* a failing query throws: another result is a bug */
-	rc = SPI_execute_with_args("SELECT s.remote_id, s.collection, s.singleton, s.fields,"
-							   "       EXISTS (SELECT FROM directus_sync.remote i WHERE i.inbound_user IS NOT NULL),"
-							   "       r.paused"
-							   "  FROM directus_sync.subscription s JOIN directus_sync.remote r ON r.id = s.remote_id"
-							   " WHERE s.relid = $1 AND r.enabled ORDER BY s.remote_id",
-							   1, types, values, NULL, false, 0);
-	if (rc != SPI_OK_SELECT)
-		elog(ERROR, "could not read the subscriptions of table \"%s\": %s",
-			 RelationGetRelationName(rel), SPI_result_code_string(rc));
+	read_config("SELECT s.remote_id, s.collection, s.singleton, s.fields,"
+				"       EXISTS (SELECT FROM directus_sync.remote i WHERE i.inbound_user IS NOT NULL),"
+				"       r.paused"
+				"  FROM directus_sync.subscription s JOIN directus_sync.remote r ON r.id = s.remote_id"
+				" WHERE s.relid = $1 AND r.enabled ORDER BY s.remote_id",
+				OIDOID, ObjectIdGetDatum(table->relid), rel);
 	tuptable = SPI_tuptable;
 	table->nsubs = (int) SPI_processed;
 	table->subs = MemoryContextAllocZero(table->cxt, sizeof(CaptureSub) * Max(table->nsubs, 1));
@@ -203,8 +219,6 @@ static void
 init_clocked(CaptureTable *table, Relation rel)
 {
 	TupleDesc	desc = RelationGetDescr(rel);
-	Oid			types[1] = {OIDOID};
-	Datum		values[1] = {ObjectIdGetDatum(table->relid)};
 
 	table->clocks.attnum = SPI_fnumber(desc, CLOCK_COLUMN);
 	if (table->clocks.attnum <= 0 || TupleDescAttr(desc, table->clocks.attnum - 1)->atttypid != JSONBOID)
@@ -219,9 +233,8 @@ init_clocked(CaptureTable *table, Relation rel)
 			init_field(&table->clocks.columns[att - 1], rel, att, table->cxt);
 	}
 	table->clocks.columns_by_name = clock_row_columns_by_name(table->clocks.columns, desc->natts, table->cxt);
-	if (SPI_execute_with_args("SELECT DISTINCT f FROM directus_sync.subscription, unnest(fields) AS f WHERE relid = $1",
-							  1, types, values, NULL, true, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not read the subscribed fields of table \"%s\"", RelationGetRelationName(rel));
+	read_config("SELECT DISTINCT f FROM directus_sync.subscription, unnest(fields) AS f WHERE relid = $1",
+				OIDOID, ObjectIdGetDatum(table->relid), rel);
 	table->clocks.fields = MemoryContextAllocZero(table->cxt, sizeof(CaptureField) * Max(SPI_processed, 1));
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
@@ -231,11 +244,8 @@ init_clocked(CaptureTable *table, Relation rel)
 			table->clocks.fields[table->clocks.nfields++] = table->clocks.columns[att - 1];
 	}
 
-	types[0] = TEXTOID;
-	values[0] = CStringGetTextDatum(RelationGetRelationName(rel));
-	if (SPI_execute_with_args("SELECT delete_wins FROM directus_sync.clocked_collection WHERE collection = $1",
-							  1, types, values, NULL, true, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not read the delete rule of table \"%s\"", RelationGetRelationName(rel));
+	read_config("SELECT delete_wins FROM directus_sync.clocked_collection WHERE collection = $1",
+				TEXTOID, CStringGetTextDatum(RelationGetRelationName(rel)), rel);
 	if (SPI_processed == 1)
 	{
 		bool		isnull;

@@ -602,6 +602,11 @@ check_delete_rule(RowWrite *w)
 	JsonbValue *rule = member(w->sent.root, "w", &buf);
 	bool		sender_delete_wins = rule != NULL && rule->type == jbvBool && rule->val.boolean;
 
+	if (rule != NULL && rule->type != jbvBool)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid delete rule \"w\" in column \"%s\"", CLOCK_COLUMN),
+				 errdetail("A replicated delete says true when it was made under delete_wins.")));
 	if (sender_delete_wins != w->table->delete_wins)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
