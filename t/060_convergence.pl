@@ -219,7 +219,8 @@ timezone = 'UTC'
 			$count{pause}++;
 		}
 	}
-	diag('workload: ' . join(', ', map { "$_ $count{$_}" } sort keys %count));
+	diag('workload: ' . join(', ', map { "$_ $count{$_}" } sort keys %count)
+		  . '; links held at its end: ' . (join(', ', grep { $held{$_} } sort keys %held) || 'none'));
 
 	# Release every link, and wait until no outbox holds anything (twice
 	# in a row: a delivery may queue a forward elsewhere).
