@@ -2067,6 +2067,22 @@ AS $$
       FROM pg_attribute a WHERE a.attrelid = s.relid AND a.attname = s.key_column
 $$;
 
+/*
+ * The payload of an item's delete as capture sends it, from its tombstone
+ * (NULL: none, or a singleton): the key and the delete's clock and rule.
+ */
+CREATE FUNCTION directus_sync._tombstone_payload(s directus_sync.subscription, k text) RETURNS json
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT json_build_object(s.key_column, CASE WHEN s.key_is_number THEN to_json(k::numeric) ELSE to_json(k) END,
+                             'directus_sync_meta', json_build_object('s', directus_sync._node_id(), 'd', t.deleted,
+                                                                     'w', coalesce(r.delete_wins, false)))
+      FROM directus_sync.tombstone t
+      LEFT JOIN directus_sync.clocked_collection r ON r.collection = s.collection
+     WHERE t.collection = s.collection AND t.item_key = k AND NOT s.singleton
+$$;
+
 -- For the worker: the payloads of items as they are now (absent: gone).
 CREATE FUNCTION directus_sync._current_rows(rid integer, coll text, keys text[])
 RETURNS TABLE (item_key text, payload json)
@@ -2078,9 +2094,17 @@ DECLARE
 BEGIN
     SELECT * INTO s FROM directus_sync.subscription x WHERE x.remote_id = rid AND x.collection = coll;
     IF FOUND THEN
-        RETURN QUERY SELECT * FROM directus_sync._query_as_owner(s.relid,
+        -- a deleted item of a table with clocks: its delete, which the remote
+        -- that lacks the item keeps (and passes on) as a tombstone
+        RETURN QUERY
+        WITH cur AS (SELECT * FROM directus_sync._query_as_owner(s.relid,
                                        directus_sync._current_rows_query(s, false), keys)
-                                       AS r(item_key text, payload json);
+                                       AS r(item_key text, payload json))
+        SELECT * FROM cur
+        UNION ALL
+        SELECT k, directus_sync._tombstone_payload(s, k) FROM unnest(keys) AS u(k)
+         WHERE NOT EXISTS (SELECT FROM cur WHERE cur.item_key = k)
+           AND directus_sync._tombstone_payload(s, k) IS NOT NULL;
     END IF;
 END
 $$;
@@ -2101,16 +2125,9 @@ BEGIN
                                AS r(item_key text, payload json))
     INSERT INTO directus_sync.outbox (remote_id, collection, item_key, op, payload)
     SELECT s.remote_id, s.collection, k, CASE WHEN cur.item_key IS NULL THEN 'd' ELSE 'c' END,
-           CASE WHEN cur.item_key IS NOT NULL THEN cur.payload
-                -- a deleted item of a table with clocks: its delete's clock, as capture sends it
-                WHEN t.deleted IS NOT NULL AND NOT s.singleton THEN
-                    json_build_object(s.key_column, CASE WHEN s.key_is_number THEN to_json(k::numeric) ELSE to_json(k) END,
-                                      'directus_sync_meta', json_build_object('s', directus_sync._node_id(), 'd', t.deleted,
-                                                                              'w', coalesce(r.delete_wins, false)))
-           END
+           -- a deleted item of a table with clocks: its delete's clock, as capture sends it
+           coalesce(cur.payload, directus_sync._tombstone_payload(s, k))
       FROM unnest(keys) WITH ORDINALITY AS u(k, ord) LEFT JOIN cur ON cur.item_key = k
-      LEFT JOIN directus_sync.tombstone t ON t.collection = s.collection AND t.item_key = k
-      LEFT JOIN directus_sync.clocked_collection r ON r.collection = s.collection
      ORDER BY ord;
     GET DIAGNOSTICS queued = ROW_COUNT;
     RETURN queued;

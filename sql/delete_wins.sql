@@ -117,6 +117,35 @@ DO $$ BEGIN EXECUTE format('CREATE TABLE %I (id integer PRIMARY KEY)', repeat('�
 SELECT directus_sync.enable_clocks(repeat('ä', 40));
 DO $$ BEGIN EXECUTE format('DROP TABLE %I', repeat('ä', 40)); END $$;
 
+-- A sync's create that carries a delete alone (the sender's answer to a
+-- remote that lacks the item): no row, the delete kept as a tombstone and,
+-- being news, passed on to c (not back to b, which sent it).
+CREATE FUNCTION sync_tombstone(item integer, clock text, user_id uuid) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO docs (id, directus_sync_meta)
+    VALUES (item, jsonb_build_object('s', '00000000-0000-0000-0000-0000000000b0', 'd', clock, 'w', true));
+    INSERT INTO directus_activity (action, "user", collection, item) VALUES ('create', user_id, 'docs', item::text);
+END $$;
+TRUNCATE directus_sync.outbox;
+CREATE TABLE tomb AS SELECT b_clock() AS clock;
+SELECT sync_tombstone(5, (SELECT clock FROM tomb), '00000000-0000-0000-0000-00000000000b');
+SELECT count(*) AS rows FROM docs WHERE id = 5;
+SELECT deleted = (SELECT clock FROM tomb) AS kept FROM directus_sync.tombstone WHERE collection = 'docs' AND item_key = '5';
+SELECT * FROM queue;
+TRUNCATE directus_sync.outbox;
+-- again, or an older one: not news, nothing passed on
+SELECT sync_tombstone(5, (SELECT clock FROM tomb), '00000000-0000-0000-0000-00000000000b');
+SELECT sync_tombstone(5, b_old(2), '00000000-0000-0000-0000-00000000000b');
+SELECT count(*) AS queued FROM directus_sync.outbox;
+SELECT deleted = (SELECT clock FROM tomb) AS kept FROM directus_sync.tombstone WHERE collection = 'docs' AND item_key = '5';
+-- from a user who is not a sync user: refused at commit
+SELECT sync_tombstone(6, b_clock(), '00000000-0000-0000-0000-0000000000ff');
+SELECT count(*) AS tombstones FROM directus_sync.tombstone WHERE collection = 'docs' AND item_key = '6';
+-- of an item this instance has after all: the insert meets its key
+INSERT INTO docs VALUES (7, 'seven', 'x');
+SELECT sync_tombstone(7, b_clock(), '00000000-0000-0000-0000-00000000000b');
+SELECT title FROM docs WHERE id = 7;
+
 -- Resync sends deletes with their rule.
 DELETE FROM docs WHERE id = 3;
 TRUNCATE directus_sync.outbox;
@@ -137,6 +166,6 @@ SELECT * FROM queue WHERE op = 'd';
 DROP VIEW queue;
 DROP EXTENSION directus_sync;
 -- leave the database as found, for the next test
-DROP TABLE docs, notes, directus_activity, born;
+DROP TABLE docs, notes, directus_activity, born, tomb;
 DROP FUNCTION b_clock(), b_old(integer), sync_delete(text, integer, text, boolean),
-     sync_create(integer, text, text, text);
+     sync_create(integer, text, text, text), sync_tombstone(integer, text, uuid);

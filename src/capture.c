@@ -739,6 +739,29 @@ log_conflicts_now(const char *collection, const char *key, List *conflicts)
 	SPI_finish();
 }
 
+/* Whether the table has a row with the key of tuple (as the writer sees it). */
+static bool
+item_exists(CaptureTable *table, Relation rel, HeapTuple tuple)
+{
+	Oid			types[1] = {TupleDescAttr(RelationGetDescr(rel), table->key.attnum - 1)->atttypid};
+	Datum		values[1];
+	bool		isnull;
+	bool		found;
+	char	   *sql = psprintf("SELECT FROM ONLY %s WHERE %s = $1",
+							   quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
+														  RelationGetRelationName(rel)),
+							   quote_identifier(table->key.name));
+
+	values[0] = heap_getattr(tuple, table->key.attnum, RelationGetDescr(rel), &isnull);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute_with_args(sql, 1, types, values, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not look for item of \"%s\"", RelationGetRelationName(rel));
+	found = SPI_processed > 0;
+	SPI_finish();
+	return found;
+}
+
 /*
  * The BEFORE half, on a table with clocks: the new row with its clocks
  * (clock_row.c). A sync's create older than the item's delete here is
@@ -765,6 +788,21 @@ stamp_clocks(TriggerData *trigdata)
 	/* a changed key: another item, created now (its clocks later than a delete of that key) */
 	if (update && key != NULL && strcmp(key_text(table, trigdata->tg_trigtuple, desc), key) != 0)
 		update = false;
+	/*
+	 * A sync's delete of an item we lack: kept as a tombstone, no row. (One
+	 * we have after all, created since the sender asked: the insert meets
+	 * its key, and the sender sends the delete as an update.)
+	 */
+	if (!update && key != NULL && clock_row_is_tombstone(rel, &table->clocks, new, deleted) &&
+		!item_exists(table, rel, new))
+	{
+		/* news here: on to the other remotes, through the loop guard (not back to the sender) */
+		if (clock_row_keep_tombstone(rel, key, activity_key(table, key), deleted))
+			for (int i = 0; i < table->nsubs; i++)
+				queue_change(table, &table->subs[i], key, SYNC_OP_DELETE,
+							 render_delete(table, &table->subs[i], new, desc, deleted));
+		return NULL;
+	}
 	result = clock_row_before(rel, &table->clocks, update ? trigdata->tg_trigtuple : NULL, new,
 							  key ? key : "", activity_key(table, key), deleted, &conflicts);
 	if (result == NULL)

@@ -596,10 +596,10 @@ survival_clock(RowWrite *w)
  * deletes differently would never agree.
  */
 static void
-check_delete_rule(RowWrite *w)
+check_delete_rule(Relation rel, const ClockedTable *table, const RowClocks *sent)
 {
 	JsonbValue	buf;
-	JsonbValue *rule = member(w->sent.root, "w", &buf);
+	JsonbValue *rule = member(sent->root, "w", &buf);
 	bool		sender_delete_wins = rule != NULL && rule->type == jbvBool && rule->val.boolean;
 
 	if (rule != NULL && rule->type != jbvBool)
@@ -607,12 +607,12 @@ check_delete_rule(RowWrite *w)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("invalid delete rule \"w\" in column \"%s\"", CLOCK_COLUMN),
 				 errdetail("A replicated delete says true when it was made under delete_wins.")));
-	if (sender_delete_wins != w->table->delete_wins)
+	if (sender_delete_wins != table->delete_wins)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("replicated delete of \"%s\" was made with delete_wins %s, but this instance has it %s",
-						RelationGetRelationName(w->rel), sender_delete_wins ? "on" : "off",
-						w->table->delete_wins ? "on" : "off"),
+						RelationGetRelationName(rel), sender_delete_wins ? "on" : "off",
+						table->delete_wins ? "on" : "off"),
 				 errhint("Run directus_sync.enable_clocks with the same delete_wins on every instance.")));
 }
 
@@ -628,7 +628,7 @@ write_delete(RowWrite *w, const char *item)
 
 	if (!w->sent.from_sync || w->old == NULL || !clock_member(w->sent.root, "d", true, w->sent.sender, deleted))
 		return;
-	check_delete_rule(w);
+	check_delete_rule(w->rel, w->table, &w->sent);
 	observe(deleted);
 	if (strcmp(deleted, survival_clock(w)) > 0)
 		tombstone_expect_delete(RelationGetRelid(w->rel), item, deleted);
@@ -657,6 +657,45 @@ create_survives_delete(RowWrite *w, const char *item, char *deleted)
 	c = add_conflict(w, "update_delete", deleted, w->latest, later);
 	c->remote_value = row_json(w, w->new);
 	return later;
+}
+
+/*
+ * Whether a sync's create carries a delete alone ({"s", "d"}, no fields),
+ * its clock into clock: the item was deleted at the sender before it got
+ * here (its create folded into the delete there, or a resync of a deleted
+ * item), and the remote answered that it lacks the item.
+ */
+bool
+clock_row_is_tombstone(Relation rel, const ClockedTable *table, HeapTuple new, char *clock)
+{
+	RowClocks	sent = clock_row_read(new, table->attnum, RelationGetDescr(rel));
+	JsonbValue	buf;
+
+	if (!sent.from_sync || member(sent.root, "b", &buf) != NULL || sent.fields != NULL ||
+		!clock_member(sent.root, "d", true, sent.sender, clock))
+		return false;
+	check_delete_rule(rel, table, &sent);
+	observe(clock);
+	return true;
+}
+
+/*
+ * Keeps a sync's delete of an item this instance lacks as its tombstone, so
+ * that an older create arriving later is skipped; true when it is news here,
+ * and then goes on to the other remotes (in a ring it would otherwise stop
+ * at the first instance that lacked the item). Only a sync user may bring
+ * it: the loop guard checks at commit.
+ */
+bool
+clock_row_keep_tombstone(Relation rel, const char *item, const char *activity_item, const char *clock)
+{
+	char		have[CLOCK_TEXT_LEN + 1];
+
+	loop_guard_expect_sync(RelationGetRelationName(rel), activity_item, NIL);
+	if (tombstone_read(RelationGetRelationName(rel), item, have) && strcmp(clock, have) <= 0)
+		return false;
+	tombstone_write(RelationGetRelationName(rel), item, clock);
+	return true;
 }
 
 static bool

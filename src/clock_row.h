@@ -62,6 +62,9 @@ extern bool clock_row_get(JsonbContainer *object, const char *name, char *out);
 extern HeapTuple clock_row_before(Relation rel, const ClockedTable *table, HeapTuple old, HeapTuple new,
 								  const char *item, const char *activity_item, char *deleted,
 								  List **conflicts);
+extern bool clock_row_is_tombstone(Relation rel, const ClockedTable *table, HeapTuple new, char *clock);
+extern bool clock_row_keep_tombstone(Relation rel, const char *item, const char *activity_item,
+									 const char *clock);
 extern void clock_row_delete_clock(HeapTuple old, AttrNumber clock_attnum, TupleDesc desc, char *out);
 
 #endif							/* DIRECTUS_SYNC_CLOCK_ROW_H */

@@ -261,7 +261,8 @@ directus_window_wants_rows(DirectusWindow *win, SyncSubscription **sub, List **k
 /*
  * The current rows the window wanted, in the order of its keys (NIL: they
  * could not be read): those items are created as they are now; an item
- * deleted meanwhile needs nothing (its delete follows).
+ * deleted meanwhile needs nothing (its delete follows), but one of a table
+ * with clocks goes as its delete, which the remote keeps as a tombstone.
  */
 void
 directus_window_give_rows(DirectusWindow *win, List *payloads)

@@ -67,12 +67,6 @@ my @fields = qw(title body n);
 # convergence in a full mesh; t/062 runs it so).
 my $forward = ($ENV{DS_FORWARD_INBOUND} // 1) ? 'true' : 'false';
 my $delete_wins = $ENV{DS_DELETE_WINS} // 0;
-# An open defect: in a ring, a delete that reaches an instance lacking the
-# item (its create folded into the delete at the sender; Directus answers
-# 403 and the probe finds nothing) leaves no tombstone there and goes no
-# further round the ring (docs/testing.md, t/065).
-my $ring_deletes_todo = ($topology eq 'ring' && $deletes)
-  ? 'open defect: in a ring a delete that reaches an instance lacking the item goes no further' : undef;
 
 # The links: $link{$x}{$y} when $x sends to $y (has a remote for it).
 my %link;
@@ -264,7 +258,7 @@ timezone = 'UTC'
 	{
 		# Without clocks the instances are known to diverge (the defect
 		# clocks fix): a TODO then, so that the run still shows how.
-		local $TODO = !$clocks ? 'without clocks, concurrent writes diverge' : $ring_deletes_todo;
+		local $TODO = $clocks ? undef : 'without clocks, concurrent writes diverge';
 		my @differ;
 		for my $db (@dbs[ 1 .. $#dbs ])
 		{
@@ -302,7 +296,6 @@ timezone = 'UTC'
 		}
 		my %alive = map { $_ => 1 } @alive;
 		push @problems, map { "item $_ is there, deleted after its latest write" } grep { !$alive{$_} } sort keys %row;
-		local $TODO = $ring_deletes_todo;
 		ok(!@problems, "seed $seed: the items the oracle expects (no delete later than their latest write; with delete_wins, never deleted), each field the value of its latest write")
 		  or diag(join("\n", grep { defined } @problems[ 0 .. 9 ]));
 		if (@problems)
