@@ -23,8 +23,17 @@
 #     field yet is refused there (it comes without clocks) and waits until
 #     the cache is cleared; a later edit made elsewhere still wins;
 #   - a table unsubscribed for a while keeps deciding by clocks, and local
-#     edits after it is subscribed again are local edits.
-# Deletes are covered by t/060 (the peer), not here yet.
+#     edits after it is subscribed again are local edits;
+#   - integer keys made on two instances at once (collections made through
+#     Directus's API, serial keys): without key series the item born later
+#     keeps the key, whole, the other is in the conflict log in full and
+#     its instance's users to notify get a Directus notification; with key
+#     series (set_instance) every item survives under a key of its own
+#     instance's series, also after creates with explicit keys;
+#   - update against delete, both ways, with the links held: an item
+#     deleted on A and then edited on B comes back everywhere, whole, with
+#     B's edit; an item edited on A and then deleted on B is gone
+#     everywhere, each instance keeping a tombstone; the conflict log.
 use strict;
 use warnings;
 use lib 't';
@@ -63,9 +72,14 @@ my %D = map { ($_ => start_directus($node, "directus_$_", port => mesh_port())) 
 my ($A, $B, $C) = @D{@names};
 sub sql { my ($x, $q) = @_; return run_sql($node, $q, "directus_$x") }
 
+# articles for most cases; memos and notes for the integer keys made on two
+# instances at once (sections 7 and 8), made here so that the sync users
+# get their permissions as they get those of articles. All three as a real
+# Directus collection is made: an integer auto-increment key id (serial).
 for my $x (@names)
 {
-	create_collection($D{$x}, 'articles', [ 'id', 'integer' ], [ [ 'title', 'string' ], [ 'body', 'text' ] ]);
+	create_collection($D{$x}, $_, [ 'id', 'integer' ], [ [ 'title', 'string' ], [ 'body', 'text' ] ])
+	  for qw(articles memos notes);
 }
 # $sync{x}{y}: the user on x that y writes to x as (x's inbound user for y).
 my %sync;
@@ -73,7 +87,7 @@ for my $x (@names)
 {
 	for my $y (grep { $_ ne $x } @names)
 	{
-		$sync{$x}{$y} = create_sync_user($D{$x}, "sync-from-$y\@example.com", "token-$y-writes-$x", 'articles');
+		$sync{$x}{$y} = create_sync_user($D{$x}, "sync-from-$y\@example.com", "token-$y-writes-$x", qw(articles memos notes));
 	}
 }
 for my $x (@names)
@@ -108,11 +122,43 @@ sub drained_all
 	}
 	return 0;
 }
-sub row_of
+# Every queue of the instances named empty (the others' remotes may be held).
+sub drained_from
 {
-	my ($x, $id) = @_;
-	my $r = sql($x, "SELECT coalesce(json_build_object('title', title, 'body', body), 'null') FROM articles WHERE id = $id");
+	for my $x (@_)
+	{
+		for my $r (remotes_of($x))
+		{
+			return 0 unless wait_drained($node, $r, db => "directus_$x");
+		}
+	}
+	return 1;
+}
+# Links held: every remote of each instance named paused (its changes
+# queue), then resumed.
+sub hold { my @x = @_; for my $x (@x) { pause($x, $_) for remotes_of($x) } }
+sub release { my @x = @_; for my $x (@x) { resume($x, $_) for remotes_of($x) } }
+# An item of a collection as { title, body }, undef when the instance lacks it.
+sub item_of
+{
+	my ($x, $coll, $id) = @_;
+	my $r = sql($x, "SELECT coalesce(json_build_object('title', title, 'body', body), 'null') FROM $coll WHERE id = $id");
 	return $r eq '' ? undef : json_decode($r);
+}
+sub row_of { my ($x, $id) = @_; return item_of($x, 'articles', $id) }
+sub born_of { my ($x, $coll, $id) = @_; return sql($x, "SELECT directus_sync_meta->>'b' FROM $coll WHERE id = $id") }
+# The delete clock of an item's tombstone ('' when there is none).
+sub tombstone_of
+{
+	my ($x, $coll, $id) = @_;
+	return sql($x, "SELECT deleted FROM directus_sync.tombstone WHERE collection = '$coll' AND item_key = '$id'");
+}
+# An item's rows of the conflict log as "kind winner local_clock remote_clock".
+sub conflicts_of
+{
+	my ($x, $coll, $id) = @_;
+	return sql($x, "SELECT coalesce(string_agg(concat_ws(' ', kind, winner, local_clock, remote_clock), '; ' ORDER BY id), 'none')"
+		  . " FROM directus_sync.conflict WHERE collection = '$coll' AND item_key = '$id'");
 }
 sub field_clock { my ($x, $id, $f) = @_; return sql($x, "SELECT directus_sync_meta->'f'->>'$f' FROM articles WHERE id = $id") }
 sub titles { my ($id) = @_; return join(' | ', map { (row_of($_, $id) // {})->{title} // '(none)' } @names) }
@@ -122,6 +168,13 @@ sub explore_dead
 	diag("$_: dead letters: " . sql($_, "SELECT coalesce(string_agg(r.name || ' ' || d.op::text || ' ' || d.item_key || ' ' || d.http_status || ' ' || coalesce(d.error_code, '') || ' ' || left(coalesce(d.error_message, ''), 200) || ' ' || d.payload::text, '; '), 'none') FROM directus_sync.dead_letter d JOIN directus_sync.remote r ON r.id = d.remote_id")) for @names;
 }
 sub patch { my ($d, $id, $body, $token) = @_; return api_ok($d, 'PATCH', "/items/articles/$id", $body, $token) }
+# The default of a collection's key column (its sequence, or the key series).
+sub key_default
+{
+	my ($x, $coll) = @_;
+	return sql($x, "SELECT pg_get_expr(d.adbin, d.adrelid) FROM pg_attrdef d JOIN pg_attribute a ON a.attrelid = d.adrelid"
+		  . " AND a.attnum = d.adnum WHERE d.adrelid = '$coll'::regclass AND a.attname = 'id'");
+}
 
 # ---------------------------------------------------------------------------
 # Clocks on: the column and Directus's field row by SQL, then Directus's
@@ -477,6 +530,219 @@ diag(join("\n", 'soak log (seed ' . $seed . '):', @log)) unless $ok_same && $ok_
 	my ($st, $bd) = api($B, 'PATCH', "/items/articles/$xid", { title => 'six, edited on B' });
 	note("subscribed again: B's admin PATCH: $st " . (ref $bd ? json_canon($bd) : $bd // ''));
 	is($st, 200, "subscribed again: an admin's edit of the item on B is accepted");
+}
+
+# ---------------------------------------------------------------------------
+# 7. Integer keys, no key series (memos: enable_clocks(..., key_series =>
+#    false)): an item created on A and, ~1 s later, another on B with the
+#    links held get the same key. The one born later (B's) keeps the key,
+#    whole, everywhere; A's is kept in full in A's conflict log
+#    (insert_insert, lost) and A's users to notify get a Directus
+#    notification. Released in two steps, A's links first, so that C holds
+#    A's item when B's arrives: C made neither item and has none of its own
+#    to lose, so it notifies no one.
+
+my %admin = map { ($_ => admin_user_id($D{$_})) } @names;
+for my $x (@names)
+{
+	sql($x, "SELECT directus_sync.subscribe('$_', 'memos', ARRAY['title', 'body'])") for remotes_of($x);
+	sql($x, q{SELECT directus_sync.enable_clocks('memos', key_series => false)});
+	api_ok($D{$x}, 'POST', '/utils/cache/clear?system=true');
+	# Each instance's admin hears of what its remotes bring.
+	sql($x, "SELECT directus_sync.alter_remote('$_', notify_users => ARRAY['$admin{$x}']::uuid[])") for remotes_of($x);
+}
+{
+	hold(qw(a b));
+	my $ka = api_ok($A, 'POST', '/items/memos', { title => 'memo made on A', body => "body of A's memo" })->{id};
+	my $born_a = born_of('a', 'memos', $ka);
+	sleep(1);
+	my $kb = api_ok($B, 'POST', '/items/memos', { title => 'memo made on B', body => "body of B's memo" })->{id};
+	my $born_b = born_of('b', 'memos', $kb);
+	is($kb, $ka, "one key: A and B made their items with the same key ($ka)");
+	ok(($born_b cmp $born_a) > 0, "one key: B's item is born later ($born_b > $born_a)");
+	release('a');
+	ok(drained_from(qw(a c)),
+		"one key: A's item reaches C (and B), B's links still held");
+	is((item_of('c', 'memos', $ka) // {})->{title}, 'memo made on A', "one key: C holds A's item first");
+	release('b');
+	ok(drained_all(), 'one key: every queue drains');
+	is(dead_letters(), '0 0 0', 'one key: no dead letter') or explore_dead();
+	is_deeply([ map { item_of($_, 'memos', $ka) } @names ],
+		[ ({ title => 'memo made on B', body => "body of B's memo" }) x 3 ],
+		"one key: A, B and C hold B's (later) item under the key, whole (never merged field by field)");
+	is(join(' ', map { born_of($_, 'memos', $ka) } @names), join(' ', ($born_b) x 3),
+		"one key: ... with B's born clock");
+	is(join(' ', map { sql($_, 'SELECT count(*) FROM memos') } @names), '1 1 1', 'one key: one item on each instance');
+	my $lost = sql('a', q{SELECT json_agg(json_build_object('kind', kind, 'winner', winner, 'field', field,
+		'id', local_value->'id', 'title', local_value->>'title', 'body', local_value->>'body',
+		'born', local_value->'directus_sync_meta'->>'b', 'winner_title', remote_value->>'title'))
+		FROM directus_sync.conflict WHERE collection = 'memos'});
+	is_deeply(json_decode($lost || 'null'), [ { kind => 'insert_insert', winner => 'remote', field => undef, id => $ka,
+				title => 'memo made on A', body => "body of A's memo", born => $born_a, winner_title => 'memo made on B' } ],
+		"one key: A's conflict log holds A's item in full (insert_insert, lost to B's)");
+	is(sql('b', q{SELECT string_agg(kind || ' ' || winner || ' ' || (remote_value->>'title'), '; ')
+		FROM directus_sync.conflict WHERE collection = 'memos'}),
+		'insert_insert local memo made on A', "one key: B logs A's item, which lost to its own (insert_insert, won here)");
+	note("one key: C's conflict log: " . sql('c', q{SELECT string_agg(kind || ' ' || winner || ' '
+		|| (local_value->>'title') || ' / ' || (remote_value->>'title'), '; ') FROM directus_sync.conflict WHERE collection = 'memos'}));
+	my $told = sub {
+		my ($x) = @_;
+		return sql($x, "SELECT count(*) FROM directus_notifications WHERE recipient = '$admin{$x}'"
+			  . " AND subject = 'Two items with one key in memos'");
+	};
+	is(join(' ', map { $told->($_) } @names), '1 0 0',
+		"one key: A's admin is notified that A's item lost its key; B's (whose item kept it) and C's (which made neither) are not");
+	my $n = api_ok($A, 'GET', '/notifications?filter[subject][_eq]=' . 'Two%20items%20with%20one%20key%20in%20memos'
+		  . '&fields=recipient,collection,item,message');
+	is(join(' ', map { "$_->{recipient} $_->{collection} $_->{item}" } @$n), "$admin{a} memos $ka",
+		"one key: A's GET /notifications serves the notification to A's admin, naming the collection and the item");
+	like($n->[0]{message} // '', qr/kept in full in directus_sync\.conflict/, "one key: ... and it says where A's item is kept");
+}
+
+# ---------------------------------------------------------------------------
+# 8. Integer keys with key series: A, B and C numbered 1, 2, 3 of 3
+#    (set_instance), then enable_clocks gives notes a series per instance
+#    (a sequence the key column does not own). Items created at the same
+#    moment on all three, links held, get keys of their own instance's
+#    series and all survive everywhere. Directus moves the column's own
+#    sequence after a create with an explicit key (setval of
+#    pg_get_serial_sequence, also when a sync's create arrives with its
+#    key): the series stays, and the next create takes its next key, also
+#    when the explicit key was that very key.
+
+my %number = (a => 1, b => 2, c => 3);
+for my $x (@names)
+{
+	sql($x, "SELECT directus_sync.set_instance($number{$x}, 3)");
+	sql($x, "SELECT directus_sync.subscribe('$_', 'notes', ARRAY['title', 'body'])") for remotes_of($x);
+	sql($x, q{SELECT directus_sync.enable_clocks('notes')});
+	api_ok($D{$x}, 'POST', '/utils/cache/clear?system=true');
+}
+is(join(' ', map { key_default($_, 'notes') } @names), join(' ', ("nextval('notes_directus_sync_keys'::regclass)") x 3),
+	"key series: notes's key takes its default from the series on A, B and C");
+my $notes = sub { my ($x) = @_; return sql($x, q{SELECT string_agg(id || ':' || title || ':' || body, ', ' ORDER BY id) FROM notes}) };
+my $own_seq = sub { my ($x) = @_; return sql($x, q{SELECT pg_get_serial_sequence('notes', 'id')}) };
+my $last = sub { my ($x, $seq) = @_; return sql($x, "SELECT last_value FROM $seq") };
+{
+	hold(@names);
+	my %k = map { ($_ => api_ok($D{$_}, 'POST', '/items/notes', { title => 'note made on ' . uc($_), body => "body $_" })->{id}) } @names;
+	is(join(' ', map { $k{$_} % 3 } @names), '1 2 0',
+		"key series: at the same moment A, B and C made keys of their own series ($k{a}, $k{b}, $k{c})");
+	release(@names);
+	ok(drained_all(), 'key series: every queue drains');
+	is(dead_letters(), '0 0 0', 'key series: no dead letter') or explore_dead();
+	my $want = join(', ', map { "$k{$_}:note made on " . uc($_) . ":body $_" } sort { $k{$a} <=> $k{$b} } @names);
+	is(join(' / ', map { $notes->($_) } @names), join(' / ', ($want) x 3), 'key series: A, B and C hold all three items');
+	is(join(' ', map { sql($_, q{SELECT count(*) FROM directus_sync.conflict WHERE collection = 'notes'}) } @names), '0 0 0',
+		'key series: no conflict');
+
+	# An explicit key through Directus on A, far above the others.
+	my $seq_a = $own_seq->('a');
+	my $series_before = $last->('a', 'notes_directus_sync_keys');
+	my $explicit = api_ok($A, 'POST', '/items/notes', { id => 1000, title => 'explicit key on A', body => 'body' })->{id};
+	is($explicit, 1000, 'explicit key: A keeps the key given');
+	is($last->('a', $seq_a) . ' ' . $last->('a', 'notes_directus_sync_keys'), "1000 $series_before",
+		"explicit key: Directus moved the column's own sequence ($seq_a) to it, not the series");
+	my $next = api_ok($A, 'POST', '/items/notes', { title => 'after the explicit key on A', body => 'body' })->{id};
+	is($next % 3, 1, "explicit key: A's next create takes a key of A's series ($next)");
+	ok(drained_all(), 'explicit key: every queue drains');
+	is(join(' ', map { $last->($_, $own_seq->($_)) } qw(b c)), '1000 1000',
+		"explicit key: on B and C Directus moved the column's own sequence to the key a sync's create brought");
+	my $kb2 = api_ok($B, 'POST', '/items/notes', { title => 'after the explicit key, on B', body => 'body' })->{id};
+	is($kb2 % 3, 2, "explicit key: B's next create still takes a key of B's series ($kb2)");
+
+	# An explicit key that is the next of A's own series: Directus moves
+	# only the column's own sequence, so the series alone would hand it out
+	# again.
+	my $taken = sql('a', q{SELECT CASE WHEN is_called THEN last_value + 3 ELSE last_value END FROM notes_directus_sync_keys});
+	is(api_ok($A, 'POST', '/items/notes', { id => $taken, title => 'explicit key of the series', body => 'body' })->{id},
+		$taken, "explicit key of A's series: A keeps the key given ($taken)");
+	my ($st, $bd) = api($A, 'POST', '/items/notes', { title => 'after an explicit key of the series', body => 'body' });
+	my $after = ref $bd eq 'HASH' && ref $bd->{data} eq 'HASH' ? $bd->{data}{id} : undef;
+	ok($st == 200 && defined $after && $after != $taken && $after % 3 == 1,
+		"explicit key of A's series: A's next create through Directus succeeds, with another key of A's series")
+	  or diag("POST /items/notes on A: $st " . (ref $bd ? json_canon($bd) : $bd // ''));
+	ok(drained_all(), 'explicit keys: every queue drains');
+	is(dead_letters(), '0 0 0', 'explicit keys: no dead letter') or explore_dead();
+	is(join(' / ', map { $notes->($_) } qw(b c)), join(' / ', ($notes->('a')) x 2), 'explicit keys: B and C hold what A holds');
+}
+
+# ---------------------------------------------------------------------------
+# 9. Update against delete: an item deleted on A (through Directus, by its
+#    admin), then ~1.5 s later a field of it edited on B, with A's and B's
+#    links held. The later edit wins: every instance holds the item again,
+#    with B's edit and every other field as B has it (B's update reaches A,
+#    and maybe C, which lack the item: it becomes a create, whose later clock
+#    beats their tombstone). B, where A's delete met the later edit, logs it
+#    (update_delete, won here); A logs the create that brought the item back
+#    (update_delete, won by the remote).
+
+{
+	my $xid = api_ok($A, 'POST', '/items/articles', { title => 'nine', body => 'body of nine' })->{id};
+	ok(drained_all(), 'delete, then edit: the item reaches every instance');
+	hold(qw(a b));
+	my ($st, $bd) = api($A, 'DELETE', "/items/articles/$xid");
+	is($st, 204, "delete, then edit: A's admin deletes the item through the API")
+	  or diag(ref $bd ? json_canon($bd) : $bd // '');
+	my $deleted = tombstone_of('a', 'articles', $xid);
+	like($deleted, qr/^[0-9a-f]{16}\@\Q$node_id{a}\E$/, "delete, then edit: A keeps a tombstone with a clock of its own");
+	sleep(1.5);
+	patch($B, $xid, { title => 'nine, edited on B after A deleted it' });
+	my $edit = field_clock('b', $xid, 'title');
+	ok(($edit cmp $deleted) > 0, "delete, then edit: B's edit has the later clock ($edit > $deleted)");
+	release(qw(a b));
+	ok(drained_all(), 'delete, then edit: every queue drains');
+	is(dead_letters(), '0 0 0', 'delete, then edit: no dead letter') or explore_dead();
+	is_deeply([ map { row_of($_, $xid) } @names ],
+		[ ({ title => 'nine, edited on B after A deleted it', body => 'body of nine' }) x 3 ],
+		"delete, then edit: A, B and C hold the item again, with B's edit and its other field");
+	is(join(' ', map { field_clock($_, $xid, 'title') } @names), join(' ', ($edit) x 3),
+		"delete, then edit: A, B and C hold B's clock for the title");
+	is(conflicts_of('b', 'articles', $xid), "update_delete local $edit $deleted",
+		"delete, then edit: B logs A's delete, which lost to B's later edit (update_delete, won here)");
+	is(conflicts_of('a', 'articles', $xid), "update_delete remote $deleted $edit",
+		"delete, then edit: A logs the create that brought the item back over its delete (update_delete, won by the remote)");
+	note("delete, then edit: C's conflict log: " . conflicts_of('c', 'articles', $xid)
+		  . '; tombstones: ' . join(', ', map { "$_ " . (tombstone_of($_, 'articles', $xid) || 'none') } @names));
+}
+
+# ---------------------------------------------------------------------------
+# 10. Delete against update: an item edited on A, then ~1.5 s later deleted on
+#     B (through Directus, by its admin), links held. The later delete wins:
+#     no instance holds the item, each keeps a tombstone with B's delete
+#     clock. Released in two steps, A's links first: A's edit reaches B
+#     (directly, and through C), which lacks the item, as a create older
+#     than the tombstone: skipped, and logged there (update_delete, won
+#     here). (Released at once, B's delete may reach A before A's worker
+#     sends its edit on: then A has nothing left to send, and no instance
+#     logs a conflict.)
+
+{
+	my $yid = api_ok($A, 'POST', '/items/articles', { title => 'ten', body => 'body of ten' })->{id};
+	ok(drained_all(), 'edit, then delete: the item reaches every instance');
+	hold(qw(a b));
+	patch($A, $yid, { title => 'ten, edited on A before B deleted it' });
+	my $edit = field_clock('a', $yid, 'title');
+	sleep(1.5);
+	my ($st, $bd) = api($B, 'DELETE', "/items/articles/$yid");
+	is($st, 204, "edit, then delete: B's admin deletes the item through the API")
+	  or diag(ref $bd ? json_canon($bd) : $bd // '');
+	my $deleted = tombstone_of('b', 'articles', $yid);
+	ok(($deleted cmp $edit) > 0, "edit, then delete: B's delete has the later clock ($deleted > $edit)");
+	release('a');
+	ok(drained_from(qw(a c)),
+		"edit, then delete: A's edit reaches B and C, B's links still held");
+	release('b');
+	ok(drained_all(), 'edit, then delete: every queue drains');
+	is(dead_letters(), '0 0 0', 'edit, then delete: no dead letter') or explore_dead();
+	is(join(' ', map { defined row_of($_, $yid) ? 'holds it' : 'gone' } @names), 'gone gone gone',
+		'edit, then delete: no instance holds the item');
+	is(join(' ', map { tombstone_of($_, 'articles', $yid) } @names), join(' ', ($deleted) x 3),
+		"edit, then delete: A, B and C keep a tombstone with B's delete clock");
+	is(conflicts_of('b', 'articles', $yid), "update_delete local $deleted $edit",
+		"edit, then delete: B logs A's edit, which lost to B's later delete (update_delete, won here)");
+	note("edit, then delete: conflict logs of A and C: " . conflicts_of('a', 'articles', $yid) . ' / '
+		  . conflicts_of('c', 'articles', $yid));
 }
 
 is(server_crash($node), '', 'no crash in the server log');
