@@ -279,6 +279,13 @@ directus_failed_answer(DirectusWindow *win, Step *step, HttpRequest *req)
 		directus_probe_failed(win, step);
 	else if (status == 400 && code && strcmp(code, "RECORD_NOT_UNIQUE") == 0 && step->kind == STEP_CREATE)
 		directus_create_conflict(win, step, status, code, message);
+	/*
+	 * Directus 11 and 12 answer an update of a key they lack with a 403 that
+	 * names the payload's fields: the probe comes first (an update that
+	 * meets a delete made there would otherwise block the remote).
+	 */
+	else if (status == 403 && !step->probed && (step->kind == STEP_UPDATE || step->kind == STEP_DELETE))
+		directus_write_forbidden(win, step, status, code, message);
 	else if (status == 403 && message && strstr(message, "\"directus_sync_meta\"") && carries_clocks(step))
 	{
 		/* not the items' fault: every change with clocks fails there until it is set up */
@@ -289,8 +296,6 @@ directus_failed_answer(DirectusWindow *win, Step *step, HttpRequest *req)
 										 step->sub->collection, message, step->sub->collection),
 								-1);
 	}
-	else if (status == 403 && !step->probed && (step->kind == STEP_UPDATE || step->kind == STEP_DELETE))
-		directus_write_forbidden(win, step, status, code, message);
 	else if (status == 403 && step->kind == STEP_UPDATE && carries_clocks(step))
 	{
 		/*

@@ -36,6 +36,7 @@
 #include "utils/rel.h"
 #include "utils/uuid.h"
 
+#include "clock.h"
 #include "clock_row.h"
 #include "directus_sync.h"
 #include "keyhash.h"
@@ -260,7 +261,10 @@ loop_guard_log_conflicts(int remote_id, const char *collection, const char *key,
 								  "  AND c.local_clock = $8 AND c.remote_clock = $9)",
 								  10, types, values, nulls, false, 0) != SPI_OK_INSERT)
 			elog(ERROR, "could not log a conflict of item \"%s\" in \"%s\"", key, collection);
-		if (remote_id != 0 && strcmp(c->kind, "insert_insert") == 0 && c->remote_won)
+		/* the users hear of it where the lost item was made, once */
+		if (remote_id != 0 && strcmp(c->kind, "insert_insert") == 0 && c->remote_won && SPI_processed == 1 &&
+			c->local_clock != NULL && strchr(c->local_clock, '@') != NULL &&
+			strcmp(strchr(c->local_clock, '@') + 1, clock_node()) == 0)
 			notify_key_conflict(remote_id, collection, key);
 	}
 }
