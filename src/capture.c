@@ -29,11 +29,13 @@
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
 #include "executor/spi.h"
+#include "miscadmin.h"
 #include "nodes/makefuncs.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
 #include "utils/fmgroids.h"
+#include "utils/guc.h"
 #include "utils/hsearch.h"
 #include "utils/inval.h"
 #include "utils/json.h"
@@ -739,7 +741,13 @@ log_conflicts_now(const char *collection, const char *key, List *conflicts)
 	SPI_finish();
 }
 
-/* Whether the table has a row with the key of tuple (as the writer sees it). */
+/*
+ * Whether the table has a row with the key of tuple, locked (FOR KEY SHARE)
+ * so that a delete of it in progress either commits first (then there is
+ * none) or waits for us. Run as the table's owner (row security does not
+ * hide rows from it, and the writer may not read the table), as a
+ * security-restricted operation with search_path pinned.
+ */
 static bool
 item_exists(CaptureTable *table, Relation rel, HeapTuple tuple)
 {
@@ -747,18 +755,29 @@ item_exists(CaptureTable *table, Relation rel, HeapTuple tuple)
 	Datum		values[1];
 	bool		isnull;
 	bool		found;
-	char	   *sql = psprintf("SELECT FROM ONLY %s WHERE %s = $1",
+	Oid			saved_user;
+	int			saved_context;
+	int			guc_level;
+	char	   *sql = psprintf("SELECT FROM ONLY %s WHERE %s = $1 FOR KEY SHARE",
 							   quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
 														  RelationGetRelationName(rel)),
 							   quote_identifier(table->key.name));
 
 	values[0] = heap_getattr(tuple, table->key.attnum, RelationGetDescr(rel), &isnull);
+	GetUserIdAndSecContext(&saved_user, &saved_context);
+	guc_level = NewGUCNestLevel();
+	(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	SetUserIdAndSecContext(rel->rd_rel->relowner,
+						   saved_context | SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	if (SPI_execute_with_args(sql, 1, types, values, NULL, true, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not look for item of \"%s\"", RelationGetRelationName(rel));
+	if (SPI_execute_with_args(sql, 1, types, values, NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not look for an item of \"%s\"", RelationGetRelationName(rel));
 	found = SPI_processed > 0;
 	SPI_finish();
+	SetUserIdAndSecContext(saved_user, saved_context);
+	AtEOXact_GUC(true, guc_level);
 	return found;
 }
 
@@ -793,7 +812,8 @@ stamp_clocks(TriggerData *trigdata)
 	 * we have after all, created since the sender asked: the insert meets
 	 * its key, and the sender sends the delete as an update.)
 	 */
-	if (!update && key != NULL && clock_row_is_tombstone(rel, &table->clocks, new, deleted) &&
+	if (TRIGGER_FIRED_BY_INSERT(trigdata->tg_event) && key != NULL &&
+		clock_row_is_tombstone(rel, &table->clocks, new, deleted) &&
 		!item_exists(table, rel, new))
 	{
 		/* news here: on to the other remotes, through the loop guard (not back to the sender) */

@@ -239,22 +239,6 @@ clock_behind(DirectusWindow *win)
 					(long long) -win->clock_offset_ms);
 }
 
-/* Whether the step's items carry clocks (a table with clocks, clock_row.c). */
-static bool
-carries_clocks(Step *step)
-{
-	ListCell   *lc;
-
-	foreach(lc, step->items)
-	{
-		SyncItem   *item = lfirst(lc);
-
-		if (item->payload != NULL && strstr(item->payload, "\"directus_sync_meta\":") != NULL)
-			return true;
-	}
-	return false;
-}
-
 /*
  * An answer that is not a success: the remote backs off, or the items fail,
  * unless it is one of the answers that idempotent apply turns around (a
@@ -275,6 +259,18 @@ directus_failed_answer(DirectusWindow *win, Step *step, HttpRequest *req)
 	if (class == FAIL_REMOTE)
 		directus_remote_failure(win, step, psprintf("HTTP %d %s: %s", status, code ? code : "", message ? message : ""),
 					   req->retry_after_ms);
+	else if (status == 403 && message && strstr(message, "\"directus_sync_meta\"") &&
+			 directus_items_carry_clocks(step->items) &&
+			 (step->kind == STEP_PROBE || step->kind == STEP_CREATE || step->probed))
+	{
+		/* not the items' fault: every change with clocks fails there until it is set up */
+		directus_remote_failure(win, step,
+								psprintf("the remote's collection \"%s\" has no field directus_sync_meta (HTTP 403: %s):"
+										 " run SELECT directus_sync.enable_clocks('%s') in its database, then restart"
+										 " its Directus or clear its cache",
+										 step->sub->collection, message, step->sub->collection),
+								-1);
+	}
 	else if (step->kind == STEP_PROBE)
 		directus_probe_failed(win, step);
 	else if (status == 400 && code && strcmp(code, "RECORD_NOT_UNIQUE") == 0 && step->kind == STEP_CREATE)
@@ -286,17 +282,7 @@ directus_failed_answer(DirectusWindow *win, Step *step, HttpRequest *req)
 	 */
 	else if (status == 403 && !step->probed && (step->kind == STEP_UPDATE || step->kind == STEP_DELETE))
 		directus_write_forbidden(win, step, status, code, message);
-	else if (status == 403 && message && strstr(message, "\"directus_sync_meta\"") && carries_clocks(step))
-	{
-		/* not the items' fault: every change with clocks fails there until it is set up */
-		directus_remote_failure(win, step,
-								psprintf("the remote's collection \"%s\" has no field directus_sync_meta (HTTP 403: %s):"
-										 " run SELECT directus_sync.enable_clocks('%s') in its database, then restart"
-										 " its Directus or clear its cache",
-										 step->sub->collection, message, step->sub->collection),
-								-1);
-	}
-	else if (status == 403 && step->kind == STEP_UPDATE && carries_clocks(step))
+	else if (status == 403 && step->kind == STEP_UPDATE && directus_items_carry_clocks(step->items))
 	{
 		/*
 		 * The probe found the items, and now they are gone: with clocks,

@@ -140,7 +140,8 @@ typedef enum UrlKind
 {
 	URL_PLAIN,					/* nothing */
 	URL_KEYS,					/* ?fields=<key> */
-	URL_ALL_KEYS				/* ?fields=<key>&limit=-1 */
+	URL_ALL_KEYS,				/* ?fields=<key>&limit=-1 */
+	URL_ALL_KEYS_AND_CLOCKS		/* ?fields=<key>,directus_sync_meta&limit=-1 */
 } UrlKind;
 
 /*
@@ -164,9 +165,27 @@ items_url(const char *base_url, const SyncSubscription *sub, UrlKind kind)
 		appendStringInfoString(&url, "?fields=");
 		append_url_encoded(&url, sub->key_column);
 	}
-	if (kind == URL_ALL_KEYS)
+	if (kind == URL_ALL_KEYS_AND_CLOCKS)
+		appendStringInfoString(&url, "%2Cdirectus_sync_meta");
+	if (kind == URL_ALL_KEYS || kind == URL_ALL_KEYS_AND_CLOCKS)
 		appendStringInfoString(&url, "&limit=-1");
 	return url.data;
+}
+
+/* Whether any of the items carries clocks (a table with clocks, clock_row.c). */
+bool
+directus_items_carry_clocks(List *items)
+{
+	ListCell   *lc;
+
+	foreach(lc, items)
+	{
+		SyncItem   *item = lfirst(lc);
+
+		if (item->payload != NULL && strstr(item->payload, "\"directus_sync_meta\":") != NULL)
+			return true;
+	}
+	return false;
 }
 
 /* Appends the items' payloads, or their keys, as one JSON array. */
@@ -209,7 +228,14 @@ probe_url(const char *base_url, const SyncSubscription *sub, List *items)
 	appendStringInfoString(&filter, "}}");
 
 	initStringInfo(&url);
-	appendStringInfoString(&url, items_url(base_url, sub, URL_ALL_KEYS));
+	/*
+	 * Of items with clocks the probe also asks for their field: a Directus
+	 * 11 or 12 whose collection lacks it answers 403 naming it (a missing
+	 * item's delete then does not go as a create of its key alone, which
+	 * such a remote would keep as an empty item).
+	 */
+	appendStringInfoString(&url, items_url(base_url, sub, directus_items_carry_clocks(items)
+										   ? URL_ALL_KEYS_AND_CLOCKS : URL_ALL_KEYS));
 	appendStringInfoString(&url, "&meta=filter_count&filter=");
 	append_url_encoded(&url, filter.data);
 	return url.data;

@@ -33,6 +33,7 @@ typedef struct DirectusListed
 
 extern HttpRequest *directus_request(const char *base_url, DirectusRequestKind kind,
 									 const SyncSubscription *sub, List *items);
+extern bool directus_items_carry_clocks(List *items);
 extern bool directus_exact_number(const char *s, int len);
 extern void directus_parse_error(const char *body, char **code, char **message);
 extern char *directus_clean_text(const char *s, int max_bytes);

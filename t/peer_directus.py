@@ -293,6 +293,11 @@ def items_request(items, method, key, body, nested, q):
     """(status, payload) of one /items request; raises ApiError."""
     coll, pk = items.coll, items.pk
     if method == "GET":
+        # Directus 11 and 12: a field the collection lacks in ?fields= is 403
+        unknown = [f for f in (q.fields or []) if f != "*" and "." not in f and f not in items.columns]
+        if unknown:
+            raise fake.forbidden('You don\'t have permission to access field(s) %s in collection "%s" or it does '
+                                 'not exist.' % (", ".join('"%s"' % f for f in unknown), coll.name))
         if key is not None:
             row = items.rows([key]).get(key)
             if row is None:
