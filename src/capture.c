@@ -366,10 +366,8 @@ capture_row(HeapTuple tuple, TupleDesc desc)
 	row->tuple = tuple;
 	row->values = palloc(sizeof(Datum) * Max(desc->natts, 1));
 	row->nulls = palloc(sizeof(bool) * Max(desc->natts, 1));
+	/* (columns added after the row was written take their defaults, as with heap_getattr) */
 	heap_deform_tuple(tuple, desc, row->values, row->nulls);
-	/* columns added after the row was written: their defaults, as heap_getattr gives them */
-	for (int att = HeapTupleHeaderGetNatts(tuple->t_data) + 1; att <= desc->natts; att++)
-		row->values[att - 1] = heap_getattr(tuple, att, desc, &row->nulls[att - 1]);
 	return row;
 }
 
