@@ -666,9 +666,8 @@ BEGIN
                                        AS r(item_key text, payload json))
         SELECT * FROM cur
         UNION ALL
-        SELECT k, directus_sync._tombstone_payload(s, k) FROM unnest(keys) AS u(k)
-         WHERE NOT EXISTS (SELECT FROM cur WHERE cur.item_key = k)
-           AND directus_sync._tombstone_payload(s, k) IS NOT NULL;
+        SELECT k, t.payload FROM unnest(keys) AS u(k), directus_sync._tombstone_payload(s, k) AS t(payload)
+         WHERE NOT EXISTS (SELECT FROM cur WHERE cur.item_key = k) AND t.payload IS NOT NULL;
     END IF;
 END
 $$;

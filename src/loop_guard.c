@@ -211,6 +211,15 @@ loop_guard_expect_sync(const char *collection, const char *key, List *conflicts)
 	MemoryContextSwitchTo(old);
 }
 
+/* Whether a clock (NULL: none) was made by this instance. */
+static bool
+made_here(const char *clock)
+{
+	const char *node = clock ? strchr(clock, '@') : NULL;
+
+	return node != NULL && strcmp(node + 1, clock_node()) == 0;
+}
+
 /* Our item lost its key to a remote's: the users to notify hear of it. */
 static void
 notify_key_conflict(int remote_id, const char *collection, const char *key)
@@ -263,8 +272,7 @@ loop_guard_log_conflicts(int remote_id, const char *collection, const char *key,
 			elog(ERROR, "could not log a conflict of item \"%s\" in \"%s\"", key, collection);
 		/* the users hear of it where the lost item was made, once */
 		if (remote_id != 0 && strcmp(c->kind, "insert_insert") == 0 && c->remote_won && SPI_processed == 1 &&
-			c->local_clock != NULL && strchr(c->local_clock, '@') != NULL &&
-			strcmp(strchr(c->local_clock, '@') + 1, clock_node()) == 0)
+			made_here(c->local_clock))
 			notify_key_conflict(remote_id, collection, key);
 	}
 }
