@@ -128,7 +128,6 @@ BEGIN
 END
 $$;
 
--- The same signature: subscribe keeps its oid, its privileges and its comment.
 /*
  * create_mapping and create_mappings: a concurrent create of the same ids
  * fails with the documented message (local id "..." already exists), not
@@ -255,8 +254,37 @@ BEGIN
 END
 $$;
 
-CREATE OR REPLACE FUNCTION directus_sync.subscribe(remote text, collection text, fields text[],
-                                        singleton boolean DEFAULT NULL)
+-- subscribe gains clocks and key_series, so it is a new function: the
+-- roles that could run the old one can run it (kept across the DROP in a
+-- setting of this transaction).
+DO $$
+BEGIN
+    PERFORM set_config('directus_sync_upgrade.subscribe_grantees',
+                       coalesce((SELECT string_agg(quote_ident(pg_get_userbyid(a.grantee)), ', ')
+                                   FROM aclexplode((SELECT proacl FROM pg_proc
+                                                     WHERE oid = 'directus_sync.subscribe(text, text, text[], boolean)'::regprocedure)) a
+                                  WHERE a.privilege_type = 'EXECUTE' AND a.grantee <> 0
+                                    AND a.grantee <> (SELECT proowner FROM pg_proc
+                                                       WHERE oid = 'directus_sync.subscribe(text, text, text[], boolean)'::regprocedure)),
+                                ''),
+                       true);
+END
+$$;
+DROP FUNCTION directus_sync.subscribe(text, text, text[], boolean);
+
+/*
+ * Ships the listed fields of a collection to a remote. clocks: NULL turns
+ * the collection's clocks on (enable_clocks) when the remote writes here
+ * too (it has an inbound user), since edits made on both sides converge
+ * only with them; a one-way remote, such as a Directus without
+ * directus_sync, needs none. key_series goes to enable_clocks when this
+ * call turns clocks on: by default a two-way integer key gets this
+ * instance's key series (set_instance first), false opts out.
+ */
+CREATE FUNCTION directus_sync.subscribe(remote text, collection text, fields text[],
+                                        singleton boolean DEFAULT NULL,
+                                        clocks boolean DEFAULT NULL,
+                                        key_series boolean DEFAULT NULL)
 RETURNS void
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -267,6 +295,9 @@ DECLARE
     key_name name;
     numeric_key boolean;
     is_singleton boolean := singleton;
+    two_way boolean;
+    has_clocks boolean;
+    want_clocks boolean;
 BEGIN
     SELECT t.rel, t.key_column, t.key_is_number INTO rel, key_name, numeric_key
       FROM directus_sync._subscribable_table(subscribe.collection) t;
@@ -283,13 +314,45 @@ BEGIN
         END IF;
     END IF;
 
+    two_way := (SELECT r.inbound_user IS NOT NULL FROM directus_sync.remote r WHERE r.id = rid);
+    has_clocks := EXISTS (SELECT FROM directus_sync.clocked_collection c WHERE c.collection = subscribe.collection)
+                  AND EXISTS (SELECT FROM pg_attribute WHERE attrelid = rel AND attname = 'directus_sync_meta'
+                                                         AND NOT attisdropped);
+    want_clocks := coalesce(clocks, has_clocks OR two_way);
+    IF NOT want_clocks AND has_clocks THEN
+        RAISE EXCEPTION 'collection "%" has clocks', subscribe.collection
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  DETAIL = 'Every change of an item with clocks carries them; a remote without clocks refuses it.',
+                  HINT = 'Leave out clocks => false, and run directus_sync.enable_clocks on the remote too.';
+    END IF;
+    IF NOT want_clocks AND subscribe.key_series IS NOT NULL THEN
+        RAISE EXCEPTION 'key_series needs clocks'
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = 'Key series come with the clocks of a collection (enable_clocks).';
+    END IF;
+
     INSERT INTO directus_sync.subscription AS s (remote_id, collection, relid, key_column, key_is_number, fields, singleton)
     VALUES (rid, subscribe.collection, rel, key_name, numeric_key, fields, is_singleton)
     ON CONFLICT ON CONSTRAINT subscription_pkey DO UPDATE
        SET relid = EXCLUDED.relid, key_column = EXCLUDED.key_column,
            key_is_number = EXCLUDED.key_is_number, fields = EXCLUDED.fields, singleton = EXCLUDED.singleton;
     PERFORM directus_sync._check_tracked(rid, subscribe.collection);
+    IF want_clocks AND (NOT has_clocks OR clocks IS NOT NULL OR subscribe.key_series IS NOT NULL) THEN
+        PERFORM directus_sync.enable_clocks(subscribe.collection,
+                    coalesce(subscribe.key_series, CASE WHEN two_way AND NOT has_clocks THEN true END));
+    END IF;
     PERFORM directus_sync._apply_config(ARRAY[rel]);
+END
+$$;
+COMMENT ON FUNCTION directus_sync.subscribe(text, text, text[], boolean, boolean, boolean) IS
+    'Ships changes of the listed fields of a collection to a remote from now on (installs the capture trigger; gives the collection clocks when the remote writes here too); again with other fields replaces the list';
+REVOKE ALL ON FUNCTION directus_sync.subscribe(text, text, text[], boolean, boolean, boolean) FROM PUBLIC;
+DO $$
+BEGIN
+    IF current_setting('directus_sync_upgrade.subscribe_grantees') <> '' THEN
+        EXECUTE 'GRANT EXECUTE ON FUNCTION directus_sync.subscribe(text, text, text[], boolean, boolean, boolean) TO '
+                || current_setting('directus_sync_upgrade.subscribe_grantees');
+    END IF;
 END
 $$;
 
@@ -1263,6 +1326,10 @@ END
 $$;
 
 ALTER TABLE directus_sync.remote ADD COLUMN home uuid DEFAULT directus_sync._node_id();
+-- With clocks a change is taken at most once per instance, so remotes
+-- forward what they receive unless told not to; remotes made before keep
+-- their setting.
+ALTER TABLE directus_sync.remote ALTER COLUMN forward_inbound SET DEFAULT true;
 
 /* ---------------------------------------------------------------------------
  * Clocks (src/clock.c) and the merge of an item's states. The groundwork of
@@ -1527,7 +1594,7 @@ CREATE FUNCTION directus_sync._add_remote(
     enabled boolean DEFAULT true,
     notify_users uuid[] DEFAULT '{}',
     inbound_user uuid DEFAULT NULL,
-    forward_inbound boolean DEFAULT false,
+    forward_inbound boolean DEFAULT true,
     connect_timeout_ms integer DEFAULT 5000,
     request_timeout_ms integer DEFAULT 30000,
     batch_max_items integer DEFAULT 500,
@@ -1577,7 +1644,7 @@ CREATE OR REPLACE FUNCTION directus_sync.add_remote(
     enabled boolean DEFAULT true,
     notify_users uuid[] DEFAULT '{}',
     inbound_user uuid DEFAULT NULL,
-    forward_inbound boolean DEFAULT false,
+    forward_inbound boolean DEFAULT true,
     connect_timeout_ms integer DEFAULT 5000,
     request_timeout_ms integer DEFAULT 30000,
     batch_max_items integer DEFAULT 500,
@@ -1671,6 +1738,12 @@ BEGIN
             PERFORM directus_sync._queue_current(s, keys);
         END IF;
     END LOOP;
+    -- Directus reads its fields once and keeps them: until it reads them
+    -- again it refuses or drops the new field in every sync.
+    IF NOT had_column AND to_regclass('@extschema@.directus_fields') IS NOT NULL THEN
+        RAISE NOTICE 'Directus must reload its schema to see field "directus_sync_meta" of collection "%"', enable_clocks.collection
+            USING HINT = 'POST /utils/cache/clear?system=true as an admin of this Directus, or restart it.';
+    END IF;
 END
 $$;
 COMMENT ON FUNCTION directus_sync.enable_clocks(text, boolean, boolean) IS
@@ -1751,7 +1824,7 @@ BEGIN
         IF wanted THEN
             RAISE EXCEPTION 'this database has no instance number for key series'
                 USING ERRCODE = 'object_not_in_prerequisite_state',
-                      HINT = 'Run SELECT directus_sync.set_instance(number, count) in each database that creates items.';
+                      HINT = 'Run SELECT directus_sync.set_instance(number, count) in each database that creates items, or turn key series off (key_series => false).';
         END IF;
         RAISE WARNING 'integer keys of % made here and on another instance at the same moment can collide', rel
             USING DETAIL = 'The item created later then keeps the key and the other one is only in directus_sync.conflict.',

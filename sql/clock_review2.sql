@@ -30,7 +30,7 @@ CREATE TABLE r2_articles (id serial PRIMARY KEY, title text);
 ALTER TABLE r2_articles OWNER TO regress_r2_owner;
 GRANT SELECT, INSERT, UPDATE, DELETE ON r2_articles TO regress_r2_directus;
 GRANT USAGE ON SEQUENCE r2_articles_id_seq TO regress_r2_directus;
-SELECT directus_sync.subscribe('r2b', 'r2_articles', ARRAY['title']);
+SELECT directus_sync.subscribe('r2b', 'r2_articles', ARRAY['title'], clocks => false);
 SET ROLE regress_r2_directus;
 INSERT INTO r2_articles (title) VALUES ('before enable_clocks');
 RESET ROLE;
@@ -111,7 +111,7 @@ SELECT title, id % 2 = 0 AS even FROM r2_series ORDER BY id;
 -- letters, and replay sends the same payload again, refused again. The
 -- update and the delete below are lost for every other instance.
 CREATE TABLE r2_posts (id integer PRIMARY KEY, title text);
-SELECT directus_sync.subscribe('r2b', 'r2_posts', ARRAY['title']);
+SELECT directus_sync.subscribe('r2b', 'r2_posts', ARRAY['title'], clocks => false);
 INSERT INTO r2_posts VALUES (1, 'one'), (2, 'two');
 DELETE FROM directus_sync.outbox;
 SELECT directus_sync.pause('r2b');
@@ -141,7 +141,7 @@ SELECT title FROM r2_posts WHERE id = 3;
 -- back: the value never arrives, the instances differ for good, and no
 -- conflict is logged. Without clocks a resync would repair it.
 CREATE TABLE r2_pages (id integer PRIMARY KEY, title text, summary text);
-SELECT directus_sync.subscribe('r2b', 'r2_pages', ARRAY['title', 'summary']);
+SELECT directus_sync.subscribe('r2b', 'r2_pages', ARRAY['title', 'summary'], clocks => false);
 SELECT directus_sync.enable_clocks('r2_pages', key_series => false);
 INSERT INTO r2_pages VALUES (1, 'page', NULL);
 CREATE FUNCTION r2_sync_update(sets text, meta jsonb) RETURNS void LANGUAGE plpgsql AS $$
