@@ -130,14 +130,18 @@ B_WRITES_A=$(sync_user $A admin-token-a sync-from-b@example.com token-b-writes-a
 echo "  on B, A writes as user $A_WRITES_B; on A, B writes as user $B_WRITES_A"
 rest $A admin-token-a GET /users/me >/dev/null; ADMIN_A=$(json_get '["data"]["id"]')
 
-ds_say "5. Replication configured in SQL, both ways: a remote, its token, its inbound user (loop prevention), the fields to ship"
+ds_say "5. Replication configured in SQL, both ways: each instance's number (integer keys from series of their own), a remote, its token, its inbound user (loop prevention), the fields to ship; the collection gets per-field clocks, and Directus is told to read its fields again"
 PGDATABASE=directus_a run_psql "SET log_statement = 'none';  -- the token is not for the server log
 SELECT directus_sync.add_remote('b', '$B', 'token-a-writes-b', inbound_user => '$B_WRITES_A',
        notify_users => ARRAY['$ADMIN_A']::uuid[]);" \
+    "SELECT directus_sync.set_instance(1, 2);" \
     "SELECT directus_sync.subscribe('b', 'articles', ARRAY['title', 'body']);"
 PGDATABASE=directus_b run_psql "SET log_statement = 'none';
 SELECT directus_sync.add_remote('a', '$A', 'token-b-writes-a', inbound_user => '$A_WRITES_B');" \
+    "SELECT directus_sync.set_instance(2, 2);" \
     "SELECT directus_sync.subscribe('a', 'articles', ARRAY['title', 'body']);"
+rest $A admin-token-a POST '/utils/cache/clear?system=true'
+rest $B admin-token-b POST '/utils/cache/clear?system=true'
 
 item_on() { curl -sf -H "Authorization: Bearer $2" "$1/items/articles/$3?fields=title,body,internal_notes"; }
 item_title_is() { item_on "$1" "$2" "$3" | grep -qF "\"title\":\"$4\""; }

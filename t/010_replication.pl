@@ -50,7 +50,7 @@ sql(q{
 my @article_fields = qw(title views price published published_at meta doc ref);
 my $article_cols = join(', ', 'id', @article_fields);
 my $fields_sql = 'ARRAY[' . join(', ', map { "'$_'" } @article_fields) . ']';
-sql("SELECT directus_sync.add_remote('b', '$fake->{url}', 'test-token')");
+sql("SELECT directus_sync.add_remote('b', '$fake->{url}', 'test-token', forward_inbound => false)");
 sql("SELECT directus_sync.subscribe('b', 'articles', $fields_sql)");
 sql(q{SELECT directus_sync.subscribe('b', 'pages', ARRAY['title']);
 	SELECT directus_sync.subscribe('b', 'things', ARRAY['name']);

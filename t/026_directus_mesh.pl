@@ -1,11 +1,13 @@
 # End to end with real Directus (12.4.0, 11.17.4 or 10.13.4 by
 # DS_DIRECTUS_VERSION): three instances A, B and C on three databases of
 # one cluster, in a full mesh (each one a remote of the other two, with
-# forward_inbound), with per-field clocks (enable_clocks) on the collection.
+# forward_inbound), with per-field clocks on the collections (subscribe
+# turns them on: each remote writes back).
 # Every edit is made through Directus's REST API as a Directus user.
 #
 # Covers:
-#   - enable_clocks's column and directus_fields row as Directus sees them
+#   - the column and directus_fields row that subscribe makes (the remote
+#     writes back, so the collection gets clocks) as Directus sees them
 #     once its system cache is cleared (the hidden field; a sync user writes
 #     it through the API);
 #   - the failure case of value-based conflict resolution in a mesh: the same
@@ -95,7 +97,9 @@ for my $x (@names)
 	for my $y (grep { $_ ne $x } @names)
 	{
 		connect_remotes($D{$x}, $D{$y}, $y, $sync{$y}{$x}, $sync{$x}{$y}, forward_inbound => 'true');
-		sql($x, "SELECT directus_sync.subscribe('$y', 'articles', ARRAY['title', 'body'])");
+		# the remote writes here too: subscribe turns clocks on (articles
+		# has integer keys; key series come in section 8)
+		sql($x, "SELECT directus_sync.subscribe('$y', 'articles', ARRAY['title', 'body'], key_series => false)");
 	}
 }
 my %node_id = map { ($_ => sql($_, 'SELECT directus_sync._node_id()')) } @names;
@@ -177,16 +181,12 @@ sub key_default
 }
 
 # ---------------------------------------------------------------------------
-# Clocks on: the column and Directus's field row by SQL, then Directus's
-# system cache cleared so that it knows the field.
+# Clocks on: subscribe made the column and Directus's field row by SQL;
+# then Directus's system cache cleared so that it knows the field.
 
-for my $x (@names)
-{
-	sql($x, q{SELECT directus_sync.enable_clocks('articles')});
-}
 is(join(' ', map { sql($_, q{SELECT format_type(atttypid, atttypmod) FROM pg_attribute
 	WHERE attrelid = 'articles'::regclass AND attname = 'directus_sync_meta'}) } @names),
-	'jsonb jsonb jsonb', 'enable_clocks: each database has the jsonb column');
+	'jsonb jsonb jsonb', 'subscribe to a remote that writes back: each database has the jsonb column');
 {
 	# Before the cache is cleared, Directus does not know the field.
 	my ($status) = api($A, 'GET', '/fields/articles/directus_sync_meta');
@@ -197,10 +197,10 @@ for my $x (qw(a c))
 	my ($status, $body) = api($D{$x}, 'POST', '/utils/cache/clear?system=true');
 	is($status, 200, "$x: POST /utils/cache/clear?system=true as admin") or diag(json_canon($body));
 }
-# The window between enable_clocks and clearing a Directus's cache: B's
-# Directus does not know the field yet and drops it from a sync's create
-# (Directus 12 and 10; 11.17.4 was seen to keep it). B's database refuses a
-# sync's change that brings no clocks (stamped there it would beat C's later
+# The window between subscribe turning clocks on and clearing a
+# Directus's cache: B's Directus does not know the field yet and drops it
+# from a sync's create (Directus 12 and 10; 11.17.4 was seen to keep it).
+# B's database refuses a sync's change that brings no clocks (stamped there it would beat C's later
 # edit), so the create waits at A until B's cache is cleared; then C's
 # later edit wins everywhere and every instance holds A's born clock.
 # (Deterministic: A's remote b and C's remotes are paused meanwhile.)
@@ -533,7 +533,7 @@ diag(join("\n", 'soak log (seed ' . $seed . '):', @log)) unless $ok_same && $ok_
 }
 
 # ---------------------------------------------------------------------------
-# 7. Integer keys, no key series (memos: enable_clocks(..., key_series =>
+# 7. Integer keys, no key series (memos: subscribe(..., key_series =>
 #    false)): an item created on A and, ~1 s later, another on B with the
 #    links held get the same key. The one born later (B's) keeps the key,
 #    whole, everywhere; A's is kept in full in A's conflict log
@@ -545,8 +545,7 @@ diag(join("\n", 'soak log (seed ' . $seed . '):', @log)) unless $ok_same && $ok_
 my %admin = map { ($_ => admin_user_id($D{$_})) } @names;
 for my $x (@names)
 {
-	sql($x, "SELECT directus_sync.subscribe('$_', 'memos', ARRAY['title', 'body'])") for remotes_of($x);
-	sql($x, q{SELECT directus_sync.enable_clocks('memos', key_series => false)});
+	sql($x, "SELECT directus_sync.subscribe('$_', 'memos', ARRAY['title', 'body'], key_series => false)") for remotes_of($x);
 	api_ok($D{$x}, 'POST', '/utils/cache/clear?system=true');
 	# Each instance's admin hears of what its remotes bring.
 	sql($x, "SELECT directus_sync.alter_remote('$_', notify_users => ARRAY['$admin{$x}']::uuid[])") for remotes_of($x);
@@ -601,7 +600,7 @@ for my $x (@names)
 
 # ---------------------------------------------------------------------------
 # 8. Integer keys with key series: A, B and C numbered 1, 2, 3 of 3
-#    (set_instance), then enable_clocks gives notes a series per instance
+#    (set_instance), then subscribe gives notes a series per instance
 #    (a sequence the key column does not own). Items created at the same
 #    moment on all three, links held, get keys of their own instance's
 #    series and all survive everywhere. Directus moves the column's own
@@ -615,7 +614,6 @@ for my $x (@names)
 {
 	sql($x, "SELECT directus_sync.set_instance($number{$x}, 3)");
 	sql($x, "SELECT directus_sync.subscribe('$_', 'notes', ARRAY['title', 'body'])") for remotes_of($x);
-	sql($x, q{SELECT directus_sync.enable_clocks('notes')});
 	api_ok($D{$x}, 'POST', '/utils/cache/clear?system=true');
 }
 is(join(' ', map { key_default($_, 'notes') } @names), join(' ', ("nextval('notes_directus_sync_keys'::regclass)") x 3),

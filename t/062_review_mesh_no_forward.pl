@@ -1,5 +1,5 @@
 # t/060's randomized convergence in a full mesh of three instances whose
-# remotes do not forward (forward_inbound off, the default). With clocks a
+# remotes do not forward (forward_inbound off, the default of 0.2). With clocks a
 # change is forwarded all the same: convergence needs it. (The first review
 # found a mesh without forwarding diverging: a delete reaching an instance
 # that lacked the item left no tombstone there, and an older create that
