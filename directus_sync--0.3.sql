@@ -2039,6 +2039,7 @@ DECLARE
     new_token text;
     old_inbound uuid;
     rid integer;
+    added bigint;
     description text := format('Remote "%s" of directus_sync writes to this instance as this user (directus_sync.create_sync_user).', peer);
 BEGIN
     IF peer IS NULL THEN
@@ -2139,7 +2140,7 @@ BEGIN
 
     -- Create, read, update and delete of every field of each collection, the
     -- ones granted already left as they are.
-    PERFORM FROM directus_sync._query_as_owner('@extschema@.directus_permissions',
+    SELECT count(*) INTO added FROM directus_sync._query_as_owner('@extschema@.directus_permissions',
         format('INSERT INTO @extschema@.directus_permissions (%1$I, collection, action, permissions, validation, fields)
                 SELECT $1[1]::uuid, c.name, a.action, ''{}''::json, ''{}''::json, ''*''
                   FROM unnest($1[2:]) WITH ORDINALITY AS c(name, n)
@@ -2149,6 +2150,12 @@ BEGIN
                  ORDER BY c.n, a.m
                 RETURNING 1', owner_column),
         aid::text || collections) AS r(one integer);
+    -- Directus caches what an existing user may do (11 and 12 always, 10
+    -- with CACHE_ENABLED); a new user it has never seen.
+    IF uid = known.user_id AND (added > 0 OR aid IS DISTINCT FROM known.access_id) THEN
+        RAISE NOTICE 'Directus sees what was granted to the sync user of "%" once its caches are cleared', peer
+            USING HINT = 'POST /utils/cache/clear?system=true as an admin of Directus, or restart Directus.';
+    END IF;
 
     -- A new user, or a new token asked for: made where it is stored.
     IF known.peer IS NULL OR known.user_id IS DISTINCT FROM uid OR rotate_token THEN
