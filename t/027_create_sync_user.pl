@@ -188,6 +188,8 @@ like($err, qr/permission denied for schema directus_sync/, 'nor call create_sync
 # The server log: the calls are there, their tokens are not.
 my $log = slurp_file($node->logfile);
 like($log, qr/statement: SELECT directus_sync\.create_sync_user\('a'/, 'the calls were logged');
-is(scalar(grep { index($log, $_) >= 0 } @tokens), 0, 'no token made by create_sync_user is in the server log');
+# (its first 24 characters: a DETAIL shows 64 characters of a value at most)
+is(scalar(grep { index($log, substr($_, 0, 24)) >= 0 } @tokens), 0,
+	'no token made by create_sync_user is in the server log');
 
 done_testing();
