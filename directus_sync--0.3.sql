@@ -941,6 +941,20 @@ CREATE TABLE directus_sync.clocked_collection (
     delete_wins boolean NOT NULL DEFAULT false
 );
 
+/*
+ * The Directus users that remotes write to this instance as, made by
+ * create_sync_user: one per peer (the name of the remote here), with the
+ * policy (Directus 11 and later) or role (Directus 10) that grants it its
+ * collections. Their tokens are not kept here: Directus keeps them, in
+ * directus_users.token. Configuration: dumped.
+ */
+CREATE TABLE directus_sync.sync_user (
+    peer       text PRIMARY KEY,
+    user_id    uuid NOT NULL,          -- directus_users.id
+    access_id  uuid NOT NULL,          -- directus_policies.id, or directus_roles.id on Directus 10
+    created_at timestamptz NOT NULL DEFAULT now()
+);
+
 CREATE TABLE directus_sync.resync_job (
     remote_id   integer NOT NULL REFERENCES directus_sync.remote ON DELETE CASCADE,
     collection  text NOT NULL,
@@ -983,6 +997,7 @@ SELECT pg_catalog.pg_extension_config_dump('directus_sync.remote', '');
 SELECT pg_catalog.pg_extension_config_dump('directus_sync.remote_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('directus_sync.subscription', '');
 SELECT pg_catalog.pg_extension_config_dump('directus_sync.clocked_collection', '');
+SELECT pg_catalog.pg_extension_config_dump('directus_sync.sync_user', '');
 
 
 /* ---------------------------------------------------------------------------
@@ -1324,7 +1339,9 @@ BEGIN
     r.enabled := _add_remote.enabled;
     r.paused := false;
     r.notify_users := _add_remote.notify_users;
-    r.inbound_user := _add_remote.inbound_user;
+    -- By default, the sync user create_sync_user made for this peer.
+    r.inbound_user := coalesce(_add_remote.inbound_user,
+                               (SELECT s.user_id FROM directus_sync.sync_user s WHERE s.peer = _add_remote.name));
     r.forward_inbound := _add_remote.forward_inbound;
     r.connect_timeout_ms := _add_remote.connect_timeout_ms;
     r.request_timeout_ms := _add_remote.request_timeout_ms;
@@ -1930,6 +1947,253 @@ BEGIN
     EXECUTE format('ALTER TABLE %s ALTER COLUMN %I SET DEFAULT nextval(%L::regclass)', rel, key_column, seq);
 END
 $$;
+
+/*
+ * The major version of the Directus whose tables are in @extschema@: 10, 11
+ * or 12, told by the last migration Directus applied (10.0.0 brought
+ * 20230401A, 11.0.0 20240806A, 12.0 20260217A; 12.4.0's last is 20260909A).
+ * Anything else is refused: create_sync_user writes Directus's tables and
+ * knows their layouts for those versions only. The tables it writes must
+ * have that version's layout, too.
+ */
+CREATE FUNCTION directus_sync._directus_major() RETURNS integer
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    latest text;
+    major integer;
+    missing text;
+BEGIN
+    IF to_regclass('@extschema@.directus_migrations') IS NULL OR to_regclass('@extschema@.directus_users') IS NULL THEN
+        RAISE EXCEPTION 'schema % holds no Directus tables', '@extschema@'
+            USING ERRCODE = 'undefined_table',
+                  HINT = 'Install directus_sync in the schema of a Directus database (CREATE EXTENSION directus_sync SCHEMA ...), and let Directus make its tables first.';
+    END IF;
+    SELECT r.version INTO latest
+      FROM directus_sync._query_as_owner('@extschema@.directus_migrations',
+               'SELECT max(version)::text FROM @extschema@.directus_migrations', NULL) AS r(version text);
+    major := CASE WHEN latest COLLATE "C" < '20230401A' THEN NULL
+                  WHEN latest COLLATE "C" <= '20240716A' THEN 10
+                  WHEN latest COLLATE "C" <= '20260211A' THEN 11
+                  WHEN latest COLLATE "C" <= '20260909A' THEN 12 END;
+    IF major IS NULL THEN
+        RAISE EXCEPTION 'the Directus of schema % is not a version directus_sync knows', '@extschema@'
+            USING ERRCODE = 'feature_not_supported',
+                  DETAIL = format('Its last migration is %s; directus_sync knows the system tables of Directus 10 (from 10.0.0, migration 20230401A) to 12.4 (migration 20260909A).',
+                                  coalesce(latest, 'none')),
+                  HINT = 'Create the sync user in Directus itself (docs/replication.md), or use a directus_sync that knows this Directus.';
+    END IF;
+    -- The columns create_sync_user writes, as that version has them.
+    SELECT min(t.name) INTO missing
+      FROM unnest(CASE WHEN major = 10
+                       THEN ARRAY['directus_roles.admin_access', 'directus_roles.app_access', 'directus_permissions.role']
+                       ELSE ARRAY['directus_policies.admin_access', 'directus_policies.app_access',
+                                  'directus_permissions.policy', 'directus_access.user', 'directus_access.policy'] END
+                  || ARRAY['directus_users.token', 'directus_users.role', 'directus_users.status',
+                           'directus_users.email_notifications', 'directus_permissions.collection',
+                           'directus_permissions.action', 'directus_permissions.fields',
+                           'directus_collections.collection']) AS t(name)
+     WHERE NOT EXISTS (SELECT FROM pg_attribute a
+                        WHERE a.attrelid = to_regclass(format('%s.%I', '@extschema@', split_part(t.name, '.', 1)))
+                          AND a.attname = split_part(t.name, '.', 2) AND a.attnum > 0 AND NOT a.attisdropped);
+    IF missing IS NOT NULL THEN
+        RAISE EXCEPTION 'the Directus tables of schema % do not have the layout of Directus %', '@extschema@', major
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  DETAIL = format('%s is missing (the last migration is %s).', missing, latest);
+    END IF;
+    RETURN major;
+END
+$$;
+
+/*
+ * Makes, in this instance's Directus, the user that remote peer writes to
+ * us as: a Directus user with a static token, and a policy (Directus 11 and
+ * 12, linked to the user in directus_access) or a role (Directus 10) with
+ * create, read, update and delete on the collections, all fields (the
+ * clocks' directus_sync_meta included). Returns the token, once: Directus
+ * keeps it in directus_users.token, and nothing else does. Again for the
+ * same peer: adds the collections not granted yet and keeps user, policy
+ * and token (returns NULL), unless rotate_token. Sets the user as inbound
+ * user of remote peer when it exists; add_remote takes it later.
+ *
+ * Every write of Directus's tables runs as their owner (_query_as_owner).
+ * The token is made inside the statement that stores it (from two
+ * gen_random_uuid(), PostgreSQL's strong random source), so it is never in
+ * a statement text or parameter, and an error of that statement is raised
+ * again without its DETAIL (a unique violation's would show it).
+ */
+CREATE FUNCTION directus_sync.create_sync_user(peer text, collections text[], rotate_token boolean DEFAULT false)
+RETURNS text
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    major integer;
+    owner_column text;
+    access_table text;
+    known directus_sync.sync_user;
+    uid uuid;
+    aid uuid;
+    c text;
+    new_token text;
+    old_inbound uuid;
+    rid integer;
+    added bigint;
+    description text := format('Remote "%s" of directus_sync writes to this instance as this user (directus_sync.create_sync_user).', peer);
+BEGIN
+    IF peer IS NULL THEN
+        RAISE EXCEPTION 'peer must not be null' USING ERRCODE = 'null_value_not_allowed';
+    ELSIF peer = '' OR length(peer) > 63 THEN
+        RAISE EXCEPTION 'peer must be 1 to 63 characters long'
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'It is the name this instance gives, or will give, the remote in add_remote.';
+    ELSIF rotate_token IS NULL THEN
+        RAISE EXCEPTION 'rotate_token must not be null' USING ERRCODE = 'null_value_not_allowed';
+    ELSIF collections IS NULL OR cardinality(collections) = 0 THEN
+        RAISE EXCEPTION 'collections must list at least one collection' USING ERRCODE = 'invalid_parameter_value';
+    ELSIF array_ndims(collections) <> 1 THEN
+        RAISE EXCEPTION 'collections must be a one-dimensional array' USING ERRCODE = 'invalid_parameter_value';
+    ELSIF array_position(collections, NULL) IS NOT NULL THEN
+        RAISE EXCEPTION 'collections must not contain null' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    SELECT x INTO c FROM unnest(collections) x GROUP BY x HAVING count(*) > 1 ORDER BY x LIMIT 1;
+    IF c IS NOT NULL THEN
+        RAISE EXCEPTION 'collection "%" is listed twice', c USING ERRCODE = 'duplicate_object';
+    END IF;
+    SELECT min(x) INTO c FROM unnest(collections) x WHERE x = '' OR starts_with(x, 'directus_');
+    IF c IS NOT NULL THEN
+        RAISE EXCEPTION 'collection "%" cannot be granted to a sync user', c
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = CASE WHEN c = '' THEN 'The name is empty.'
+                                ELSE 'Collections whose names start with directus_ are Directus''s own.' END;
+    END IF;
+
+    major := directus_sync._directus_major();
+    owner_column := CASE WHEN major = 10 THEN 'role' ELSE 'policy' END;
+    access_table := CASE WHEN major = 10 THEN 'directus_roles' ELSE 'directus_policies' END;
+
+    -- Each collection is one of Directus's, or a table it would show as one.
+    SELECT min(x) INTO c FROM unnest(collections) x
+     WHERE (SELECT relkind FROM pg_class WHERE oid = to_regclass(format('%s.%I', '@extschema@', x))) IS DISTINCT FROM 'r'
+       AND x NOT IN (SELECT r.collection
+                       FROM directus_sync._query_as_owner('@extschema@.directus_collections',
+                                'SELECT collection::text FROM @extschema@.directus_collections WHERE collection = ANY ($1)',
+                                collections) AS r(collection text));
+    IF c IS NOT NULL THEN
+        RAISE EXCEPTION 'collection "%" does not exist', c
+            USING ERRCODE = 'undefined_table',
+                  HINT = format('A collection is a row of directus_collections or a table in schema %s.', '@extschema@');
+    END IF;
+
+    -- One call at a time: two for one peer would make two users.
+    LOCK TABLE directus_sync.sync_user IN SHARE ROW EXCLUSIVE MODE;
+    SELECT * INTO known FROM directus_sync.sync_user s WHERE s.peer = create_sync_user.peer;
+
+    -- What is left of the user and policy (or role) made before: an
+    -- administrator may have deleted them in Directus.
+    IF known.peer IS NOT NULL THEN
+        SELECT r.id INTO uid
+          FROM directus_sync._query_as_owner('@extschema@.directus_users',
+                   'SELECT id FROM @extschema@.directus_users WHERE id = $1[1]::uuid',
+                   ARRAY[known.user_id::text]) AS r(id uuid);
+        SELECT r.id INTO aid
+          FROM directus_sync._query_as_owner(format('%s.%I', '@extschema@', access_table)::regclass,
+                   format('SELECT id FROM %s.%I WHERE id = $1[1]::uuid', '@extschema@', access_table),
+                   ARRAY[known.access_id::text]) AS r(id uuid);
+    END IF;
+
+    IF aid IS NULL THEN
+        SELECT r.id INTO aid
+          FROM directus_sync._query_as_owner(format('%s.%I', '@extschema@', access_table)::regclass,
+                   format('INSERT INTO %s.%I (id, name, icon, description, admin_access, app_access, enforce_tfa)
+                           VALUES (gen_random_uuid(), $1[1], ''sync'', $1[2], false, false, false)
+                           RETURNING id', '@extschema@', access_table),
+                   ARRAY['directus_sync: ' || peer, description]) AS r(id uuid);
+    END IF;
+
+    IF uid IS NULL THEN
+        SELECT r.id INTO uid
+          FROM directus_sync._query_as_owner('@extschema@.directus_users',
+                   'INSERT INTO @extschema@.directus_users (id, first_name, last_name, description, status, role, email_notifications)
+                    VALUES (gen_random_uuid(), ''Sync from'', left($1[1], 50), $1[2], ''active'', $1[3]::uuid, false)
+                    RETURNING id',
+                   ARRAY[peer, description, CASE WHEN major = 10 THEN aid::text END]) AS r(id uuid);
+    END IF;
+
+    -- The user holds the policy (role), once.
+    IF major = 10 THEN
+        PERFORM FROM directus_sync._query_as_owner('@extschema@.directus_users',
+            'UPDATE @extschema@.directus_users SET role = $1[2]::uuid
+              WHERE id = $1[1]::uuid AND role IS DISTINCT FROM $1[2]::uuid RETURNING 1',
+            ARRAY[uid::text, aid::text]) AS r(one integer);
+    ELSE
+        PERFORM FROM directus_sync._query_as_owner('@extschema@.directus_access',
+            'INSERT INTO @extschema@.directus_access (id, "user", policy, sort)
+             SELECT gen_random_uuid(), $1[1]::uuid, $1[2]::uuid,
+                    (SELECT coalesce(max(sort), 0) + 1 FROM @extschema@.directus_access WHERE "user" = $1[1]::uuid)
+              WHERE NOT EXISTS (SELECT FROM @extschema@.directus_access
+                                 WHERE "user" = $1[1]::uuid AND policy = $1[2]::uuid)
+             RETURNING 1',
+            ARRAY[uid::text, aid::text]) AS r(one integer);
+    END IF;
+
+    -- Create, read, update and delete of every field of each collection, the
+    -- ones granted already left as they are.
+    SELECT count(*) INTO added FROM directus_sync._query_as_owner('@extschema@.directus_permissions',
+        format('INSERT INTO @extschema@.directus_permissions (%1$I, collection, action, permissions, validation, fields)
+                SELECT $1[1]::uuid, c.name, a.action, ''{}''::json, ''{}''::json, ''*''
+                  FROM unnest($1[2:]) WITH ORDINALITY AS c(name, n)
+                 CROSS JOIN unnest(ARRAY[''create'', ''read'', ''update'', ''delete'']) WITH ORDINALITY AS a(action, m)
+                 WHERE NOT EXISTS (SELECT FROM @extschema@.directus_permissions p
+                                    WHERE p.%1$I = $1[1]::uuid AND p.collection = c.name AND p.action = a.action)
+                 ORDER BY c.n, a.m
+                RETURNING 1', owner_column),
+        aid::text || collections) AS r(one integer);
+    -- Directus caches what an existing user may do (11 and 12 always, 10
+    -- with CACHE_ENABLED); a new user it has never seen.
+    IF uid = known.user_id AND (added > 0 OR aid IS DISTINCT FROM known.access_id) THEN
+        RAISE NOTICE 'Directus sees what was granted to the sync user of "%" once its caches are cleared', peer
+            USING HINT = 'POST /utils/cache/clear?system=true as an admin of Directus, or restart Directus.';
+    END IF;
+
+    -- A new user, or a new token asked for: made where it is stored.
+    IF known.peer IS NULL OR known.user_id IS DISTINCT FROM uid OR rotate_token THEN
+        BEGIN
+            SELECT r.token INTO new_token
+              FROM directus_sync._query_as_owner('@extschema@.directus_users',
+                       'UPDATE @extschema@.directus_users
+                           SET token = ''ds_'' || translate(gen_random_uuid()::text || gen_random_uuid()::text, ''-'', '''')
+                         WHERE id = $1[1]::uuid
+                        RETURNING token::text',
+                       ARRAY[uid::text]) AS r(token text);
+        EXCEPTION WHEN OTHERS THEN
+            -- Raised again without DETAIL, HINT and CONTEXT: they could show the token.
+            RAISE EXCEPTION 'could not set the token of the sync user of "%": %', peer, SQLERRM
+                USING ERRCODE = SQLSTATE;
+        END;
+    ELSE
+        RAISE NOTICE 'the sync user of "%" exists: its token is kept, and not shown again', peer
+            USING HINT = 'rotate_token => true gives it a new one (the old one stops working at once).';
+    END IF;
+
+    INSERT INTO directus_sync.sync_user AS s (peer, user_id, access_id)
+    VALUES (create_sync_user.peer, uid, aid)
+    ON CONFLICT ON CONSTRAINT sync_user_pkey DO UPDATE SET user_id = EXCLUDED.user_id, access_id = EXCLUDED.access_id;
+
+    -- The remote peer, if there is one already, is told who writes as it.
+    SELECT x.id, x.inbound_user INTO rid, old_inbound FROM directus_sync.remote x WHERE x.name = create_sync_user.peer;
+    IF rid IS NOT NULL AND old_inbound IS DISTINCT FROM uid THEN
+        IF old_inbound IS NOT NULL THEN
+            RAISE NOTICE 'remote "%" had another inbound user; it is now the sync user made here', peer;
+        END IF;
+        PERFORM directus_sync._alter_remote(create_sync_user.peer, inbound_user => uid);
+    END IF;
+    RETURN new_token;
+END
+$$;
+COMMENT ON FUNCTION directus_sync.create_sync_user(text, text[], boolean) IS
+    'Makes in this instance''s Directus the user that remote peer writes as, with create, read, update and delete on the collections and a static token; returns the token once; again: adds collections, keeps the token unless rotate_token';
 
 CREATE FUNCTION directus_sync.unsubscribe(remote text, collection text) RETURNS bigint
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
