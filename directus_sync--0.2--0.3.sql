@@ -1943,6 +1943,14 @@ CREATE INDEX conflict_item_idx ON directus_sync.conflict (collection, item_key);
 
 -- The remote's clock offset, from its answers' Date header (remote_status.clock_offset).
 ALTER TABLE directus_sync.remote_state ADD COLUMN clock_offset_ms bigint;
+-- Changes the last window held back for their clocks (src/hold_back.c), and why.
+-- (no fast default: pg_dump --binary-upgrade of an upgraded database would keep
+-- a "missing value" that a fresh install does not have; t/003 compares them)
+ALTER TABLE directus_sync.remote_state ADD COLUMN held integer;
+UPDATE directus_sync.remote_state SET held = 0;
+ALTER TABLE directus_sync.remote_state ALTER COLUMN held SET DEFAULT 0;
+ALTER TABLE directus_sync.remote_state ALTER COLUMN held SET NOT NULL;
+ALTER TABLE directus_sync.remote_state ADD COLUMN held_reason text;
 CREATE OR REPLACE VIEW directus_sync.remote_status AS
 SELECT r.name AS remote, r.enabled, r.paused,
        q.queued, coalesce(st.in_flight, 0) AS in_flight,
@@ -1953,13 +1961,16 @@ SELECT r.name AS remote, r.enabled, r.paused,
        (SELECT count(*) FROM directus_sync.conflict c WHERE c.remote_id = r.id) AS conflicts,
        (SELECT jsonb_object_agg(j.collection, jsonb_build_object('done', j.rows_done, 'total', j.rows_total))
           FROM directus_sync.resync_job j WHERE j.remote_id = r.id) AS resync,
-       st.clock_offset_ms * interval '1 ms' AS clock_offset
+       st.clock_offset_ms * interval '1 ms' AS clock_offset,
+       -- what the last window held back, while anything is queued (not after an unsubscribe took it)
+       CASE WHEN q.queued > 0 THEN coalesce(st.held, 0) ELSE 0 END AS held,
+       CASE WHEN q.queued > 0 AND st.held > 0 THEN st.held_reason END AS held_reason
   FROM directus_sync.remote r
   LEFT JOIN directus_sync.remote_state st ON st.remote_id = r.id
   CROSS JOIN LATERAL (SELECT count(*) AS queued, min(o.queued_at) AS oldest
                         FROM directus_sync.outbox o WHERE o.remote_id = r.id) q;
 COMMENT ON VIEW directus_sync.remote_status IS
-    'Per remote: queued, in flight, delivered, failed attempts, dead letters, last success and error, backoff, lag of the oldest queued change, conflicts, resync progress, the remote''s clock offset';
+    'Per remote: queued, in flight, delivered, failed attempts, dead letters, last success and error, backoff, lag of the oldest queued change, conflicts, resync progress, the remote''s clock offset, changes held back for their clocks and why';
 
 /*
  * The worker's idle round (with _shrink_outbox, every 10 s): conflict log

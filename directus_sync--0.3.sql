@@ -855,7 +855,9 @@ CREATE TABLE directus_sync.remote_state (
     last_error_at        timestamptz,
     last_notified_at     timestamptz,
     unnotified_failures  integer NOT NULL DEFAULT 0,
-    clock_offset_ms      bigint                       -- the remote's clock minus ours (its Date header)
+    clock_offset_ms      bigint,                      -- the remote's clock minus ours (its Date header)
+    held                 integer NOT NULL DEFAULT 0,  -- changes the last window held back for their clocks
+    held_reason          text                         -- why, while held > 0
 );
 
 
@@ -3051,13 +3053,16 @@ SELECT r.name AS remote, r.enabled, r.paused,
        (SELECT count(*) FROM directus_sync.conflict c WHERE c.remote_id = r.id) AS conflicts,
        (SELECT jsonb_object_agg(j.collection, jsonb_build_object('done', j.rows_done, 'total', j.rows_total))
           FROM directus_sync.resync_job j WHERE j.remote_id = r.id) AS resync,
-       st.clock_offset_ms * interval '1 ms' AS clock_offset
+       st.clock_offset_ms * interval '1 ms' AS clock_offset,
+       -- what the last window held back, while anything is queued (not after an unsubscribe took it)
+       CASE WHEN q.queued > 0 THEN coalesce(st.held, 0) ELSE 0 END AS held,
+       CASE WHEN q.queued > 0 AND st.held > 0 THEN st.held_reason END AS held_reason
   FROM directus_sync.remote r
   LEFT JOIN directus_sync.remote_state st ON st.remote_id = r.id
   CROSS JOIN LATERAL (SELECT count(*) AS queued, min(o.queued_at) AS oldest
                         FROM directus_sync.outbox o WHERE o.remote_id = r.id) q;
 COMMENT ON VIEW directus_sync.remote_status IS
-    'Per remote: queued, in flight, delivered, failed attempts, dead letters, last success and error, backoff, lag of the oldest queued change, conflicts, resync progress, the remote''s clock offset';
+    'Per remote: queued, in flight, delivered, failed attempts, dead letters, last success and error, backoff, lag of the oldest queued change, conflicts, resync progress, the remote''s clock offset, changes held back for their clocks and why';
 
 
 /* ---------------------------------------------------------------------------

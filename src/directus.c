@@ -94,6 +94,19 @@ kind_of(const SyncItem *item)
 	return item->op == SYNC_OP_CREATE ? STEP_CREATE : item->op == SYNC_OP_UPDATE ? STEP_UPDATE : STEP_DELETE;
 }
 
+static bool
+any_held(List *items)
+{
+	ListCell   *lc;
+
+	foreach(lc, items)
+	{
+		if (((SyncItem *) lfirst(lc))->outcome == ITEM_HELD)
+			return true;
+	}
+	return false;
+}
+
 DirectusWindow *
 directus_window_begin(SyncRemote *remote, List *items)
 {
@@ -135,6 +148,12 @@ directus_window_begin(SyncRemote *remote, List *items)
 		}
 		group->items = lappend(group->items, item);
 	}
+	/*
+	 * Nothing to send but changes held back for their clocks (hold_back.c):
+	 * the remote's time is asked for, so that they go once it has caught up.
+	 */
+	if (groups == NIL && any_held(items))
+		groups = list_make1(directus_new_step(STEP_PING, NULL, NIL, false));
 	win->steps = groups;
 	return win;
 }
@@ -165,11 +184,15 @@ directus_window_remote_error(DirectusWindow *win, int *retry_after_ms)
 	return win->remote_error;
 }
 
-/* The remote's clock minus ours, from its last answer's Date; false: none came. */
+/*
+ * The remote's clock minus ours, from its last answer's Date; false when
+ * that answer had none, or none came (*answered false).
+ */
 bool
-directus_window_clock_offset(DirectusWindow *win, int64 *offset_ms)
+directus_window_clock_offset(DirectusWindow *win, int64 *offset_ms, bool *answered)
 {
 	*offset_ms = win->clock_offset_ms;
+	*answered = win->answered;
 	return win->has_clock_offset;
 }
 
@@ -369,13 +392,22 @@ directus_window_answer(DirectusWindow *win, HttpRequest *req)
 	Step	   *step = win->current;
 
 	win->current = NULL;
-	if (req->has_date)
+	if (req->status != 0)
 	{
 		/* against this server's clock as clock.c reads it (test offset included) */
-		win->has_clock_offset = true;
-		win->clock_offset_ms = req->clock_offset_ms - clock_test_offset_setting;
+		win->answered = true;
+		win->has_clock_offset = req->has_date;
+		win->clock_offset_ms = req->has_date ? req->clock_offset_ms - clock_test_offset_setting : 0;
 	}
-	if (req->status == 0)
+	if (step->kind == STEP_PING)
+	{
+		/*
+		 * Only its Date counts. Without an answer the estimate stays as it
+		 * was, and the held changes wait for the next ping; a remote that is
+		 * down fails (and backs off) once they go.
+		 */
+	}
+	else if (req->status == 0)
 	{
 		/*
 		 * After a timeout the remote may still be working on the request:

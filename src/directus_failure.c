@@ -15,13 +15,16 @@
  * alone, its last item alone and the others together, and when all three
  * fail with the same status and code the whole remote backs off instead
  * (may_be_remote). Answers that idempotent apply turns around go to
- * directus_apply.c.
+ * directus_apply.c. A 5xx that refused clocks too far ahead of the remote's
+ * clock (its Date says so) is no failure: the items are held back
+ * (hold_back.c).
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
 #include "directus_steps.h"
+#include "hold_back.h"
 
 /* The longest failure of a remote kept (cleaned: one line, whatever it holds). */
 #define MAX_REMOTE_ERROR 1500
@@ -253,6 +256,19 @@ directus_failed_answer(DirectusWindow *win, Step *step, HttpRequest *req)
 	char	   *code;
 	char	   *message;
 
+	/*
+	 * A 5xx whose own Date shows every item's clocks too far ahead of the
+	 * remote's clock (it went back since the window was claimed, or was
+	 * never told): its database refused them for that (clock_row.c). They
+	 * are held back, not failed (hold_back.c).
+	 */
+	if (status >= 500 && class != FAIL_REMOTE && step->kind != STEP_PROBE && win->has_clock_offset &&
+		hold_back_refused(step->items, win->clock_offset_ms))
+	{
+		if (step == win->sample_rest)
+			win->sample_rest = NULL;
+		return;
+	}
 	directus_parse_error(req->response.data, &code, &message);
 	if (status >= 500)
 		message = psprintf("%s%s", message ? message : "", clock_behind(win));

@@ -22,6 +22,7 @@ typedef enum StepKind
 	STEP_DELETE = DIRECTUS_DELETE,
 	STEP_SINGLETON = DIRECTUS_SINGLETON,
 	STEP_PROBE = DIRECTUS_PROBE,	/* GET which keys the remote has */
+	STEP_PING = DIRECTUS_PING,	/* GET the remote's time: all else is held back */
 	STEP_RECREATE				/* the worker reads current rows, then create them */
 } StepKind;
 
@@ -67,7 +68,8 @@ struct DirectusWindow
 	char	   *remote_error;	/* set: the remote backs off, the rest waits */
 	int			retry_after_ms;
 	int			answer_cap;		/* most items an answer lists (0: none seen) */
-	bool		has_clock_offset;	/* an answer had a Date header: */
+	bool		answered;		/* an HTTP answer came */
+	bool		has_clock_offset;	/* the last answer had a Date header: */
 	int64		clock_offset_ms;	/* the remote's clock minus ours */
 	/* whose failure is it (directus_failure.c, may_be_remote) */
 	bool		items_fail_alone;	/* a write went through, or items failed

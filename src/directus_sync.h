@@ -18,6 +18,7 @@
  *	 directus_apply.c idempotent apply: probes, existing and missing items
  *	 directus_wire.c the REST API on the wire: URLs, bodies, answers
  *	 http.c			 libcurl multi transport
+ *	 hold_back.c	 changes whose clocks the remote would refuse wait
  *
  * Beside them: directus_sync.c (settings, library load), map_guard.c
  * (DROP EXTENSION keeps the SyncID map), keyhash.c (string-keyed hashes).
@@ -96,6 +97,8 @@ typedef struct SyncRemote
 	int			batch_max_items;
 	int			batch_max_bytes;
 	List	   *subscriptions;	/* of SyncSubscription */
+	bool		has_clock_offset;	/* its clock is known (remote_state.clock_offset_ms): */
+	int64		clock_offset_ms;	/* its clock minus ours, as last estimated */
 } SyncRemote;
 
 typedef enum ItemOutcome
@@ -103,7 +106,10 @@ typedef enum ItemOutcome
 	ITEM_PENDING,				/* not settled: stays queued as it is */
 	ITEM_DELIVERED,
 	ITEM_DEAD,					/* permanent failure: to the dead letters */
-	ITEM_RETRY					/* this item alone backs off */
+	ITEM_RETRY,					/* this item alone backs off */
+	ITEM_HELD					/* not sent: its clocks are too far ahead of
+								 * the remote's (hold_back.c); stays queued as
+								 * it is, no attempt counted */
 } ItemOutcome;
 
 /* The net change of one item over the queued rows it covers. */
@@ -120,6 +126,7 @@ typedef struct SyncItem
 	int			attempts;		/* failed attempts before this window (outbox.attempts) */
 	int			turns;			/* times this window asked again whether the remote has it */
 	bool		attempted;		/* sent without a definite answer */
+	int64		hold_ms;		/* ITEM_HELD: how long until the remote takes it, about */
 	ItemOutcome outcome;
 	int			http_status;
 	char	   *error_code;

@@ -277,6 +277,11 @@ directus_request(const char *base_url, DirectusRequestKind kind, const SyncSubsc
 			req->method = "GET";
 			req->url = probe_url(base_url, sub, items);
 			break;
+		case DIRECTUS_PING:
+			/* public in Directus 10 to 12 (app.ts), and its answer carries Date */
+			req->method = "GET";
+			req->url = psprintf("%s/server/ping", base_url);
+			break;
 	}
 	return req;
 }

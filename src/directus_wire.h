@@ -19,7 +19,8 @@ typedef enum DirectusRequestKind
 	DIRECTUS_UPDATE,			/* PATCH /items/:c, an array of items with their key */
 	DIRECTUS_DELETE,			/* DELETE /items/:c, an array of keys */
 	DIRECTUS_SINGLETON,			/* PATCH /items/:c, one object */
-	DIRECTUS_PROBE				/* GET /items/:c of the items among these it has */
+	DIRECTUS_PROBE,				/* GET /items/:c of the items among these it has */
+	DIRECTUS_PING				/* GET /server/ping: only its Date is read */
 } DirectusRequestKind;
 
 /* Which items an answer lists (directus_answer_items). */

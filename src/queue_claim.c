@@ -36,6 +36,7 @@
 #include "utils/timestamp.h"
 
 #include "directus_sync.h"
+#include "hold_back.h"
 #include "keyhash.h"
 #include "queue_claim.h"
 #include "queue_coalesce.h"
@@ -213,9 +214,10 @@ load_remote(int remote_id)
 	/* pg_dump keeps remotes, not their state: a restored remote gets it here */
 	spi_run("INSERT INTO directus_sync.remote_state (remote_id) VALUES ($1) ON CONFLICT DO NOTHING",
 			1, types, values, NULL);
-	spi_run("SELECT id, name, url, token, connect_timeout_ms, request_timeout_ms,"
-			"       batch_max_items, batch_max_bytes, verify_tls"
-			"  FROM directus_sync.remote WHERE id = $1 AND enabled AND NOT paused",
+	spi_run("SELECT r.id, r.name, r.url, r.token, r.connect_timeout_ms, r.request_timeout_ms,"
+			"       r.batch_max_items, r.batch_max_bytes, r.verify_tls, st.clock_offset_ms"
+			"  FROM directus_sync.remote r JOIN directus_sync.remote_state st ON st.remote_id = r.id"
+			" WHERE r.id = $1 AND r.enabled AND NOT r.paused",
 			1, types, values, NULL);
 	if (SPI_processed != 1)
 		return NULL;
@@ -229,6 +231,8 @@ load_remote(int remote_id)
 	remote->batch_max_items = (int) result_int(0, 7);
 	remote->batch_max_bytes = (int) result_int(0, 8);
 	remote->http.verify_tls = result_int(0, 9) != 0;
+	remote->has_clock_offset = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 10) != NULL;
+	remote->clock_offset_ms = remote->has_clock_offset ? result_int(0, 10) : 0;
 	load_subscriptions(remote);
 	return remote;
 }
@@ -549,6 +553,13 @@ claim(void *arg)
 		if (item->op == SYNC_OP_NONE)
 			item->outcome = ITEM_DELIVERED;
 	}
+	/*
+	 * Changes the remote would refuse for their clocks are not sent, and so
+	 * not marked as sent either (hold_back.c). A remote that has never told
+	 * its time gets everything.
+	 */
+	if (a->remote->has_clock_offset)
+		(void) hold_back_items(a->items, a->remote->clock_offset_ms);
 	mark_creates_sent(a->remote_id, a->items);
 
 	values[0] = Int32GetDatum(a->remote_id);

@@ -100,8 +100,8 @@ set_field(Fields *f, char *name, char *value, int depth)
 	f->values = lappend(f->values, value);
 }
 
-static const char *
-skip_space(const char *p)
+const char *
+jtext_skip_space(const char *p)
 {
 	while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
 		p++;
@@ -109,8 +109,8 @@ skip_space(const char *p)
 }
 
 /* After the JSON string that starts at p (its opening quote); NULL if it does not end. */
-static const char *
-skip_string(const char *p)
+const char *
+jtext_skip_string(const char *p)
 {
 	for (p++; *p; p++)
 	{
@@ -127,8 +127,8 @@ skip_string(const char *p)
 }
 
 /* After the JSON value that starts at p; NULL if it does not end. */
-static const char *
-skip_value(const char *p)
+const char *
+jtext_skip_value(const char *p)
 {
 	int			depth = 0;
 
@@ -136,7 +136,7 @@ skip_value(const char *p)
 	{
 		if (*p == '"')
 		{
-			if ((p = skip_string(p)) == NULL)
+			if ((p = jtext_skip_string(p)) == NULL)
 				return NULL;
 		}
 		else if (*p == '{' || *p == '[')
@@ -165,11 +165,11 @@ skip_value(const char *p)
 static bool
 add_fields(Fields *f, const char *json, int depth)
 {
-	const char *p = skip_space(json);
+	const char *p = jtext_skip_space(json);
 
 	if (*p++ != '{')
 		return false;
-	p = skip_space(p);
+	p = jtext_skip_space(p);
 	if (*p == '}')
 		return true;
 	for (;;)
@@ -179,21 +179,21 @@ add_fields(Fields *f, const char *json, int depth)
 		const char *value;
 		const char *value_end;
 
-		if (*p != '"' || (name_end = skip_string(p)) == NULL)
+		if (*p != '"' || (name_end = jtext_skip_string(p)) == NULL)
 			return false;
-		p = skip_space(name_end);
+		p = jtext_skip_space(name_end);
 		if (*p++ != ':')
 			return false;
-		value = skip_space(p);
-		if ((value_end = skip_value(value)) == NULL || value_end == value)
+		value = jtext_skip_space(p);
+		if ((value_end = jtext_skip_value(value)) == NULL || value_end == value)
 			return false;
 		set_field(f, pnstrdup(name, name_end - name), pnstrdup(value, value_end - value), depth);
-		p = skip_space(value_end);
+		p = jtext_skip_space(value_end);
 		if (*p == '}')
 			return true;
 		if (*p++ != ',')
 			return false;
-		p = skip_space(p);
+		p = jtext_skip_space(p);
 	}
 }
 

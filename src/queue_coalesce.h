@@ -25,4 +25,13 @@ typedef struct QueuedRow
 
 extern SyncItem *coalesce_rows(SyncRemote *remote, QueuedRow *rows, int nrows, int *folded);
 
+/*
+ * Walking JSON text as capture writes it, without parsing or de-escaping
+ * (also used by hold_back.c): each returns the position after what starts
+ * at p, NULL when it does not end.
+ */
+extern const char *jtext_skip_space(const char *p);
+extern const char *jtext_skip_string(const char *p);
+extern const char *jtext_skip_value(const char *p);
+
 #endif							/* DIRECTUS_SYNC_QUEUE_COALESCE_H */

@@ -9,8 +9,10 @@
  * item that failed alone backs off (its first row carries the backoff), an
  * item sent without a definite answer counts an attempt (its create may
  * have arrived), and a failure of the whole remote backs the remote off.
- * Rows of items still pending stay queued as they are. _record also
- * notifies the remote's users of the first failure, rate-limited.
+ * Rows of items still pending stay queued as they are, and so do those of
+ * items held back for their clocks (hold_back.c), which count no attempt.
+ * _record also notifies the remote's users of the first failure,
+ * rate-limited.
  *
  *-------------------------------------------------------------------------
  */
@@ -22,6 +24,7 @@
 #include "utils/lsyscache.h"
 
 #include "directus_sync.h"
+#include "hold_back.h"
 #include "queue_record.h"
 #include "worker_txn.h"
 
@@ -56,7 +59,8 @@ typedef struct RecordArgs
 	List	   *items;
 	const char *remote_error;
 	int			retry_after_ms;
-	const int64 *clock_offset_ms;	/* NULL: the remote did not tell its time */
+	bool		answered;		/* an HTTP answer came, */
+	const int64 *clock_offset_ms;	/* and the last one's Date (NULL: none) */
 } RecordArgs;
 
 static void
@@ -159,6 +163,9 @@ add_item(Outcomes *o, const SyncItem *item)
 			accum_text(&o->retry_errors, item_error_text(item));
 			accum_add(&o->answered_ids, Int64GetDatum(item->ids[0]), false);
 			break;
+		case ITEM_HELD:
+			/* not sent, not marked as sent: it stays queued as it is */
+			break;
 		case ITEM_PENDING:
 			if (item->attempted)
 				accum_add(&o->attempted_ids, Int64GetDatum(item->ids[0]), false);
@@ -181,6 +188,73 @@ note_first_failure(Outcomes *o, SyncItem *item, const char *remote_error)
 	else
 		return;
 	o->first_failed = item;
+}
+
+/*
+ * How many items the window held back for their clocks (hold_back.c), and
+ * how long until the first may go (-1: wait for nothing: something else of
+ * the window was sent or settled, and the next window comes at once).
+ */
+static int
+count_held(List *items, int64 *wait_ms)
+{
+	int			held = 0;
+	bool		only_held = true;
+	ListCell   *lc;
+
+	*wait_ms = PG_INT64_MAX;
+	foreach(lc, items)
+	{
+		SyncItem   *item = lfirst(lc);
+
+		if (item->outcome == ITEM_HELD)
+		{
+			held++;
+			*wait_ms = Min(*wait_ms, item->hold_ms);
+		}
+		else if (item->op != SYNC_OP_NONE)
+			only_held = false;
+	}
+	if (held == 0 || !only_held)
+		*wait_ms = -1;
+	return held;
+}
+
+/*
+ * The remote's clock as the last answer's Date tells it (remote_status.
+ * clock_offset; NULL when that answer had none), and the changes held back
+ * for their clocks (held, held_reason). A window that held back all it had
+ * makes the remote wait, with no failure counted, until the first may go,
+ * or the poll interval, whichever comes first: the next window asks the
+ * remote's time again (a clock set right is seen then).
+ */
+static void
+record_clock(RecordArgs *a)
+{
+	Oid			types[6] = {INT4OID, BOOLOID, INT8OID, INT4OID, TEXTOID, INT8OID};
+	Datum		values[6];
+	char		nulls[6] = {' ', ' ', ' ', ' ', ' ', ' '};
+	int64		wait_ms;
+	int			held = count_held(a->items, &wait_ms);
+	int64		offset_ms = a->clock_offset_ms ? *a->clock_offset_ms : a->remote->clock_offset_ms;
+
+	values[0] = Int32GetDatum(a->remote->id);
+	values[1] = BoolGetDatum(a->answered);
+	values[2] = Int64GetDatum(a->clock_offset_ms ? *a->clock_offset_ms : 0);
+	nulls[2] = a->clock_offset_ms ? ' ' : 'n';
+	values[3] = Int32GetDatum(held);
+	values[4] = held > 0 ? CStringGetTextDatum(hold_back_reason(held, offset_ms)) : (Datum) 0;
+	nulls[4] = held > 0 ? ' ' : 'n';
+	if (a->remote_error == NULL && wait_ms >= 0)
+		values[5] = Int64GetDatum(Max(Min(wait_ms, (int64) poll_interval_setting), 10));
+	else
+		nulls[5] = 'n';
+	spi_run("UPDATE directus_sync.remote_state"
+			"   SET clock_offset_ms = CASE WHEN $2 THEN $3 ELSE clock_offset_ms END,"
+			"       held = $4, held_reason = $5,"
+			"       retry_at = CASE WHEN $6 IS NULL THEN retry_at ELSE now() + $6 * interval '1 ms' END"
+			" WHERE remote_id = $1",
+			6, types, values, nulls);
 }
 
 static void
@@ -242,23 +316,15 @@ record(void *arg)
 			" WHERE ctid = ANY (directus_sync._queued_tids($1, $2)) AND sent_at IS NOT NULL",
 			2, types, values, NULL);
 
-	/* for remote_status.clock_offset: the remote's clock as its Date header tells it */
-	if (a->clock_offset_ms != NULL)
-	{
-		Oid			offset_types[2] = {INT4OID, INT8OID};
-		Datum		offset_values[2] = {Int32GetDatum(a->remote->id), Int64GetDatum(*a->clock_offset_ms)};
-
-		spi_run("UPDATE directus_sync.remote_state SET clock_offset_ms = $2 WHERE remote_id = $1",
-				2, offset_types, offset_values, NULL);
-	}
+	record_clock(a);
 }
 
 /* Settles a window in one transaction (see the file header). */
 void
 queue_record(SyncRemote *remote, List *items, const char *remote_error, int retry_after_ms,
-			 const int64 *clock_offset_ms)
+			 bool answered, const int64 *clock_offset_ms)
 {
-	RecordArgs	a = {remote, items, remote_error, retry_after_ms, clock_offset_ms};
+	RecordArgs	a = {remote, items, remote_error, retry_after_ms, answered, clock_offset_ms};
 
 	(void) run_transaction("recording deliveries", record, &a);
 }

@@ -100,6 +100,14 @@ Where each behaviour comes from
       {"filter_count": items matching the filter, whatever the limit},
       "data": [...]}; another name is 400 INVALID_QUERY '"meta[0]" must be
       one of [total_count, filter_count]'.
+  * with mode "clock_skew_ms" set, a POST or PATCH of /items whose
+    directus_sync_meta carries a clock ("b", "d" or a value of "f": the
+    clocks the receiving database observes) more than that many ms ahead of
+    the fake's clock (its Date, clock_offset_s included) is refused whole
+    with 500 INTERNAL_SERVER_ERROR, nothing stored: what a Directus whose
+    database has directus_sync answers then (S: src/clock_row.c fails the
+    write with 55000, and Directus answers an unexpected database error
+    with 500).  Off (null) by default.
 Not checked, from docs/directus-behaviour.md or the project's needs:
   * 429 REQUESTS_EXCEEDED with Retry-After (here only via /__fake/fail).
   * filter operators beyond _eq/_in, and their comparison as strings.
@@ -139,7 +147,10 @@ Control API (no auth, JSON in and out, never logged; handlers ctl_*):
                                     "query_limit_max":int or null,
                                     "directus_version":10, 11 or 12,
                                     "clock_offset_s": seconds added to the
-                                    time the Date header tells}
+                                    time the Date header tells,
+                                    "clock_skew_ms": null, or refuse a
+                                    write whose clocks are further ahead
+                                    of this clock (below)}
   GET    /__fake/stats              {"requests","connections" (those that
                                     carried an API request),"items_received",
                                     "stalled" (requests a stall holds now)}
@@ -280,6 +291,7 @@ class State:
         self.default_directus_version = args.directus_version
         self.directus_version = args.directus_version
         self.clock_offset_s = 0.0  # added to the time the Date header tells
+        self.clock_skew_ms = None  # set: writes with clocks further ahead are refused (500)
         self.collections = {}
         for name, spec in json.loads(args.collections or "{}").items():
             spec = spec or {}
@@ -310,6 +322,7 @@ class State:
             self.query_limit_max = self.default_query_limit_max
             self.directus_version = self.default_directus_version
             self.clock_offset_s = 0.0
+            self.clock_skew_ms = None
             self.reset_counters()
 
 
@@ -550,6 +563,34 @@ def body_keys(body, pk):
         elif pk in body:
             keys.append(keystr(body[pk]))
     return keys
+
+
+def meta_clocks_ms(obj):
+    """The times (ms) of the clocks a payload's directus_sync_meta carries
+    that the receiving database observes: "b", "d" and the values of "f".
+    A clock is 16 hex digits (48 bits of ms, 16 of counter), maybe "@node"."""
+    meta = obj.get("directus_sync_meta") if isinstance(obj, dict) else None
+    if not isinstance(meta, dict):
+        return []
+    clocks = [meta.get("b"), meta.get("d")]
+    if isinstance(meta.get("f"), dict):
+        clocks += list(meta["f"].values())
+    times = []
+    for clock in clocks:
+        if isinstance(clock, str) and re.match(r"[0-9a-f]{16}", clock):
+            times.append(int(clock[:16], 16) >> 16)
+    return times
+
+
+def check_clocks(state, body):
+    """Mode clock_skew_ms: a clock further ahead of ours fails the write (500)."""
+    if state.clock_skew_ms is None:
+        return
+    limit = (time.time() + state.clock_offset_s) * 1000 + state.clock_skew_ms
+    for obj in body if isinstance(body, list) else [body]:
+        for ms in meta_clocks_ms(obj):
+            if ms > limit:
+                raise ApiError(500, "INTERNAL_SERVER_ERROR", "An unexpected error occurred.")
 
 
 def body_count(body):
@@ -939,6 +980,8 @@ class Handler(BaseHTTPRequestHandler):
                         status, payload = 200, {"status": "ok"}
                         headers = {"Content-Type": "application/health+json; charset=utf-8"}
                     else:
+                        if is_items and self.command in ("POST", "PATCH"):
+                            check_clocks(state, body)
                         status, payload = self.route(segs, path, body, nested, coll, admin_user)
             except ApiError as err:
                 status, payload, headers = err.status, err.body(state.directus_version), err.headers
@@ -1154,12 +1197,16 @@ class Handler(BaseHTTPRequestHandler):
                 self.state.directus_version = directus_major(body["directus_version"])
             if "clock_offset_s" in body:
                 self.state.clock_offset_s = float(body["clock_offset_s"])
+            if "clock_skew_ms" in body:
+                value = body["clock_skew_ms"]
+                self.state.clock_skew_ms = None if value is None else int(value)
             if "date_header" in body:   # a Date header sent as it is (None: the real one)
                 self.state.date_header = body["date_header"]
             return {"admin": self.state.admin, "readback": self.state.readback,
                     "query_limit_max": self.state.query_limit_max,
                     "directus_version": self.state.directus_version,
-                    "clock_offset_s": self.state.clock_offset_s}
+                    "clock_offset_s": self.state.clock_offset_s,
+                    "clock_skew_ms": self.state.clock_skew_ms}
 
     def ctl_stats_get(self, body, flat, rest):
         with self.state.lock:
