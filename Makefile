@@ -10,7 +10,7 @@ OBJS = src/directus_sync.o src/map_guard.o src/keyhash.o \
        src/launcher.o src/worker.o src/worker_txn.o \
        src/queue_claim.o src/queue_mark.o src/queue_coalesce.o src/queue_record.o \
        src/directus.o src/directus_failure.o src/directus_apply.o src/directus_wire.o src/http.o src/owner_query.o src/token_calls.o \
-       src/clock.o src/clock_row.o src/tombstone.o src/hold_back.o
+       src/clock.o src/clock_row.o src/tombstone.o src/sync_signature.o src/hold_back.o
 DATA = directus_sync--0.1.sql directus_sync--0.1--0.2.sql directus_sync--0.2--0.3.sql directus_sync--0.3.sql
 PGFILEDESC = "directus_sync - Directus SyncID map and replication inside PostgreSQL"
 

@@ -1622,11 +1622,37 @@ END
 $$;
 
 /*
+ * The static tokens of the remotes' inbound users (directus_users.token,
+ * read as that table's owner): the keys that sign a sync's clocks
+ * (src/sync_signature.c). Only the extension's owner may run it.
+ */
+CREATE FUNCTION directus_sync._inbound_tokens(OUT remote_id integer, OUT token text) RETURNS SETOF record
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF to_regclass('@extschema@.directus_users') IS NULL THEN
+        RETURN;
+    END IF;
+    RETURN QUERY
+        SELECT r.id, u.token
+          FROM directus_sync.remote r
+          JOIN directus_sync._query_as_owner('@extschema@.directus_users',
+                   'SELECT id::text, token::text FROM @extschema@.directus_users
+                     WHERE id::text = ANY ($1) AND token IS NOT NULL',
+                   ARRAY(SELECT x.inbound_user::text FROM directus_sync.remote x
+                          WHERE x.inbound_user IS NOT NULL)) AS u(id text, token text)
+            ON u.id = r.inbound_user::text;
+END
+$$;
+
+/*
  * A remote that writes to us (it has an inbound user) needs the loop guard,
  * and the loop guard needs the directus_activity row Directus writes with
  * each change: none is written for a collection whose accountability is
- * off, so such a collection cannot be replicated both ways. Checks the
- * remote's subscriptions (or the one to coll).
+ * off, so such a collection cannot be replicated both ways without clocks
+ * (with them a sync signs its writes: src/sync_signature.c). Checks the
+ * remote's subscriptions without clocks (or the one to coll).
  */
 CREATE FUNCTION directus_sync._check_tracked(rid integer, coll text DEFAULT NULL) RETURNS void
 LANGUAGE plpgsql
@@ -1644,14 +1670,16 @@ BEGIN
                'SELECT min(collection)::text FROM @extschema@.directus_collections
                  WHERE collection = ANY ($1) AND accountability IS NULL',
                ARRAY(SELECT s.collection FROM directus_sync.subscription s
-                      WHERE s.remote_id = rid AND (coll IS NULL OR s.collection = coll)))
+                      WHERE s.remote_id = rid AND (coll IS NULL OR s.collection = coll)
+                        AND NOT EXISTS (SELECT FROM directus_sync.clocked_collection c
+                                         WHERE c.collection = s.collection)))
            AS r(collection text);
     IF untracked IS NOT NULL THEN
         RAISE EXCEPTION 'collection "%" is not tracked by Directus, and remote "%" writes to it',
                         untracked, (SELECT name FROM directus_sync.remote WHERE id = rid)
             USING ERRCODE = 'object_not_in_prerequisite_state',
                   DETAIL = 'Directus writes no activity for a collection whose accountability is off, and without it the remote''s own changes would be shipped back to it.',
-                  HINT = 'Turn on activity tracking for the collection in Directus, or replicate one way only (a remote without inbound_user).';
+                  HINT = 'Turn on activity tracking for the collection in Directus, give it clocks (subscribe without clocks => false), or replicate one way only (a remote without inbound_user).';
     END IF;
 END
 $$;
@@ -1720,7 +1748,10 @@ BEGIN
     ON CONFLICT ON CONSTRAINT subscription_pkey DO UPDATE
        SET relid = EXCLUDED.relid, key_column = EXCLUDED.key_column,
            key_is_number = EXCLUDED.key_is_number, fields = EXCLUDED.fields, singleton = EXCLUDED.singleton;
-    PERFORM directus_sync._check_tracked(rid, subscribe.collection);
+    -- (with clocks, a sync is known by its signature: no activity needed)
+    IF NOT want_clocks THEN
+        PERFORM directus_sync._check_tracked(rid, subscribe.collection);
+    END IF;
     IF want_clocks AND (NOT has_clocks OR clocks IS NOT NULL OR subscribe.key_series IS NOT NULL) THEN
         PERFORM directus_sync.enable_clocks(subscribe.collection,
                     coalesce(subscribe.key_series, CASE WHEN two_way AND NOT has_clocks THEN true END));

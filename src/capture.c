@@ -541,10 +541,22 @@ render_payload(CaptureSub *sub, const ItemRow *row, const ItemRow *old, ChangeCl
 	return (old == NULL || any) ? buf.data : NULL;
 }
 
+static const char *activity_key(CaptureTable *table, const char *key);
+
+/*
+ * Queues a change for a remote: not for the one whose signed sync made it
+ * (it has it; the loop guard does the same for a sync it knows by its
+ * activity row).
+ */
 static void
 queue_change(CaptureTable *table, CaptureSub *sub, const char *key, SyncOp op, const char *payload)
 {
-	int64		id = queue_write_change(sub->remote_id, sub->collection, key, op, payload);
+	int64		id;
+
+	if (table->clocks.attnum != 0 &&
+		loop_guard_signed_by(sub->collection, activity_key(table, key)) == sub->remote_id)
+		return;
+	id = queue_write_change(sub->remote_id, sub->collection, key, op, payload);
 
 	if (table->tell_loop_guard)
 		loop_guard_remember(sub->collection, key, sub->remote_id, id, table->clocks.attnum != 0);
@@ -798,10 +810,12 @@ stamp_clocks(TriggerData *trigdata)
 	char	   *key;
 	char		deleted[CLOCK_TEXT_LEN + 1];
 	List	   *conflicts;
+	int			signer;
 
 	if (table->clocks.attnum == 0)
 		return new;
 	key = key_text(table, new, desc);
+	signer = key ? clock_row_signer(rel, &table->clocks, new, key) : 0;
 	/* a changed key: another item, created now (its clocks later than a delete of that key) */
 	if (update && key != NULL && strcmp(key_text(table, trigdata->tg_trigtuple, desc), key) != 0)
 		update = false;
@@ -815,14 +829,14 @@ stamp_clocks(TriggerData *trigdata)
 		!item_exists(table, rel, new))
 	{
 		/* news here: on to the other remotes, through the loop guard (not back to the sender) */
-		if (clock_row_keep_tombstone(rel, key, activity_key(table, key), deleted))
+		if (clock_row_keep_tombstone(rel, key, activity_key(table, key), signer, deleted))
 			for (int i = 0; i < table->nsubs; i++)
 				queue_change(table, &table->subs[i], key, SYNC_OP_DELETE,
 							 render_delete(table, &table->subs[i], new, desc, deleted));
 		return NULL;
 	}
 	result = clock_row_before(rel, &table->clocks, update ? trigdata->tg_trigtuple : NULL, new,
-							  key ? key : "", activity_key(table, key), deleted, &conflicts);
+							  key ? key : "", activity_key(table, key), signer, deleted, &conflicts);
 	if (result == NULL)
 		log_conflicts_now(RelationGetRelationName(rel), key, conflicts);
 	for (int i = 0; result == NULL && i < table->nsubs; i++)

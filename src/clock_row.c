@@ -61,6 +61,7 @@
 #include "clock.h"
 #include "clock_row.h"
 #include "loop_guard.h"
+#include "sync_signature.h"
 #include "tombstone.h"
 
 static JsonbValue *
@@ -687,15 +688,35 @@ clock_row_is_tombstone(Relation rel, const ClockedTable *table, HeapTuple new, c
  * it: the loop guard checks at commit.
  */
 bool
-clock_row_keep_tombstone(Relation rel, const char *item, const char *activity_item, const char *clock)
+clock_row_keep_tombstone(Relation rel, const char *item, const char *activity_item, int signer,
+						 const char *clock)
 {
 	char		have[CLOCK_TEXT_LEN + 1];
 
-	loop_guard_expect_sync(RelationGetRelationName(rel), activity_item, NIL);
+	loop_guard_expect_sync(RelationGetRelationName(rel), activity_item, NIL, signer);
 	if (tombstone_read(RelationGetRelationName(rel), item, have) && strcmp(clock, have) <= 0)
 		return false;
 	tombstone_write(RelationGetRelationName(rel), item, clock);
 	return true;
+}
+
+/*
+ * The remote whose inbound user's token signed the clocks a write brings
+ * (sync_signature.c); 0 when it brings none, or unsigned ones.
+ */
+int
+clock_row_signer(Relation rel, const ClockedTable *table, HeapTuple new, const char *item)
+{
+	bool		isnull;
+	Datum		value = heap_getattr(new, table->attnum, RelationGetDescr(rel), &isnull);
+	Jsonb	   *meta;
+
+	if (isnull)
+		return 0;
+	meta = DatumGetJsonbP(value);
+	if (!JB_ROOT_IS_OBJECT(meta))
+		return 0;
+	return sync_signature_signer(RelationGetRelationName(rel), item, meta);
 }
 
 static bool
@@ -732,14 +753,16 @@ clock_column(RowWrite *w)
 /*
  * The new row of a write of a table with clocks (old: NULL for an insert),
  * with its clock column set and the fields a sync lost put back. item: the
- * key as text; activity_item: as Directus's activity rows name the item.
+ * key as text; activity_item: as Directus's activity rows name the item;
+ * signer: the remote whose signature the write's clocks carry, or 0.
  * NULL when a sync's create is older than the item's delete here (by the
  * table's delete rule): then *deleted is the delete's clock, and *conflicts
  * what to log.
  */
 HeapTuple
 clock_row_before(Relation rel, const ClockedTable *table, HeapTuple old, HeapTuple new,
-				 const char *item, const char *activity_item, char *deleted, List **conflicts)
+				 const char *item, const char *activity_item, int signer, char *deleted,
+				 List **conflicts)
 {
 	AttrNumber	clock_attnum = table->attnum;
 	RowWrite	w;
@@ -779,7 +802,7 @@ clock_row_before(Relation rel, const ClockedTable *table, HeapTuple old, HeapTup
 	w.values[clock_attnum - 1] = clock_column(&w);
 	w.replace[clock_attnum - 1] = true;
 	if (w.sent.from_sync)
-		loop_guard_expect_sync(RelationGetRelationName(rel), activity_item, w.conflicts);
+		loop_guard_expect_sync(RelationGetRelationName(rel), activity_item, w.conflicts, signer);
 	if (w.sent.from_sync && old == NULL)
 		tombstone_recheck_create(RelationGetRelid(rel), item, survival_clock(&w));
 	/*

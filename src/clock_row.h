@@ -60,11 +60,12 @@ extern HTAB *clock_row_columns_by_name(CaptureField *columns, int ncolumns, Memo
 extern RowClocks clock_row_read(HeapTuple tuple, AttrNumber attnum, TupleDesc desc);
 extern bool clock_row_get(JsonbContainer *object, const char *name, char *out);
 extern HeapTuple clock_row_before(Relation rel, const ClockedTable *table, HeapTuple old, HeapTuple new,
-								  const char *item, const char *activity_item, char *deleted,
+								  const char *item, const char *activity_item, int signer, char *deleted,
 								  List **conflicts);
+extern int	clock_row_signer(Relation rel, const ClockedTable *table, HeapTuple new, const char *item);
 extern bool clock_row_is_tombstone(Relation rel, const ClockedTable *table, HeapTuple new, char *clock);
 extern bool clock_row_keep_tombstone(Relation rel, const char *item, const char *activity_item,
-									 const char *clock);
+									 int signer, const char *clock);
 extern void clock_row_delete_clock(HeapTuple old, AttrNumber clock_attnum, TupleDesc desc, char *out);
 
 #endif							/* DIRECTUS_SYNC_CLOCK_ROW_H */

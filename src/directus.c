@@ -250,7 +250,8 @@ build_request(DirectusWindow *win, Step *step)
 {
 	if (step->kind == STEP_RECREATE)
 		elog(ERROR, "a recreate step has no request");
-	return directus_request(win->remote->url, (DirectusRequestKind) step->kind, step->sub, step->items);
+	return directus_request(win->remote->url, win->remote->http.token, (DirectusRequestKind) step->kind,
+							step->sub, step->items);
 }
 
 static void settle_held_when_done(DirectusWindow *win);

@@ -24,6 +24,7 @@
 #include "directus_sync.h"
 #include "loop_guard.h"
 #include "queue_write.h"
+#include "sync_signature.h"
 #include "wake.h"
 #include "launcher.h"
 
@@ -223,6 +224,7 @@ _PG_init(void)
 	define_settings();
 	CacheRegisterRelcacheCallback(invalidate_caches, (Datum) 0);
 	loop_guard_register_callbacks();
+	sync_signature_init();
 	wake_register_callbacks();
 
 	if (!process_shared_preload_libraries_in_progress)

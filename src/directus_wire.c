@@ -23,6 +23,7 @@
 
 #include "directus_wire.h"
 #include "keyhash.h"
+#include "sync_signature.h"
 
 /* The longest error message kept from an answer, in bytes. */
 #define MAX_ERROR_MESSAGE 1000
@@ -188,9 +189,21 @@ directus_items_carry_clocks(List *items)
 	return false;
 }
 
-/* Appends the items' payloads, or their keys, as one JSON array. */
+/* An item's payload, its clocks signed with sign_key (NULL: as it is). */
+static const char *
+item_payload(const SyncItem *item, const char *sign_key)
+{
+	if (sign_key == NULL)
+		return item->payload;
+	return sync_signature_sign_payload(item->payload, sign_key, item->sub->collection, item->key);
+}
+
+/*
+ * Appends the items' payloads (their clocks signed with sign_key, unless
+ * NULL), or their keys, as one JSON array.
+ */
 static void
-append_json_array(StringInfo body, List *items, bool keys_only)
+append_json_array(StringInfo body, List *items, bool keys_only, const char *sign_key)
 {
 	ListCell   *lc;
 
@@ -204,7 +217,7 @@ append_json_array(StringInfo body, List *items, bool keys_only)
 		if (keys_only)
 			append_key_json(body, item);
 		else
-			appendStringInfoString(body, item->payload);
+			appendStringInfoString(body, item_payload(item, sign_key));
 	}
 	appendStringInfoChar(body, ']');
 }
@@ -224,7 +237,7 @@ probe_url(const char *base_url, const SyncSubscription *sub, List *items)
 	appendStringInfoChar(&filter, '{');
 	escape_json(&filter, sub->key_column);
 	appendStringInfoString(&filter, ":{\"_in\":");
-	append_json_array(&filter, items, true);
+	append_json_array(&filter, items, true, NULL);
 	appendStringInfoString(&filter, "}}");
 
 	initStringInfo(&url);
@@ -244,11 +257,12 @@ probe_url(const char *base_url, const SyncSubscription *sub, List *items)
 /*
  * The request of one step: its method, URL and body (in the current memory
  * context). Creates and updates read back keys only; an update's answer
- * must list every key it found, so it asks for all of them.
+ * must list every key it found, so it asks for all of them. Their clocks
+ * are signed with token, the one the request goes with (sync_signature.c).
  */
 HttpRequest *
-directus_request(const char *base_url, DirectusRequestKind kind, const SyncSubscription *sub,
-				 List *items)
+directus_request(const char *base_url, const char *token, DirectusRequestKind kind,
+				 const SyncSubscription *sub, List *items)
 {
 	HttpRequest *req = palloc0(sizeof(HttpRequest));
 
@@ -259,19 +273,19 @@ directus_request(const char *base_url, DirectusRequestKind kind, const SyncSubsc
 			req->method = kind == DIRECTUS_CREATE ? "POST" : "PATCH";
 			req->url = items_url(base_url, sub, kind == DIRECTUS_CREATE ? URL_KEYS : URL_ALL_KEYS);
 			initStringInfo(&req->body);
-			append_json_array(&req->body, items, false);
+			append_json_array(&req->body, items, false, token);
 			break;
 		case DIRECTUS_DELETE:
 			req->method = "DELETE";
 			req->url = items_url(base_url, sub, URL_PLAIN);
 			initStringInfo(&req->body);
-			append_json_array(&req->body, items, true);
+			append_json_array(&req->body, items, true, NULL);
 			break;
 		case DIRECTUS_SINGLETON:
 			req->method = "PATCH";
 			req->url = items_url(base_url, sub, URL_PLAIN);
 			initStringInfo(&req->body);
-			appendStringInfoString(&req->body, ((SyncItem *) linitial(items))->payload);
+			appendStringInfoString(&req->body, item_payload(linitial(items), token));
 			break;
 		case DIRECTUS_PROBE:
 			req->method = "GET";

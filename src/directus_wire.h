@@ -32,7 +32,7 @@ typedef struct DirectusListed
 	int			filter_count;	/* its meta.filter_count; -1: none */
 } DirectusListed;
 
-extern HttpRequest *directus_request(const char *base_url, DirectusRequestKind kind,
+extern HttpRequest *directus_request(const char *base_url, const char *token, DirectusRequestKind kind,
 									 const SyncSubscription *sub, List *items);
 extern bool directus_items_carry_clocks(List *items);
 extern bool directus_exact_number(const char *s, int len);

@@ -100,46 +100,6 @@ clock_value_ms(const char *p)
 	return (int64) (stamp >> CLOCK_COUNTER_BITS);
 }
 
-/*
- * Calls visit for each member of the JSON object at p, with its name (as
- * written, quotes included) and value; false if p is no object.
- */
-typedef void (*MemberVisit) (const char *name, int name_len, const char *value, void *arg);
-
-static bool
-each_member(const char *p, MemberVisit visit, void *arg)
-{
-	p = jtext_skip_space(p);
-	if (*p++ != '{')
-		return false;
-	p = jtext_skip_space(p);
-	if (*p == '}')
-		return true;
-	for (;;)
-	{
-		const char *name = p;
-		const char *name_end;
-		const char *value;
-		const char *value_end;
-
-		if (*p != '"' || (name_end = jtext_skip_string(p)) == NULL)
-			return false;
-		p = jtext_skip_space(name_end);
-		if (*p++ != ':')
-			return false;
-		value = jtext_skip_space(p);
-		if ((value_end = jtext_skip_value(value)) == NULL || value_end == value)
-			return false;
-		visit(name, name_end - name, value, arg);
-		p = jtext_skip_space(value_end);
-		if (*p == '}')
-			return true;
-		if (*p++ != ',')
-			return false;
-		p = jtext_skip_space(p);
-	}
-}
-
 static bool
 named(const char *name, int len, const char *want)
 {
@@ -166,14 +126,14 @@ visit_meta(const char *name, int name_len, const char *value, void *arg)
 	if (named(name, name_len, "\"b\"") || named(name, name_len, "\"d\""))
 		*latest = Max(*latest, clock_value_ms(value));
 	else if (named(name, name_len, "\"f\""))
-		(void) each_member(value, visit_field_clock, latest);
+		(void) jtext_each_member(value, visit_field_clock, latest);
 }
 
 static void
 visit_payload(const char *name, int name_len, const char *value, void *arg)
 {
 	if (named(name, name_len, "\"" CLOCK_COLUMN "\""))
-		(void) each_member(value, visit_meta, arg);
+		(void) jtext_each_member(value, visit_meta, arg);
 }
 
 /* The latest clock (Unix ms) a payload brings to the remote; -1: none. */
@@ -183,7 +143,7 @@ payload_latest_ms(const char *payload)
 	int64		latest = -1;
 
 	if (payload != NULL)
-		(void) each_member(payload, visit_payload, &latest);
+		(void) jtext_each_member(payload, visit_payload, &latest);
 	return latest;
 }
 

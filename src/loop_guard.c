@@ -77,7 +77,8 @@ typedef struct QueuedKey
 typedef struct ClockedKey
 {
 	char	   *hash_key;		/* collection \x1f key */
-	bool		by_sync;		/* an inbound user's activity row names it */
+	bool		by_sync;		/* an inbound user's activity row names it, or a remote signed it */
+	int			signer;			/* the remote whose signature it carried; 0: none */
 	List	   *conflicts;		/* ClockConflict, logged when by_sync is known */
 	SubTransactionId subxact;	/* where the clocks were written */
 	bool		undone;			/* that subtransaction rolled back: nothing to check */
@@ -184,16 +185,12 @@ copy_conflicts(List *conflicts)
 	return copy;
 }
 
-/*
- * Notes an item that a write gave clocks, to be checked at commit, and the
- * conflicts that write resolved, to be logged once the remote is known.
- */
-void
-loop_guard_expect_sync(const char *collection, const char *key, List *conflicts)
+/* The clocked item of this transaction, made if new (or undone). */
+static ClockedKey *
+clocked_entry(const char *collection, const char *key)
 {
 	bool		found;
 	ClockedKey *entry;
-	MemoryContext old;
 
 	if (clocked_this_xact == NULL)
 		clocked_this_xact = keyhash_create("directus_sync clocked items", 64, sizeof(ClockedKey),
@@ -204,8 +201,66 @@ loop_guard_expect_sync(const char *collection, const char *key, List *conflicts)
 		entry->subxact = GetCurrentSubTransactionId();
 		entry->undone = false;
 		entry->by_sync = false;
+		entry->signer = 0;
 		entry->conflicts = NIL;
 	}
+	return entry;
+}
+
+/* A write whose clocks signer signed: a sync's, by that remote; its conflicts logged now. */
+static void
+expect_signed_sync(const char *collection, const char *key, List *conflicts, int signer)
+{
+	ClockedKey *entry = clocked_entry(collection, key);
+	AsOwner		as;
+
+	if (!entry->by_sync)
+	{
+		entry->by_sync = true;
+		entry->sync_subxact = GetCurrentSubTransactionId();
+	}
+	entry->signer = signer;
+	if (conflicts == NIL)
+		return;
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	become_owner(&as);
+	loop_guard_log_conflicts(signer, collection, key, conflicts);
+	restore_user(&as);
+	SPI_finish();
+}
+
+/* The remote whose signed sync wrote the item in this transaction; 0: none. */
+int
+loop_guard_signed_by(text *collection, const char *key)
+{
+	ClockedKey *entry;
+
+	if (clocked_this_xact == NULL)
+		return 0;
+	entry = keyhash_find(clocked_this_xact, item_hash_key(text_to_cstring(collection), key));
+	return (entry != NULL && !entry->undone && entry->by_sync) ? entry->signer : 0;
+}
+
+/*
+ * Notes an item that a write gave clocks, to be checked at commit, and the
+ * conflicts that write resolved, to be logged once the remote is known:
+ * now when the write's clocks carry signer's signature (sync_signature.c),
+ * else when an inbound user's activity row names the item.
+ */
+void
+loop_guard_expect_sync(const char *collection, const char *key, List *conflicts, int signer)
+{
+	ClockedKey *entry;
+	MemoryContext old;
+
+	if (signer != 0)
+	{
+		expect_signed_sync(collection, key, conflicts, signer);
+		return;
+	}
+
+	entry = clocked_entry(collection, key);
 	old = MemoryContextSwitchTo(TopTransactionContext);
 	entry->conflicts = list_concat(entry->conflicts, copy_conflicts(conflicts));
 	MemoryContextSwitchTo(old);

@@ -161,6 +161,44 @@ jtext_skip_value(const char *p)
 	return p;
 }
 
+/*
+ * Calls visit for each member of the JSON object at p, with its name (as
+ * written, quotes included) and value; false if p is no object.
+ */
+bool
+jtext_each_member(const char *p, MemberVisit visit, void *arg)
+{
+	p = jtext_skip_space(p);
+	if (*p++ != '{')
+		return false;
+	p = jtext_skip_space(p);
+	if (*p == '}')
+		return true;
+	for (;;)
+	{
+		const char *name = p;
+		const char *name_end;
+		const char *value;
+		const char *value_end;
+
+		if (*p != '"' || (name_end = jtext_skip_string(p)) == NULL)
+			return false;
+		p = jtext_skip_space(name_end);
+		if (*p++ != ':')
+			return false;
+		value = jtext_skip_space(p);
+		if ((value_end = jtext_skip_value(value)) == NULL || value_end == value)
+			return false;
+		visit(name, name_end - name, value, arg);
+		p = jtext_skip_space(value_end);
+		if (*p == '}')
+			return true;
+		if (*p++ != ',')
+			return false;
+		p = jtext_skip_space(p);
+	}
+}
+
 /* Adds the fields of a JSON object to f; false if the text is not one. */
 static bool
 add_fields(Fields *f, const char *json, int depth)

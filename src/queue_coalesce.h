@@ -34,4 +34,11 @@ extern const char *jtext_skip_space(const char *p);
 extern const char *jtext_skip_string(const char *p);
 extern const char *jtext_skip_value(const char *p);
 
+/*
+ * Calls visit for each member of the JSON object at p, with its name (as
+ * written, quotes included) and value; false if p is no object.
+ */
+typedef void (*MemberVisit) (const char *name, int name_len, const char *value, void *arg);
+extern bool jtext_each_member(const char *p, MemberVisit visit, void *arg);
+
 #endif							/* DIRECTUS_SYNC_QUEUE_COALESCE_H */

@@ -23,9 +23,11 @@ ok(wait_drained($node, 'b'), 'the original ships');
 # The copy: a dump of the original restored into a database of its own.
 my $dump = "$PostgreSQL::Test::Utils::tmp_check/original.dump";
 $node->command_ok([ 'pg_dump', '-Fc', '-f', $dump, '-d', $node->connstr('postgres') ], 'pg_dump of the original');
+# (the log from before the restore: the copy's worker may start as soon as
+# the restore is done, before the restart below)
+my $log_offset = -s $node->logfile;
 sql(q{CREATE DATABASE copy});
 $node->command_ok([ 'pg_restore', '-d', $node->connstr('copy'), $dump ], 'restored into database copy');
-my $log_offset = -s $node->logfile;
 $node->restart;    # the copy's worker starts with the server
 
 isnt(sql(q{SELECT node_id FROM directus_sync.node}, 'copy'), sql(q{SELECT node_id FROM directus_sync.node}),

@@ -136,6 +136,8 @@ class Peer:
             if spec.get("singleton"):
                 raise SystemExit("peer directus: singletons are not modelled (%s)" % name)
             self.collections[name] = fake.Collection(name, spec.get("pk", "id"))
+            # "accountability": null, as directus_collections may say: no activity, no revisions
+            self.collections[name].tracked = spec.get("accountability", "all") is not None
         self.rng = random.Random(args.seed)
         self.lock = threading.Lock()
         self.idle = []          # database connections not in use
@@ -212,7 +214,10 @@ class Items:
         return {k: json.loads(r) for k, r in self.cur.fetchall()}
 
     def activity(self, action, key, delta=None, data=None):
-        """Directus's bookkeeping of one item: activity, and revision unless a delete."""
+        """Directus's bookkeeping of one item: activity, and revision unless a delete
+        (none for a collection whose accountability is off)."""
+        if not self.coll.tracked:
+            return
         self.cur.execute("INSERT INTO directus_activity (action, \"user\", collection, item, ip, user_agent, origin) "
                          "VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING id",
                          (action, self.user, self.coll.name, fake.keystr(key), self.meta["ip"],
