@@ -10,13 +10,13 @@ OBJS = src/directus_sync.o src/map_guard.o src/keyhash.o \
        src/launcher.o src/worker.o src/worker_txn.o \
        src/queue_claim.o src/queue_mark.o src/queue_coalesce.o src/queue_record.o \
        src/directus.o src/directus_failure.o src/directus_apply.o src/directus_wire.o src/http.o src/owner_query.o src/token_calls.o \
-       src/clock.o src/clock_row.o src/tombstone.o src/sync_signature.o src/hold_back.o
+       src/clock.o src/clock_row.o src/tombstone.o src/sync_signature.o src/hold_back.o src/app_status.o
 DATA = directus_sync--0.1.sql directus_sync--0.1--0.2.sql directus_sync--0.2--0.3.sql directus_sync--0.3.sql
 PGFILEDESC = "directus_sync - Directus SyncID map and replication inside PostgreSQL"
 
 REGRESS = adopt map_api map_input map_bulk privileges permissions drop_keeps_map \
           replication_config replication_capture capture_noop capture_big_numbers upgrade remote_tokens remove_remote loop_guard_replica subscribe_guards \
-          messages_nan_keys messages_notify clock_merge clock_rows delete_wins clock_review clock_review2 subscribe_defaults sync_user
+          messages_nan_keys messages_notify clock_merge clock_rows delete_wins clock_review clock_review2 subscribe_defaults sync_user app_status
 ISOLATION = concurrent_create outbox_index_ddl outbox_index_concurrently clock_delete_race delete_rule_snapshot
 TAP_TESTS = 1
 

@@ -1278,11 +1278,24 @@ AS $$
 DECLARE
     member record;
 BEGIN
+    -- The app status goes with the extension: its tables mean nothing
+    -- without it. Should Directus's tables be beyond repair, the tables stay,
+    -- without their read-only triggers (below), and a warning says so.
+    IF EXISTS (SELECT FROM unnest(ARRAY['sync_remotes_status', 'sync_remotes_history',
+                                        'sync_dead_letters', 'sync_conflicts']) t
+                WHERE directus_sync._app_status_table(t) IS NOT NULL) THEN
+        BEGIN
+            PERFORM directus_sync.disable_app_status();
+        EXCEPTION WHEN OTHERS THEN
+            RAISE WARNING 'could not remove the app status: %', SQLERRM
+                USING HINT = 'directus_sync.disable_app_status() removes it; with the extension gone, drop tables sync_remotes_status, sync_remotes_history, sync_dead_letters and sync_conflicts and their rows in directus_collections, directus_fields and directus_presets by hand.';
+        END;
+    END IF;
     FOR member IN
         SELECT t.tgname, t.tgrelid::regclass AS rel FROM pg_trigger t
          WHERE t.tgfoid IN (SELECT p.oid FROM pg_proc p
                              WHERE p.pronamespace = 'directus_sync'::regnamespace
-                               AND p.proname IN ('_capture', '_activity', '_refuse_truncate'))
+                               AND p.proname IN ('_capture', '_activity', '_refuse_truncate', '_app_status_guard'))
     LOOP
         EXECUTE format('DROP TRIGGER %I ON %s', member.tgname, member.rel);
     END LOOP;
@@ -2345,3 +2358,551 @@ COMMENT ON FUNCTION directus_sync.create_sync_user(text, text[], boolean) IS
     'Makes in this instance''s Directus the user that remote peer writes as, with create, read, update and delete on the collections and a static token; returns the token once; again: adds collections, keeps the token unless rotate_token';
 REVOKE ALL ON FUNCTION directus_sync._directus_major() FROM PUBLIC;
 REVOKE ALL ON FUNCTION directus_sync.create_sync_user(text, text[], boolean) FROM PUBLIC;
+
+/* ---------------------------------------------------------------------------
+ * Status in the Directus app (docs/directus-app.md)
+ * ------------------------------------------------------------------------- */
+
+/*
+ * enable_app_status makes four tables in @extschema@, where Directus looks
+ * for collections (Directus shows no views, and names starting with
+ * directus_ are its own): sync_remotes_status (remote_status, one row per
+ * remote), sync_remotes_history (samples of it, for Insights),
+ * sync_dead_letters and sync_conflicts. The worker keeps them current
+ * (_app_status_refresh). They belong to the extension's owner, are not
+ * members of the extension (pg_dump keeps them with their registrations in
+ * Directus's tables), carry the comment below, and refuse writes but the
+ * refresh's. Only a table with that owner and comment is taken for one of
+ * them: Directus's role, which may own the schema, could drop one and make
+ * its own under the name.
+ */
+CREATE FUNCTION directus_sync._app_status_table(name text) RETURNS regclass
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT c.oid::regclass FROM pg_class c
+     WHERE c.oid = to_regclass(format('%s.%I', '@extschema@', name))
+       AND c.relkind = 'r'
+       AND c.relowner = (SELECT e.extowner FROM pg_extension e WHERE e.extname = 'directus_sync')
+       AND starts_with(obj_description(c.oid, 'pg_class'), 'directus_sync app status:')
+$$;
+
+-- The statement trigger of the four tables: only _app_status_refresh writes them.
+CREATE FUNCTION directus_sync._app_status_guard() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF current_setting('directus_sync.app_status_writer', true) IS DISTINCT FROM 'on' THEN
+        RAISE EXCEPTION 'table "%" is read-only', TG_TABLE_NAME
+            USING ERRCODE = 'insufficient_privilege',
+                  DETAIL = 'It shows the state of directus_sync''s replication, which its worker keeps current.',
+                  HINT = 'Replay or discard dead letters with directus_sync.replay or directus_sync.discard_dead_letters.';
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+/*
+ * Brings the four tables in line with remote_status, dead_letter and
+ * conflict; returns the number of rows written (0 when nothing changed:
+ * then nothing is written at all, not even a row lock), or NULL when the
+ * app status is not enabled. The worker calls it every
+ * directus_sync.app_status_interval, and at once when it goes idle after
+ * deliveries. A history sample per remote every
+ * directus_sync.app_status_sample_interval; samples older than
+ * directus_sync.app_status_history go (0: no history).
+ */
+CREATE FUNCTION directus_sync._app_status_refresh() RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+SET directus_sync.app_status_writer = on
+AS $$
+DECLARE
+    written bigint := 0;
+    n bigint;
+    sample interval := coalesce(current_setting('directus_sync.app_status_sample_interval', true), '1min')::interval;
+    keep interval := coalesce(current_setting('directus_sync.app_status_history', true), '7d')::interval;
+BEGIN
+    IF directus_sync._app_status_table('sync_remotes_status') IS NULL
+       OR directus_sync._app_status_table('sync_remotes_history') IS NULL
+       OR directus_sync._app_status_table('sync_dead_letters') IS NULL
+       OR directus_sync._app_status_table('sync_conflicts') IS NULL THEN
+        RETURN NULL;
+    END IF;
+    -- One refresh at a time (readers go on).
+    LOCK TABLE @extschema@.sync_remotes_status IN SHARE ROW EXCLUSIVE MODE;
+
+    WITH cur AS (
+        SELECT r.id, s.remote,
+               CASE WHEN NOT s.enabled THEN 'disabled'
+                    WHEN s.paused THEN 'paused'
+                    WHEN s.retry_at > now() THEN 'backing_off'
+                    WHEN s.last_error_at IS NOT NULL
+                         AND (s.last_success_at IS NULL OR s.last_error_at > s.last_success_at) THEN 'error'
+                    WHEN s.queued > 0 OR s.in_flight > 0 THEN 'sending'
+                    ELSE 'idle' END AS state,
+               s.enabled, s.paused, s.queued, s.in_flight, s.delivered, s.failed, s.dead, s.conflicts,
+               round(extract(epoch FROM s.lag))::bigint AS lag_seconds,
+               s.last_success_at, s.last_error, s.last_error_at, s.retry_at,
+               (extract(epoch FROM s.clock_offset) * 1000)::bigint AS clock_offset_ms,
+               s.resync
+          FROM directus_sync.remote r JOIN directus_sync.remote_status s ON s.remote = r.name),
+    upd AS (
+        UPDATE @extschema@.sync_remotes_status m
+           SET (remote, state, enabled, paused, queued, in_flight, delivered, failed, dead, conflicts,
+                lag_seconds, last_success_at, last_error, last_error_at, retry_at, clock_offset_ms, resync, changed_at)
+             = (c.remote, c.state, c.enabled, c.paused, c.queued, c.in_flight, c.delivered, c.failed, c.dead, c.conflicts,
+                c.lag_seconds, c.last_success_at, c.last_error, c.last_error_at, c.retry_at, c.clock_offset_ms, c.resync, now())
+          FROM cur c
+         WHERE m.id = c.id
+           AND (m.remote, m.state, m.enabled, m.paused, m.queued, m.in_flight, m.delivered, m.failed, m.dead, m.conflicts,
+                m.lag_seconds, m.last_success_at, m.last_error, m.last_error_at, m.retry_at, m.clock_offset_ms, m.resync)
+               IS DISTINCT FROM
+               (c.remote, c.state, c.enabled, c.paused, c.queued, c.in_flight, c.delivered, c.failed, c.dead, c.conflicts,
+                c.lag_seconds, c.last_success_at, c.last_error, c.last_error_at, c.retry_at, c.clock_offset_ms, c.resync)
+        RETURNING 1),
+    ins AS (
+        INSERT INTO @extschema@.sync_remotes_status
+               (id, remote, state, enabled, paused, queued, in_flight, delivered, failed, dead, conflicts,
+                lag_seconds, last_success_at, last_error, last_error_at, retry_at, clock_offset_ms, resync, changed_at)
+        SELECT c.id, c.remote, c.state, c.enabled, c.paused, c.queued, c.in_flight, c.delivered, c.failed, c.dead, c.conflicts,
+               c.lag_seconds, c.last_success_at, c.last_error, c.last_error_at, c.retry_at, c.clock_offset_ms, c.resync, now()
+          FROM cur c
+         WHERE NOT EXISTS (SELECT FROM @extschema@.sync_remotes_status x WHERE x.id = c.id)
+        RETURNING 1),
+    gone AS (
+        DELETE FROM @extschema@.sync_remotes_status m
+         WHERE NOT EXISTS (SELECT FROM directus_sync.remote r WHERE r.id = m.id)
+        RETURNING 1)
+    SELECT (SELECT count(*) FROM upd) + (SELECT count(*) FROM ins) + (SELECT count(*) FROM gone) INTO n;
+    written := written + n;
+
+    -- History: a sample per remote and sample interval, trimmed.
+    IF keep > interval '0' THEN
+        INSERT INTO @extschema@.sync_remotes_history
+               (remote_id, remote, sampled_at, queued, in_flight, delivered, failed, dead, conflicts, lag_seconds)
+        SELECT m.id, m.remote, now(), m.queued, m.in_flight, m.delivered, m.failed, m.dead, m.conflicts, m.lag_seconds
+          FROM @extschema@.sync_remotes_status m
+         WHERE NOT EXISTS (SELECT FROM @extschema@.sync_remotes_history h
+                            WHERE h.remote_id = m.id AND h.sampled_at > now() - sample);
+        GET DIAGNOSTICS n = ROW_COUNT;
+        written := written + n;
+    END IF;
+    DELETE FROM @extschema@.sync_remotes_history
+     WHERE id IN (SELECT h.id FROM @extschema@.sync_remotes_history h
+                   WHERE keep <= interval '0' OR h.sampled_at < now() - keep LIMIT 10000);
+    GET DIAGNOSTICS n = ROW_COUNT;
+    written := written + n;
+
+    -- Dead letters: replayed or discarded ones go, new ones come (the
+    -- newest first, ten thousand a round), a renamed remote's are renamed.
+    DELETE FROM @extschema@.sync_dead_letters m
+     WHERE NOT EXISTS (SELECT FROM directus_sync.dead_letter d WHERE d.id = m.id AND d.failed_at = m.failed_at);
+    GET DIAGNOSTICS n = ROW_COUNT;
+    written := written + n;
+    INSERT INTO @extschema@.sync_dead_letters
+           (id, remote, collection, item_key, operation, http_status, error_code, error_message, payload, queued_at, failed_at)
+    SELECT d.id, r.name, d.collection, d.item_key,
+           CASE d.op WHEN 'c' THEN 'create' WHEN 'u' THEN 'update' WHEN 'd' THEN 'delete' ELSE d.op::text END,
+           d.http_status, d.error_code, d.error_message, d.payload, d.queued_at, d.failed_at
+      FROM directus_sync.dead_letter d JOIN directus_sync.remote r ON r.id = d.remote_id
+     WHERE NOT EXISTS (SELECT FROM @extschema@.sync_dead_letters x WHERE x.id = d.id)
+     ORDER BY d.id DESC LIMIT 10000;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    written := written + n;
+    UPDATE @extschema@.sync_dead_letters m SET remote = r.name
+      FROM directus_sync.dead_letter d JOIN directus_sync.remote r ON r.id = d.remote_id
+     WHERE d.id = m.id AND m.remote IS DISTINCT FROM r.name;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    written := written + n;
+
+    -- Conflicts, the same way (the log's retention trims them).
+    DELETE FROM @extschema@.sync_conflicts m
+     WHERE NOT EXISTS (SELECT FROM directus_sync.conflict c WHERE c.id = m.id);
+    GET DIAGNOSTICS n = ROW_COUNT;
+    written := written + n;
+    INSERT INTO @extschema@.sync_conflicts
+           (id, remote, collection, item_key, field, kind, winner, local_value, remote_value,
+            local_clock, remote_clock, detected_at)
+    SELECT c.id, r.name, c.collection, c.item_key, c.field, c.kind, c.winner, c.local_value, c.remote_value,
+           c.local_clock, c.remote_clock, c.detected_at
+      FROM directus_sync.conflict c LEFT JOIN directus_sync.remote r ON r.id = c.remote_id
+     WHERE NOT EXISTS (SELECT FROM @extschema@.sync_conflicts x WHERE x.id = c.id)
+     ORDER BY c.id DESC LIMIT 10000;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    written := written + n;
+    UPDATE @extschema@.sync_conflicts m SET remote = r.name
+      FROM directus_sync.conflict c LEFT JOIN directus_sync.remote r ON r.id = c.remote_id
+     WHERE c.id = m.id AND m.remote IS DISTINCT FROM r.name;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    written := written + n;
+    RETURN written;
+END
+$$;
+
+/*
+ * The layouts of Directus the app status writes into: its version (from
+ * directus_migrations, as create_sync_user reads it), refused when unknown,
+ * and the columns of Directus's tables it writes.
+ */
+CREATE FUNCTION directus_sync._app_status_directus() RETURNS integer
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    major integer;
+    msg text;
+    det text;
+    missing text;
+BEGIN
+    BEGIN
+        major := directus_sync._directus_major();
+    EXCEPTION WHEN feature_not_supported THEN
+        GET STACKED DIAGNOSTICS msg = MESSAGE_TEXT, det = PG_EXCEPTION_DETAIL;
+        RAISE EXCEPTION '%', msg
+            USING ERRCODE = 'feature_not_supported', DETAIL = det,
+                  HINT = 'Use a directus_sync that knows this Directus; directus_sync.remote_status, dead_letter and conflict stay readable in SQL.';
+    END;
+    SELECT min(t.name) INTO missing
+      FROM unnest(ARRAY['directus_collections.icon', 'directus_collections.note', 'directus_collections.display_template',
+                        'directus_collections.hidden', 'directus_collections.singleton', 'directus_collections.accountability',
+                        'directus_collections.sort', 'directus_collections.group', 'directus_collections.collapse',
+                        'directus_fields.collection', 'directus_fields.field', 'directus_fields.special',
+                        'directus_fields.interface', 'directus_fields.options', 'directus_fields.display',
+                        'directus_fields.display_options', 'directus_fields.readonly', 'directus_fields.hidden',
+                        'directus_fields.sort', 'directus_fields.width', 'directus_fields.note',
+                        'directus_presets.collection', 'directus_presets.user', 'directus_presets.role',
+                        'directus_presets.bookmark', 'directus_presets.layout', 'directus_presets.layout_query',
+                        'directus_presets.refresh_interval']) AS t(name)
+     WHERE NOT EXISTS (SELECT FROM pg_attribute a
+                        WHERE a.attrelid = to_regclass(format('%s.%I', '@extschema@', split_part(t.name, '.', 1)))
+                          AND a.attname = split_part(t.name, '.', 2) AND a.attnum > 0 AND NOT a.attisdropped);
+    IF missing IS NOT NULL THEN
+        RAISE EXCEPTION 'the Directus tables of schema % do not have the layout of Directus %', '@extschema@', major
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  DETAIL = format('%s is missing.', missing);
+    END IF;
+    RETURN major;
+END
+$$;
+
+/* The fields of the four collections as directus_fields rows (enable_app_status). */
+CREATE FUNCTION directus_sync._app_status_fields() RETURNS json
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $fields$ SELECT $json$[
+ {"collection": "sync_remotes_status", "field": "id", "sort": 0, "interface": "input", "display": "raw", "hidden": true, "width": "half", "note": "directus_sync.remote id"},
+ {"collection": "sync_remotes_status", "field": "remote", "sort": 1, "interface": "input", "display": "formatted-value", "display_options": null, "width": "half", "note": "The remote's name (directus_sync.add_remote)"},
+ {"collection": "sync_remotes_status", "field": "state", "sort": 2, "interface": "select-dropdown", "options": {"choices": [{"text": "Idle", "value": "idle"}, {"text": "Sending", "value": "sending"}, {"text": "Error", "value": "error"}, {"text": "Backing off", "value": "backing_off"}, {"text": "Paused", "value": "paused"}, {"text": "Disabled", "value": "disabled"}]}, "display": "labels", "display_options": {"showAsDot": false, "choices": [{"text": "Idle", "value": "idle", "foreground": "#FFFFFF", "background": "#2ECDA7"}, {"text": "Sending", "value": "sending", "foreground": "#FFFFFF", "background": "#3399FF"}, {"text": "Error", "value": "error", "foreground": "#FFFFFF", "background": "#E35169"}, {"text": "Backing off", "value": "backing_off", "foreground": "#FFFFFF", "background": "#FFA439"}, {"text": "Paused", "value": "paused", "foreground": "#FFFFFF", "background": "#A2B5CD"}, {"text": "Disabled", "value": "disabled", "foreground": "#FFFFFF", "background": "#A2B5CD"}]}, "width": "half", "note": "idle: nothing queued; sending: changes on their way; error: the last attempt failed; backing off: waiting before the next attempt; paused; disabled"},
+ {"collection": "sync_remotes_status", "field": "enabled", "sort": 3, "special": "cast-boolean", "interface": "boolean", "display": "boolean", "width": "half", "note": "Changes are captured for this remote"},
+ {"collection": "sync_remotes_status", "field": "paused", "sort": 4, "special": "cast-boolean", "interface": "boolean", "display": "boolean", "width": "half", "note": "Captured but not sent (directus_sync.pause)"},
+ {"collection": "sync_remotes_status", "field": "queued", "sort": 5, "interface": "input", "display": "formatted-value", "display_options": {"format": true}, "width": "half", "note": "Changes waiting to be sent"},
+ {"collection": "sync_remotes_status", "field": "in_flight", "sort": 6, "interface": "input", "display": "formatted-value", "display_options": {"format": true}, "width": "half", "note": "Changes in requests on their way"},
+ {"collection": "sync_remotes_status", "field": "delivered", "sort": 7, "interface": "input", "display": "formatted-value", "display_options": {"format": true}, "width": "half", "note": "Changes delivered since the remote was added"},
+ {"collection": "sync_remotes_status", "field": "failed", "sort": 8, "interface": "input", "display": "formatted-value", "display_options": {"format": true}, "width": "half", "note": "Failed attempts, transient ones included"},
+ {"collection": "sync_remotes_status", "field": "dead", "sort": 9, "interface": "input", "display": "formatted-value", "display_options": {"format": true}, "width": "half", "note": "Dead letters: changes the remote refused for good (see Sync Dead Letters)"},
+ {"collection": "sync_remotes_status", "field": "conflicts", "sort": 10, "interface": "input", "display": "formatted-value", "display_options": {"format": true}, "width": "half", "note": "Concurrent edits logged (see Sync Conflicts)"},
+ {"collection": "sync_remotes_status", "field": "lag_seconds", "sort": 11, "interface": "input", "display": "formatted-value", "display_options": {"format": true, "suffix": " s"}, "width": "half", "note": "Age of the oldest queued change"},
+ {"collection": "sync_remotes_status", "field": "last_success_at", "sort": 12, "interface": "datetime", "display": "datetime", "display_options": {"relative": true}, "width": "half", "note": "Last delivery"},
+ {"collection": "sync_remotes_status", "field": "last_error_at", "sort": 13, "interface": "datetime", "display": "datetime", "display_options": {"relative": true}, "width": "half", "note": "Last failure"},
+ {"collection": "sync_remotes_status", "field": "last_error", "sort": 14, "interface": "input-multiline", "display": "formatted-value", "display_options": null, "width": "full", "note": "The last failure, as the remote answered it (never a token)"},
+ {"collection": "sync_remotes_status", "field": "retry_at", "sort": 15, "interface": "datetime", "display": "datetime", "display_options": {"relative": true}, "width": "half", "note": "Backing off: nothing is sent before this"},
+ {"collection": "sync_remotes_status", "field": "clock_offset_ms", "sort": 16, "interface": "input", "display": "formatted-value", "display_options": {"format": true, "suffix": " ms"}, "width": "half", "note": "The remote's clock minus this server's (from its Date header)"},
+ {"collection": "sync_remotes_status", "field": "resync", "sort": 17, "special": "cast-json", "interface": "input-code", "options": {"language": "JSON"}, "display": "raw", "width": "half", "note": "Resyncs running: done and total per collection"},
+ {"collection": "sync_remotes_status", "field": "changed_at", "sort": 18, "interface": "datetime", "display": "datetime", "display_options": {"relative": true}, "width": "half", "note": "When these figures last changed"},
+ {"collection": "sync_remotes_history", "field": "id", "sort": 0, "interface": "input", "display": "raw", "hidden": true, "width": "half", "note": "Sample number"},
+ {"collection": "sync_remotes_history", "field": "remote_id", "sort": 1, "interface": "input", "display": "raw", "hidden": true, "width": "half", "note": "directus_sync.remote id"},
+ {"collection": "sync_remotes_history", "field": "remote", "sort": 2, "interface": "input", "display": "formatted-value", "display_options": null, "width": "half", "note": "The remote's name"},
+ {"collection": "sync_remotes_history", "field": "sampled_at", "sort": 3, "interface": "datetime", "display": "datetime", "display_options": {"relative": true}, "width": "half", "note": "When the sample was taken"},
+ {"collection": "sync_remotes_history", "field": "queued", "sort": 4, "interface": "input", "display": "formatted-value", "display_options": {"format": true}, "width": "half", "note": "Changes waiting to be sent"},
+ {"collection": "sync_remotes_history", "field": "in_flight", "sort": 5, "interface": "input", "display": "formatted-value", "display_options": {"format": true}, "width": "half", "note": "Changes in requests on their way"},
+ {"collection": "sync_remotes_history", "field": "delivered", "sort": 6, "interface": "input", "display": "formatted-value", "display_options": {"format": true}, "width": "half", "note": "Changes delivered since the remote was added (a counter)"},
+ {"collection": "sync_remotes_history", "field": "failed", "sort": 7, "interface": "input", "display": "formatted-value", "display_options": {"format": true}, "width": "half", "note": "Failed attempts so far (a counter)"},
+ {"collection": "sync_remotes_history", "field": "dead", "sort": 8, "interface": "input", "display": "formatted-value", "display_options": {"format": true}, "width": "half", "note": "Dead letters"},
+ {"collection": "sync_remotes_history", "field": "conflicts", "sort": 9, "interface": "input", "display": "formatted-value", "display_options": {"format": true}, "width": "half", "note": "Concurrent edits logged"},
+ {"collection": "sync_remotes_history", "field": "lag_seconds", "sort": 10, "interface": "input", "display": "formatted-value", "display_options": {"format": true, "suffix": " s"}, "width": "half", "note": "Age of the oldest queued change"},
+ {"collection": "sync_dead_letters", "field": "id", "sort": 0, "interface": "input", "display": "formatted-value", "display_options": {"format": true}, "width": "half", "note": "Dead letter id, as directus_sync.replay and discard_dead_letters take it"},
+ {"collection": "sync_dead_letters", "field": "remote", "sort": 1, "interface": "input", "display": "formatted-value", "display_options": null, "width": "half", "note": "The remote that refused the change"},
+ {"collection": "sync_dead_letters", "field": "operation", "sort": 2, "interface": "select-dropdown", "options": {"choices": [{"text": "Create", "value": "create"}, {"text": "Update", "value": "update"}, {"text": "Delete", "value": "delete"}]}, "display": "labels", "display_options": {"showAsDot": false, "choices": [{"text": "Create", "value": "create", "foreground": "#FFFFFF", "background": "#2ECDA7"}, {"text": "Update", "value": "update", "foreground": "#FFFFFF", "background": "#3399FF"}, {"text": "Delete", "value": "delete", "foreground": "#FFFFFF", "background": "#E35169"}]}, "width": "half", "note": "What was sent"},
+ {"collection": "sync_dead_letters", "field": "collection", "sort": 3, "interface": "input", "display": "formatted-value", "display_options": null, "width": "half", "note": "The item's collection"},
+ {"collection": "sync_dead_letters", "field": "item_key", "sort": 4, "interface": "input", "display": "formatted-value", "display_options": null, "width": "half", "note": "The item's primary key"},
+ {"collection": "sync_dead_letters", "field": "http_status", "sort": 5, "interface": "input", "display": "formatted-value", "display_options": {"format": true}, "width": "half", "note": "The remote's HTTP status"},
+ {"collection": "sync_dead_letters", "field": "error_code", "sort": 6, "interface": "input", "display": "formatted-value", "display_options": null, "width": "half", "note": "Directus's error code (extensions.code)"},
+ {"collection": "sync_dead_letters", "field": "error_message", "sort": 7, "interface": "input-multiline", "display": "formatted-value", "display_options": null, "width": "full", "note": "The remote's message"},
+ {"collection": "sync_dead_letters", "field": "payload", "sort": 8, "special": "cast-json", "interface": "input-code", "options": {"language": "JSON"}, "display": "raw", "width": "full", "note": "The fields that were sent"},
+ {"collection": "sync_dead_letters", "field": "queued_at", "sort": 9, "interface": "datetime", "display": "datetime", "display_options": {"relative": true}, "width": "half", "note": "When the change was made"},
+ {"collection": "sync_dead_letters", "field": "failed_at", "sort": 10, "interface": "datetime", "display": "datetime", "display_options": {"relative": true}, "width": "half", "note": "When the remote refused it"},
+ {"collection": "sync_conflicts", "field": "id", "sort": 0, "interface": "input", "display": "formatted-value", "display_options": {"format": true}, "width": "half", "note": "Conflict id"},
+ {"collection": "sync_conflicts", "field": "remote", "sort": 1, "interface": "input", "display": "formatted-value", "display_options": null, "width": "half", "note": "The remote whose change met ours (empty: not known)"},
+ {"collection": "sync_conflicts", "field": "collection", "sort": 2, "interface": "input", "display": "formatted-value", "display_options": null, "width": "half", "note": "The item's collection"},
+ {"collection": "sync_conflicts", "field": "item_key", "sort": 3, "interface": "input", "display": "formatted-value", "display_options": null, "width": "half", "note": "The item's primary key"},
+ {"collection": "sync_conflicts", "field": "field", "sort": 4, "interface": "input", "display": "formatted-value", "display_options": null, "width": "half", "note": "The field both changed (empty: the whole item)"},
+ {"collection": "sync_conflicts", "field": "kind", "sort": 5, "interface": "select-dropdown", "options": {"choices": [{"text": "Update / update", "value": "update_update"}, {"text": "Update / delete", "value": "update_delete"}, {"text": "Insert / insert", "value": "insert_insert"}]}, "display": "labels", "display_options": {"showAsDot": false, "choices": [{"text": "Update / update", "value": "update_update", "foreground": "#FFFFFF", "background": "#3399FF"}, {"text": "Update / delete", "value": "update_delete", "foreground": "#FFFFFF", "background": "#FFA439"}, {"text": "Insert / insert", "value": "insert_insert", "foreground": "#FFFFFF", "background": "#E35169"}]}, "width": "half", "note": "update_update: both changed the field; update_delete: an update met a delete; insert_insert: both made the key"},
+ {"collection": "sync_conflicts", "field": "winner", "sort": 6, "interface": "select-dropdown", "options": {"choices": [{"text": "Local", "value": "local"}, {"text": "Remote", "value": "remote"}]}, "display": "labels", "display_options": {"showAsDot": false, "choices": [{"text": "Local", "value": "local", "foreground": "#FFFFFF", "background": "#2ECDA7"}, {"text": "Remote", "value": "remote", "foreground": "#FFFFFF", "background": "#3399FF"}]}, "width": "half", "note": "Whose value both instances kept"},
+ {"collection": "sync_conflicts", "field": "local_value", "sort": 7, "special": "cast-json", "interface": "input-code", "options": {"language": "JSON"}, "display": "raw", "width": "half", "note": "This instance's value"},
+ {"collection": "sync_conflicts", "field": "remote_value", "sort": 8, "special": "cast-json", "interface": "input-code", "options": {"language": "JSON"}, "display": "raw", "width": "half", "note": "The remote's value"},
+ {"collection": "sync_conflicts", "field": "local_clock", "sort": 9, "interface": "input", "display": "formatted-value", "display_options": null, "width": "half", "note": "This instance's clock of the field (collections with clocks)"},
+ {"collection": "sync_conflicts", "field": "remote_clock", "sort": 10, "interface": "input", "display": "formatted-value", "display_options": null, "width": "half", "note": "The remote's clock of the field"},
+ {"collection": "sync_conflicts", "field": "detected_at", "sort": 11, "interface": "datetime", "display": "datetime", "display_options": {"relative": true}, "width": "half", "note": "When the conflict was seen"}]$json$::json $fields$;
+
+/*
+ * Turns the app status on: the tables (made once), their registration in
+ * Directus (a folder "sync_status" holding the four collections, their
+ * fields with interfaces and displays, all read-only, and each
+ * collection's default layout, refreshed every 10 s in the app), SELECT for
+ * Directus's role (the owner of directus_collections) and nobody else, and
+ * a first refresh. Again: makes what is missing (a row an administrator
+ * deleted), keeps what is there. No permission is granted to any Directus
+ * role or policy: only administrators see the collections.
+ */
+CREATE FUNCTION directus_sync.enable_app_status() RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    directus_role text;
+    t text;
+    ours text[] := ARRAY['sync_remotes_status', 'sync_remotes_history', 'sync_dead_letters', 'sync_conflicts'];
+    granted text;
+    collections json := $json$[
+ {"collection": "sync_status", "icon": "sync", "sort": null, "group": null, "display_template": null,
+  "note": "directus_sync: replication to other Directus instances (read-only)"},
+ {"collection": "sync_remotes_status", "icon": "monitor_heart", "sort": 1, "group": "sync_status",
+  "display_template": "{{remote}} ({{state}})",
+  "note": "Each remote: queued, delivered and failed changes, dead letters, conflicts, last error (directus_sync.remote_status, a few seconds behind)"},
+ {"collection": "sync_remotes_history", "icon": "monitoring", "sort": 2, "group": "sync_status",
+  "display_template": "{{remote}} {{sampled_at}}",
+  "note": "Samples of each remote's figures over time, for Insights panels"},
+ {"collection": "sync_dead_letters", "icon": "error", "sort": 3, "group": "sync_status",
+  "display_template": "{{remote}}: {{operation}} {{collection}} {{item_key}}",
+  "note": "Changes a remote refused for good, with its answer; replay or discard them with directus_sync.replay or discard_dead_letters"},
+ {"collection": "sync_conflicts", "icon": "call_split", "sort": 4, "group": "sync_status",
+  "display_template": "{{collection}} {{item_key}} {{field}}",
+  "note": "Concurrent edits of the same field here and on a remote, and which value both kept"}]$json$;
+    fields json;
+    presets json := $json$[
+ {"collection": "sync_remotes_status", "sort": ["remote"],
+  "fields": ["remote", "state", "queued", "delivered", "failed", "dead", "conflicts", "lag_seconds", "last_success_at", "last_error"]},
+ {"collection": "sync_remotes_history", "sort": ["-sampled_at"],
+  "fields": ["sampled_at", "remote", "queued", "delivered", "failed", "dead", "conflicts", "lag_seconds"]},
+ {"collection": "sync_dead_letters", "sort": ["-failed_at"],
+  "fields": ["failed_at", "remote", "operation", "collection", "item_key", "http_status", "error_code", "error_message"]},
+ {"collection": "sync_conflicts", "sort": ["-detected_at"],
+  "fields": ["detected_at", "remote", "collection", "item_key", "field", "kind", "winner", "local_value", "remote_value"]}]$json$;
+BEGIN
+    PERFORM directus_sync._app_status_directus();
+    SELECT quote_ident(pg_get_userbyid(c.relowner)) INTO directus_role
+      FROM pg_class c WHERE c.oid = '@extschema@.directus_collections'::regclass;
+
+    FOREACH t IN ARRAY ours || 'sync_status'::text LOOP
+        IF to_regclass(format('%s.%I', '@extschema@', t)) IS NOT NULL AND directus_sync._app_status_table(t) IS NULL THEN
+            RAISE EXCEPTION 'relation "%" exists in schema % and was not made by directus_sync', t, '@extschema@'
+                USING ERRCODE = 'duplicate_table',
+                      HINT = 'Rename or drop it, then call enable_app_status again.';
+        END IF;
+    END LOOP;
+
+    IF directus_sync._app_status_table('sync_remotes_status') IS NULL THEN
+        CREATE TABLE @extschema@.sync_remotes_status (
+            id              integer PRIMARY KEY,     -- directus_sync.remote.id
+            remote          text NOT NULL,
+            state           text NOT NULL,           -- idle, sending, error, backing_off, paused, disabled
+            enabled         boolean NOT NULL,
+            paused          boolean NOT NULL,
+            queued          bigint NOT NULL,
+            in_flight       integer NOT NULL,
+            delivered       bigint NOT NULL,
+            failed          bigint NOT NULL,
+            dead            bigint NOT NULL,
+            conflicts       bigint NOT NULL,
+            lag_seconds     bigint,
+            last_success_at timestamptz,
+            last_error      text,
+            last_error_at   timestamptz,
+            retry_at        timestamptz,
+            clock_offset_ms bigint,
+            resync          jsonb,
+            changed_at      timestamptz NOT NULL
+        );
+        COMMENT ON TABLE @extschema@.sync_remotes_status IS
+            'directus_sync app status: directus_sync.remote_status per remote, kept current by the worker (read-only)';
+    END IF;
+    IF directus_sync._app_status_table('sync_remotes_history') IS NULL THEN
+        CREATE TABLE @extschema@.sync_remotes_history (
+            id          bigserial PRIMARY KEY,
+            remote_id   integer NOT NULL,
+            remote      text NOT NULL,
+            sampled_at  timestamptz NOT NULL,
+            queued      bigint NOT NULL,
+            in_flight   integer NOT NULL,
+            delivered   bigint NOT NULL,
+            failed      bigint NOT NULL,
+            dead        bigint NOT NULL,
+            conflicts   bigint NOT NULL,
+            lag_seconds bigint
+        );
+        CREATE INDEX sync_remotes_history_remote_idx ON @extschema@.sync_remotes_history (remote_id, sampled_at);
+        CREATE INDEX sync_remotes_history_sampled_idx ON @extschema@.sync_remotes_history (sampled_at);
+        COMMENT ON TABLE @extschema@.sync_remotes_history IS
+            'directus_sync app status: samples of sync_remotes_status over time, for Insights (read-only)';
+    END IF;
+    IF directus_sync._app_status_table('sync_dead_letters') IS NULL THEN
+        CREATE TABLE @extschema@.sync_dead_letters (
+            id            bigint PRIMARY KEY,        -- directus_sync.dead_letter.id
+            remote        text NOT NULL,
+            collection    text NOT NULL,
+            item_key      text NOT NULL,
+            operation     text NOT NULL,             -- create, update, delete
+            http_status   integer,
+            error_code    text,
+            error_message text,
+            payload       json,
+            queued_at     timestamptz NOT NULL,
+            failed_at     timestamptz NOT NULL
+        );
+        COMMENT ON TABLE @extschema@.sync_dead_letters IS
+            'directus_sync app status: directus_sync.dead_letter, kept current by the worker (read-only)';
+    END IF;
+    IF directus_sync._app_status_table('sync_conflicts') IS NULL THEN
+        CREATE TABLE @extschema@.sync_conflicts (
+            id           bigint PRIMARY KEY,         -- directus_sync.conflict.id
+            remote       text,
+            collection   text NOT NULL,
+            item_key     text NOT NULL,
+            field        text,
+            kind         text NOT NULL,
+            winner       text NOT NULL,
+            local_value  jsonb,
+            remote_value jsonb,
+            local_clock  text,
+            remote_clock text,
+            detected_at  timestamptz NOT NULL
+        );
+        COMMENT ON TABLE @extschema@.sync_conflicts IS
+            'directus_sync app status: directus_sync.conflict, kept current by the worker (read-only)';
+    END IF;
+    FOREACH t IN ARRAY ours LOOP
+        EXECUTE format('REVOKE ALL ON %s FROM PUBLIC', directus_sync._app_status_table(t));
+        EXECUTE format('GRANT SELECT ON %s TO %s', directus_sync._app_status_table(t), directus_role);
+        IF NOT EXISTS (SELECT FROM pg_trigger WHERE tgrelid = directus_sync._app_status_table(t)
+                                                AND tgname = 'directus_sync_read_only') THEN
+            EXECUTE format('CREATE TRIGGER directus_sync_read_only BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON %s
+                            FOR EACH STATEMENT EXECUTE FUNCTION directus_sync._app_status_guard()',
+                           directus_sync._app_status_table(t));
+        END IF;
+    END LOOP;
+
+    -- Directus's meta rows: what is missing is made, what is there is kept.
+    PERFORM FROM directus_sync._query_as_owner('@extschema@.directus_collections',
+        'INSERT INTO @extschema@.directus_collections
+                (collection, icon, note, display_template, hidden, singleton, accountability, sort, "group", collapse)
+         SELECT c.collection, c.icon, c.note, c.display_template, false, false, NULL, c.sort, c."group", ''open''
+           FROM json_to_recordset($1[1]::json)
+                AS c(collection text, icon text, note text, display_template text, sort integer, "group" text)
+          WHERE NOT EXISTS (SELECT FROM @extschema@.directus_collections x WHERE x.collection = c.collection)
+         RETURNING 1',
+        ARRAY[collections::text]) AS r(one integer);
+
+    fields := directus_sync._app_status_fields();
+    PERFORM FROM directus_sync._query_as_owner('@extschema@.directus_fields',
+        'INSERT INTO @extschema@.directus_fields
+                (collection, field, special, interface, options, display, display_options, readonly, hidden, sort, width, note)
+         SELECT f.collection, f.field, f.special, f.interface, f.options, f.display, f.display_options, true,
+                coalesce(f.hidden, false), f.sort, coalesce(f.width, ''full''), f.note
+           FROM json_to_recordset($1[1]::json)
+                AS f(collection text, field text, special text, interface text, options json, display text,
+                     display_options json, hidden boolean, sort integer, width text, note text)
+          WHERE NOT EXISTS (SELECT FROM @extschema@.directus_fields x
+                             WHERE x.collection = f.collection AND x.field = f.field)
+          ORDER BY f.collection, f.sort
+         RETURNING 1',
+        ARRAY[fields::text]) AS r(one integer);
+
+    -- Each collection's default layout (of no user, role or bookmark): the
+    -- useful columns, the newest first, refreshed every 10 s.
+    PERFORM FROM directus_sync._query_as_owner('@extschema@.directus_presets',
+        'INSERT INTO @extschema@.directus_presets (collection, "user", role, bookmark, layout, layout_query, refresh_interval)
+         SELECT p.collection, NULL, NULL, NULL, ''tabular'',
+                json_build_object(''tabular'', json_build_object(''fields'', p.fields, ''sort'', p.sort, ''page'', 1)),
+                CASE WHEN p.collection = ''sync_remotes_history'' THEN 60 ELSE 10 END
+           FROM json_to_recordset($1[1]::json) AS p(collection text, fields json, sort json)
+          WHERE NOT EXISTS (SELECT FROM @extschema@.directus_presets x
+                             WHERE x.collection = p.collection AND x."user" IS NULL AND x.role IS NULL
+                               AND x.bookmark IS NULL)
+         RETURNING 1',
+        ARRAY[presets::text]) AS r(one integer);
+
+    -- Permissions someone else gave a role or policy on them: said, not undone.
+    SELECT string_agg(DISTINCT r.collection, ', ') INTO granted
+      FROM directus_sync._query_as_owner('@extschema@.directus_permissions',
+               'SELECT collection::text FROM @extschema@.directus_permissions WHERE collection = ANY ($1)',
+               ours || 'sync_status'::text) AS r(collection text);
+    IF granted IS NOT NULL THEN
+        RAISE NOTICE 'directus_permissions grants access to %: users other than administrators see what they grant', granted
+            USING HINT = 'Delete those permissions in Directus (Settings, Access Policies) unless they are meant.';
+    END IF;
+
+    PERFORM directus_sync._app_status_refresh();
+    PERFORM directus_sync._wake_at_commit();
+    RAISE NOTICE 'Directus shows the collections of folder "sync_status" to administrators once it reloads its schema'
+        USING HINT = 'POST /utils/cache/clear?system=true as an admin of this Directus, or restart it.';
+END
+$$;
+COMMENT ON FUNCTION directus_sync.enable_app_status() IS
+    'Shows replication status to Directus administrators: tables sync_remotes_status, sync_remotes_history, sync_dead_letters and sync_conflicts in Directus''s schema, registered as read-only collections in folder sync_status, kept current by the worker';
+
+/*
+ * Turns the app status off: Directus's rows about the collections (presets
+ * and permissions of every user, role and policy, fields, the collections
+ * and the folder) and the tables. Without it, says so and does nothing.
+ */
+CREATE FUNCTION directus_sync.disable_app_status() RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    ours text[] := ARRAY['sync_remotes_status', 'sync_remotes_history', 'sync_dead_letters', 'sync_conflicts', 'sync_status'];
+    t text;
+    found_any boolean := false;
+    n bigint;
+    directus_tables text[] := ARRAY['directus_presets', 'directus_permissions', 'directus_fields'];
+BEGIN
+    FOREACH t IN ARRAY directus_tables LOOP
+        IF to_regclass(format('%s.%I', '@extschema@', t)) IS NOT NULL THEN
+            SELECT count(*) INTO n FROM directus_sync._query_as_owner(format('%s.%I', '@extschema@', t)::regclass,
+                format('DELETE FROM %s.%I WHERE collection = ANY ($1) RETURNING 1', '@extschema@', t),
+                ours) AS r(one integer);
+            found_any := found_any OR n > 0;
+        END IF;
+    END LOOP;
+    IF to_regclass('@extschema@.directus_collections') IS NOT NULL THEN
+        SELECT count(*) INTO n FROM directus_sync._query_as_owner('@extschema@.directus_collections',
+            'DELETE FROM @extschema@.directus_collections WHERE collection = ANY ($1) RETURNING 1',
+            ours) AS r(one integer);
+        found_any := found_any OR n > 0;
+    END IF;
+    FOREACH t IN ARRAY ours[1:4] LOOP
+        IF directus_sync._app_status_table(t) IS NOT NULL THEN
+            EXECUTE format('DROP TABLE %s', directus_sync._app_status_table(t));
+            found_any := true;
+        END IF;
+    END LOOP;
+    IF NOT found_any THEN
+        RAISE NOTICE 'the app status is not enabled: nothing to remove';
+    ELSIF to_regclass('@extschema@.directus_collections') IS NOT NULL THEN
+        RAISE NOTICE 'Directus forgets the collections of folder "sync_status" once it reloads its schema'
+            USING HINT = 'POST /utils/cache/clear?system=true as an admin of this Directus, or restart it.';
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION directus_sync.disable_app_status() IS
+    'Removes what enable_app_status made: the four tables and their collections, fields, presets and permissions in Directus';
+
+REVOKE ALL ON FUNCTION directus_sync._app_status_table(text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION directus_sync._app_status_guard() FROM PUBLIC;
+REVOKE ALL ON FUNCTION directus_sync._app_status_refresh() FROM PUBLIC;
+REVOKE ALL ON FUNCTION directus_sync._app_status_directus() FROM PUBLIC;
+REVOKE ALL ON FUNCTION directus_sync._app_status_fields() FROM PUBLIC;
+REVOKE ALL ON FUNCTION directus_sync.enable_app_status() FROM PUBLIC;
+REVOKE ALL ON FUNCTION directus_sync.disable_app_status() FROM PUBLIC;

@@ -42,6 +42,10 @@ int			max_clock_skew_setting = 5000;
 int			clock_test_offset_setting = 0;
 static int	conflict_retention_setting = 30 * 24 * 3600;
 static int	tombstone_retention_setting = 7 * 24 * 3600;
+int			app_status_interval_setting = 5000;
+static int	app_status_sample_interval_setting = 60;
+static int	app_status_history_setting = 7 * 24 * 3600;
+static bool app_status_writer_setting = false;
 
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
@@ -173,6 +177,51 @@ define_clock_settings(void)
 							NULL, NULL, NULL);
 }
 
+/* The settings of the status shown in the Directus app (enable_app_status). */
+static void
+define_app_status_settings(void)
+{
+	DefineCustomIntVariable("directus_sync.app_status_interval",
+							"How often the worker refreshes the status tables of the Directus app.",
+							"Also at once when it goes idle after deliveries. Only with enable_app_status.",
+							&app_status_interval_setting,
+							5000, 1000, 3600 * 1000,
+							PGC_SIGHUP,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("directus_sync.app_status_sample_interval",
+							"How often a sample of each remote's figures goes to sync_remotes_history.",
+							NULL,
+							&app_status_sample_interval_setting,
+							60, 1, 24 * 3600,
+							PGC_SIGHUP,
+							GUC_UNIT_S,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("directus_sync.app_status_history",
+							"How long sync_remotes_history keeps a sample.",
+							"0 keeps no history.",
+							&app_status_history_setting,
+							7 * 24 * 3600, 0, PG_INT32_MAX,
+							PGC_SIGHUP,
+							GUC_UNIT_S,
+							NULL, NULL, NULL);
+
+	/*
+	 * Set only by directus_sync._app_status_refresh (a SET clause): the
+	 * status tables' trigger refuses every other write.
+	 */
+	DefineCustomBoolVariable("directus_sync.app_status_writer",
+							 "Internal: the status tables of the Directus app are being refreshed.",
+							 NULL,
+							 &app_status_writer_setting,
+							 false,
+							 PGC_SUSET,
+							 GUC_NOT_IN_SAMPLE | GUC_NO_SHOW_ALL | GUC_NO_RESET_ALL | GUC_DISALLOW_IN_FILE,
+							 NULL, NULL, NULL);
+}
+
 static void
 define_settings(void)
 {
@@ -210,6 +259,7 @@ define_settings(void)
 
 	define_delivery_settings();
 	define_clock_settings();
+	define_app_status_settings();
 
 	/*
 	 * Settings under directus_sync.* belong to this module: a misspelled one

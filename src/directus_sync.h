@@ -63,6 +63,7 @@ extern int	max_item_attempts_setting;
 extern char *http_proxy_setting;
 extern int	max_clock_skew_setting;
 extern int	clock_test_offset_setting;
+extern int	app_status_interval_setting;
 
 #define MAX_WORKER_DATABASES 32
 

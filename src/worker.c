@@ -36,6 +36,7 @@
 #include "utils/timestamp.h"
 #include "utils/varlena.h"
 
+#include "app_status.h"
 #include "directus.h"
 #include "directus_sync.h"
 #include "http.h"
@@ -208,6 +209,7 @@ finish_windows(void)
 		if (aw->req != NULL || !directus_window_done(aw->win))
 			continue;
 		record_window(aw);
+		app_status_changed();
 		MemoryContextDelete(aw->cxt);
 		active_windows = foreach_delete_current(active_windows, lc);
 		pfree(aw);
@@ -419,6 +421,7 @@ worker_loop(void)
 
 		claim_if_due(&state);
 		start_requests();
+		app_status_refresh(false);
 		if (active_windows != NIL)
 			state.idle_since = 0;
 		if (finish_windows())
@@ -428,6 +431,7 @@ worker_loop(void)
 		else if (active_windows == NIL)
 		{
 			shrink_if_idle(&state);
+			app_status_refresh(true);
 			leave_if_idle(&state);
 			idle_wait(&state);
 		}

@@ -156,3 +156,81 @@ VALUES ('0a000000-0000-4000-8000-000000000001', 'Administrator', 'verified', '$t
 INSERT INTO directus_users (id, email, password, status, role, token)
 VALUES ('0a000000-0000-4000-8000-0000000000a1', 'admin@example.com', NULL, 'active',
         '0a000000-0000-4000-8000-000000000001', 'admin-fixture-token');
+
+-- directus_fields and directus_presets (directus_sync.enable_app_status registers
+-- its collections' fields and their default layouts there), read the same way.
+
+CREATE TABLE directus_fields (
+    id integer NOT NULL,
+    collection character varying(64) NOT NULL,
+    field character varying(64) NOT NULL,
+    special character varying(64),
+    interface character varying(64),
+    options json,
+    display character varying(64),
+    display_options json,
+    readonly boolean DEFAULT false NOT NULL,
+    hidden boolean DEFAULT false NOT NULL,
+    sort integer,
+    width character varying(30) DEFAULT 'full'::character varying,
+    translations json,
+    note text,
+    conditions json,
+    required boolean DEFAULT false,
+    "group" character varying(64),
+    validation json,
+    validation_message text
+);
+
+CREATE SEQUENCE directus_fields_id_seq
+    AS integer
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1;
+
+ALTER SEQUENCE directus_fields_id_seq OWNED BY directus_fields.id;
+
+CREATE TABLE directus_presets (
+    id integer NOT NULL,
+    bookmark character varying(255),
+    "user" uuid,
+    role uuid,
+    collection character varying(64),
+    search character varying(100),
+    layout character varying(100) DEFAULT 'tabular'::character varying,
+    layout_query json,
+    layout_options json,
+    refresh_interval integer,
+    filter json,
+    icon character varying(30) DEFAULT 'bookmark'::character varying,
+    color character varying(255)
+);
+
+CREATE SEQUENCE directus_presets_id_seq
+    AS integer
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1;
+
+ALTER SEQUENCE directus_presets_id_seq OWNED BY directus_presets.id;
+
+ALTER TABLE ONLY directus_fields ALTER COLUMN id SET DEFAULT nextval('directus_fields_id_seq'::regclass);
+
+ALTER TABLE ONLY directus_presets ALTER COLUMN id SET DEFAULT nextval('directus_presets_id_seq'::regclass);
+
+ALTER TABLE ONLY directus_fields
+    ADD CONSTRAINT directus_fields_pkey PRIMARY KEY (id);
+
+ALTER TABLE ONLY directus_presets
+    ADD CONSTRAINT directus_presets_pkey PRIMARY KEY (id);
+
+ALTER TABLE ONLY directus_presets
+    ADD CONSTRAINT directus_presets_role_foreign FOREIGN KEY (role) REFERENCES directus_roles(id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY directus_presets
+    ADD CONSTRAINT directus_presets_user_foreign FOREIGN KEY ("user") REFERENCES directus_users(id) ON DELETE CASCADE;
+

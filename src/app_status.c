@@ -1,0 +1,67 @@
+/*-------------------------------------------------------------------------
+ *
+ * app_status.c
+ *	  The worker keeps the status tables of the Directus app current.
+ *
+ * directus_sync.enable_app_status() makes tables in Directus's schema that
+ * mirror remote_status, the dead letters and the conflicts, for Directus's
+ * administrators to see (docs/directus-app.md). The worker refreshes them
+ * with directus_sync._app_status_refresh(), each time in a short
+ * transaction of its own: every directus_sync.app_status_interval while it
+ * works, and at once when it goes idle after changes were recorded, so
+ * that the figures an administrator sees are never older than that
+ * interval (or the poll interval, when the worker has left an idle
+ * database). The refresh writes nothing when nothing changed, and does
+ * nothing at all when the app status is not enabled. A failing refresh is
+ * logged and rolled back (worker_txn.c); deliveries go on. User
+ * transactions never wait for it: the tables are read, and written by the
+ * worker only.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "executor/spi.h"
+#include "utils/timestamp.h"
+
+#include "app_status.h"
+#include "directus_sync.h"
+#include "worker_txn.h"
+
+static TimestampTz last_refresh = 0;	/* 0: never in this process */
+static bool changed_since_refresh = false;
+
+static void
+refresh(void *arg)
+{
+	(void) arg;
+	/* An older installed version (the worker then ships nothing anyway) lacks the function. */
+	spi_run("SELECT pg_catalog.to_regprocedure('directus_sync._app_status_refresh()') IS NOT NULL",
+			0, NULL, NULL, NULL);
+	if (SPI_processed == 1 && result_int(0, 1))
+		spi_run("SELECT directus_sync._app_status_refresh()", 0, NULL, NULL, NULL);
+}
+
+/* The worker recorded something (a window's outcome): refresh when idle. */
+void
+app_status_changed(void)
+{
+	changed_since_refresh = true;
+}
+
+/*
+ * Refreshes the status tables when app_status_interval has passed since the
+ * last refresh, or, with idle, when something changed since.
+ */
+void
+app_status_refresh(bool idle)
+{
+	TimestampTz now = GetCurrentTimestamp();
+
+	if (!(idle && changed_since_refresh) &&
+		!TimestampDifferenceExceeds(last_refresh, now, app_status_interval_setting))
+		return;
+	last_refresh = now;
+	changed_since_refresh = false;
+	(void) run_transaction("refreshing the status in the Directus app", refresh, NULL);
+}
