@@ -117,7 +117,7 @@ BEGIN
                      WHERE collection = $1[1] AND field = ANY ($1[2:])
                        AND string_to_array(special, '','') && ARRAY[''date-created'', ''date-updated'',
                            ''user-created'', ''user-updated'', ''hash'']',
-                   _check_fields.collection || fields) AS r(field text);
+                   ARRAY[_check_fields.collection] || fields) AS r(field text);
         IF f IS NOT NULL THEN
             RAISE EXCEPTION 'field "%" of collection "%" is set by each Directus instance itself', f, collection
                 USING ERRCODE = 'invalid_parameter_value',
@@ -255,22 +255,50 @@ END
 $$;
 
 -- subscribe gains clocks and key_series, so it is a new function: the
--- roles that could run the old one can run it (kept across the DROP in a
--- setting of this transaction).
+-- roles that could run the old one can run it, those that could grant it
+-- can grant it (kept across the DROP in settings of this transaction; the
+-- grantor becomes the extension's owner).
 DO $$
+DECLARE
+    old_subscribe regprocedure := 'directus_sync.subscribe(text, text, text[], boolean)';
 BEGIN
-    PERFORM set_config('directus_sync_upgrade.subscribe_grantees',
-                       coalesce((SELECT string_agg(quote_ident(pg_get_userbyid(a.grantee)), ', ')
-                                   FROM aclexplode((SELECT proacl FROM pg_proc
-                                                     WHERE oid = 'directus_sync.subscribe(text, text, text[], boolean)'::regprocedure)) a
-                                  WHERE a.privilege_type = 'EXECUTE' AND a.grantee <> 0
-                                    AND a.grantee <> (SELECT proowner FROM pg_proc
-                                                       WHERE oid = 'directus_sync.subscribe(text, text, text[], boolean)'::regprocedure)),
-                                ''),
-                       true);
+    PERFORM set_config('directus_sync_upgrade.subscribe_' || g.kind, coalesce(g.grantees, ''), true)
+       FROM (SELECT k.kind,
+                    (SELECT string_agg(DISTINCT quote_ident(pg_get_userbyid(a.grantee)), ', ')
+                       FROM aclexplode((SELECT proacl FROM pg_proc WHERE oid = old_subscribe)) a
+                      WHERE a.privilege_type = 'EXECUTE' AND a.grantee <> 0
+                        AND a.grantee <> (SELECT proowner FROM pg_proc WHERE oid = old_subscribe)
+                        AND a.is_grantable = (k.kind = 'grantable')) AS grantees
+               FROM unnest(ARRAY['grantees', 'grantable']) AS k(kind)) g;
 END
 $$;
 DROP FUNCTION directus_sync.subscribe(text, text, text[], boolean);
+
+/*
+ * Before subscribe's or alter_remote's defaults give collection coll
+ * clocks: refuses when a remote that does not write here (no inbound user)
+ * ships it without having asked for clocks (subscribe's clocks => true).
+ * Every change of a collection with clocks carries them, and a Directus
+ * without directus_sync refuses them: that whole remote would fail.
+ */
+CREATE FUNCTION directus_sync._check_one_way_subscribers(rid integer, coll text) RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    one_way text;
+BEGIN
+    SELECT min(r.name) INTO one_way
+      FROM directus_sync.subscription s JOIN directus_sync.remote r ON r.id = s.remote_id
+     WHERE s.collection = coll AND s.remote_id <> rid AND r.inbound_user IS NULL AND s.clocks IS NOT TRUE;
+    IF one_way IS NOT NULL THEN
+        RAISE EXCEPTION 'collection "%" would get clocks, and remote "%" ships it without them', coll, one_way
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  DETAIL = 'Every change of a collection with clocks carries them; a Directus without directus_sync refuses them.',
+                  HINT = format('Subscribe remote "%s" with clocks => true once it has directus_sync with enable_clocks, or use clocks => false here.', one_way);
+    END IF;
+END
+$$;
 
 /*
  * Ships the listed fields of a collection to a remote. clocks: NULL turns
@@ -331,18 +359,30 @@ BEGIN
                   DETAIL = 'Key series come with the clocks of a collection (enable_clocks).';
     END IF;
 
-    INSERT INTO directus_sync.subscription AS s (remote_id, collection, relid, key_column, key_is_number, fields, singleton)
-    VALUES (rid, subscribe.collection, rel, key_name, numeric_key, fields, is_singleton)
+    IF clocks IS NULL AND want_clocks AND NOT has_clocks THEN
+        PERFORM directus_sync._check_one_way_subscribers(rid, subscribe.collection);
+    END IF;
+    IF clocks IS NULL AND has_clocks AND NOT two_way THEN
+        RAISE WARNING 'remote "%" gets the clocks of collection "%"', remote, subscribe.collection
+            USING DETAIL = 'Every change of a collection with clocks carries them; a Directus without directus_sync refuses them.',
+                  HINT = 'Run enable_clocks in the remote''s database too.';
+    END IF;
+
+    INSERT INTO directus_sync.subscription AS s (remote_id, collection, relid, key_column, key_is_number, fields,
+                                                 singleton, clocks)
+    VALUES (rid, subscribe.collection, rel, key_name, numeric_key,
+            ARRAY(SELECT x FROM unnest(fields) WITH ORDINALITY AS u(x, n) ORDER BY n), is_singleton, clocks)
     ON CONFLICT ON CONSTRAINT subscription_pkey DO UPDATE
        SET relid = EXCLUDED.relid, key_column = EXCLUDED.key_column,
-           key_is_number = EXCLUDED.key_is_number, fields = EXCLUDED.fields, singleton = EXCLUDED.singleton;
+           key_is_number = EXCLUDED.key_is_number, fields = EXCLUDED.fields, singleton = EXCLUDED.singleton,
+           clocks = EXCLUDED.clocks;
     -- (with clocks, a sync is known by its signature: no activity needed)
     IF NOT want_clocks THEN
         PERFORM directus_sync._check_tracked(rid, subscribe.collection);
     END IF;
     IF want_clocks AND (NOT has_clocks OR clocks IS NOT NULL OR subscribe.key_series IS NOT NULL) THEN
         PERFORM directus_sync.enable_clocks(subscribe.collection,
-                    coalesce(subscribe.key_series, CASE WHEN two_way AND NOT has_clocks THEN true END));
+                    coalesce(subscribe.key_series, CASE WHEN clocks IS NULL AND two_way AND NOT has_clocks THEN true END));
     END IF;
     PERFORM directus_sync._apply_config(ARRAY[rel]);
 END
@@ -355,6 +395,10 @@ BEGIN
     IF current_setting('directus_sync_upgrade.subscribe_grantees') <> '' THEN
         EXECUTE 'GRANT EXECUTE ON FUNCTION directus_sync.subscribe(text, text, text[], boolean, boolean, boolean) TO '
                 || current_setting('directus_sync_upgrade.subscribe_grantees');
+    END IF;
+    IF current_setting('directus_sync_upgrade.subscribe_grantable') <> '' THEN
+        EXECUTE 'GRANT EXECUTE ON FUNCTION directus_sync.subscribe(text, text, text[], boolean, boolean, boolean) TO '
+                || current_setting('directus_sync_upgrade.subscribe_grantable') || ' WITH GRANT OPTION';
     END IF;
 END
 $$;
@@ -1110,6 +1154,7 @@ AS $$
 DECLARE
     rid integer := directus_sync._remote_id(_alter_remote.name);
     r directus_sync.remote;
+    coll text;
 BEGIN
     PERFORM directus_sync._lock_state(rid);
     SELECT * INTO r FROM directus_sync.remote x WHERE x.id = rid FOR NO KEY UPDATE;
@@ -1144,6 +1189,16 @@ BEGIN
            batch_max_bytes = r.batch_max_bytes, verify_tls = r.verify_tls
      WHERE x.id = r.id;
     IF _alter_remote.inbound_user IS NOT NULL THEN
+        -- the remote writes here now: what it ships with subscribe's defaults
+        -- gets clocks, as subscribe would have given them
+        FOR coll IN SELECT s.collection FROM directus_sync.subscription s
+                     WHERE s.remote_id = r.id AND s.clocks IS NULL
+                       AND NOT EXISTS (SELECT FROM directus_sync.clocked_collection c
+                                        WHERE c.collection = s.collection)
+                     ORDER BY 1 LOOP
+            PERFORM directus_sync._check_one_way_subscribers(r.id, coll);
+            PERFORM directus_sync.enable_clocks(coll, true);
+        END LOOP;
         PERFORM directus_sync._check_tracked(r.id);
     END IF;
     -- A new URL or token may be what a backed-off remote was waiting for.
@@ -1258,6 +1313,7 @@ ALTER EVENT TRIGGER directus_sync_follow_table_alter ENABLE ALWAYS;
 
 REVOKE ALL ON FUNCTION directus_sync._check_tracked(integer, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION directus_sync._inbound_tokens() FROM PUBLIC;
+REVOKE ALL ON FUNCTION directus_sync._check_one_way_subscribers(integer, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION directus_sync._refuse_truncate() FROM PUBLIC;
 REVOKE ALL ON FUNCTION directus_sync._follow_table_ddl() FROM PUBLIC;
 
@@ -1375,6 +1431,11 @@ ALTER TABLE directus_sync.remote ADD COLUMN home uuid DEFAULT directus_sync._nod
 -- forward what they receive unless told not to; remotes made before keep
 -- their setting.
 ALTER TABLE directus_sync.remote ALTER COLUMN forward_inbound SET DEFAULT true;
+-- subscribe remembers its clocks argument (NULL: the defaults, which give a
+-- collection clocks once its remote writes here); those made by 0.2 were
+-- made without clocks, and keep replicating so until enable_clocks.
+ALTER TABLE directus_sync.subscription ADD COLUMN clocks boolean;
+UPDATE directus_sync.subscription SET clocks = false;
 
 /* ---------------------------------------------------------------------------
  * Clocks (src/clock.c) and the merge of an item's states. The groundwork of
@@ -2219,6 +2280,9 @@ BEGIN
     ELSIF array_position(collections, NULL) IS NOT NULL THEN
         RAISE EXCEPTION 'collections must not contain null' USING ERRCODE = 'null_value_not_allowed';
     END IF;
+    -- from 1 up, whatever bounds it came with: the queries below take
+    -- $1[1] for an id and $1[2:] for the collections
+    collections := ARRAY(SELECT x FROM unnest(collections) WITH ORDINALITY AS u(x, n) ORDER BY n);
     SELECT x INTO c FROM unnest(collections) x GROUP BY x HAVING count(*) > 1 ORDER BY x LIMIT 1;
     IF c IS NOT NULL THEN
         RAISE EXCEPTION 'collection "%" is listed twice', c USING ERRCODE = 'duplicate_object';
@@ -2311,7 +2375,7 @@ BEGIN
                                     WHERE p.%1$I = $1[1]::uuid AND p.collection = c.name AND p.action = a.action)
                  ORDER BY c.n, a.m
                 RETURNING 1', owner_column),
-        aid::text || collections) AS r(one integer);
+        ARRAY[aid::text] || collections) AS r(one integer);
     -- Directus caches what an existing user may do (11 and 12 always, 10
     -- with CACHE_ENABLED); a new user it has never seen.
     IF uid = known.user_id AND (added > 0 OR aid IS DISTINCT FROM known.access_id) THEN

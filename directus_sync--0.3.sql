@@ -848,6 +848,7 @@ CREATE TABLE directus_sync.subscription (
     key_is_number boolean NOT NULL,            -- how a key is written in a JSON array of keys
     fields      text[] NOT NULL,
     singleton   boolean NOT NULL DEFAULT false,
+    clocks      boolean,                       -- subscribe's clocks => (NULL: the default, see subscribe)
     PRIMARY KEY (remote_id, collection)
 );
 CREATE INDEX subscription_relid_idx ON directus_sync.subscription (relid);
@@ -1426,6 +1427,7 @@ AS $$
 DECLARE
     rid integer := directus_sync._remote_id(_alter_remote.name);
     r directus_sync.remote;
+    coll text;
 BEGIN
     PERFORM directus_sync._lock_state(rid);
     SELECT * INTO r FROM directus_sync.remote x WHERE x.id = rid FOR NO KEY UPDATE;
@@ -1460,6 +1462,16 @@ BEGIN
            batch_max_bytes = r.batch_max_bytes, verify_tls = r.verify_tls
      WHERE x.id = r.id;
     IF _alter_remote.inbound_user IS NOT NULL THEN
+        -- the remote writes here now: what it ships with subscribe's defaults
+        -- gets clocks, as subscribe would have given them
+        FOR coll IN SELECT s.collection FROM directus_sync.subscription s
+                     WHERE s.remote_id = r.id AND s.clocks IS NULL
+                       AND NOT EXISTS (SELECT FROM directus_sync.clocked_collection c
+                                        WHERE c.collection = s.collection)
+                     ORDER BY 1 LOOP
+            PERFORM directus_sync._check_one_way_subscribers(r.id, coll);
+            PERFORM directus_sync.enable_clocks(coll, true);
+        END LOOP;
         PERFORM directus_sync._check_tracked(r.id);
     END IF;
     -- A new URL or token may be what a backed-off remote was waiting for.
@@ -1624,7 +1636,7 @@ BEGIN
                      WHERE collection = $1[1] AND field = ANY ($1[2:])
                        AND string_to_array(special, '','') && ARRAY[''date-created'', ''date-updated'',
                            ''user-created'', ''user-updated'', ''hash'']',
-                   _check_fields.collection || fields) AS r(field text);
+                   ARRAY[_check_fields.collection] || fields) AS r(field text);
         IF f IS NOT NULL THEN
             RAISE EXCEPTION 'field "%" of collection "%" is set by each Directus instance itself', f, collection
                 USING ERRCODE = 'invalid_parameter_value',
@@ -1699,6 +1711,32 @@ END
 $$;
 
 /*
+ * Before subscribe's or alter_remote's defaults give collection coll
+ * clocks: refuses when a remote that does not write here (no inbound user)
+ * ships it without having asked for clocks (subscribe's clocks => true).
+ * Every change of a collection with clocks carries them, and a Directus
+ * without directus_sync refuses them: that whole remote would fail.
+ */
+CREATE FUNCTION directus_sync._check_one_way_subscribers(rid integer, coll text) RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    one_way text;
+BEGIN
+    SELECT min(r.name) INTO one_way
+      FROM directus_sync.subscription s JOIN directus_sync.remote r ON r.id = s.remote_id
+     WHERE s.collection = coll AND s.remote_id <> rid AND r.inbound_user IS NULL AND s.clocks IS NOT TRUE;
+    IF one_way IS NOT NULL THEN
+        RAISE EXCEPTION 'collection "%" would get clocks, and remote "%" ships it without them', coll, one_way
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  DETAIL = 'Every change of a collection with clocks carries them; a Directus without directus_sync refuses them.',
+                  HINT = format('Subscribe remote "%s" with clocks => true once it has directus_sync with enable_clocks, or use clocks => false here.', one_way);
+    END IF;
+END
+$$;
+
+/*
  * Ships the listed fields of a collection to a remote. clocks: NULL turns
  * the collection's clocks on (enable_clocks) when the remote writes here
  * too (it has an inbound user), since edits made on both sides converge
@@ -1757,18 +1795,30 @@ BEGIN
                   DETAIL = 'Key series come with the clocks of a collection (enable_clocks).';
     END IF;
 
-    INSERT INTO directus_sync.subscription AS s (remote_id, collection, relid, key_column, key_is_number, fields, singleton)
-    VALUES (rid, subscribe.collection, rel, key_name, numeric_key, fields, is_singleton)
+    IF clocks IS NULL AND want_clocks AND NOT has_clocks THEN
+        PERFORM directus_sync._check_one_way_subscribers(rid, subscribe.collection);
+    END IF;
+    IF clocks IS NULL AND has_clocks AND NOT two_way THEN
+        RAISE WARNING 'remote "%" gets the clocks of collection "%"', remote, subscribe.collection
+            USING DETAIL = 'Every change of a collection with clocks carries them; a Directus without directus_sync refuses them.',
+                  HINT = 'Run enable_clocks in the remote''s database too.';
+    END IF;
+
+    INSERT INTO directus_sync.subscription AS s (remote_id, collection, relid, key_column, key_is_number, fields,
+                                                 singleton, clocks)
+    VALUES (rid, subscribe.collection, rel, key_name, numeric_key,
+            ARRAY(SELECT x FROM unnest(fields) WITH ORDINALITY AS u(x, n) ORDER BY n), is_singleton, clocks)
     ON CONFLICT ON CONSTRAINT subscription_pkey DO UPDATE
        SET relid = EXCLUDED.relid, key_column = EXCLUDED.key_column,
-           key_is_number = EXCLUDED.key_is_number, fields = EXCLUDED.fields, singleton = EXCLUDED.singleton;
+           key_is_number = EXCLUDED.key_is_number, fields = EXCLUDED.fields, singleton = EXCLUDED.singleton,
+           clocks = EXCLUDED.clocks;
     -- (with clocks, a sync is known by its signature: no activity needed)
     IF NOT want_clocks THEN
         PERFORM directus_sync._check_tracked(rid, subscribe.collection);
     END IF;
     IF want_clocks AND (NOT has_clocks OR clocks IS NOT NULL OR subscribe.key_series IS NOT NULL) THEN
         PERFORM directus_sync.enable_clocks(subscribe.collection,
-                    coalesce(subscribe.key_series, CASE WHEN two_way AND NOT has_clocks THEN true END));
+                    coalesce(subscribe.key_series, CASE WHEN clocks IS NULL AND two_way AND NOT has_clocks THEN true END));
     END IF;
     PERFORM directus_sync._apply_config(ARRAY[rel]);
 END
@@ -2104,6 +2154,9 @@ BEGIN
     ELSIF array_position(collections, NULL) IS NOT NULL THEN
         RAISE EXCEPTION 'collections must not contain null' USING ERRCODE = 'null_value_not_allowed';
     END IF;
+    -- from 1 up, whatever bounds it came with: the queries below take
+    -- $1[1] for an id and $1[2:] for the collections
+    collections := ARRAY(SELECT x FROM unnest(collections) WITH ORDINALITY AS u(x, n) ORDER BY n);
     SELECT x INTO c FROM unnest(collections) x GROUP BY x HAVING count(*) > 1 ORDER BY x LIMIT 1;
     IF c IS NOT NULL THEN
         RAISE EXCEPTION 'collection "%" is listed twice', c USING ERRCODE = 'duplicate_object';
@@ -2196,7 +2249,7 @@ BEGIN
                                     WHERE p.%1$I = $1[1]::uuid AND p.collection = c.name AND p.action = a.action)
                  ORDER BY c.n, a.m
                 RETURNING 1', owner_column),
-        aid::text || collections) AS r(one integer);
+        ARRAY[aid::text] || collections) AS r(one integer);
     -- Directus caches what an existing user may do (11 and 12 always, 10
     -- with CACHE_ENABLED); a new user it has never seen.
     IF uid = known.user_id AND (added > 0 OR aid IS DISTINCT FROM known.access_id) THEN

@@ -176,9 +176,8 @@ configure() {
     fi
     case $1 in
         none) ;;
-        c) sql "SELECT directus_sync.subscribe('$REMOTE', 'articles', $FIELDS)" >/dev/null ;;
-        clocks) sql "SELECT directus_sync.subscribe('$REMOTE', 'articles', $FIELDS)" >/dev/null
-                sql "SELECT directus_sync.enable_clocks('articles', key_series => false)" >/dev/null ;;
+        c) sql "SELECT directus_sync.subscribe('$REMOTE', 'articles', $FIELDS, clocks => false)" >/dev/null ;;
+        clocks) sql "SELECT directus_sync.subscribe('$REMOTE', 'articles', $FIELDS, clocks => true, key_series => false)" >/dev/null ;;
         plpgsql) sql "CREATE TRIGGER replication_bench_plpgsql AFTER INSERT OR UPDATE OR DELETE ON public.articles
                       FOR EACH ROW EXECUTE FUNCTION public.replication_bench_plpgsql_capture($REMOTE_ID)" ;;
     esac

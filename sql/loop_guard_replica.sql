@@ -16,7 +16,7 @@ SELECT directus_sync.add_remote('b', 'http://127.0.0.1:9', 't', forward_inbound 
                                 inbound_user => '11111111-1111-1111-1111-111111111111') IS NOT NULL AS added;
 SELECT directus_sync.add_remote('c', 'http://127.0.0.1:9', 't') IS NOT NULL AS added;
 SELECT directus_sync.subscribe('b', 'lg_articles', ARRAY['title'], clocks => false);
-SELECT directus_sync.subscribe('c', 'lg_articles', ARRAY['title']);
+SELECT directus_sync.subscribe('c', 'lg_articles', ARRAY['title'], clocks => false);
 INSERT INTO lg_articles VALUES (1, 'one');
 TRUNCATE directus_sync.outbox;
 

@@ -10,7 +10,7 @@ CREATE TABLE articles (
 SELECT directus_sync.add_remote('b', 'http://127.0.0.1:9', 't', forward_inbound => false) IS NOT NULL AS added;
 SELECT directus_sync.add_remote('c', 'http://127.0.0.1:9', 't') IS NOT NULL AS added;
 SELECT directus_sync.subscribe('b', 'articles',
-       ARRAY['title', 'body', 'n', 'published', 'at', 'day', 'meta', 'doc', 'ref', 'tags']);
+       ARRAY['title', 'body', 'n', 'published', 'at', 'day', 'meta', 'doc', 'ref', 'tags'], clocks => false);
 SELECT directus_sync.subscribe('c', 'articles', ARRAY['title']);
 
 CREATE VIEW queue AS

@@ -192,7 +192,7 @@ CREATE TABLE directus_collections (collection varchar(64) PRIMARY KEY, singleton
 CREATE TABLE directus_activity (id serial PRIMARY KEY, "user" uuid, collection varchar(64), item varchar(255));
 CREATE TABLE untracked (id integer PRIMARY KEY, title text);
 INSERT INTO directus_collections VALUES ('untracked', false, NULL);
-SELECT directus_sync.subscribe('c2', 'untracked', ARRAY['title']);
+SELECT directus_sync.subscribe('c2', 'untracked', ARRAY['title'], clocks => false);
 SELECT directus_sync.alter_remote('c2', inbound_user => '8c1a3a3e-8f43-4d4e-b1a4-0b6a0c0d7e11');
 \echo :LAST_ERROR_SQLSTATE
 SELECT directus_sync.unsubscribe('c2', 'untracked');

@@ -45,8 +45,9 @@ SELECT r.name AS remote, strpos(o.payload::text, 'directus_sync_meta') > 0 AS ca
 -- given them (docs/sql-api.md: clocks NULL, inbound_user yes).
 SELECT directus_sync.subscribe('later', 'later_uuid', ARRAY['title']);
 -- (or refuses to make the remote two-way while the collection has none)
-SELECT pg_temp.try($$SELECT directus_sync.alter_remote('later', inbound_user => '00000000-0000-0000-0000-00000000000c')$$) <> 'ok'
-       OR EXISTS (SELECT FROM directus_sync.clocked_collection WHERE collection = 'later_uuid') AS two_way_has_clocks;
+-- (two statements: one statement's snapshot would not see what try() wrote)
+SELECT pg_temp.try($$SELECT directus_sync.alter_remote('later', inbound_user => '00000000-0000-0000-0000-00000000000c')$$) AS made_two_way;
+SELECT EXISTS (SELECT FROM directus_sync.clocked_collection WHERE collection = 'later_uuid') AS two_way_has_clocks;
 
 -- 3. docs/sql-api.md: clocks => true with key_series NULL gives "a series
 -- when set_instance was run, else a warning", whatever the remote.
