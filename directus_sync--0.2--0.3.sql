@@ -1071,6 +1071,52 @@ REVOKE ALL ON FUNCTION directus_sync._queued_tids(integer, bigint[]) FROM PUBLIC
  * followed and a dropped table takes its subscriptions along, visibly.
  */
 /*
+ * Whether Directus tracks no activity for collection coll (its
+ * accountability is off): only there does a signature tell a sync's write
+ * (src/sync_signature.c); elsewhere Directus's activity row does, and a
+ * signed directus_sync_meta, kept in its revisions, could be replayed.
+ * False without Directus's tables.
+ */
+CREATE FUNCTION directus_sync._accountability_off(coll text) RETURNS boolean
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    off boolean;
+BEGIN
+    IF to_regclass('@extschema@.directus_collections') IS NULL THEN
+        RETURN false;
+    END IF;
+    SELECT r.off INTO off
+      FROM directus_sync._query_as_owner('@extschema@.directus_collections',
+               'SELECT accountability IS NULL FROM @extschema@.directus_collections WHERE collection = $1[1]',
+               ARRAY[coll]) AS r(off boolean);
+    RETURN coalesce(off, false);
+END
+$$;
+
+/*
+ * An inbound user belongs to one remote: its writes (and the signatures
+ * made with its token) name the remote they came from.
+ */
+CREATE FUNCTION directus_sync._check_inbound_user(rid integer, inbound uuid) RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    other text;
+BEGIN
+    SELECT min(x.name) INTO other FROM directus_sync.remote x
+     WHERE x.inbound_user = inbound AND x.id IS DISTINCT FROM rid;
+    IF other IS NOT NULL THEN
+        RAISE EXCEPTION 'user % is the inbound user of remote "%" already', inbound, other
+            USING ERRCODE = 'unique_violation',
+                  HINT = 'Each remote writes here as a sync user of its own.';
+    END IF;
+END
+$$;
+
+/*
  * The static tokens of the remotes' inbound users (directus_users.token,
  * read as that table's owner): the keys that sign a sync's clocks
  * (src/sync_signature.c). Only the extension's owner may run it.
@@ -1172,6 +1218,7 @@ BEGIN
     r.batch_max_bytes := coalesce(_alter_remote.batch_max_bytes, r.batch_max_bytes);
     r.verify_tls := coalesce(_alter_remote.verify_tls, r.verify_tls);
     PERFORM directus_sync._check_remote(r);
+    PERFORM directus_sync._check_inbound_user(r.id, r.inbound_user);
     IF _alter_remote.url IS NOT NULL AND _alter_remote.token IS NULL
        AND r.url <> (SELECT x.url FROM directus_sync.remote x WHERE x.id = r.id) THEN
         RAISE EXCEPTION 'a new URL for remote "%" needs its token too', r.name
@@ -1313,6 +1360,8 @@ ALTER EVENT TRIGGER directus_sync_follow_table_alter ENABLE ALWAYS;
 
 REVOKE ALL ON FUNCTION directus_sync._check_tracked(integer, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION directus_sync._inbound_tokens() FROM PUBLIC;
+REVOKE ALL ON FUNCTION directus_sync._accountability_off(text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION directus_sync._check_inbound_user(integer, uuid) FROM PUBLIC;
 REVOKE ALL ON FUNCTION directus_sync._check_one_way_subscribers(integer, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION directus_sync._refuse_truncate() FROM PUBLIC;
 REVOKE ALL ON FUNCTION directus_sync._follow_table_ddl() FROM PUBLIC;
@@ -1729,6 +1778,7 @@ BEGIN
     r.batch_max_bytes := _add_remote.batch_max_bytes;
     r.verify_tls := _add_remote.verify_tls;
     PERFORM directus_sync._check_remote(r);
+    PERFORM directus_sync._check_inbound_user(NULL, r.inbound_user);
     IF EXISTS (SELECT FROM directus_sync.remote x WHERE x.name = r.name) THEN
         RAISE EXCEPTION 'remote "%" already exists', r.name
             USING ERRCODE = 'unique_violation',

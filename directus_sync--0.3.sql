@@ -1366,6 +1366,7 @@ BEGIN
     r.batch_max_bytes := _add_remote.batch_max_bytes;
     r.verify_tls := _add_remote.verify_tls;
     PERFORM directus_sync._check_remote(r);
+    PERFORM directus_sync._check_inbound_user(NULL, r.inbound_user);
     IF EXISTS (SELECT FROM directus_sync.remote x WHERE x.name = r.name) THEN
         RAISE EXCEPTION 'remote "%" already exists', r.name
             USING ERRCODE = 'unique_violation',
@@ -1445,6 +1446,7 @@ BEGIN
     r.batch_max_bytes := coalesce(_alter_remote.batch_max_bytes, r.batch_max_bytes);
     r.verify_tls := coalesce(_alter_remote.verify_tls, r.verify_tls);
     PERFORM directus_sync._check_remote(r);
+    PERFORM directus_sync._check_inbound_user(r.id, r.inbound_user);
     IF _alter_remote.url IS NOT NULL AND _alter_remote.token IS NULL
        AND r.url <> (SELECT x.url FROM directus_sync.remote x WHERE x.id = r.id) THEN
         RAISE EXCEPTION 'a new URL for remote "%" needs its token too', r.name
@@ -1643,6 +1645,52 @@ BEGIN
                       DETAIL = 'Directus fills date-created, date-updated, user-created, user-updated and hash fields on every instance.',
                       HINT = 'Leave it out of the fields to ship.';
         END IF;
+    END IF;
+END
+$$;
+
+/*
+ * Whether Directus tracks no activity for collection coll (its
+ * accountability is off): only there does a signature tell a sync's write
+ * (src/sync_signature.c); elsewhere Directus's activity row does, and a
+ * signed directus_sync_meta, kept in its revisions, could be replayed.
+ * False without Directus's tables.
+ */
+CREATE FUNCTION directus_sync._accountability_off(coll text) RETURNS boolean
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    off boolean;
+BEGIN
+    IF to_regclass('@extschema@.directus_collections') IS NULL THEN
+        RETURN false;
+    END IF;
+    SELECT r.off INTO off
+      FROM directus_sync._query_as_owner('@extschema@.directus_collections',
+               'SELECT accountability IS NULL FROM @extschema@.directus_collections WHERE collection = $1[1]',
+               ARRAY[coll]) AS r(off boolean);
+    RETURN coalesce(off, false);
+END
+$$;
+
+/*
+ * An inbound user belongs to one remote: its writes (and the signatures
+ * made with its token) name the remote they came from.
+ */
+CREATE FUNCTION directus_sync._check_inbound_user(rid integer, inbound uuid) RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    other text;
+BEGIN
+    SELECT min(x.name) INTO other FROM directus_sync.remote x
+     WHERE x.inbound_user = inbound AND x.id IS DISTINCT FROM rid;
+    IF other IS NOT NULL THEN
+        RAISE EXCEPTION 'user % is the inbound user of remote "%" already', inbound, other
+            USING ERRCODE = 'unique_violation',
+                  HINT = 'Each remote writes here as a sync user of its own.';
     END IF;
 END
 $$;

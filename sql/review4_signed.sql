@@ -71,15 +71,16 @@ SELECT item_key, payload->>'body' AS body FROM directus_sync.outbox ORDER BY id;
 
 -- 3. A singleton goes as PATCH /items/:c without key (docs/replication.md):
 -- Directus updates whatever row it has, so a's row and ours may have other
--- keys (each Directus made its own). a signs its own key; the write of its
--- sync here must still be taken as a's (else every change of a singleton
--- without accountability fails at commit, forever).
+-- keys (each Directus made its own). The write of a's sync here must still
+-- be taken as a's (else every change of a singleton without accountability
+-- fails at commit, forever): the sender signs a singleton's item without
+-- its key (src/directus_wire.c).
 INSERT INTO directus_collections (collection, accountability, singleton) VALUES ('settings', NULL, true);
 CREATE TABLE settings (id uuid PRIMARY KEY, motto text);
 INSERT INTO settings VALUES ('f0000000-0000-4000-8000-000000000007', 'ours');
 SELECT directus_sync.subscribe('a', 'settings', ARRAY['motto']);
 UPDATE settings SET motto = 'from a',
-       directus_sync_meta = pg_temp.signed('settings', 'f0000000-0000-4000-8000-000000000001',
+       directus_sync_meta = pg_temp.signed('settings', '',
            jsonb_build_object('s', 'dddddddd-0000-4000-8000-00000000000a',
                               'f', jsonb_build_object('motto', pg_temp.stamp(-10))), 'token-a');
 SELECT motto FROM settings;

@@ -541,20 +541,18 @@ render_payload(CaptureSub *sub, const ItemRow *row, const ItemRow *old, ChangeCl
 	return (old == NULL || any) ? buf.data : NULL;
 }
 
-static const char *activity_key(CaptureTable *table, const char *key);
-
 /*
- * Queues a change for a remote: not for the one whose signed sync made it
- * (it has it; the loop guard does the same for a sync it knows by its
- * activity row).
+ * Queues a change for a remote, unless it is signer, whose signed sync made
+ * it (the loop guard does the same for a sync it knows by its activity
+ * row, later).
  */
 static void
-queue_change(CaptureTable *table, CaptureSub *sub, const char *key, SyncOp op, const char *payload)
+queue_change(CaptureTable *table, CaptureSub *sub, const char *key, SyncOp op, const char *payload,
+			 int signer)
 {
 	int64		id;
 
-	if (table->clocks.attnum != 0 &&
-		loop_guard_signed_by(sub->collection, activity_key(table, key)) == sub->remote_id)
+	if (sub->remote_id == signer)
 		return;
 	id = queue_write_change(sub->remote_id, sub->collection, key, op, payload);
 
@@ -832,7 +830,7 @@ stamp_clocks(TriggerData *trigdata)
 		if (clock_row_keep_tombstone(rel, key, activity_key(table, key), signer, deleted))
 			for (int i = 0; i < table->nsubs; i++)
 				queue_change(table, &table->subs[i], key, SYNC_OP_DELETE,
-							 render_delete(table, &table->subs[i], new, desc, deleted));
+							 render_delete(table, &table->subs[i], new, desc, deleted), signer);
 		return NULL;
 	}
 	result = clock_row_before(rel, &table->clocks, update ? trigdata->tg_trigtuple : NULL, new,
@@ -864,6 +862,7 @@ directus_sync_capture(PG_FUNCTION_ARGS)
 	char	  **payloads;
 	char	   *deleted = NULL;
 	char		scratch[CLOCK_TEXT_LEN + 1];
+	int			signer;
 
 	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_FOR_ROW(trigdata->tg_event) ||
 		TRIGGER_FIRED_INSTEAD(trigdata->tg_event) ||
@@ -895,6 +894,8 @@ directus_sync_capture(PG_FUNCTION_ARGS)
 	/* a changed key: Directus sees another item, created whole */
 	payloads = render_payloads(table, trigdata, tuple, old_key ? NULL : old);
 
+	signer = table->clocks.attnum != 0
+		? loop_guard_take_signer(RelationGetRelationName(trigdata->tg_relation), activity_key(table, key)) : 0;
 	if (TRIGGER_FIRED_BY_DELETE(trigdata->tg_event))
 		deleted = delete_clock(table, trigdata->tg_relation, tuple, key);
 	else if (old_key != NULL)
@@ -905,16 +906,16 @@ directus_sync_capture(PG_FUNCTION_ARGS)
 		CaptureSub *sub = &table->subs[i];
 
 		if (TRIGGER_FIRED_BY_INSERT(trigdata->tg_event))
-			queue_change(table, sub, key, SYNC_OP_CREATE, payloads[i]);
+			queue_change(table, sub, key, SYNC_OP_CREATE, payloads[i], signer);
 		else if (TRIGGER_FIRED_BY_DELETE(trigdata->tg_event))
-			queue_change(table, sub, key, SYNC_OP_DELETE, render_delete(table, sub, tuple, desc, deleted));
+			queue_change(table, sub, key, SYNC_OP_DELETE, render_delete(table, sub, tuple, desc, deleted), signer);
 		else if (old_key != NULL)
 		{
-			queue_change(table, sub, old_key, SYNC_OP_DELETE, render_delete(table, sub, old, desc, deleted));
-			queue_change(table, sub, key, SYNC_OP_CREATE, payloads[i]);
+			queue_change(table, sub, old_key, SYNC_OP_DELETE, render_delete(table, sub, old, desc, deleted), signer);
+			queue_change(table, sub, key, SYNC_OP_CREATE, payloads[i], signer);
 		}
 		else if (payloads[i] != NULL)
-			queue_change(table, sub, key, SYNC_OP_UPDATE, payloads[i]);
+			queue_change(table, sub, key, SYNC_OP_UPDATE, payloads[i], signer);
 	}
 	if (TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event) && old_key == NULL &&
 		table->clocks.attnum != 0 && tombstone_take_write_back(RelationGetRelid(trigdata->tg_relation), key))

@@ -195,7 +195,9 @@ item_payload(const SyncItem *item, const char *sign_key)
 {
 	if (sign_key == NULL)
 		return item->payload;
-	return sync_signature_sign_payload(item->payload, sign_key, item->sub->collection, item->key);
+	/* a singleton goes without its key (sync_signature.c) */
+	return sync_signature_sign_payload(item->payload, sign_key, item->sub->collection,
+									   item->sub->singleton ? "" : item->key);
 }
 
 /*

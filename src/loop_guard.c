@@ -77,8 +77,11 @@ typedef struct QueuedKey
 typedef struct ClockedKey
 {
 	char	   *hash_key;		/* collection \x1f key */
-	bool		by_sync;		/* an inbound user's activity row names it, or a remote signed it */
-	int			signer;			/* the remote whose signature it carried; 0: none */
+	bool		by_sync;		/* an inbound user's activity row names it */
+	int			signer;			/* the remote whose signature its clocks carried; 0: none */
+	SubTransactionId signed_subxact;	/* where the signed write was made */
+	int			pending_signer;	/* the signer of its write whose changes are not queued yet */
+	bool		unsigned_clocks;	/* a write brought clocks no one signed */
 	List	   *conflicts;		/* ClockConflict, logged when by_sync is known */
 	SubTransactionId subxact;	/* where the clocks were written */
 	bool		undone;			/* that subtransaction rolled back: nothing to check */
@@ -123,7 +126,8 @@ check_clocks_came_from_syncs(void)
 	hash_seq_init(&status, clocked_this_xact->table);
 	while ((entry = hash_seq_search(&status)) != NULL)
 	{
-		if (!entry->by_sync && !entry->undone)
+		/* a signature vouches for its own writes, not for unsigned ones of the item */
+		if (!entry->undone && !entry->by_sync && (entry->signer == 0 || entry->unsigned_clocks))
 		{
 			char	   *sep = strchr(entry->hash_key, '\x1f');
 
@@ -202,24 +206,26 @@ clocked_entry(const char *collection, const char *key)
 		entry->undone = false;
 		entry->by_sync = false;
 		entry->signer = 0;
+		entry->pending_signer = 0;
+		entry->unsigned_clocks = false;
 		entry->conflicts = NIL;
 	}
 	return entry;
 }
 
-/* A write whose clocks signer signed: a sync's, by that remote; its conflicts logged now. */
+/*
+ * A write whose clocks signer signed: a sync's, by that remote (the changes
+ * it makes are not queued back to it); its conflicts logged now.
+ */
 static void
 expect_signed_sync(const char *collection, const char *key, List *conflicts, int signer)
 {
 	ClockedKey *entry = clocked_entry(collection, key);
 	AsOwner		as;
 
-	if (!entry->by_sync)
-	{
-		entry->by_sync = true;
-		entry->sync_subxact = GetCurrentSubTransactionId();
-	}
 	entry->signer = signer;
+	entry->signed_subxact = GetCurrentSubTransactionId();
+	entry->pending_signer = signer;
 	if (conflicts == NIL)
 		return;
 	if (SPI_connect() != SPI_OK_CONNECT)
@@ -230,16 +236,25 @@ expect_signed_sync(const char *collection, const char *key, List *conflicts, int
 	SPI_finish();
 }
 
-/* The remote whose signed sync wrote the item in this transaction; 0: none. */
+/*
+ * The remote whose signed sync made the write of the item that the capture
+ * trigger is queueing the changes of (0: none); taken once, so that later
+ * writes of the item in the transaction go to that remote too.
+ */
 int
-loop_guard_signed_by(text *collection, const char *key)
+loop_guard_take_signer(const char *collection, const char *key)
 {
 	ClockedKey *entry;
+	int			signer;
 
 	if (clocked_this_xact == NULL)
 		return 0;
-	entry = keyhash_find(clocked_this_xact, item_hash_key(text_to_cstring(collection), key));
-	return (entry != NULL && !entry->undone && entry->by_sync) ? entry->signer : 0;
+	entry = keyhash_find(clocked_this_xact, item_hash_key(collection, key));
+	if (entry == NULL || entry->undone)
+		return 0;
+	signer = entry->pending_signer;
+	entry->pending_signer = 0;
+	return signer;
 }
 
 /*
@@ -261,6 +276,7 @@ loop_guard_expect_sync(const char *collection, const char *key, List *conflicts,
 	}
 
 	entry = clocked_entry(collection, key);
+	entry->unsigned_clocks = true;
 	old = MemoryContextSwitchTo(TopTransactionContext);
 	entry->conflicts = list_concat(entry->conflicts, copy_conflicts(conflicts));
 	MemoryContextSwitchTo(old);
@@ -355,6 +371,14 @@ at_subtransaction_end(SubXactEvent event, SubTransactionId mySubid, SubTransacti
 				entry->by_sync = false;
 			else
 				entry->sync_subxact = parentSubid;
+		}
+		/* and so does a signed write rolled back */
+		if (entry->signer != 0 && entry->signed_subxact == mySubid)
+		{
+			if (event == SUBXACT_EVENT_ABORT_SUB)
+				entry->signer = entry->pending_signer = 0;
+			else
+				entry->signed_subxact = parentSubid;
 		}
 		if (entry->subxact != mySubid)
 			continue;

@@ -13,7 +13,7 @@ extern void loop_guard_invalidate(Oid relid);
 extern void loop_guard_remember(text *collection, const char *key, int remote_id, int64 id,
 								bool clocked);
 extern void loop_guard_expect_sync(const char *collection, const char *key, List *conflicts, int signer);
-extern int	loop_guard_signed_by(text *collection, const char *key);
+extern int	loop_guard_take_signer(const char *collection, const char *key);
 extern void loop_guard_log_conflicts(int remote_id, const char *collection, const char *key,
 									 List *conflicts);
 

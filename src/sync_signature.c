@@ -15,12 +15,16 @@
  * remote's inbound user's directus_users.token (Directus keeps static
  * tokens so): a signature one of those tokens makes is that remote's sync.
  *
- * What it covers: the item and its clocks, not the values of its fields,
- * which Directus may write in another form than they came in (json text
- * spaced again, a timestamp in the server's zone), so the receiver could
- * not check them. Whoever holds a signed meta could send it again with
- * other values; it travels only in the request (the receiver keeps no
- * "g", and no activity or revision is written for such a collection).
+ * A signature counts only where Directus tracks no activity for the
+ * collection (its accountability is off); elsewhere Directus's activity row
+ * tells a sync, and its revisions keep what a sync sent, signature
+ * included. It covers the item and its clocks, not the values of its
+ * fields, which Directus may write in another form than they came in (json
+ * text spaced again, a timestamp in the server's zone), so the receiver
+ * could not check them: whoever holds a signed meta could send it again
+ * with other values. Where it counts it travels only in the request: the
+ * receiver keeps no "g", and Directus writes no activity or revision. A
+ * signature vouches for the write that carries it only (loop_guard.c).
  *
  *-------------------------------------------------------------------------
  */
@@ -46,34 +50,64 @@
 #define SIGNATURE_MEMBER "g"
 #define SIGNATURE_HEX_LEN (PG_SHA256_DIGEST_LENGTH * 2)
 
-/* The inbound users' tokens, read once per transaction that needs them. */
+/*
+ * What checking signatures reads, once per statement that needs it (a
+ * token changed or an inbound user cleared by an earlier statement of the
+ * transaction counts at once): the inbound users' tokens, and which
+ * collections Directus tracks no activity for.
+ */
 typedef struct InboundToken
 {
 	int			remote_id;
 	char	   *token;
 } InboundToken;
 
+typedef struct CollectionTracking
+{
+	char	   *collection;
+	bool		accountability_off;
+} CollectionTracking;
+
+static MemoryContext statement_cxt = NULL;	/* in TopTransactionContext */
+static CommandId statement_cid;
 static List *inbound_tokens = NIL;
 static bool inbound_tokens_read = false;
+static List *trackings = NIL;
 
 static void
-forget_tokens(XactEvent event, void *arg)
+forget_statement(XactEvent event, void *arg)
 {
 	(void) arg;
 	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT ||
 		event == XACT_EVENT_PARALLEL_COMMIT || event == XACT_EVENT_PARALLEL_ABORT ||
 		event == XACT_EVENT_PREPARE)
-	{
-		/* freed with TopTransactionContext */
-		inbound_tokens = NIL;
-		inbound_tokens_read = false;
-	}
+		statement_cxt = NULL;	/* freed with TopTransactionContext */
+}
+
+/* The statement's context, emptied when the statement is another one. */
+static MemoryContext
+statement_context(void)
+{
+	CommandId	cid = GetCurrentCommandId(false);
+
+	if (statement_cxt == NULL)
+		statement_cxt = AllocSetContextCreate(TopTransactionContext, "directus_sync signatures",
+											  ALLOCSET_SMALL_SIZES);
+	else if (cid == statement_cid)
+		return statement_cxt;
+	else
+		MemoryContextReset(statement_cxt);
+	statement_cid = cid;
+	inbound_tokens = NIL;
+	inbound_tokens_read = false;
+	trackings = NIL;
+	return statement_cxt;
 }
 
 void
 sync_signature_init(void)
 {
-	RegisterXactCallback(forget_tokens, NULL);
+	RegisterXactCallback(forget_statement, NULL);
 }
 
 /*
@@ -187,13 +221,13 @@ sync_signature_sign_payload(const char *payload, const char *token, const char *
 
 /* The tokens of the remotes' inbound users, as the extension's owner (SPI connected). */
 static void
-read_inbound_tokens(void)
+read_inbound_tokens(MemoryContext cxt)
 {
 	MemoryContext old;
 
 	if (SPI_execute("SELECT remote_id, token FROM directus_sync._inbound_tokens()", true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read the inbound users' tokens");
-	old = MemoryContextSwitchTo(TopTransactionContext);
+	old = MemoryContextSwitchTo(cxt);
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
 		InboundToken *t = palloc(sizeof(InboundToken));
@@ -219,9 +253,63 @@ same_signature(const char *a, const char *b)
 	return diff == 0;
 }
 
+/* Whether Directus tracks no activity for collection (SPI connected, as the extension's owner). */
+static bool
+read_accountability_off(const char *collection)
+{
+	Oid			type = TEXTOID;
+	Datum		value = CStringGetTextDatum(collection);
+	bool		isnull;
+
+	if (SPI_execute_with_args("SELECT directus_sync._accountability_off($1)", 1, &type, &value, NULL,
+							  true, 1) != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "could not read the accountability of collection \"%s\"", collection);
+	return DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+}
+
+/*
+ * Whether a signature may tell a sync's write in collection: only where
+ * Directus tracks no activity. Elsewhere the activity row does, and
+ * Directus's revisions keep what a sync sent, signature included, for
+ * anyone who may read them to send again.
+ */
+static bool
+signatures_count(const char *collection, MemoryContext cxt)
+{
+	CollectionTracking *t;
+	ListCell   *lc;
+	AsOwner		as;
+	MemoryContext old;
+
+	foreach(lc, trackings)
+	{
+		t = lfirst(lc);
+		if (strcmp(t->collection, collection) == 0)
+			return t->accountability_off;
+	}
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	become_owner(&as);
+	old = MemoryContextSwitchTo(cxt);
+	t = palloc(sizeof(CollectionTracking));
+	t->collection = pstrdup(collection);
+	MemoryContextSwitchTo(old);
+	t->accountability_off = read_accountability_off(collection);
+	if (t->accountability_off && !inbound_tokens_read)
+		read_inbound_tokens(cxt);
+	restore_user(&as);
+	SPI_finish();
+	old = MemoryContextSwitchTo(cxt);
+	trackings = lappend(trackings, t);
+	MemoryContextSwitchTo(old);
+	return t->accountability_off;
+}
+
 /*
  * The remote whose inbound user's token signed this directus_sync_meta of
- * item key of collection; 0 when none did (unsigned, or signed otherwise).
+ * item key of collection; 0 when none did (unsigned, or signed otherwise),
+ * and in a collection whose activity Directus tracks. A singleton's item is
+ * signed as key "" (the sender does not know the key the receiver has).
  */
 int
 sync_signature_signer(const char *collection, const char *key, Jsonb *meta)
@@ -237,17 +325,8 @@ sync_signature_signer(const char *collection, const char *key, Jsonb *meta)
 	given = findJsonbValueFromContainer(&meta->root, JB_FOBJECT, &name);
 	if (given == NULL || given->type != jbvString || given->val.string.len != SIGNATURE_HEX_LEN)
 		return 0;
-	if (!inbound_tokens_read)
-	{
-		AsOwner		as;
-
-		if (SPI_connect() != SPI_OK_CONNECT)
-			elog(ERROR, "SPI_connect failed");
-		become_owner(&as);
-		read_inbound_tokens();
-		restore_user(&as);
-		SPI_finish();
-	}
+	if (!signatures_count(collection, statement_context()))
+		return 0;
 	text = signed_text(meta);
 	foreach(lc, inbound_tokens)
 	{
@@ -255,6 +334,9 @@ sync_signature_signer(const char *collection, const char *key, Jsonb *meta)
 		char		expected[SIGNATURE_HEX_LEN + 1];
 
 		sign(t->token, collection, key, text, expected);
+		if (same_signature(expected, given->val.string.val))
+			return t->remote_id;
+		sign(t->token, collection, "", text, expected);
 		if (same_signature(expected, given->val.string.val))
 			return t->remote_id;
 	}
