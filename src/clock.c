@@ -46,7 +46,6 @@
 typedef struct ClockShared
 {
 	pg_atomic_uint64 last;		/* the latest stamp given or observed */
-	int64		started_ms;		/* the wall clock when the clock started (hold_back.c) */
 } ClockShared;
 
 static ClockShared *shared_clock = NULL;
@@ -72,10 +71,7 @@ clock_startup_shmem(void)
 	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
 	shared_clock = ShmemInitStruct("directus_sync clock", sizeof(ClockShared), &found);
 	if (!found)
-	{
 		pg_atomic_init_u64(&shared_clock->last, 0);
-		shared_clock->started_ms = (int64) (wall_stamp() >> COUNTER_BITS);
-	}
 	LWLockRelease(AddinShmemInitLock);
 }
 
@@ -116,24 +112,6 @@ uint64
 clock_tick(void)
 {
 	return advance(wall_stamp(), true);
-}
-
-/*
- * The latest stamp given or observed since the clock started, and (in
- * *started_ms) the wall clock in ms when it started: a stamp of before that,
- * observed within max_clock_skew of the wall clock of then, is at most
- * max_clock_skew later than it (hold_back.c bounds the queued clocks so).
- */
-uint64
-clock_latest(int64 *started_ms)
-{
-	if (shared_clock == NULL)
-	{
-		*started_ms = 0;
-		return backend_last;
-	}
-	*started_ms = shared_clock->started_ms;
-	return pg_atomic_read_u64(&shared_clock->last);
 }
 
 /*

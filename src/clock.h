@@ -12,7 +12,6 @@ extern void clock_request_shmem(void);
 extern void clock_startup_shmem(void);
 extern uint64 clock_tick(void);
 extern bool clock_observe(uint64 remote);
-extern uint64 clock_latest(int64 *started_ms);
 
 /* A stamp's low bits count within a millisecond. */
 #define CLOCK_COUNTER_BITS 16

@@ -29,11 +29,15 @@
  * second longer than needed, and is never sent early because of it. A
  * remote that has never sent a Date gets everything: its database decides.
  *
- * The cost when the clocks agree is one comparison per window: no queued
- * clock can be later than the latest stamp this server gave or observed
- * (clock.c), or, for one of before the server started, than that start
- * plus max_clock_skew; only when that bound is beyond the remote's limit
- * are payloads read, without parsing (queue_coalesce.c's walkers).
+ * Every pending payload of a window is read (without parsing: the walkers
+ * of queue_coalesce.c), whenever the remote's clock is known. No cheaper
+ * bound on the queued clocks holds: a queued change carries clocks made
+ * long before it was queued (the item's born clock with each update, a
+ * field's stamp that only had to beat the one it replaced, whole rows that
+ * resync renders in SQL), and those made before a restart across which the
+ * wall clock went back, or max_clock_skew was lowered, can be anywhere
+ * ahead of this server's clock now. The walk is one pass over bytes the
+ * claim has just copied, and that the request copies again.
  *
  *-------------------------------------------------------------------------
  */
@@ -66,16 +70,6 @@ static int64
 remote_limit_ms(int64 offset_ms)
 {
 	return now_ms() + offset_ms - DATE_HALF_SECOND_MS + max_clock_skew_setting;
-}
-
-/* Whether a queued clock can be later than limit at all (see the header). */
-static bool
-may_be_beyond(int64 limit)
-{
-	int64		started_ms;
-	int64		latest = (int64) (clock_latest(&started_ms) >> CLOCK_COUNTER_BITS);
-
-	return Max(latest, started_ms + max_clock_skew_setting) > limit;
 }
 
 /* The ms of a clock value at p (a JSON string); -1 when it is not one. */
@@ -174,8 +168,6 @@ hold_back_items(List *items, int64 offset_ms)
 	int			held = 0;
 	ListCell   *lc;
 
-	if (!may_be_beyond(limit))
-		return 0;
 	foreach(lc, items)
 	{
 		SyncItem   *item = lfirst(lc);
@@ -202,7 +194,7 @@ hold_back_refused(List *items, int64 offset_ms)
 	int64		limit = remote_limit_ms(offset_ms);
 	ListCell   *lc;
 
-	if (items == NIL || !may_be_beyond(limit))
+	if (items == NIL)
 		return false;
 	foreach(lc, items)
 	{
