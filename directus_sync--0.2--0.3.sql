@@ -2107,6 +2107,11 @@ UPDATE directus_sync.remote_state SET held = 0;
 ALTER TABLE directus_sync.remote_state ALTER COLUMN held SET DEFAULT 0;
 ALTER TABLE directus_sync.remote_state ALTER COLUMN held SET NOT NULL;
 ALTER TABLE directus_sync.remote_state ADD COLUMN held_reason text;
+-- Since when changes are held back, when one may go as a probe of the
+-- estimate, and the offsets below which a probe the remote took refutes its Date.
+ALTER TABLE directus_sync.remote_state ADD COLUMN held_since timestamptz;
+ALTER TABLE directus_sync.remote_state ADD COLUMN hold_probe_at timestamptz;
+ALTER TABLE directus_sync.remote_state ADD COLUMN date_refuted_below_ms bigint;
 CREATE OR REPLACE VIEW directus_sync.remote_status AS
 SELECT r.name AS remote, r.enabled, r.paused,
        q.queued, coalesce(st.in_flight, 0) AS in_flight,

@@ -872,7 +872,10 @@ CREATE TABLE directus_sync.remote_state (
     unnotified_failures  integer NOT NULL DEFAULT 0,
     clock_offset_ms      bigint,                      -- the remote's clock minus ours (its Date header)
     held                 integer NOT NULL DEFAULT 0,  -- changes the last window held back for their clocks
-    held_reason          text                         -- why, while held > 0
+    held_reason          text,                        -- why, while held > 0
+    held_since           timestamptz,                 -- changes have been held back since then
+    hold_probe_at        timestamptz,                 -- one may go then, as a probe of the estimate
+    date_refuted_below_ms bigint                      -- a probe it took refutes its Date while clock_offset_ms is below this
 );
 
 

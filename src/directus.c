@@ -132,13 +132,19 @@ directus_window_begin(SyncRemote *remote, List *items)
 		{
 			/* a singleton's item is never deleted through the API */
 			item->outcome = ITEM_DELIVERED;
+			item->hold_probe = false;	/* the remote took nothing */
 			continue;
 		}
+		/*
+		 * A probe of the clock estimate (hold_back.c) goes alone: the
+		 * answer is about its clocks only, and its refusal fails no batch.
+		 */
 		foreach(gc, groups)
 		{
 			Step	   *g = lfirst(gc);
 
-			if (g->kind == kind && g->sub == item->sub && kind != STEP_SINGLETON)
+			if (g->kind == kind && g->sub == item->sub && kind != STEP_SINGLETON &&
+				!item->hold_probe && !((SyncItem *) linitial(g->items))->hold_probe)
 				group = g;
 		}
 		if (group == NULL)
@@ -186,13 +192,16 @@ directus_window_remote_error(DirectusWindow *win, int *retry_after_ms)
 
 /*
  * The remote's clock minus ours, from its last answer's Date; false when
- * that answer had none, or none came (*answered false).
+ * that answer had none, or none came (*answered false). *ping_error: why
+ * asking its time failed (NULL: it did not, or it was not asked).
  */
 bool
-directus_window_clock_offset(DirectusWindow *win, int64 *offset_ms, bool *answered)
+directus_window_clock_offset(DirectusWindow *win, int64 *offset_ms, bool *answered,
+							 const char **ping_error)
 {
 	*offset_ms = win->clock_offset_ms;
 	*answered = win->answered;
+	*ping_error = win->ping_error;
 	return win->has_clock_offset;
 }
 
@@ -405,8 +414,21 @@ directus_window_answer(DirectusWindow *win, HttpRequest *req)
 		/*
 		 * Only its Date counts. Without an answer the estimate stays as it
 		 * was, and the held changes wait for the next ping; a remote that is
-		 * down fails (and backs off) once they go.
+		 * down fails (and backs off) once they go. A failed ping counts no
+		 * attempt, but is told (remote_status.last_error, held_reason): the
+		 * remote may be down as well as behind.
 		 */
+		if (req->status == 0)
+			win->ping_error = psprintf("GET /server/ping: %s", req->transport_error);
+		else if (req->status < 200 || req->status >= 300)
+		{
+			char	   *code;
+			char	   *message;
+
+			directus_parse_error(req->response.data, &code, &message);
+			win->ping_error = psprintf("GET /server/ping: HTTP %ld %s: %s", req->status,
+									   code ? code : "", message ? message : "");
+		}
 	}
 	else if (req->status == 0)
 	{

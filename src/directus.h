@@ -29,6 +29,7 @@ extern bool directus_window_done(DirectusWindow *win);
 extern SyncRemote *directus_window_remote(DirectusWindow *win);
 extern List *directus_window_items(DirectusWindow *win);
 extern const char *directus_window_remote_error(DirectusWindow *win, int *retry_after_ms);
-extern bool directus_window_clock_offset(DirectusWindow *win, int64 *offset_ms, bool *answered);
+extern bool directus_window_clock_offset(DirectusWindow *win, int64 *offset_ms, bool *answered,
+										 const char **ping_error);
 
 #endif							/* DIRECTUS_SYNC_DIRECTUS_H */

@@ -259,10 +259,12 @@ directus_failed_answer(DirectusWindow *win, Step *step, HttpRequest *req)
 	/*
 	 * A 5xx whose own Date shows every item's clocks too far ahead of the
 	 * remote's clock (it went back since the window was claimed, or was
-	 * never told): its database refused them for that (clock_row.c). They
-	 * are held back, not failed (hold_back.c).
+	 * never told, or a held change went as a probe): its database refused
+	 * them for that (clock_row.c). They are held back, not failed
+	 * (hold_back.c). Not while a change the remote took refutes its Date.
 	 */
 	if (status >= 500 && class != FAIL_REMOTE && step->kind != STEP_PROBE && win->has_clock_offset &&
+		hold_back_trusts_date(win->remote, win->clock_offset_ms) &&
 		hold_back_refused(step->items, win->clock_offset_ms))
 	{
 		if (step == win->sample_rest)

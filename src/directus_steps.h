@@ -71,6 +71,7 @@ struct DirectusWindow
 	bool		answered;		/* an HTTP answer came */
 	bool		has_clock_offset;	/* the last answer had a Date header: */
 	int64		clock_offset_ms;	/* the remote's clock minus ours */
+	char	   *ping_error;		/* asking the remote's time failed: why */
 	/* whose failure is it (directus_failure.c, may_be_remote) */
 	bool		items_fail_alone;	/* a write went through, or items failed
 									 * differently: failures are the items' */

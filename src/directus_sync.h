@@ -100,6 +100,10 @@ typedef struct SyncRemote
 	List	   *subscriptions;	/* of SyncSubscription */
 	bool		has_clock_offset;	/* its clock is known (remote_state.clock_offset_ms): */
 	int64		clock_offset_ms;	/* its clock minus ours, as last estimated */
+	/* holding back (hold_back.c) */
+	bool		hold_probe_due; /* a held change may go as a probe of the estimate */
+	bool		date_refuted;	/* it took a change its Date said it would refuse: */
+	int64		date_refuted_below_ms;	/* a clock_offset_ms below this is wrong */
 } SyncRemote;
 
 typedef enum ItemOutcome
@@ -128,6 +132,8 @@ typedef struct SyncItem
 	int			turns;			/* times this window asked again whether the remote has it */
 	bool		attempted;		/* sent without a definite answer */
 	int64		hold_ms;		/* ITEM_HELD: how long until the remote takes it, about */
+	bool		hold_probe;		/* sent though the estimate says the remote refuses it
+								 * (hold_back.c): whether it does tells */
 	ItemOutcome outcome;
 	int			http_status;
 	char	   *error_code;

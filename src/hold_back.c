@@ -24,10 +24,11 @@
  * payload without directus_sync_meta (a table without clocks) never waits.
  *
  * Date has whole seconds: the estimate (http.c takes the middle of the
- * second) is up to half a second above the remote's clock. The remote's
- * clock is taken as the least it can be, so a change may wait up to half a
- * second longer than needed, and is never sent early because of it. A
- * remote that has never sent a Date gets everything: its database decides.
+ * second, plus Age when a cache answered) is up to half a second above the
+ * remote's clock. The remote's clock is taken as the least it can be, so a
+ * change may wait up to half a second longer than needed, and is never sent
+ * early because of it. A remote that has never sent a Date gets everything:
+ * its database decides.
  *
  * Every pending payload of a window is read (without parsing: the walkers
  * of queue_coalesce.c), whenever the remote's clock is known. No cheaper
@@ -38,6 +39,19 @@
  * wall clock went back, or max_clock_skew was lowered, can be anywhere
  * ahead of this server's clock now. The walk is one pass over bytes the
  * claim has just copied, and that the request copies again.
+ *
+ * Never forever: the estimate may be wrong (the Date is that of Directus's
+ * Node host, not of its database's; a proxy or cache answers with a stale
+ * Date). Once changes have been held for HOLD_PROBE_FIRST_MS, the one the
+ * remote should take soonest goes anyway, alone, as a probe (then again
+ * after as long as they have been held, at most HOLD_PROBE_MAX_MS). Refused
+ * as the Date explains (hold_back_refused), it is held again, counting no
+ * attempt. Taken, it refutes the Date: nothing is held back for that remote
+ * while its Date stays behind what the remote takes (hold_back_trusts_date;
+ * each change it takes meanwhile tells more, hold_back_taken_offset), and
+ * the worker logs it; a refusal is then a failure, as from a remote without
+ * a Date. A Date that comes to agree with what the remote takes (its host's
+ * clock set right, say) is trusted again.
  *
  *-------------------------------------------------------------------------
  */
@@ -158,14 +172,57 @@ hold(SyncItem *item, int64 wait_ms)
 }
 
 /*
+ * Whether the remote's clock as its Date tells it (offset_ms from ours) is
+ * to be believed: not while it stays below what a change the remote took
+ * showed (see the header).
+ */
+bool
+hold_back_trusts_date(const SyncRemote *remote, int64 offset_ms)
+{
+	return !remote->date_refuted || offset_ms >= remote->date_refuted_below_ms;
+}
+
+/*
+ * The least offset (the remote's clock minus ours) that agrees with what
+ * the remote took in this window: it took each delivered item's clocks, so
+ * its clock was at most max_clock_skew behind them (the same setting on
+ * both is assumed), and has gone on from there. PG_INT64_MIN: it took no
+ * clocks.
+ */
+int64
+hold_back_taken_offset(List *items)
+{
+	int64		least = PG_INT64_MIN;
+	int64		now = now_ms();
+	ListCell   *lc;
+
+	foreach(lc, items)
+	{
+		SyncItem   *item = lfirst(lc);
+		int64		latest;
+
+		/* a singleton's delete is settled without a request */
+		if (item->outcome != ITEM_DELIVERED || (item->sub->singleton && item->op == SYNC_OP_DELETE))
+			continue;
+		latest = payload_latest_ms(item->payload);
+		if (latest >= 0)
+			least = Max(least, latest - now + DATE_HALF_SECOND_MS - max_clock_skew_setting);
+	}
+	return least;
+}
+
+/*
  * Holds back the pending items of a window that the remote, whose clock is
- * offset_ms from ours, would refuse now; returns how many.
+ * offset_ms from ours, would refuse now; returns how many. With probe, the
+ * one it should take soonest goes anyway, as a probe of the estimate (see
+ * the header).
  */
 int
-hold_back_items(List *items, int64 offset_ms)
+hold_back_items(List *items, int64 offset_ms, bool probe)
 {
 	int64		limit = remote_limit_ms(offset_ms);
 	int			held = 0;
+	SyncItem   *soonest = NULL;
 	ListCell   *lc;
 
 	foreach(lc, items)
@@ -177,7 +234,15 @@ hold_back_items(List *items, int64 offset_ms)
 		{
 			hold(item, wait_ms);
 			held++;
+			if (soonest == NULL || wait_ms < soonest->hold_ms)
+				soonest = item;
 		}
+	}
+	if (probe && soonest != NULL)
+	{
+		soonest->outcome = ITEM_PENDING;
+		soonest->hold_probe = true;
+		held--;
 	}
 	return held;
 }

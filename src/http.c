@@ -270,6 +270,29 @@ note_date(HttpRequest *req, const char *data, size_t n)
 		- (now_ts / 1000) % 1000;
 }
 
+/*
+ * The Age header (RFC 9111): a cache's answer was made that many seconds
+ * before the Date it carries says (a proxy or CDN in front of Directus).
+ */
+static void
+note_age(HttpRequest *req, const char *data, size_t n)
+{
+	static const char name[] = "age:";
+	char		value[32];
+	size_t		len;
+	char	   *end;
+	long		seconds;
+
+	if (n <= sizeof(name) || pg_strncasecmp(data, name, sizeof(name) - 1) != 0)
+		return;
+	len = Min(n - (sizeof(name) - 1), sizeof(value) - 1);
+	memcpy(value, data + sizeof(name) - 1, len);
+	value[len] = '\0';
+	seconds = strtol(value, &end, 10);
+	if (end != value && seconds >= 0 && seconds < MAX_DATE_OFFSET_S)
+		req->age_ms = (int64) seconds * 1000;
+}
+
 static size_t
 on_header(char *data, size_t size, size_t nmemb, void *userdata)
 {
@@ -278,6 +301,7 @@ on_header(char *data, size_t size, size_t nmemb, void *userdata)
 	static const char name[] = "retry-after:";
 
 	note_date(req, data, n);
+	note_age(req, data, n);
 	if (n > sizeof(name) && pg_strncasecmp(data, name, sizeof(name) - 1) == 0)
 	{
 		char		value[32];
@@ -325,6 +349,7 @@ http_start(HttpRequest *req, const HttpOptions *options)
 	req->never_sent = false;
 	req->retry_after_ms = -1;
 	req->has_date = false;
+	req->age_ms = 0;
 
 	auth = psprintf("Authorization: Bearer %s", options->token);
 	headers = curl_slist_append(headers, auth);
@@ -396,6 +421,9 @@ take_finished(void)
 				msg->data.result == CURLE_COULDNT_RESOLVE_HOST ||
 				msg->data.result == CURLE_COULDNT_CONNECT;
 		}
+		/* a cache's answer: the remote's clock was Date plus Age when it came */
+		if (req->has_date)
+			req->clock_offset_ms += req->age_ms;
 		running--;
 		req->in_flight = false;
 		return req;

@@ -35,6 +35,7 @@ typedef struct HttpRequest
 	int			retry_after_ms; /* from a Retry-After header, else -1 */
 	bool		has_date;		/* a Date header came: */
 	int64		clock_offset_ms;	/* the remote's clock minus ours, about */
+	int64		age_ms;			/* the Age header: how old a cache's answer is */
 	/* libcurl's */
 	bool		in_flight;		/* started and not yet returned by http_wait */
 	void	   *handle;			/* CURL * */

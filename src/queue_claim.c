@@ -215,7 +215,8 @@ load_remote(int remote_id)
 	spi_run("INSERT INTO directus_sync.remote_state (remote_id) VALUES ($1) ON CONFLICT DO NOTHING",
 			1, types, values, NULL);
 	spi_run("SELECT r.id, r.name, r.url, r.token, r.connect_timeout_ms, r.request_timeout_ms,"
-			"       r.batch_max_items, r.batch_max_bytes, r.verify_tls, st.clock_offset_ms"
+			"       r.batch_max_items, r.batch_max_bytes, r.verify_tls, st.clock_offset_ms,"
+			"       st.hold_probe_at <= now(), st.date_refuted_below_ms"
 			"  FROM directus_sync.remote r JOIN directus_sync.remote_state st ON st.remote_id = r.id"
 			" WHERE r.id = $1 AND r.enabled AND NOT r.paused",
 			1, types, values, NULL);
@@ -233,6 +234,9 @@ load_remote(int remote_id)
 	remote->http.verify_tls = result_int(0, 9) != 0;
 	remote->has_clock_offset = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 10) != NULL;
 	remote->clock_offset_ms = remote->has_clock_offset ? result_int(0, 10) : 0;
+	remote->hold_probe_due = result_int(0, 11) != 0;	/* NULL: nothing held */
+	remote->date_refuted = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 12) != NULL;
+	remote->date_refuted_below_ms = remote->date_refuted ? result_int(0, 12) : 0;
 	load_subscriptions(remote);
 	return remote;
 }
@@ -555,11 +559,13 @@ claim(void *arg)
 	}
 	/*
 	 * Changes the remote would refuse for their clocks are not sent, and so
-	 * not marked as sent either (hold_back.c). A remote that has never told
-	 * its time gets everything.
+	 * not marked as sent either (hold_back.c); one of them may go as a probe
+	 * of the estimate. A remote that has never told its time gets
+	 * everything, and so does one whose Date a change it took refuted.
 	 */
-	if (a->remote->has_clock_offset)
-		(void) hold_back_items(a->items, a->remote->clock_offset_ms);
+	if (a->remote->has_clock_offset &&
+		hold_back_trusts_date(a->remote, a->remote->clock_offset_ms))
+		(void) hold_back_items(a->items, a->remote->clock_offset_ms, a->remote->hold_probe_due);
 	mark_creates_sent(a->remote_id, a->items);
 
 	values[0] = Int32GetDatum(a->remote_id);

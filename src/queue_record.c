@@ -61,6 +61,7 @@ typedef struct RecordArgs
 	int			retry_after_ms;
 	bool		answered;		/* an HTTP answer came, */
 	const int64 *clock_offset_ms;	/* and the last one's Date (NULL: none) */
+	const char *ping_error;		/* asking the remote's time failed: why */
 } RecordArgs;
 
 static void
@@ -221,40 +222,134 @@ count_held(List *items, int64 *wait_ms)
 }
 
 /*
+ * The held change the window sent as a probe of the clock estimate
+ * (hold_back.c), or NULL.
+ */
+static SyncItem *
+hold_probe(List *items)
+{
+	ListCell   *lc;
+
+	foreach(lc, items)
+	{
+		SyncItem   *item = lfirst(lc);
+
+		if (item->hold_probe)
+			return item;
+	}
+	return NULL;
+}
+
+/*
+ * Whether the remote's Date is refuted after this window, and below which
+ * offset (hold_back.c): a probe it took refutes it; while refuted, each
+ * change it takes tells more, and a Date that agrees with all it took ends
+ * it. The worker logs both turns.
+ */
+static bool
+date_refuted(RecordArgs *a, const SyncItem *probe, int64 *below_ms)
+{
+	SyncRemote *remote = a->remote;
+	bool		taken = probe != NULL && probe->outcome == ITEM_DELIVERED;
+	int64		offset_ms = a->clock_offset_ms ? *a->clock_offset_ms : remote->clock_offset_ms;
+
+	*below_ms = remote->date_refuted_below_ms;
+	if (!taken && !remote->date_refuted)
+		return false;
+	*below_ms = Max(remote->date_refuted ? *below_ms : PG_INT64_MIN, hold_back_taken_offset(a->items));
+	if (taken && !remote->date_refuted)
+	{
+		ereport(LOG,
+				(errmsg("remote \"%s\" took a change whose clocks its Date header said it would refuse;"
+						" changes are no longer held back for their clocks there", remote->name),
+				 errdetail("Its Date puts its clock at %lld ms from this server's; what it took puts it at %lld ms"
+						   " or later. Its Date is not its database's clock (Directus and its database on"
+						   " hosts whose clocks disagree, or a proxy or cache answering with an old Date)."
+						   " Holding back resumes once its Date agrees; meanwhile its database decides.",
+						   (long long) offset_ms, (long long) *below_ms),
+				 errhint("Check NTP on every host of the remote.")));
+		return true;
+	}
+	if (a->answered && a->clock_offset_ms && *a->clock_offset_ms >= *below_ms)
+	{
+		ereport(LOG,
+				(errmsg("the Date header of remote \"%s\" agrees again with the clocks its database takes;"
+						" changes whose clocks it would refuse are held back again", remote->name)));
+		return false;
+	}
+	return true;
+}
+
+/*
  * The remote's clock as the last answer's Date tells it (remote_status.
  * clock_offset; NULL when that answer had none), and the changes held back
  * for their clocks (held, held_reason). A window that held back all it had
  * makes the remote wait, with no failure counted, until the first may go,
  * or the poll interval, whichever comes first: the next window asks the
  * remote's time again (a clock set right is seen then).
+ *
+ * While changes are held, held_since says since when, and hold_probe_at
+ * when one may go as a probe (hold_back.c): HOLD_PROBE_FIRST_MS after the
+ * holding began, then after as long as it has lasted, at most
+ * HOLD_PROBE_MAX_MS; date_refuted_below_ms is date_refuted's. A ping that
+ * failed is told in last_error and held_reason, counting no failure: the
+ * remote may be down as well as behind.
  */
 static void
 record_clock(RecordArgs *a)
 {
-	Oid			types[6] = {INT4OID, BOOLOID, INT8OID, INT4OID, TEXTOID, INT8OID};
-	Datum		values[6];
-	char		nulls[6] = {' ', ' ', ' ', ' ', ' ', ' '};
+	Oid			types[12] = {INT4OID, BOOLOID, INT8OID, INT4OID, TEXTOID, INT8OID,
+		BOOLOID, BOOLOID, INT8OID, TEXTOID, INT8OID, INT8OID};
+	Datum		values[12];
+	char		nulls[12] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
 	int64		wait_ms;
 	int			held = count_held(a->items, &wait_ms);
 	int64		offset_ms = a->clock_offset_ms ? *a->clock_offset_ms : a->remote->clock_offset_ms;
+	SyncItem   *probe = hold_probe(a->items);
+	int64		refuted_below_ms;
+	bool		refuted = date_refuted(a, probe, &refuted_below_ms);
+	char	   *reason = NULL;
 
+	if (held > 0)
+	{
+		reason = hold_back_reason(held, offset_ms);
+		if (a->ping_error)
+			reason = psprintf("%s; asking its time failed: %s", reason, a->ping_error);
+	}
 	values[0] = Int32GetDatum(a->remote->id);
 	values[1] = BoolGetDatum(a->answered);
 	values[2] = Int64GetDatum(a->clock_offset_ms ? *a->clock_offset_ms : 0);
 	nulls[2] = a->clock_offset_ms ? ' ' : 'n';
 	values[3] = Int32GetDatum(held);
-	values[4] = held > 0 ? CStringGetTextDatum(hold_back_reason(held, offset_ms)) : (Datum) 0;
-	nulls[4] = held > 0 ? ' ' : 'n';
+	values[4] = reason ? CStringGetTextDatum(reason) : (Datum) 0;
+	nulls[4] = reason ? ' ' : 'n';
 	if (a->remote_error == NULL && wait_ms >= 0)
 		values[5] = Int64GetDatum(Max(Min(wait_ms, (int64) poll_interval_setting), 10));
 	else
 		nulls[5] = 'n';
+	values[6] = BoolGetDatum(held > 0);
+	values[7] = BoolGetDatum(probe != NULL);
+	values[8] = Int64GetDatum(refuted_below_ms);
+	nulls[8] = refuted ? ' ' : 'n';
+	values[9] = a->ping_error ? CStringGetTextDatum(a->ping_error) : (Datum) 0;
+	nulls[9] = a->ping_error ? ' ' : 'n';
+	values[10] = Int64GetDatum(HOLD_PROBE_FIRST_MS);
+	values[11] = Int64GetDatum(HOLD_PROBE_MAX_MS);
 	spi_run("UPDATE directus_sync.remote_state"
 			"   SET clock_offset_ms = CASE WHEN $2 THEN $3 ELSE clock_offset_ms END,"
 			"       held = $4, held_reason = $5,"
-			"       retry_at = CASE WHEN $6 IS NULL THEN retry_at ELSE now() + $6 * interval '1 ms' END"
+			"       retry_at = CASE WHEN $6 IS NULL THEN retry_at ELSE now() + $6 * interval '1 ms' END,"
+			"       held_since = CASE WHEN $7 THEN coalesce(held_since, now()) END,"
+			"       hold_probe_at = CASE WHEN NOT $7 THEN NULL"
+			"                            WHEN $8 THEN now() + least(greatest(now() - coalesce(held_since, now()),"
+			"                                                                $11 * interval '1 ms'),"
+			"                                                       $12 * interval '1 ms')"
+			"                            ELSE coalesce(hold_probe_at, now() + $11 * interval '1 ms') END,"
+			"       date_refuted_below_ms = $9,"
+			"       last_error = coalesce($10, last_error),"
+			"       last_error_at = CASE WHEN $10 IS NULL THEN last_error_at ELSE now() END"
 			" WHERE remote_id = $1",
-			6, types, values, nulls);
+			12, types, values, nulls);
 }
 
 static void
@@ -322,9 +417,9 @@ record(void *arg)
 /* Settles a window in one transaction (see the file header). */
 void
 queue_record(SyncRemote *remote, List *items, const char *remote_error, int retry_after_ms,
-			 bool answered, const int64 *clock_offset_ms)
+			 bool answered, const int64 *clock_offset_ms, const char *ping_error)
 {
-	RecordArgs	a = {remote, items, remote_error, retry_after_ms, answered, clock_offset_ms};
+	RecordArgs	a = {remote, items, remote_error, retry_after_ms, answered, clock_offset_ms, ping_error};
 
 	(void) run_transaction("recording deliveries", record, &a);
 }

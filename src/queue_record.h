@@ -11,6 +11,7 @@
 #include "directus_sync.h"
 
 extern void queue_record(SyncRemote *remote, List *items, const char *remote_error,
-						 int retry_after_ms, bool answered, const int64 *clock_offset_ms);
+						 int retry_after_ms, bool answered, const int64 *clock_offset_ms,
+						 const char *ping_error);
 
 #endif							/* DIRECTUS_SYNC_QUEUE_RECORD_H */

@@ -189,10 +189,13 @@ record_window(ActiveWindow *aw)
 	const char *remote_error = directus_window_remote_error(aw->win, &retry_after_ms);
 	int64		clock_offset_ms;
 	bool		answered;
-	bool		has_offset = directus_window_clock_offset(aw->win, &clock_offset_ms, &answered);
+	const char *ping_error;
+	bool		has_offset = directus_window_clock_offset(aw->win, &clock_offset_ms, &answered,
+														  &ping_error);
 
 	queue_record(directus_window_remote(aw->win), directus_window_items(aw->win),
-				 remote_error, retry_after_ms, answered, has_offset ? &clock_offset_ms : NULL);
+				 remote_error, retry_after_ms, answered, has_offset ? &clock_offset_ms : NULL,
+				 ping_error);
 }
 
 /* Records and frees the windows that have nothing more to send. */
