@@ -1,12 +1,14 @@
-# Review 3: "never holds forever". The sender predicts what the remote's
-# database refuses from the Date header of its HTTP answers. A Date that
-# is not the remote database's clock (Directus's Node host and its database
-# host disagree, a cache or proxy answers with a stale Date) must not hold
+# "Never holds forever". The sender predicts what the remote's database
+# refuses from the Date header of its HTTP answers. A Date that is not the
+# remote database's clock (Directus's Node host and its database host
+# disagree, a cache or proxy answers with a stale Date) must not hold
 # changes that the remote takes back for ever: here the Date is a fixed
 # hour-old text while the remote's database, whose clock is right, takes
-# every change. Correct: after some bounded wait the sender tries (and a
-# refusal would confirm the hold); today it holds them, pinging, for as long
-# as the Date says so, with no failure and no last_error.
+# every change. After a minute of holding, the held change goes as a probe
+# (docs/replication.md#holding-back-changes-the-remote-would-refuse); the
+# remote takes it, which refutes its Date: the worker logs so, and holds
+# nothing back for that remote while its Date stays behind what it takes.
+# A Date that agrees again is trusted again.
 use strict;
 use warnings;
 use lib 't';
@@ -41,6 +43,25 @@ ok(wait_for('the change to be held or delivered', sub {
 ok(wait_for('the change to arrive', sub { defined fake_item_map($fake, 'articles', 'id')->{1} },
 	timeout => 90, on_timeout => sub { json_encode(status()) }),
 	'a change the remote takes is not held back for ever on a Date alone');
+
+is(status()->{failed}, 0, 'no failed attempt counted');
+is(status()->{held}, 0, 'nothing held any more');
+like(slurp_file($node->logfile), qr/remote "b" took a change whose clocks its Date header said it would refuse/,
+	'the worker logs that the remote\'s Date is refuted');
+
+# While its Date stays behind what it takes, changes go at once.
+sql(q{INSERT INTO articles VALUES (2, 'two')});
+ok(wait_for('the next change to arrive', sub { defined fake_item_map($fake, 'articles', 'id')->{2} }, timeout => 15),
+	'the next change is not held back');
+is(status()->{held}, 0, '... nor counted as held');
+
+# The Date agrees again (the cache is gone): it is trusted again.
+ctl($fake, 'POST', 'mode', { date_header => undef });
+sql(q{INSERT INTO notes VALUES (2, 'another note')});
+ok(wait_for('the Date to be trusted again', sub {
+	sql(q{SELECT date_refuted_below_ms IS NULL FROM directus_sync.remote_state}) eq 't' }),
+	'a Date that agrees with what the remote takes is trusted again');
+like(slurp_file($node->logfile), qr/the Date header of remote "b" agrees again/, '... and the worker says so');
 
 is(server_crash($node), '', 'no crash in the server log');
 $node->stop;
