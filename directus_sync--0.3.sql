@@ -4000,6 +4000,11 @@ BEGIN
        OR current_setting('directus_sync.app_config_applying', true) = 'on' THEN
         RETURN NULL;
     END IF;
+    -- Not set up yet: a restore (pg_dump makes triggers after the data)
+    -- brings the app's rows itself.
+    IF NOT EXISTS (SELECT FROM pg_trigger WHERE tgrelid = remotes AND tgname = 'directus_sync_app_config') THEN
+        RETURN NULL;
+    END IF;
     IF TG_TABLE_NAME = 'remote' THEN
         IF TG_OP = 'DELETE' THEN
             EXECUTE format('DELETE FROM %s WHERE id = $1', remotes) USING OLD.id;

@@ -111,6 +111,40 @@ is(sql(q{SELECT count(*) FROM directus_sync.remote WHERE name = 'fromsql'}), '0'
 is(sql(qq{SELECT count(*) FROM directus_revisions WHERE data::text LIKE '%$token%' OR delta::text LIKE '%$token%'}), '0',
 	'no revision holds the token');
 
+# The server log. Directus sends values as bind parameters, which
+# log_statement = 'all' (the test framework's setting) logs with the
+# statement: the token with them (docs/directus-app.md says so). With
+# log_parameter_max_length = 0, the recipe given there, no token is logged,
+# for a write that succeeds or fails.
+like(slurp_file($node->logfile), qr/parameters: .*\Q$token\E/,
+	"log_statement = 'all': Directus's INSERT is logged with its parameters, the token among them");
+my $offset = -s $node->logfile;
+sql(q{ALTER SYSTEM SET log_parameter_max_length = 0});
+sql(q{SELECT pg_reload_conf()});
+sleep 1;
+api_ok($A, 'POST', '/items/sync_remotes', { name => 'e', url => 'http://127.0.0.1:9', token => 'secret-token-quiet' });
+my ($st_f) = api($A, 'POST', '/items/sync_remotes', { name => 'f', url => 'ftp://x', token => 'secret-token-failing' });
+ok($st_f >= 400, 'a refused remote');
+api_ok($A, 'PATCH', "/items/sync_remotes/$remote->{id}", { token => 'secret-token-patched' });
+my $log = substr(slurp_file($node->logfile), $offset);
+like($log, qr/insert into "sync_remotes"/, 'the statements are logged');
+unlike($log, qr/secret-token-(quiet|failing|patched)/, 'log_parameter_max_length = 0: no token in the log');
+api_ok($A, 'DELETE', '/items/sync_remotes/' . sql(q{SELECT id FROM directus_sync.remote WHERE name = 'e'}));
+
+# pg_dump and pg_restore: the copy has the app's tables as they were, in
+# step with its remotes, and working.
+my $dump = $node->basedir . '/app_config.dump';
+$node->command_ok([ 'pg_dump', '-Fc', '-f', $dump, '-d', $node->connstr('directus_a') ], 'pg_dump');
+$node->safe_psql('postgres', 'CREATE DATABASE app_copy');
+$node->command_ok([ 'pg_restore', '--exit-on-error', '-d', $node->connstr('app_copy'), $dump ], 'pg_restore, no error');
+is($node->safe_psql('app_copy', q{SELECT string_agg(r.id || r.name || coalesce(m.name, '-') || (m.token IS NULL), ',' ORDER BY r.id)
+	FROM directus_sync.remote r FULL JOIN sync_remotes m USING (id)}),
+	$node->safe_psql('directus_a', q{SELECT string_agg(r.id || r.name || coalesce(m.name, '-') || (m.token IS NULL), ',' ORDER BY r.id)
+	FROM directus_sync.remote r FULL JOIN sync_remotes m USING (id)}), 'the copy: the same remotes in the app table');
+$node->safe_psql('app_copy', q{SELECT directus_sync.add_remote('incopy', 'http://127.0.0.1:9', 'secret-token-copy')});
+is($node->safe_psql('app_copy', q{SELECT count(*) FROM sync_remotes WHERE name = 'incopy'}), '1', 'and kept in step there');
+$node->safe_psql('postgres', 'DROP DATABASE app_copy');
+
 sql('SELECT directus_sync.disable_app_config()');
 api_ok($A, 'POST', '/utils/cache/clear?system=true');
 my @left = grep { $_->{collection} =~ /^sync_/ } @{ api_ok($A, 'GET', '/collections') };
