@@ -4010,6 +4010,8 @@ BEGIN
             EXECUTE format('DELETE FROM %s WHERE id = $1', remotes) USING OLD.id;
             RETURN NULL;
         END IF;
+        -- a row of that name but another id (the tables out of step): the remote's is the one
+        EXECUTE format('DELETE FROM %s WHERE name = $1 AND id <> $2', remotes) USING NEW.name, NEW.id;
         EXECUTE format('INSERT INTO %s AS m (id, name, url, token, enabled, paused, inbound_user, forward_inbound, verify_tls)
                         VALUES ($1, $2, $3, NULL, $4, $5, $6, $7, $8)
                         ON CONFLICT (id) DO UPDATE
