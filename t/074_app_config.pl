@@ -100,6 +100,17 @@ is(sql(q{SELECT paused || ' ' || (token = 'a-new-token') FROM directus_sync.remo
 unlike(json_encode(api_ok($A, 'GET', "/items/sync_remotes/$remote->{id}")), qr/a-new-token/, 'and not returned');
 api_ok($A, 'PATCH', "/items/sync_remotes/$remote->{id}", { token => $token });
 
+# One request with nested relations, as the app's form sends it: a remote
+# with its subscriptions and users to notify.
+my $nested = api_ok($A, 'POST', '/items/sync_remotes', { name => 'nested', url => 'http://127.0.0.1:9', token => 'secret-token-nested',
+		subscriptions => { create => [ { collection => 'articles', fields => ['title'] } ], update => [], delete => [] },
+		notify_users => { create => [ { directus_users_id => $admin } ], update => [], delete => [] } });
+is(sql(q{SELECT array_to_string(r.notify_users, ',') || ' ' || string_agg(s.collection, ',')
+	FROM directus_sync.remote r JOIN directus_sync.subscription s ON s.remote_id = r.id WHERE r.name = 'nested' GROUP BY r.id}),
+	"$admin articles", 'nested create: add_remote, subscribe and the users to notify');
+api_ok($A, 'DELETE', "/items/sync_remotes/$nested->{id}");
+is(sql(q{SELECT count(*) FROM directus_sync.remote WHERE name = 'nested'}), '0', 'and deleted with them');
+
 # SQL shows in the app.
 sql(q{SELECT directus_sync.add_remote('fromsql', 'http://127.0.0.1:9', 'secret-token-sql')});
 my @names = sort map { $_->{name} } @{ api_ok($A, 'GET', '/items/sync_remotes') };
