@@ -3856,15 +3856,20 @@ BEGIN
                 RAISE EXCEPTION 'the id of remote "%" cannot change', OLD.name
                     USING ERRCODE = 'invalid_parameter_value';
             END IF;
-            PERFORM directus_sync.alter_remote(OLD.name,
-                url => CASE WHEN NEW.url IS DISTINCT FROM OLD.url THEN coalesce(NEW.url, '') END,
-                token => directus_sync._app_config_token(NEW.token),
-                enabled => NEW.enabled,
-                inbound_user => NEW.inbound_user,
-                clear_inbound_user => NEW.inbound_user IS NULL AND OLD.inbound_user IS NOT NULL,
-                forward_inbound => NEW.forward_inbound,
-                verify_tls => NEW.verify_tls,
-                new_name => CASE WHEN NEW.name IS DISTINCT FROM OLD.name THEN coalesce(NEW.name, '') END);
+            -- (only when something of alter_remote's changed: it also ends a backoff)
+            IF directus_sync._app_config_token(NEW.token) IS NOT NULL
+               OR (NEW.name, NEW.url, NEW.enabled, NEW.inbound_user, NEW.forward_inbound, NEW.verify_tls)
+                  IS DISTINCT FROM (OLD.name, OLD.url, OLD.enabled, OLD.inbound_user, OLD.forward_inbound, OLD.verify_tls) THEN
+                PERFORM directus_sync.alter_remote(OLD.name,
+                    url => CASE WHEN NEW.url IS DISTINCT FROM OLD.url THEN coalesce(NEW.url, '') END,
+                    token => directus_sync._app_config_token(NEW.token),
+                    enabled => NEW.enabled,
+                    inbound_user => NEW.inbound_user,
+                    clear_inbound_user => NEW.inbound_user IS NULL AND OLD.inbound_user IS NOT NULL,
+                    forward_inbound => NEW.forward_inbound,
+                    verify_tls => NEW.verify_tls,
+                    new_name => CASE WHEN NEW.name IS DISTINCT FROM OLD.name THEN coalesce(NEW.name, '') END);
+            END IF;
             IF NEW.paused AND NOT OLD.paused THEN
                 PERFORM directus_sync.pause(coalesce(NEW.name, OLD.name));
             ELSIF NOT NEW.paused AND OLD.paused THEN
@@ -3939,6 +3944,8 @@ DECLARE
     rname text;
     old_name text;
     wanted text[];
+    was_singleton boolean;
+    had_clocks boolean;
     st text; msg text; det text; hnt text;
 BEGIN
     IF current_setting('directus_sync.app_config_mirroring', true) = 'on' THEN
@@ -3970,7 +3977,15 @@ BEGIN
            AND EXISTS (SELECT FROM directus_sync.subscription s WHERE s.remote_id = OLD.remote AND s.collection = OLD.collection) THEN
             PERFORM directus_sync.unsubscribe(old_name, OLD.collection);
         END IF;
-        PERFORM directus_sync.subscribe(rname, NEW.collection, wanted);
+        -- a change of fields keeps the subscription's other options (subscribe's
+        -- singleton and clocks, perhaps given in SQL); a new one gets the defaults
+        SELECT s.singleton, s.clocks INTO was_singleton, had_clocks
+          FROM directus_sync.subscription s WHERE s.remote_id = NEW.remote AND s.collection = NEW.collection;
+        IF FOUND THEN
+            PERFORM directus_sync.subscribe(rname, NEW.collection, wanted, singleton => was_singleton, clocks => had_clocks);
+        ELSE
+            PERFORM directus_sync.subscribe(rname, NEW.collection, wanted);
+        END IF;
     EXCEPTION WHEN OTHERS THEN
         GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT, det = PG_EXCEPTION_DETAIL, hnt = PG_EXCEPTION_HINT;
         PERFORM directus_sync._app_config_raise(st, msg, det, hnt);
