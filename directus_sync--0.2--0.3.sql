@@ -1386,6 +1386,16 @@ BEGIN
     -- The app status goes with the extension: its tables mean nothing
     -- without it. Should Directus's tables be beyond repair, the tables stay,
     -- without their read-only triggers (below), and a warning says so.
+    -- The app config too (the remotes and subscriptions go with the extension anyway).
+    IF EXISTS (SELECT FROM unnest(ARRAY['sync_remotes', 'sync_remotes_notify_users', 'sync_subscriptions']) t
+                WHERE directus_sync._app_config_table(t) IS NOT NULL) THEN
+        BEGIN
+            PERFORM directus_sync.disable_app_config();
+        EXCEPTION WHEN OTHERS THEN
+            RAISE WARNING 'could not remove the app config: %', SQLERRM
+                USING HINT = 'directus_sync.disable_app_config() removes it; with the extension gone, drop tables sync_subscriptions, sync_remotes_notify_users and sync_remotes and their rows in directus_collections, directus_fields and directus_relations by hand.';
+        END;
+    END IF;
     IF EXISTS (SELECT FROM unnest(ARRAY['sync_remotes_status', 'sync_remotes_history',
                                         'sync_dead_letters', 'sync_conflicts']) t
                 WHERE directus_sync._app_status_table(t) IS NOT NULL) THEN
@@ -1400,7 +1410,9 @@ BEGIN
         SELECT t.tgname, t.tgrelid::regclass AS rel FROM pg_trigger t
          WHERE t.tgfoid IN (SELECT p.oid FROM pg_proc p
                              WHERE p.pronamespace = 'directus_sync'::regnamespace
-                               AND p.proname IN ('_capture', '_activity', '_refuse_truncate', '_app_status_guard'))
+                               AND p.proname IN ('_capture', '_activity', '_refuse_truncate', '_app_status_guard',
+                                                 '_app_config_remote_write', '_app_config_notify_write',
+                                                 '_app_config_subscription_write'))
     LOOP
         EXECUTE format('DROP TRIGGER %I ON %s', member.tgname, member.rel);
     END LOOP;
@@ -3025,3 +3037,596 @@ REVOKE ALL ON FUNCTION directus_sync._app_status_directus() FROM PUBLIC;
 REVOKE ALL ON FUNCTION directus_sync._app_status_fields() FROM PUBLIC;
 REVOKE ALL ON FUNCTION directus_sync.enable_app_status() FROM PUBLIC;
 REVOKE ALL ON FUNCTION directus_sync.disable_app_status() FROM PUBLIC;
+
+/* ---------------------------------------------------------------------------
+ * 12b. Configuration in the Directus app (docs/directus-app.md)
+ * ------------------------------------------------------------------------- */
+
+/*
+ * enable_app_config makes three tables in @extschema@, next to the app
+ * status's: sync_remotes (one row per remote, id = directus_sync.remote.id),
+ * sync_remotes_notify_users (the junction of its users to notify) and
+ * sync_subscriptions (one row per subscription). Their row triggers call
+ * add_remote, alter_remote, remove_remote, pause, resume, subscribe and
+ * unsubscribe, so a write in the app is that call, with its checks and
+ * errors; triggers on directus_sync.remote and subscription copy what the
+ * SQL functions do back (directus_sync.app_config_mirroring and
+ * app_config_applying keep the two from calling each other). The token is
+ * handed to add_remote or alter_remote and never stored: sync_remotes.token
+ * is always NULL (a CHECK says so). Owner, comment and membership as the
+ * app status's tables.
+ */
+CREATE FUNCTION directus_sync._app_config_table(name text) RETURNS regclass
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT c.oid::regclass FROM pg_class c
+     WHERE c.oid = to_regclass(format('%s.%I', '@extschema@', name))
+       AND c.relkind = 'r'
+       AND c.relowner = (SELECT e.extowner FROM pg_extension e WHERE e.extname = 'directus_sync')
+       AND starts_with(obj_description(c.oid, 'pg_class'), 'directus_sync app config:')
+$$;
+
+/*
+ * Raises again an error of a SQL function called by an app table's trigger.
+ * Directus rewrites five SQLSTATEs into errors of its own, reading a column
+ * from the DETAIL the functions' errors do not have (and then fails on it):
+ * those are raised as P0001 with the SQLSTATE named in the DETAIL, so the
+ * app shows the function's message; the others keep theirs.
+ */
+CREATE FUNCTION directus_sync._app_config_raise(state text, msg text, det text, hnt text) RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF state IN ('23502', '23503', '23505', '22001', '22003') THEN
+        det := concat_ws(' ', nullif(det, ''), format('(SQLSTATE %s)', state));
+        state := 'P0001';
+    END IF;
+    IF nullif(det, '') IS NOT NULL AND nullif(hnt, '') IS NOT NULL THEN
+        RAISE EXCEPTION '%', msg USING ERRCODE = state, DETAIL = det, HINT = hnt;
+    ELSIF nullif(det, '') IS NOT NULL THEN
+        RAISE EXCEPTION '%', msg USING ERRCODE = state, DETAIL = det;
+    ELSIF nullif(hnt, '') IS NOT NULL THEN
+        RAISE EXCEPTION '%', msg USING ERRCODE = state, HINT = hnt;
+    END IF;
+    RAISE EXCEPTION '%', msg USING ERRCODE = state;
+END
+$$;
+
+-- Directus's concealed value: the app may send it back for "unchanged".
+CREATE FUNCTION directus_sync._app_config_token(token text) RETURNS text
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT CASE WHEN token = '**********' OR token = '' THEN NULL ELSE token END
+$$;
+
+/* sync_remotes: a row written in the app is a call of the SQL functions. */
+CREATE FUNCTION directus_sync._app_config_remote_write() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET directus_sync.app_config_applying = on
+AS $$
+DECLARE
+    r directus_sync.remote;
+    st text; msg text; det text; hnt text;
+BEGIN
+    IF current_setting('directus_sync.app_config_mirroring', true) = 'on' THEN
+        RETURN CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END;
+    END IF;
+    BEGIN
+        IF TG_OP = 'INSERT' THEN
+            NEW.id := directus_sync.add_remote(NEW.name, NEW.url, directus_sync._app_config_token(NEW.token),
+                                               enabled => coalesce(NEW.enabled, true),
+                                               inbound_user => NEW.inbound_user,
+                                               forward_inbound => coalesce(NEW.forward_inbound, true),
+                                               verify_tls => coalesce(NEW.verify_tls, true));
+            IF NEW.paused THEN
+                PERFORM directus_sync.pause(NEW.name);
+            END IF;
+        ELSIF TG_OP = 'UPDATE' THEN
+            IF NEW.id IS DISTINCT FROM OLD.id THEN
+                RAISE EXCEPTION 'the id of remote "%" cannot change', OLD.name
+                    USING ERRCODE = 'invalid_parameter_value';
+            END IF;
+            -- (only when something of alter_remote's changed: it also ends a backoff)
+            IF directus_sync._app_config_token(NEW.token) IS NOT NULL
+               OR (NEW.name, NEW.url, NEW.enabled, NEW.inbound_user, NEW.forward_inbound, NEW.verify_tls)
+                  IS DISTINCT FROM (OLD.name, OLD.url, OLD.enabled, OLD.inbound_user, OLD.forward_inbound, OLD.verify_tls) THEN
+                PERFORM directus_sync.alter_remote(OLD.name,
+                    url => CASE WHEN NEW.url IS DISTINCT FROM OLD.url THEN coalesce(NEW.url, '') END,
+                    token => directus_sync._app_config_token(NEW.token),
+                    enabled => NEW.enabled,
+                    inbound_user => NEW.inbound_user,
+                    clear_inbound_user => NEW.inbound_user IS NULL AND OLD.inbound_user IS NOT NULL,
+                    forward_inbound => NEW.forward_inbound,
+                    verify_tls => NEW.verify_tls,
+                    new_name => CASE WHEN NEW.name IS DISTINCT FROM OLD.name THEN coalesce(NEW.name, '') END);
+            END IF;
+            IF NEW.paused AND NOT OLD.paused THEN
+                PERFORM directus_sync.pause(coalesce(NEW.name, OLD.name));
+            ELSIF NOT NEW.paused AND OLD.paused THEN
+                PERFORM directus_sync.resume(coalesce(NEW.name, OLD.name));
+            END IF;
+        ELSE
+            IF EXISTS (SELECT FROM directus_sync.remote x WHERE x.id = OLD.id) THEN
+                PERFORM directus_sync.remove_remote(OLD.name);
+            END IF;
+            RETURN OLD;
+        END IF;
+    EXCEPTION WHEN OTHERS THEN
+        GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT, det = PG_EXCEPTION_DETAIL, hnt = PG_EXCEPTION_HINT;
+        PERFORM directus_sync._app_config_raise(st, msg, det, hnt);
+    END;
+    -- The row as the functions left it; never the token.
+    SELECT * INTO r FROM directus_sync.remote x WHERE x.id = NEW.id;
+    NEW.name := r.name;
+    NEW.url := r.url;
+    NEW.token := NULL;
+    NEW.enabled := r.enabled;
+    NEW.paused := r.paused;
+    NEW.inbound_user := r.inbound_user;
+    NEW.forward_inbound := r.forward_inbound;
+    NEW.verify_tls := r.verify_tls;
+    RETURN NEW;
+END
+$$;
+
+/* sync_remotes_notify_users: the remote's notify_users, from the junction's rows. */
+CREATE FUNCTION directus_sync._app_config_notify_write() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET directus_sync.app_config_applying = on
+AS $$
+DECLARE
+    rid integer;
+    rname text;
+    users uuid[];
+    st text; msg text; det text; hnt text;
+BEGIN
+    IF current_setting('directus_sync.app_config_mirroring', true) = 'on' THEN
+        RETURN NULL;
+    END IF;
+    FOREACH rid IN ARRAY ARRAY[CASE WHEN TG_OP <> 'INSERT' THEN OLD.sync_remotes_id END,
+                               CASE WHEN TG_OP <> 'DELETE' THEN NEW.sync_remotes_id END] LOOP
+        CONTINUE WHEN rid IS NULL;
+        SELECT x.name INTO rname FROM directus_sync.remote x WHERE x.id = rid;
+        CONTINUE WHEN rname IS NULL;        -- the remote went with its row
+        EXECUTE format('SELECT coalesce(array_agg(DISTINCT directus_users_id ORDER BY directus_users_id), ''{}'')
+                          FROM %s WHERE sync_remotes_id = $1 AND directus_users_id IS NOT NULL',
+                       directus_sync._app_config_table('sync_remotes_notify_users'))
+            INTO users USING rid;
+        BEGIN
+            PERFORM directus_sync.alter_remote(rname, notify_users => users);
+        EXCEPTION WHEN OTHERS THEN
+            GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT, det = PG_EXCEPTION_DETAIL, hnt = PG_EXCEPTION_HINT;
+            PERFORM directus_sync._app_config_raise(st, msg, det, hnt);
+        END;
+    END LOOP;
+    RETURN NULL;
+END
+$$;
+
+/* sync_subscriptions: a row is a subscribe, its deletion an unsubscribe. */
+CREATE FUNCTION directus_sync._app_config_subscription_write() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET directus_sync.app_config_applying = on
+AS $$
+DECLARE
+    rname text;
+    old_name text;
+    wanted text[];
+    was_singleton boolean;
+    had_clocks boolean;
+    st text; msg text; det text; hnt text;
+BEGIN
+    IF current_setting('directus_sync.app_config_mirroring', true) = 'on' THEN
+        RETURN CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END;
+    END IF;
+    BEGIN
+        IF TG_OP IN ('UPDATE', 'DELETE') THEN
+            SELECT x.name INTO old_name FROM directus_sync.remote x WHERE x.id = OLD.remote;
+        END IF;
+        IF TG_OP = 'DELETE' THEN
+            IF EXISTS (SELECT FROM directus_sync.subscription s WHERE s.remote_id = OLD.remote AND s.collection = OLD.collection) THEN
+                PERFORM directus_sync.unsubscribe(old_name, OLD.collection);
+            END IF;
+            RETURN OLD;
+        END IF;
+        IF NEW.remote IS NULL THEN
+            RAISE EXCEPTION 'remote name must not be null' USING ERRCODE = 'null_value_not_allowed';
+        END IF;
+        SELECT x.name INTO rname FROM directus_sync.remote x WHERE x.id = NEW.remote;
+        IF rname IS NULL THEN
+            RAISE EXCEPTION 'remote % does not exist', NEW.remote USING ERRCODE = 'undefined_object';
+        END IF;
+        IF NEW.fields IS NULL OR json_typeof(NEW.fields) <> 'array' THEN
+            RAISE EXCEPTION 'fields of a subscription must be a JSON array of field names'
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+        wanted := ARRAY(SELECT json_array_elements_text(NEW.fields));
+        IF TG_OP = 'UPDATE' AND (NEW.remote, NEW.collection) IS DISTINCT FROM (OLD.remote, OLD.collection)
+           AND EXISTS (SELECT FROM directus_sync.subscription s WHERE s.remote_id = OLD.remote AND s.collection = OLD.collection) THEN
+            PERFORM directus_sync.unsubscribe(old_name, OLD.collection);
+        END IF;
+        -- a change of fields keeps the subscription's other options (subscribe's
+        -- singleton and clocks, perhaps given in SQL); a new one gets the defaults
+        SELECT s.singleton, s.clocks INTO was_singleton, had_clocks
+          FROM directus_sync.subscription s WHERE s.remote_id = NEW.remote AND s.collection = NEW.collection;
+        IF FOUND THEN
+            PERFORM directus_sync.subscribe(rname, NEW.collection, wanted, singleton => was_singleton, clocks => had_clocks);
+        ELSE
+            PERFORM directus_sync.subscribe(rname, NEW.collection, wanted);
+        END IF;
+    EXCEPTION WHEN OTHERS THEN
+        GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT, det = PG_EXCEPTION_DETAIL, hnt = PG_EXCEPTION_HINT;
+        PERFORM directus_sync._app_config_raise(st, msg, det, hnt);
+    END;
+    NEW.fields := (SELECT to_json(s.fields) FROM directus_sync.subscription s
+                    WHERE s.remote_id = NEW.remote AND s.collection = NEW.collection);
+    RETURN NEW;
+END
+$$;
+
+/*
+ * The other way: what add_remote, alter_remote, pause, resume, remove_remote,
+ * subscribe and unsubscribe did (called in SQL), copied to the app's tables.
+ * Nothing when the app config is off, or when the change came from them.
+ */
+CREATE FUNCTION directus_sync._app_config_mirror() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET directus_sync.app_config_mirroring = on
+AS $$
+DECLARE
+    remotes regclass := directus_sync._app_config_table('sync_remotes');
+    notify regclass := directus_sync._app_config_table('sync_remotes_notify_users');
+    subs regclass := directus_sync._app_config_table('sync_subscriptions');
+BEGIN
+    IF remotes IS NULL OR notify IS NULL OR subs IS NULL
+       OR current_setting('directus_sync.app_config_applying', true) = 'on' THEN
+        RETURN NULL;
+    END IF;
+    -- Not set up yet: a restore (pg_dump makes triggers after the data)
+    -- brings the app's rows itself.
+    IF NOT EXISTS (SELECT FROM pg_trigger WHERE tgrelid = remotes AND tgname = 'directus_sync_app_config') THEN
+        RETURN NULL;
+    END IF;
+    IF TG_TABLE_NAME = 'remote' THEN
+        IF TG_OP = 'DELETE' THEN
+            EXECUTE format('DELETE FROM %s WHERE id = $1', remotes) USING OLD.id;
+            RETURN NULL;
+        END IF;
+        -- a row of that name but another id (the tables out of step): the remote's is the one
+        EXECUTE format('DELETE FROM %s WHERE name = $1 AND id <> $2', remotes) USING NEW.name, NEW.id;
+        EXECUTE format('INSERT INTO %s AS m (id, name, url, token, enabled, paused, inbound_user, forward_inbound, verify_tls)
+                        VALUES ($1, $2, $3, NULL, $4, $5, $6, $7, $8)
+                        ON CONFLICT (id) DO UPDATE
+                           SET (name, url, enabled, paused, inbound_user, forward_inbound, verify_tls)
+                             = (EXCLUDED.name, EXCLUDED.url, EXCLUDED.enabled, EXCLUDED.paused, EXCLUDED.inbound_user,
+                                EXCLUDED.forward_inbound, EXCLUDED.verify_tls)
+                         WHERE (m.name, m.url, m.enabled, m.paused, m.inbound_user, m.forward_inbound, m.verify_tls)
+                               IS DISTINCT FROM
+                               (EXCLUDED.name, EXCLUDED.url, EXCLUDED.enabled, EXCLUDED.paused, EXCLUDED.inbound_user,
+                                EXCLUDED.forward_inbound, EXCLUDED.verify_tls)', remotes)
+            USING NEW.id, NEW.name, NEW.url, NEW.enabled, NEW.paused, NEW.inbound_user, NEW.forward_inbound, NEW.verify_tls;
+        EXECUTE format('DELETE FROM %s WHERE sync_remotes_id = $1 AND NOT (directus_users_id = ANY ($2))', notify)
+            USING NEW.id, NEW.notify_users;
+        EXECUTE format('INSERT INTO %s (sync_remotes_id, directus_users_id)
+                        SELECT $1, u FROM unnest($2::uuid[]) AS u
+                         WHERE NOT EXISTS (SELECT FROM %s x WHERE x.sync_remotes_id = $1 AND x.directus_users_id = u)',
+                       notify, notify)
+            USING NEW.id, NEW.notify_users;
+    ELSE
+        IF TG_OP = 'UPDATE' AND (OLD.remote_id, OLD.collection) = (NEW.remote_id, NEW.collection) THEN
+            EXECUTE format('UPDATE %s SET fields = $3 WHERE remote = $1 AND collection = $2', subs)
+                USING NEW.remote_id, NEW.collection, to_json(NEW.fields);
+            RETURN NULL;
+        END IF;
+        IF TG_OP IN ('UPDATE', 'DELETE') THEN
+            EXECUTE format('DELETE FROM %s WHERE remote = $1 AND collection = $2', subs) USING OLD.remote_id, OLD.collection;
+        END IF;
+        IF TG_OP IN ('INSERT', 'UPDATE') THEN
+            EXECUTE format('INSERT INTO %s (remote, collection, fields) VALUES ($1, $2, $3)', subs)
+                USING NEW.remote_id, NEW.collection, to_json(NEW.fields);
+        END IF;
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER app_config_mirror AFTER INSERT OR UPDATE OR DELETE ON directus_sync.remote
+    FOR EACH ROW EXECUTE FUNCTION directus_sync._app_config_mirror();
+CREATE TRIGGER app_config_mirror AFTER INSERT OR UPDATE OR DELETE ON directus_sync.subscription
+    FOR EACH ROW EXECUTE FUNCTION directus_sync._app_config_mirror();
+
+/* The tables of enable_app_config, made where missing, filled from directus_sync.remote and subscription. */
+CREATE FUNCTION directus_sync.enable_app_config() RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    directus_role text;
+    t text;
+    ours text[] := ARRAY['sync_remotes', 'sync_remotes_notify_users', 'sync_subscriptions'];
+    granted text;
+    missing text;
+    collections json := $json$[
+ {"collection": "sync_config", "icon": "settings_ethernet", "sort": null, "group": null, "display_template": null, "hidden": false,
+  "note": "directus_sync: the remotes this Directus replicates to, and what it sends them"},
+ {"collection": "sync_remotes", "icon": "dns", "sort": 1, "group": "sync_config", "display_template": "{{name}} ({{url}})", "hidden": false,
+  "note": "Directus instances to ship changes to (directus_sync.add_remote, alter_remote, remove_remote, pause, resume)"},
+ {"collection": "sync_subscriptions", "icon": "playlist_add_check", "sort": 2, "group": "sync_config",
+  "display_template": "{{remote.name}}: {{collection}}", "hidden": false,
+  "note": "Collections shipped to a remote, with their fields (directus_sync.subscribe, unsubscribe)"},
+ {"collection": "sync_remotes_notify_users", "icon": "import_export", "sort": 3, "group": "sync_config",
+  "display_template": null, "hidden": true, "note": "Users notified of a remote's dead letters (junction)"}]$json$;
+    fields json := $json$[
+ {"collection": "sync_remotes", "field": "id", "special": null, "interface": "input", "readonly": true, "hidden": true, "sort": 1, "width": "full", "required": false},
+ {"collection": "sync_remotes", "field": "name", "special": null, "interface": "input", "readonly": false, "hidden": false, "sort": 2, "width": "half", "required": true,
+  "note": "1 to 63 characters; the name the SQL functions take"},
+ {"collection": "sync_remotes", "field": "url", "special": null, "interface": "input", "readonly": false, "hidden": false, "sort": 3, "width": "half", "required": true,
+  "options": {"placeholder": "https://other.example.com"}, "note": "Base URL of the other Directus; a new URL needs its token too"},
+ {"collection": "sync_remotes", "field": "token", "special": "conceal", "interface": "input", "readonly": false, "hidden": false, "sort": 4, "width": "full", "required": false,
+  "options": {"masked": true, "placeholder": "static token of the sync user there (write-only)"},
+  "note": "Write-only: handed to directus_sync and never stored here nor shown again; leave empty to keep it"},
+ {"collection": "sync_remotes", "field": "enabled", "special": "cast-boolean", "interface": "boolean", "readonly": false, "hidden": false, "sort": 5, "width": "half", "required": false,
+  "note": "Off: changes are not even captured"},
+ {"collection": "sync_remotes", "field": "paused", "special": "cast-boolean", "interface": "boolean", "readonly": false, "hidden": false, "sort": 6, "width": "half", "required": false,
+  "note": "On: changes are queued, not shipped"},
+ {"collection": "sync_remotes", "field": "inbound_user", "special": "m2o", "interface": "select-dropdown-m2o", "readonly": false, "hidden": false, "sort": 7, "width": "half", "required": false,
+  "options": {"template": "{{email}}"}, "note": "The user this remote writes here as (two-way replication)"},
+ {"collection": "sync_remotes", "field": "notify_users", "special": "m2m", "interface": "list-m2m", "readonly": false, "hidden": false, "sort": 8, "width": "half", "required": false,
+  "options": {"template": "{{directus_users_id.email}}", "enableCreate": false}, "note": "Users notified of dead letters"},
+ {"collection": "sync_remotes", "field": "forward_inbound", "special": "cast-boolean", "interface": "boolean", "readonly": false, "hidden": false, "sort": 9, "width": "half", "required": false,
+  "note": "Ship on what other remotes wrote here"},
+ {"collection": "sync_remotes", "field": "verify_tls", "special": "cast-boolean", "interface": "boolean", "readonly": false, "hidden": false, "sort": 10, "width": "half", "required": false},
+ {"collection": "sync_remotes", "field": "subscriptions", "special": "o2m", "interface": "list-o2m", "readonly": false, "hidden": false, "sort": 11, "width": "full", "required": false,
+  "options": {"template": "{{collection}}"}},
+ {"collection": "sync_remotes_notify_users", "field": "id", "special": null, "interface": null, "readonly": false, "hidden": true, "sort": 1, "width": "full", "required": false},
+ {"collection": "sync_remotes_notify_users", "field": "sync_remotes_id", "special": null, "interface": null, "readonly": false, "hidden": true, "sort": 2, "width": "full", "required": false},
+ {"collection": "sync_remotes_notify_users", "field": "directus_users_id", "special": null, "interface": null, "readonly": false, "hidden": true, "sort": 3, "width": "full", "required": false},
+ {"collection": "sync_subscriptions", "field": "id", "special": null, "interface": "input", "readonly": true, "hidden": true, "sort": 1, "width": "full", "required": false},
+ {"collection": "sync_subscriptions", "field": "remote", "special": "m2o", "interface": "select-dropdown-m2o", "readonly": false, "hidden": false, "sort": 2, "width": "half", "required": true,
+  "options": {"template": "{{name}}"}},
+ {"collection": "sync_subscriptions", "field": "collection", "special": null, "interface": "system-collection", "readonly": false, "hidden": false, "sort": 3, "width": "half", "required": true,
+  "options": {"includeSystem": false}},
+ {"collection": "sync_subscriptions", "field": "fields", "special": "cast-json", "interface": "tags", "readonly": false, "hidden": false, "sort": 4, "width": "full", "required": true,
+  "note": "The fields shipped (the key is always)"}]$json$;
+    relations json := $json$[
+ {"many_collection": "sync_remotes", "many_field": "inbound_user", "one_collection": "directus_users", "one_field": null, "junction_field": null, "one_deselect_action": "nullify"},
+ {"many_collection": "sync_subscriptions", "many_field": "remote", "one_collection": "sync_remotes", "one_field": "subscriptions", "junction_field": null, "one_deselect_action": "delete"},
+ {"many_collection": "sync_remotes_notify_users", "many_field": "sync_remotes_id", "one_collection": "sync_remotes", "one_field": "notify_users", "junction_field": "directus_users_id", "one_deselect_action": "delete"},
+ {"many_collection": "sync_remotes_notify_users", "many_field": "directus_users_id", "one_collection": "directus_users", "one_field": null, "junction_field": "sync_remotes_id", "one_deselect_action": "nullify"}]$json$;
+BEGIN
+    PERFORM directus_sync._app_status_directus();
+    SELECT min(x.name) INTO missing
+      FROM unnest(ARRAY['directus_relations.many_collection', 'directus_relations.many_field',
+                        'directus_relations.one_collection', 'directus_relations.one_field',
+                        'directus_relations.junction_field', 'directus_relations.one_deselect_action',
+                        'directus_fields.required']) AS x(name)
+     WHERE NOT EXISTS (SELECT FROM pg_attribute a
+                        WHERE a.attrelid = to_regclass(format('%s.%I', '@extschema@', split_part(x.name, '.', 1)))
+                          AND a.attname = split_part(x.name, '.', 2) AND a.attnum > 0 AND NOT a.attisdropped);
+    IF missing IS NOT NULL THEN
+        RAISE EXCEPTION 'the Directus tables of schema % do not have the layout directus_sync knows', '@extschema@'
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  DETAIL = format('%s is missing.', missing);
+    END IF;
+    SELECT quote_ident(pg_get_userbyid(c.relowner)) INTO directus_role
+      FROM pg_class c WHERE c.oid = '@extschema@.directus_collections'::regclass;
+
+    FOREACH t IN ARRAY ours || 'sync_config'::text LOOP
+        IF to_regclass(format('%s.%I', '@extschema@', t)) IS NOT NULL AND directus_sync._app_config_table(t) IS NULL THEN
+            RAISE EXCEPTION 'relation "%" exists in schema % and was not made by directus_sync', t, '@extschema@'
+                USING ERRCODE = 'duplicate_table',
+                      HINT = 'Rename or drop it, then call enable_app_config again.';
+        END IF;
+    END LOOP;
+
+    IF directus_sync._app_config_table('sync_remotes') IS NULL THEN
+        CREATE TABLE @extschema@.sync_remotes (
+            id              serial PRIMARY KEY,      -- directus_sync.remote.id (add_remote's)
+            name            text NOT NULL UNIQUE,
+            url             text NOT NULL,
+            token           text CHECK (token IS NULL),  -- write-only: handed over, never kept
+            enabled         boolean NOT NULL DEFAULT true,
+            paused          boolean NOT NULL DEFAULT false,
+            inbound_user    uuid,
+            forward_inbound boolean NOT NULL DEFAULT true,
+            verify_tls      boolean NOT NULL DEFAULT true
+        );
+        COMMENT ON TABLE @extschema@.sync_remotes IS
+            'directus_sync app config: directus_sync.remote; a write is a call of add_remote, alter_remote, pause, resume or remove_remote';
+    END IF;
+    IF directus_sync._app_config_table('sync_remotes_notify_users') IS NULL THEN
+        CREATE TABLE @extschema@.sync_remotes_notify_users (
+            id                serial PRIMARY KEY,
+            sync_remotes_id   integer REFERENCES @extschema@.sync_remotes ON DELETE CASCADE,
+            directus_users_id uuid
+        );
+        CREATE INDEX sync_remotes_notify_users_remote_idx ON @extschema@.sync_remotes_notify_users (sync_remotes_id);
+        COMMENT ON TABLE @extschema@.sync_remotes_notify_users IS
+            'directus_sync app config: directus_sync.remote.notify_users; a write is a call of alter_remote';
+    END IF;
+    IF directus_sync._app_config_table('sync_subscriptions') IS NULL THEN
+        CREATE TABLE @extschema@.sync_subscriptions (
+            id         serial PRIMARY KEY,
+            remote     integer NOT NULL REFERENCES @extschema@.sync_remotes ON DELETE CASCADE,
+            collection text NOT NULL,
+            fields     json NOT NULL,
+            UNIQUE (remote, collection)
+        );
+        COMMENT ON TABLE @extschema@.sync_subscriptions IS
+            'directus_sync app config: directus_sync.subscription; a write is a call of subscribe or unsubscribe';
+    END IF;
+    FOREACH t IN ARRAY ours LOOP
+        EXECUTE format('REVOKE ALL ON %s FROM PUBLIC', directus_sync._app_config_table(t));
+        EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON %s TO %s', directus_sync._app_config_table(t), directus_role);
+        EXECUTE format('REVOKE ALL ON SEQUENCE %s FROM PUBLIC', pg_get_serial_sequence(directus_sync._app_config_table(t)::text, 'id'));
+        EXECUTE format('GRANT USAGE ON SEQUENCE %s TO %s', pg_get_serial_sequence(directus_sync._app_config_table(t)::text, 'id'), directus_role);
+        IF NOT EXISTS (SELECT FROM pg_trigger WHERE tgrelid = directus_sync._app_config_table(t)
+                                                AND tgname = 'directus_sync_app_config') THEN
+            EXECUTE format('CREATE TRIGGER directus_sync_app_config %s ON %s FOR EACH ROW EXECUTE FUNCTION directus_sync.%I()',
+                           CASE WHEN t = 'sync_remotes_notify_users' THEN 'AFTER INSERT OR UPDATE OR DELETE'
+                                ELSE 'BEFORE INSERT OR UPDATE OR DELETE' END,
+                           directus_sync._app_config_table(t),
+                           CASE t WHEN 'sync_remotes' THEN '_app_config_remote_write'
+                                  WHEN 'sync_remotes_notify_users' THEN '_app_config_notify_write'
+                                  ELSE '_app_config_subscription_write' END);
+        END IF;
+    END LOOP;
+
+    -- Fill them from directus_sync.remote and subscription (a re-run: in step again).
+    PERFORM directus_sync._app_config_fill();
+
+    -- Directus's meta rows: what is missing is made, what is there is kept.
+    -- No accountability: Directus keeps no activity and no revision (which
+    -- would hold the token) of them.
+    PERFORM FROM directus_sync._query_as_owner('@extschema@.directus_collections',
+        'INSERT INTO @extschema@.directus_collections
+                (collection, icon, note, display_template, hidden, singleton, accountability, sort, "group", collapse)
+         SELECT c.collection, c.icon, c.note, c.display_template, c.hidden, false, NULL, c.sort, c."group", ''open''
+           FROM json_to_recordset($1[1]::json)
+                AS c(collection text, icon text, note text, display_template text, hidden boolean, sort integer, "group" text)
+          WHERE NOT EXISTS (SELECT FROM @extschema@.directus_collections x WHERE x.collection = c.collection)
+         RETURNING 1',
+        ARRAY[collections::text]) AS r(one integer);
+    PERFORM FROM directus_sync._query_as_owner('@extschema@.directus_fields',
+        'INSERT INTO @extschema@.directus_fields
+                (collection, field, special, interface, options, readonly, hidden, sort, width, note, required)
+         SELECT f.collection, f.field, f.special, f.interface, f.options, f.readonly, f.hidden, f.sort, f.width, f.note, f.required
+           FROM json_to_recordset($1[1]::json)
+                AS f(collection text, field text, special text, interface text, options json, readonly boolean,
+                     hidden boolean, sort integer, width text, note text, required boolean)
+          WHERE NOT EXISTS (SELECT FROM @extschema@.directus_fields x
+                             WHERE x.collection = f.collection AND x.field = f.field)
+          ORDER BY f.collection, f.sort
+         RETURNING 1',
+        ARRAY[fields::text]) AS r(one integer);
+    PERFORM FROM directus_sync._query_as_owner('@extschema@.directus_relations',
+        'INSERT INTO @extschema@.directus_relations
+                (many_collection, many_field, one_collection, one_field, junction_field, one_deselect_action)
+         SELECT r.many_collection, r.many_field, r.one_collection, r.one_field, r.junction_field, r.one_deselect_action
+           FROM json_to_recordset($1[1]::json)
+                AS r(many_collection text, many_field text, one_collection text, one_field text,
+                     junction_field text, one_deselect_action text)
+          WHERE NOT EXISTS (SELECT FROM @extschema@.directus_relations x
+                             WHERE x.many_collection = r.many_collection AND x.many_field = r.many_field)
+         RETURNING 1',
+        ARRAY[relations::text]) AS r(one integer);
+
+    SELECT string_agg(DISTINCT r.collection, ', ') INTO granted
+      FROM directus_sync._query_as_owner('@extschema@.directus_permissions',
+               'SELECT collection::text FROM @extschema@.directus_permissions WHERE collection = ANY ($1)',
+               ours || 'sync_config'::text) AS r(collection text);
+    IF granted IS NOT NULL THEN
+        RAISE NOTICE 'directus_permissions grants access to %: users other than administrators see or change what they grant', granted
+            USING HINT = 'Delete those permissions in Directus (Settings, Access Policies) unless they are meant.';
+    END IF;
+    RAISE NOTICE 'Directus shows the collections of folder "sync_config" to administrators once it reloads its schema'
+        USING HINT = 'POST /utils/cache/clear?system=true as an admin of this Directus, or restart it.';
+END
+$$;
+COMMENT ON FUNCTION directus_sync.enable_app_config() IS
+    'Lets Directus administrators configure replication in the app: tables sync_remotes, sync_remotes_notify_users and sync_subscriptions in Directus''s schema, registered in folder sync_config, whose writes call add_remote, alter_remote, remove_remote, pause, resume, subscribe and unsubscribe';
+
+/* The app config's tables made the copy of directus_sync.remote and subscription. */
+CREATE FUNCTION directus_sync._app_config_fill() RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+SET directus_sync.app_config_mirroring = on
+AS $$
+DECLARE
+    remotes regclass := directus_sync._app_config_table('sync_remotes');
+    notify regclass := directus_sync._app_config_table('sync_remotes_notify_users');
+    subs regclass := directus_sync._app_config_table('sync_subscriptions');
+BEGIN
+    EXECUTE format('DELETE FROM %s m WHERE NOT EXISTS (SELECT FROM directus_sync.subscription s
+                                                       WHERE s.remote_id = m.remote AND s.collection = m.collection)', subs);
+    EXECUTE format('DELETE FROM %s m WHERE NOT EXISTS (SELECT FROM directus_sync.remote r WHERE r.id = m.id)', remotes);
+    EXECUTE format('INSERT INTO %s AS m (id, name, url, token, enabled, paused, inbound_user, forward_inbound, verify_tls)
+                    SELECT r.id, r.name, r.url, NULL, r.enabled, r.paused, r.inbound_user, r.forward_inbound, r.verify_tls
+                      FROM directus_sync.remote r
+                    ON CONFLICT (id) DO UPDATE
+                       SET (name, url, enabled, paused, inbound_user, forward_inbound, verify_tls)
+                         = (EXCLUDED.name, EXCLUDED.url, EXCLUDED.enabled, EXCLUDED.paused, EXCLUDED.inbound_user,
+                            EXCLUDED.forward_inbound, EXCLUDED.verify_tls)', remotes);
+    EXECUTE format('SELECT setval(pg_get_serial_sequence(%L, ''id''),
+                                  greatest((SELECT max(id) FROM directus_sync.remote), 1))', remotes::text);
+    EXECUTE format('DELETE FROM %s n WHERE NOT EXISTS (SELECT FROM directus_sync.remote r
+                                                       WHERE r.id = n.sync_remotes_id AND n.directus_users_id = ANY (r.notify_users))', notify);
+    EXECUTE format('INSERT INTO %s (sync_remotes_id, directus_users_id)
+                    SELECT r.id, u FROM directus_sync.remote r, unnest(r.notify_users) AS u
+                     WHERE NOT EXISTS (SELECT FROM %s x WHERE x.sync_remotes_id = r.id AND x.directus_users_id = u)',
+                   notify, notify);
+    EXECUTE format('INSERT INTO %s AS m (remote, collection, fields)
+                    SELECT s.remote_id, s.collection, to_json(s.fields) FROM directus_sync.subscription s
+                    ON CONFLICT (remote, collection) DO UPDATE SET fields = EXCLUDED.fields
+                     WHERE m.fields::text IS DISTINCT FROM EXCLUDED.fields::text', subs);
+END
+$$;
+
+/* Removes what enable_app_config made; the remotes and subscriptions stay. */
+CREATE FUNCTION directus_sync.disable_app_config() RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET directus_sync.app_config_mirroring = on
+AS $$
+DECLARE
+    ours text[] := ARRAY['sync_subscriptions', 'sync_remotes_notify_users', 'sync_remotes', 'sync_config'];
+    t text;
+    found_any boolean := false;
+    n bigint;
+    directus_tables text[] := ARRAY['directus_presets', 'directus_permissions', 'directus_fields'];
+BEGIN
+    FOREACH t IN ARRAY directus_tables LOOP
+        IF to_regclass(format('%s.%I', '@extschema@', t)) IS NOT NULL THEN
+            SELECT count(*) INTO n FROM directus_sync._query_as_owner(format('%s.%I', '@extschema@', t)::regclass,
+                format('DELETE FROM %s.%I WHERE collection = ANY ($1) RETURNING 1', '@extschema@', t),
+                ours) AS r(one integer);
+            found_any := found_any OR n > 0;
+        END IF;
+    END LOOP;
+    IF to_regclass('@extschema@.directus_relations') IS NOT NULL THEN
+        SELECT count(*) INTO n FROM directus_sync._query_as_owner('@extschema@.directus_relations',
+            'DELETE FROM @extschema@.directus_relations WHERE many_collection = ANY ($1) OR one_collection = ANY ($1) RETURNING 1',
+            ours) AS r(one integer);
+        found_any := found_any OR n > 0;
+    END IF;
+    IF to_regclass('@extschema@.directus_collections') IS NOT NULL THEN
+        SELECT count(*) INTO n FROM directus_sync._query_as_owner('@extschema@.directus_collections',
+            'DELETE FROM @extschema@.directus_collections WHERE collection = ANY ($1) RETURNING 1',
+            ours) AS r(one integer);
+        found_any := found_any OR n > 0;
+    END IF;
+    FOREACH t IN ARRAY ours[1:3] LOOP
+        IF directus_sync._app_config_table(t) IS NOT NULL THEN
+            EXECUTE format('DROP TABLE %s', directus_sync._app_config_table(t));
+            found_any := true;
+        END IF;
+    END LOOP;
+    IF NOT found_any THEN
+        RAISE NOTICE 'the app config is not enabled: nothing to remove';
+    ELSIF to_regclass('@extschema@.directus_collections') IS NOT NULL THEN
+        RAISE NOTICE 'Directus forgets the collections of folder "sync_config" once it reloads its schema'
+            USING DETAIL = 'The remotes and subscriptions stay; the SQL functions change them.',
+                  HINT = 'POST /utils/cache/clear?system=true as an admin of this Directus, or restart it.';
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION directus_sync.disable_app_config() IS
+    'Removes what enable_app_config made: the three tables and their collections, fields, relations and permissions in Directus; remotes and subscriptions stay';
+
+REVOKE ALL ON FUNCTION directus_sync._app_config_table(text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION directus_sync._app_config_raise(text, text, text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION directus_sync._app_config_token(text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION directus_sync._app_config_remote_write() FROM PUBLIC;
+REVOKE ALL ON FUNCTION directus_sync._app_config_notify_write() FROM PUBLIC;
+REVOKE ALL ON FUNCTION directus_sync._app_config_subscription_write() FROM PUBLIC;
+REVOKE ALL ON FUNCTION directus_sync._app_config_mirror() FROM PUBLIC;
+REVOKE ALL ON FUNCTION directus_sync.enable_app_config() FROM PUBLIC;
+REVOKE ALL ON FUNCTION directus_sync._app_config_fill() FROM PUBLIC;
+REVOKE ALL ON FUNCTION directus_sync.disable_app_config() FROM PUBLIC;

@@ -6,7 +6,7 @@
 #     and the isolation specs (specs/)
 #   - installs Node 22, Directus 12.4.0, 11.17.4 and 10.13.4
 #     (scripts/directus.sh install; reused when already there) for the
-#     end-to-end TAP tests (t/02*), which start real Directus instances on
+#     end-to-end TAP tests (t/02*, t/074: the files using DirectusE2E), which start real Directus instances on
 #     clusters of their own: the tap layer runs them against the first
 #     version of DS_DIRECTUS_VERSIONS (default "12 11 10"), one more layer per
 #     other version (e2e@directus11, e2e@directus10) runs them again;
@@ -255,14 +255,15 @@ run_pg_root() {
     exec {lockfd}>&-
 }
 
-# run_e2e_again: the TAP files that start real Directus (t/02*), once more
+# run_e2e_again: the TAP files that start real Directus (those using
+# DirectusE2E: t/02*, t/074), once more
 # for each Directus version but the first, as layer e2e@directusN. PGXS
 # empties tmp_check/ before prove: the tap layer's is kept aside meanwhile,
 # and each run's logs end in tmp_check/e2e@directusN/log.
 E2E_FILES=()
 run_e2e_again() {
     local v t=$WORK/src/tmp_check
-    mapfile -t E2E_FILES < <(cd "$WORK/src" && printf '%s\n' t/02*.pl)
+    mapfile -t E2E_FILES < <(cd "$WORK/src" && grep -l DirectusE2E t/*.pl)
     for v in "${DIRECTUS_VERSIONS[@]:1}"; do
         if [ -d "$t" ]; then mv "$t" "$t.tap"; else mkdir "$t.tap"; fi
         run_layer "e2e@directus$v" REGRESS= ISOLATION= DS_DIRECTUS_VERSION="$v" \

@@ -46,6 +46,8 @@ int			app_status_interval_setting = 5000;
 static int	app_status_sample_interval_setting = 60;
 static int	app_status_history_setting = 7 * 24 * 3600;
 static bool app_status_writer_setting = false;
+static bool app_config_applying_setting = false;
+static bool app_config_mirroring_setting = false;
 
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
@@ -216,6 +218,30 @@ define_app_status_settings(void)
 							 "Internal: the status tables of the Directus app are being refreshed.",
 							 NULL,
 							 &app_status_writer_setting,
+							 false,
+							 PGC_SUSET,
+							 GUC_NOT_IN_SAMPLE | GUC_NO_SHOW_ALL | GUC_NO_RESET_ALL | GUC_DISALLOW_IN_FILE,
+							 NULL, NULL, NULL);
+
+	/*
+	 * Set only by the triggers of the app config (SET clauses): a write of
+	 * the app's tables being applied through the SQL functions, or a change
+	 * made by them being copied to the app's tables; each side's trigger does
+	 * nothing while the other is at work (no loop). SUSET: Directus's role
+	 * cannot set them to write the app's tables past the functions.
+	 */
+	DefineCustomBoolVariable("directus_sync.app_config_applying",
+							 "Internal: a write of the Directus app's configuration tables is being applied.",
+							 NULL,
+							 &app_config_applying_setting,
+							 false,
+							 PGC_SUSET,
+							 GUC_NOT_IN_SAMPLE | GUC_NO_SHOW_ALL | GUC_NO_RESET_ALL | GUC_DISALLOW_IN_FILE,
+							 NULL, NULL, NULL);
+	DefineCustomBoolVariable("directus_sync.app_config_mirroring",
+							 "Internal: the Directus app's configuration tables are being brought in step.",
+							 NULL,
+							 &app_config_mirroring_setting,
 							 false,
 							 PGC_SUSET,
 							 GUC_NOT_IN_SAMPLE | GUC_NO_SHOW_ALL | GUC_NO_RESET_ALL | GUC_DISALLOW_IN_FILE,

@@ -272,3 +272,33 @@ ALTER TABLE ONLY directus_presets
 ALTER TABLE ONLY directus_presets
     ADD CONSTRAINT directus_presets_user_foreign FOREIGN KEY ("user") REFERENCES directus_users(id) ON DELETE CASCADE;
 
+
+-- directus_relations (directus_sync.enable_app_config registers the relations
+-- of its collections there), as Directus 10 to 12 make it.
+CREATE TABLE directus_relations (
+    id integer NOT NULL,
+    many_collection character varying(64) NOT NULL,
+    many_field character varying(64) NOT NULL,
+    one_collection character varying(64),
+    one_field character varying(64),
+    one_collection_field character varying(64),
+    one_allowed_collections text,
+    junction_field character varying(64),
+    sort_field character varying(64),
+    one_deselect_action character varying(255) DEFAULT 'nullify'::character varying NOT NULL
+);
+
+CREATE SEQUENCE directus_relations_id_seq
+    AS integer
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1;
+
+ALTER SEQUENCE directus_relations_id_seq OWNED BY directus_relations.id;
+
+ALTER TABLE ONLY directus_relations ALTER COLUMN id SET DEFAULT nextval('directus_relations_id_seq'::regclass);
+
+ALTER TABLE ONLY directus_relations
+    ADD CONSTRAINT directus_relations_pkey PRIMARY KEY (id);
