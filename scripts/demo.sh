@@ -71,7 +71,10 @@ failing_step() {
 rest() {
     local url=$1 token=$2 method=$3 path=$4 body=${5:-} args=()
     [ -n "$body" ] && args=(-H 'Content-Type: application/json' -d "$body")
-    printf '$ curl -X %s %s%s%s\n' "$method" "$url" "$path" "${body:+ -d '$body'}"
+    # (a token in the body is shown abridged)
+    local shown
+    shown=$(printf '%s' "$body" | sed -E 's/("token":"[^"]{10})[^"]*"/\1..."/g')
+    printf '$ curl -X %s %s%s%s\n' "$method" "$url" "$path" "${shown:+ -d '$shown'}"
     REPLY=$(curl -sS -X "$method" -H "Authorization: Bearer $token" "${args[@]}" "$url$path")
     [ -n "$REPLY" ] && printf '%s\n' "$REPLY" | python3 -c '
 import json, sys
@@ -111,72 +114,78 @@ ARTICLES='{"collection":"articles","schema":{},"meta":{"icon":"article"},"fields
 rest $A admin-token-a POST /collections "$ARTICLES"
 rest $B admin-token-b POST /collections "$ARTICLES"
 
-# sync_user URL ADMIN_TOKEN EMAIL TOKEN: a non-admin user with a static token
-# and a policy for articles; prints its id.
-sync_user() {
-    local url=$1 admin=$2 email=$3 token=$4 policy action
-    rest "$url" "$admin" POST /policies '{"name":"replication","admin_access":false,"app_access":false}' >/dev/null
-    policy=$(json_get '["data"]["id"]')
-    for action in create read update delete; do
-        curl -sS -o /dev/null -X POST -H "Authorization: Bearer $admin" -H 'Content-Type: application/json' "$url/permissions" \
-            -d "{\"policy\":\"$policy\",\"collection\":\"articles\",\"action\":\"$action\",\"fields\":[\"*\"]}"
-    done
-    rest "$url" "$admin" POST /users "{\"email\":\"$email\",\"token\":\"$token\",\"policies\":{\"create\":[{\"policy\":\"$policy\"}]}}" >/dev/null
-    json_get '["data"]["id"]'
-}
-ds_say "4. Each side gets a sync user for the other: a non-admin Directus user with a static token and a policy for articles"
-A_WRITES_B=$(sync_user $B admin-token-b sync-from-a@example.com token-a-writes-b)
-B_WRITES_A=$(sync_user $A admin-token-a sync-from-b@example.com token-b-writes-a)
-echo "  on B, A writes as user $A_WRITES_B; on A, B writes as user $B_WRITES_A"
+ds_say "4. Each side makes, by SQL, the Directus user the other writes to it as (a policy with create, read, update and delete on articles, and a static token, returned once)"
+# create_sync_user's token is shown abridged; the full one goes into the app's remote below.
+TOKEN_A_WRITES_B=$(psql -X -qAt -d directus_b -c "SELECT directus_sync.create_sync_user('a', ARRAY['articles'])")
+TOKEN_B_WRITES_A=$(psql -X -qAt -d directus_a -c "SELECT directus_sync.create_sync_user('b', ARRAY['articles'])")
+echo "  on B: create_sync_user('a', ARRAY['articles']) -> ${TOKEN_A_WRITES_B:0:10}... (the token A writes to B with)"
+echo "  on A: create_sync_user('b', ARRAY['articles']) -> ${TOKEN_B_WRITES_A:0:10}..."
+PGDATABASE=directus_b run_psql "SELECT peer, user_id, access_id FROM directus_sync.sync_user;"
 rest $A admin-token-a GET /users/me >/dev/null; ADMIN_A=$(json_get '["data"]["id"]')
 
-ds_say "5. Replication configured in SQL, both ways: each instance's number (integer keys from series of their own), a remote, its token, its inbound user (loop prevention), the fields to ship; the collection gets per-field clocks, and Directus is told to read its fields again"
-PGDATABASE=directus_a run_psql "SET log_statement = 'none';  -- the token is not for the server log
-SELECT directus_sync.add_remote('b', '$B', 'token-a-writes-b', inbound_user => '$B_WRITES_A',
-       notify_users => ARRAY['$ADMIN_A']::uuid[]);" \
-    "SELECT directus_sync.set_instance(1, 2);" \
-    "SELECT directus_sync.subscribe('b', 'articles', ARRAY['title', 'body']);"
-PGDATABASE=directus_b run_psql "SET log_statement = 'none';
-SELECT directus_sync.add_remote('a', '$A', 'token-b-writes-a', inbound_user => '$A_WRITES_B');" \
-    "SELECT directus_sync.set_instance(2, 2);" \
-    "SELECT directus_sync.subscribe('a', 'articles', ARRAY['title', 'body']);"
+ds_say "5. Each database gets its number (integer keys from series of their own) and the replication collections in the app; Directus is told to read its schema again"
+for db in directus_a directus_b; do
+    n=1; [ $db = directus_b ] && n=2
+    PGDATABASE=$db run_psql "SELECT directus_sync.set_instance($n, 2);" \
+        "SELECT directus_sync.enable_app_config();" "SELECT directus_sync.enable_app_status();" >/dev/null
+done
 rest $A admin-token-a POST '/utils/cache/clear?system=true'
 rest $B admin-token-b POST '/utils/cache/clear?system=true'
+
+ds_say "6. Replication configured once in the app, both ways, through its REST API as the app does: a remote with its token and the users to notify, and what to ship (articles: title, body)"
+rest $A admin-token-a POST /items/sync_remotes "{\"name\":\"b\",\"url\":\"$B\",\"token\":\"$TOKEN_A_WRITES_B\",
+ \"notify_users\":{\"create\":[{\"directus_users_id\":\"$ADMIN_A\"}],\"update\":[],\"delete\":[]},
+ \"subscriptions\":{\"create\":[{\"collection\":\"articles\",\"fields\":[\"title\",\"body\"]}],\"update\":[],\"delete\":[]}}"
+rest $B admin-token-b POST /items/sync_remotes "{\"name\":\"a\",\"url\":\"$A\",\"token\":\"$TOKEN_B_WRITES_A\",
+ \"subscriptions\":{\"create\":[{\"collection\":\"articles\",\"fields\":[\"title\",\"body\"]}],\"update\":[],\"delete\":[]}}"
+echo "  The token is write-only: the app never shows it again"
+rest $A admin-token-a GET '/items/sync_remotes?fields=name,url,token,enabled,paused,inbound_user,subscriptions.collection,subscriptions.fields'
+# subscribing gave articles per-field clocks (a hidden field directus_sync_meta): Directus reads its schema again
+rest $A admin-token-a POST '/utils/cache/clear?system=true'
+rest $B admin-token-b POST '/utils/cache/clear?system=true'
+PGDATABASE=directus_a run_psql "SELECT name, url, inbound_user IS NOT NULL AS has_inbound_user, notify_users FROM directus_sync.remote;" \
+    "SELECT r.name AS remote, s.collection, s.fields, s.clocks FROM directus_sync.subscription s
+       JOIN directus_sync.remote r ON r.id = s.remote_id;"
 
 item_on() { curl -sf -H "Authorization: Bearer $2" "$1/items/articles/$3?fields=title,body,internal_notes"; }
 item_title_is() { item_on "$1" "$2" "$3" | grep -qF "\"title\":\"$4\""; }
 item_gone() { ! item_on "$1" "$2" "$3"; }
 
-ds_say "6. An item created through A's REST API appears in B (internal notes are not subscribed: they stay on A)"
+ds_say "7. An item created through A's REST API appears in B (internal notes are not subscribed: they stay on A)"
 rest $A admin-token-a POST /items/articles '{"title":"Hello from A","body":"Written in instance A","internal_notes":"A only"}'
 ID=$(json_get '["data"]["id"]')
 wait_for "in B" item_title_is $B admin-token-b "$ID" "Hello from A"
 rest $B admin-token-b GET "/items/articles/$ID"
 
-ds_say "7. An edit made in B comes back to A"
+ds_say "8. An edit made in B comes back to A"
 rest $B admin-token-b PATCH "/items/articles/$ID" '{"title":"Edited in B"}'
 wait_for "in A" item_title_is $A admin-token-a "$ID" "Edited in B"
 rest $A admin-token-a GET "/items/articles/$ID"
 
-ds_say "8. A change made without Directus (plain SQL on A) travels too"
+ds_say "9. A change made without Directus (plain SQL on A) travels too"
 SQL_ID=$(psql -X -qAt -d directus_a -c "INSERT INTO articles (title, body) VALUES ('Imported by SQL', 'no Directus involved') RETURNING id")
 echo "  INSERT INTO articles ... RETURNING id -> $SQL_ID"
 wait_for "in B" item_title_is $B admin-token-b "$SQL_ID" "Imported by SQL"
 rest $B admin-token-b GET "/items/articles/$SQL_ID"
 
-ds_say "9. A delete travels"
+ds_say "10. A delete travels"
 rest $A admin-token-a DELETE "/items/articles/$SQL_ID"
 wait_for "gone from B" item_gone $B admin-token-b "$SQL_ID"
 rest $B admin-token-b GET "/items/articles/$SQL_ID"
 
-PGDATABASE=directus_a step "10. The status view on A: one change shipped per edit made on A, none echoed back; B's sync user wrote once" \
+PGDATABASE=directus_a step "11. The status view on A: one change shipped per edit made on A, none echoed back; B's sync user wrote once" \
     "$WAIT_DRAINED" \
     "SELECT remote, queued, in_flight, delivered, failed, dead, conflicts, last_error, lag FROM directus_sync.remote_status;" \
-    "SELECT action, collection, item FROM directus_activity WHERE \"user\" = '$B_WRITES_A' ORDER BY id;"
+    "SELECT action, collection, item FROM directus_activity
+      WHERE \"user\" = (SELECT user_id FROM directus_sync.sync_user WHERE peer = 'b') ORDER BY id;"
 PGDATABASE=directus_b run_psql "$WAIT_DRAINED" \
     "SELECT remote, queued, in_flight, delivered, failed, dead, conflicts, last_error, lag FROM directus_sync.remote_status;"
+ds_say "    The same figures in the app, for an admin without SQL: the collection sync_remotes_status through Directus's REST API (the worker keeps it a few seconds behind at most)"
+app_status_delivered() { curl -sf -H "Authorization: Bearer admin-token-a" "$A/items/sync_remotes_status?fields=delivered" | grep -Eq '"delivered":"?[1-9]'; }
+wait_for "the app's status" app_status_delivered
+rest $A admin-token-a GET '/items/sync_remotes_status?fields=remote,state,queued,delivered,failed,dead,conflicts,lag_seconds,changed_at'
 
-ds_say "11. Concurrent edits of one field on A and B (both queues held): both end with the same value, the conflict is logged"
+ds_say "12. Concurrent edits of one field on A and B (both queues held): both end with the same value, the conflict is logged"
 PGDATABASE=directus_a run_psql "SELECT directus_sync.pause('b');" >/dev/null
 PGDATABASE=directus_b run_psql "SELECT directus_sync.pause('a');" >/dev/null
 rest $A admin-token-a PATCH "/items/articles/$ID" '{"title":"Title by A"}' >/dev/null
@@ -193,7 +202,7 @@ done
 PGDATABASE=directus_b run_psql \
     "SELECT collection, item_key, field, local_value, remote_value, winner FROM directus_sync.conflict;"
 
-ds_say "12. The real directus-sync CLI 3.4.1 pulls A's configuration and pushes it to B; directus-extension-sync 3.0.6 keeps the SyncID map in our table"
+ds_say "13. The real directus-sync CLI 3.4.1 pulls A's configuration and pushes it to B; directus-extension-sync 3.0.6 keeps the SyncID map in our table"
 eval "$("$DIRECTUS" env)"
 (cd "$DEMO_DIR" && "$DS_NODE" "$DS_DIRECTUS_SYNC_CLI" pull --directus-url $A --directus-token admin-token-a \
     --dump-path "$DEMO_DIR/config" 2>&1 | tail -3)
@@ -208,7 +217,7 @@ ds_say "The SyncID map and the permission clean-up in depth, on a database of th
 PGDATABASE=postgres run_psql "CREATE DATABASE directus" >/dev/null
 export PGDATABASE=directus
 
-step "13. A Directus database: directus-extension-sync already made its map table, and one permission is stored three times" "
+step "14. A Directus database: directus-extension-sync already made its map table, and one permission is stored three times" "
 -- The tables as Directus 12 and directus-extension-sync 3.x create them (abridged to what matters here).
 CREATE TABLE directus_policies (id uuid PRIMARY KEY, name varchar(100) NOT NULL);
 CREATE TABLE directus_permissions (
@@ -230,41 +239,41 @@ INSERT INTO directus_permissions (policy, collection, action, fields) VALUES
   ('aaaaaaaa-0000-4000-8000-000000000001', 'articles', 'read', 'title'),
   ('aaaaaaaa-0000-4000-8000-000000000001', 'articles', 'update', '*');"
 
-step "14. CREATE EXTENSION adopts the existing table with its rows" \
+step "15. CREATE EXTENSION adopts the existing table with its rows" \
     "CREATE EXTENSION directus_sync;" \
     "SELECT id, \"table\", sync_id, local_id FROM directus_sync_id_map ORDER BY id;"
 
-step "15. Map local ids (what POST /directus-extension-sync/table/:table did)" \
+step "16. Map local ids (what POST /directus-extension-sync/table/:table did)" \
     "SELECT directus_sync.create_mapping('flows', 'f0d1e2c3-3333-4c4c-8d8d-0123456789ab') AS generated_sync_id;" \
     "SELECT directus_sync.create_mapping('permissions', '42', 'perm-editors-articles-read') AS given_sync_id;"
 
-step "16. Look them up (GET .../sync_id/:id, .../local_id/:id, GET table/:table)" \
+step "17. Look them up (GET .../sync_id/:id, .../local_id/:id, GET table/:table)" \
     "SELECT \"table\", sync_id, local_id FROM directus_sync.get_by_sync_id('roles', '_sync_default_admin_role');" \
     "SELECT \"table\", sync_id, local_id FROM directus_sync.get_by_local_id('permissions', '42');" \
     "SELECT count(*) AS rows_for_unknown_id FROM directus_sync.get_by_local_id('permissions', '999');" \
     "SELECT id, sync_id, local_id FROM directus_sync.get_all('flows');"
 
-failing_step "17. A local id can be mapped once per table: SQLSTATE 23505 says which key" \
+failing_step "18. A local id can be mapped once per table: SQLSTATE 23505 says which key" \
     "SELECT directus_sync.create_mapping('permissions', '42', 'another-sync-id');"
 
-failing_step "18. Bad input is refused with a clear error, never truncated" \
+failing_step "19. Bad input is refused with a clear error, never truncated" \
     "SELECT directus_sync.create_mapping('roles', repeat('x', 256));"
 
-step "19. Many ids in one call: create 1,000 item mappings at once, then look up a few" \
+step "20. Many ids in one call: create 1,000 item mappings at once, then look up a few" \
     "SELECT count(*) AS created FROM directus_sync.create_mappings('items:articles',
        ARRAY(SELECT n::text FROM generate_series(1, 1000) AS n));" \
     "SELECT local_id, sync_id FROM directus_sync.get_by_local_ids('items:articles', ARRAY['3', '999', 'missing', '1']);"
 
-step "20. Deletes are idempotent and say how many rows went" \
+step "21. Deletes are idempotent and say how many rows went" \
     "SELECT directus_sync.delete_by_local_id('permissions', '42') AS first_delete,
        directus_sync.delete_by_local_id('permissions', '42') AS second_delete;"
 
-step "21. Permission clean-up: a dry run first, then the real thing in one transaction" \
+step "22. Permission clean-up: a dry run first, then the real thing in one transaction" \
     "SELECT * FROM directus_sync.remove_permission_duplicates(dry_run => true);" \
     "SELECT * FROM directus_sync.remove_permission_duplicates(keep => 'last');" \
     "SELECT id, collection, action, fields FROM directus_permissions ORDER BY id;"
 
-step "22. The CLI's role needs only EXECUTE on the API, no right on the table" \
+step "23. The CLI's role needs only EXECUTE on the API, no right on the table" \
     "CREATE ROLE directus_sync_cli LOGIN;" \
     "GRANT USAGE ON SCHEMA directus_sync TO directus_sync_cli;" \
     "GRANT EXECUTE ON FUNCTION directus_sync.get_by_sync_id(text, text), directus_sync.get_by_local_id(text, text),
