@@ -33,6 +33,7 @@
 #include "nodes/makefuncs.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/datetime.h"
 #include "utils/datum.h"
 #include "utils/fmgroids.h"
 #include "utils/guc.h"
@@ -103,6 +104,49 @@ capture_invalidate(Oid relid)
 			table->valid = false;
 }
 
+/*
+ * How append_value renders a column's values: the types Directus's
+ * collections mostly have are rendered here, exactly as to_json renders
+ * them (datum_to_json: booleans and integers bare, text escaped, dates and
+ * timestamps in ISO form); to_json looks up the type's category and output
+ * function for each value, which cost as much as the rendering. Built-in
+ * types only: a type of its own may have a cast to json, which to_json
+ * would use.
+ */
+#define RENDER_TO_JSON	'j'
+#define RENDER_BOOL		'b'
+#define RENDER_INT2		'2'
+#define RENDER_INT4		'4'
+#define RENDER_INT8		'8'
+#define RENDER_TEXT		't'
+#define RENDER_DATETIME	'd'
+
+static char
+render_of(Oid base_type)
+{
+	switch (base_type)
+	{
+		case BOOLOID:
+			return RENDER_BOOL;
+		case INT2OID:
+			return RENDER_INT2;
+		case INT4OID:
+			return RENDER_INT4;
+		case INT8OID:
+			return RENDER_INT8;
+		case TEXTOID:
+		case VARCHAROID:
+		case BPCHAROID:
+			return RENDER_TEXT;
+		case DATEOID:
+		case TIMESTAMPOID:
+		case TIMESTAMPTZOID:
+			return RENDER_DATETIME;
+		default:
+			return RENDER_TO_JSON;
+	}
+}
+
 static void
 init_field(CaptureField *field, Relation rel, AttrNumber attnum, MemoryContext cxt)
 {
@@ -118,6 +162,8 @@ init_field(CaptureField *field, Relation rel, AttrNumber attnum, MemoryContext c
 		getBaseType(att->atttypid) == NUMERICOID;
 	field->json_column = getBaseType(att->atttypid) == JSONOID ||
 		getBaseType(att->atttypid) == JSONBOID;
+	field->base_type = getBaseType(att->atttypid);
+	field->render = render_of(field->base_type);
 	initStringInfo(&name);
 	escape_json(&name, NameStr(att->attname));
 	appendStringInfoChar(&name, ':');
@@ -381,9 +427,43 @@ append_value(StringInfo buf, CaptureField *field, Datum value, bool isnull)
 		appendStringInfoString(buf, "null");
 	else
 	{
-		text	   *json = DatumGetTextPP(FunctionCall1(&field->to_json, value));
-		const char *data = VARDATA_ANY(json);
-		int			len = VARSIZE_ANY_EXHDR(json);
+		char		scratch[MAXDATELEN + 1];
+		text	   *json = NULL;
+		const char *data;
+		int			len;
+
+		switch (field->render)
+		{
+			case RENDER_TEXT:
+				escape_json(buf, TextDatumGetCString(value));
+				return;
+			case RENDER_DATETIME:
+				appendStringInfoChar(buf, '"');
+				appendStringInfoString(buf, JsonEncodeDateTime(scratch, value, field->base_type, NULL));
+				appendStringInfoChar(buf, '"');
+				return;
+			case RENDER_BOOL:
+				data = DatumGetBool(value) ? "true" : "false";
+				len = strlen(data);
+				break;
+			case RENDER_INT2:
+				len = pg_ltoa(DatumGetInt16(value), scratch);
+				data = scratch;
+				break;
+			case RENDER_INT4:
+				len = pg_ltoa(DatumGetInt32(value), scratch);
+				data = scratch;
+				break;
+			case RENDER_INT8:
+				len = pg_lltoa(DatumGetInt64(value), scratch);
+				data = scratch;
+				break;
+			default:
+				json = DatumGetTextPP(FunctionCall1(&field->to_json, value));
+				data = VARDATA_ANY(json);
+				len = VARSIZE_ANY_EXHDR(json);
+				break;
+		}
 
 		/* Directus reads JSON numbers as doubles: 2^53 + 1 would arrive as 2^53 */
 		if (field->exact_numbers && len > 0 && data[0] != '"' && !directus_exact_number(data, len))
@@ -399,7 +479,7 @@ append_value(StringInfo buf, CaptureField *field, Datum value, bool isnull)
 		 * JSON text ("\"text\""), or it arrives as invalid JSON.
 		 */
 		else if (field->json_column && is_json_string(data, len))
-			escape_json(buf, text_to_cstring(json));
+			escape_json(buf, text_to_cstring(json));	/* (json: rendered by to_json) */
 		else
 			appendBinaryStringInfo(buf, data, len);
 	}
@@ -461,28 +541,31 @@ clock_changed(const CaptureField *field, ChangeClocks *clocks)
 static void
 append_clock_value(StringInfo buf, const char *clock)
 {
+	/* (no appendStringInfo: its formatting cost as much as the rest of a payload's clocks) */
+	appendStringInfoChar(buf, '"');
 	if (strcmp(clock + CLOCK_STAMP_LEN + 1, clock_node()) == 0)
-		appendStringInfo(buf, "\"%.*s\"", CLOCK_STAMP_LEN, clock);
+		appendBinaryStringInfo(buf, clock, CLOCK_STAMP_LEN);
 	else
-		appendStringInfo(buf, "\"%s\"", clock);
+		appendStringInfoString(buf, clock);
+	appendStringInfoChar(buf, '"');
 }
 
-/* ,"name":{field: clock} of the shipped fields that have one in object. */
+/* opening (,"name":{) and field: clock of the shipped fields that have one in object, and }. */
 static void
-append_field_clocks(StringInfo buf, const char *name, CaptureSub *sub, bool *shipped,
+append_field_clocks(StringInfo buf, const char *opening, CaptureSub *sub, bool *shipped,
 					JsonbContainer *object)
 {
 	char		clock[CLOCK_TEXT_LEN + 1];
 
-	appendStringInfo(buf, ",\"%s\":{", name);
+	appendStringInfoString(buf, opening);
 	for (int i = 0, n = 0; i < sub->nfields; i++)
 	{
 		if (!shipped[i] || !clock_row_get(object, sub->fields[i].name, clock))
 			continue;
 		if (n++ > 0)
 			appendStringInfoChar(buf, ',');
-		escape_json(buf, sub->fields[i].name);
-		appendStringInfoChar(buf, ':');
+		/* "name": */
+		appendStringInfoString(buf, sub->fields[i].json_name);
 		append_clock_value(buf, clock);
 	}
 	appendStringInfoChar(buf, '}');
@@ -498,14 +581,16 @@ append_clocks(StringInfo buf, CaptureSub *sub, bool *shipped, ChangeClocks *cloc
 {
 	char		clock[CLOCK_TEXT_LEN + 1];
 
-	appendStringInfo(buf, ",\"%s\":{\"s\":\"%s\"", CLOCK_COLUMN, clock_node());
+	appendStringInfoString(buf, ",\"" CLOCK_COLUMN "\":{\"s\":\"");
+	appendStringInfoString(buf, clock_node());
+	appendStringInfoChar(buf, '"');
 	if (clock_row_get(clocks->new.root, "b", clock))
 	{
 		appendStringInfoString(buf, ",\"b\":");
 		append_clock_value(buf, clock);
 	}
-	append_field_clocks(buf, "f", sub, shipped, clocks->new.fields);
-	append_field_clocks(buf, "p", sub, shipped, clocks->new.prev);
+	append_field_clocks(buf, ",\"f\":{", sub, shipped, clocks->new.fields);
+	append_field_clocks(buf, ",\"p\":{", sub, shipped, clocks->new.prev);
 	appendStringInfoChar(buf, '}');
 }
 

@@ -20,6 +20,8 @@ typedef struct CaptureField
 	int16		typlen;
 	bool		typbyval;
 	FmgrInfo	to_json;		/* to_json() bound to the column's type */
+	Oid			base_type;		/* the type, domains looked through */
+	char		render;			/* how capture renders it (capture.c) */
 	bool		exact_numbers;	/* bigint or numeric: quote what a double cannot hold */
 	bool		json_column;	/* json or jsonb: a JSON string in it goes encoded */
 } CaptureField;

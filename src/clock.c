@@ -154,7 +154,13 @@ clock_node(void)
 void
 clock_text(uint64 stamp, char *out)
 {
-	snprintf(out, CLOCK_TEXT_LEN + 1, "%016llx@%s", (unsigned long long) stamp, clock_node());
+	static const char hex[] = "0123456789abcdef";
+
+	/* (by hand: snprintf was most of the cost of stamping a row's fields) */
+	for (int i = STAMP_HEX_DIGITS - 1; i >= 0; i--, stamp >>= 4)
+		out[i] = hex[stamp & 0xf];
+	out[STAMP_HEX_DIGITS] = '@';
+	strlcpy(out + STAMP_HEX_DIGITS + 1, clock_node(), CLOCK_TEXT_LEN - STAMP_HEX_DIGITS);
 }
 
 static bool

@@ -108,22 +108,25 @@ jtext_skip_space(const char *p)
 	return p;
 }
 
-/* After the JSON string that starts at p (its opening quote); NULL if it does not end. */
+/*
+ * After the JSON string that starts at p (its opening quote); NULL if it
+ * does not end. (strcspn leaps over the plain characters: the sender scans
+ * every payload it signs, long text values and all.)
+ */
 const char *
 jtext_skip_string(const char *p)
 {
-	for (p++; *p; p++)
+	for (p++;; p++)
 	{
-		if (*p == '\\')
-		{
-			/* the escaped character, a quote maybe, is part of the string */
-			if (*++p == '\0')
-				return NULL;
-		}
-		else if (*p == '"')
+		p += strcspn(p, "\"\\");
+		if (*p == '\0')
+			return NULL;
+		if (*p == '"')
 			return p + 1;
+		/* the escaped character, a quote maybe, is part of the string */
+		if (*++p == '\0')
+			return NULL;
 	}
-	return NULL;
 }
 
 /* After the JSON value that starts at p; NULL if it does not end. */

@@ -11,13 +11,20 @@
  * A writer takes the lock first and checks the cache after it: the lock
  * brings in the invalidations of DDL that committed while it waited.
  *
- * The indexes are not cached: each row opens them after the lock
- * (ExecOpenIndices), so a writer that waited behind CREATE or DROP INDEX
- * sees the indexes as they are now. ExecInsertIndexTuples leaves out an
- * index that is not ready for inserts (CREATE INDEX CONCURRENTLY, REINDEX
- * CONCURRENTLY, or one left invalid by a failed build; their validation
- * adds what was left out) and handles expressions, predicates and unique
- * checks as an INSERT does.
+ * Each row opens the indexes after the lock, so a writer that waited
+ * behind CREATE or DROP INDEX sees the indexes as they are now.
+ * ExecInsertIndexTuples leaves out an index that is not ready for inserts
+ * (CREATE INDEX CONCURRENTLY, REINDEX CONCURRENTLY, or one left invalid by a
+ * failed build; their validation adds what was left out) and handles
+ * expressions, predicates and unique checks as an INSERT does. What it reads
+ * of each index (its IndexInfo, a partial index's predicate ready to run) is
+ * built once and kept until a relcache invalidation of the outbox or of one
+ * of its indexes, which every change of an index sends (its readiness too);
+ * ExecOpenIndices built them for every row, which with the predicate of
+ * outbox_retry_idx cost a sixth of the outbox write. Indexes other than
+ * plain btrees (expressions, exclusion constraints, other access methods,
+ * whose state may live in the IndexInfo) are opened by ExecOpenIndices for
+ * every row, as before.
  *
  * The owner of the outbox owns every object of the extension; the triggers
  * run their own queries as that role (become_owner), because the roles that
@@ -31,6 +38,8 @@
 #include "access/heapam.h"
 #include "access/htup_details.h"
 #include "access/table.h"
+#include "catalog/index.h"
+#include "catalog/pg_am.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "commands/sequence.h"
@@ -38,10 +47,12 @@
 #include "executor/spi.h"
 #include "executor/tuptable.h"
 #include "miscadmin.h"
+#include "optimizer/optimizer.h"
 #include "storage/lmgr.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
 #include "utils/rel.h"
 
 #include "compat.h"
@@ -65,12 +76,36 @@ typedef struct OutboxTarget
 
 static OutboxTarget outbox_target;
 
+/* What the writer inserts into the outbox's indexes with (see the top). */
+typedef struct OutboxIndexes
+{
+	bool		valid;
+	bool		invalidated;	/* since read_outbox_indexes began */
+	bool		plain;			/* all plain btrees: the cached way */
+	MemoryContext cxt;
+	Oid			relid;			/* the outbox they are of */
+	int			count;
+	Oid		   *oids;
+	IndexInfo **infos;
+} OutboxIndexes;
+
+static OutboxIndexes outbox_indexes;
+
 /* A relcache invalidation of relid (InvalidOid: of everything). */
 void
 queue_write_invalidate(Oid relid)
 {
+	bool		ours = relid == InvalidOid || relid == outbox_target.relid || relid == outbox_indexes.relid;
+
 	if (relid == InvalidOid || relid == outbox_target.relid)
 		outbox_target.valid = false;
+	for (int i = 0; !ours && i < outbox_indexes.count; i++)
+		ours = outbox_indexes.oids[i] == relid;
+	if (ours)
+	{
+		outbox_indexes.valid = false;
+		outbox_indexes.invalidated = true;
+	}
 }
 
 /* A column the writer fills: it must exist with the type written into it. */
@@ -214,6 +249,76 @@ restore_user(AsOwner *as)
 }
 
 /*
+ * Reads the outbox's indexes (rel, locked) into outbox_indexes. Valid only
+ * when done and no invalidation came in meanwhile (the indexes' locks may
+ * bring some): else the caller takes the indexes as ExecOpenIndices does,
+ * and the next row reads them again.
+ */
+static void
+read_outbox_indexes(Relation rel)
+{
+	List	   *oids;
+	MemoryContext old;
+
+	if (outbox_indexes.cxt == NULL)
+		outbox_indexes.cxt = AllocSetContextCreate(TopMemoryContext, "directus_sync outbox indexes",
+												   ALLOCSET_SMALL_SIZES);
+	else
+		MemoryContextReset(outbox_indexes.cxt);
+	outbox_indexes.valid = false;
+	outbox_indexes.invalidated = false;
+	outbox_indexes.plain = true;
+	outbox_indexes.relid = RelationGetRelid(rel);
+	outbox_indexes.count = 0;
+	old = MemoryContextSwitchTo(outbox_indexes.cxt);
+	oids = RelationGetIndexList(rel);
+	outbox_indexes.oids = palloc(sizeof(Oid) * Max(list_length(oids), 1));
+	outbox_indexes.infos = palloc0(sizeof(IndexInfo *) * Max(list_length(oids), 1));
+	/* all of them first: an invalidation of any while the others are read counts */
+	for (int i = 0; i < list_length(oids); i++)
+		outbox_indexes.oids[i] = list_nth_oid(oids, i);
+	outbox_indexes.count = list_length(oids);
+	for (int i = 0; i < outbox_indexes.count; i++)
+	{
+		Relation	index = index_open(outbox_indexes.oids[i], RowExclusiveLock);
+		IndexInfo  *info = BuildIndexInfo(index);
+
+		if (index->rd_rel->relam != BTREE_AM_OID || info->ii_Expressions != NIL ||
+			info->ii_ExclusionOps != NULL)
+			outbox_indexes.plain = false;
+		/* as ExecPrepareQual makes it, here once */
+		if (info->ii_Predicate != NIL)
+			info->ii_PredicateState = ExecInitQual((List *) expression_planner((Expr *) info->ii_Predicate),
+												   NULL);
+		outbox_indexes.infos[i] = info;
+		index_close(index, NoLock);
+	}
+	MemoryContextSwitchTo(old);
+	outbox_indexes.valid = !outbox_indexes.invalidated;
+}
+
+/* The outbox's indexes opened into rinfo, as ExecOpenIndices opens them. */
+static void
+open_outbox_indexes(Relation rel, ResultRelInfo *rinfo)
+{
+	if (!outbox_indexes.valid || outbox_indexes.relid != RelationGetRelid(rel))
+		read_outbox_indexes(rel);
+	if (!outbox_indexes.valid || !outbox_indexes.plain || outbox_indexes.count == 0)
+	{
+		ExecOpenIndices(rinfo, false);
+		return;
+	}
+	rinfo->ri_NumIndices = outbox_indexes.count;
+	rinfo->ri_IndexRelationDescs = palloc(sizeof(Relation) * outbox_indexes.count);
+	rinfo->ri_IndexRelationInfo = palloc(sizeof(IndexInfo *) * outbox_indexes.count);
+	for (int i = 0; i < outbox_indexes.count; i++)
+	{
+		rinfo->ri_IndexRelationDescs[i] = index_open(outbox_indexes.oids[i], RowExclusiveLock);
+		rinfo->ri_IndexRelationInfo[i] = outbox_indexes.infos[i];
+	}
+}
+
+/*
  * The new row's index entries, as an INSERT makes them: the indexes opened
  * now, under the lock, with a ResultRelInfo and an EState of their own.
  */
@@ -225,7 +330,7 @@ insert_index_entries(Relation rel, HeapTuple tuple)
 	ResultRelInfo *rinfo = makeNode(ResultRelInfo);
 
 	InitResultRelInfo(rinfo, rel, 1, NULL, 0);
-	ExecOpenIndices(rinfo, false);
+	open_outbox_indexes(rel, rinfo);
 	if (rinfo->ri_NumIndices > 0)
 	{
 		TupleTableSlot *slot = ExecInitExtraTupleSlot(estate, RelationGetDescr(rel),

@@ -112,29 +112,34 @@ sync_signature_init(void)
 
 /*
  * HMAC-SHA256(token, "directus_sync 1" US collection US key US meta) in hex,
- * into out. With OpenSSL a context is a resource of CurrentResourceOwner,
- * which the worker has not between transactions (it builds its requests
- * there): then one of this file's own, which each pg_hmac_free leaves empty.
+ * into out. One context serves every signature of the process (the sender
+ * signs each item it ships: creating an OpenSSL context per item cost as
+ * much as the rest of the signature). With OpenSSL a context is a resource
+ * of CurrentResourceOwner, which the worker has not between transactions
+ * (it builds its requests there), and which a transaction's end releases:
+ * so it belongs to an owner of this file's own, never released.
  */
 static void
 sign(const char *token, const char *collection, const char *key, const char *meta, char *out)
 {
 	static const char unit_separator = '\x1f';
 	static ResourceOwner own_owner = NULL;
-	ResourceOwner saved_owner = CurrentResourceOwner;
-	pg_hmac_ctx *ctx;
+	static pg_hmac_ctx *ctx = NULL;
 	uint8		digest[PG_SHA256_DIGEST_LENGTH];
 
-	if (saved_owner == NULL)
+	if (ctx == NULL)
 	{
+		ResourceOwner saved_owner = CurrentResourceOwner;
+
 		if (own_owner == NULL)
 			own_owner = ResourceOwnerCreate(NULL, "directus_sync signatures");
 		CurrentResourceOwner = own_owner;
+		ctx = pg_hmac_create(PG_SHA256);
+		CurrentResourceOwner = saved_owner;
+		if (ctx == NULL)
+			ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
 	}
-	ctx = pg_hmac_create(PG_SHA256);
-	CurrentResourceOwner = saved_owner;
-	if (ctx == NULL)
-		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
+	/* pg_hmac_init starts afresh, whatever the context did before */
 	if (pg_hmac_init(ctx, (const uint8 *) token, strlen(token)) < 0 ||
 		pg_hmac_update(ctx, (const uint8 *) "directus_sync 1", strlen("directus_sync 1")) < 0 ||
 		pg_hmac_update(ctx, (const uint8 *) &unit_separator, 1) < 0 ||
@@ -145,10 +150,11 @@ sign(const char *token, const char *collection, const char *key, const char *met
 		pg_hmac_update(ctx, (const uint8 *) meta, strlen(meta)) < 0 ||
 		pg_hmac_final(ctx, digest, sizeof(digest)) < 0)
 	{
+		/* made afresh next time */
 		pg_hmac_free(ctx);
+		ctx = NULL;
 		elog(ERROR, "could not compute a signature");
 	}
-	pg_hmac_free(ctx);
 	hex_encode((const char *) digest, sizeof(digest), out);
 	out[SIGNATURE_HEX_LEN] = '\0';
 }
@@ -166,6 +172,167 @@ signed_text(Jsonb *meta)
 /* ----------------------------------------------------------------
  * The sender
  * ---------------------------------------------------------------- */
+
+/*
+ * The canonical text of a directus_sync_meta straight from its JSON text,
+ * for the sender, which signs every item it ships: the text signed_text
+ * gives for jsonb_in of it (members in jsonb's order, shorter names first,
+ * then bytewise; ", " and ": " between; "g" left out at the top), without
+ * building the jsonb, which was most of a signature's cost. It knows only
+ * what capture writes there: objects (three deep at most) of strings and
+ * booleans.
+ * Anything else (a number, null, an array, an escape in a string, a name
+ * twice) gives NULL, and the caller goes through jsonb: the text signed is
+ * the same either way, which the receiver's check relies on.
+ */
+typedef struct MetaMember
+{
+	const char *name;			/* after its opening quote */
+	int			name_len;
+	const char *value;			/* its canonical text */
+	int			value_len;
+} MetaMember;
+
+static int
+meta_member_cmp(const void *a, const void *b)
+{
+	const MetaMember *x = a;
+	const MetaMember *y = b;
+
+	/* jsonb's order of an object's keys (lengthCompareJsonbStringValue) */
+	if (x->name_len != y->name_len)
+		return x->name_len < y->name_len ? -1 : 1;
+	return memcmp(x->name, y->name, x->name_len);
+}
+
+/* After a string without escapes or control characters that starts at p (its quote); NULL if not one. */
+static const char *
+plain_string_end(const char *p)
+{
+	for (p++; *p != '"'; p++)
+	{
+		if (*p == '\\' || (unsigned char) *p < 0x20)
+			return NULL;
+	}
+	return p + 1;
+}
+
+static const char *canonical_object(const char *p, int depth, StringInfo out);
+
+/* The canonical text of the value at p into member m; after it, or NULL. */
+static const char *
+canonical_value(const char *p, int depth, MetaMember *m)
+{
+	const char *end;
+
+	if (*p == '{' && depth < 2)
+	{
+		StringInfoData nested;
+
+		initStringInfo(&nested);
+		end = canonical_object(p, depth + 1, &nested);
+		m->value = nested.data;
+		m->value_len = nested.len;
+		return end;
+	}
+	if (*p == '"')
+		end = plain_string_end(p);
+	else if (strncmp(p, "true", 4) == 0)
+		end = p + 4;
+	else if (strncmp(p, "false", 5) == 0)
+		end = p + 5;
+	else
+		return NULL;
+	/* (a literal ends where the value does: "trueish" is none) */
+	if (end == NULL || *end == '\0' || strchr(" \t\n\r,}", *end) == NULL)
+		return NULL;
+	m->value = p;
+	m->value_len = end - p;
+	return end;
+}
+
+/* The canonical text of the object at p appended to out; after it, or NULL. */
+static const char *
+canonical_object(const char *p, int depth, StringInfo out)
+{
+	MetaMember *members;
+	int			n = 0;
+	int			max = 16;
+
+	if (*p++ != '{')
+		return NULL;
+	members = palloc(sizeof(MetaMember) * max);
+	p = jtext_skip_space(p);
+	if (*p != '}')
+	{
+		for (;;)
+		{
+			const char *name_end;
+
+			if (*p != '"' || (name_end = plain_string_end(p)) == NULL)
+				return NULL;
+			if (n == max)
+			{
+				max *= 2;
+				members = repalloc(members, sizeof(MetaMember) * max);
+			}
+			members[n].name = p + 1;
+			members[n].name_len = name_end - 1 - (p + 1);
+			p = jtext_skip_space(name_end);
+			if (*p++ != ':')
+				return NULL;
+			p = canonical_value(jtext_skip_space(p), depth, &members[n]);
+			if (p == NULL)
+				return NULL;
+			/* the signature itself is not signed */
+			if (!(depth == 0 && members[n].name_len == 1 && members[n].name[0] == SIGNATURE_MEMBER[0]))
+				n++;
+			p = jtext_skip_space(p);
+			if (*p == '}')
+				break;
+			if (*p++ != ',')
+				return NULL;
+			p = jtext_skip_space(p);
+		}
+	}
+	if (n > 1)
+		qsort(members, n, sizeof(MetaMember), meta_member_cmp);
+	appendStringInfoChar(out, '{');
+	for (int i = 0; i < n; i++)
+	{
+		/* a name twice: jsonb keeps the last, left to it */
+		if (i > 0 && meta_member_cmp(&members[i - 1], &members[i]) == 0)
+			return NULL;
+		if (i > 0)
+			appendStringInfoString(out, ", ");
+		appendStringInfoChar(out, '"');
+		appendBinaryStringInfo(out, members[i].name, members[i].name_len);
+		appendStringInfoString(out, "\": ");
+		appendBinaryStringInfo(out, members[i].value, members[i].value_len);
+	}
+	appendStringInfoChar(out, '}');
+	return p + 1;
+}
+
+/* The text to sign of the meta text from start to end. */
+static char *
+meta_signed_text(const char *start, const char *end)
+{
+	StringInfoData canonical;
+	Jsonb	   *meta;
+
+	initStringInfo(&canonical);
+	if (canonical_object(start, 0, &canonical) == end)
+	{
+#ifdef USE_ASSERT_CHECKING
+		meta = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(pnstrdup(start, end - start))));
+		Assert(strcmp(canonical.data, signed_text(meta)) == 0);
+#endif
+		return canonical.data;
+	}
+	meta = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(pnstrdup(start, end - start))));
+	return signed_text(meta);
+}
 
 typedef struct MetaSpan
 {
@@ -195,16 +362,12 @@ sync_signature_sign_payload(const char *payload, const char *token, const char *
 							const char *key)
 {
 	MetaSpan	span = {NULL, NULL};
-	char	   *meta_text;
-	Jsonb	   *meta;
 	char		signature[SIGNATURE_HEX_LEN + 1];
 	StringInfoData out;
 
 	if (payload == NULL || !jtext_each_member(payload, find_meta, &span) || span.end == NULL)
 		return (char *) payload;
-	meta_text = pnstrdup(span.start, span.end - span.start);
-	meta = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(meta_text)));
-	sign(token, collection, key, signed_text(meta), signature);
+	sign(token, collection, key, meta_signed_text(span.start, span.end), signature);
 
 	initStringInfo(&out);
 	appendBinaryStringInfo(&out, payload, span.start + 1 - payload);
