@@ -1583,6 +1583,11 @@ BEGIN
             USING ERRCODE = 'undefined_table',
                   HINT = 'A Directus collection is a table of the same name in the schema directus_sync was installed in.';
     END IF;
+    IF directus_sync._own_app_table(rel) OR rel = to_regclass(format('%s.%I', '@extschema@', 'directus_sync_id_map')) THEN
+        RAISE EXCEPTION 'table % is directus_sync''s own', rel
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = 'Each instance keeps its own; replicated, the status would change with every delivery and ship forever.';
+    END IF;
     IF EXISTS (SELECT FROM pg_inherits WHERE inhrelid = rel OR inhparent = rel) THEN
         RAISE EXCEPTION 'table % takes part in table inheritance', rel
             USING ERRCODE = 'feature_not_supported',
@@ -1599,6 +1604,22 @@ BEGIN
     key_is_number := key_type IN ('int2'::regtype, 'int4'::regtype, 'int8'::regtype, 'numeric'::regtype,
                                   'float4'::regtype, 'float8'::regtype);
 END
+$$;
+
+/*
+ * Whether rel is one of the tables directus_sync makes in Directus's schema
+ * (the app's status and configuration, enable_app_status and
+ * enable_app_config): owned by the extension's owner, with their comment.
+ * Never replicated, never granted to a sync user: a peer could rewrite
+ * this instance's replication, and a refresh captured would ship forever.
+ */
+CREATE FUNCTION directus_sync._own_app_table(rel regclass) RETURNS boolean
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT coalesce((SELECT c.relowner = (SELECT e.extowner FROM pg_extension e WHERE e.extname = 'directus_sync')
+                            AND starts_with(coalesce(obj_description(c.oid, 'pg_class'), ''), 'directus_sync app ')
+                       FROM pg_class c WHERE c.oid = rel), false)
 $$;
 
 /*
@@ -1630,6 +1651,13 @@ BEGIN
     END LOOP;
     IF (SELECT count(DISTINCT x) FROM unnest(fields) x) <> cardinality(fields) THEN
         RAISE EXCEPTION 'fields must not repeat a column' USING ERRCODE = 'duplicate_column';
+    END IF;
+    SELECT min(u.x) INTO f FROM unnest(fields) AS u(x)
+     WHERE _check_fields.collection = 'directus_users' AND u.x IN ('password', 'token', 'tfa_secret', 'auth_data');
+    IF f IS NOT NULL THEN
+        RAISE EXCEPTION 'field "%" of collection "directus_users" holds credentials', f
+            USING ERRCODE = 'insufficient_privilege',
+                  DETAIL = 'Shipped, a remote would hold working logins of this instance.';
     END IF;
     IF 'directus_sync_meta' = ANY (fields) THEN
         RAISE EXCEPTION 'column "directus_sync_meta" cannot be shipped as a field'
@@ -1879,7 +1907,7 @@ BEGIN
     IF NOT want_clocks THEN
         PERFORM directus_sync._check_tracked(rid, subscribe.collection);
     END IF;
-    IF want_clocks AND (NOT has_clocks OR clocks IS NOT NULL OR subscribe.key_series IS NOT NULL) THEN
+    IF want_clocks AND (NOT has_clocks OR subscribe.key_series IS NOT NULL) THEN
         PERFORM directus_sync.enable_clocks(subscribe.collection,
                     coalesce(subscribe.key_series, CASE WHEN clocks IS NULL AND two_way AND NOT has_clocks THEN true END));
     END IF;
@@ -2224,12 +2252,15 @@ BEGIN
     IF c IS NOT NULL THEN
         RAISE EXCEPTION 'collection "%" is listed twice', c USING ERRCODE = 'duplicate_object';
     END IF;
-    SELECT min(x) INTO c FROM unnest(collections) x WHERE x = '' OR starts_with(x, 'directus_');
+    SELECT min(x) INTO c FROM unnest(collections) x
+     WHERE x = '' OR starts_with(x, 'directus_')
+        OR directus_sync._own_app_table(to_regclass(format('%s.%I', '@extschema@', x)));
     IF c IS NOT NULL THEN
         RAISE EXCEPTION 'collection "%" cannot be granted to a sync user', c
             USING ERRCODE = 'invalid_parameter_value',
                   DETAIL = CASE WHEN c = '' THEN 'The name is empty.'
-                                ELSE 'Collections whose names start with directus_ are Directus''s own.' END;
+                                WHEN starts_with(c, 'directus_') THEN 'Collections whose names start with directus_ are Directus''s own.'
+                                ELSE 'It is directus_sync''s own: who may write it configures this instance''s replication.' END;
     END IF;
 
     major := directus_sync._directus_major();
