@@ -3751,6 +3751,35 @@ COMMENT ON FUNCTION directus_sync.enable_app_status() IS
     'Shows replication status to Directus administrators: tables sync_remotes_status, sync_remotes_history, sync_dead_letters and sync_conflicts in Directus''s schema, registered as read-only collections in folder sync_status, kept current by the worker';
 
 /*
+ * Removes the rows that register collections ours in Directus's tables
+ * (presets, permissions, fields, relations, collections), as their owner;
+ * true when there were any. disable_app_status and disable_app_config.
+ */
+CREATE FUNCTION directus_sync._unregister_collections(ours text[]) RETURNS boolean
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    t text;
+    n bigint;
+    found_any boolean := false;
+BEGIN
+    FOREACH t IN ARRAY ARRAY['directus_presets', 'directus_permissions', 'directus_fields',
+                             'directus_relations', 'directus_collections'] LOOP
+        IF to_regclass(format('%s.%I', '@extschema@', t)) IS NOT NULL THEN
+            SELECT count(*) INTO n FROM directus_sync._query_as_owner(format('%s.%I', '@extschema@', t)::regclass,
+                format('DELETE FROM %s.%I WHERE %s RETURNING 1', '@extschema@', t,
+                       CASE WHEN t = 'directus_relations' THEN 'many_collection = ANY ($1) OR one_collection = ANY ($1)'
+                            ELSE 'collection = ANY ($1)' END),
+                ours) AS r(one integer);
+            found_any := found_any OR n > 0;
+        END IF;
+    END LOOP;
+    RETURN found_any;
+END
+$$;
+
+/*
  * Turns the app status off: Directus's rows about the collections (presets
  * and permissions of every user, role and policy, fields, the collections
  * and the folder) and the tables. Without it, says so and does nothing.
@@ -3762,24 +3791,9 @@ AS $$
 DECLARE
     ours text[] := ARRAY['sync_remotes_status', 'sync_remotes_history', 'sync_dead_letters', 'sync_conflicts', 'sync_status'];
     t text;
-    found_any boolean := false;
-    n bigint;
-    directus_tables text[] := ARRAY['directus_presets', 'directus_permissions', 'directus_fields'];
+    found_any boolean;
 BEGIN
-    FOREACH t IN ARRAY directus_tables LOOP
-        IF to_regclass(format('%s.%I', '@extschema@', t)) IS NOT NULL THEN
-            SELECT count(*) INTO n FROM directus_sync._query_as_owner(format('%s.%I', '@extschema@', t)::regclass,
-                format('DELETE FROM %s.%I WHERE collection = ANY ($1) RETURNING 1', '@extschema@', t),
-                ours) AS r(one integer);
-            found_any := found_any OR n > 0;
-        END IF;
-    END LOOP;
-    IF to_regclass('@extschema@.directus_collections') IS NOT NULL THEN
-        SELECT count(*) INTO n FROM directus_sync._query_as_owner('@extschema@.directus_collections',
-            'DELETE FROM @extschema@.directus_collections WHERE collection = ANY ($1) RETURNING 1',
-            ours) AS r(one integer);
-        found_any := found_any OR n > 0;
-    END IF;
+    found_any := directus_sync._unregister_collections(ours);
     FOREACH t IN ARRAY ours[1:4] LOOP
         IF directus_sync._app_status_table(t) IS NOT NULL THEN
             EXECUTE format('DROP TABLE %s', directus_sync._app_status_table(t));
@@ -4338,30 +4352,9 @@ AS $$
 DECLARE
     ours text[] := ARRAY['sync_subscriptions', 'sync_remotes_notify_users', 'sync_remotes', 'sync_config'];
     t text;
-    found_any boolean := false;
-    n bigint;
-    directus_tables text[] := ARRAY['directus_presets', 'directus_permissions', 'directus_fields'];
+    found_any boolean;
 BEGIN
-    FOREACH t IN ARRAY directus_tables LOOP
-        IF to_regclass(format('%s.%I', '@extschema@', t)) IS NOT NULL THEN
-            SELECT count(*) INTO n FROM directus_sync._query_as_owner(format('%s.%I', '@extschema@', t)::regclass,
-                format('DELETE FROM %s.%I WHERE collection = ANY ($1) RETURNING 1', '@extschema@', t),
-                ours) AS r(one integer);
-            found_any := found_any OR n > 0;
-        END IF;
-    END LOOP;
-    IF to_regclass('@extschema@.directus_relations') IS NOT NULL THEN
-        SELECT count(*) INTO n FROM directus_sync._query_as_owner('@extschema@.directus_relations',
-            'DELETE FROM @extschema@.directus_relations WHERE many_collection = ANY ($1) OR one_collection = ANY ($1) RETURNING 1',
-            ours) AS r(one integer);
-        found_any := found_any OR n > 0;
-    END IF;
-    IF to_regclass('@extschema@.directus_collections') IS NOT NULL THEN
-        SELECT count(*) INTO n FROM directus_sync._query_as_owner('@extschema@.directus_collections',
-            'DELETE FROM @extschema@.directus_collections WHERE collection = ANY ($1) RETURNING 1',
-            ours) AS r(one integer);
-        found_any := found_any OR n > 0;
-    END IF;
+    found_any := directus_sync._unregister_collections(ours);
     FOREACH t IN ARRAY ours[1:3] LOOP
         IF directus_sync._app_config_table(t) IS NOT NULL THEN
             EXECUTE format('DROP TABLE %s', directus_sync._app_config_table(t));
