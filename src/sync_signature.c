@@ -53,8 +53,10 @@
 /*
  * What checking signatures reads, once per statement that needs it (a
  * token changed or an inbound user cleared by an earlier statement of the
- * transaction counts at once): the inbound users' tokens, and which
- * collections Directus tracks no activity for.
+ * transaction counts at once): the inbound users' tokens. And, once per
+ * transaction (a Directus request writes each item in a statement of its
+ * own, and a collection's accountability changes with Directus's schema,
+ * rarely), which collections Directus tracks no activity for.
  */
 typedef struct InboundToken
 {
@@ -72,7 +74,7 @@ static MemoryContext statement_cxt = NULL;	/* in TopTransactionContext */
 static CommandId statement_cid;
 static List *inbound_tokens = NIL;
 static bool inbound_tokens_read = false;
-static List *trackings = NIL;
+static List *trackings = NIL;	/* in TopTransactionContext */
 
 static void
 forget_statement(XactEvent event, void *arg)
@@ -81,7 +83,11 @@ forget_statement(XactEvent event, void *arg)
 	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT ||
 		event == XACT_EVENT_PARALLEL_COMMIT || event == XACT_EVENT_PARALLEL_ABORT ||
 		event == XACT_EVENT_PREPARE)
-		statement_cxt = NULL;	/* freed with TopTransactionContext */
+	{
+		/* freed with TopTransactionContext */
+		statement_cxt = NULL;
+		trackings = NIL;
+	}
 }
 
 /* The statement's context, emptied when the statement is another one. */
@@ -100,7 +106,6 @@ statement_context(void)
 	statement_cid = cid;
 	inbound_tokens = NIL;
 	inbound_tokens_read = false;
-	trackings = NIL;
 	return statement_cxt;
 }
 
@@ -444,27 +449,32 @@ signatures_count(const char *collection, MemoryContext cxt)
 	AsOwner		as;
 	MemoryContext old;
 
+	t = NULL;
 	foreach(lc, trackings)
 	{
-		t = lfirst(lc);
-		if (strcmp(t->collection, collection) == 0)
-			return t->accountability_off;
+		if (strcmp(((CollectionTracking *) lfirst(lc))->collection, collection) == 0)
+			t = lfirst(lc);
 	}
+	if (t != NULL && (!t->accountability_off || inbound_tokens_read))
+		return t->accountability_off;
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	become_owner(&as);
-	old = MemoryContextSwitchTo(cxt);
-	t = palloc(sizeof(CollectionTracking));
-	t->collection = pstrdup(collection);
-	MemoryContextSwitchTo(old);
-	t->accountability_off = read_accountability_off(collection);
+	if (t == NULL)
+	{
+		bool		off = read_accountability_off(collection);
+
+		old = MemoryContextSwitchTo(TopTransactionContext);
+		t = palloc(sizeof(CollectionTracking));
+		t->collection = pstrdup(collection);
+		t->accountability_off = off;
+		trackings = lappend(trackings, t);
+		MemoryContextSwitchTo(old);
+	}
 	if (t->accountability_off && !inbound_tokens_read)
 		read_inbound_tokens(cxt);
 	restore_user(&as);
 	SPI_finish();
-	old = MemoryContextSwitchTo(cxt);
-	trackings = lappend(trackings, t);
-	MemoryContextSwitchTo(old);
 	return t->accountability_off;
 }
 
