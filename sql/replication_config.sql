@@ -72,7 +72,7 @@ SELECT directus_sync.alter_remote('c2', inbound_user => '8c1a3a3e-8f43-4d4e-b1a4
 
 -- Subscriptions
 SELECT directus_sync.subscribe('b', 'articles', ARRAY['title', 'status']);
-SELECT tgname, tgenabled FROM pg_trigger WHERE tgrelid = 'articles'::regclass AND NOT tgisinternal;
+SELECT tgname, tgenabled FROM pg_trigger WHERE tgrelid = 'articles'::regclass AND NOT tgisinternal ORDER BY tgname;
 SELECT directus_sync.subscribe('c2', 'articles', ARRAY['title']);
 SELECT directus_sync.subscribe('b', 'tags', ARRAY['label']);
 TRUNCATE tags;                                                           -- subscribed
