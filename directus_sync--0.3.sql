@@ -623,8 +623,8 @@ BEGIN
          WHERE t.tgfoid IN (SELECT p.oid FROM pg_proc p
                              WHERE p.pronamespace = 'directus_sync'::regnamespace
                                AND p.proname IN ('_capture', '_activity', '_refuse_truncate', '_app_status_guard',
-                                                 '_app_config_remote_write', '_app_config_notify_write',
-                                                 '_app_config_subscription_write'))
+                                                 '_app_config_remote_prepare', '_app_config_remote_write',
+                                                 '_app_config_notify_write', '_app_config_subscription_write'))
     LOOP
         EXECUTE format('DROP TRIGGER %I ON %s', member.tgname, member.rel);
     END LOOP;
@@ -1387,13 +1387,16 @@ BEGIN
             USING ERRCODE = 'unique_violation',
                   HINT = 'Use directus_sync.alter_remote to change it.';
     END IF;
-    INSERT INTO directus_sync.remote (name, url, token, enabled, notify_users, inbound_user,
+    -- A remote added in the Directus app takes the id its row already has
+    -- (directus_sync.app_config_remote_id, set by the app's trigger only).
+    r.id := coalesce(nullif(current_setting('directus_sync.app_config_remote_id', true), '0')::integer,
+                     nextval(pg_get_serial_sequence('directus_sync.remote', 'id')));
+    INSERT INTO directus_sync.remote (id, name, url, token, enabled, notify_users, inbound_user,
                                       forward_inbound, connect_timeout_ms, request_timeout_ms,
                                       batch_max_items, batch_max_bytes, verify_tls)
-    VALUES (r.name, r.url, r.token, r.enabled, r.notify_users, r.inbound_user,
+    VALUES (r.id, r.name, r.url, r.token, r.enabled, r.notify_users, r.inbound_user,
             r.forward_inbound, r.connect_timeout_ms, r.request_timeout_ms,
-            r.batch_max_items, r.batch_max_bytes, r.verify_tls)
-    RETURNING id INTO r.id;
+            r.batch_max_items, r.batch_max_bytes, r.verify_tls);
     INSERT INTO directus_sync.remote_state (remote_id) VALUES (r.id);
     PERFORM directus_sync._apply_config(directus_sync._all_tables());
     RETURN r.id;
@@ -3820,15 +3823,21 @@ COMMENT ON FUNCTION directus_sync.disable_app_status() IS
  * enable_app_config makes three tables in @extschema@, next to the app
  * status's: sync_remotes (one row per remote, id = directus_sync.remote.id),
  * sync_remotes_notify_users (the junction of its users to notify) and
- * sync_subscriptions (one row per subscription). Their row triggers call
- * add_remote, alter_remote, remove_remote, pause, resume, subscribe and
+ * sync_subscriptions (one row per subscription). Their AFTER row triggers
+ * call add_remote, alter_remote, remove_remote, pause, resume, subscribe and
  * unsubscribe, so a write in the app is that call, with its checks and
- * errors; triggers on directus_sync.remote and subscription copy what the
- * SQL functions do back (directus_sync.app_config_mirroring and
- * app_config_applying keep the two from calling each other). The token is
- * handed to add_remote or alter_remote and never stored: sync_remotes.token
- * is always NULL (a CHECK says so). Owner, comment and membership as the
- * app status's tables.
+ * errors; AFTER, because only a row actually written must change
+ * directus_sync (INSERT ... ON CONFLICT DO NOTHING, or another BEFORE
+ * trigger returning NULL, skip a row after the BEFORE triggers ran); their
+ * error still undoes the statement. Triggers on directus_sync.remote and
+ * subscription copy what the SQL functions do back
+ * (directus_sync.app_config_mirroring and app_config_applying keep the two
+ * from calling each other). The token is handed to add_remote or
+ * alter_remote and never stored: sync_remotes.token is always NULL (a CHECK
+ * says so), the one BEFORE trigger (sync_remotes) takes it out of the row.
+ * The triggers are ENABLE ALWAYS: session_replication_role = replica does
+ * not write the app's tables past the functions. Owner, comment and
+ * membership as the app status's tables.
  */
 CREATE FUNCTION directus_sync._app_config_table(name text) RETURNS regclass
 LANGUAGE sql STABLE
@@ -3876,26 +3885,116 @@ AS $$
     SELECT CASE WHEN token = '**********' OR token = '' THEN NULL ELSE token END
 $$;
 
-/* sync_remotes: a row written in the app is a call of the SQL functions. */
+/*
+ * sync_remotes, before the row is written: only what changes the row, and
+ * nothing in directus_sync (the row may yet be skipped). A new row gets the
+ * next id of directus_sync.remote, the one add_remote gives it in the AFTER
+ * trigger (so RETURNING shows the remote's id); the token is taken out of
+ * the row and handed to the AFTER trigger in the superuser-only,
+ * transaction-local directus_sync.app_config_tokens, by row id.
+ */
+CREATE FUNCTION directus_sync._app_config_remote_prepare() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    tokens jsonb := coalesce(nullif(current_setting('directus_sync.app_config_tokens', true), ''), '{}')::jsonb;
+    row_key text;
+BEGIN
+    IF current_setting('directus_sync.app_config_mirroring', true) = 'on' THEN
+        RETURN NEW;
+    END IF;
+    -- A taken name: add_remote's or alter_remote's error, not the UNIQUE
+    -- constraint's, which Directus would word as its own.
+    IF EXISTS (SELECT FROM directus_sync.remote x
+                WHERE x.name = NEW.name AND (TG_OP = 'INSERT' OR x.id <> OLD.id)) THEN
+        PERFORM directus_sync._app_config_raise('23505', format('remote "%s" already exists', NEW.name), NULL,
+                                                CASE WHEN TG_OP = 'INSERT' THEN 'Use directus_sync.alter_remote to change it.' END);
+    END IF;
+    IF TG_OP = 'INSERT' THEN
+        NEW.id := nextval(pg_get_serial_sequence('directus_sync.remote', 'id'));
+        row_key := NEW.id::text;
+    ELSE
+        row_key := OLD.id::text;            -- (a new id is refused after)
+    END IF;
+    IF directus_sync._app_config_token(NEW.token) IS NOT NULL THEN
+        tokens := tokens || jsonb_build_object(row_key, NEW.token);
+    ELSE
+        tokens := tokens - row_key;
+    END IF;
+    PERFORM set_config('directus_sync.app_config_tokens', tokens::text, true);
+    NEW.token := NULL;
+    RETURN NEW;
+END
+$$;
+
+/* The app's row brought to what the SQL functions left (never the token). */
+CREATE FUNCTION directus_sync._app_config_restate(rel regclass, row_id integer) RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+SET directus_sync.app_config_mirroring = on
+AS $$
+BEGIN
+    IF rel = directus_sync._app_config_table('sync_remotes') THEN
+        EXECUTE format('UPDATE %s m
+                           SET (name, url, token, enabled, paused, inbound_user, forward_inbound, verify_tls)
+                             = (r.name, r.url, NULL, r.enabled, r.paused, r.inbound_user, r.forward_inbound, r.verify_tls)
+                          FROM directus_sync.remote r
+                         WHERE m.id = $1 AND r.id = m.id
+                           AND (m.name, m.url, m.token, m.enabled, m.paused, m.inbound_user, m.forward_inbound, m.verify_tls)
+                               IS DISTINCT FROM
+                               (r.name, r.url, NULL, r.enabled, r.paused, r.inbound_user, r.forward_inbound, r.verify_tls)', rel)
+            USING row_id;
+    ELSIF rel = directus_sync._app_config_table('sync_subscriptions') THEN
+        EXECUTE format('UPDATE %s m SET fields = to_json(s.fields)
+                          FROM directus_sync.subscription s
+                         WHERE m.id = $1 AND s.remote_id = m.remote AND s.collection = m.collection
+                           AND m.fields::text IS DISTINCT FROM to_json(s.fields)::text', rel)
+            USING row_id;
+    END IF;
+END
+$$;
+
+/*
+ * sync_remotes, after the row is written: the row is a call of the SQL
+ * functions (an error undoes the statement).
+ */
 CREATE FUNCTION directus_sync._app_config_remote_write() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 SET directus_sync.app_config_applying = on
+SET directus_sync.app_config_remote_id = 0
 AS $$
 DECLARE
-    r directus_sync.remote;
+    tokens jsonb;
+    tok text;
+    rname text;
+    rid integer;
     st text; msg text; det text; hnt text;
 BEGIN
     IF current_setting('directus_sync.app_config_mirroring', true) = 'on' THEN
-        RETURN CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END;
+        RETURN NULL;
+    END IF;
+    IF TG_OP IN ('INSERT', 'UPDATE') THEN
+        -- the token the BEFORE trigger took out of this row; gone from the setting once used
+        tokens := coalesce(nullif(current_setting('directus_sync.app_config_tokens', true), ''), '{}')::jsonb;
+        tok := tokens ->> (CASE WHEN TG_OP = 'INSERT' THEN NEW.id ELSE OLD.id END)::text;
+        PERFORM set_config('directus_sync.app_config_tokens',
+                           (tokens - (CASE WHEN TG_OP = 'INSERT' THEN NEW.id ELSE OLD.id END)::text)::text, true);
     END IF;
     BEGIN
         IF TG_OP = 'INSERT' THEN
-            NEW.id := directus_sync.add_remote(NEW.name, NEW.url, directus_sync._app_config_token(NEW.token),
-                                               enabled => coalesce(NEW.enabled, true),
-                                               inbound_user => NEW.inbound_user,
-                                               forward_inbound => coalesce(NEW.forward_inbound, true),
-                                               verify_tls => coalesce(NEW.verify_tls, true));
+            PERFORM set_config('directus_sync.app_config_remote_id', NEW.id::text, true);
+            rid := directus_sync.add_remote(NEW.name, NEW.url, tok,
+                                            enabled => coalesce(NEW.enabled, true),
+                                            inbound_user => NEW.inbound_user,
+                                            forward_inbound => coalesce(NEW.forward_inbound, true),
+                                            verify_tls => coalesce(NEW.verify_tls, true));
+            PERFORM set_config('directus_sync.app_config_remote_id', '0', true);
+            IF rid IS DISTINCT FROM NEW.id THEN
+                RAISE EXCEPTION 'remote "%" was added as id %, not as the id % of its row', NEW.name, rid, NEW.id
+                    USING ERRCODE = 'internal_error';
+            END IF;
             IF NEW.paused THEN
                 PERFORM directus_sync.pause(NEW.name);
             END IF;
@@ -3905,12 +4004,12 @@ BEGIN
                     USING ERRCODE = 'invalid_parameter_value';
             END IF;
             -- (only when something of alter_remote's changed: it also ends a backoff)
-            IF directus_sync._app_config_token(NEW.token) IS NOT NULL
+            IF tok IS NOT NULL
                OR (NEW.name, NEW.url, NEW.enabled, NEW.inbound_user, NEW.forward_inbound, NEW.verify_tls)
                   IS DISTINCT FROM (OLD.name, OLD.url, OLD.enabled, OLD.inbound_user, OLD.forward_inbound, OLD.verify_tls) THEN
                 PERFORM directus_sync.alter_remote(OLD.name,
                     url => CASE WHEN NEW.url IS DISTINCT FROM OLD.url THEN coalesce(NEW.url, '') END,
-                    token => directus_sync._app_config_token(NEW.token),
+                    token => tok,
                     enabled => NEW.enabled,
                     inbound_user => NEW.inbound_user,
                     clear_inbound_user => NEW.inbound_user IS NULL AND OLD.inbound_user IS NOT NULL,
@@ -3924,26 +4023,18 @@ BEGIN
                 PERFORM directus_sync.resume(coalesce(NEW.name, OLD.name));
             END IF;
         ELSE
-            IF EXISTS (SELECT FROM directus_sync.remote x WHERE x.id = OLD.id) THEN
-                PERFORM directus_sync.remove_remote(OLD.name);
+            SELECT x.name INTO rname FROM directus_sync.remote x WHERE x.id = OLD.id;
+            IF rname IS NOT NULL THEN
+                PERFORM directus_sync.remove_remote(rname);
             END IF;
-            RETURN OLD;
+            RETURN NULL;
         END IF;
     EXCEPTION WHEN OTHERS THEN
         GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT, det = PG_EXCEPTION_DETAIL, hnt = PG_EXCEPTION_HINT;
         PERFORM directus_sync._app_config_raise(st, msg, det, hnt);
     END;
-    -- The row as the functions left it; never the token.
-    SELECT * INTO r FROM directus_sync.remote x WHERE x.id = NEW.id;
-    NEW.name := r.name;
-    NEW.url := r.url;
-    NEW.token := NULL;
-    NEW.enabled := r.enabled;
-    NEW.paused := r.paused;
-    NEW.inbound_user := r.inbound_user;
-    NEW.forward_inbound := r.forward_inbound;
-    NEW.verify_tls := r.verify_tls;
-    RETURN NEW;
+    PERFORM directus_sync._app_config_restate(TG_RELID::regclass, NEW.id);
+    RETURN NULL;
 END
 $$;
 
@@ -3982,7 +4073,10 @@ BEGIN
 END
 $$;
 
-/* sync_subscriptions: a row is a subscribe, its deletion an unsubscribe. */
+/*
+ * sync_subscriptions, after the row is written: a row is a subscribe, its
+ * deletion an unsubscribe (an error undoes the statement).
+ */
 CREATE FUNCTION directus_sync._app_config_subscription_write() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -3997,7 +4091,7 @@ DECLARE
     st text; msg text; det text; hnt text;
 BEGIN
     IF current_setting('directus_sync.app_config_mirroring', true) = 'on' THEN
-        RETURN CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END;
+        RETURN NULL;
     END IF;
     BEGIN
         IF TG_OP IN ('UPDATE', 'DELETE') THEN
@@ -4007,7 +4101,7 @@ BEGIN
             IF EXISTS (SELECT FROM directus_sync.subscription s WHERE s.remote_id = OLD.remote AND s.collection = OLD.collection) THEN
                 PERFORM directus_sync.unsubscribe(old_name, OLD.collection);
             END IF;
-            RETURN OLD;
+            RETURN NULL;
         END IF;
         IF NEW.remote IS NULL THEN
             RAISE EXCEPTION 'remote name must not be null' USING ERRCODE = 'null_value_not_allowed';
@@ -4038,9 +4132,9 @@ BEGIN
         GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT, det = PG_EXCEPTION_DETAIL, hnt = PG_EXCEPTION_HINT;
         PERFORM directus_sync._app_config_raise(st, msg, det, hnt);
     END;
-    NEW.fields := (SELECT to_json(s.fields) FROM directus_sync.subscription s
-                    WHERE s.remote_id = NEW.remote AND s.collection = NEW.collection);
-    RETURN NEW;
+    -- the row's fields as subscribe kept them
+    PERFORM directus_sync._app_config_restate(TG_RELID::regclass, NEW.id);
+    RETURN NULL;
 END
 $$;
 
@@ -4115,6 +4209,10 @@ CREATE TRIGGER app_config_mirror AFTER INSERT OR UPDATE OR DELETE ON directus_sy
     FOR EACH ROW EXECUTE FUNCTION directus_sync._app_config_mirror();
 CREATE TRIGGER app_config_mirror AFTER INSERT OR UPDATE OR DELETE ON directus_sync.subscription
     FOR EACH ROW EXECUTE FUNCTION directus_sync._app_config_mirror();
+-- Like the app's triggers: session_replication_role = replica does not
+-- leave the app's tables behind.
+ALTER TABLE directus_sync.remote ENABLE ALWAYS TRIGGER app_config_mirror;
+ALTER TABLE directus_sync.subscription ENABLE ALWAYS TRIGGER app_config_mirror;
 
 /* The tables of enable_app_config, made where missing, filled from directus_sync.remote and subscription. */
 CREATE FUNCTION directus_sync.enable_app_config() RETURNS void
@@ -4241,15 +4339,28 @@ BEGIN
         EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON %s TO %s', directus_sync._app_config_table(t), directus_role);
         EXECUTE format('REVOKE ALL ON SEQUENCE %s FROM PUBLIC', pg_get_serial_sequence(directus_sync._app_config_table(t)::text, 'id'));
         EXECUTE format('GRANT USAGE ON SEQUENCE %s TO %s', pg_get_serial_sequence(directus_sync._app_config_table(t)::text, 'id'), directus_role);
-        IF NOT EXISTS (SELECT FROM pg_trigger WHERE tgrelid = directus_sync._app_config_table(t)
-                                                AND tgname = 'directus_sync_app_config') THEN
-            EXECUTE format('CREATE TRIGGER directus_sync_app_config %s ON %s FOR EACH ROW EXECUTE FUNCTION directus_sync.%I()',
-                           CASE WHEN t = 'sync_remotes_notify_users' THEN 'AFTER INSERT OR UPDATE OR DELETE'
-                                ELSE 'BEFORE INSERT OR UPDATE OR DELETE' END,
-                           directus_sync._app_config_table(t),
-                           CASE t WHEN 'sync_remotes' THEN '_app_config_remote_write'
-                                  WHEN 'sync_remotes_notify_users' THEN '_app_config_notify_write'
-                                  ELSE '_app_config_subscription_write' END);
+        -- Made again each time (a table of an earlier build may have other
+        -- ones); AFTER ROW, so only rows written change directus_sync, and
+        -- ENABLE ALWAYS, so session_replication_role = replica does not
+        -- write past them either.
+        IF EXISTS (SELECT FROM pg_trigger WHERE tgrelid = directus_sync._app_config_table(t) AND tgname = 'directus_sync_app_config') THEN
+            EXECUTE format('DROP TRIGGER directus_sync_app_config ON %s', directus_sync._app_config_table(t));
+        END IF;
+        EXECUTE format('CREATE TRIGGER directus_sync_app_config AFTER INSERT OR UPDATE OR DELETE ON %s
+                        FOR EACH ROW EXECUTE FUNCTION directus_sync.%I()',
+                       directus_sync._app_config_table(t),
+                       CASE t WHEN 'sync_remotes' THEN '_app_config_remote_write'
+                              WHEN 'sync_remotes_notify_users' THEN '_app_config_notify_write'
+                              ELSE '_app_config_subscription_write' END);
+        EXECUTE format('ALTER TABLE %s ENABLE ALWAYS TRIGGER directus_sync_app_config', directus_sync._app_config_table(t));
+        IF t = 'sync_remotes' THEN
+            IF EXISTS (SELECT FROM pg_trigger WHERE tgrelid = directus_sync._app_config_table(t) AND tgname = 'directus_sync_app_config_token') THEN
+                EXECUTE format('DROP TRIGGER directus_sync_app_config_token ON %s', directus_sync._app_config_table(t));
+            END IF;
+            EXECUTE format('CREATE TRIGGER directus_sync_app_config_token BEFORE INSERT OR UPDATE ON %s
+                            FOR EACH ROW EXECUTE FUNCTION directus_sync._app_config_remote_prepare()',
+                           directus_sync._app_config_table(t));
+            EXECUTE format('ALTER TABLE %s ENABLE ALWAYS TRIGGER directus_sync_app_config_token', directus_sync._app_config_table(t));
         END IF;
     END LOOP;
 

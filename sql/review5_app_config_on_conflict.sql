@@ -39,6 +39,46 @@ SELECT s.collection, s.fields::text AS app_fields, d.fields AS shipped_fields
   FROM sync_subscriptions s FULL JOIN directus_sync.subscription d ON d.remote_id = s.remote AND d.collection = s.collection
  ORDER BY coalesce(s.collection, d.collection);
 
+-- ON CONFLICT DO UPDATE: the update's trigger subscribes with the new fields.
+SET ROLE regress_r5o_directus;
+INSERT INTO sync_subscriptions (remote, collection, fields)
+SELECT id, 'articles', '["title"]' FROM sync_remotes WHERE name = 'r'
+    ON CONFLICT (remote, collection) DO UPDATE SET fields = EXCLUDED.fields RETURNING collection;
+-- sync_remotes: a taken name is refused (add_remote's error), ON CONFLICT or not.
+INSERT INTO sync_remotes (name, url, token) VALUES ('r', 'http://127.0.0.1:10/', 'secret-token-r2')
+    ON CONFLICT (name) DO NOTHING;
+\echo :LAST_ERROR_SQLSTATE
+RESET ROLE;
+SELECT name, url, token = 'secret-token-r' AS token_kept FROM directus_sync.remote ORDER BY id;
+-- Rows another BEFORE trigger cancels (fired after the app's, by name):
+-- nothing of directus_sync changes.
+CREATE FUNCTION public.r5o_skip() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NULL; END $$;
+CREATE TRIGGER zz_skip BEFORE INSERT OR UPDATE OR DELETE ON sync_subscriptions FOR EACH ROW EXECUTE FUNCTION public.r5o_skip();
+CREATE TRIGGER zz_skip BEFORE INSERT OR UPDATE OR DELETE ON sync_remotes FOR EACH ROW EXECUTE FUNCTION public.r5o_skip();
+SET ROLE regress_r5o_directus;
+INSERT INTO sync_subscriptions (remote, collection, fields) SELECT id, 'pages', '["title"]' FROM sync_remotes WHERE name = 'r';
+UPDATE sync_subscriptions SET fields = '["body"]' WHERE collection = 'articles';
+DELETE FROM sync_subscriptions WHERE collection = 'articles';
+INSERT INTO sync_remotes (name, url, token) VALUES ('skipped', 'http://127.0.0.1:9/', 'secret-token-s');
+UPDATE sync_remotes SET url = 'http://127.0.0.1:11/', token = 'secret-token-r3', paused = false WHERE name = 'r';
+DELETE FROM sync_remotes WHERE name = 'r';
+RESET ROLE;
+DROP TRIGGER zz_skip ON sync_subscriptions;
+DROP TRIGGER zz_skip ON sync_remotes;
+SELECT name, url, paused, token = 'secret-token-r' AS token_kept FROM directus_sync.remote ORDER BY id;
+SELECT s.collection, s.fields::text AS app_fields, d.fields AS shipped_fields
+  FROM sync_subscriptions s FULL JOIN directus_sync.subscription d ON d.remote_id = s.remote AND d.collection = s.collection
+ ORDER BY coalesce(s.collection, d.collection);
+-- No token left behind in the hand-over of the triggers.
+SELECT current_setting('directus_sync.app_config_tokens') AS tokens;
+-- session_replication_role = replica does not write past the triggers (ENABLE ALWAYS).
+SET session_replication_role = replica;
+INSERT INTO sync_subscriptions (remote, collection, fields) SELECT id, 'pages', '["title"]' FROM sync_remotes WHERE name = 'r';
+RESET session_replication_role;
+SELECT s.collection, s.fields::text AS app_fields, d.fields AS shipped_fields
+  FROM sync_subscriptions s FULL JOIN directus_sync.subscription d ON d.remote_id = s.remote AND d.collection = s.collection
+ ORDER BY coalesce(s.collection, d.collection);
+
 SET client_min_messages = warning;
 SELECT FROM directus_sync.remove_remote('r');
 SELECT directus_sync.disable_app_config();

@@ -82,9 +82,16 @@ like(json_encode($ans_e), qr/remote \\?"b\\?" already exists/, "a taken name: ad
 ($st_e, $ans_e) = api($A, 'PATCH', "/items/sync_remotes/$remote->{id}", { url => 'http://127.0.0.1:9' });
 diag("new URL without token: $st_e " . json_encode($ans_e));
 like(json_encode($ans_e), qr/needs its token too/, "a new URL without its token: alter_remote's message");
-($st_e, $ans_e) = api($A, 'POST', '/items/sync_subscriptions', { remote => $remote->{id}, collection => 'articles', fields => ['nope'] });
+($st_e, $ans_e) = api($A, 'PATCH', "/items/sync_subscriptions/$sub->{id}", { fields => ['nope'] });
 diag("unknown field: $st_e " . json_encode($ans_e));
 like(json_encode($ans_e), qr/column \\?"nope\\?"/, "an unknown field: subscribe's message");
+# A second row for a subscribed collection: the table's UNIQUE refuses it
+# before any subscribe (the triggers act on rows written), nothing changes.
+($st_e, $ans_e) = api($A, 'POST', '/items/sync_subscriptions', { remote => $remote->{id}, collection => 'articles', fields => ['body'] });
+diag("subscribed twice: $st_e " . json_encode($ans_e));
+like(json_encode($ans_e), qr/has to be unique/, 'a collection subscribed twice: refused');
+is(sql(q{SELECT collection || ' ' || array_to_string(fields, ',') FROM directus_sync.subscription}), 'articles title',
+	'the subscription as it was');
 ($st_e, $ans_e) = api($A, 'POST', '/items/sync_remotes', { name => 'd', url => 'http://127.0.0.1:9', token => 'x' }, $plain->{token});
 diag("non-admin: $st_e " . json_encode($ans_e));
 
