@@ -3160,20 +3160,30 @@ AS $$
 $$;
 
 /*
+ * A token typed in the app's sync_remotes, held from the row's BEFORE
+ * trigger to its AFTER trigger (in backend memory, this transaction only).
+ */
+CREATE FUNCTION directus_sync._app_token_hold(row_id integer, token text) RETURNS void
+LANGUAGE C VOLATILE
+AS 'MODULE_PATHNAME', 'directus_sync_app_token_hold';
+CREATE FUNCTION directus_sync._app_token_take(row_id integer) RETURNS text
+LANGUAGE C VOLATILE
+AS 'MODULE_PATHNAME', 'directus_sync_app_token_take';
+
+/*
  * sync_remotes, before the row is written: only what changes the row, and
  * nothing in directus_sync (the row may yet be skipped). A new row gets the
  * next id of directus_sync.remote, the one add_remote gives it in the AFTER
  * trigger (so RETURNING shows the remote's id); the token is taken out of
- * the row and handed to the AFTER trigger in the superuser-only,
- * transaction-local directus_sync.app_config_tokens, by row id.
+ * the row and held for the AFTER trigger by row id, in this backend's
+ * memory for the transaction only (_app_token_hold, src/token_calls.c).
  */
 CREATE FUNCTION directus_sync._app_config_remote_prepare() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    tokens jsonb := coalesce(nullif(current_setting('directus_sync.app_config_tokens', true), ''), '{}')::jsonb;
-    row_key text;
+    row_id integer;
 BEGIN
     IF current_setting('directus_sync.app_config_mirroring', true) = 'on' THEN
         RETURN NEW;
@@ -3187,16 +3197,11 @@ BEGIN
     END IF;
     IF TG_OP = 'INSERT' THEN
         NEW.id := nextval(pg_get_serial_sequence('directus_sync.remote', 'id'));
-        row_key := NEW.id::text;
+        row_id := NEW.id;
     ELSE
-        row_key := OLD.id::text;            -- (a new id is refused after)
+        row_id := OLD.id;                   -- (a new id is refused after)
     END IF;
-    IF directus_sync._app_config_token(NEW.token) IS NOT NULL THEN
-        tokens := tokens || jsonb_build_object(row_key, NEW.token);
-    ELSE
-        tokens := tokens - row_key;
-    END IF;
-    PERFORM set_config('directus_sync.app_config_tokens', tokens::text, true);
+    PERFORM directus_sync._app_token_hold(row_id, directus_sync._app_config_token(NEW.token));
     NEW.token := NULL;
     RETURN NEW;
 END
@@ -3240,7 +3245,6 @@ SET directus_sync.app_config_applying = on
 SET directus_sync.app_config_remote_id = 0
 AS $$
 DECLARE
-    tokens jsonb;
     tok text;
     rname text;
     rid integer;
@@ -3250,11 +3254,8 @@ BEGIN
         RETURN NULL;
     END IF;
     IF TG_OP IN ('INSERT', 'UPDATE') THEN
-        -- the token the BEFORE trigger took out of this row; gone from the setting once used
-        tokens := coalesce(nullif(current_setting('directus_sync.app_config_tokens', true), ''), '{}')::jsonb;
-        tok := tokens ->> (CASE WHEN TG_OP = 'INSERT' THEN NEW.id ELSE OLD.id END)::text;
-        PERFORM set_config('directus_sync.app_config_tokens',
-                           (tokens - (CASE WHEN TG_OP = 'INSERT' THEN NEW.id ELSE OLD.id END)::text)::text, true);
+        -- the token the BEFORE trigger took out of this row, held no longer
+        tok := directus_sync._app_token_take(CASE WHEN TG_OP = 'INSERT' THEN NEW.id ELSE OLD.id END);
     END IF;
     BEGIN
         IF TG_OP = 'INSERT' THEN
@@ -3761,6 +3762,8 @@ COMMENT ON FUNCTION directus_sync.disable_app_config() IS
 REVOKE ALL ON FUNCTION directus_sync._app_config_table(text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION directus_sync._app_config_raise(text, text, text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION directus_sync._app_config_token(text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION directus_sync._app_token_hold(integer, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION directus_sync._app_token_take(integer) FROM PUBLIC;
 REVOKE ALL ON FUNCTION directus_sync._app_config_remote_prepare() FROM PUBLIC;
 REVOKE ALL ON FUNCTION directus_sync._app_config_remote_write() FROM PUBLIC;
 REVOKE ALL ON FUNCTION directus_sync._app_config_restate(regclass, integer) FROM PUBLIC;

@@ -63,14 +63,28 @@ INSERT INTO sync_remotes (name, url, token) VALUES ('skipped', 'http://127.0.0.1
 UPDATE sync_remotes SET url = 'http://127.0.0.1:11/', token = 'secret-token-r3', paused = false WHERE name = 'r';
 DELETE FROM sync_remotes WHERE name = 'r';
 RESET ROLE;
+-- No token left behind in the hand-over of the triggers: a skipped row's
+-- is held until its transaction ends, and no longer.
+BEGIN;
+SET LOCAL ROLE regress_r5o_directus;
+INSERT INTO sync_remotes (name, url, token) VALUES ('skipped2', 'http://127.0.0.1:9/', 'secret-token-s2');
+RESET ROLE;
+SELECT count(directus_sync._app_token_take(g)) AS tokens_held FROM generate_series(1, 1000) AS g;
+ROLLBACK;
+SET ROLE regress_r5o_directus;
+INSERT INTO sync_remotes (name, url, token) VALUES ('skipped3', 'http://127.0.0.1:9/', 'secret-token-s3');
+RESET ROLE;
+SELECT count(directus_sync._app_token_take(g)) AS tokens_held FROM generate_series(1, 1000) AS g;
+-- Ordinary roles cannot take a token.
+SET ROLE regress_r5o_directus;
+SELECT directus_sync._app_token_take(1);
+RESET ROLE;
 DROP TRIGGER zz_skip ON sync_subscriptions;
 DROP TRIGGER zz_skip ON sync_remotes;
 SELECT name, url, paused, token = 'secret-token-r' AS token_kept FROM directus_sync.remote ORDER BY id;
 SELECT s.collection, s.fields::text AS app_fields, d.fields AS shipped_fields
   FROM sync_subscriptions s FULL JOIN directus_sync.subscription d ON d.remote_id = s.remote AND d.collection = s.collection
  ORDER BY coalesce(s.collection, d.collection);
--- No token left behind in the hand-over of the triggers.
-SELECT current_setting('directus_sync.app_config_tokens') AS tokens;
 -- session_replication_role = replica does not write past the triggers (ENABLE ALWAYS).
 SET session_replication_role = replica;
 INSERT INTO sync_subscriptions (remote, collection, fields) SELECT id, 'pages', '["title"]' FROM sync_remotes WHERE name = 'r';

@@ -49,7 +49,6 @@ static bool app_status_writer_setting = false;
 static bool app_config_applying_setting = false;
 static bool app_config_mirroring_setting = false;
 static int	app_config_remote_id_setting = 0;
-static char *app_config_tokens_setting = NULL;
 
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
@@ -254,10 +253,8 @@ define_app_status_settings(void)
 	 * sync_remotes (the SQL functions run in the AFTER trigger, so a row
 	 * that is not written changes nothing). app_config_remote_id: the id the
 	 * BEFORE trigger gave the new row, for add_remote to use (the app reads
-	 * it back with RETURNING). app_config_tokens: the tokens the BEFORE
-	 * trigger took out of the rows (never stored), a JSON object by row id,
-	 * set transaction-local; superusers only, as a token must not be readable
-	 * by the role that did not write it.
+	 * it back with RETURNING). The tokens the BEFORE trigger takes out of
+	 * the rows wait in token_calls.c, not in a setting.
 	 */
 	DefineCustomIntVariable("directus_sync.app_config_remote_id",
 							"Internal: the id add_remote gives the remote it adds from the Directus app (0: the next one).",
@@ -267,14 +264,6 @@ define_app_status_settings(void)
 							PGC_SUSET,
 							GUC_NOT_IN_SAMPLE | GUC_NO_SHOW_ALL | GUC_NO_RESET_ALL | GUC_DISALLOW_IN_FILE,
 							NULL, NULL, NULL);
-	DefineCustomStringVariable("directus_sync.app_config_tokens",
-							   "Internal: tokens typed in the Directus app, on their way to add_remote or alter_remote.",
-							   NULL,
-							   &app_config_tokens_setting,
-							   "",
-							   PGC_SUSET,
-							   GUC_SUPERUSER_ONLY | GUC_NOT_IN_SAMPLE | GUC_NO_SHOW_ALL | GUC_NO_RESET_ALL | GUC_DISALLOW_IN_FILE,
-							   NULL, NULL, NULL);
 }
 
 static void

@@ -13,19 +13,33 @@
  * either (their checks see to that). log_statement = 'all' still logs every
  * statement before it runs: see docs/security.md.
  *
+ * It also keeps the tokens typed in the Directus app (sync_remotes) on
+ * their way from the table's BEFORE row trigger, which takes a token out of
+ * the row (it is never stored there), to its AFTER row trigger, which calls
+ * add_remote or alter_remote with it once the row is written. They wait in
+ * this backend's memory for the transaction only: not in a setting, which
+ * members of pg_read_all_settings could read, nor in a table, which would
+ * put them on disk.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
+#include "access/xact.h"
 #include "catalog/pg_proc.h"
 #include "fmgr.h"
 #include "nodes/makefuncs.h"
+#include "nodes/pg_list.h"
 #include "parser/parse_func.h"
+#include "utils/builtins.h"
+#include "utils/memutils.h"
 #include "utils/syscache.h"
 
 #include "directus_sync.h"
 
 DIRECTUS_SYNC_FUNCTION(directus_sync_hiding_statement);
+DIRECTUS_SYNC_FUNCTION(directus_sync_app_token_hold);
+DIRECTUS_SYNC_FUNCTION(directus_sync_app_token_take);
 
 /* The function this one stands for: "_" and its own name, same arguments. */
 static Oid
@@ -75,4 +89,115 @@ directus_sync_hiding_statement(PG_FUNCTION_ARGS)
 	if (call->isnull)
 		PG_RETURN_NULL();
 	return result;
+}
+
+/* ----------------------------------------------------------------
+ * Tokens typed in the app, between its row triggers
+ * ---------------------------------------------------------------- */
+
+typedef struct HeldToken
+{
+	int32		row_id;			/* the sync_remotes row (= the remote's id) */
+	char	   *token;			/* in TopTransactionContext */
+} HeldToken;
+
+static List *held_tokens = NIL; /* in TopTransactionContext */
+
+static void
+forget_token(HeldToken *held)
+{
+	explicit_bzero(held->token, strlen(held->token));
+	held_tokens = list_delete_ptr(held_tokens, held);
+	pfree(held->token);
+	pfree(held);
+}
+
+/* Whatever the transaction did with them, the tokens go with it, wiped. */
+static void
+forget_held_tokens(XactEvent event, void *arg)
+{
+	ListCell   *lc;
+
+	(void) arg;
+	if (event != XACT_EVENT_COMMIT && event != XACT_EVENT_ABORT &&
+		event != XACT_EVENT_PARALLEL_COMMIT && event != XACT_EVENT_PARALLEL_ABORT &&
+		event != XACT_EVENT_PREPARE)
+		return;
+	foreach(lc, held_tokens)
+	{
+		HeldToken  *held = lfirst(lc);
+
+		explicit_bzero(held->token, strlen(held->token));
+	}
+	held_tokens = NIL;
+}
+
+static HeldToken *
+held_token(int32 row_id)
+{
+	ListCell   *lc;
+
+	foreach(lc, held_tokens)
+	{
+		HeldToken  *held = lfirst(lc);
+
+		if (held->row_id == row_id)
+			return held;
+	}
+	return NULL;
+}
+
+/*
+ * _app_token_hold(row_id, token): holds the token typed in row row_id until
+ * the row's AFTER trigger takes it; NULL forgets the one held (each BEFORE
+ * trigger of the row says what its AFTER trigger is to get).
+ */
+Datum
+directus_sync_app_token_hold(PG_FUNCTION_ARGS)
+{
+	static bool callback_registered = false;
+	int32		row_id;
+	HeldToken  *held;
+	MemoryContext old;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+						errmsg("row id must not be null")));
+	row_id = PG_GETARG_INT32(0);
+	if (!callback_registered)
+	{
+		RegisterXactCallback(forget_held_tokens, NULL);
+		callback_registered = true;
+	}
+	held = held_token(row_id);
+	if (held != NULL)
+		forget_token(held);
+	if (PG_ARGISNULL(1))
+		PG_RETURN_VOID();
+
+	old = MemoryContextSwitchTo(TopTransactionContext);
+	held = palloc(sizeof(HeldToken));
+	held->row_id = row_id;
+	held->token = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	held_tokens = lappend(held_tokens, held);
+	MemoryContextSwitchTo(old);
+	PG_RETURN_VOID();
+}
+
+/* _app_token_take(row_id): the token held for row row_id (NULL: none), no longer held. */
+Datum
+directus_sync_app_token_take(PG_FUNCTION_ARGS)
+{
+	HeldToken  *held;
+	text	   *token;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+						errmsg("row id must not be null")));
+	held = held_token(PG_GETARG_INT32(0));
+	if (held == NULL)
+		PG_RETURN_NULL();
+	token = cstring_to_text(held->token);
+	forget_token(held);
+	PG_RETURN_TEXT_P(token);
 }
