@@ -3009,6 +3009,11 @@ BEGIN
             'directus_sync app status: directus_sync.conflict, kept current by the worker (read-only)';
     END IF;
     FOREACH t IN ARRAY ours LOOP
+        -- a table made by a build before the CHECK: given it, so that a restore of its dump passes
+        IF NOT EXISTS (SELECT FROM pg_constraint WHERE conrelid = directus_sync._app_status_table(t)
+                                                   AND contype = 'c' AND conname = 'directus_sync_app_table') THEN
+            EXECUTE format('ALTER TABLE %s ADD CONSTRAINT directus_sync_app_table CHECK (true)', directus_sync._app_status_table(t));
+        END IF;
         EXECUTE format('REVOKE ALL ON %s FROM PUBLIC', directus_sync._app_status_table(t));
         EXECUTE format('GRANT SELECT ON %s TO %s', directus_sync._app_status_table(t), directus_role);
         IF NOT EXISTS (SELECT FROM pg_trigger WHERE tgrelid = directus_sync._app_status_table(t)
@@ -3578,6 +3583,11 @@ BEGIN
             'directus_sync app config: directus_sync.subscription; a write is a call of subscribe or unsubscribe';
     END IF;
     FOREACH t IN ARRAY ours LOOP
+        -- a table made by a build before the CHECK: given it, so that a restore of its dump passes
+        IF NOT EXISTS (SELECT FROM pg_constraint WHERE conrelid = directus_sync._app_config_table(t)
+                                                   AND contype = 'c' AND conname = 'directus_sync_app_table') THEN
+            EXECUTE format('ALTER TABLE %s ADD CONSTRAINT directus_sync_app_table CHECK (true)', directus_sync._app_config_table(t));
+        END IF;
         EXECUTE format('REVOKE ALL ON %s FROM PUBLIC', directus_sync._app_config_table(t));
         EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON %s TO %s', directus_sync._app_config_table(t), directus_role);
         EXECUTE format('REVOKE ALL ON SEQUENCE %s FROM PUBLIC', pg_get_serial_sequence(directus_sync._app_config_table(t)::text, 'id'));
