@@ -2553,6 +2553,65 @@ AS $$
        AND starts_with(obj_description(c.oid, 'pg_class'), 'directus_sync app status:')
 $$;
 
+/*
+ * The app's tables belong to directus_sync alone. Directus's schema snapshot
+ * (GET /schema/snapshot, `directus schema snapshot`) carries them as ordinary
+ * collections (it leaves out only Directus's own and unregistered ones), and
+ * applying it where the app config or status is not enabled would make
+ * look-alikes: plain tables that keep the token in clear, call nothing, and
+ * that enable_app_config and enable_app_status then refuse. So a table of one
+ * of their names made in a schema holding directus_collections must carry
+ * the CHECK constraint directus_sync_app_table (sync_remotes also its CHECK
+ * (token IS NULL)): Directus never makes a CHECK, enable_app_status and
+ * enable_app_config make theirs with them, and pg_dump writes CHECKs into
+ * CREATE TABLE, so a restore passes. The error fails the whole apply (Directus
+ * applies a diff in one transaction). A rename into one of the names is not
+ * seen (Directus renames no table).
+ */
+CREATE FUNCTION directus_sync._reserve_app_tables() RETURNS event_trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    r record;
+BEGIN
+    FOR r IN SELECT DISTINCT c.oid, c.relname::text AS relname, n.nspname::text AS nspname, c.relkind
+               FROM pg_event_trigger_ddl_commands() d
+               JOIN pg_class c ON c.oid = d.objid
+               JOIN pg_namespace n ON n.oid = c.relnamespace
+              WHERE d.classid = 'pg_class'::regclass AND d.objsubid = 0
+                AND c.relname IN ('sync_remotes', 'sync_remotes_notify_users', 'sync_subscriptions',
+                                  'sync_remotes_status', 'sync_remotes_history', 'sync_dead_letters', 'sync_conflicts')
+                AND EXISTS (SELECT FROM pg_class dc WHERE dc.relnamespace = n.oid AND dc.relname = 'directus_collections') LOOP
+        IF r.relkind <> 'r'
+           OR NOT EXISTS (SELECT FROM pg_constraint k WHERE k.conrelid = r.oid AND k.contype = 'c'
+                                                        AND k.conname = 'directus_sync_app_table')
+           OR (r.relname = 'sync_remotes'
+               AND NOT EXISTS (SELECT FROM pg_constraint k WHERE k.conrelid = r.oid AND k.contype = 'c'
+                                                            AND pg_get_constraintdef(k.oid) = 'CHECK ((token IS NULL))')) THEN
+            RAISE EXCEPTION 'relation name "%" is reserved for directus_sync''s %', r.relname,
+                            CASE WHEN r.relname IN ('sync_remotes', 'sync_remotes_notify_users', 'sync_subscriptions')
+                                 THEN 'app config' ELSE 'app status' END
+                USING ERRCODE = 'reserved_name',
+                      DETAIL = format('Schema %s holds Directus''s tables: a plain table "%s" there would be taken for directus_sync''s collection without being it (%s).',
+                                      quote_ident(r.nspname), r.relname,
+                                      CASE WHEN r.relname IN ('sync_remotes', 'sync_remotes_notify_users', 'sync_subscriptions')
+                                           THEN 'a token stored in clear, nothing replicated'
+                                           ELSE 'nothing of replication shown, no write refused' END),
+                      HINT = format('Before applying a Directus schema snapshot that holds the collections of directus_sync, call directus_sync.%s() on this database, or take them out of the snapshot.',
+                                    CASE WHEN r.relname IN ('sync_remotes', 'sync_remotes_notify_users', 'sync_subscriptions')
+                                         THEN 'enable_app_config' ELSE 'enable_app_status' END);
+        END IF;
+    END LOOP;
+END
+$$;
+
+CREATE EVENT TRIGGER directus_sync_reserve_app_tables ON ddl_command_end
+    WHEN TAG IN ('CREATE TABLE', 'CREATE TABLE AS', 'SELECT INTO', 'CREATE VIEW', 'CREATE MATERIALIZED VIEW',
+                 'CREATE FOREIGN TABLE')
+    EXECUTE FUNCTION directus_sync._reserve_app_tables();
+ALTER EVENT TRIGGER directus_sync_reserve_app_tables ENABLE ALWAYS;
+
 -- The statement trigger of the four tables: only _app_status_refresh writes them.
 CREATE FUNCTION directus_sync._app_status_guard() RETURNS trigger
 LANGUAGE plpgsql
@@ -2889,7 +2948,8 @@ BEGIN
             retry_at        timestamptz,
             clock_offset_ms bigint,
             resync          jsonb,
-            changed_at      timestamptz NOT NULL
+            changed_at      timestamptz NOT NULL,
+            CONSTRAINT directus_sync_app_table CHECK (true)  -- directus_sync._reserve_app_tables
         );
         COMMENT ON TABLE @extschema@.sync_remotes_status IS
             'directus_sync app status: directus_sync.remote_status per remote, kept current by the worker (read-only)';
@@ -2906,7 +2966,8 @@ BEGIN
             failed      bigint NOT NULL,
             dead        bigint NOT NULL,
             conflicts   bigint NOT NULL,
-            lag_seconds bigint
+            lag_seconds bigint,
+            CONSTRAINT directus_sync_app_table CHECK (true)  -- directus_sync._reserve_app_tables
         );
         CREATE INDEX sync_remotes_history_remote_idx ON @extschema@.sync_remotes_history (remote_id, sampled_at);
         CREATE INDEX sync_remotes_history_sampled_idx ON @extschema@.sync_remotes_history (sampled_at);
@@ -2925,7 +2986,8 @@ BEGIN
             error_message text,
             payload       json,
             queued_at     timestamptz NOT NULL,
-            failed_at     timestamptz NOT NULL
+            failed_at     timestamptz NOT NULL,
+            CONSTRAINT directus_sync_app_table CHECK (true)  -- directus_sync._reserve_app_tables
         );
         COMMENT ON TABLE @extschema@.sync_dead_letters IS
             'directus_sync app status: directus_sync.dead_letter, kept current by the worker (read-only)';
@@ -2943,12 +3005,18 @@ BEGIN
             remote_value jsonb,
             local_clock  text,
             remote_clock text,
-            detected_at  timestamptz NOT NULL
+            detected_at  timestamptz NOT NULL,
+            CONSTRAINT directus_sync_app_table CHECK (true)  -- directus_sync._reserve_app_tables
         );
         COMMENT ON TABLE @extschema@.sync_conflicts IS
             'directus_sync app status: directus_sync.conflict, kept current by the worker (read-only)';
     END IF;
     FOREACH t IN ARRAY ours LOOP
+        -- a table made by a build before the CHECK: given it, so that a restore of its dump passes
+        IF NOT EXISTS (SELECT FROM pg_constraint WHERE conrelid = directus_sync._app_status_table(t)
+                                                   AND contype = 'c' AND conname = 'directus_sync_app_table') THEN
+            EXECUTE format('ALTER TABLE %s ADD CONSTRAINT directus_sync_app_table CHECK (true)', directus_sync._app_status_table(t));
+        END IF;
         EXECUTE format('REVOKE ALL ON %s FROM PUBLIC', directus_sync._app_status_table(t));
         EXECUTE format('GRANT SELECT ON %s TO %s', directus_sync._app_status_table(t), directus_role);
         IF NOT EXISTS (SELECT FROM pg_trigger WHERE tgrelid = directus_sync._app_status_table(t)
@@ -3083,6 +3151,7 @@ COMMENT ON FUNCTION directus_sync.disable_app_status() IS
 
 REVOKE ALL ON FUNCTION directus_sync._app_status_table(text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION directus_sync._app_status_guard() FROM PUBLIC;
+REVOKE ALL ON FUNCTION directus_sync._reserve_app_tables() FROM PUBLIC;
 REVOKE ALL ON FUNCTION directus_sync._app_status_refresh() FROM PUBLIC;
 REVOKE ALL ON FUNCTION directus_sync._app_status_directus() FROM PUBLIC;
 REVOKE ALL ON FUNCTION directus_sync._app_status_fields() FROM PUBLIC;
@@ -3583,7 +3652,8 @@ BEGIN
             paused          boolean NOT NULL DEFAULT false,
             inbound_user    uuid,
             forward_inbound boolean NOT NULL DEFAULT true,
-            verify_tls      boolean NOT NULL DEFAULT true
+            verify_tls      boolean NOT NULL DEFAULT true,
+            CONSTRAINT directus_sync_app_table CHECK (true)  -- directus_sync._reserve_app_tables
         );
         COMMENT ON TABLE @extschema@.sync_remotes IS
             'directus_sync app config: directus_sync.remote; a write is a call of add_remote, alter_remote, pause, resume or remove_remote';
@@ -3592,7 +3662,8 @@ BEGIN
         CREATE TABLE @extschema@.sync_remotes_notify_users (
             id                serial PRIMARY KEY,
             sync_remotes_id   integer REFERENCES @extschema@.sync_remotes ON DELETE CASCADE,
-            directus_users_id uuid
+            directus_users_id uuid,
+            CONSTRAINT directus_sync_app_table CHECK (true)  -- directus_sync._reserve_app_tables
         );
         CREATE INDEX sync_remotes_notify_users_remote_idx ON @extschema@.sync_remotes_notify_users (sync_remotes_id);
         COMMENT ON TABLE @extschema@.sync_remotes_notify_users IS
@@ -3604,12 +3675,18 @@ BEGIN
             remote     integer NOT NULL REFERENCES @extschema@.sync_remotes ON DELETE CASCADE,
             collection text NOT NULL,
             fields     json NOT NULL,
-            UNIQUE (remote, collection)
+            UNIQUE (remote, collection),
+            CONSTRAINT directus_sync_app_table CHECK (true)  -- directus_sync._reserve_app_tables
         );
         COMMENT ON TABLE @extschema@.sync_subscriptions IS
             'directus_sync app config: directus_sync.subscription; a write is a call of subscribe or unsubscribe';
     END IF;
     FOREACH t IN ARRAY ours LOOP
+        -- a table made by a build before the CHECK: given it, so that a restore of its dump passes
+        IF NOT EXISTS (SELECT FROM pg_constraint WHERE conrelid = directus_sync._app_config_table(t)
+                                                   AND contype = 'c' AND conname = 'directus_sync_app_table') THEN
+            EXECUTE format('ALTER TABLE %s ADD CONSTRAINT directus_sync_app_table CHECK (true)', directus_sync._app_config_table(t));
+        END IF;
         EXECUTE format('REVOKE ALL ON %s FROM PUBLIC', directus_sync._app_config_table(t));
         EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON %s TO %s', directus_sync._app_config_table(t), directus_role);
         EXECUTE format('REVOKE ALL ON SEQUENCE %s FROM PUBLIC', pg_get_serial_sequence(directus_sync._app_config_table(t)::text, 'id'));

@@ -31,10 +31,15 @@ CREATE DATABASE regress_ac12 OWNER regress_ac_directus;
 \set v 12
 \ir sql/app_config_version.psql
 
--- A table of someone else's under one of the names.
+-- A table of someone else's under one of the names: a plain one is refused
+-- (directus_sync._reserve_app_tables, as in Directus's schema apply); one
+-- made in SQL with the CHECKs is made, and enable_app_config refuses it.
 CREATE EXTENSION directus_sync;
 SET ROLE regress_ac_directus;
 CREATE TABLE sync_remotes (id integer PRIMARY KEY);
+\echo :LAST_ERROR_SQLSTATE
+CREATE TABLE sync_remotes (id integer PRIMARY KEY, token text CHECK (token IS NULL),
+                           CONSTRAINT directus_sync_app_table CHECK (true));
 RESET ROLE;
 SELECT directus_sync.enable_app_config();
 \echo :LAST_ERROR_SQLSTATE
