@@ -2,7 +2,9 @@
 -- brings its key (an import, Directus's POST with an id, a sync's create)
 -- passes this instance's series when the series would hand that key out
 -- later; keys of other instances' residues, and keys behind the series,
--- leave it where it is. No worker runs for this database.
+-- leave it where it is. In a database of its own, for which no worker runs.
+CREATE DATABASE regress_key_series;
+\c regress_key_series
 CREATE EXTENSION directus_sync;
 SET client_min_messages = warning;
 \set SHOW_CONTEXT never
@@ -104,9 +106,6 @@ INSERT INTO plain (id, body) VALUES (8, 'no series');
 SELECT pg_get_expr(adbin, adrelid) AS plain_default, last_value AS plain_own_sequence
   FROM pg_attrdef, plain_id_seq WHERE adrelid = 'plain'::regclass;
 
-SELECT FROM directus_sync.remove_remote('c');
-DROP VIEW series;
-DROP EXTENSION directus_sync;
-DROP TABLE notes, big, small, plain;
-DROP SEQUENCE notes_directus_sync_keys, big_directus_sync_keys, small_directus_sync_keys;
+\c contrib_regression
+DROP DATABASE regress_key_series;
 DROP ROLE regress_ks_writer, regress_ks_reader;

@@ -885,7 +885,8 @@ item_exists(CaptureTable *table, Relation rel, HeapTuple tuple)
  * (clock_row.c). A sync's create older than the item's delete here is
  * skipped, and the delete goes again to every remote (not through the loop
  * guard: the sender is the one that must learn of it). A table whose clock
- * column is gone keeps its rows as they are.
+ * column is gone keeps its rows as they are. A key written by value passes
+ * the key's series when the series would hand it out later (key_series.c).
  */
 static HeapTuple
 stamp_clocks(TriggerData *trigdata)
