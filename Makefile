@@ -10,7 +10,7 @@ OBJS = src/directus_sync.o src/map_guard.o src/keyhash.o \
        src/launcher.o src/worker.o src/worker_txn.o \
        src/queue_claim.o src/queue_mark.o src/queue_coalesce.o src/queue_record.o \
        src/directus.o src/directus_failure.o src/directus_apply.o src/directus_wire.o src/http.o src/owner_query.o src/token_calls.o \
-       src/clock.o src/clock_row.o src/tombstone.o src/sync_signature.o src/hold_back.o src/app_status.o
+       src/clock.o src/clock_row.o src/key_series.o src/tombstone.o src/sync_signature.o src/hold_back.o src/app_status.o
 DATA = directus_sync--0.1.sql directus_sync--0.1--0.2.sql directus_sync--0.2--0.3.sql directus_sync--0.3.sql
 PGFILEDESC = "directus_sync - Directus SyncID map and replication inside PostgreSQL"
 
@@ -19,8 +19,8 @@ REGRESS = adopt map_api map_input map_bulk privileges permissions drop_keeps_map
           messages_nan_keys messages_notify clock_merge clock_rows delete_wins clock_review clock_review2 subscribe_defaults sync_user app_status app_config \
           review3_sync_user review3_defaults review4_signed \
           review5_app_own_tables review5_app_credentials review5_sync_user_app_tables review5_app_config_key_series review5_app_config_on_conflict \
-          review5_app_schema_apply
-ISOLATION = concurrent_create outbox_index_ddl outbox_index_concurrently clock_delete_race delete_rule_snapshot
+          review5_app_schema_apply key_series_explicit
+ISOLATION = concurrent_create outbox_index_ddl outbox_index_concurrently clock_delete_race delete_rule_snapshot key_series_concurrent
 TAP_TESTS = 1
 
 PG_CONFIG ?= pg_config

@@ -2063,8 +2063,10 @@ BEGIN
     END IF;
     EXECUTE format('CREATE SEQUENCE IF NOT EXISTS %s AS bigint', seq);
     -- every property set, whatever the sequence had: the first key of this
-    -- instance's series above every key so far
-    EXECUTE format('ALTER SEQUENCE %s AS bigint INCREMENT BY %s MINVALUE 1 MAXVALUE 9223372036854775807 NO CYCLE'
+    -- instance's series above every key so far; no cache, for the clock
+    -- trigger passes the series past a key written by value under the
+    -- sequence's page lock (src/key_series.c), which cached keys escape
+    EXECUTE format('ALTER SEQUENCE %s AS bigint INCREMENT BY %s MINVALUE 1 MAXVALUE 9223372036854775807 NO CYCLE CACHE 1'
                    ' RESTART WITH %s OWNED BY NONE', seq, n.instances,
                    top + 1 + (((n.instance - (top + 1)) % n.instances) + n.instances) % n.instances);
     EXECUTE format('ALTER SEQUENCE %s SET LOGGED', seq);

@@ -51,6 +51,7 @@
 #include "clock_row.h"
 #include "directus_sync.h"
 #include "directus_wire.h"
+#include "key_series.h"
 #include "loop_guard.h"
 #include "queue_write.h"
 #include "tombstone.h"
@@ -81,6 +82,7 @@ typedef struct CaptureTable
 	CaptureSub *subs;
 	bool		tell_loop_guard;	/* a remote has an inbound user */
 	ClockedTable clocks;		/* clocks.attnum 0: a table without clocks */
+	KeySeries	key_series;		/* with clocks: the key's series, if any (key_series.c) */
 } CaptureTable;
 
 static HTAB *capture_tables = NULL;
@@ -353,6 +355,7 @@ capture_table(Relation rel)
 	table->nsubs = 0;
 	table->tell_loop_guard = false;
 	memset(&table->clocks, 0, sizeof(table->clocks));
+	memset(&table->key_series, 0, sizeof(table->key_series));
 	init_key(table, rel);
 
 	/*
@@ -371,7 +374,10 @@ capture_table(Relation rel)
 		load_subscriptions(table, rel);
 		init_clocked(table, rel);
 		if (table->clocks.attnum != 0)
+		{
 			(void) clock_node();	/* loaded as the owner, for clock texts */
+			table->key_series = key_series_find(rel, table->key.attnum);
+		}
 		restore_user(&as);
 		if (SPI_finish() != SPI_OK_FINISH)
 			elog(ERROR, "SPI_finish failed");
@@ -879,7 +885,8 @@ item_exists(CaptureTable *table, Relation rel, HeapTuple tuple)
  * (clock_row.c). A sync's create older than the item's delete here is
  * skipped, and the delete goes again to every remote (not through the loop
  * guard: the sender is the one that must learn of it). A table whose clock
- * column is gone keeps its rows as they are.
+ * column is gone keeps its rows as they are. A key written by value passes
+ * the key's series when the series would hand it out later (key_series.c).
  */
 static HeapTuple
 stamp_clocks(TriggerData *trigdata)
@@ -902,6 +909,9 @@ stamp_clocks(TriggerData *trigdata)
 	/* a changed key: another item, created now (its clocks later than a delete of that key) */
 	if (update && key != NULL && strcmp(key_text(table, trigdata->tg_trigtuple, desc), key) != 0)
 		update = false;
+	/* a key written by value that the series would hand out again: the series passes it */
+	if (!update)
+		key_series_pass(&table->key_series, rel, new);
 	/*
 	 * A sync's delete of an item we lack: kept as a tombstone, no row. (One
 	 * we have after all, created since the sender asked: the insert meets

@@ -606,8 +606,9 @@ for my $x (@names)
 #    series and all survive everywhere. Directus moves the column's own
 #    sequence after a create with an explicit key (setval of
 #    pg_get_serial_sequence, also when a sync's create arrives with its
-#    key): the series stays, and the next create takes its next key, also
-#    when the explicit key was that very key.
+#    key): the series stays, and passes a key of its own given by value
+#    (src/key_series.c): the next create takes the key after it, also when
+#    the explicit key was the series' very next key.
 
 my %number = (a => 1, b => 2, c => 3);
 for my $x (@names)
@@ -634,37 +635,35 @@ my $last = sub { my ($x, $seq) = @_; return sql($x, "SELECT last_value FROM $seq
 	is(join(' ', map { sql($_, q{SELECT count(*) FROM directus_sync.conflict WHERE collection = 'notes'}) } @names), '0 0 0',
 		'key series: no conflict');
 
-	# An explicit key through Directus on A, far above the others.
+	# An explicit key through Directus on A, far above the others; a key of
+	# A's series (1000 = 1 + 3 * 333), which the series passes.
 	my $seq_a = $own_seq->('a');
-	my $series_before = $last->('a', 'notes_directus_sync_keys');
+	my %series_before = map { ($_ => $last->($_, 'notes_directus_sync_keys')) } qw(b c);
 	my $explicit = api_ok($A, 'POST', '/items/notes', { id => 1000, title => 'explicit key on A', body => 'body' })->{id};
 	is($explicit, 1000, 'explicit key: A keeps the key given');
-	is($last->('a', $seq_a) . ' ' . $last->('a', 'notes_directus_sync_keys'), "1000 $series_before",
-		"explicit key: Directus moved the column's own sequence ($seq_a) to it, not the series");
+	is($last->('a', $seq_a) . ' ' . $last->('a', 'notes_directus_sync_keys'), "1000 1000",
+		"explicit key: Directus moved the column's own sequence ($seq_a) to it, and A's series passed it (a key of its own)");
 	my $next = api_ok($A, 'POST', '/items/notes', { title => 'after the explicit key on A', body => 'body' })->{id};
 	is($next % 3, 1, "explicit key: A's next create takes a key of A's series ($next)");
 	ok(drained_all(), 'explicit key: every queue drains');
-	is(join(' ', map { $last->($_, $own_seq->($_)) } qw(b c)), '1000 1000',
-		"explicit key: on B and C Directus moved the column's own sequence to the key a sync's create brought");
+	is(join(' ', map { $last->($_, $own_seq->($_)) } qw(b c)), "$next $next",
+		"explicit key: on B and C Directus moved the column's own sequence to the highest key a sync's create brought ($next)");
+	is(join(' ', map { $last->($_, 'notes_directus_sync_keys') } qw(b c)), "$series_before{b} $series_before{c}",
+		"explicit key: B's and C's series stay where they were (the key is of A's series)");
 	my $kb2 = api_ok($B, 'POST', '/items/notes', { title => 'after the explicit key, on B', body => 'body' })->{id};
 	is($kb2 % 3, 2, "explicit key: B's next create still takes a key of B's series ($kb2)");
 
 	# An explicit key that is the next of A's own series: Directus moves
-	# only the column's own sequence, so the series alone would hand it out
-	# again.
+	# only the column's own sequence; the clock trigger passes the series
+	# past it (src/key_series.c), which would hand it out again otherwise.
 	my $taken = sql('a', q{SELECT CASE WHEN is_called THEN last_value + 3 ELSE last_value END FROM notes_directus_sync_keys});
 	is(api_ok($A, 'POST', '/items/notes', { id => $taken, title => 'explicit key of the series', body => 'body' })->{id},
 		$taken, "explicit key of A's series: A keeps the key given ($taken)");
 	my ($st, $bd) = api($A, 'POST', '/items/notes', { title => 'after an explicit key of the series', body => 'body' });
 	my $after = ref $bd eq 'HASH' && ref $bd->{data} eq 'HASH' ? $bd->{data}{id} : undef;
-	{
-		# A known limit (docs/replication.md#integer-keys-created-on-several-instances):
-		# the series hands out a key of its own that an explicit create took.
-		local $TODO = 'an explicit key of the instance\'s own series is handed out again by the series';
-		ok($st == 200 && defined $after && $after != $taken && $after % 3 == 1,
-			"explicit key of A's series: A's next create through Directus succeeds, with another key of A's series")
-		  or diag("POST /items/notes on A: $st " . (ref $bd ? json_canon($bd) : $bd // ''));
-	}
+	ok($st == 200 && defined $after && $after == $taken + 3,
+		"explicit key of A's series: A's next create through Directus succeeds, with the next key of A's series ($taken + 3)")
+	  or diag("POST /items/notes on A: $st " . (ref $bd ? json_canon($bd) : $bd // ''));
 	ok(drained_all(), 'explicit keys: every queue drains');
 	is(dead_letters(), '0 0 0', 'explicit keys: no dead letter') or explore_dead();
 	is(join(' / ', map { $notes->($_) } qw(b c)), join(' / ', ($notes->('a')) x 2), 'explicit keys: B and C hold what A holds');
