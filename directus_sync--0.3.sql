@@ -3227,6 +3227,157 @@ END
 $$;
 
 
+/*
+ * Dead letters per remote, for remote_status.dead: a count(*) of dead_letter
+ * read every dead letter, once per remote, at each refresh of the app status
+ * (review 5). Kept by the statement triggers of dead_letter
+ * (_dead_letter_changed) as one row per remote and statement, the number it
+ * added or removed: insert-only, so that the writers of dead letters (the
+ * worker, replay, discard_dead_letters, unsubscribe, remove_remote) never
+ * wait for one another on a counter row. A remote's count is the sum of its
+ * rows; _fold_dead_counts folds them into one. No foreign key: a removed
+ * remote's rows sum to 0 (its dead letters go with it) and are folded away.
+ * Not configuration: not dumped (nor is dead_letter).
+ */
+CREATE TABLE directus_sync.dead_letter_count (
+    remote_id integer NOT NULL,
+    dead      bigint NOT NULL
+);
+CREATE INDEX dead_letter_count_remote_idx ON directus_sync.dead_letter_count (remote_id);
+
+/*
+ * The dead letters ('d', dead_letter.id) and conflicts ('c', conflict.id)
+ * added or removed since the app status was last refreshed, written by their
+ * statement triggers and taken (deleted) by _app_status_refresh: a refresh
+ * reads of dead_letter and conflict only the rows named here, and an idle
+ * one none. Insert-only for the writers: nobody waits on it. Not
+ * configuration: not dumped.
+ */
+CREATE TABLE directus_sync.app_status_change (
+    kind "char" NOT NULL CHECK (kind IN ('d', 'c')),
+    id   bigint NOT NULL
+) WITH (autovacuum_vacuum_scale_factor = 0, autovacuum_vacuum_threshold = 1000);
+
+/*
+ * The app status tables that the next refresh brings in line by comparing
+ * them whole with their source, rather than from app_status_change: after
+ * CREATE EXTENSION or the upgrade, enable_app_status, a TRUNCATE, a refresh
+ * that found the app status disabled with changes logged, a round that met
+ * more than ten thousand changes or copied ten thousand rows.
+ */
+CREATE TABLE directus_sync.app_status_backlog (
+    mirror text PRIMARY KEY CHECK (mirror IN ('sync_dead_letters', 'sync_conflicts'))
+);
+INSERT INTO directus_sync.app_status_backlog (mirror) VALUES ('sync_dead_letters'), ('sync_conflicts');
+
+/*
+ * The statement triggers of dead_letter: the count per remote and the change
+ * log. Two inserts per statement (not per row), of directus_sync's own
+ * tables only. SECURITY DEFINER: they fire in the statements of whoever
+ * writes dead letters.
+ */
+CREATE FUNCTION directus_sync._dead_letter_changed() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF TG_OP = 'TRUNCATE' THEN
+        DELETE FROM directus_sync.dead_letter_count;
+        INSERT INTO directus_sync.app_status_backlog (mirror) VALUES ('sync_dead_letters') ON CONFLICT DO NOTHING;
+        RETURN NULL;
+    END IF;
+    IF TG_OP IN ('INSERT', 'UPDATE') THEN
+        INSERT INTO directus_sync.dead_letter_count (remote_id, dead)
+        SELECT n.remote_id, count(*) FROM new_rows n GROUP BY n.remote_id;
+        INSERT INTO directus_sync.app_status_change (kind, id) SELECT 'd', n.id FROM new_rows n;
+    END IF;
+    IF TG_OP IN ('DELETE', 'UPDATE') THEN
+        INSERT INTO directus_sync.dead_letter_count (remote_id, dead)
+        SELECT o.remote_id, -count(*) FROM old_rows o GROUP BY o.remote_id;
+        INSERT INTO directus_sync.app_status_change (kind, id) SELECT 'd', o.id FROM old_rows o;
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+-- The statement triggers of conflict: the change log (one insert a statement).
+CREATE FUNCTION directus_sync._conflict_changed() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF TG_OP = 'TRUNCATE' THEN
+        INSERT INTO directus_sync.app_status_backlog (mirror) VALUES ('sync_conflicts') ON CONFLICT DO NOTHING;
+    ELSIF TG_OP = 'INSERT' THEN
+        INSERT INTO directus_sync.app_status_change (kind, id) SELECT 'c', n.id FROM new_rows n;
+    ELSIF TG_OP = 'DELETE' THEN
+        INSERT INTO directus_sync.app_status_change (kind, id) SELECT 'c', o.id FROM old_rows o;
+    ELSE
+        INSERT INTO directus_sync.app_status_change (kind, id)
+        SELECT 'c', n.id FROM new_rows n UNION SELECT 'c', o.id FROM old_rows o;
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+-- (A trigger with transition tables takes one event.)
+CREATE TRIGGER count_inserted AFTER INSERT ON directus_sync.dead_letter
+    REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION directus_sync._dead_letter_changed();
+CREATE TRIGGER count_updated AFTER UPDATE ON directus_sync.dead_letter
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION directus_sync._dead_letter_changed();
+CREATE TRIGGER count_deleted AFTER DELETE ON directus_sync.dead_letter
+    REFERENCING OLD TABLE AS old_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION directus_sync._dead_letter_changed();
+CREATE TRIGGER count_truncated AFTER TRUNCATE ON directus_sync.dead_letter
+    FOR EACH STATEMENT EXECUTE FUNCTION directus_sync._dead_letter_changed();
+-- Fire in replica sessions too, so session_replication_role cannot bypass them.
+ALTER TABLE directus_sync.dead_letter ENABLE ALWAYS TRIGGER count_inserted;
+ALTER TABLE directus_sync.dead_letter ENABLE ALWAYS TRIGGER count_updated;
+ALTER TABLE directus_sync.dead_letter ENABLE ALWAYS TRIGGER count_deleted;
+ALTER TABLE directus_sync.dead_letter ENABLE ALWAYS TRIGGER count_truncated;
+CREATE TRIGGER log_inserted AFTER INSERT ON directus_sync.conflict
+    REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION directus_sync._conflict_changed();
+CREATE TRIGGER log_updated AFTER UPDATE ON directus_sync.conflict
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION directus_sync._conflict_changed();
+CREATE TRIGGER log_deleted AFTER DELETE ON directus_sync.conflict
+    REFERENCING OLD TABLE AS old_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION directus_sync._conflict_changed();
+CREATE TRIGGER log_truncated AFTER TRUNCATE ON directus_sync.conflict
+    FOR EACH STATEMENT EXECUTE FUNCTION directus_sync._conflict_changed();
+ALTER TABLE directus_sync.conflict ENABLE ALWAYS TRIGGER log_inserted;
+ALTER TABLE directus_sync.conflict ENABLE ALWAYS TRIGGER log_updated;
+ALTER TABLE directus_sync.conflict ENABLE ALWAYS TRIGGER log_deleted;
+ALTER TABLE directus_sync.conflict ENABLE ALWAYS TRIGGER log_truncated;
+
+/*
+ * Folds each remote's rows of dead_letter_count into one (none when it sums
+ * to 0 or the remote is gone), when a remote has more than one; called by
+ * _app_status_refresh, enabled or not. Rows another transaction holds (a
+ * fold under way) are left for the next time: nobody waits.
+ */
+CREATE FUNCTION directus_sync._fold_dead_counts() RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF EXISTS (SELECT FROM directus_sync.dead_letter_count c GROUP BY c.remote_id HAVING count(*) > 1) THEN
+        WITH taken AS (
+            DELETE FROM directus_sync.dead_letter_count c
+             WHERE c.ctid = ANY (ARRAY(SELECT x.ctid FROM directus_sync.dead_letter_count x FOR UPDATE SKIP LOCKED))
+            RETURNING c.remote_id, c.dead)
+        INSERT INTO directus_sync.dead_letter_count (remote_id, dead)
+        SELECT t.remote_id, sum(t.dead) FROM taken t
+         WHERE EXISTS (SELECT FROM directus_sync.remote r WHERE r.id = t.remote_id)
+         GROUP BY t.remote_id HAVING sum(t.dead) <> 0;
+    END IF;
+END
+$$;
+
+
 /* ---------------------------------------------------------------------------
  * 11. Views (no tokens)
  * ------------------------------------------------------------------------- */
@@ -3244,7 +3395,8 @@ CREATE VIEW directus_sync.remote_status AS
 SELECT r.name AS remote, r.enabled, r.paused,
        q.queued, coalesce(st.in_flight, 0) AS in_flight,
        coalesce(st.delivered, 0) AS delivered, coalesce(st.failed, 0) AS failed,
-       (SELECT count(*) FROM directus_sync.dead_letter d WHERE d.remote_id = r.id) AS dead,
+       -- the sum of its rows in dead_letter_count (a count(*) of dead_letter read them all)
+       (SELECT coalesce(sum(c.dead), 0)::bigint FROM directus_sync.dead_letter_count c WHERE c.remote_id = r.id) AS dead,
        st.last_success_at, st.last_error, st.last_error_at, st.retry_at,
        now() - q.oldest AS lag,
        (SELECT count(*) FROM directus_sync.conflict c WHERE c.remote_id = r.id) AS conflicts,
@@ -3383,13 +3535,24 @@ AS $$
 DECLARE
     written bigint := 0;
     n bigint;
+    moved bigint;       -- remotes new, removed or renamed in sync_remotes_status
+    dead_ids bigint[];
+    conflict_ids bigint[];
     sample interval := coalesce(current_setting('directus_sync.app_status_sample_interval', true), '1min')::interval;
     keep interval := coalesce(current_setting('directus_sync.app_status_history', true), '7d')::interval;
 BEGIN
+    PERFORM directus_sync._fold_dead_counts();
     IF directus_sync._app_status_table('sync_remotes_status') IS NULL
        OR directus_sync._app_status_table('sync_remotes_history') IS NULL
        OR directus_sync._app_status_table('sync_dead_letters') IS NULL
        OR directus_sync._app_status_table('sync_conflicts') IS NULL THEN
+        -- Not enabled: the change log goes (it would only grow), and the
+        -- tables, should they come back, are compared whole.
+        IF EXISTS (SELECT FROM directus_sync.app_status_change) THEN
+            DELETE FROM directus_sync.app_status_change;
+            INSERT INTO directus_sync.app_status_backlog (mirror) VALUES ('sync_dead_letters'), ('sync_conflicts')
+                ON CONFLICT DO NOTHING;
+        END IF;
         RETURN NULL;
     END IF;
     -- One refresh at a time (readers go on).
@@ -3408,8 +3571,10 @@ BEGIN
                round(extract(epoch FROM s.lag))::bigint AS lag_seconds,
                s.last_success_at, s.last_error, s.last_error_at, s.retry_at,
                (extract(epoch FROM s.clock_offset) * 1000)::bigint AS clock_offset_ms,
-               s.resync
-          FROM directus_sync.remote r JOIN directus_sync.remote_status s ON s.remote = r.name),
+               s.resync,
+               x.remote AS shown
+          FROM directus_sync.remote r JOIN directus_sync.remote_status s ON s.remote = r.name
+          LEFT JOIN @extschema@.sync_remotes_status x ON x.id = r.id),
     upd AS (
         UPDATE @extschema@.sync_remotes_status m
            SET (remote, state, enabled, paused, queued, in_flight, delivered, failed, dead, conflicts,
@@ -3437,7 +3602,9 @@ BEGIN
         DELETE FROM @extschema@.sync_remotes_status m
          WHERE NOT EXISTS (SELECT FROM directus_sync.remote r WHERE r.id = m.id)
         RETURNING 1)
-    SELECT (SELECT count(*) FROM upd) + (SELECT count(*) FROM ins) + (SELECT count(*) FROM gone) INTO n;
+    SELECT (SELECT count(*) FROM upd) + (SELECT count(*) FROM ins) + (SELECT count(*) FROM gone),
+           (SELECT count(*) FROM cur c WHERE c.shown IS DISTINCT FROM c.remote) + (SELECT count(*) FROM gone)
+      INTO n, moved;
     written := written + n;
 
     -- History: a sample per remote and sample interval, trimmed.
@@ -3457,48 +3624,114 @@ BEGIN
     GET DIAGNOSTICS n = ROW_COUNT;
     written := written + n;
 
-    -- Dead letters: replayed or discarded ones go, new ones come (the
-    -- newest first, ten thousand a round), a renamed remote's are renamed.
-    DELETE FROM @extschema@.sync_dead_letters m
-     WHERE NOT EXISTS (SELECT FROM directus_sync.dead_letter d WHERE d.id = m.id AND d.failed_at = m.failed_at);
-    GET DIAGNOSTICS n = ROW_COUNT;
-    written := written + n;
-    INSERT INTO @extschema@.sync_dead_letters
-           (id, remote, collection, item_key, operation, http_status, error_code, error_message, payload, queued_at, failed_at)
-    SELECT d.id, r.name, d.collection, d.item_key,
-           CASE d.op WHEN 'c' THEN 'create' WHEN 'u' THEN 'update' WHEN 'd' THEN 'delete' ELSE d.op::text END,
-           d.http_status, d.error_code, d.error_message, d.payload, d.queued_at, d.failed_at
-      FROM directus_sync.dead_letter d JOIN directus_sync.remote r ON r.id = d.remote_id
-     WHERE NOT EXISTS (SELECT FROM @extschema@.sync_dead_letters x WHERE x.id = d.id)
-     ORDER BY d.id DESC LIMIT 10000;
-    GET DIAGNOSTICS n = ROW_COUNT;
-    written := written + n;
-    UPDATE @extschema@.sync_dead_letters m SET remote = r.name
-      FROM directus_sync.dead_letter d JOIN directus_sync.remote r ON r.id = d.remote_id
-     WHERE d.id = m.id AND m.remote IS DISTINCT FROM r.name;
-    GET DIAGNOSTICS n = ROW_COUNT;
-    written := written + n;
+    -- Dead letters and conflicts: the ones added or removed since the last
+    -- refresh are in app_status_change (taken first: a change committed
+    -- later stays there for the next refresh). Those gone (replayed,
+    -- discarded, trimmed, of a removed remote) go, new ones come; rows of a
+    -- remote renamed, added or removed take its name. An idle refresh reads
+    -- neither dead_letter nor conflict. While a backlog is pending (see
+    -- app_status_backlog), the tables are compared whole, the newest first,
+    -- ten thousand new rows of each a round.
+    WITH taken AS (DELETE FROM directus_sync.app_status_change RETURNING kind, id)
+    SELECT array_agg(DISTINCT t.id) FILTER (WHERE t.kind = 'd'), array_agg(DISTINCT t.id) FILTER (WHERE t.kind = 'c')
+      INTO dead_ids, conflict_ids FROM taken t;
+
+    IF cardinality(dead_ids) > 10000
+       OR EXISTS (SELECT FROM directus_sync.app_status_backlog b WHERE b.mirror = 'sync_dead_letters') THEN
+        DELETE FROM @extschema@.sync_dead_letters m
+         WHERE NOT EXISTS (SELECT FROM directus_sync.dead_letter d WHERE d.id = m.id AND d.failed_at = m.failed_at);
+        GET DIAGNOSTICS n = ROW_COUNT;
+        written := written + n;
+        INSERT INTO @extschema@.sync_dead_letters
+               (id, remote, collection, item_key, operation, http_status, error_code, error_message, payload, queued_at, failed_at)
+        SELECT d.id, r.name, d.collection, d.item_key,
+               CASE d.op WHEN 'c' THEN 'create' WHEN 'u' THEN 'update' WHEN 'd' THEN 'delete' ELSE d.op::text END,
+               d.http_status, d.error_code, d.error_message, d.payload, d.queued_at, d.failed_at
+          FROM directus_sync.dead_letter d JOIN directus_sync.remote r ON r.id = d.remote_id
+         WHERE NOT EXISTS (SELECT FROM @extschema@.sync_dead_letters x WHERE x.id = d.id)
+         ORDER BY d.id DESC LIMIT 10000;
+        GET DIAGNOSTICS n = ROW_COUNT;
+        written := written + n;
+        IF n < 10000 THEN
+            DELETE FROM directus_sync.app_status_backlog b WHERE b.mirror = 'sync_dead_letters';
+        ELSE
+            INSERT INTO directus_sync.app_status_backlog (mirror) VALUES ('sync_dead_letters') ON CONFLICT DO NOTHING;
+        END IF;
+        moved := 1;
+    ELSIF dead_ids IS NOT NULL THEN
+        DELETE FROM @extschema@.sync_dead_letters m
+         WHERE m.id = ANY (dead_ids)
+           AND NOT EXISTS (SELECT FROM directus_sync.dead_letter d WHERE d.id = m.id AND d.failed_at = m.failed_at);
+        GET DIAGNOSTICS n = ROW_COUNT;
+        written := written + n;
+        INSERT INTO @extschema@.sync_dead_letters
+               (id, remote, collection, item_key, operation, http_status, error_code, error_message, payload, queued_at, failed_at)
+        SELECT d.id, r.name, d.collection, d.item_key,
+               CASE d.op WHEN 'c' THEN 'create' WHEN 'u' THEN 'update' WHEN 'd' THEN 'delete' ELSE d.op::text END,
+               d.http_status, d.error_code, d.error_message, d.payload, d.queued_at, d.failed_at
+          FROM directus_sync.dead_letter d JOIN directus_sync.remote r ON r.id = d.remote_id
+         WHERE d.id = ANY (dead_ids)
+           AND NOT EXISTS (SELECT FROM @extschema@.sync_dead_letters x WHERE x.id = d.id)
+         ORDER BY d.id DESC;
+        GET DIAGNOSTICS n = ROW_COUNT;
+        written := written + n;
+    END IF;
+    IF moved > 0 THEN
+        UPDATE @extschema@.sync_dead_letters m SET remote = r.name
+          FROM directus_sync.dead_letter d JOIN directus_sync.remote r ON r.id = d.remote_id
+         WHERE d.id = m.id AND m.remote IS DISTINCT FROM r.name;
+        GET DIAGNOSTICS n = ROW_COUNT;
+        written := written + n;
+    END IF;
 
     -- Conflicts, the same way (the log's retention trims them).
-    DELETE FROM @extschema@.sync_conflicts m
-     WHERE NOT EXISTS (SELECT FROM directus_sync.conflict c WHERE c.id = m.id);
-    GET DIAGNOSTICS n = ROW_COUNT;
-    written := written + n;
-    INSERT INTO @extschema@.sync_conflicts
-           (id, remote, collection, item_key, field, kind, winner, local_value, remote_value,
-            local_clock, remote_clock, detected_at)
-    SELECT c.id, r.name, c.collection, c.item_key, c.field, c.kind, c.winner, c.local_value, c.remote_value,
-           c.local_clock, c.remote_clock, c.detected_at
-      FROM directus_sync.conflict c LEFT JOIN directus_sync.remote r ON r.id = c.remote_id
-     WHERE NOT EXISTS (SELECT FROM @extschema@.sync_conflicts x WHERE x.id = c.id)
-     ORDER BY c.id DESC LIMIT 10000;
-    GET DIAGNOSTICS n = ROW_COUNT;
-    written := written + n;
-    UPDATE @extschema@.sync_conflicts m SET remote = r.name
-      FROM directus_sync.conflict c LEFT JOIN directus_sync.remote r ON r.id = c.remote_id
-     WHERE c.id = m.id AND m.remote IS DISTINCT FROM r.name;
-    GET DIAGNOSTICS n = ROW_COUNT;
-    written := written + n;
+    IF cardinality(conflict_ids) > 10000
+       OR EXISTS (SELECT FROM directus_sync.app_status_backlog b WHERE b.mirror = 'sync_conflicts') THEN
+        DELETE FROM @extschema@.sync_conflicts m
+         WHERE NOT EXISTS (SELECT FROM directus_sync.conflict c WHERE c.id = m.id);
+        GET DIAGNOSTICS n = ROW_COUNT;
+        written := written + n;
+        INSERT INTO @extschema@.sync_conflicts
+               (id, remote, collection, item_key, field, kind, winner, local_value, remote_value,
+                local_clock, remote_clock, detected_at)
+        SELECT c.id, r.name, c.collection, c.item_key, c.field, c.kind, c.winner, c.local_value, c.remote_value,
+               c.local_clock, c.remote_clock, c.detected_at
+          FROM directus_sync.conflict c LEFT JOIN directus_sync.remote r ON r.id = c.remote_id
+         WHERE NOT EXISTS (SELECT FROM @extschema@.sync_conflicts x WHERE x.id = c.id)
+         ORDER BY c.id DESC LIMIT 10000;
+        GET DIAGNOSTICS n = ROW_COUNT;
+        written := written + n;
+        IF n < 10000 THEN
+            DELETE FROM directus_sync.app_status_backlog b WHERE b.mirror = 'sync_conflicts';
+        ELSE
+            INSERT INTO directus_sync.app_status_backlog (mirror) VALUES ('sync_conflicts') ON CONFLICT DO NOTHING;
+        END IF;
+        moved := 1;
+    ELSIF conflict_ids IS NOT NULL THEN
+        DELETE FROM @extschema@.sync_conflicts m
+         WHERE m.id = ANY (conflict_ids)
+           AND NOT EXISTS (SELECT FROM directus_sync.conflict c WHERE c.id = m.id);
+        GET DIAGNOSTICS n = ROW_COUNT;
+        written := written + n;
+        INSERT INTO @extschema@.sync_conflicts
+               (id, remote, collection, item_key, field, kind, winner, local_value, remote_value,
+                local_clock, remote_clock, detected_at)
+        SELECT c.id, r.name, c.collection, c.item_key, c.field, c.kind, c.winner, c.local_value, c.remote_value,
+               c.local_clock, c.remote_clock, c.detected_at
+          FROM directus_sync.conflict c LEFT JOIN directus_sync.remote r ON r.id = c.remote_id
+         WHERE c.id = ANY (conflict_ids)
+           AND NOT EXISTS (SELECT FROM @extschema@.sync_conflicts x WHERE x.id = c.id)
+         ORDER BY c.id DESC;
+        GET DIAGNOSTICS n = ROW_COUNT;
+        written := written + n;
+    END IF;
+    IF moved > 0 THEN
+        UPDATE @extschema@.sync_conflicts m SET remote = r.name
+          FROM directus_sync.conflict c LEFT JOIN directus_sync.remote r ON r.id = c.remote_id
+         WHERE c.id = m.id AND m.remote IS DISTINCT FROM r.name;
+        GET DIAGNOSTICS n = ROW_COUNT;
+        written := written + n;
+    END IF;
     RETURN written;
 END
 $$;
@@ -3814,6 +4047,9 @@ BEGIN
             USING HINT = 'Delete those permissions in Directus (Settings, Access Policies) unless they are meant.';
     END IF;
 
+    -- The tables may be new, or have missed changes: this refresh compares them whole.
+    INSERT INTO directus_sync.app_status_backlog (mirror) VALUES ('sync_dead_letters'), ('sync_conflicts')
+        ON CONFLICT DO NOTHING;
     PERFORM directus_sync._app_status_refresh();
     PERFORM directus_sync._wake_at_commit();
     RAISE NOTICE 'Directus shows the collections of folder "sync_status" to administrators once it reloads its schema'

@@ -11,8 +11,11 @@
  * works, and at once when it goes idle after changes were recorded, so
  * that the figures an administrator sees are never older than that
  * interval (or the poll interval, when the worker has left an idle
- * database). The refresh writes nothing when nothing changed, and does
- * nothing at all when the app status is not enabled. A failing refresh is
+ * database). The refresh writes nothing when nothing changed, and, when the
+ * app status is not enabled, only drops the dead letters' and conflicts'
+ * change log (directus_sync.app_status_change) and folds the dead-letter
+ * counts; what it reads follows what changed, not the dead letters kept
+ * (docs/directus-app.md). A failing refresh is
  * logged and rolled back (worker_txn.c); deliveries go on. User
  * transactions never wait for it: the tables are read, and written by the
  * worker only.
