@@ -2340,11 +2340,20 @@ COMMENT ON VIEW directus_sync.remote_status IS
     'Per remote: queued, in flight, delivered, failed attempts, dead letters, last success and error, backoff, lag of the oldest queued change, conflicts, resync progress, the remote''s clock offset, changes held back for their clocks and why';
 
 /*
+ * The dead letters of an item: _trim_history keeps the tombstone of an item
+ * that has one.
+ */
+CREATE INDEX dead_letter_item_idx ON directus_sync.dead_letter (collection, item_key);
+
+/*
  * The worker's idle round (with _shrink_outbox, every 10 s): conflict log
  * rows older than directus_sync.conflict_retention go; a tombstone goes once
  * older than directus_sync.tombstone_retention, every enabled remote has
- * had a delivery since it was written, and nothing of its item is queued.
- * A thousand rows of each at a time.
+ * had a delivery since it was written, and nothing of its item is queued
+ * or a dead letter (a dead letter is a delete no remote acknowledged: purged,
+ * replay would send the delete without its clock, and an older change of
+ * the remote would bring the item back; once it is replayed or discarded,
+ * the usual rule applies). A thousand rows of each at a time.
  */
 CREATE FUNCTION directus_sync._trim_history() RETURNS void
 LANGUAGE plpgsql
@@ -2375,6 +2384,9 @@ BEGIN
                           LATERAL (SELECT FROM directus_sync.outbox o
                                     WHERE o.remote_id = r.id AND o.collection = x.collection
                                       AND o.item_key = x.item_key LIMIT 1) q) = 0
+              -- through dead_letter_item_idx
+              AND NOT EXISTS (SELECT FROM directus_sync.dead_letter d
+                               WHERE d.collection = x.collection AND d.item_key = x.item_key)
             LIMIT 1000);
 END
 $$;
