@@ -1001,6 +1001,7 @@ CREATE TABLE directus_sync.resync_job (
     rows_total  bigint NOT NULL,               -- estimate taken when the job started
     started_at  timestamptz NOT NULL DEFAULT now(),
     sender_wins boolean NOT NULL DEFAULT false,   -- resync(..., sender_wins): fields go with new clocks
+    deletes     boolean NOT NULL DEFAULT false,   -- the rows are queued, now the tombstones' deletes (last_key: a tombstone's)
     PRIMARY KEY (remote_id, collection)
 );
 
@@ -2661,6 +2662,9 @@ BEGIN
     SELECT r.total INTO total
       FROM directus_sync._query_as_owner(s.relid, format('SELECT count(*) FROM %s', s.relid), NULL)
            AS r(total bigint);
+    -- and the deletes it knows of (tables with clocks), which go after the rows
+    total := total + (SELECT count(*) FROM directus_sync.tombstone t
+                       WHERE t.collection = s.collection AND NOT s.singleton);
     IF sender_wins IS NULL THEN
         RAISE EXCEPTION 'sender_wins must not be null' USING ERRCODE = 'null_value_not_allowed';
     END IF;
@@ -2668,7 +2672,7 @@ BEGIN
     VALUES (s.remote_id, s.collection, total, resync.sender_wins)
     ON CONFLICT ON CONSTRAINT resync_job_pkey DO UPDATE
        SET last_key = NULL, rows_done = 0, rows_total = EXCLUDED.rows_total, started_at = now(),
-           sender_wins = EXCLUDED.sender_wins;
+           sender_wins = EXCLUDED.sender_wins, deletes = false;
     PERFORM directus_sync._wake_at_commit();
     RETURN total;
 END
@@ -2679,13 +2683,15 @@ LANGUAGE sql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$ SELECT directus_sync.resync(remote, collection, false) $$;
 COMMENT ON FUNCTION directus_sync.resync(text, text) IS
-    'Queues every current item of a collection as an upsert to a remote, in chunks the worker takes; returns the number of items; progress in directus_sync.remote_status';
+    'Queues every current item of a collection as an upsert to a remote, and every delete it holds a tombstone of with its clock, in chunks the worker takes; returns the number of items and deletes; progress in directus_sync.remote_status';
 COMMENT ON FUNCTION directus_sync.resync(text, text, boolean) IS
     'resync(remote, collection), and with sender_wins every field goes with a new clock, so that the values here win on the remote (tables with clocks)';
 
 /*
- * One chunk of a resync job, in key order; called by the worker in a
- * transaction of its own. Returns false when the job is finished.
+ * One chunk of a resync job, in key order: first the rows of the table,
+ * then (resync_job.deletes) the keys of the collection's tombstones, each
+ * as a delete with its clock; called by the worker in a transaction of its
+ * own. Returns false when the job is finished.
  */
 CREATE FUNCTION directus_sync._resync_step(rid integer, coll text, chunk integer) RETURNS boolean
 LANGUAGE plpgsql VOLATILE
@@ -2703,17 +2709,37 @@ BEGIN
         DELETE FROM directus_sync.resync_job WHERE remote_id = rid AND collection = coll;
         RETURN false;
     END IF;
-    SELECT format_type(atttypid, atttypmod) INTO key_type FROM pg_attribute
-     WHERE attrelid = s.relid AND attname = s.key_column;
-    SELECT r.keys INTO keys
-      FROM directus_sync._query_as_owner(s.relid,
-               format('SELECT array_agg(k::text ORDER BY k) FROM (SELECT %1$I AS k FROM %2$s
-                        WHERE $1[1] IS NULL OR %1$I > $1[1]::%3$s ORDER BY %1$I LIMIT %4$s) x',
-                      s.key_column, s.relid, key_type, chunk),
-               ARRAY[job.last_key]) AS r(keys text[]);
-    IF keys IS NULL THEN
-        DELETE FROM directus_sync.resync_job WHERE remote_id = rid AND collection = coll;
-        RETURN false;
+    IF NOT job.deletes THEN
+        SELECT format_type(atttypid, atttypmod) INTO key_type FROM pg_attribute
+         WHERE attrelid = s.relid AND attname = s.key_column;
+        SELECT r.keys INTO keys
+          FROM directus_sync._query_as_owner(s.relid,
+                   format('SELECT array_agg(k::text ORDER BY k) FROM (SELECT %1$I AS k FROM %2$s
+                            WHERE $1[1] IS NULL OR %1$I > $1[1]::%3$s ORDER BY %1$I LIMIT %4$s) x',
+                          s.key_column, s.relid, key_type, chunk),
+                   ARRAY[job.last_key]) AS r(keys text[]);
+        IF keys IS NULL THEN
+            -- the rows are queued: now the deletes of the tombstones, from the first
+            UPDATE directus_sync.resync_job SET deletes = true, last_key = NULL
+             WHERE remote_id = rid AND collection = coll;
+            job.deletes := true;
+            job.last_key := NULL;
+        END IF;
+    END IF;
+    IF job.deletes THEN
+        -- a delete this instance knows of and the remote may have missed, with
+        -- its clock (_queue_current renders it from the tombstone; an item
+        -- that exists again goes as it is now): an item edited later there
+        -- survives it. Through the tombstone's primary key, in its order.
+        SELECT array_agg(x.item_key ORDER BY x.item_key) INTO keys
+          FROM (SELECT t.item_key FROM directus_sync.tombstone t
+                 WHERE t.collection = coll AND NOT s.singleton
+                   AND (job.last_key IS NULL OR t.item_key > job.last_key)
+                 ORDER BY t.item_key LIMIT chunk) x;
+        IF keys IS NULL THEN
+            DELETE FROM directus_sync.resync_job WHERE remote_id = rid AND collection = coll;
+            RETURN false;
+        END IF;
     END IF;
     PERFORM directus_sync._queue_current(s, keys, CASE WHEN job.sender_wins THEN directus_sync.clock_now() END);
     UPDATE directus_sync.resync_job SET last_key = keys[cardinality(keys)], rows_done = rows_done + cardinality(keys)
