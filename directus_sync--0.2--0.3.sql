@@ -2116,6 +2116,7 @@ CREATE TABLE directus_sync.tombstone (
     item_key    text NOT NULL,
     deleted     text COLLATE "C" NOT NULL,      -- the delete's clock
     deleted_at  timestamptz NOT NULL DEFAULT now(),
+    born        text COLLATE "C",               -- the born clock of the item deleted (NULL unknown)
     PRIMARY KEY (collection, item_key)
 );
 REVOKE ALL ON TABLE directus_sync.tombstone FROM PUBLIC;
@@ -2137,15 +2138,21 @@ SELECT pg_catalog.pg_extension_config_dump('directus_sync.clocked_collection', '
 
 /*
  * The payload of an item's delete as capture sends it, from its tombstone
- * (NULL: none, or a singleton): the key and the delete's clock and rule.
+ * (NULL: none, or a singleton): the key, the delete's clock and rule, and
+ * the born clock of the item it deleted when known ("b": an item born later
+ * with that key survives it).
  */
 CREATE FUNCTION directus_sync._tombstone_payload(s directus_sync.subscription, k text) RETURNS json
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT json_build_object(s.key_column, CASE WHEN s.key_is_number THEN to_json(k::numeric) ELSE to_json(k) END,
-                             'directus_sync_meta', json_build_object('s', directus_sync._node_id(), 'd', t.deleted,
-                                                                     'w', coalesce(r.delete_wins, false)))
+                             'directus_sync_meta',
+                             CASE WHEN t.born IS NULL
+                                  THEN json_build_object('s', directus_sync._node_id(), 'd', t.deleted,
+                                                         'w', coalesce(r.delete_wins, false))
+                                  ELSE json_build_object('s', directus_sync._node_id(), 'b', t.born, 'd', t.deleted,
+                                                         'w', coalesce(r.delete_wins, false)) END)
       FROM directus_sync.tombstone t
       LEFT JOIN directus_sync.clocked_collection r ON r.collection = s.collection
      WHERE t.collection = s.collection AND t.item_key = k AND NOT s.singleton

@@ -711,30 +711,39 @@ render_payloads(CaptureTable *table, TriggerData *trigdata, HeapTuple tuple, Hea
 
 /*
  * The clock of a delete of an item of a table with clocks (a sync's, that
- * clock_row.c expects, or a new one), kept as its tombstone. NULL for a
+ * clock_row.c expects, or a new one), kept as its tombstone with the item's
+ * born clock (into born, "" none: an item from before clocks). NULL for a
  * table without clocks.
  */
 static char *
-delete_clock(CaptureTable *table, Relation rel, HeapTuple old, const char *key)
+delete_clock(CaptureTable *table, Relation rel, HeapTuple old, const char *key, char *born)
 {
 	char	   *clock;
+	RowClocks	stored;
 
+	born[0] = '\0';
 	if (table->clocks.attnum == 0)
 		return NULL;
 	clock = palloc(CLOCK_TEXT_LEN + 1);
 	if (!tombstone_expected_delete(RelationGetRelid(rel), key, true, clock))
 		clock_row_delete_clock(old, table->clocks.attnum, RelationGetDescr(rel), clock);
-	tombstone_write(RelationGetRelationName(rel), key, clock);
+	stored = clock_row_read(old, table->clocks.attnum, RelationGetDescr(rel));
+	if (!clock_row_get(stored.root, "b", born))
+		born[0] = '\0';
+	tombstone_write(RelationGetRelationName(rel), key, clock, born);
 	return clock;
 }
 
 /*
- * The payload of a delete with a clock: the key and the delete's clock,
+ * The payload of a delete with a clock: the key, the delete's clock and the
+ * born clock of the item it deleted (born, "" or NULL: unknown, none sent),
  * which the worker sends as an update (Directus's DELETE carries no
- * fields). NULL without a clock: a plain DELETE.
+ * fields): a receiver keeps an item born later with that key, another
+ * item. NULL without a clock: a plain DELETE.
  */
 static char *
-render_delete(CaptureTable *table, CaptureSub *sub, HeapTuple old, TupleDesc desc, const char *clock)
+render_delete(CaptureTable *table, CaptureSub *sub, HeapTuple old, TupleDesc desc, const char *clock,
+			  const char *born)
 {
 	StringInfoData buf;
 
@@ -750,7 +759,14 @@ render_delete(CaptureTable *table, CaptureSub *sub, HeapTuple old, TupleDesc des
 		append_value(&buf, &sub->fields[0], key, isnull);
 		appendStringInfoChar(&buf, ',');
 	}
-	appendStringInfo(&buf, "\"%s\":{\"s\":\"%s\",\"d\":", CLOCK_COLUMN, clock_node());
+	appendStringInfo(&buf, "\"%s\":{\"s\":\"%s\",", CLOCK_COLUMN, clock_node());
+	if (born != NULL && born[0] != '\0')
+	{
+		appendStringInfoString(&buf, "\"b\":");
+		append_clock_value(&buf, born);
+		appendStringInfoChar(&buf, ',');
+	}
+	appendStringInfoString(&buf, "\"d\":");
 	append_clock_value(&buf, clock);
 	/* the rule it was made under: an instance with the other one refuses it */
 	if (table->clocks.delete_wins)
@@ -899,6 +915,7 @@ stamp_clocks(TriggerData *trigdata)
 	HeapTuple	result;
 	char	   *key;
 	char		deleted[CLOCK_TEXT_LEN + 1];
+	char		born[CLOCK_TEXT_LEN + 1];
 	List	   *conflicts;
 	int			signer;
 
@@ -918,26 +935,31 @@ stamp_clocks(TriggerData *trigdata)
 	 * its key, and the sender sends the delete as an update.)
 	 */
 	if (TRIGGER_FIRED_BY_INSERT(trigdata->tg_event) && key != NULL &&
-		clock_row_is_tombstone(rel, &table->clocks, new, deleted) &&
+		clock_row_is_tombstone(rel, &table->clocks, new, deleted, born) &&
 		!item_exists(table, rel, new))
 	{
 		/* news here: on to the other remotes, through the loop guard (not back to the sender) */
-		if (clock_row_keep_tombstone(rel, key, activity_key(table, key), signer, deleted))
+		if (clock_row_keep_tombstone(rel, key, activity_key(table, key), signer, deleted, born))
 			for (int i = 0; i < table->nsubs; i++)
 				queue_change(table, &table->subs[i], key, SYNC_OP_DELETE,
-							 render_delete(table, &table->subs[i], new, desc, deleted), signer);
+							 render_delete(table, &table->subs[i], new, desc, deleted, born), signer);
 		return NULL;
 	}
 	result = clock_row_before(rel, &table->clocks, update ? trigdata->tg_trigtuple : NULL, new,
 							  key ? key : "", activity_key(table, key), signer, deleted, &conflicts);
 	if (result == NULL)
+	{
 		log_conflicts_now(RelationGetRelationName(rel), key, conflicts);
+		/* the delete the create lost to goes again, naming the item it deleted */
+		if (!tombstone_read(RelationGetRelationName(rel), key, deleted, born))
+			born[0] = '\0';
+	}
 	for (int i = 0; result == NULL && i < table->nsubs; i++)
 	{
 		CaptureSub *sub = &table->subs[i];
 
 		(void) queue_write_change(sub->remote_id, sub->collection, key, SYNC_OP_DELETE,
-								  render_delete(table, sub, new, desc, deleted));
+								  render_delete(table, sub, new, desc, deleted, born));
 		if (!sub->paused)
 			wake_at_commit();
 	}
@@ -956,6 +978,7 @@ directus_sync_capture(PG_FUNCTION_ARGS)
 	char	   *old_key = NULL;
 	char	  **payloads;
 	char	   *deleted = NULL;
+	char		born[CLOCK_TEXT_LEN + 1];
 	char		scratch[CLOCK_TEXT_LEN + 1];
 	int			signer;
 
@@ -992,9 +1015,11 @@ directus_sync_capture(PG_FUNCTION_ARGS)
 	signer = table->clocks.attnum != 0
 		? loop_guard_take_signer(RelationGetRelationName(trigdata->tg_relation), activity_key(table, key)) : 0;
 	if (TRIGGER_FIRED_BY_DELETE(trigdata->tg_event))
-		deleted = delete_clock(table, trigdata->tg_relation, tuple, key);
+		deleted = delete_clock(table, trigdata->tg_relation, tuple, key, born);
 	else if (old_key != NULL)
-		deleted = delete_clock(table, trigdata->tg_relation, old, old_key);
+		deleted = delete_clock(table, trigdata->tg_relation, old, old_key, born);
+	else
+		born[0] = '\0';
 
 	for (int i = 0; i < table->nsubs; i++)
 	{
@@ -1003,10 +1028,10 @@ directus_sync_capture(PG_FUNCTION_ARGS)
 		if (TRIGGER_FIRED_BY_INSERT(trigdata->tg_event))
 			queue_change(table, sub, key, SYNC_OP_CREATE, payloads[i], signer);
 		else if (TRIGGER_FIRED_BY_DELETE(trigdata->tg_event))
-			queue_change(table, sub, key, SYNC_OP_DELETE, render_delete(table, sub, tuple, desc, deleted), signer);
+			queue_change(table, sub, key, SYNC_OP_DELETE, render_delete(table, sub, tuple, desc, deleted, born), signer);
 		else if (old_key != NULL)
 		{
-			queue_change(table, sub, old_key, SYNC_OP_DELETE, render_delete(table, sub, old, desc, deleted), signer);
+			queue_change(table, sub, old_key, SYNC_OP_DELETE, render_delete(table, sub, old, desc, deleted, born), signer);
 			queue_change(table, sub, key, SYNC_OP_CREATE, payloads[i], signer);
 		}
 		else if (payloads[i] != NULL)

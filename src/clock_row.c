@@ -518,8 +518,11 @@ write_born(RowWrite *w)
 {
 	char		have[CLOCK_TEXT_LEN + 1];
 	char		came[CLOCK_TEXT_LEN + 1];
+	JsonbValue	buf;
 	bool		has_born = clock_member(w->stored.root, "b", false, NULL, have);
-	bool		sync_born = w->sent.from_sync && clock_member(w->sent.root, "b", true, w->sent.sender, came);
+	/* a sync's delete names the item it deleted by "b": write_delete decides */
+	bool		sync_born = w->sent.from_sync && member(w->sent.root, "d", &buf) == NULL &&
+		clock_member(w->sent.root, "b", true, w->sent.sender, came);
 	const char *born = has_born ? have : sync_born ? came : NULL;
 	char		stamp[CLOCK_TEXT_LEN + 1];
 
@@ -620,18 +623,23 @@ check_delete_rule(Relation rel, const ClockedTable *table, const RowClocks *sent
 /*
  * A sync's delete (an update carrying "d"): later than the item's survival
  * clock, the capture trigger deletes the item after the update; else the
- * item stays, and the delete lost a conflict.
+ * item stays, and the delete lost a conflict. An item born later than the
+ * one the delete deleted ("b", when it says) is another item that got the
+ * same key: it stays too, and goes back to the sender.
  */
 static void
 write_delete(RowWrite *w, const char *item)
 {
 	char		deleted[CLOCK_TEXT_LEN + 1];
+	char		deleted_born[CLOCK_TEXT_LEN + 1];
 
 	if (!w->sent.from_sync || w->old == NULL || !clock_member(w->sent.root, "d", true, w->sent.sender, deleted))
 		return;
 	check_delete_rule(w->rel, w->table, &w->sent);
 	observe(deleted);
-	if (strcmp(deleted, survival_clock(w)) > 0)
+	if (!clock_member(w->sent.root, "b", true, w->sent.sender, deleted_born))
+		deleted_born[0] = '\0';
+	if (strcmp(deleted, survival_clock(w)) > 0 && !tombstone_born_later(w->born, deleted_born))
 		tombstone_expect_delete(RelationGetRelid(w->rel), item, deleted);
 	else
 	{
@@ -642,41 +650,46 @@ write_delete(RowWrite *w, const char *item)
 
 /*
  * A sync's create of an item deleted here: older than the delete, it is
- * skipped (false, *deleted is the delete's clock); later, it brings the
- * item back. Either way the update and the delete conflicted.
+ * skipped (false, *deleted is the delete's clock); later, or born later
+ * than the item deleted, it brings the item back. Either way the update and
+ * the delete conflicted.
  */
 static bool
 create_survives_delete(RowWrite *w, const char *item, char *deleted)
 {
 	ClockConflict *c;
 	bool		later;
+	char		deleted_born[CLOCK_TEXT_LEN + 1];
 
 	if (w->old != NULL || !w->sent.from_sync ||
-		!tombstone_read(RelationGetRelationName(w->rel), item, deleted))
+		!tombstone_read(RelationGetRelationName(w->rel), item, deleted, deleted_born))
 		return true;
-	later = strcmp(survival_clock(w), deleted) > 0;
+	/* an item born later than the one deleted is another: the delete was not of it */
+	later = strcmp(survival_clock(w), deleted) > 0 || tombstone_born_later(w->born, deleted_born);
 	c = add_conflict(w, "update_delete", deleted, w->latest, later);
 	c->remote_value = row_json(w, w->new);
 	return later;
 }
 
 /*
- * Whether a sync's create carries a delete alone ({"s", "d"}, no fields),
- * its clock into clock: the item was deleted at the sender before it got
- * here (its create folded into the delete there, or a resync of a deleted
- * item), and the remote answered that it lacks the item.
+ * Whether a sync's create carries a delete alone ({"s", "d"}, and "b" the
+ * born clock of the item deleted, no fields), its clock into clock and the
+ * born clock into born ("" none): the item was deleted at the sender before
+ * it got here (its create folded into the delete there, or a resync of a
+ * deleted item), and the remote answered that it lacks the item.
  */
 bool
-clock_row_is_tombstone(Relation rel, const ClockedTable *table, HeapTuple new, char *clock)
+clock_row_is_tombstone(Relation rel, const ClockedTable *table, HeapTuple new, char *clock, char *born)
 {
 	RowClocks	sent = clock_row_read(new, table->attnum, RelationGetDescr(rel));
-	JsonbValue	buf;
 
-	if (!sent.from_sync || member(sent.root, "b", &buf) != NULL || sent.fields != NULL ||
+	if (!sent.from_sync || sent.fields != NULL ||
 		!clock_member(sent.root, "d", true, sent.sender, clock))
 		return false;
 	check_delete_rule(rel, table, &sent);
 	observe(clock);
+	if (!clock_member(sent.root, "b", true, sent.sender, born))
+		born[0] = '\0';
 	return true;
 }
 
@@ -689,14 +702,18 @@ clock_row_is_tombstone(Relation rel, const ClockedTable *table, HeapTuple new, c
  */
 bool
 clock_row_keep_tombstone(Relation rel, const char *item, const char *activity_item, int signer,
-						 const char *clock)
+						 const char *clock, const char *born)
 {
 	char		have[CLOCK_TEXT_LEN + 1];
+	char		have_born[CLOCK_TEXT_LEN + 1];
 
 	loop_guard_expect_sync(RelationGetRelationName(rel), activity_item, NIL, signer);
-	if (tombstone_read(RelationGetRelationName(rel), item, have) && strcmp(clock, have) <= 0)
+	/* news: a delete of an item born later, or a later one of the same item */
+	if (tombstone_read(RelationGetRelationName(rel), item, have, have_born) &&
+		!tombstone_born_later(born, have_born) &&
+		(strcmp(clock, have) <= 0 || tombstone_born_later(have_born, born)))
 		return false;
-	tombstone_write(RelationGetRelationName(rel), item, clock);
+	tombstone_write(RelationGetRelationName(rel), item, clock, born);
 	return true;
 }
 
@@ -804,7 +821,7 @@ clock_row_before(Relation rel, const ClockedTable *table, HeapTuple old, HeapTup
 	if (w.sent.from_sync)
 		loop_guard_expect_sync(RelationGetRelationName(rel), activity_item, w.conflicts, signer);
 	if (w.sent.from_sync && old == NULL)
-		tombstone_recheck_create(RelationGetRelid(rel), item, survival_clock(&w));
+		tombstone_recheck_create(RelationGetRelid(rel), item, survival_clock(&w), w.born);
 	/*
 	 * The sync brought something older than what we have: its sender (and
 	 * whoever it took that from) may never get ours otherwise (a change it

@@ -63,9 +63,10 @@ extern HeapTuple clock_row_before(Relation rel, const ClockedTable *table, HeapT
 								  const char *item, const char *activity_item, int signer, char *deleted,
 								  List **conflicts);
 extern int	clock_row_signer(Relation rel, const ClockedTable *table, HeapTuple new, const char *item);
-extern bool clock_row_is_tombstone(Relation rel, const ClockedTable *table, HeapTuple new, char *clock);
+extern bool clock_row_is_tombstone(Relation rel, const ClockedTable *table, HeapTuple new, char *clock,
+								   char *born);
 extern bool clock_row_keep_tombstone(Relation rel, const char *item, const char *activity_item,
-									 int signer, const char *clock);
+									 int signer, const char *clock, const char *born);
 extern void clock_row_delete_clock(HeapTuple old, AttrNumber clock_attnum, TupleDesc desc, char *out);
 
 #endif							/* DIRECTUS_SYNC_CLOCK_ROW_H */

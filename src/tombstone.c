@@ -10,6 +10,12 @@
  * clock, and a create that comes later from another instance is taken only
  * when it is later than that (clock_row.c).
  *
+ * A tombstone keeps the born clock of the item it deleted too ("b" of the
+ * delete's payload), when it is known: an item born later with the same
+ * key is another item (two instances made one key, clock_row.c), which the
+ * delete does not remove. A tombstone or delete without it (made before
+ * 0.3's review 6) deletes any item older than the delete, as before.
+ *
  * A sync's delete arrives as an update that carries the delete's clock
  * (Directus's DELETE carries nothing else): clock_row.c decides that it
  * wins and expects the delete, which the capture trigger then makes, with
@@ -42,6 +48,7 @@ typedef struct ExpectedDelete
 	char	   *hash_key;		/* relid \x1f key */
 	char		clock[CLOCK_TEXT_LEN + 1];	/* the delete's; "" none */
 	char		created[CLOCK_TEXT_LEN + 1];	/* a sync's create: its latest clock; "" none */
+	char		created_born[CLOCK_TEXT_LEN + 1];	/* and its born clock; "" none */
 	bool		write_back;		/* a sync lost to what the item has: it goes back */
 } ExpectedDelete;
 
@@ -62,9 +69,12 @@ keep_plan(SPIPlanPtr *plan, const char *sql, int nargs, Oid *types)
 	return *plan;
 }
 
-/* The clock of the item's delete into clock; false when it has none. */
+/*
+ * The clock of the item's delete into clock, the born clock of the item it
+ * deleted into born ("" unknown); false when it has none.
+ */
 bool
-tombstone_read(const char *collection, const char *key, char *clock)
+tombstone_read(const char *collection, const char *key, char *clock, char *born)
 {
 	static SPIPlanPtr plan = NULL;
 	Oid			types[2] = {TEXTOID, TEXTOID};
@@ -75,36 +85,50 @@ tombstone_read(const char *collection, const char *key, char *clock)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	become_owner(&as);
-	if (SPI_execute_plan(keep_plan(&plan, "SELECT deleted FROM directus_sync.tombstone"
+	if (SPI_execute_plan(keep_plan(&plan, "SELECT deleted, coalesce(born, '') FROM directus_sync.tombstone"
 								   " WHERE collection = $1 AND item_key = $2", 2, types),
 						 values, NULL, false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not read the tombstone of item \"%s\"", key);
 	found = SPI_processed == 1;
+	born[0] = '\0';
 	if (found)
+	{
 		strlcpy(clock, SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1), CLOCK_TEXT_LEN + 1);
+		strlcpy(born, SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2), CLOCK_TEXT_LEN + 1);
+	}
 	restore_user(&as);
 	SPI_finish();
 	return found;
 }
 
-/* Keeps the later of the item's delete clocks. */
+/*
+ * Keeps the delete of the item born later (as _merge keeps the state born
+ * later whole); of one item, or where either born clock is unknown, the
+ * later of the delete clocks and the known born clock. born: "" or NULL
+ * unknown.
+ */
 void
-tombstone_write(const char *collection, const char *key, const char *clock)
+tombstone_write(const char *collection, const char *key, const char *clock, const char *born)
 {
 	static SPIPlanPtr plan = NULL;
-	Oid			types[3] = {TEXTOID, TEXTOID, TEXTOID};
-	Datum		values[3] = {CStringGetTextDatum(collection), CStringGetTextDatum(key),
-	CStringGetTextDatum(clock)};
+	Oid			types[4] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID};
+	Datum		values[4] = {CStringGetTextDatum(collection), CStringGetTextDatum(key),
+	CStringGetTextDatum(clock), CStringGetTextDatum(born ? born : "")};
 	AsOwner		as;
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	become_owner(&as);
-	if (SPI_execute_plan(keep_plan(&plan, "INSERT INTO directus_sync.tombstone AS t (collection, item_key, deleted)"
-								   " VALUES ($1, $2, $3)"
+	if (SPI_execute_plan(keep_plan(&plan, "INSERT INTO directus_sync.tombstone AS t (collection, item_key, deleted, born)"
+								   " VALUES ($1, $2, $3, nullif($4, ''))"
 								   " ON CONFLICT (collection, item_key) DO UPDATE"
-								   " SET deleted = greatest(t.deleted, EXCLUDED.deleted), deleted_at = now()",
-								   3, types),
+								   " SET deleted = CASE WHEN t.born IS NULL OR EXCLUDED.born IS NULL OR t.born = EXCLUDED.born"
+								   " THEN greatest(t.deleted, EXCLUDED.deleted)"
+								   " WHEN EXCLUDED.born > t.born THEN EXCLUDED.deleted ELSE t.deleted END,"
+								   " born = CASE WHEN t.born IS NULL THEN EXCLUDED.born WHEN EXCLUDED.born IS NULL THEN t.born"
+								   " ELSE greatest(t.born, EXCLUDED.born) END,"
+								   " deleted_at = now()",
+								   4, types),
 						 values, NULL, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "could not write the tombstone of item \"%s\"", key);
 	restore_user(&as);
@@ -162,14 +186,30 @@ tombstone_take_write_back(Oid relid, const char *key)
 }
 
 /*
- * A sync created the item, its latest clock being latest. A delete of the
- * item that committed while the create waited for it (the tombstone read
- * before did not see it yet) is looked for again after the insert.
+ * A sync created the item, its latest clock being latest, its born clock
+ * born ("" none). A delete of the item that committed while the create
+ * waited for it (the tombstone read before did not see it yet) is looked
+ * for again after the insert.
  */
 void
-tombstone_recheck_create(Oid relid, const char *key, const char *latest)
+tombstone_recheck_create(Oid relid, const char *key, const char *latest, const char *born)
 {
-	strlcpy(expect(relid, key)->created, latest, CLOCK_TEXT_LEN + 1);
+	ExpectedDelete *entry = expect(relid, key);
+
+	strlcpy(entry->created, latest, CLOCK_TEXT_LEN + 1);
+	strlcpy(entry->created_born, born, CLOCK_TEXT_LEN + 1);
+}
+
+/*
+ * Whether an item born at born (of a create, or the item a delete meets) is
+ * another item than the one a tombstone or delete of the key deleted (born
+ * at deleted_born): born later. Either unknown: the same, as before.
+ */
+bool
+tombstone_born_later(const char *born, const char *deleted_born)
+{
+	return born != NULL && deleted_born != NULL && born[0] != '\0' && deleted_born[0] != '\0' &&
+		strcmp(born, deleted_born) > 0;
 }
 
 /*
@@ -181,13 +221,15 @@ bool
 tombstone_create_lost(Oid relid, const char *collection, const char *key, char *clock)
 {
 	ExpectedDelete *entry;
+	char		born[CLOCK_TEXT_LEN + 1];
 
 	if (expected_deletes == NULL || expected_xid != GetTopTransactionIdIfAny())
 		return false;
 	entry = keyhash_find(expected_deletes, expected_key(relid, key));
 	if (entry == NULL || entry->created[0] == '\0')
 		return false;
-	if (!tombstone_read(collection, key, clock) || strcmp(entry->created, clock) > 0)
+	if (!tombstone_read(collection, key, clock, born) || strcmp(entry->created, clock) > 0 ||
+		tombstone_born_later(entry->created_born, born))
 	{
 		entry->created[0] = '\0';
 		return false;

@@ -89,7 +89,8 @@ is_deeply($created,
 	or diag(explain($created));
 ok(!exists $created->{secret}, 'an unsubscribed column does not travel');
 
-# A delete goes as an update that carries its clock (Directus's DELETE carries nothing else).
+# A delete goes as an update that carries its clock (Directus's DELETE
+# carries nothing else), and the born clock of the item it deleted.
 $mark = last_seq($fake);
 sql(q{DELETE FROM articles WHERE id = 2});
 wait_drained($node, 'b');
@@ -97,8 +98,9 @@ my $deleted = sql(q{SELECT deleted FROM directus_sync.tombstone WHERE collection
 ok($deleted gt $x2, 'the delete\'s clock is later than every clock of the item');
 my @sent = @{ unsigned(fake_requests($fake, $mark, 'articles')) };
 is_deeply([ map { $_->{method} } grep { $_->{method} ne 'GET' } @sent ], ['PATCH'], 'a delete with a clock is one PATCH, no DELETE');
-is_deeply($sent[0]{body}, [ { id => 2, directus_sync_meta => { s => $node_id, d => short($deleted) } } ],
-	'... of the key and the delete\'s clock');
+my $born2 = sql(q{SELECT born FROM directus_sync.tombstone WHERE collection = 'articles' AND item_key = '2'});
+is_deeply($sent[0]{body}, [ { id => 2, directus_sync_meta => { s => $node_id, b => short($born2), d => short($deleted) } } ],
+	'... of the key, the delete\'s clock and the deleted item\'s born clock');
 
 # A create and a delete folded before sending: the delete still goes (in a
 # mesh the remote may have the item from another instance). The remote
@@ -112,9 +114,10 @@ sql(q{DELETE FROM articles WHERE id = 3});
 sql(q{SELECT directus_sync.resume('b')});
 wait_drained($node, 'b');
 my $deleted3 = sql(q{SELECT deleted FROM directus_sync.tombstone WHERE item_key = '3'});
+my $born3 = sql(q{SELECT born FROM directus_sync.tombstone WHERE item_key = '3'});
 is_deeply([ map { $_->{method} . ' ' . json_canon($_->{body}) } grep { $_->{method} ne 'GET' } @{ unsigned(fake_requests($fake, $mark, 'articles')) } ],
-	[ 'PATCH ' . json_canon([ { id => 3, directus_sync_meta => { s => $node_id, d => short($deleted3) } } ]),
-	  'POST ' . json_canon([ { id => 3, directus_sync_meta => { s => $node_id, d => $deleted3, w => JSON::PP::false } } ]) ],
+	[ 'PATCH ' . json_canon([ { id => 3, directus_sync_meta => { s => $node_id, b => short($born3), d => short($deleted3) } } ]),
+	  'POST ' . json_canon([ { id => 3, directus_sync_meta => { s => $node_id, b => $born3, d => $deleted3, w => JSON::PP::false } } ]) ],
 	'a create and a delete folded before sending: the delete with its clock goes; the remote lacking the item gets it alone, as a create');
 
 # The remote lacks the item it is told to delete: probed, found missing, and
