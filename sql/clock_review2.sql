@@ -140,6 +140,9 @@ SELECT title FROM r2_posts WHERE id = 3;
 -- retry, a resync, which sends the stored clocks) is "not later" and put
 -- back: the value never arrives, the instances differ for good, and no
 -- conflict is logged. Without clocks a resync would repair it.
+-- Since review 6 the receiver refuses a later clock of a field the update
+-- does not set (its SET list): the first write below fails, and the retry
+-- with the value is taken.
 CREATE TABLE r2_pages (id integer PRIMARY KEY, title text, summary text);
 SELECT directus_sync.subscribe('r2b', 'r2_pages', ARRAY['title', 'summary'], clocks => false);
 SELECT directus_sync.enable_clocks('r2_pages', key_series => false);
@@ -152,6 +155,7 @@ BEGIN
 END $$;
 SELECT left(directus_sync.clock_now(), 16) || '@00000000-0000-0000-0000-0000000000b0' AS b_clock \gset
 -- b's write of summary, as a Directus that does not know "summary" yet applies it: the value dropped
+-- (expected: refused, "a sync sent a clock of field ... without its value")
 SELECT r2_sync_update('', jsonb_build_object('s', 'b', 'f', jsonb_build_object('summary', :'b_clock'::text)));
 -- the same write again once the cache is cleared (a retry, or a resync of b's row)
 SELECT r2_sync_update('summary = ''written on b'',',
