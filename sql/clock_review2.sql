@@ -93,7 +93,8 @@ SELECT count(*) AS clock_column FROM pg_attribute WHERE attrelid = 'r2_huge'::re
 -- making keys of its former number (another instance's now) until someone
 -- thinks of running enable_clocks again (the docs ask for it after a change
 -- of the count only; a clone "has no number until told", and once told still
--- makes the original's keys).
+-- makes the original's keys). Going from 3 to 2 instances here warns that
+-- series of the two counts can meet (review 6).
 CREATE TABLE r2_series (id serial PRIMARY KEY, title text);
 SELECT directus_sync.set_instance(1, 2);
 SELECT directus_sync.enable_clocks('r2_series');
