@@ -2026,6 +2026,9 @@ COMMENT ON FUNCTION directus_sync.enable_clocks(text, boolean, boolean) IS
  * come from a series of its own (enable_clocks): number, number + count,
  * number + 2 count, ... so two instances never make the same key. A
  * database cloned or restored from a dump has no number until told.
+ * Series of two counts can meet, so changing the count (an instance joins
+ * or leaves) warns: the safe way is to pause creates everywhere, drain, and
+ * renumber every instance (each series restarts above every key so far).
  */
 CREATE FUNCTION directus_sync.set_instance(number integer, count integer) RETURNS void
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
@@ -2033,6 +2036,8 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     series record;
+    old_count integer;
+    warned boolean := false;
 BEGIN
     IF count IS NULL OR count < 1 OR count > 1000 THEN
         RAISE EXCEPTION 'count must be from 1 to 1000, not %', coalesce(count::text, 'null')
@@ -2043,14 +2048,24 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
     PERFORM directus_sync._node_id();   -- a clone gets a row of its own first
+    SELECT n.instances INTO old_count FROM directus_sync.node n;
     UPDATE directus_sync.node SET instance = number, instances = count;
-    -- the key series made so far follow the new number
+    -- the key series made so far follow the new number, above every key here
     FOR series IN
         SELECT d.adrelid::regclass AS rel, a.attname
           FROM pg_attrdef d JOIN pg_attribute a ON a.attrelid = d.adrelid AND a.attnum = d.adnum
           JOIN pg_constraint c ON c.conrelid = d.adrelid AND c.contype = 'p' AND c.conkey = ARRAY[d.adnum]
          WHERE pg_get_expr(d.adbin, d.adrelid) LIKE 'nextval(%directus_sync_keys''::regclass)'
     LOOP
+        -- series of two counts can meet: an instance still on the other count,
+        -- or one that restarted before this one's latest keys reached it
+        IF old_count IS DISTINCT FROM count AND old_count IS NOT NULL AND NOT warned THEN
+            RAISE WARNING 'the number of instances changed from % to %: key series of the two counts can hand out the same keys',
+                          old_count, count
+                USING DETAIL = 'Until every instance has the new count and has seen every key made so far, an item created here and one created on another instance can get one key: the one created later keeps it, the other is kept only in directus_sync.conflict.',
+                      HINT = 'Pause creating items on every instance, let every queue drain, run set_instance with the new count on every instance, then resume (docs/replication.md, "Changing the number of instances").';
+            warned := true;
+        END IF;
         PERFORM directus_sync._key_series(series.rel, series.attname, true);
     END LOOP;
 END

@@ -93,7 +93,8 @@ SELECT count(*) AS clock_column FROM pg_attribute WHERE attrelid = 'r2_huge'::re
 -- making keys of its former number (another instance's now) until someone
 -- thinks of running enable_clocks again (the docs ask for it after a change
 -- of the count only; a clone "has no number until told", and once told still
--- makes the original's keys).
+-- makes the original's keys). Going from 3 to 2 instances here warns that
+-- series of the two counts can meet (review 6).
 CREATE TABLE r2_series (id serial PRIMARY KEY, title text);
 SELECT directus_sync.set_instance(1, 2);
 SELECT directus_sync.enable_clocks('r2_series');
@@ -140,6 +141,9 @@ SELECT title FROM r2_posts WHERE id = 3;
 -- retry, a resync, which sends the stored clocks) is "not later" and put
 -- back: the value never arrives, the instances differ for good, and no
 -- conflict is logged. Without clocks a resync would repair it.
+-- Since review 6 the receiver refuses a later clock of a field the update
+-- does not set (its SET list): the first write below fails, and the retry
+-- with the value is taken.
 CREATE TABLE r2_pages (id integer PRIMARY KEY, title text, summary text);
 SELECT directus_sync.subscribe('r2b', 'r2_pages', ARRAY['title', 'summary'], clocks => false);
 SELECT directus_sync.enable_clocks('r2_pages', key_series => false);
@@ -152,6 +156,7 @@ BEGIN
 END $$;
 SELECT left(directus_sync.clock_now(), 16) || '@00000000-0000-0000-0000-0000000000b0' AS b_clock \gset
 -- b's write of summary, as a Directus that does not know "summary" yet applies it: the value dropped
+-- (expected: refused, "a sync sent a clock of field ... without its value")
 SELECT r2_sync_update('', jsonb_build_object('s', 'b', 'f', jsonb_build_object('summary', :'b_clock'::text)));
 -- the same write again once the cache is cleared (a retry, or a resync of b's row)
 SELECT r2_sync_update('summary = ''written on b'',',

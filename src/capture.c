@@ -946,7 +946,7 @@ stamp_clocks(TriggerData *trigdata)
 		return NULL;
 	}
 	result = clock_row_before(rel, &table->clocks, update ? trigdata->tg_trigtuple : NULL, new,
-							  key ? key : "", activity_key(table, key), signer, deleted, &conflicts);
+							  update ? trigdata->tg_updatedcols : NULL, key ? key : "", activity_key(table, key), signer, deleted, &conflicts);
 	if (result == NULL)
 	{
 		log_conflicts_now(RelationGetRelationName(rel), key, conflicts);

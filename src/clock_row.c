@@ -49,6 +49,7 @@
 #include "postgres.h"
 
 #include "access/htup_details.h"
+#include "access/sysattr.h"
 #include "executor/spi.h"
 #include "lib/stringinfo.h"
 #include "utils/builtins.h"
@@ -252,6 +253,7 @@ typedef struct RowWrite
 	TupleDesc	desc;
 	HeapTuple	old;			/* NULL: an insert */
 	HeapTuple	new;
+	const Bitmapset *set_columns;	/* an update's SET columns (tg_updatedcols) */
 	ItemRow    *old_row;		/* their columns (old_row NULL: an insert) */
 	ItemRow    *new_row;
 	RowClocks	stored;			/* the old row's clocks */
@@ -342,6 +344,34 @@ keep_clock(RowWrite *w, const CaptureField *field, const char *clock, const char
 }
 
 static void write_field(RowWrite *w, const CaptureField *field);
+
+/*
+ * A sync's update that brings a later clock for a field it does not set:
+ * the sender wrote the field, but its value did not come (Directus drops a
+ * field it does not know: a stale schema cache, a remote on Directus 10 or
+ * a field the sync user may not write, for an admin). Taking the clock
+ * would give the old value here the sender's clock: it would beat older
+ * edits from other instances and travel everywhere under that clock. Nor
+ * may the clock be left out silently: the sender's delivery would count as
+ * done, and its value would never come. Refused, as a change without
+ * clocks is (loop_guard.c): the sender tries again, until Directus passes
+ * the field. The statement's SET list tells "not sent" from "sent with the
+ * same value", which the row alone cannot; an insert has no such list.
+ */
+static void
+refuse_clock_without_value(RowWrite *w, const CaptureField *field)
+{
+	const char *collection = RelationGetRelationName(w->rel);
+
+	ereport(ERROR,
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg("a sync sent a clock of field \"%s\" of collection \"%s\" without its value",
+					field->name, collection),
+			 errdetail("The update sets no column \"%s\"; its clock alone would make the value here look like the sender's.",
+					   field->name),
+			 errhint("Directus drops a field it does not know: clear its schema cache "
+					 "(POST /utils/cache/clear?system=true as an admin), and give the sync user the right to update the field.")));
+}
 
 /*
  * The columns that take clocks by name (columns by attnum - 1; attnum 0: none
@@ -476,6 +506,9 @@ write_field(RowWrite *w, const CaptureField *field)
 		}
 		else
 		{
+			if (w->old != NULL && (!has_clock || strcmp(came, have) > 0) &&
+				!bms_is_member(field->attnum - FirstLowInvalidHeapAttributeNumber, w->set_columns))
+				refuse_clock_without_value(w, field);
 			if (has_clock && !w->sync_wins_whole)
 				note_field_conflict(w, field, have, came, true);
 			has_prev = clock_member(w->sent.prev, field->name, true, w->sent.sender, prev);
@@ -769,7 +802,8 @@ clock_column(RowWrite *w)
 
 /*
  * The new row of a write of a table with clocks (old: NULL for an insert),
- * with its clock column set and the fields a sync lost put back. item: the
+ * with its clock column set and the fields a sync lost put back.
+ * set_columns: an update's SET columns (TriggerData.tg_updatedcols). item: the
  * key as text; activity_item: as Directus's activity rows name the item;
  * signer: the remote whose signature the write's clocks carry, or 0.
  * NULL when a sync's create is older than the item's delete here (by the
@@ -778,8 +812,8 @@ clock_column(RowWrite *w)
  */
 HeapTuple
 clock_row_before(Relation rel, const ClockedTable *table, HeapTuple old, HeapTuple new,
-				 const char *item, const char *activity_item, int signer, char *deleted,
-				 List **conflicts)
+				 const Bitmapset *set_columns, const char *item, const char *activity_item,
+				 int signer, char *deleted, List **conflicts)
 {
 	AttrNumber	clock_attnum = table->attnum;
 	RowWrite	w;
@@ -790,6 +824,7 @@ clock_row_before(Relation rel, const ClockedTable *table, HeapTuple old, HeapTup
 	w.desc = RelationGetDescr(rel);
 	w.old = old;
 	w.new = new;
+	w.set_columns = set_columns;
 	w.old_row = capture_row(old, w.desc);
 	w.new_row = capture_row(new, w.desc);
 	w.stored = clock_row_read(old, clock_attnum, w.desc);

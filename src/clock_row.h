@@ -8,6 +8,7 @@
 #ifndef DIRECTUS_SYNC_CLOCK_ROW_H
 #define DIRECTUS_SYNC_CLOCK_ROW_H
 
+#include "nodes/bitmapset.h"
 #include "nodes/pg_list.h"
 #include "utils/hsearch.h"
 #include "utils/jsonb.h"
@@ -60,8 +61,8 @@ extern HTAB *clock_row_columns_by_name(CaptureField *columns, int ncolumns, Memo
 extern RowClocks clock_row_read(HeapTuple tuple, AttrNumber attnum, TupleDesc desc);
 extern bool clock_row_get(JsonbContainer *object, const char *name, char *out);
 extern HeapTuple clock_row_before(Relation rel, const ClockedTable *table, HeapTuple old, HeapTuple new,
-								  const char *item, const char *activity_item, int signer, char *deleted,
-								  List **conflicts);
+								  const Bitmapset *set_columns, const char *item, const char *activity_item,
+								  int signer, char *deleted, List **conflicts);
 extern int	clock_row_signer(Relation rel, const ClockedTable *table, HeapTuple new, const char *item);
 extern bool clock_row_is_tombstone(Relation rel, const ClockedTable *table, HeapTuple new, char *clock,
 								   char *born);
