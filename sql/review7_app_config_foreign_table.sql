@@ -45,8 +45,30 @@ RESET ROLE;
 SELECT r.name, o.collection, o.item_key, o.payload
   FROM directus_sync.outbox o JOIN directus_sync.remote r ON r.id = o.remote_id;
 
+-- A remote that writes here too (an inbound user): the app's subscription
+-- gives the other role's table clocks, as the extension's owner: a new
+-- column, a new default of its key, more triggers. Correct: refused (42501),
+-- the table unchanged.
+CREATE TABLE ledger (id serial PRIMARY KEY, amount numeric);
+ALTER TABLE ledger OWNER TO regress_r7f_other;
+SELECT directus_sync.set_instance(1, 2);
+SET ROLE regress_r7f_directus;
+INSERT INTO directus_users (id, email, status) VALUES ('0b000000-0000-4000-8000-0000000000aa', 'sync@example.com', 'active');
+INSERT INTO sync_remotes (name, url, token, paused, inbound_user)
+VALUES ('evil2', 'http://127.0.0.1:10/', 'secret-token-evil2', true, '0b000000-0000-4000-8000-0000000000aa');
+SET client_min_messages = warning;
+INSERT INTO sync_subscriptions (remote, collection, fields)
+SELECT id, 'ledger', '["amount"]' FROM sync_remotes WHERE name = 'evil2' RETURNING collection;
+RESET client_min_messages;
+RESET ROLE;
+SELECT a.attname, pg_get_expr(d.adbin, d.adrelid) AS "default"
+  FROM pg_attribute a LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+ WHERE a.attrelid = 'ledger'::regclass AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum;
+SELECT tgname FROM pg_trigger WHERE tgrelid = 'ledger'::regclass AND NOT tgisinternal ORDER BY tgname;
+
 SET client_min_messages = warning;
 SELECT FROM directus_sync.remove_remote('evil');
+SELECT FROM directus_sync.remove_remote('evil2');
 SELECT directus_sync.disable_app_config();
 RESET client_min_messages;
 \c contrib_regression
