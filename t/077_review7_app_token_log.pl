@@ -6,9 +6,10 @@
 # the functions' errors in PL/pgSQL (_app_config_raise), which drops that
 # "hide the statement" flag: with the server's default logging
 # (log_min_error_statement = error) the log's STATEMENT line holds the
-# INSERT or UPDATE with the token in it. Correct: as with add_remote, no
+# INSERT or UPDATE with the token in it. Checks: as with add_remote, no
 # line of the log shows the token (the error is logged without its
-# statement). Directus itself sends values as bind parameters, which the
+# statement, _raise_hiding_statement), also for a missing value the
+# table's NOT NULL would refuse after the BEFORE trigger. Directus itself sends values as bind parameters, which the
 # default logging leaves out; a client writing the table with literals (psql,
 # a migration script) is what this test stands for.
 use strict;
@@ -39,6 +40,10 @@ my @calls = (
 	  q{INSERT INTO sync_remotes (name, url, token) VALUES ('a', 'htps://a.example.com', 'TOKEN')} ],
 	[ 'a new remote with a URL holding credentials',
 	  q{INSERT INTO sync_remotes (name, url, token) VALUES ('a', 'https://u:p@a.example.com', 'TOKEN')} ],
+	[ 'a new remote without a URL',
+	  q{INSERT INTO sync_remotes (name, url, token) VALUES ('a', NULL, 'TOKEN')} ],
+	[ 'a remote without a name',
+	  q{UPDATE sync_remotes SET name = NULL, token = 'TOKEN' WHERE name = 'c'} ],
 	[ 'a remote that exists',
 	  q{INSERT INTO sync_remotes (name, url, token) VALUES ('c', 'https://c.example.com', 'TOKEN')} ],
 	[ 'a new URL and token, the URL mistyped',
