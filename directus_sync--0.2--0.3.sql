@@ -52,6 +52,13 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value',
                   DETAIL = 'Each instance keeps its own; replicated, the status would change with every delivery and ship forever.';
     END IF;
+    -- Directus's sessions are keyed by the refresh token itself (kept in
+    -- clear, looked up by it); its OAuth codes and tokens are logins too.
+    IF collection IN ('directus_sessions', 'directus_oauth_codes', 'directus_oauth_tokens') THEN
+        RAISE EXCEPTION 'collection "%" holds credentials', collection
+            USING ERRCODE = 'insufficient_privilege',
+                  DETAIL = 'Its rows are logins of this instance''s users: shipped, a remote would hold them.';
+    END IF;
     IF EXISTS (SELECT FROM pg_inherits WHERE inhrelid = rel OR inhparent = rel) THEN
         RAISE EXCEPTION 'table % takes part in table inheritance', rel
             USING ERRCODE = 'feature_not_supported',
@@ -116,12 +123,26 @@ BEGIN
     IF (SELECT count(DISTINCT x) FROM unnest(fields) x) <> cardinality(fields) THEN
         RAISE EXCEPTION 'fields must not repeat a column' USING ERRCODE = 'duplicate_column';
     END IF;
+    -- Directus's system fields that hold passwords, keys and tokens (of its
+    -- versions 10 to 12; docs/security.md lists them)
     SELECT min(u.x) INTO f FROM unnest(fields) AS u(x)
-     WHERE _check_fields.collection = 'directus_users' AND u.x IN ('password', 'token', 'tfa_secret', 'auth_data');
+     WHERE (_check_fields.collection, u.x) IN (
+               ('directus_users', 'password'), ('directus_users', 'token'),
+               ('directus_users', 'tfa_secret'), ('directus_users', 'auth_data'),
+               ('directus_shares', 'password'),
+               ('directus_settings', 'mapbox_key'), ('directus_settings', 'license_key'),
+               ('directus_settings', 'license_token'), ('directus_settings', 'ai_openai_api_key'),
+               ('directus_settings', 'ai_anthropic_api_key'), ('directus_settings', 'ai_google_api_key'),
+               ('directus_settings', 'ai_openai_compatible_api_key'),
+               ('directus_settings', 'ai_openai_compatible_headers'),
+               ('directus_operations', 'options'), ('directus_webhooks', 'headers'),
+               ('directus_deployments', 'credentials'), ('directus_deployments', 'webhook_secret'),
+               ('directus_oauth_clients', 'client_secret_hash'));
     IF f IS NOT NULL THEN
-        RAISE EXCEPTION 'field "%" of collection "directus_users" holds credentials', f
+        RAISE EXCEPTION 'field "%" of collection "%" holds credentials', f, collection
             USING ERRCODE = 'insufficient_privilege',
-                  DETAIL = 'Shipped, a remote would hold working logins of this instance.';
+                  DETAIL = CASE collection WHEN 'directus_users' THEN 'Shipped, a remote would hold working logins of this instance.'
+                                           ELSE 'Shipped, a remote would hold this instance''s passwords, keys or tokens.' END;
     END IF;
     IF 'directus_sync_meta' = ANY (fields) THEN
         RAISE EXCEPTION 'column "directus_sync_meta" cannot be shipped as a field'
@@ -1461,7 +1482,8 @@ BEGIN
                              WHERE p.pronamespace = 'directus_sync'::regnamespace
                                AND p.proname IN ('_capture', '_activity', '_refuse_truncate', '_app_status_guard',
                                                  '_app_config_remote_prepare', '_app_config_remote_write',
-                                                 '_app_config_notify_write', '_app_config_subscription_write'))
+                                                 '_app_config_notify_write', '_app_config_subscription_write',
+                                                 '_app_config_subscription_check'))
     LOOP
         EXECUTE format('DROP TRIGGER %I ON %s', member.tgname, member.rel);
     END LOOP;
@@ -3502,7 +3524,17 @@ AS $$
 $$;
 
 /*
- * Raises again an error of a SQL function called by an app table's trigger.
+ * Raises an error with its statement kept out of the server log, as
+ * add_remote's are (src/token_calls.c): a statement writing the app's
+ * sync_remotes may hold a token.
+ */
+CREATE FUNCTION directus_sync._raise_hiding_statement(state text, msg text, det text, hnt text) RETURNS void
+LANGUAGE C VOLATILE
+AS 'MODULE_PATHNAME', 'directus_sync_raise_hiding_statement';
+
+/*
+ * Raises again an error of a SQL function called by an app table's trigger,
+ * its statement kept out of the server log (_raise_hiding_statement).
  * Directus rewrites five SQLSTATEs into errors of its own, reading a column
  * from the DETAIL the functions' errors do not have (and then fails on it):
  * those are raised as P0001 with the SQLSTATE named in the DETAIL, so the
@@ -3517,14 +3549,7 @@ BEGIN
         det := concat_ws(' ', nullif(det, ''), format('(SQLSTATE %s)', state));
         state := 'P0001';
     END IF;
-    IF nullif(det, '') IS NOT NULL AND nullif(hnt, '') IS NOT NULL THEN
-        RAISE EXCEPTION '%', msg USING ERRCODE = state, DETAIL = det, HINT = hnt;
-    ELSIF nullif(det, '') IS NOT NULL THEN
-        RAISE EXCEPTION '%', msg USING ERRCODE = state, DETAIL = det;
-    ELSIF nullif(hnt, '') IS NOT NULL THEN
-        RAISE EXCEPTION '%', msg USING ERRCODE = state, HINT = hnt;
-    END IF;
-    RAISE EXCEPTION '%', msg USING ERRCODE = state;
+    PERFORM directus_sync._raise_hiding_statement(state, msg, nullif(det, ''), nullif(hnt, ''));
 END
 $$;
 
@@ -3564,6 +3589,17 @@ DECLARE
 BEGIN
     IF current_setting('directus_sync.app_config_mirroring', true) = 'on' THEN
         RETURN NEW;
+    END IF;
+    -- A missing value: refused here, as the NOT NULL constraint's error would
+    -- log the statement, which may hold a token (_app_config_raise hides it).
+    IF NEW.name IS NULL OR NEW.url IS NULL OR NEW.enabled IS NULL OR NEW.paused IS NULL
+       OR NEW.forward_inbound IS NULL OR NEW.verify_tls IS NULL THEN
+        PERFORM directus_sync._app_config_raise('23502',
+            format('%s of a remote must not be null',
+                   CASE WHEN NEW.name IS NULL THEN 'name' WHEN NEW.url IS NULL THEN 'url'
+                        WHEN NEW.enabled IS NULL THEN 'enabled' WHEN NEW.paused IS NULL THEN 'paused'
+                        WHEN NEW.forward_inbound IS NULL THEN 'forward_inbound' ELSE 'verify_tls' END),
+            NULL, NULL);
     END IF;
     -- A taken name: add_remote's or alter_remote's error, not the UNIQUE
     -- constraint's, which Directus would word as its own.
@@ -3722,6 +3758,41 @@ BEGIN
         END;
     END LOOP;
     RETURN NULL;
+END
+$$;
+
+/*
+ * sync_subscriptions, before a row is written: the role writing it (this
+ * function is not SECURITY DEFINER: current_user is the writer, Directus's
+ * role) must own the collection's table and may SELECT and UPDATE it. The
+ * AFTER trigger subscribes as the extension's owner, which puts triggers
+ * on the table, ships its rows to the remote's URL (chosen in the app too)
+ * and may give it clocks (a column, a key default): through the app, only
+ * for tables the role could read and change itself. The SQL functions are
+ * the DBA's and check nothing of the kind.
+ */
+CREATE FUNCTION directus_sync._app_config_subscription_check() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    rel regclass;
+    writer name := current_user;
+BEGIN
+    IF current_setting('directus_sync.app_config_mirroring', true) = 'on' THEN
+        RETURN NEW;     -- (the AFTER trigger does nothing either)
+    END IF;
+    rel := to_regclass(format('%s.%I', '@extschema@', NEW.collection));
+    IF rel IS NOT NULL
+       AND NOT (pg_has_role(writer, (SELECT c.relowner FROM pg_class c WHERE c.oid = rel), 'USAGE')
+                AND has_table_privilege(writer, rel, 'SELECT')
+                AND has_table_privilege(writer, rel, 'UPDATE')) THEN
+        RAISE EXCEPTION 'permission denied to subscribe table % through the app', rel
+            USING ERRCODE = 'insufficient_privilege',
+                  DETAIL = format('Role %s, which wrote the subscription, does not own the table, or may not read and update it.', writer),
+                  HINT = 'A table of another role is subscribed in SQL with directus_sync.subscribe.';
+    END IF;
+    RETURN NEW;
 END
 $$;
 
@@ -4022,6 +4093,15 @@ BEGIN
                            directus_sync._app_config_table(t));
             EXECUTE format('ALTER TABLE %s ENABLE ALWAYS TRIGGER directus_sync_app_config_token', directus_sync._app_config_table(t));
         END IF;
+        IF t = 'sync_subscriptions' THEN
+            IF EXISTS (SELECT FROM pg_trigger WHERE tgrelid = directus_sync._app_config_table(t) AND tgname = 'directus_sync_app_config_check') THEN
+                EXECUTE format('DROP TRIGGER directus_sync_app_config_check ON %s', directus_sync._app_config_table(t));
+            END IF;
+            EXECUTE format('CREATE TRIGGER directus_sync_app_config_check BEFORE INSERT OR UPDATE ON %s
+                            FOR EACH ROW EXECUTE FUNCTION directus_sync._app_config_subscription_check()',
+                           directus_sync._app_config_table(t));
+            EXECUTE format('ALTER TABLE %s ENABLE ALWAYS TRIGGER directus_sync_app_config_check', directus_sync._app_config_table(t));
+        END IF;
     END LOOP;
 
     -- Fill them from directus_sync.remote and subscription (a re-run: in step again).
@@ -4154,6 +4234,8 @@ REVOKE ALL ON FUNCTION directus_sync._app_config_remote_write() FROM PUBLIC;
 REVOKE ALL ON FUNCTION directus_sync._app_config_restate(regclass, integer) FROM PUBLIC;
 REVOKE ALL ON FUNCTION directus_sync._app_config_notify_write() FROM PUBLIC;
 REVOKE ALL ON FUNCTION directus_sync._app_config_subscription_write() FROM PUBLIC;
+REVOKE ALL ON FUNCTION directus_sync._app_config_subscription_check() FROM PUBLIC;
+REVOKE ALL ON FUNCTION directus_sync._raise_hiding_statement(text, text, text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION directus_sync._app_config_mirror() FROM PUBLIC;
 REVOKE ALL ON FUNCTION directus_sync.enable_app_config() FROM PUBLIC;
 REVOKE ALL ON FUNCTION directus_sync._app_config_fill() FROM PUBLIC;

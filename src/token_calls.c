@@ -13,6 +13,11 @@
  * either (their checks see to that). log_statement = 'all' still logs every
  * statement before it runs: see docs/security.md.
  *
+ * The row triggers of the app's sync_remotes (and its other config tables)
+ * catch those errors in PL/pgSQL to adapt them for Directus and raise them
+ * again, which would lose the hidden statement: they raise them with
+ * _raise_hiding_statement, here, instead.
+ *
  * It also keeps the tokens typed in the Directus app (sync_remotes) on
  * their way from the table's BEFORE row trigger, which takes a token out of
  * the row (it is never stored there), to its AFTER row trigger, which calls
@@ -38,6 +43,7 @@
 #include "directus_sync.h"
 
 DIRECTUS_SYNC_FUNCTION(directus_sync_hiding_statement);
+DIRECTUS_SYNC_FUNCTION(directus_sync_raise_hiding_statement);
 DIRECTUS_SYNC_FUNCTION(directus_sync_app_token_hold);
 DIRECTUS_SYNC_FUNCTION(directus_sync_app_token_take);
 
@@ -89,6 +95,42 @@ directus_sync_hiding_statement(PG_FUNCTION_ARGS)
 	if (call->isnull)
 		PG_RETURN_NULL();
 	return result;
+}
+
+/*
+ * _raise_hiding_statement(state, msg, detail, hint): raises ERROR msg with
+ * SQLSTATE state (five digits or capital letters), and DETAIL and HINT
+ * when not null, with the statement hidden from the server log.
+ */
+Datum
+directus_sync_raise_hiding_statement(PG_FUNCTION_ARGS)
+{
+	char	   *state;
+	char	   *msg;
+	char	   *detail;
+	char	   *hint;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("SQLSTATE and message must not be null")));
+	state = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	msg = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	detail = PG_ARGISNULL(2) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(2));
+	hint = PG_ARGISNULL(3) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(3));
+	if (strlen(state) != 5 || strspn(state, "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ") != 5 ||
+		strncmp(state, "00", 2) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid SQLSTATE code \"%s\"", state),
+				 errhidestmt(true)));
+	ereport(ERROR,
+			(errcode(MAKE_SQLSTATE(state[0], state[1], state[2], state[3], state[4])),
+			 errmsg_internal("%s", msg),
+			 detail ? errdetail_internal("%s", detail) : 0,
+			 hint ? errhint("%s", hint) : 0,
+			 errhidestmt(true)));
+	PG_RETURN_VOID();			/* not reached */
 }
 
 /* ----------------------------------------------------------------
