@@ -1,15 +1,13 @@
-# Review 7: the worker's refresh of the app status waits, without a
-# timeout, for any lock on the status tables, and the worker delivers
-# nothing meanwhile. Directus's role may hold one for as long as it likes:
-# it owns Directus's schema, so it may DROP one of the tables (an admin
-# deleting the collection in the app, a schema apply whose snapshot lacks
-# it, or a hostile session) and keep its transaction open. The refresh then
-# blocks on LOCK TABLE sync_remotes_status, in the worker's loop, and the
-# changes queued for every remote of the database stay queued.
-# docs/directus-app.md says a refresh that fails is logged and rolled back
-# and deliveries go on, and app_status.c that nothing waits for the app's
-# tables: correct is that the refresh gives up at once (lock_timeout, or
-# ConditionalLockRelation / NOWAIT) and the worker goes on delivering.
+# Review 7: Directus's role may hold a lock on an app status table for as
+# long as it likes: it owns Directus's schema, so it may DROP one of the
+# tables (an admin deleting the collection in the app, a schema apply whose
+# snapshot lacks it, or a hostile session) and keep its transaction open.
+# The worker's refresh (LOCK TABLE sync_remotes_status, in the worker's
+# loop) gives up on such a lock after 100 ms (lock_timeout, spi_run_nowait
+# in src/worker_txn.c), is skipped until a later round, and the changes
+# queued for the remotes of the database are still delivered. (Failed
+# before the fix: the refresh waited without a timeout, and every delivery
+# of the database with it.)
 use strict;
 use warnings;
 use lib 't';
