@@ -2726,9 +2726,13 @@ $$;
  * the CHECK constraint directus_sync_app_table (sync_remotes also its CHECK
  * (token IS NULL)): Directus never makes a CHECK, enable_app_status and
  * enable_app_config make theirs with them, and pg_dump writes CHECKs into
- * CREATE TABLE, so a restore passes. The error fails the whole apply (Directus
- * applies a diff in one transaction). A rename into one of the names is not
- * seen (Directus renames no table).
+ * CREATE TABLE, so a restore passes. So does a restore's CREATE TABLE of a
+ * user's own collection of one of the names, made before 0.3 reserved them
+ * (the upgrade warns of it): pg_dump's script and pg_restore run with
+ * check_function_bodies off, which Directus never sets, and without that
+ * exemption such a dump would not restore whole. The error fails the whole
+ * apply (Directus applies a diff in one transaction). A rename into one of
+ * the names is not seen (Directus renames no table).
  */
 CREATE FUNCTION directus_sync._reserve_app_tables() RETURNS event_trigger
 LANGUAGE plpgsql
@@ -2737,6 +2741,10 @@ AS $$
 DECLARE
     r record;
 BEGIN
+    -- a restore (pg_dump's SET check_function_bodies = false) brings back what was
+    IF NOT current_setting('check_function_bodies')::boolean THEN
+        RETURN;
+    END IF;
     FOR r IN SELECT DISTINCT c.oid, c.relname::text AS relname, n.nspname::text AS nspname, c.relkind
                FROM pg_event_trigger_ddl_commands() d
                JOIN pg_class c ON c.oid = d.objid
@@ -2773,6 +2781,29 @@ CREATE EVENT TRIGGER directus_sync_reserve_app_tables ON ddl_command_end
                  'CREATE FOREIGN TABLE')
     EXECUTE FUNCTION directus_sync._reserve_app_tables();
 ALTER EVENT TRIGGER directus_sync_reserve_app_tables ENABLE ALWAYS;
+
+-- A user's collection of one of the names the app's tables now reserve (made
+-- under 0.2) stays as it is, and a dump of it restores (_reserve_app_tables),
+-- but enable_app_config or enable_app_status would refuse it: say so.
+DO $$
+DECLARE
+    r record;
+BEGIN
+    FOR r IN SELECT n.nspname, c.relname
+               FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+              WHERE c.relname IN ('sync_remotes', 'sync_remotes_notify_users', 'sync_subscriptions',
+                                  'sync_remotes_status', 'sync_remotes_history', 'sync_dead_letters', 'sync_conflicts')
+                AND c.relkind IN ('r', 'v', 'm', 'f', 'p')
+                AND EXISTS (SELECT FROM pg_class dc WHERE dc.relnamespace = n.oid AND dc.relname = 'directus_collections')
+                AND NOT EXISTS (SELECT FROM pg_constraint k WHERE k.conrelid = c.oid AND k.conname = 'directus_sync_app_table')
+              ORDER BY 1, 2 LOOP
+        RAISE WARNING 'relation %.% has a name directus_sync 0.3 reserves for the Directus app',
+                      quote_ident(r.nspname), quote_ident(r.relname)
+            USING DETAIL = 'It is kept, and a dump of the database restores it, but directus_sync.enable_app_config() and enable_app_status() refuse to run while it exists.',
+                  HINT = 'Move its data to a collection of another name before you enable the app config or the app status.';
+    END LOOP;
+END
+$$;
 
 -- The statement trigger of the four tables: only _app_status_refresh writes them.
 CREATE FUNCTION directus_sync._app_status_guard() RETURNS trigger

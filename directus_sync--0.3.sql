@@ -3453,9 +3453,13 @@ $$;
  * the CHECK constraint directus_sync_app_table (sync_remotes also its CHECK
  * (token IS NULL)): Directus never makes a CHECK, enable_app_status and
  * enable_app_config make theirs with them, and pg_dump writes CHECKs into
- * CREATE TABLE, so a restore passes. The error fails the whole apply (Directus
- * applies a diff in one transaction). A rename into one of the names is not
- * seen (Directus renames no table).
+ * CREATE TABLE, so a restore passes. So does a restore's CREATE TABLE of a
+ * user's own collection of one of the names, made before 0.3 reserved them
+ * (the upgrade warns of it): pg_dump's script and pg_restore run with
+ * check_function_bodies off, which Directus never sets, and without that
+ * exemption such a dump would not restore whole. The error fails the whole
+ * apply (Directus applies a diff in one transaction). A rename into one of
+ * the names is not seen (Directus renames no table).
  */
 CREATE FUNCTION directus_sync._reserve_app_tables() RETURNS event_trigger
 LANGUAGE plpgsql
@@ -3464,6 +3468,10 @@ AS $$
 DECLARE
     r record;
 BEGIN
+    -- a restore (pg_dump's SET check_function_bodies = false) brings back what was
+    IF NOT current_setting('check_function_bodies')::boolean THEN
+        RETURN;
+    END IF;
     FOR r IN SELECT DISTINCT c.oid, c.relname::text AS relname, n.nspname::text AS nspname, c.relkind
                FROM pg_event_trigger_ddl_commands() d
                JOIN pg_class c ON c.oid = d.objid
