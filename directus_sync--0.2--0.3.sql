@@ -2810,9 +2810,13 @@ $$;
  * the CHECK constraint directus_sync_app_table (sync_remotes also its CHECK
  * (token IS NULL)): Directus never makes a CHECK, enable_app_status and
  * enable_app_config make theirs with them, and pg_dump writes CHECKs into
- * CREATE TABLE, so a restore passes. The error fails the whole apply (Directus
- * applies a diff in one transaction). A rename into one of the names is not
- * seen (Directus renames no table).
+ * CREATE TABLE, so a restore passes. So does a restore's CREATE TABLE of a
+ * user's own collection of one of the names, made before 0.3 reserved them
+ * (the upgrade warns of it): pg_dump's script and pg_restore run with
+ * check_function_bodies off, which Directus never sets, and without that
+ * exemption such a dump would not restore whole. The error fails the whole
+ * apply (Directus applies a diff in one transaction). A rename into one of
+ * the names is not seen (Directus renames no table).
  */
 CREATE FUNCTION directus_sync._reserve_app_tables() RETURNS event_trigger
 LANGUAGE plpgsql
@@ -2821,6 +2825,10 @@ AS $$
 DECLARE
     r record;
 BEGIN
+    -- a restore (pg_dump's SET check_function_bodies = false) brings back what was
+    IF NOT current_setting('check_function_bodies')::boolean THEN
+        RETURN;
+    END IF;
     FOR r IN SELECT DISTINCT c.oid, c.relname::text AS relname, n.nspname::text AS nspname, c.relkind
                FROM pg_event_trigger_ddl_commands() d
                JOIN pg_class c ON c.oid = d.objid
@@ -2857,6 +2865,29 @@ CREATE EVENT TRIGGER directus_sync_reserve_app_tables ON ddl_command_end
                  'CREATE FOREIGN TABLE')
     EXECUTE FUNCTION directus_sync._reserve_app_tables();
 ALTER EVENT TRIGGER directus_sync_reserve_app_tables ENABLE ALWAYS;
+
+-- A user's collection of one of the names the app's tables now reserve (made
+-- under 0.2) stays as it is, and a dump of it restores (_reserve_app_tables),
+-- but enable_app_config or enable_app_status would refuse it: say so.
+DO $$
+DECLARE
+    r record;
+BEGIN
+    FOR r IN SELECT n.nspname, c.relname
+               FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+              WHERE c.relname IN ('sync_remotes', 'sync_remotes_notify_users', 'sync_subscriptions',
+                                  'sync_remotes_status', 'sync_remotes_history', 'sync_dead_letters', 'sync_conflicts')
+                AND c.relkind IN ('r', 'v', 'm', 'f', 'p')
+                AND EXISTS (SELECT FROM pg_class dc WHERE dc.relnamespace = n.oid AND dc.relname = 'directus_collections')
+                AND NOT EXISTS (SELECT FROM pg_constraint k WHERE k.conrelid = c.oid AND k.conname = 'directus_sync_app_table')
+              ORDER BY 1, 2 LOOP
+        RAISE WARNING 'relation %.% has a name directus_sync 0.3 reserves for the Directus app',
+                      quote_ident(r.nspname), quote_ident(r.relname)
+            USING DETAIL = 'It is kept, and a dump of the database restores it, but directus_sync.enable_app_config() and enable_app_status() refuse to run while it exists.',
+                  HINT = 'Move its data to a collection of another name before you enable the app config or the app status.';
+    END LOOP;
+END
+$$;
 
 -- The statement trigger of the four tables: only _app_status_refresh writes them.
 CREATE FUNCTION directus_sync._app_status_guard() RETURNS trigger
@@ -3254,6 +3285,12 @@ BEGIN
                       HINT = 'Rename or drop it, then call enable_app_status again.';
         END IF;
     END LOOP;
+    IF directus_sync._app_folder_state('sync_status') = 'theirs' THEN
+        RAISE EXCEPTION 'collection "sync_status" exists in Directus and was not made by directus_sync'
+            USING ERRCODE = 'duplicate_table',
+                  DETAIL = 'enable_app_status puts its collections into a folder of that name.',
+                  HINT = 'Rename or delete that collection in Directus, then call enable_app_status again.';
+    END IF;
 
     IF directus_sync._app_status_table('sync_remotes_status') IS NULL THEN
         CREATE TABLE @extschema@.sync_remotes_status (
@@ -3417,6 +3454,56 @@ COMMENT ON FUNCTION directus_sync.enable_app_status() IS
     'Shows replication status to Directus administrators: tables sync_remotes_status, sync_remotes_history, sync_dead_letters and sync_conflicts in Directus''s schema, registered as read-only collections in folder sync_status, kept current by the worker';
 
 /*
+ * The folder of the app status or config (sync_status, sync_config): a row of
+ * directus_collections without a table. 'ours' when enable_app_status or
+ * enable_app_config made it (its note starts with "directus_sync:", as they
+ * write it), 'theirs' when a user did, 'missing'.
+ */
+CREATE FUNCTION directus_sync._app_folder_state(folder text) RETURNS text
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    found boolean;
+    note text;
+BEGIN
+    IF to_regclass('@extschema@.directus_collections') IS NULL THEN
+        RETURN 'missing';
+    END IF;
+    SELECT true, r.note INTO found, note
+      FROM directus_sync._query_as_owner('@extschema@.directus_collections',
+               'SELECT note::text FROM @extschema@.directus_collections WHERE collection = $1[1]',
+               ARRAY[folder]) AS r(note text);
+    RETURN CASE WHEN found IS NULL THEN 'missing'
+                WHEN starts_with(coalesce(note, ''), 'directus_sync:') THEN 'ours'
+                ELSE 'theirs' END;
+END
+$$;
+
+/*
+ * For disable_app_status and disable_app_config: what of collections ours
+ * and their folder to unregister. The folder goes only when ours, after the
+ * collections of others in it (a user's, or one an administrator moved
+ * there) are moved out to the top level: Directus's foreign key
+ * directus_collections_group_foreign would refuse its delete otherwise.
+ */
+CREATE FUNCTION directus_sync._app_folder_release(folder text, ours text[]) RETURNS text[]
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF directus_sync._app_folder_state(folder) <> 'ours' THEN
+        RETURN ours;
+    END IF;
+    PERFORM FROM directus_sync._query_as_owner('@extschema@.directus_collections',
+        'UPDATE @extschema@.directus_collections SET "group" = NULL
+          WHERE "group" = $1[1] AND NOT (collection = ANY ($1)) RETURNING 1',
+        folder || ours) AS r(one integer);
+    RETURN ours || folder;
+END
+$$;
+
+/*
  * Removes the rows that register collections ours in Directus's tables
  * (presets, permissions, fields, relations, collections), as their owner;
  * true when there were any. disable_app_status and disable_app_config.
@@ -3446,6 +3533,8 @@ END
 $$;
 
 REVOKE ALL ON FUNCTION directus_sync._unregister_collections(text[]) FROM PUBLIC;
+REVOKE ALL ON FUNCTION directus_sync._app_folder_state(text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION directus_sync._app_folder_release(text, text[]) FROM PUBLIC;
 
 /*
  * Turns the app status off: Directus's rows about the collections (presets
@@ -3457,12 +3546,12 @@ LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    ours text[] := ARRAY['sync_remotes_status', 'sync_remotes_history', 'sync_dead_letters', 'sync_conflicts', 'sync_status'];
+    ours text[] := ARRAY['sync_remotes_status', 'sync_remotes_history', 'sync_dead_letters', 'sync_conflicts'];
     t text;
     found_any boolean;
 BEGIN
-    found_any := directus_sync._unregister_collections(ours);
-    FOREACH t IN ARRAY ours[1:4] LOOP
+    found_any := directus_sync._unregister_collections(directus_sync._app_folder_release('sync_status', ours));
+    FOREACH t IN ARRAY ours LOOP
         IF directus_sync._app_status_table(t) IS NOT NULL THEN
             EXECUTE format('DROP TABLE %s', directus_sync._app_status_table(t));
             found_any := true;
@@ -4020,6 +4109,12 @@ BEGIN
                       HINT = 'Rename or drop it, then call enable_app_config again.';
         END IF;
     END LOOP;
+    IF directus_sync._app_folder_state('sync_config') = 'theirs' THEN
+        RAISE EXCEPTION 'collection "sync_config" exists in Directus and was not made by directus_sync'
+            USING ERRCODE = 'duplicate_table',
+                  DETAIL = 'enable_app_config puts its collections into a folder of that name.',
+                  HINT = 'Rename or delete that collection in Directus, then call enable_app_config again.';
+    END IF;
 
     IF directus_sync._app_config_table('sync_remotes') IS NULL THEN
         CREATE TABLE @extschema@.sync_remotes (
@@ -4201,12 +4296,12 @@ SET search_path = pg_catalog, pg_temp
 SET directus_sync.app_config_mirroring = on
 AS $$
 DECLARE
-    ours text[] := ARRAY['sync_subscriptions', 'sync_remotes_notify_users', 'sync_remotes', 'sync_config'];
+    ours text[] := ARRAY['sync_subscriptions', 'sync_remotes_notify_users', 'sync_remotes'];
     t text;
     found_any boolean;
 BEGIN
-    found_any := directus_sync._unregister_collections(ours);
-    FOREACH t IN ARRAY ours[1:3] LOOP
+    found_any := directus_sync._unregister_collections(directus_sync._app_folder_release('sync_config', ours));
+    FOREACH t IN ARRAY ours LOOP
         IF directus_sync._app_config_table(t) IS NOT NULL THEN
             EXECUTE format('DROP TABLE %s', directus_sync._app_config_table(t));
             found_any := true;

@@ -18,7 +18,11 @@
  * (docs/directus-app.md). A failing refresh is
  * logged and rolled back (worker_txn.c); deliveries go on. User
  * transactions never wait for it: the tables are read, and written by the
- * worker only.
+ * worker only. Nor does the worker wait for them: Directus's role owns the
+ * tables and may hold a lock on them as long as it likes (an open DROP
+ * TABLE, a long schema apply), so a refresh waits at most
+ * WORKER_LOCK_TIMEOUT_MS for a lock, and is otherwise skipped until a later
+ * round, said in the log at most once a minute (spi_run_nowait).
  *
  *-------------------------------------------------------------------------
  */
@@ -33,6 +37,7 @@
 
 static TimestampTz last_refresh = 0;	/* 0: never in this process */
 static bool changed_since_refresh = false;
+static LockSkips refresh_skips;
 
 static void
 refresh(void *arg)
@@ -42,7 +47,8 @@ refresh(void *arg)
 	spi_run("SELECT pg_catalog.to_regprocedure('directus_sync._app_status_refresh()') IS NOT NULL",
 			0, NULL, NULL, NULL);
 	if (SPI_processed == 1 && result_int(0, 1))
-		spi_run("SELECT directus_sync._app_status_refresh()", 0, NULL, NULL, NULL);
+		(void) spi_run_nowait("SELECT directus_sync._app_status_refresh()",
+							  "a refresh of the status in the Directus app", &refresh_skips);
 }
 
 /* The worker recorded something (a window's outcome): refresh when idle. */

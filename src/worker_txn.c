@@ -24,8 +24,11 @@
 #include "postmaster/bgworker.h"
 #include "tcop/tcopprot.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/memutils.h"
+#include "utils/resowner.h"
 #include "utils/snapmgr.h"
+#include "utils/timestamp.h"
 
 #include "directus_sync.h"
 #include "wake.h"
@@ -93,6 +96,72 @@ spi_run(const char *sql, int nargs, Oid *types, Datum *values, const char *nulls
 	if (rc < 0)
 		elog(ERROR, "could not run \"%s\": %s", sql, SPI_result_code_string(rc));
 	debug_query_string = NULL;
+}
+
+/*
+ * Runs sql (no arguments) in a subtransaction that waits at most
+ * WORKER_LOCK_TIMEOUT_MS for each lock it takes. For the statements that
+ * lock the tables of Directus's schema (the app status and config): their
+ * owner, Directus's role, may hold a lock on them for as long as it likes
+ * (an open DROP TABLE, a long schema apply), and the worker, which delivers
+ * for every remote of the database, must not wait for it. Returns false
+ * when a lock was not granted in time: the statement's work is rolled back
+ * and said in the server log, at most once a minute per skips (with how
+ * many were skipped since); the caller tries again at a later round. Any
+ * other error is thrown as usual.
+ */
+bool
+spi_run_nowait(const char *sql, const char *what, LockSkips *skips)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	volatile bool ok = true;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(cxt);
+	PG_TRY();
+	{
+		int			nestlevel = NewGUCNestLevel();
+
+		(void) set_config_option("lock_timeout", CppAsString2(WORKER_LOCK_TIMEOUT_MS),
+								 PGC_SUSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+		spi_run(sql, 0, NULL, NULL, NULL);
+		AtEOXact_GUC(true, nestlevel);
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		if (edata->sqlerrcode != ERRCODE_LOCK_NOT_AVAILABLE)
+			PG_RE_THROW();
+		FlushErrorState();
+		debug_query_string = NULL;
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+		ok = false;
+		skips->skipped++;
+		if (skips->last_logged == 0 ||
+			TimestampDifferenceExceeds(skips->last_logged, GetCurrentTimestamp(), 60 * 1000))
+		{
+			/* edata's message is PostgreSQL's lock timeout: no value in it */
+			ereport(LOG,
+					(errmsg("%s skipped: %s", what, edata->message),
+					 errdetail("Skipped for a lock held by another session: %lld time(s) since the last such message.",
+							   (long long) skips->skipped),
+					 errhint("The worker tries again at its next rounds and goes on delivering meanwhile.")));
+			skips->last_logged = GetCurrentTimestamp();
+			skips->skipped = 0;
+		}
+		FreeErrorData(edata);
+	}
+	PG_END_TRY();
+	return ok;
 }
 
 /* Column col (1-based) of row row of the last result, as a string; NULL for null. */
@@ -168,7 +237,10 @@ typedef struct InstalledExtension
 	char	   *version;		/* NULL: not installed here */
 	char	   *database;
 	List	   *paused;			/* names of remotes paused now: see _pause_strangers */
+	bool		blocked;		/* _pause_strangers waited too long for a lock */
 } InstalledExtension;
+
+static LockSkips pause_skips;
 
 static void
 read_installed_version(void *arg)
@@ -181,7 +253,18 @@ read_installed_version(void *arg)
 	ext->database = result_text(0, 2);
 	if (ext->version == NULL || strcmp(ext->version, DIRECTUS_SYNC_VERSION) != 0)
 		return;
-	spi_run("SELECT directus_sync._pause_strangers()", 0, NULL, NULL, NULL);
+	/*
+	 * Pausing writes the app config's sync_remotes (the mirror trigger),
+	 * which Directus's role may hold locked: then this round ships nothing
+	 * (a remote not paused yet must not be shipped to), and the next tries
+	 * again.
+	 */
+	if (!spi_run_nowait("SELECT directus_sync._pause_strangers()",
+						"pausing the remotes configured in another database", &pause_skips))
+	{
+		ext->blocked = true;
+		return;
+	}
 	for (uint64 r = 0; r < SPI_processed; r++)
 		ext->paused = result_lappend(ext->paused, result_text(r, 1));
 }
@@ -212,7 +295,7 @@ bool
 worker_extension_ready(void)
 {
 	int			slot = DatumGetInt32(MyBgworkerEntry->bgw_main_arg);
-	InstalledExtension ext = {NULL, NULL, NIL};
+	InstalledExtension ext = {NULL, NULL, NIL, false};
 	bool		ready;
 
 	if (!run_transaction("looking for the extension", read_installed_version, &ext) ||
@@ -222,6 +305,8 @@ worker_extension_ready(void)
 		return false;
 	}
 	ready = strcmp(ext.version, DIRECTUS_SYNC_VERSION) == 0;
+	if (ready && ext.blocked)
+		return false;
 	if (ready)
 	{
 		(void) wake_version_reported(slot, NULL);
