@@ -1,17 +1,16 @@
 -- Review 6: false conflicts. A sync's write that this instance has already
 -- taken and since superseded with two edits of its own (a duplicate
 -- delivery, a retry, the same change forwarded by a second path, or a
--- resync from an instance that is behind) is logged as an update_update
--- conflict: note_field_conflict only knows the one clock each write
--- replaced ("p"), so an edit two steps later looks concurrent. The rule
--- keeps the right value, but the log (and remote_status.conflicts, and
--- the notifications people act on) reports a conflict no user had: both
--- edits here were made after seeing b's.
--- Correct: no conflict row: a write older than one this instance already
--- had (here: its clock was stored for the field before) is not concurrent;
--- e.g. log only when the stored write did not descend from the sync's
--- (keep per field the clocks a value replaced, or compare with the clocks
--- this instance took before).
+-- resync from an instance that is behind) must not be logged as an
+-- update_update conflict: both edits here were made after seeing b's.
+-- note_field_conflict knows one clock per field that a write was made
+-- after seeing ("p"); a local edit that follows an edit made here now keeps
+-- the "p" of that edit (the write both were made after seeing) instead of
+-- the clock of the edit before it, so a chain of edits made here is one
+-- step (src/clock_row.c, write_field). Before the fix, "p" was the edit
+-- before, and the retry was logged. Limit (docs/replication.md): a write
+-- superseded here through a write of a third instance in between is still
+-- logged.
 \set SHOW_CONTEXT never
 \set VERBOSITY terse
 CREATE DATABASE regress_rv6_false;
@@ -46,7 +45,7 @@ UPDATE articles SET title = 'ours, again';
 SELECT b_writes();
 -- the value is right
 SELECT title FROM articles;
--- WRONG today: 1 update_update conflict (correct: 0)
+-- no conflict
 SELECT kind, winner, local_value, remote_value FROM directus_sync.conflict;
 RESET client_min_messages;
 \c contrib_regression

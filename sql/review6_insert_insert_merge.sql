@@ -2,16 +2,14 @@
 -- nothing is merged", docs/replication.md). When the later-born item wins
 -- through a sync that carries only some fields (the sender ships fewer
 -- fields than we do, or a forwarded change carries only the fields that
--- changed at the forwarder), write_field (src/clock_row.c) keeps, for every
--- field the sync does not carry, the LOSING item's value and its clock:
--- the row becomes the winner's title with the loser's body, and the
--- loser's body, with its clock, then ships to the other instances under the
--- winner's born clock, where it beats the winner's own body. Two items
--- merged, which the issue (deliver 5) forbids.
--- Correct: a whole win drops the loser's clocks for the fields the sync
--- does not carry (they are older than the item's birth), so the winner's
--- values of those fields win when they come; the row is never shipped
--- with the loser's body under the winner's born clock.
+-- changed at the forwarder), the losing item's other fields must not
+-- survive with their clocks (as _merge drops the loser's registers):
+-- write_field (src/clock_row.c, reset_field) puts them to the column's
+-- default (NULL here) with no clock, so the winner's values of those
+-- fields win when they come, and nothing of the loser ships under the
+-- winner's born clock. Before the fix the row kept the loser's body and
+-- its clock, which then beat the winner's body and shipped: two items
+-- merged. The loser's whole row stays in the conflict log.
 \set SHOW_CONTEXT never
 \set VERBOSITY terse
 CREATE DATABASE regress_rv6_ii;
@@ -43,15 +41,13 @@ INSERT INTO directus_activity (action, "user", collection, item)
 VALUES ('update', '00000000-0000-0000-0000-00000000000b', 'articles', '3');
 COMMIT;
 SELECT kind, winner FROM directus_sync.conflict;
--- WRONG today: b's title with our body, and our body keeps our clock under
--- b's born clock (correct: our body's clock is gone with our item)
+-- b's title; our body and its clock are gone with our item (body NULL, no clock)
 SELECT id, title, body,
        directus_sync_meta->>'b' LIKE '%@00000000-0000-0000-0000-0000000000b0' AS born_of_b,
        directus_sync_meta->'f'->>'body' LIKE '%@' || directus_sync._node_id() AS loser_body_clock_kept
   FROM articles;
--- b's body then comes (with the clock of b's create) and loses to our
--- item's edited body: the two items are merged (and our body goes to b
--- under b's born clock, where it beats b's own)
+-- b's body then comes (with the clock of b's create) and is taken: the
+-- row is b's item alone, and nothing goes back out under b's born clock
 BEGIN;
 UPDATE articles SET body = 'their body',
        directus_sync_meta = jsonb_build_object('s', '00000000-0000-0000-0000-0000000000b0',
@@ -61,8 +57,10 @@ UPDATE articles SET body = 'their body',
 INSERT INTO directus_activity (action, "user", collection, item)
 VALUES ('update', '00000000-0000-0000-0000-00000000000b', 'articles', '3');
 COMMIT;
--- WRONG today: 'our body, edited' (correct: 'their body', the winner's)
+-- 'their body', the winner's
 SELECT title, body FROM articles;
+SELECT kind, winner, remote_value IS NOT NULL AND local_value::jsonb->>'body' = 'our body, edited' AS loser_logged_whole
+  FROM directus_sync.conflict;
 SELECT op, payload::jsonb->>'body' AS body,
        payload::jsonb->'directus_sync_meta'->>'b' = (SELECT clock FROM b_born) AS under_b_born
   FROM directus_sync.outbox ORDER BY id;
