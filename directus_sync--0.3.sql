@@ -749,8 +749,10 @@ COMMENT ON FUNCTION directus_sync.clock_time(text) IS
 
 /*
  * Of two registers of one field ({"c": clock, "v": value}), the later; on
- * equal clocks the larger value's text, so that the choice never depends on
- * which came first. A missing register loses; the result is in normal form.
+ * equal clocks a value over null, then the larger value's text, so that the
+ * choice never depends on which came first (the row trigger breaks the tie
+ * the same way, clock_row.c). A missing register loses; the result is in
+ * normal form.
  */
 CREATE FUNCTION directus_sync._later(a jsonb, b jsonb) RETURNS jsonb
 LANGUAGE plpgsql IMMUTABLE
@@ -765,8 +767,12 @@ BEGIN
         winner := coalesce(a, b);
     ELSIF ca COLLATE "C" <> cb THEN
         winner := CASE WHEN ca COLLATE "C" > cb THEN a ELSE b END;
+    ELSIF coalesce(a->'v', 'null') = 'null' AND coalesce(b->'v', 'null') <> 'null' THEN
+        winner := b;
+    ELSIF coalesce(b->'v', 'null') = 'null' THEN
+        winner := a;
     ELSE
-        winner := CASE WHEN coalesce(a->'v', 'null')::text COLLATE "C" >= coalesce(b->'v', 'null')::text
+        winner := CASE WHEN (a->'v')::text COLLATE "C" >= (b->'v')::text
                        THEN a ELSE b END;
     END IF;
     RETURN jsonb_build_object('c', coalesce(winner->>'c', ''), 'v', coalesce(winner->'v', 'null'));

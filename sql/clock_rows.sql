@@ -249,10 +249,12 @@ INSERT INTO articles VALUES (5, 'ours', 'x');
 -- born earlier than ours: it loses, even with a later field clock
 SELECT sync_born(5, 'theirs', '0000000000000009@00000000-0000-0000-0000-0000000000b0', b_clock());
 SELECT title, directus_sync_meta->>'b' LIKE '%@' || directus_sync._node_id() AS ours FROM articles WHERE id = 5;
--- born later: it wins, even with an earlier field clock
+-- born later: it wins, even with an earlier field clock; our body, which
+-- the sync does not carry, goes with our item (NULL, no clock)
 SELECT sync_born(5, 'theirs, later', b_clock(), '000000000000000a@00000000-0000-0000-0000-0000000000b0');
 SELECT title, body, directus_sync_meta->>'b' LIKE '%b0' AS theirs,
-       clock_of(5, 'title') = '000000000000000a@00000000-0000-0000-0000-0000000000b0' AS their_clock
+       clock_of(5, 'title') = '000000000000000a@00000000-0000-0000-0000-0000000000b0' AS their_clock,
+       clock_of(5, 'body') IS NULL AS no_body_clock
   FROM articles WHERE id = 5;
 
 -- Every conflict the clocks resolved, in order: both values, the winner; the

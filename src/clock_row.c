@@ -6,8 +6,8 @@
  *
  * A table whose items carry clocks has a jsonb column directus_sync_meta.
  * At rest it holds the clock of the last write of each replicated field,
- * the clock that write replaced, and the clock of the item's creation
- * ("born"):
+ * the clock that write replaced (after a chain of edits made here, the one
+ * the chain replaced), and the clock of the item's creation ("born"):
  *
  *		{"b": clock, "f": {field: clock, ...}, "p": {field: clock, ...}}
  *
@@ -24,7 +24,9 @@
  * Each field the sync sets is kept when its clock is later than the stored
  * one and put back otherwise: every (item, field) is a last-writer-wins
  * register, so instances that receive the same writes in any order, any
- * number of times, end with the same values. Accepted clocks are observed
+ * number of times, end with the same values. Two values with one clock
+ * are ordered as _later orders them (a value over null, then the larger
+ * jsonb text). Accepted clocks are observed
  * (clock.c); one too far ahead fails the write, and the sender tries again
  * later. The loop guard checks at commit that clocks came from a sync user
  * (loop_guard_expect_sync), and logs the conflicts found here.
@@ -33,7 +35,9 @@
  * is the other's "p") and they come from different instances: then both
  * values are logged, with the winner. Two items created on two instances
  * with the same key differ in their born clocks: the one born later keeps
- * the key, whole, everywhere; the other is logged in full (insert_insert).
+ * the key, whole, everywhere; the other is logged in full (insert_insert),
+ * and its fields that the winner's sync does not carry go to their
+ * defaults without clocks, as _merge drops the loser's registers.
  *
  * Deletes (tombstone.c): a sync's delete comes as an update that carries
  * the delete's clock, {"s", "d": clock}; when that is later than every
@@ -50,10 +54,14 @@
 
 #include "access/htup_details.h"
 #include "access/sysattr.h"
+#include "executor/executor.h"
 #include "executor/spi.h"
 #include "lib/stringinfo.h"
+#include "optimizer/optimizer.h"
+#include "rewrite/rewriteHandler.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
+#include "utils/guc.h"
 #include "utils/json.h"
 #include "utils/jsonb.h"
 #include "utils/rel.h"
@@ -319,6 +327,103 @@ note_field_conflict(RowWrite *w, const CaptureField *field, const char *have, co
 	c->remote_value = field_json(field, w->new_row);
 }
 
+/*
+ * The text two values of a field with the same clock are ordered by, as
+ * _later orders registers: the value as jsonb text, "null" for NULL. The
+ * settings that change how to_json renders a value (a timestamptz's
+ * offset, a float's digits, an interval, a bytea) are pinned, so that
+ * every instance and every session renders a value alike. A json value
+ * with \u escapes (which jsonb may refuse to de-escape) is compared as
+ * to_json wrote it.
+ */
+static char *
+tie_text(const CaptureField *field, const ItemRow *row)
+{
+	static const char *const pinned[][2] = {
+		{"TimeZone", "UTC"}, {"DateStyle", "ISO, MDY"}, {"IntervalStyle", "postgres"},
+		{"extra_float_digits", "1"}, {"bytea_output", "hex"}
+	};
+	int			level;
+	char	   *json;
+
+	if (row->nulls[field->attnum - 1])
+		return "null";
+	level = NewGUCNestLevel();
+	for (size_t i = 0; i < lengthof(pinned); i++)
+		(void) set_config_option(pinned[i][0], pinned[i][1], PGC_USERSET, PGC_S_SESSION,
+								 GUC_ACTION_SAVE, true, 0, false);
+	json = field_json(field, row);
+	AtEOXact_GUC(true, level);
+	if (strstr(json, "\\u") == NULL)
+		json = DatumGetCString(DirectFunctionCall1(jsonb_out,
+												   DirectFunctionCall1(jsonb_in, CStringGetDatum(json))));
+	return json;
+}
+
+/*
+ * Whether a sync's value of a field wins over ours when both have the same
+ * clock: a value beats null, then the larger text wins, as in _later, so
+ * that the result does not depend on which came first (a value that never
+ * came, its clock kept, is null more often than not). The same value (or
+ * none sent) keeps.
+ */
+static bool
+sync_wins_tie(RowWrite *w, const CaptureField *field)
+{
+	char	   *came;
+	char	   *have;
+
+	if (!capture_field_changed(field, w->old_row, w->new_row))
+		return true;
+	came = tie_text(field, w->new_row);
+	have = tie_text(field, w->old_row);
+	if ((strcmp(came, "null") == 0) != (strcmp(have, "null") == 0))
+		return strcmp(have, "null") == 0;
+	return strcmp(came, have) >= 0;
+}
+
+/*
+ * A field of the item that lost the key to a sync's item born later, which
+ * the sync does not carry: it is not the winner's, so it keeps no clock
+ * (any value of the winner's beats it) and, unless the sync wrote it, goes
+ * to the column's default (NULL without one), as _merge drops the loser's
+ * registers. A NOT NULL column without a default keeps its value, with no
+ * clock; a generated column is computed anyway.
+ */
+static void
+reset_field(RowWrite *w, const CaptureField *field)
+{
+	AttrNumber	att = field->attnum;
+	Form_pg_attribute attr = TupleDescAttr(w->desc, att - 1);
+	Node	   *expr;
+
+	w->decided[att - 1] = true;
+	if (capture_field_changed(field, w->old_row, w->new_row) || attr->attgenerated)
+		return;
+	expr = build_column_default(w->rel, att);
+	if (expr == NULL)
+	{
+		if (!attr->attnotnull)
+		{
+			w->values[att - 1] = (Datum) 0;
+			w->nulls[att - 1] = true;
+			w->replace[att - 1] = true;
+		}
+	}
+	else
+	{
+		ExprState  *state = ExecInitExpr(expression_planner((Expr *) expr), NULL);
+		ExprContext *econtext = CreateStandaloneExprContext();
+		bool		isnull;
+		Datum		value = ExecEvalExprSwitchContext(state, econtext, &isnull);
+
+		w->values[att - 1] = isnull ? (Datum) 0 : datumCopy(value, attr->attbyval, attr->attlen);
+		w->nulls[att - 1] = isnull;
+		w->replace[att - 1] = true;
+		FreeExprContext(econtext, true);
+	}
+}
+
 /* The field goes back to the old row's value. */
 static void
 put_back(RowWrite *w, const CaptureField *field)
@@ -489,11 +594,19 @@ write_field(RowWrite *w, const CaptureField *field)
 	char		stamp[CLOCK_TEXT_LEN + 1];
 	bool		has_clock = clock_member(w->stored.fields, field->name, false, NULL, have);
 	bool		has_prev = clock_member(w->stored.prev, field->name, false, NULL, prev);
+	bool		carried = w->sent.from_sync &&
+		clock_member(w->sent.fields, field->name, true, w->sent.sender, came);
 
-	if (w->sent.from_sync && clock_member(w->sent.fields, field->name, true, w->sent.sender, came))
+	if (w->sync_wins_whole && !carried)
 	{
-		/* the same clock: the same write again, whose value may not have come the first time */
-		bool		later = !has_clock || strcmp(came, have) >= 0;
+		reset_field(w, field);
+		return;
+	}
+	if (carried)
+	{
+		/* the same clock: the same write again, or a tie broken by value */
+		bool		later = !has_clock || strcmp(came, have) > 0 ||
+			(strcmp(came, have) == 0 && sync_wins_tie(w, field));
 
 		observe(came);
 		if (w->sync_loses_whole || (!later && !w->sync_wins_whole))
@@ -524,7 +637,17 @@ write_field(RowWrite *w, const CaptureField *field)
 		else if (!w->sent.from_sync)
 		{
 			stamp_after(has_clock ? have : NULL, &w->row_stamp, stamp);
-			keep_clock(w, field, stamp, has_clock ? have : NULL);
+			/*
+			 * "p" is the write this edit was made after seeing. After an
+			 * edit made here, the one that edit saw stays: an edit here saw
+			 * every earlier one here, and a duplicate of the write before
+			 * them must not look concurrent with the latest (only one step
+			 * is kept, so writes of other instances in between still do).
+			 */
+			if (has_clock && has_prev && same_node(have, stamp))
+				keep_clock(w, field, stamp, prev);
+			else
+				keep_clock(w, field, stamp, has_clock ? have : NULL);
 			return;
 		}
 	}
@@ -841,8 +964,12 @@ clock_row_before(Relation rel, const ClockedTable *table, HeapTuple old, HeapTup
 	for (int i = 0; i < table->nfields; i++)
 		write_field(&w, &table->fields[i]);
 	write_sync_only_fields(&w);
-	keep_undecided(&w, w.stored.fields, &w.clocks, true);
-	keep_undecided(&w, w.stored.prev, &w.prev, false);
+	/* the clocks of an item that lost its key to one born later go with it */
+	if (!w.sync_wins_whole)
+	{
+		keep_undecided(&w, w.stored.fields, &w.clocks, true);
+		keep_undecided(&w, w.stored.prev, &w.prev, false);
+	}
 	write_delete(&w, item);
 
 	*conflicts = w.conflicts;
