@@ -280,7 +280,10 @@ init_clocked(CaptureTable *table, Relation rel)
 	for (AttrNumber att = 1; att <= desc->natts; att++)
 	{
 		if (att != table->key.attnum && att != table->clocks.attnum && !TupleDescAttr(desc, att - 1)->attisdropped)
+		{
 			init_field(&table->clocks.columns[att - 1], rel, att, table->cxt);
+			table->clocks.ncolumns++;
+		}
 	}
 	table->clocks.columns_by_name = clock_row_columns_by_name(table->clocks.columns, desc->natts, table->cxt);
 	read_config("SELECT DISTINCT f FROM directus_sync.subscription, unnest(fields) AS f WHERE relid = $1",
@@ -525,6 +528,7 @@ typedef struct ChangeClocks
 {
 	RowClocks	new;
 	RowClocks	old;			/* all NULL for an insert */
+	int			ncolumns;		/* how many columns of the table take clocks */
 } ChangeClocks;
 
 /* Whether a field's clock changed (a sync's value may equal ours). */
@@ -578,22 +582,59 @@ append_field_clocks(StringInfo buf, const char *opening, CaptureSub *sub, bool *
 }
 
 /*
- * The clocks of the fields a payload carries, as the directus_sync_meta
- * field the receiving database applies (clock_row.c): this node as sender,
- * the item's born clock, each field's clock and the clock it replaced.
+ * Whether a create's clocks can go compact, {"s", "b"} without "f" and "p"
+ * (most of a create's bytes on the wire): every shipped field's clock is
+ * the born clock and replaced none, and the create ships every column the
+ * table clocks. The receiver (clock_row.c) reads a "b" without "f" as every
+ * column of its table clocked at "b" with no previous clock, which is then
+ * what "f" would have listed; a create that ships fewer columns (a
+ * subscription of some fields) goes in full, as does a singleton's.
  */
-static void
-append_clocks(StringInfo buf, CaptureSub *sub, bool *shipped, ChangeClocks *clocks)
+static bool
+clocks_compact(CaptureSub *sub, bool *shipped, ChangeClocks *clocks, const char *born)
 {
 	char		clock[CLOCK_TEXT_LEN + 1];
+	int			nshipped = 0;
+
+	if (sub->singleton)
+		return false;
+	for (int i = 1; i < sub->nfields; i++)
+	{
+		if (!shipped[i])
+			continue;
+		nshipped++;
+		if (!clock_row_get(clocks->new.fields, sub->fields[i].name, clock) || strcmp(clock, born) != 0 ||
+			clock_row_get(clocks->new.prev, sub->fields[i].name, clock))
+			return false;
+	}
+	return nshipped == clocks->ncolumns;
+}
+
+/*
+ * The clocks of the fields a payload carries, as the directus_sync_meta
+ * field the receiving database applies (clock_row.c): this node as sender,
+ * the item's born clock, each field's clock and the clock it replaced; of
+ * a create whose fields all have the born clock, the born clock alone
+ * (clocks_compact).
+ */
+static void
+append_clocks(StringInfo buf, CaptureSub *sub, bool *shipped, ChangeClocks *clocks, bool create)
+{
+	char		clock[CLOCK_TEXT_LEN + 1];
+	bool		has_born = clock_row_get(clocks->new.root, "b", clock);
 
 	appendStringInfoString(buf, ",\"" CLOCK_COLUMN "\":{\"s\":\"");
 	appendStringInfoString(buf, clock_node());
 	appendStringInfoChar(buf, '"');
-	if (clock_row_get(clocks->new.root, "b", clock))
+	if (has_born)
 	{
 		appendStringInfoString(buf, ",\"b\":");
 		append_clock_value(buf, clock);
+	}
+	if (create && has_born && clocks_compact(sub, shipped, clocks, clock))
+	{
+		appendStringInfoChar(buf, '}');
+		return;
 	}
 	append_field_clocks(buf, ",\"f\":{", sub, shipped, clocks->new.fields);
 	append_field_clocks(buf, ",\"p\":{", sub, shipped, clocks->new.prev);
@@ -627,7 +668,7 @@ render_payload(CaptureSub *sub, const ItemRow *row, const ItemRow *old, ChangeCl
 		shipped[i] = any = true;
 	}
 	if (clocks != NULL && (old == NULL || any))
-		append_clocks(&buf, sub, shipped, clocks);
+		append_clocks(&buf, sub, shipped, clocks, old == NULL);
 	appendStringInfoChar(&buf, '}');
 	return (old == NULL || any) ? buf.data : NULL;
 }
@@ -702,6 +743,7 @@ render_payloads(CaptureTable *table, TriggerData *trigdata, HeapTuple tuple, Hea
 	{
 		clocks.new = clock_row_read(tuple, table->clocks.attnum, desc);
 		clocks.old = clock_row_read(old, table->clocks.attnum, desc);
+		clocks.ncolumns = table->clocks.ncolumns;
 	}
 	for (int i = 0; i < table->nsubs; i++)
 		payloads[i] = render_payload(&table->subs[i], new_row, old_row,

@@ -21,6 +21,11 @@
  *
  *		{"s": sender node, "b": clock, "f": {...}, "p": {...}}
  *
+ * A create whose fields all have its born clock comes compact, {"s", "b"}:
+ * a sync's "b" without "f" stands for every column of the table clocked at
+ * "b" with no previous clock (the sender makes it only of a create that
+ * ships every column it clocks), and is decided exactly as that "f".
+ *
  * Each field the sync sets is kept when its clock is later than the stored
  * one and put back otherwise: every (item, field) is a last-writer-wins
  * register, so instances that receive the same writes in any order, any
@@ -96,7 +101,7 @@ object_member(JsonbContainer *object, const char *name)
 RowClocks
 clock_row_read(HeapTuple tuple, AttrNumber attnum, TupleDesc desc)
 {
-	RowClocks	rc = {NULL, NULL, NULL, false, ""};
+	RowClocks	rc = {NULL, NULL, NULL, false, false, ""};
 	bool		isnull;
 	Datum		value;
 	Jsonb	   *jb;
@@ -118,6 +123,9 @@ clock_row_read(HeapTuple tuple, AttrNumber attnum, TupleDesc desc)
 	rc.from_sync = sender != NULL;
 	if (sender != NULL && sender->type == jbvString && clock_node_valid(sender->val.string.val, sender->val.string.len))
 		snprintf(rc.sender, sizeof(rc.sender), "%.*s", sender->val.string.len, sender->val.string.val);
+	/* (after the sender is copied: buf is taken again) */
+	rc.compact = rc.from_sync && member(rc.root, "f", &buf) == NULL && member(rc.root, "b", &buf) != NULL &&
+		member(rc.root, "d", &buf) == NULL;
 	return rc;
 }
 
@@ -479,6 +487,18 @@ refuse_clock_without_value(RowWrite *w, const CaptureField *field)
 }
 
 /*
+ * The clock a sync brings for a field, into out; false when none: its "f"
+ * member, or its "b" when it comes compact (every column at "b").
+ */
+static bool
+sent_clock(RowWrite *w, const CaptureField *field, char *out)
+{
+	if (w->sent.compact)
+		return clock_member(w->sent.root, "b", true, w->sent.sender, out);
+	return clock_member(w->sent.fields, field->name, true, w->sent.sender, out);
+}
+
+/*
  * The columns that take clocks by name (columns by attnum - 1; attnum 0: none
  * there): a clock object's members are looked up per row, and a scan of the
  * row's columns for each would cost the square of a wide table's width.
@@ -528,7 +548,19 @@ write_sync_only_fields(RowWrite *w)
 	JsonbValue	v;
 	JsonbIteratorToken tok;
 
-	if (!w->sent.from_sync || w->sent.fields == NULL)
+	if (!w->sent.from_sync)
+		return;
+	if (w->sent.compact)
+	{
+		/* every column has the born clock */
+		for (int i = 0; i < w->desc->natts; i++)
+		{
+			if (w->table->columns[i].attnum != 0 && !w->decided[i])
+				write_field(w, &w->table->columns[i]);
+		}
+		return;
+	}
+	if (w->sent.fields == NULL)
 		return;
 	it = JsonbIteratorInit(w->sent.fields);
 	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
@@ -594,8 +626,7 @@ write_field(RowWrite *w, const CaptureField *field)
 	char		stamp[CLOCK_TEXT_LEN + 1];
 	bool		has_clock = clock_member(w->stored.fields, field->name, false, NULL, have);
 	bool		has_prev = clock_member(w->stored.prev, field->name, false, NULL, prev);
-	bool		carried = w->sent.from_sync &&
-		clock_member(w->sent.fields, field->name, true, w->sent.sender, came);
+	bool		carried = w->sent.from_sync && sent_clock(w, field, came);
 
 	if (w->sync_wins_whole && !carried)
 	{

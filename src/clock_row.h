@@ -24,6 +24,7 @@ typedef struct RowClocks
 	JsonbContainer *fields;		/* "f" */
 	JsonbContainer *prev;		/* "p" */
 	bool		from_sync;		/* has "s": written by a sync */
+	bool		compact;		/* a sync's "b" without "f": every column has that clock */
 	char		sender[CLOCK_TEXT_LEN - CLOCK_STAMP_LEN];	/* "s", a node id; "" when not one */
 } RowClocks;
 
@@ -35,6 +36,7 @@ typedef struct ClockedTable
 	CaptureField *fields;		/* the fields local writes stamp: every subscribed one but the key */
 	CaptureField *columns;		/* by attnum - 1; attnum 0: the key, the clock column, dropped */
 	HTAB	   *columns_by_name;	/* of ClockedColumn: the columns that take clocks */
+	int			ncolumns;		/* how many columns take clocks */
 	bool		delete_wins;	/* a delete beats every write of the item it deleted */
 } ClockedTable;
 

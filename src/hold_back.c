@@ -19,7 +19,8 @@
  *
  * The clocks that count are those the receiver observes: the item's born
  * clock "b", a delete's "d", and each field's clock in "f" of the payload's
- * directus_sync_meta. Ours travel as 16 hex digits, a forwarded change's
+ * directus_sync_meta (a compact create's, {"s", "b"}, has its fields at
+ * "b"). Ours travel as 16 hex digits, a forwarded change's
  * (another instance's) as whole clock texts: their stamps read alike. A
  * payload without directus_sync_meta (a table without clocks) never waits.
  *

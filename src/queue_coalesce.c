@@ -17,6 +17,8 @@
  */
 #include "postgres.h"
 
+#include "utils/json.h"
+
 #include "queue_coalesce.h"
 #include "worker_txn.h"
 
@@ -43,7 +45,10 @@ find_subscription(SyncRemote *remote, const char *collection)
  * clocks of a table with clocks ("directus_sync_meta": {"s", "b", "f":
  * {field: clock}, "p": {field: clock}}), whose members, and the members of
  * its "f", are merged the same way: each shipped field keeps its clock; of
- * "p" (the clock a change replaced) the earliest stays. Names and values
+ * "p" (the clock a change replaced) the earliest stays. A create's compact
+ * clocks ({"s", "b"}: every field at the born clock, capture.c) are first
+ * written out in full, so that a later update's clocks replace its
+ * fields' one by one. Names and values
  * are copied as written, never de-escaped: a json value may hold what
  * PostgreSQL's JSON parser refuses to de-escape ("\u0000", a lone
  * surrogate) yet Directus takes, and the same column's name is always
@@ -273,14 +278,81 @@ merge_objects(const char *earlier, const char *later, int depth)
 	return render_fields(&f);
 }
 
+/* The value of member name (as written, quotes included) of f; NULL: none. */
+static ListCell *
+find_field(Fields *f, const char *name)
+{
+	ListCell   *n;
+	ListCell   *v;
+
+	forboth(n, f->names, v, f->values)
+	{
+		if (strcmp(lfirst(n), name) == 0)
+			return v;
+	}
+	return NULL;
+}
+
+/*
+ * A create's payload with its clocks in full: of a compact directus_sync_meta
+ * ({"s", "b"} without "f"), each field the payload carries (its members but
+ * the key and directus_sync_meta) at "b" as written, and no previous clocks,
+ * which is what the receiver reads the compact form as (clock_row.c). Any
+ * other payload as it is; NULL if it is not a JSON object.
+ */
 static char *
-merge_payloads(const QueuedRow *rows, int base, int end)
+expand_create(const char *payload, const SyncSubscription *sub)
+{
+	Fields		f = {NIL, NIL};
+	Fields		meta = {NIL, NIL};
+	ListCell   *meta_value;
+	ListCell   *born;
+	StringInfoData key;
+	StringInfoData clocks;
+	ListCell   *n;
+
+	if (!add_fields(&f, payload, 0))
+		return NULL;
+	if ((meta_value = find_field(&f, "\"directus_sync_meta\"")) == NULL ||
+		!add_fields(&meta, lfirst(meta_value), 1) ||
+		(born = find_field(&meta, "\"b\"")) == NULL || find_field(&meta, "\"f\"") != NULL)
+		return (char *) payload;
+	/* the key as capture names it (a singleton has none) */
+	initStringInfo(&key);
+	if (!sub->singleton && sub->key_column != NULL)
+		escape_json(&key, sub->key_column);
+	initStringInfo(&clocks);
+	appendStringInfoChar(&clocks, '{');
+	foreach(n, f.names)
+	{
+		const char *name = lfirst(n);
+
+		if (strcmp(name, key.data) == 0 || strcmp(name, "\"directus_sync_meta\"") == 0)
+			continue;
+		if (clocks.len > 1)
+			appendStringInfoChar(&clocks, ',');
+		appendStringInfo(&clocks, "%s:%s", name, (char *) lfirst(born));
+	}
+	appendStringInfoChar(&clocks, '}');
+	set_field(&meta, pstrdup("\"f\""), clocks.data, 1);
+	set_field(&meta, pstrdup("\"p\""), pstrdup("{}"), 1);
+	lfirst(meta_value) = render_fields(&meta);
+	return render_fields(&f);
+}
+
+static char *
+merge_payloads(const QueuedRow *rows, int base, int end, const SyncSubscription *sub)
 {
 	Fields		f = {NIL, NIL};
 
 	for (int i = base; i < end; i++)
 	{
-		if (!add_fields(&f, rows[i].payload, 0))
+		const char *payload = rows[i].payload;
+
+		if (i == base && rows[i].op == SYNC_OP_CREATE && payload != NULL &&
+			(payload = expand_create(payload, sub)) == NULL)
+			return NULL;
+		if (!add_fields(&f, payload, 0))
 			return NULL;
 	}
 	return result_strdup(render_fields(&f));
@@ -414,7 +486,7 @@ coalesce_rows(SyncRemote *remote, QueuedRow *rows, int nrows, int *folded)
 	*folded = end;
 	if (item != NULL && (item->op == SYNC_OP_CREATE || item->op == SYNC_OP_UPDATE) && end - base > 1)
 	{
-		item->payload = merge_payloads(rows, base, end);
+		item->payload = merge_payloads(rows, base, end, item->sub);
 		/* a payload that is not an object: its rows go one window at a time */
 		if (item->payload == NULL)
 			return coalesce_rows(remote, rows, base + 1, folded);

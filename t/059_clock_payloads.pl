@@ -14,7 +14,7 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 
-my $fake = start_fake(collections => { articles => { pk => 'id' } });
+my $fake = start_fake(collections => { articles => { pk => 'id' }, notes => { pk => 'id' } });
 my $node = new_sync_node('clock_payloads');
 sub sql { return run_sql($node, $_[0]) }
 
@@ -220,6 +220,35 @@ ok(wait_for('the old tombstone to go', sub {
 is(sql(q{SELECT string_agg(item_key, ',' ORDER BY item_key) FROM directus_sync.tombstone WHERE item_key IN ('queued', 'recent')}),
 	'queued,recent', '... one whose item is still queued, and a recent one, stay');
 sql(q{DELETE FROM directus_sync.outbox WHERE item_key = 'queued'; SELECT directus_sync.resume('b')});
+# A create whose fields all have its born clock, of a table that ships every
+# column, goes compact: {"s", "b"} alone (src/capture.c). One folded with a
+# later update goes in full, as if both had been (src/queue_coalesce.c).
+sql(q{CREATE TABLE notes (id int PRIMARY KEY, title text, body text)});
+sql(q{SELECT directus_sync.subscribe('b', 'notes', ARRAY['title', 'body'])});
+sql(q{SELECT directus_sync.enable_clocks('notes')});
+sql(q{SELECT directus_sync.pause('b')});
+sql(q{INSERT INTO notes VALUES (1, 'n0', 'm0'), (2, 'n0', 'm0')});
+sql(q{UPDATE notes SET title = 'n1' WHERE id = 2});
+my %nborn = map { $_ => sql("SELECT directus_sync_meta->>'b' FROM notes WHERE id = $_") } (1, 2);
+my $ntitle = sql(q{SELECT directus_sync_meta->'f'->>'title' FROM notes WHERE id = 2});
+ok($ntitle gt $nborn{2}, 'the update stamped a clock later than the born one');
+$mark = last_seq($fake);
+sql(q{SELECT directus_sync.resume('b')});
+wait_drained($node, 'b');
+my @posted = map { @{ ref $_->{body} eq 'ARRAY' ? $_->{body} : [$_->{body}] } }
+	grep { $_->{method} eq 'POST' } @{ unsigned(fake_requests($fake, $mark, 'notes')) };
+my ($n1) = grep { $_->{id} == 1 } @posted;
+my ($n2) = grep { $_->{id} == 2 } @posted;
+is_deeply($n1->{directus_sync_meta}, { s => $node_id, b => short($nborn{1}) },
+	'a create whose fields all have its born clock carries "s" and "b" alone')
+	or diag(explain(\@posted));
+is_deeply($n2->{directus_sync_meta},
+	{ s => $node_id, b => short($nborn{2}), f => { title => short($ntitle), body => short($nborn{2}) },
+	  p => { title => short($nborn{2}) } },
+	'a compact create folded with an update goes in full: the update\'s field at its clock, the other at the born clock')
+	or diag(explain(\@posted));
+is($n2->{title}, 'n1', '... with the update\'s value');
+
 is(server_crash($node), '', 'no crash in the server log');
 
 ok($signed > 0 && $unsigned == 0, "every item sent with clocks was signed ($signed signed, $unsigned not)");
