@@ -37,7 +37,9 @@ my @expected = sort qw(Pg_magic_func _PG_init directus_sync_worker_main directus
   pg_finfo_directus_sync_keep_map_on_drop pg_finfo_directus_sync_wake pg_finfo_directus_sync_wake_at_commit
   pg_finfo_directus_sync_query_as_owner directus_sync_hiding_statement pg_finfo_directus_sync_hiding_statement
   directus_sync_clock_tick directus_sync_clock_observe directus_sync_clock_time
-  pg_finfo_directus_sync_clock_tick pg_finfo_directus_sync_clock_observe pg_finfo_directus_sync_clock_time);
+  pg_finfo_directus_sync_clock_tick pg_finfo_directus_sync_clock_observe pg_finfo_directus_sync_clock_time
+  directus_sync_app_token_hold directus_sync_app_token_take directus_sync_raise_hiding_statement
+  pg_finfo_directus_sync_app_token_hold pg_finfo_directus_sync_app_token_take pg_finfo_directus_sync_raise_hiding_statement);
 is_deeply(\@symbols, \@expected, 'the library exports exactly the entry points PostgreSQL calls')
   or diag("exported: @symbols");
 
