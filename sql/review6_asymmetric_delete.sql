@@ -1,19 +1,13 @@
--- Review 6: update against delete decided on different fields on different
--- instances. Whether a replicated delete removes an item depends on the
--- clocks of the fields THIS instance keeps clocks for: those of every
--- subscription of its table. A field replicated to one remote only (notes
--- to c, here; b gets title alone) is in A's decision and not in B's. B
--- deletes the item; A's user edited notes after that (concurrently): on A
--- the edit is later than the delete, the item stays, and A sends it back
--- whole to every remote; to b that is title alone, whose clock is older
--- than the delete, so B skips it and sends its delete again; on A it loses
--- again, and so on: A keeps the item, B does not, for good, and the two
--- send each other the same two changes for ever.
--- Correct: one decision everywhere. E.g. the survival of an item against a
--- delete is decided on clocks every instance has (the born clock and the
--- fields replicated between the two), or the item's "latest" clock travels
--- with it (a write-back carries the clock it survived by), so that B takes
--- the item back too.
+-- Review 6: update against delete, with a field replicated to one remote
+-- only. A ships title to b, and title and notes to c; B ships title to A.
+-- B deletes the item; A's user edits notes after that (concurrently). Both
+-- decide on the item's alive clock, the latest write of the item anywhere:
+-- on A the notes edit is later than the delete, so the item stays and goes
+-- back to every remote; to b that is title alone, older than the delete,
+-- but the write-back carries the alive clock as "a" (the notes edit), so B
+-- takes the item back too (it had been decided on B's fields alone, and A
+-- and B sent each other the write-back and the delete for ever). B keeps
+-- "a": a later delete of B's user beats it, and removes the item on A too.
 \set SHOW_CONTEXT never
 \set VERBOSITY terse
 CREATE DATABASE regress_rv6_asym_a;
@@ -63,6 +57,7 @@ SELECT pg_sleep(0.01);
 \c regress_rv6_asym_a
 SET client_min_messages = warning;
 UPDATE articles SET notes = 'notes, edited';
+SELECT directus_sync_meta->'f'->>'notes' AS notes_clock FROM articles \gset
 TRUNCATE directus_sync.outbox;
 BEGIN;
 UPDATE articles SET directus_sync_meta = :'b_delete' WHERE id = 1;
@@ -76,25 +71,52 @@ SELECT r.name, o.op, (SELECT array_agg(k ORDER BY k) FROM jsonb_object_keys(o.pa
   FROM directus_sync.outbox o JOIN directus_sync.remote r ON r.id = o.remote_id ORDER BY r.name;
 SELECT payload::jsonb AS a_write_back FROM directus_sync.outbox o JOIN directus_sync.remote r ON r.id = o.remote_id
  WHERE r.name = 'b' \gset
--- B: A's item comes back (as a create: B lacks it)
+-- to b it carries the notes edit's clock as "a": later than its title's
+SELECT (payload::jsonb->'directus_sync_meta'->>'a') = left(:'notes_clock', 16) AS a_is_notes_edit,
+       (payload::jsonb->'directus_sync_meta'->>'a') COLLATE "C" > payload::jsonb->'directus_sync_meta'->'f'->>'title'
+       AS later_than_title
+  FROM directus_sync.outbox o JOIN directus_sync.remote r ON r.id = o.remote_id WHERE r.name = 'b';
+-- to c, which gets notes itself, no "a"
+SELECT payload::jsonb->'directus_sync_meta' ? 'a' AS a_to_c
+  FROM directus_sync.outbox o JOIN directus_sync.remote r ON r.id = o.remote_id WHERE r.name = 'c';
+-- B: A's item comes back (as a create: B lacks it): later than the delete
+-- by its alive clock, B takes it back, with its title as A has it
 \c regress_rv6_asym_b
 SET client_min_messages = warning;
 SELECT sync_create(:'a_write_back');
--- WRONG today: B skips it (correct: B has the item again, as A does)
 SELECT id, title FROM articles;
--- and sends its delete to A again, where it loses again: for ever
-SELECT op, payload::jsonb->'directus_sync_meta' ? 'd' AS delete_again FROM directus_sync.outbox;
-SELECT payload::jsonb->'directus_sync_meta' AS b_delete_again FROM directus_sync.outbox \gset
+SELECT directus_sync_meta->>'a' = :'notes_clock' AS keeps_alive_clock FROM articles;
+SELECT kind, winner FROM directus_sync.conflict;
+-- and sends nothing back: no delete again
+SELECT count(*) AS b_queued FROM directus_sync.outbox;
+-- the same write-back again (a retry, which Directus turns into an update
+-- of the item it has): nothing changes, nothing goes back
+SELECT directus_sync_meta AS b_meta FROM articles \gset
+BEGIN;
+UPDATE articles SET title = :'a_write_back'::jsonb->>'title',
+                    directus_sync_meta = :'a_write_back'::jsonb->'directus_sync_meta' WHERE id = 1;
+INSERT INTO directus_activity (action, "user", collection, item)
+VALUES ('update', '00000000-0000-0000-0000-00000000000a', 'articles', '1');
+COMMIT;
+SELECT count(*) AS b_items, bool_and(directus_sync_meta = :'b_meta') AS same_clocks,
+       (SELECT count(*) FROM directus_sync.outbox) AS b_queued FROM articles;
+-- B's user deletes the item now: the delete is later than the alive clock
+TRUNCATE directus_sync.outbox;
+DELETE FROM articles WHERE id = 1;
+SELECT payload::jsonb->'directus_sync_meta'->>'d' COLLATE "C" > left(:'notes_clock', 16) AS delete_later,
+       payload::jsonb->'directus_sync_meta' AS b_delete_after FROM directus_sync.outbox \gset
+SELECT :'delete_later' AS delete_later_than_alive;
+-- and removes the item on A too: A and B end alike
 \c regress_rv6_asym_a
 SET client_min_messages = warning;
 TRUNCATE directus_sync.outbox;
 BEGIN;
-UPDATE articles SET directus_sync_meta = :'b_delete_again' WHERE id = 1;
+UPDATE articles SET directus_sync_meta = :'b_delete_after' WHERE id = 1;
 INSERT INTO directus_activity (action, "user", collection, item)
 VALUES ('update', '00000000-0000-0000-0000-00000000000b', 'articles', '1');
 COMMIT;
--- WRONG today: on A it loses again and the item goes back to b again
 SELECT count(*) AS a_has_it FROM articles;
+-- the delete goes on to c (not back to b)
 SELECT r.name, o.op FROM directus_sync.outbox o JOIN directus_sync.remote r ON r.id = o.remote_id ORDER BY r.name;
 RESET client_min_messages;
 \c contrib_regression

@@ -525,6 +525,7 @@ typedef struct ChangeClocks
 {
 	RowClocks	new;
 	RowClocks	old;			/* all NULL for an insert */
+	char		alive[CLOCK_TEXT_LEN + 1];	/* the new row's alive clock (clock_row_alive) */
 } ChangeClocks;
 
 /* Whether a field's clock changed (a sync's value may equal ours). */
@@ -556,10 +557,13 @@ append_clock_value(StringInfo buf, const char *clock)
 	appendStringInfoChar(buf, '"');
 }
 
-/* opening (,"name":{) and field: clock of the shipped fields that have one in object, and }. */
+/*
+ * opening (,"name":{) and field: clock of the shipped fields that have one
+ * in object, and }; their latest clock kept in latest (when not NULL).
+ */
 static void
 append_field_clocks(StringInfo buf, const char *opening, CaptureSub *sub, bool *shipped,
-					JsonbContainer *object)
+					JsonbContainer *object, char *latest)
 {
 	char		clock[CLOCK_TEXT_LEN + 1];
 
@@ -573,6 +577,8 @@ append_field_clocks(StringInfo buf, const char *opening, CaptureSub *sub, bool *
 		/* "name": */
 		appendStringInfoString(buf, sub->fields[i].json_name);
 		append_clock_value(buf, clock);
+		if (latest != NULL && strcmp(clock, latest) > 0)
+			strcpy(latest, clock);
 	}
 	appendStringInfoChar(buf, '}');
 }
@@ -580,12 +586,16 @@ append_field_clocks(StringInfo buf, const char *opening, CaptureSub *sub, bool *
 /*
  * The clocks of the fields a payload carries, as the directus_sync_meta
  * field the receiving database applies (clock_row.c): this node as sender,
- * the item's born clock, each field's clock and the clock it replaced.
+ * the item's born clock, each field's clock and the clock it replaced; and
+ * the item's alive clock as "a" when it is later than all those (a field
+ * this remote does not get was written later): the remote decides a delete
+ * against it, as every instance does.
  */
 static void
 append_clocks(StringInfo buf, CaptureSub *sub, bool *shipped, ChangeClocks *clocks)
 {
 	char		clock[CLOCK_TEXT_LEN + 1];
+	char		latest[CLOCK_TEXT_LEN + 1] = "";
 
 	appendStringInfoString(buf, ",\"" CLOCK_COLUMN "\":{\"s\":\"");
 	appendStringInfoString(buf, clock_node());
@@ -594,9 +604,15 @@ append_clocks(StringInfo buf, CaptureSub *sub, bool *shipped, ChangeClocks *cloc
 	{
 		appendStringInfoString(buf, ",\"b\":");
 		append_clock_value(buf, clock);
+		strcpy(latest, clock);
 	}
-	append_field_clocks(buf, ",\"f\":{", sub, shipped, clocks->new.fields);
-	append_field_clocks(buf, ",\"p\":{", sub, shipped, clocks->new.prev);
+	append_field_clocks(buf, ",\"f\":{", sub, shipped, clocks->new.fields, latest);
+	append_field_clocks(buf, ",\"p\":{", sub, shipped, clocks->new.prev, NULL);
+	if (strcmp(clocks->alive, latest) > 0)
+	{
+		appendStringInfoString(buf, ",\"a\":");
+		append_clock_value(buf, clocks->alive);
+	}
 	appendStringInfoChar(buf, '}');
 }
 
@@ -702,6 +718,7 @@ render_payloads(CaptureTable *table, TriggerData *trigdata, HeapTuple tuple, Hea
 	{
 		clocks.new = clock_row_read(tuple, table->clocks.attnum, desc);
 		clocks.old = clock_row_read(old, table->clocks.attnum, desc);
+		clock_row_alive(&clocks.new, clocks.alive);
 	}
 	for (int i = 0; i < table->nsubs; i++)
 		payloads[i] = render_payload(&table->subs[i], new_row, old_row,
@@ -772,6 +789,7 @@ write_back(CaptureTable *table, HeapTuple tuple, TupleDesc desc, const char *key
 
 	clocks.new = clock_row_read(tuple, table->clocks.attnum, desc);
 	clocks.old = clock_row_read(NULL, table->clocks.attnum, desc);
+	clock_row_alive(&clocks.new, clocks.alive);
 	for (int i = 0; i < table->nsubs; i++)
 	{
 		CaptureSub *sub = &table->subs[i];

@@ -66,6 +66,7 @@ extern int	clock_row_signer(Relation rel, const ClockedTable *table, HeapTuple n
 extern bool clock_row_is_tombstone(Relation rel, const ClockedTable *table, HeapTuple new, char *clock);
 extern bool clock_row_keep_tombstone(Relation rel, const char *item, const char *activity_item,
 									 int signer, const char *clock);
+extern void clock_row_alive(const RowClocks *stored, char *out);
 extern void clock_row_delete_clock(HeapTuple old, AttrNumber clock_attnum, TupleDesc desc, char *out);
 
 #endif							/* DIRECTUS_SYNC_CLOCK_ROW_H */
