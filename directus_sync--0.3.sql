@@ -781,13 +781,17 @@ $$;
 
 /*
  * The merge of two states of one item: {"b": its creation's clock, "d": its
- * delete's clock or null, "f": {field: register}}; a missing or empty clock
- * is older than every clock. The state with the later creation wins whole
- * (the other was another item that got the same key); for the same
- * creation each field keeps its later register (_later) and the delete
- * clock is the later one. Commutative, associative and idempotent, so
+ * delete's clock or null, "f": {field: register}, "a": its alive clock};
+ * a missing or empty clock is older than every clock. "a" is the latest
+ * write of the item the state knows of, also of fields it does not hold (an
+ * instance that is sent fewer fields than another): the row and a payload
+ * carry it when it is later than their fields' clocks. The state with the
+ * later creation wins whole (the other was another item that got the same
+ * key); for the same creation each field keeps its later register (_later),
+ * the delete clock is the later one, and "a" the latest of both "a" and of
+ * every field's clock. Commutative, associative and idempotent, so
  * instances that merge the same states in any order, any number of times,
- * end equal (sql/clock_merge.sql). The result is in normal form: all three
+ * end equal (sql/clock_merge.sql). The result is in normal form: all four
  * keys, registers with both of theirs.
  */
 CREATE FUNCTION directus_sync._merge(a jsonb, b jsonb) RETURNS jsonb
@@ -818,13 +822,17 @@ BEGIN
     END LOOP;
     RETURN jsonb_build_object('b', coalesce(a->>'b', ''),
                               'd', greatest(a->>'d' COLLATE "C", b->>'d' COLLATE "C"),
-                              'f', fields);
+                              'f', fields,
+                              'a', nullif(greatest(a->>'a' COLLATE "C", b->>'a' COLLATE "C",
+                                                   (SELECT max(r.value->>'c' COLLATE "C") FROM jsonb_each(fields) r)), ''));
 END
 $$;
 
 /*
  * Whether the item of a state exists: not deleted, or (unless the delete
- * wins) written after its delete, by its creation or a field.
+ * wins) written after its delete, by its creation, a field, or a write its
+ * alive clock "a" tells of: the answer does not depend on which fields the
+ * state holds.
  */
 CREATE FUNCTION directus_sync._exists(state jsonb, delete_wins boolean DEFAULT false) RETURNS boolean
 LANGUAGE sql IMMUTABLE
@@ -832,7 +840,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT state->>'d' IS NULL
         OR (NOT delete_wins
-            AND greatest(coalesce(state->>'b', '') COLLATE "C",
+            AND greatest(coalesce(state->>'b', '') COLLATE "C", state->>'a' COLLATE "C",
                          (SELECT max(r.value->>'c' COLLATE "C")
                             FROM jsonb_each(CASE WHEN jsonb_typeof(state->'f') = 'object' THEN state->'f' ELSE '{}' END) r))
                 > state->>'d' COLLATE "C")
@@ -2591,14 +2599,23 @@ AS $$
                   THEN format(', json_strip_nulls(json_build_object(''s'', %1$L, ''b'', t.directus_sync_meta->''b'','
                               ' ''f'', %3$s,'
                               ' ''p'', coalesce((SELECT jsonb_object_agg(c.key, c.value) FROM jsonb_each(t.directus_sync_meta->''p'') c'
-                              ' WHERE c.key = ANY (%2$L::text[])), ''{}''))) AS directus_sync_meta',
+                              ' WHERE c.key = ANY (%2$L::text[])), ''{}''), ''a'', %4$s)) AS directus_sync_meta',
                               directus_sync._node_id(), s.fields,
                               -- resync(..., sender_wins): every field with a new clock of ours, later than any
                               CASE WHEN fresh_clock IS NULL
                                    THEN format('coalesce((SELECT jsonb_object_agg(c.key, c.value) FROM jsonb_each(t.directus_sync_meta->''f'') c'
                                                ' WHERE c.key = ANY (%L::text[])), ''{}'')', s.fields)
                                    ELSE format('(SELECT jsonb_object_agg(f, %L::jsonb) FROM unnest(%L::text[]) f)',
-                                               to_jsonb(fresh_clock), s.fields) END)
+                                               to_jsonb(fresh_clock), s.fields) END,
+                              -- the item's alive clock (its "a" and every field's clock), when later than what
+                              -- goes: a field the remote does not get was written later (a new clock is later)
+                              CASE WHEN fresh_clock IS NULL
+                                   THEN format('(SELECT v.c FROM (SELECT max(w.c COLLATE "C") AS c FROM (SELECT t.directus_sync_meta->>''a'''
+                                               ' UNION ALL SELECT value FROM jsonb_each_text(t.directus_sync_meta->''f'')) w(c)) v'
+                                               ' WHERE v.c COLLATE "C" > coalesce(greatest(t.directus_sync_meta->>''b'' COLLATE "C",'
+                                               ' (SELECT max(c.value COLLATE "C") FROM jsonb_each_text(t.directus_sync_meta->''f'') c'
+                                               ' WHERE c.key = ANY (%L::text[]))), ''''))', s.fields)
+                                   ELSE 'NULL' END)
                   ELSE '' END)
       FROM unnest(CASE WHEN s.singleton OR s.key_column = ANY (s.fields) THEN s.fields
                        ELSE s.key_column || s.fields END) WITH ORDINALITY AS u(f, ord)

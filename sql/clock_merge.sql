@@ -76,7 +76,7 @@ SELECT directus_sync._clock_observe(NULL) IS NULL AS observe_null;
 
 -- The merge: one register per field, the later clock wins, equal clocks
 -- by the larger value's text; the later creation wins the whole state; the
--- delete clock is the later one.
+-- delete clock is the later one; "a" (alive) the latest write known.
 SELECT directus_sync._merge('{"b": "b1", "f": {"t": {"c": "c1", "v": "old"}, "n": {"c": "c2", "v": 1}}}',
                             '{"b": "b1", "d": "c3", "f": {"t": {"c": "c2", "v": "new"}, "n": {"c": "c1", "v": 9}}}');
 SELECT directus_sync._merge('{"b": "b1", "f": {"t": {"c": "c9", "v": "older item"}}}',
@@ -100,6 +100,17 @@ SELECT directus_sync._exists('{"b": "b1", "d": null, "f": {}}') AS never_deleted
        directus_sync._exists('{"b": "b1", "d": "c3", "f": {"t": {"c": "c4", "v": 1}}}') AS edited_after_delete,
        directus_sync._exists('{"b": "b1", "d": "c3", "f": {"t": {"c": "c4", "v": 1}}}', delete_wins => true)
        AS delete_wins;
+-- An instance sent fewer fields knows of a later write elsewhere by "a"
+-- (a payload carries it when it is later than the fields it ships).
+SELECT directus_sync._exists('{"b": "b1", "d": "c3", "f": {"t": {"c": "c2", "v": 1}}, "a": "c4"}')
+       AS edited_elsewhere_after_delete,
+       directus_sync._exists('{"b": "b1", "d": "c5", "f": {"t": {"c": "c2", "v": 1}}, "a": "c4"}')
+       AS deleted_after_edit_elsewhere,
+       directus_sync._merge('{"b": "b1", "f": {"t": {"c": "c2", "v": 1}}, "a": "c4"}',
+                            '{"b": "b1", "f": {"t": {"c": "c3", "v": 2}, "n": {"c": "c4", "v": 3}}}')
+       AS alive_of_the_fields,
+       directus_sync._merge('{"b": "b1", "a": "c9"}', '{"b": "b2", "f": {"t": {"c": "c1", "v": 1}}}')
+       AS later_creation_drops_alive;
 
 -- The laws, on 30 random states drawn from small pools (so that clocks and
 -- values tie often): every pair commutes, every state is idempotent, every
@@ -115,6 +126,8 @@ SELECT g AS id,
                         'v', (ARRAY['1', '"x"', 'null', '{"a": 1}', '[2]', '"y"'])[1 + floor(random() * 6)::int]::jsonb)), '{}')
                    FROM unnest(ARRAY['a', 'b', 'c']) f WHERE random() < 0.6 AND g > 0)) AS s
   FROM generate_series(1, 30) g;
+-- a third of them know of a later write elsewhere ("a")
+UPDATE states SET s = s || jsonb_build_object('a', (ARRAY['c1', 'c3', 'c5'])[1 + (id / 3) % 3]) WHERE id % 3 = 0;
 SELECT count(DISTINCT s) AS distinct_states FROM states;
 SELECT count(*) AS pairs,
        count(*) FILTER (WHERE directus_sync._merge(x.s, y.s) = directus_sync._merge(y.s, x.s)) AS commute
@@ -130,3 +143,18 @@ SELECT count(*) AS triples,
 -- Merging is not a no-op: many pairs give a state that is neither input.
 SELECT count(*) FILTER (WHERE m <> directus_sync._merge(x, x) AND m <> directus_sync._merge(y, y)) > 100 AS mixes
   FROM (SELECT x.s AS x, y.s AS y, directus_sync._merge(x.s, y.s) AS m FROM states x, states y) p;
+-- A state that lacks a field and knows its write only by "a" (what an
+-- instance sent fewer fields holds) decides existence as the whole state
+-- does, with either delete rule, and adds nothing to it in a merge: the
+-- decision does not depend on which fields an instance holds.
+WITH p AS (
+    SELECT s, jsonb_set(s, '{f}', (s->'f') - k) || jsonb_build_object(
+               'a', greatest(s->>'a' COLLATE "C", s->'f'->k->>'c' COLLATE "C")) AS part
+      FROM states, jsonb_object_keys(s->'f') k)
+SELECT count(*) AS projections,
+       count(*) FILTER (WHERE directus_sync._exists(part) = directus_sync._exists(s)
+                          AND directus_sync._exists(part, true) = directus_sync._exists(s, true)) AS same_existence,
+       count(*) FILTER (WHERE directus_sync._merge(part, s) = directus_sync._merge(s, s)) AS merge_adds_nothing,
+       count(*) FILTER (WHERE directus_sync._exists(part) AND NOT directus_sync._exists(part - 'a')) > 0
+       AS needs_alive
+  FROM p;

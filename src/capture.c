@@ -529,6 +529,7 @@ typedef struct ChangeClocks
 	RowClocks	new;
 	RowClocks	old;			/* all NULL for an insert */
 	int			ncolumns;		/* how many columns of the table take clocks */
+	char		alive[CLOCK_TEXT_LEN + 1];	/* the new row's alive clock (clock_row_alive) */
 } ChangeClocks;
 
 /* Whether a field's clock changed (a sync's value may equal ours). */
@@ -560,10 +561,13 @@ append_clock_value(StringInfo buf, const char *clock)
 	appendStringInfoChar(buf, '"');
 }
 
-/* opening (,"name":{) and field: clock of the shipped fields that have one in object, and }. */
+/*
+ * opening (,"name":{) and field: clock of the shipped fields that have one
+ * in object, and }; their latest clock kept in latest (when not NULL).
+ */
 static void
 append_field_clocks(StringInfo buf, const char *opening, CaptureSub *sub, bool *shipped,
-					JsonbContainer *object)
+					JsonbContainer *object, char *latest)
 {
 	char		clock[CLOCK_TEXT_LEN + 1];
 
@@ -577,6 +581,8 @@ append_field_clocks(StringInfo buf, const char *opening, CaptureSub *sub, bool *
 		/* "name": */
 		appendStringInfoString(buf, sub->fields[i].json_name);
 		append_clock_value(buf, clock);
+		if (latest != NULL && strcmp(clock, latest) > 0)
+			strcpy(latest, clock);
 	}
 	appendStringInfoChar(buf, '}');
 }
@@ -584,11 +590,14 @@ append_field_clocks(StringInfo buf, const char *opening, CaptureSub *sub, bool *
 /*
  * Whether a create's clocks can go compact, {"s", "b"} without "f" and "p"
  * (most of a create's bytes on the wire): every shipped field's clock is
- * the born clock and replaced none, and the create ships every column the
- * table clocks. The receiver (clock_row.c) reads a "b" without "f" as every
- * column of its table clocked at "b" with no previous clock, which is then
- * what "f" would have listed; a create that ships fewer columns (a
- * subscription of some fields) goes in full, as does a singleton's.
+ * the born clock and replaced none, the create ships every column the
+ * table clocks, and the item's alive clock is no later than born (no "a"
+ * to send: a compact meta never carries one). The receiver (clock_row.c)
+ * reads a "b" without "f" as every column of its table clocked at "b" with
+ * no previous clock, which is then what "f" would have listed; a create
+ * that ships fewer columns (a subscription of some fields) goes in full,
+ * as does a singleton's, and so does one whose alive clock is later (a
+ * sync's create that brought "a", forwarded).
  */
 static bool
 clocks_compact(CaptureSub *sub, bool *shipped, ChangeClocks *clocks, const char *born)
@@ -596,7 +605,7 @@ clocks_compact(CaptureSub *sub, bool *shipped, ChangeClocks *clocks, const char 
 	char		clock[CLOCK_TEXT_LEN + 1];
 	int			nshipped = 0;
 
-	if (sub->singleton)
+	if (sub->singleton || strcmp(clocks->alive, born) > 0)
 		return false;
 	for (int i = 1; i < sub->nfields; i++)
 	{
@@ -613,15 +622,18 @@ clocks_compact(CaptureSub *sub, bool *shipped, ChangeClocks *clocks, const char 
 /*
  * The clocks of the fields a payload carries, as the directus_sync_meta
  * field the receiving database applies (clock_row.c): this node as sender,
- * the item's born clock, each field's clock and the clock it replaced; of
- * a create whose fields all have the born clock, the born clock alone
- * (clocks_compact).
+ * the item's born clock, each field's clock and the clock it replaced; and
+ * the item's alive clock as "a" when it is later than all those (a field
+ * this remote does not get was written later): the remote decides a delete
+ * against it, as every instance does. Of a create whose fields all have
+ * the born clock, the born clock alone (clocks_compact).
  */
 static void
 append_clocks(StringInfo buf, CaptureSub *sub, bool *shipped, ChangeClocks *clocks, bool create)
 {
 	char		clock[CLOCK_TEXT_LEN + 1];
 	bool		has_born = clock_row_get(clocks->new.root, "b", clock);
+	char		latest[CLOCK_TEXT_LEN + 1] = "";
 
 	appendStringInfoString(buf, ",\"" CLOCK_COLUMN "\":{\"s\":\"");
 	appendStringInfoString(buf, clock_node());
@@ -630,14 +642,20 @@ append_clocks(StringInfo buf, CaptureSub *sub, bool *shipped, ChangeClocks *cloc
 	{
 		appendStringInfoString(buf, ",\"b\":");
 		append_clock_value(buf, clock);
+		strcpy(latest, clock);
 	}
 	if (create && has_born && clocks_compact(sub, shipped, clocks, clock))
 	{
 		appendStringInfoChar(buf, '}');
 		return;
 	}
-	append_field_clocks(buf, ",\"f\":{", sub, shipped, clocks->new.fields);
-	append_field_clocks(buf, ",\"p\":{", sub, shipped, clocks->new.prev);
+	append_field_clocks(buf, ",\"f\":{", sub, shipped, clocks->new.fields, latest);
+	append_field_clocks(buf, ",\"p\":{", sub, shipped, clocks->new.prev, NULL);
+	if (strcmp(clocks->alive, latest) > 0)
+	{
+		appendStringInfoString(buf, ",\"a\":");
+		append_clock_value(buf, clocks->alive);
+	}
 	appendStringInfoChar(buf, '}');
 }
 
@@ -744,6 +762,7 @@ render_payloads(CaptureTable *table, TriggerData *trigdata, HeapTuple tuple, Hea
 		clocks.new = clock_row_read(tuple, table->clocks.attnum, desc);
 		clocks.old = clock_row_read(old, table->clocks.attnum, desc);
 		clocks.ncolumns = table->clocks.ncolumns;
+		clock_row_alive(&clocks.new, clocks.alive);
 	}
 	for (int i = 0; i < table->nsubs; i++)
 		payloads[i] = render_payload(&table->subs[i], new_row, old_row,
@@ -830,6 +849,8 @@ write_back(CaptureTable *table, HeapTuple tuple, TupleDesc desc, const char *key
 
 	clocks.new = clock_row_read(tuple, table->clocks.attnum, desc);
 	clocks.old = clock_row_read(NULL, table->clocks.attnum, desc);
+	clocks.ncolumns = table->clocks.ncolumns;
+	clock_row_alive(&clocks.new, clocks.alive);
 	for (int i = 0; i < table->nsubs; i++)
 	{
 		CaptureSub *sub = &table->subs[i];

@@ -9,7 +9,12 @@
  * the clock that write replaced (after a chain of edits made here, the one
  * the chain replaced), and the clock of the item's creation ("born"):
  *
- *		{"b": clock, "f": {field: clock, ...}, "p": {field: clock, ...}}
+ *		{"b": clock, "f": {field: clock, ...}, "p": {field: clock, ...}, "a": clock}
+ *
+ * "a" (alive) is the latest write of the item this instance knows of, kept
+ * only when it is later than every clock in "f": a write of a field this
+ * instance does not hold (replicated to others only) that a sync told of.
+ * Whether an item outlives a delete is decided on it (see Deletes below).
  *
  * A local write (Directus, SQL, anything but a sync) stamps each field it
  * changes with a clock later than this server's clock and than the field's
@@ -19,12 +24,17 @@
  * A sync writes the sender's clocks into the same column (the worker puts
  * them in every payload, see capture.c):
  *
- *		{"s": sender node, "b": clock, "f": {...}, "p": {...}}
+ *		{"s": sender node, "b": clock, "f": {...}, "p": {...}, "a": clock}
  *
  * A create whose fields all have its born clock comes compact, {"s", "b"}:
  * a sync's "b" without "f" stands for every column of the table clocked at
  * "b" with no previous clock (the sender makes it only of a create that
- * ships every column it clocks), and is decided exactly as that "f".
+ * ships every column it clocks, and whose alive clock is no later than
+ * "b"), and is decided exactly as that "f". A delete's {"s", "d", "b"} is
+ * never compact. One with "a" as well (the sender never makes it; the
+ * outbox's merge of a create and an update writes the compact form out in
+ * full, "a" kept) reads as the compact "f" and that "a", exactly as its
+ * form in full would: the compact form says nothing about "a".
  *
  * Each field the sync sets is kept when its clock is later than the stored
  * one and put back otherwise: every (item, field) is a last-writer-wins
@@ -45,12 +55,18 @@
  * defaults without clocks, as _merge drops the loser's registers.
  *
  * Deletes (tombstone.c): a sync's delete comes as an update that carries
- * the delete's clock, {"s", "d": clock}; when that is later than every
- * field's clock the item is deleted (by the capture trigger, after the
- * update), else the item stays. With the collection's delete_wins, the
- * delete need only be later than the item's born clock, and carries
- * "w": true; an instance with the other rule refuses it. A sync's create of an item whose delete
- * here is later than all its clocks is skipped, and the delete is sent
+ * the delete's clock, {"s", "d": clock}; when that is later than the item's
+ * alive clock (the latest of its fields' clocks and "a") the item is deleted
+ * (by the capture trigger, after the update), else the item stays and goes
+ * back to every remote, carrying its alive clock in "a" to those it ships
+ * fewer fields to. Every instance so decides on the same clock, whatever
+ * fields it holds: one that lacks the field edited after the delete learns
+ * of the edit from "a" (a max register: commutative, associative,
+ * idempotent), and a create that brings a later "a" brings the item back.
+ * With the collection's delete_wins, the delete need only be later than the
+ * item's born clock, and carries "w": true; an instance with the other rule
+ * refuses it. A sync's create of an item whose delete here is later than
+ * all its clocks is skipped, and the delete is sent
  * again to every remote, so that whoever created it learns of the delete.
  *
  *-------------------------------------------------------------------------
@@ -278,7 +294,8 @@ typedef struct RowWrite
 	bool	   *nulls;
 	bool	   *replace;
 	uint64		row_stamp;		/* this write's tick, 0 until taken */
-	char		latest[CLOCK_TEXT_LEN + 1];	/* the latest field clock kept */
+	char		latest[CLOCK_TEXT_LEN + 1];	/* the latest field clock kept, then "a" too */
+	char		alive[CLOCK_TEXT_LEN + 1];	/* "a" kept ("" none): later than every field clock */
 	bool	   *decided;		/* by attnum - 1: the field's clock is written */
 	bool		sync_wins_whole;	/* insert/insert: the sync's item was born later */
 	bool		sync_loses_whole;	/* insert/insert: ours was */
@@ -686,6 +703,36 @@ write_field(RowWrite *w, const CaptureField *field)
 		keep_clock(w, field, have, has_prev ? prev : NULL);
 }
 
+/*
+ * The item's alive clock: the later of the stored "a" and a sync's (of the
+ * item that keeps the key, on an insert/insert), kept in the row when it is
+ * later than every field clock kept, and counted in latest: a delete must be
+ * later than it to remove the item. A delete ("d") brings no write: an "a"
+ * beside it (the sender never puts one there) is not taken, lest the
+ * delete's own payload make the item outlive it.
+ */
+static void
+write_alive(RowWrite *w)
+{
+	char		clock[CLOCK_TEXT_LEN + 1];
+	char		alive[CLOCK_TEXT_LEN + 1] = "";
+	JsonbValue	buf;
+
+	if (!w->sync_wins_whole && clock_member(w->stored.root, "a", false, NULL, clock))
+		keep_latest(alive, clock);
+	if (w->sent.from_sync && !w->sync_loses_whole && member(w->sent.root, "d", &buf) == NULL &&
+		clock_member(w->sent.root, "a", true, w->sent.sender, clock))
+	{
+		observe(clock);
+		keep_latest(alive, clock);
+	}
+	if (strcmp(alive, w->latest) > 0)
+	{
+		strcpy(w->alive, alive);
+		strcpy(w->latest, alive);
+	}
+}
+
 /* The whole old row as JSON text. */
 static char *
 row_json(RowWrite *w, HeapTuple tuple)
@@ -737,6 +784,38 @@ write_born(RowWrite *w)
 }
 
 /*
+ * The item's alive clock in a stored clock column (into out, "" when none):
+ * the latest of its "a" and its fields' clocks. A payload that ships fewer
+ * fields carries it as "a" when it is later than their clocks (capture.c).
+ */
+void
+clock_row_alive(const RowClocks *stored, char *out)
+{
+	char		clock[CLOCK_TEXT_LEN + 1];
+
+	out[0] = '\0';
+	if (clock_member(stored->root, "a", false, NULL, clock))
+		keep_latest(out, clock);
+	if (stored->fields != NULL)
+	{
+		JsonbIterator *it = JsonbIteratorInit(stored->fields);
+		JsonbValue	v;
+		JsonbIteratorToken tok;
+
+		while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+		{
+			if (tok == WJB_VALUE && v.type == jbvString &&
+				clock_text_valid(v.val.string.val, v.val.string.len))
+			{
+				memcpy(clock, v.val.string.val, CLOCK_TEXT_LEN);
+				clock[CLOCK_TEXT_LEN] = '\0';
+				keep_latest(out, clock);
+			}
+		}
+	}
+}
+
+/*
  * The clock of a delete of a row made here: later than this server's clock
  * and than every clock of the row, so that it beats what its writer saw.
  */
@@ -748,32 +827,16 @@ clock_row_delete_clock(HeapTuple old, AttrNumber clock_attnum, TupleDesc desc, c
 	char		clock[CLOCK_TEXT_LEN + 1];
 	uint64		row_stamp = 0;
 
+	clock_row_alive(&stored, latest);
 	if (clock_member(stored.root, "b", false, NULL, clock))
 		keep_latest(latest, clock);
-	if (stored.fields != NULL)
-	{
-		JsonbIterator *it = JsonbIteratorInit(stored.fields);
-		JsonbValue	v;
-		JsonbIteratorToken tok;
-
-		while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
-		{
-			if (tok == WJB_VALUE && v.type == jbvString &&
-				clock_text_valid(v.val.string.val, v.val.string.len))
-			{
-				memcpy(clock, v.val.string.val, CLOCK_TEXT_LEN);
-				clock[CLOCK_TEXT_LEN] = '\0';
-				keep_latest(latest, clock);
-			}
-		}
-	}
 	stamp_after(latest[0] ? latest : NULL, &row_stamp, out);
 }
 
 /*
  * The clock a delete of the item must be later than to remove it: by
- * default the item's latest clock (the later of a delete and an update
- * wins); with delete_wins its born clock (a delete beats every write of the
+ * default the item's latest clock, "a" included (the later of a delete and
+ * an update wins, wherever the update was made); with delete_wins its born clock (a delete beats every write of the
  * item it deleted; an item born after it is another one).
  */
 static const char *
@@ -950,6 +1013,11 @@ clock_column(RowWrite *w)
 	push_clocks(&state, "f", w->clocks);
 	if (w->prev != NIL)
 		push_clocks(&state, "p", w->prev);
+	if (w->alive[0] != '\0')
+	{
+		push_string(&state, WJB_KEY, "a");
+		push_string(&state, WJB_VALUE, w->alive);
+	}
 	root = pushJsonbValue(&state, WJB_END_OBJECT, NULL);
 	return JsonbPGetDatum(JsonbValueToJsonb(root));
 }
@@ -1001,6 +1069,7 @@ clock_row_before(Relation rel, const ClockedTable *table, HeapTuple old, HeapTup
 		keep_undecided(&w, w.stored.fields, &w.clocks, true);
 		keep_undecided(&w, w.stored.prev, &w.prev, false);
 	}
+	write_alive(&w);
 	write_delete(&w, item);
 
 	*conflicts = w.conflicts;

@@ -70,6 +70,7 @@ extern bool clock_row_is_tombstone(Relation rel, const ClockedTable *table, Heap
 								   char *born);
 extern bool clock_row_keep_tombstone(Relation rel, const char *item, const char *activity_item,
 									 int signer, const char *clock, const char *born);
+extern void clock_row_alive(const RowClocks *stored, char *out);
 extern void clock_row_delete_clock(HeapTuple old, AttrNumber clock_attnum, TupleDesc desc, char *out);
 
 #endif							/* DIRECTUS_SYNC_CLOCK_ROW_H */

@@ -43,12 +43,13 @@ find_subscription(SyncRemote *remote, const char *collection)
  * An item's payloads are JSON objects that capture wrote, one field per
  * changed column. A merge keeps each field's last value, except in the
  * clocks of a table with clocks ("directus_sync_meta": {"s", "b", "f":
- * {field: clock}, "p": {field: clock}}), whose members, and the members of
- * its "f", are merged the same way: each shipped field keeps its clock; of
- * "p" (the clock a change replaced) the earliest stays. A create's compact
- * clocks ({"s", "b"}: every field at the born clock, capture.c) are first
- * written out in full, so that a later update's clocks replace its
- * fields' one by one. Names and values
+ * {field: clock}, "p": {field: clock}, "a": clock}), whose members, and the
+ * members of its "f", are merged the same way: each shipped field keeps its
+ * clock, and a later "a" (the item's alive clock, which only grows) the
+ * earlier one's place; of "p" (the clock a change replaced) the earliest
+ * stays. A create's compact clocks ({"s", "b"}: every field at the born
+ * clock, capture.c) are first written out in full, so that a later
+ * update's clocks replace its fields' one by one. Names and values
  * are copied as written, never de-escaped: a json value may hold what
  * PostgreSQL's JSON parser refuses to de-escape ("\u0000", a lone
  * surrogate) yet Directus takes, and the same column's name is always

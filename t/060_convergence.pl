@@ -41,6 +41,12 @@
 # DS_DELETE_WINS=1: the collection's clocks with delete_wins (t/067), where
 # an item is in the oracle only when it was never deleted.
 # DS_FORWARD_INBOUND=0: every remote with forward_inbound off (t/062).
+# DS_ASYMMETRIC=1: each link ships title and a random subset of body and n
+# (subscriptions of different shapes, t/077); the databases must then hold
+# the same items with the same titles (the other fields differ by design),
+# and the oracle's items: whether an item outlives a delete is decided on
+# every write of it, also of fields some instances are never sent (a write
+# of a field its database ships to no remote is not replicated: left out).
 # t/065 runs the ring, t/066 the star.
 use strict;
 use warnings;
@@ -67,6 +73,9 @@ my @fields = qw(title body n);
 # convergence in a full mesh; t/062 runs it so).
 my $forward = ($ENV{DS_FORWARD_INBOUND} // 1) ? 'true' : 'false';
 my $delete_wins = $ENV{DS_DELETE_WINS} // 0;
+my $asymmetric = $ENV{DS_ASYMMETRIC} // 0;
+# the fields every database holds the same values of
+my @compared = $asymmetric ? qw(title) : @fields;
 
 # The links: $link{$x}{$y} when $x sends to $y (has a remote for it).
 my %link;
@@ -145,7 +154,9 @@ timezone = 'UTC'
 			my $inbound = $link{$y}{$x} ? "'$user{$y}'" : 'NULL';
 			$sql->($x, "SET log_statement = 'none'; SELECT directus_sync.add_remote('$y', '$peer{$y}{url}', '"
 				  . token($x, $y) . "', inbound_user => $inbound, forward_inbound => $forward)");
-			$sql->($x, "SELECT directus_sync.subscribe('$y', 'articles', ARRAY['title', 'body', 'n'])");
+			my @shipped = $asymmetric ? ('title', grep { rand() < 0.5 } qw(body n)) : @fields;
+			diag("$x ships " . join(', ', @shipped) . " to $y") if $asymmetric;
+			$sql->($x, "SELECT directus_sync.subscribe('$y', 'articles', ARRAY[" . join(', ', map { "'$_'" } @shipped) . '])');
 		}
 		# One that sends here and gets nothing from here (the previous one in
 		# a ring): a disabled remote, only to name its sync user.
@@ -251,8 +262,8 @@ timezone = 'UTC'
 
 	# Every database holds the same rows.
 	my %rows = map {
-		$_ => json_decode($sql->($_, q{SELECT coalesce(json_agg(json_build_object('id', id, 'title', title,
-			'body', body, 'n', n) ORDER BY id), '[]') FROM articles}))
+		$_ => json_decode($sql->($_, q{SELECT coalesce(json_agg(json_build_object('id', id, }
+			  . join(', ', map { "'$_', $_" } @compared) . q{) ORDER BY id), '[]') FROM articles}))
 	} @dbs;
 	diag('items: ' . join(', ', map { "$_ " . scalar(@{ $rows{$_} }) } @dbs) . ' (created ' . scalar(@items) . ')');
 	{
@@ -283,7 +294,7 @@ timezone = 'UTC'
 		for my $id (sort @alive)
 		{
 			if (!$row{$id}) { push @problems, "missing item $id"; next }
-			for my $f (sort keys %{ $writes{$id} })
+			for my $f (grep { my $f = $_; grep { $_ eq $f } @compared } sort keys %{ $writes{$id} })
 			{
 				my $w = $writes{$id}{$f};
 				my $d = $deleted{$id};
@@ -360,6 +371,9 @@ sub remember
 	for my $f (keys %$v)
 	{
 		my $c = ref $clock eq 'HASH' ? $clock->{f}{$f} // '' : '';
+		# with subscriptions of different shapes, a field this database ships
+		# to no remote takes no clock: that write stays here, out of the oracle
+		next if $asymmetric && $c eq '';
 		my $old = $writes->{$id}{$f};
 		# Clocks order as strings (COLLATE "C": Perl's plain comparison).
 		$writes->{$id}{$f} = { clock => $c, value => $v->{$f}, db => $db, all => $old ? $old->{all} : [] }
