@@ -50,7 +50,7 @@ INSERT INTO directus_activity (action, "user", collection, item)
 VALUES ('update', '00000000-0000-0000-0000-00000000000b', 'articles', '4');
 COMMIT;
 -- both items are b's now, alike
-SELECT id, title, body, directus_sync_meta->>'b' = (SELECT clock FROM b_born) AS born_of_b
+SELECT id, title, body, note, directus_sync_meta->>'b' = (SELECT clock FROM b_born) AS born_of_b
   FROM articles ORDER BY id;
 RESET client_min_messages;
 \c contrib_regression
