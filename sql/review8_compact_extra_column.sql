@@ -1,14 +1,13 @@
--- Review 8: a compact create ({"s", "b"}, capture.c clocks_compact) stands
--- at the receiver for "every column of the table clocked at b"
--- (clock_row.c sent_clock), but the sender made it compact from ITS
--- column count. A receiver with a column the sender does not have (a
--- local field) reads the compact meta as carrying that column too. When
--- the create arrives as an update (a create that met an existing key: the
--- worker PATCHes the same payload, directus_apply.c), the local column is
--- "carried" without being in the SET list and the write is refused
--- (refuse_clock_without_value), where the same create in full form ("f"
--- listing the sent fields) is taken. The test applies both forms of one
--- create of b to two equal local items, and expects the same outcome.
+-- Review 8: a compact create ({"s", "b"}, capture.c clocks_compact) is
+-- made by a sender that ships every column IT has. A receiver with a
+-- column the sender lacks (a local field) must not read the compact meta as
+-- carrying that column: when the create arrives as an update (a create
+-- that met an existing key: the worker PATCHes the same payload,
+-- directus_apply.c), only the columns the update sets are at "b"
+-- (clock_row.c sent_clock), as the full form ("f" listing the sent fields)
+-- says. The test applies both forms of one create of b to two equal local
+-- items and checks the same outcome: b's values and born clock, the local
+-- column kept, no refusal (clock without value).
 \set SHOW_CONTEXT never
 \set VERBOSITY terse
 CREATE DATABASE regress_rv8_compact;

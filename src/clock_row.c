@@ -24,7 +24,8 @@
  * A create whose fields all have its born clock comes compact, {"s", "b"}:
  * a sync's "b" without "f" stands for every column of the table clocked at
  * "b" with no previous clock (the sender makes it only of a create that
- * ships every column it clocks), and is decided exactly as that "f".
+ * ships every column it clocks), and is decided exactly as that "f"; when
+ * the create arrives as an update, for every column the update sets.
  *
  * Each field the sync sets is kept when its clock is later than the stored
  * one and put back otherwise: every (item, field) is a last-writer-wins
@@ -489,12 +490,27 @@ refuse_clock_without_value(RowWrite *w, const CaptureField *field)
 /*
  * The clock a sync brings for a field, into out; false when none: its "f"
  * member, or its "b" when it comes compact (every column at "b").
+ *
+ * The sender makes a create compact when it ships every column IT has; a
+ * column of this table that the sender lacks is not in its payload. On an
+ * update (a create that met an existing key, PATCHed, directus_apply.c) the
+ * statement's SET list says which columns the payload carried: only those
+ * are at "b", as queue_coalesce.c's expand_create counts only the payload's
+ * members. Else a column of this instance alone would be "carried" without
+ * its value, and refused for ever (refuse_clock_without_value). On an insert
+ * every column is at "b", the ones the payload lacks with their defaults:
+ * an insert has no SET list to tell them apart, and all instances that
+ * have the column then hold its default under one clock, which ties by
+ * value alike everywhere (unclocked, two instances with different defaults
+ * would take each other's value and swap).
  */
 static bool
 sent_clock(RowWrite *w, const CaptureField *field, char *out)
 {
 	if (w->sent.compact)
-		return clock_member(w->sent.root, "b", true, w->sent.sender, out);
+		return (w->old == NULL ||
+				bms_is_member(field->attnum - FirstLowInvalidHeapAttributeNumber, w->set_columns)) &&
+			clock_member(w->sent.root, "b", true, w->sent.sender, out);
 	return clock_member(w->sent.fields, field->name, true, w->sent.sender, out);
 }
 
@@ -552,11 +568,19 @@ write_sync_only_fields(RowWrite *w)
 		return;
 	if (w->sent.compact)
 	{
-		/* every column has the born clock */
+		/*
+		 * every column has the born clock; on an update, every column it
+		 * sets (sent_clock): the others are not the sender's, as a full
+		 * "f" would not name them
+		 */
 		for (int i = 0; i < w->desc->natts; i++)
 		{
-			if (w->table->columns[i].attnum != 0 && !w->decided[i])
-				write_field(w, &w->table->columns[i]);
+			const CaptureField *column = &w->table->columns[i];
+
+			if (column->attnum != 0 && !w->decided[i] &&
+				(w->old == NULL ||
+				 bms_is_member(column->attnum - FirstLowInvalidHeapAttributeNumber, w->set_columns)))
+				write_field(w, column);
 		}
 		return;
 	}
