@@ -1603,11 +1603,15 @@ COMMENT ON FUNCTION directus_sync.clock_time(text) IS
     'The wall-clock time of a clock (to the millisecond)';
 
 /*
- * Of two registers of one field ({"c": clock, "v": value}), the later; on
- * equal clocks a value over null, then the larger value's text, so that the
- * choice never depends on which came first (the row trigger breaks the tie
- * the same way, clock_row.c). A missing register loses; the result is in
- * normal form.
+ * Of two registers of one field ({"c": clock, "v": value}), the later. On
+ * equal clocks the writer's value wins: a register marked "w": true is the
+ * one its clock's writer holds or sends (the row trigger takes the sender's
+ * value when the sender made the clock, keeps ours when we did,
+ * clock_row.c); between two unmarked ones (copies, one of which is not the
+ * write's value: a create stripped of the field gave it the DEFAULT) a
+ * value over null, then the larger value's text, so that the choice never
+ * depends on which came first. A missing register loses; the result is in
+ * normal form, unmarked (the merge is held by whoever merged).
  */
 CREATE FUNCTION directus_sync._later(a jsonb, b jsonb) RETURNS jsonb
 LANGUAGE plpgsql IMMUTABLE
@@ -1616,12 +1620,16 @@ AS $$
 DECLARE
     ca text := coalesce(a->>'c', '');
     cb text := coalesce(b->>'c', '');
+    wa boolean := coalesce(a->'w' = 'true', false);
+    wb boolean := coalesce(b->'w' = 'true', false);
     winner jsonb;
 BEGIN
     IF a IS NULL OR b IS NULL THEN
         winner := coalesce(a, b);
     ELSIF ca COLLATE "C" <> cb THEN
         winner := CASE WHEN ca COLLATE "C" > cb THEN a ELSE b END;
+    ELSIF wa <> wb THEN
+        winner := CASE WHEN wa THEN a ELSE b END;
     ELSIF coalesce(a->'v', 'null') = 'null' AND coalesce(b->'v', 'null') <> 'null' THEN
         winner := b;
     ELSIF coalesce(b->'v', 'null') = 'null' THEN
