@@ -748,11 +748,15 @@ COMMENT ON FUNCTION directus_sync.clock_time(text) IS
     'The wall-clock time of a clock (to the millisecond)';
 
 /*
- * Of two registers of one field ({"c": clock, "v": value}), the later; on
- * equal clocks a value over null, then the larger value's text, so that the
- * choice never depends on which came first (the row trigger breaks the tie
- * the same way, clock_row.c). A missing register loses; the result is in
- * normal form.
+ * Of two registers of one field ({"c": clock, "v": value}), the later. On
+ * equal clocks the writer's value wins: a register marked "w": true is the
+ * one its clock's writer holds or sends (the row trigger takes the sender's
+ * value when the sender made the clock, keeps ours when we did,
+ * clock_row.c); between two unmarked ones (copies, one of which is not the
+ * write's value: a create stripped of the field gave it the DEFAULT) a
+ * value over null, then the larger value's text, so that the choice never
+ * depends on which came first. A missing register loses; the result is in
+ * normal form, unmarked (the merge is held by whoever merged).
  */
 CREATE FUNCTION directus_sync._later(a jsonb, b jsonb) RETURNS jsonb
 LANGUAGE plpgsql IMMUTABLE
@@ -761,12 +765,16 @@ AS $$
 DECLARE
     ca text := coalesce(a->>'c', '');
     cb text := coalesce(b->>'c', '');
+    wa boolean := coalesce(a->'w' = 'true', false);
+    wb boolean := coalesce(b->'w' = 'true', false);
     winner jsonb;
 BEGIN
     IF a IS NULL OR b IS NULL THEN
         winner := coalesce(a, b);
     ELSIF ca COLLATE "C" <> cb THEN
         winner := CASE WHEN ca COLLATE "C" > cb THEN a ELSE b END;
+    ELSIF wa <> wb THEN
+        winner := CASE WHEN wa THEN a ELSE b END;
     ELSIF coalesce(a->'v', 'null') = 'null' AND coalesce(b->'v', 'null') <> 'null' THEN
         winner := b;
     ELSIF coalesce(b->'v', 'null') = 'null' THEN
@@ -3379,7 +3387,10 @@ INSERT INTO directus_sync.app_status_backlog (mirror) VALUES ('sync_dead_letters
  * The statement triggers of dead_letter: the count per remote and the change
  * log. Two inserts per statement (not per row), of directus_sync's own
  * tables only. SECURITY DEFINER: they fire in the statements of whoever
- * writes dead letters.
+ * writes dead letters. The change log only while the app status is enabled
+ * (its table sync_dead_letters exists): else nothing would take it (review
+ * 8: a database without a worker, or without the app status, kept every
+ * change), and the backlog says to compare the table whole when it comes.
  */
 CREATE FUNCTION directus_sync._dead_letter_changed() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER
@@ -3394,25 +3405,43 @@ BEGIN
     IF TG_OP IN ('INSERT', 'UPDATE') THEN
         INSERT INTO directus_sync.dead_letter_count (remote_id, dead)
         SELECT n.remote_id, count(*) FROM new_rows n GROUP BY n.remote_id;
-        INSERT INTO directus_sync.app_status_change (kind, id) SELECT 'd', n.id FROM new_rows n;
     END IF;
     IF TG_OP IN ('DELETE', 'UPDATE') THEN
         INSERT INTO directus_sync.dead_letter_count (remote_id, dead)
         SELECT o.remote_id, -count(*) FROM old_rows o GROUP BY o.remote_id;
+    END IF;
+    IF directus_sync._app_status_table('sync_dead_letters') IS NULL THEN
+        IF NOT EXISTS (SELECT FROM directus_sync.app_status_backlog b WHERE b.mirror = 'sync_dead_letters') THEN
+            INSERT INTO directus_sync.app_status_backlog (mirror) VALUES ('sync_dead_letters') ON CONFLICT DO NOTHING;
+        END IF;
+        RETURN NULL;
+    END IF;
+    IF TG_OP IN ('INSERT', 'UPDATE') THEN
+        INSERT INTO directus_sync.app_status_change (kind, id) SELECT 'd', n.id FROM new_rows n;
+    END IF;
+    IF TG_OP IN ('DELETE', 'UPDATE') THEN
         INSERT INTO directus_sync.app_status_change (kind, id) SELECT 'd', o.id FROM old_rows o;
     END IF;
     RETURN NULL;
 END
 $$;
 
--- The statement triggers of conflict: the change log (one insert a statement).
+/*
+ * The statement triggers of conflict: the change log (one insert a
+ * statement), only while the app status is enabled (its table
+ * sync_conflicts exists): conflicts come with incoming syncs, also where no
+ * worker runs to take the log, which would grow for ever (review 8). Else
+ * the backlog says to compare the table whole when it comes.
+ */
 CREATE FUNCTION directus_sync._conflict_changed() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    IF TG_OP = 'TRUNCATE' THEN
-        INSERT INTO directus_sync.app_status_backlog (mirror) VALUES ('sync_conflicts') ON CONFLICT DO NOTHING;
+    IF TG_OP = 'TRUNCATE' OR directus_sync._app_status_table('sync_conflicts') IS NULL THEN
+        IF NOT EXISTS (SELECT FROM directus_sync.app_status_backlog b WHERE b.mirror = 'sync_conflicts') THEN
+            INSERT INTO directus_sync.app_status_backlog (mirror) VALUES ('sync_conflicts') ON CONFLICT DO NOTHING;
+        END IF;
     ELSIF TG_OP = 'INSERT' THEN
         INSERT INTO directus_sync.app_status_change (kind, id) SELECT 'c', n.id FROM new_rows n;
     ELSIF TG_OP = 'DELETE' THEN

@@ -30,7 +30,8 @@
  * a sync's "b" without "f" stands for every column of the table clocked at
  * "b" with no previous clock (the sender makes it only of a create that
  * ships every column it clocks, and whose alive clock is no later than
- * "b"), and is decided exactly as that "f". A delete's {"s", "d", "b"} is
+ * "b"), and is decided exactly as that "f"; when the create arrives as an
+ * update, for every column the update sets. A delete's {"s", "d", "b"} is
  * never compact. One with "a" as well (the sender never makes it; the
  * outbox's merge of a create and an update writes the compact form out in
  * full, "a" kept) reads as the compact "f" and that "a", exactly as its
@@ -39,9 +40,10 @@
  * Each field the sync sets is kept when its clock is later than the stored
  * one and put back otherwise: every (item, field) is a last-writer-wins
  * register, so instances that receive the same writes in any order, any
- * number of times, end with the same values. Two values with one clock
- * are ordered as _later orders them (a value over null, then the larger
- * jsonb text). Accepted clocks are observed
+ * number of times, end with the same values. Of two values with one clock
+ * the writer's wins (the sender's when it made the clock, ours when we
+ * did); two copies from elsewhere are ordered as _later orders them (a
+ * value over null, then the larger jsonb text). Accepted clocks are observed
  * (clock.c); one too far ahead fails the write, and the sender tries again
  * later. The loop guard checks at commit that clocks came from a sync user
  * (loop_guard_expect_sync), and logs the conflicts found here.
@@ -385,21 +387,43 @@ tie_text(const CaptureField *field, const ItemRow *row)
 	return json;
 }
 
+/* Whether node (a node id, "" none) made clock. */
+static bool
+written_by(const char *clock, const char *node)
+{
+	return node[0] != '\0' && strcmp(strchr(clock, '@') + 1, node) == 0;
+}
+
 /*
  * Whether a sync's value of a field wins over ours when both have the same
- * clock: a value beats null, then the larger text wins, as in _later, so
- * that the result does not depend on which came first (a value that never
- * came, its clock kept, is null more often than not). The same value (or
- * none sent) keeps.
+ * clock. A clock names its writer, and one writer gives each write its own
+ * clock: two values under one clock are that write's value and a copy that
+ * is not it (a sync's create that Directus stripped of the field takes the
+ * field's clock with the column's DEFAULT; an insert has no SET list to
+ * refuse it by). So the writer's value wins: the sync's when the sender
+ * made the clock, ours when this instance did (and *write_back: the sender
+ * holds a value that is not our write's, ours goes back to it). Between two
+ * copies neither of which is the writer's, a value beats null, then the
+ * larger text wins, as _later orders them, so that the result does not
+ * depend on which came first; nothing goes back (the writer's value, when
+ * it comes, settles it). The same value (or none sent) keeps.
  */
 static bool
-sync_wins_tie(RowWrite *w, const CaptureField *field)
+sync_wins_tie(RowWrite *w, const CaptureField *field, const char *clock, bool *write_back)
 {
 	char	   *came;
 	char	   *have;
 
+	*write_back = false;
 	if (!capture_field_changed(field, w->old_row, w->new_row))
 		return true;
+	if (written_by(clock, w->sent.sender))
+		return true;
+	if (written_by(clock, clock_node()))
+	{
+		*write_back = true;
+		return false;
+	}
 	came = tie_text(field, w->new_row);
 	have = tie_text(field, w->old_row);
 	if ((strcmp(came, "null") == 0) != (strcmp(have, "null") == 0))
@@ -506,12 +530,27 @@ refuse_clock_without_value(RowWrite *w, const CaptureField *field)
 /*
  * The clock a sync brings for a field, into out; false when none: its "f"
  * member, or its "b" when it comes compact (every column at "b").
+ *
+ * The sender makes a create compact when it ships every column IT has; a
+ * column of this table that the sender lacks is not in its payload. On an
+ * update (a create that met an existing key, PATCHed, directus_apply.c) the
+ * statement's SET list says which columns the payload carried: only those
+ * are at "b", as queue_coalesce.c's expand_create counts only the payload's
+ * members. Else a column of this instance alone would be "carried" without
+ * its value, and refused for ever (refuse_clock_without_value). On an insert
+ * every column is at "b", the ones the payload lacks with their defaults:
+ * an insert has no SET list to tell them apart, and all instances that
+ * have the column then hold its default under one clock, which ties by
+ * value alike everywhere (unclocked, two instances with different defaults
+ * would take each other's value and swap).
  */
 static bool
 sent_clock(RowWrite *w, const CaptureField *field, char *out)
 {
 	if (w->sent.compact)
-		return clock_member(w->sent.root, "b", true, w->sent.sender, out);
+		return (w->old == NULL ||
+				bms_is_member(field->attnum - FirstLowInvalidHeapAttributeNumber, w->set_columns)) &&
+			clock_member(w->sent.root, "b", true, w->sent.sender, out);
 	return clock_member(w->sent.fields, field->name, true, w->sent.sender, out);
 }
 
@@ -569,11 +608,19 @@ write_sync_only_fields(RowWrite *w)
 		return;
 	if (w->sent.compact)
 	{
-		/* every column has the born clock */
+		/*
+		 * every column has the born clock; on an update, every column it
+		 * sets (sent_clock): the others are not the sender's, as a full
+		 * "f" would not name them
+		 */
 		for (int i = 0; i < w->desc->natts; i++)
 		{
-			if (w->table->columns[i].attnum != 0 && !w->decided[i])
-				write_field(w, &w->table->columns[i]);
+			const CaptureField *column = &w->table->columns[i];
+
+			if (column->attnum != 0 && !w->decided[i] &&
+				(w->old == NULL ||
+				 bms_is_member(column->attnum - FirstLowInvalidHeapAttributeNumber, w->set_columns)))
+				write_field(w, column);
 		}
 		return;
 	}
@@ -652,9 +699,11 @@ write_field(RowWrite *w, const CaptureField *field)
 	}
 	if (carried)
 	{
-		/* the same clock: the same write again, or a tie broken by value */
+		/* the same clock: the same write again, or a copy that is not it */
+		bool		tie = has_clock && strcmp(came, have) == 0;
+		bool		write_back = !tie;
 		bool		later = !has_clock || strcmp(came, have) > 0 ||
-			(strcmp(came, have) == 0 && sync_wins_tie(w, field));
+			(tie && sync_wins_tie(w, field, came, &write_back));
 
 		observe(came);
 		if (w->sync_loses_whole || (!later && !w->sync_wins_whole))
@@ -663,7 +712,8 @@ write_field(RowWrite *w, const CaptureField *field)
 			if (has_clock && !w->sync_loses_whole)
 				note_field_conflict(w, field, have, came, false);
 			put_back(w, field);
-			w->sender_behind = true;
+			if (write_back || w->sync_loses_whole)
+				w->sender_behind = true;
 		}
 		else
 		{

@@ -299,7 +299,10 @@ find_field(Fields *f, const char *name)
  * ({"s", "b"} without "f"), each field the payload carries (its members but
  * the key and directus_sync_meta) at "b" as written, and no previous clocks,
  * which is what the receiver reads the compact form as (clock_row.c). Any
- * other payload as it is; NULL if it is not a JSON object.
+ * other payload as it is: one whose meta carries "d" is a delete alone
+ * ({"s", "d", "b"}: "b" the born clock of the item deleted, no fields,
+ * clock_row.c reads it so), which clocks would turn into a create of the
+ * item. NULL if it is not a JSON object.
  */
 static char *
 expand_create(const char *payload, const SyncSubscription *sub)
@@ -316,7 +319,8 @@ expand_create(const char *payload, const SyncSubscription *sub)
 		return NULL;
 	if ((meta_value = find_field(&f, "\"directus_sync_meta\"")) == NULL ||
 		!add_fields(&meta, lfirst(meta_value), 1) ||
-		(born = find_field(&meta, "\"b\"")) == NULL || find_field(&meta, "\"f\"") != NULL)
+		(born = find_field(&meta, "\"b\"")) == NULL || find_field(&meta, "\"f\"") != NULL ||
+		find_field(&meta, "\"d\"") != NULL)
 		return (char *) payload;
 	/* the key as capture names it (a singleton has none) */
 	initStringInfo(&key);

@@ -248,6 +248,23 @@ is_deeply($n2->{directus_sync_meta},
 	'a compact create folded with an update goes in full: the update\'s field at its clock, the other at the born clock')
 	or diag(explain(\@posted));
 is($n2->{title}, 'n1', '... with the update\'s value');
+# A queued create whose meta carries "d" (a delete alone, {"s", "d", "b"}) is
+# no compact create: folded with an update, it gets no clocks of its fields
+# at "b" (queue_coalesce.c expand_create), which would make it a create.
+sql(q{SELECT directus_sync.pause('b')});
+sql(q{INSERT INTO notes VALUES (3, 'n0', 'm0')});
+sql(q{UPDATE directus_sync.outbox
+	SET payload = jsonb_set(payload::jsonb, '{directus_sync_meta,d}', payload::jsonb->'directus_sync_meta'->'b')::json
+	WHERE collection = 'notes' AND item_key = '3'});
+sql(q{UPDATE notes SET title = 'n1' WHERE id = 3});
+$mark = last_seq($fake);
+sql(q{SELECT directus_sync.resume('b')});
+wait_drained($node, 'b');
+my ($n3) = grep { $_->{id} == 3 } map { @{ ref $_->{body} eq 'ARRAY' ? $_->{body} : [$_->{body}] } }
+	grep { $_->{method} eq 'POST' } @{ unsigned(fake_requests($fake, $mark, 'notes')) };
+ok(defined $n3->{directus_sync_meta}{d} && !exists $n3->{directus_sync_meta}{f}{body},
+	'a create carrying a delete, folded with an update, gets no clocks at its born clock')
+	or diag(explain($n3));
 
 is(server_crash($node), '', 'no crash in the server log');
 
