@@ -1492,7 +1492,7 @@ BEGIN
                                AND p.proname IN ('_capture', '_activity', '_refuse_truncate', '_app_status_guard',
                                                  '_app_config_remote_prepare', '_app_config_remote_write',
                                                  '_app_config_notify_write', '_app_config_subscription_write',
-                                                 '_app_config_subscription_check'))
+                                                 '_app_config_subscription_check', '_app_config_remote_check'))
     LOOP
         EXECUTE format('DROP TRIGGER %I ON %s', member.tgname, member.rel);
     END LOOP;
@@ -3903,6 +3903,48 @@ END
 $$;
 
 /*
+ * sync_remotes, before a row is changed: a new URL or token sends what the
+ * remote ships somewhere else. The role changing it (this function is not
+ * SECURITY DEFINER: current_user is the writer, Directus's role) must be
+ * able to read every table the remote ships, as listed in the app's own
+ * sync_subscriptions (kept in step with directus_sync.subscription): a
+ * remote the DBA made in SQL for tables Directus's role may not read cannot
+ * be turned to a URL of its choice from the app. (A refused token is the
+ * writer's own: no secret of ours reaches the log with the statement.)
+ */
+CREATE FUNCTION directus_sync._app_config_remote_check() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    writer name := current_user;
+    coll text;
+    rel regclass;
+BEGIN
+    IF current_setting('directus_sync.app_config_mirroring', true) = 'on' THEN
+        RETURN NEW;
+    END IF;
+    IF NEW.url IS NOT DISTINCT FROM OLD.url
+       AND (NEW.token IS NULL OR NEW.token IN ('', '**********')) THEN
+        RETURN NEW;     -- (the token left as it is)
+    END IF;
+    FOR coll IN EXECUTE format('SELECT s.collection FROM %I.sync_subscriptions s WHERE s.remote = $1 ORDER BY 1',
+                               TG_TABLE_SCHEMA)
+                USING OLD.id
+    LOOP
+        rel := to_regclass(format('%I.%I', TG_TABLE_SCHEMA, coll));
+        IF rel IS NOT NULL AND NOT has_table_privilege(writer, rel, 'SELECT') THEN
+            RAISE EXCEPTION 'permission denied to change the URL or token of remote "%" through the app', OLD.name
+                USING ERRCODE = 'insufficient_privilege',
+                      DETAIL = format('The remote ships table %s, which role %s may not read.', rel, writer),
+                      HINT = 'Change it in SQL with directus_sync.alter_remote.';
+        END IF;
+    END LOOP;
+    RETURN NEW;
+END
+$$;
+
+/*
  * sync_subscriptions, before a row is written: the role writing it (this
  * function is not SECURITY DEFINER: current_user is the writer, Directus's
  * role) must own the collection's table and may SELECT and UPDATE it. The
@@ -4240,6 +4282,16 @@ BEGIN
                            directus_sync._app_config_table(t));
             EXECUTE format('ALTER TABLE %s ENABLE ALWAYS TRIGGER directus_sync_app_config_token', directus_sync._app_config_table(t));
         END IF;
+        IF t = 'sync_remotes' THEN
+            IF EXISTS (SELECT FROM pg_trigger WHERE tgrelid = directus_sync._app_config_table(t) AND tgname = 'directus_sync_app_config_check') THEN
+                EXECUTE format('DROP TRIGGER directus_sync_app_config_check ON %s', directus_sync._app_config_table(t));
+            END IF;
+            -- (named to fire before directus_sync_app_config_token, which blanks the token)
+            EXECUTE format('CREATE TRIGGER directus_sync_app_config_check BEFORE UPDATE ON %s
+                            FOR EACH ROW EXECUTE FUNCTION directus_sync._app_config_remote_check()',
+                           directus_sync._app_config_table(t));
+            EXECUTE format('ALTER TABLE %s ENABLE ALWAYS TRIGGER directus_sync_app_config_check', directus_sync._app_config_table(t));
+        END IF;
         IF t = 'sync_subscriptions' THEN
             IF EXISTS (SELECT FROM pg_trigger WHERE tgrelid = directus_sync._app_config_table(t) AND tgname = 'directus_sync_app_config_check') THEN
                 EXECUTE format('DROP TRIGGER directus_sync_app_config_check ON %s', directus_sync._app_config_table(t));
@@ -4382,6 +4434,7 @@ REVOKE ALL ON FUNCTION directus_sync._app_config_restate(regclass, integer) FROM
 REVOKE ALL ON FUNCTION directus_sync._app_config_notify_write() FROM PUBLIC;
 REVOKE ALL ON FUNCTION directus_sync._app_config_subscription_write() FROM PUBLIC;
 REVOKE ALL ON FUNCTION directus_sync._app_config_subscription_check() FROM PUBLIC;
+REVOKE ALL ON FUNCTION directus_sync._app_config_remote_check() FROM PUBLIC;
 REVOKE ALL ON FUNCTION directus_sync._raise_hiding_statement(text, text, text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION directus_sync._app_config_mirror() FROM PUBLIC;
 REVOKE ALL ON FUNCTION directus_sync.enable_app_config() FROM PUBLIC;
