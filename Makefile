@@ -20,7 +20,7 @@ REGRESS = adopt map_api map_input map_bulk privileges permissions drop_keeps_map
           review3_sync_user review3_defaults review4_signed \
           review5_app_own_tables review5_app_credentials review5_sync_user_app_tables review5_app_config_key_series review5_app_config_on_conflict \
           review5_app_schema_apply key_series_explicit review5_app_status_cost review6_tombstone_dead_letter review6_resync_deletes review6_delete_other_item review6_clock_without_value review6_key_series_count review7_app_config_foreign_table review7_subscribe_sessions review7_app_folder review6_equal_clocks review6_insert_insert_merge review6_false_conflicts review6_asymmetric_delete review6_asymmetric_compact review8_compact_extra_column review8_tie_default review8_app_status_log review7_app_config_remote_url
-ISOLATION = concurrent_create outbox_index_ddl outbox_index_concurrently clock_delete_race delete_rule_snapshot key_series_concurrent
+ISOLATION = concurrent_create outbox_index_ddl outbox_index_concurrently clock_delete_race delete_rule_snapshot key_series_concurrent conflict_log_concurrent
 TAP_TESTS = 1
 
 PG_CONFIG ?= pg_config

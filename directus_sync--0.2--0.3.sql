@@ -2240,6 +2240,13 @@ ALTER TABLE directus_sync.conflict ADD CONSTRAINT conflict_kind_check
 ALTER TABLE directus_sync.conflict ADD COLUMN local_clock text;
 ALTER TABLE directus_sync.conflict ADD COLUMN remote_clock text;
 CREATE INDEX conflict_item_idx ON directus_sync.conflict (collection, item_key);
+-- A sync's change that comes twice meets the same clocks: logged once, also
+-- when the two copies arrive in overlapping transactions (directly and
+-- forwarded). Rows without clocks (tables without them, 0.2's) are not kept
+-- apart.
+CREATE UNIQUE INDEX conflict_clocks_idx ON directus_sync.conflict
+    (collection, item_key, field, local_clock, remote_clock) NULLS NOT DISTINCT
+    WHERE local_clock IS NOT NULL AND remote_clock IS NOT NULL;
 
 -- The remote's clock offset, from its answers' Date header (remote_status.clock_offset).
 ALTER TABLE directus_sync.remote_state ADD COLUMN clock_offset_ms bigint;

@@ -1052,6 +1052,13 @@ CREATE TABLE directus_sync.conflict (
 );
 CREATE INDEX conflict_remote_idx ON directus_sync.conflict (remote_id, detected_at);
 CREATE INDEX conflict_item_idx ON directus_sync.conflict (collection, item_key);
+-- A sync's change that comes twice meets the same clocks: logged once, also
+-- when the two copies arrive in overlapping transactions (directly and
+-- forwarded). Rows without clocks (tables without them, 0.2's) are not kept
+-- apart.
+CREATE UNIQUE INDEX conflict_clocks_idx ON directus_sync.conflict
+    (collection, item_key, field, local_clock, remote_clock) NULLS NOT DISTINCT
+    WHERE local_clock IS NOT NULL AND remote_clock IS NOT NULL;
 
 -- Configuration survives pg_dump; queue, state and dead letters do not.
 -- (After the map table's two, in the order the upgrade path marks them: the

@@ -332,13 +332,16 @@ loop_guard_log_conflicts(int remote_id, const char *collection, const char *key,
 			values[i + 1] = texts[i] ? CStringGetTextDatum(texts[i]) : (Datum) 0;
 			nulls[i + 1] = texts[i] ? ' ' : 'n';
 		}
-		/* a sync's change that comes again meets the same clocks: logged once */
+		/*
+		 * A sync's change that comes again meets the same clocks: logged
+		 * once. The unique index makes a copy in an overlapping transaction
+		 * wait for the first and log nothing.
+		 */
 		if (SPI_execute_with_args("INSERT INTO directus_sync.conflict (remote_id, collection, item_key, field, kind,"
 								  " local_value, remote_value, local_clock, remote_clock, winner)"
-								  " SELECT $1, $2, $3, $4, $5, $6::jsonb, $7::jsonb, $8, $9, $10"
-								  " WHERE NOT EXISTS (SELECT FROM directus_sync.conflict c"
-								  "  WHERE c.collection = $2 AND c.item_key = $3 AND c.field IS NOT DISTINCT FROM $4"
-								  "  AND c.local_clock = $8 AND c.remote_clock = $9)",
+								  " VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7::jsonb, $8, $9, $10)"
+								  " ON CONFLICT (collection, item_key, field, local_clock, remote_clock)"
+								  "  WHERE local_clock IS NOT NULL AND remote_clock IS NOT NULL DO NOTHING",
 								  10, types, values, nulls, false, 0) != SPI_OK_INSERT)
 			elog(ERROR, "could not log a conflict of item \"%s\" in \"%s\"", key, collection);
 		/* the users hear of it where the lost item was made, once */
