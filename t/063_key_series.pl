@@ -17,24 +17,12 @@ use Test::More;
 plan skip_all => 'the peer Directus needs python3-psycopg2' unless have_psycopg2();
 
 my %user = (a => 'aaaaaaaa-0000-4000-8000-00000000000a', b => 'aaaaaaaa-0000-4000-8000-00000000000b');
-my $node = PostgreSQL::Test::Cluster->new('key_series');
-$node->init;
-$node->append_conf('postgresql.conf', qq{
-shared_preload_libraries = 'directus_sync'
-directus_sync.databases = 'a, b'
-directus_sync.retry_min_delay = 100
-directus_sync.retry_max_delay = 1000
-directus_sync.poll_interval = 500
-timezone = 'UTC'
-});
-$node->start;
+my $node = new_sync_node('key_series', databases => [qw(a b)]);
 sub sql { my ($db, $q) = @_; return run_sql($node, $q, $db) }
 my $tables = slurp_file('t/directus_tables.sql');
 my %peer;
 for my $db (qw(a b))
 {
-	$node->safe_psql('postgres', "CREATE DATABASE $db");
-	sql($db, 'CREATE EXTENSION directus_sync');
 	sql($db, $tables);
 	sql($db, 'CREATE TABLE notes (id serial PRIMARY KEY, body text); CREATE TABLE memos (id serial PRIMARY KEY, body text);
 		CREATE TABLE plain (id serial PRIMARY KEY, body text);

@@ -27,23 +27,11 @@ my %next = (a => 'b', b => 'c', c => 'd', d => 'a');
 my %prev = reverse %next;
 sub token { return "token-$_[0]-on-$_[1]" }
 
-my $node = PostgreSQL::Test::Cluster->new('ring_delete');
-$node->init;
-$node->append_conf('postgresql.conf', qq{
-shared_preload_libraries = 'directus_sync'
-directus_sync.databases = 'a, b, c, d'
-directus_sync.retry_min_delay = 100
-directus_sync.retry_max_delay = 1000
-directus_sync.poll_interval = 500
-timezone = 'UTC'
-});
-$node->start;
+my $node = new_sync_node('ring_delete', databases => [qw(a b c d)]);
 my $sql = sub { return run_sql($node, $_[1], $_[0]) };
 my $tables = slurp_file('t/directus_tables.sql');
 for my $db (@dbs)
 {
-	$node->safe_psql('postgres', "CREATE DATABASE $db");
-	$sql->($db, 'CREATE EXTENSION directus_sync');
 	$sql->($db, 'CREATE TABLE articles (id uuid PRIMARY KEY, title text, body text, n integer)');
 	$sql->($db, q{SELECT directus_sync.enable_clocks('articles')});
 	$sql->($db, $tables);

@@ -15,23 +15,11 @@ use Test::More;
 
 plan skip_all => 'the peer Directus needs python3-psycopg2' unless have_psycopg2();
 
-my $node = PostgreSQL::Test::Cluster->new('no_field_delete');
-$node->init;
-$node->append_conf('postgresql.conf', qq{
-shared_preload_libraries = 'directus_sync'
-directus_sync.databases = 'a, b'
-directus_sync.retry_min_delay = 100
-directus_sync.retry_max_delay = 1000
-directus_sync.poll_interval = 500
-timezone = 'UTC'
-});
-$node->start;
+my $node = new_sync_node('no_field_delete', databases => [qw(a b)]);
 my $sql = sub { return run_sql($node, $_[1], $_[0]) };
 my $tables = slurp_file('t/directus_tables.sql');
 for my $db (qw(a b))
 {
-	$node->safe_psql('postgres', "CREATE DATABASE $db");
-	$sql->($db, 'CREATE EXTENSION directus_sync');
 	$sql->($db, 'CREATE TABLE articles (id integer PRIMARY KEY, title text, body text)');
 	$sql->($db, $tables);
 }

@@ -25,17 +25,7 @@ plan skip_all => 'the peer Directus needs python3-psycopg2' unless have_psycopg2
 
 my %user = (a => 'aaaaaaaa-0000-4000-8000-00000000000a', b => 'aaaaaaaa-0000-4000-8000-00000000000b');
 my $stranger = 'bbbbbbbb-0000-4000-8000-000000000001';
-my $node = PostgreSQL::Test::Cluster->new('signed_clocks');
-$node->init;
-$node->append_conf('postgresql.conf', qq{
-shared_preload_libraries = 'directus_sync'
-directus_sync.databases = 'a, b'
-directus_sync.retry_min_delay = 100
-directus_sync.retry_max_delay = 1000
-directus_sync.poll_interval = 500
-timezone = 'UTC'
-});
-$node->start;
+my $node = new_sync_node('signed_clocks', databases => [qw(a b)]);
 sub sql { my ($db, $q) = @_; return run_sql($node, $q, $db) }
 sub other { return $_[0] eq 'a' ? 'b' : 'a' }
 my $tables = slurp_file('t/directus_tables.sql');
@@ -43,8 +33,6 @@ my %peer;
 for my $db (qw(a b))
 {
 	my $other = other($db);
-	$node->safe_psql('postgres', "CREATE DATABASE $db");
-	sql($db, 'CREATE EXTENSION directus_sync');
 	sql($db, $tables);
 	# what Directus keeps of users and collections, as far as this test needs
 	sql($db, "SET log_statement = 'none'; CREATE TABLE directus_users (id uuid PRIMARY KEY, token varchar(255) UNIQUE);

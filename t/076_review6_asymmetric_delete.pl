@@ -23,23 +23,11 @@ my @dbs = qw(a b c);
 my %user = map { $dbs[$_] => sprintf('aaaaaaaa-0000-4000-8000-%012x', 10 + $_) } 0 .. $#dbs;
 sub token { return "token-$_[0]-on-$_[1]" }
 
-my $node = PostgreSQL::Test::Cluster->new('review6_asym');
-$node->init;
-$node->append_conf('postgresql.conf', qq{
-shared_preload_libraries = 'directus_sync'
-directus_sync.databases = 'a, b, c'
-directus_sync.retry_min_delay = 100
-directus_sync.retry_max_delay = 1000
-directus_sync.poll_interval = 500
-timezone = 'UTC'
-});
-$node->start;
+my $node = new_sync_node('review6_asym', databases => [qw(a b c)]);
 my $sql = sub { return run_sql($node, $_[1], $_[0]) };
 my $tables = slurp_file('t/directus_tables.sql');
 for my $db (@dbs)
 {
-	$node->safe_psql('postgres', "CREATE DATABASE $db");
-	$sql->($db, 'CREATE EXTENSION directus_sync');
 	$sql->($db, 'CREATE TABLE articles (id uuid PRIMARY KEY, title text, notes text)');
 	$sql->($db, q{SELECT directus_sync.enable_clocks('articles')});
 	$sql->($db, $tables);

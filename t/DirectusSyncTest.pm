@@ -214,15 +214,18 @@ sub last_seq
 # A started cluster with the library preloaded, its worker on database
 # postgres, short retry delays and poll interval, UTC timestamps, and the
 # extension created. extra_conf: more postgresql.conf lines; allows_streaming:
-# set up for a standby.
+# set up for a standby; databases: an array of databases (one instance
+# each) to create, with the extension, and run the worker on instead of
+# postgres.
 sub new_sync_node
 {
 	my ($name, %opt) = @_;
+	my @dbs = $opt{databases} ? @{ $opt{databases} } : ('postgres');
 	my $node = PostgreSQL::Test::Cluster->new($name);
 	$node->init(allows_streaming => $opt{allows_streaming} // 0);
 	$node->append_conf('postgresql.conf', qq{
 shared_preload_libraries = 'directus_sync'
-directus_sync.databases = 'postgres'
+directus_sync.databases = '@{[ join(', ', @dbs) ]}'
 directus_sync.retry_min_delay = 100
 directus_sync.retry_max_delay = 1000
 directus_sync.poll_interval = 500
@@ -230,7 +233,11 @@ timezone = 'UTC'
 });
 	$node->append_conf('postgresql.conf', $opt{extra_conf}) if $opt{extra_conf};
 	$node->start;
-	$node->safe_psql('postgres', 'CREATE EXTENSION directus_sync');
+	for my $db (@dbs)
+	{
+		$node->safe_psql('postgres', "CREATE DATABASE $db") unless $db eq 'postgres';
+		$node->safe_psql($db, 'CREATE EXTENSION directus_sync');
+	}
 	return $node;
 }
 
