@@ -118,21 +118,23 @@ named(const char *name, int len, const char *want)
 
 /* Each value of "f": a field's clock. */
 static void
-visit_field_clock(const char *name, int name_len, const char *value, void *arg)
+visit_field_clock(const char *name, int name_len, const char *value, int value_len, void *arg)
 {
 	int64	   *latest = arg;
 
 	(void) name;
 	(void) name_len;
+	(void) value_len;
 	*latest = Max(*latest, clock_value_ms(value));
 }
 
 /* The members of directus_sync_meta: "b", "d" and "a" are clocks, "f" holds them. */
 static void
-visit_meta(const char *name, int name_len, const char *value, void *arg)
+visit_meta(const char *name, int name_len, const char *value, int value_len, void *arg)
 {
 	int64	   *latest = arg;
 
+	(void) value_len;
 	if (named(name, name_len, "\"b\"") || named(name, name_len, "\"d\"") || named(name, name_len, "\"a\""))
 		*latest = Max(*latest, clock_value_ms(value));
 	else if (named(name, name_len, "\"f\""))
@@ -140,8 +142,9 @@ visit_meta(const char *name, int name_len, const char *value, void *arg)
 }
 
 static void
-visit_payload(const char *name, int name_len, const char *value, void *arg)
+visit_payload(const char *name, int name_len, const char *value, int value_len, void *arg)
 {
+	(void) value_len;
 	if (named(name, name_len, "\"" CLOCK_COLUMN "\""))
 		(void) jtext_each_member(value, visit_meta, arg);
 }

@@ -172,7 +172,8 @@ jtext_skip_value(const char *p)
 
 /*
  * Calls visit for each member of the JSON object at p, with its name (as
- * written, quotes included) and value; false if p is no object.
+ * written, quotes included) and value (as written); false if p is no
+ * object (members up to the fault are visited).
  */
 bool
 jtext_each_member(const char *p, MemberVisit visit, void *arg)
@@ -198,7 +199,7 @@ jtext_each_member(const char *p, MemberVisit visit, void *arg)
 		value = jtext_skip_space(p);
 		if ((value_end = jtext_skip_value(value)) == NULL || value_end == value)
 			return false;
-		visit(name, name_end - name, value, arg);
+		visit(name, name_end - name, value, value_end - value, arg);
 		p = jtext_skip_space(value_end);
 		if (*p == '}')
 			return true;
@@ -208,40 +209,27 @@ jtext_each_member(const char *p, MemberVisit visit, void *arg)
 	}
 }
 
+typedef struct FieldsVisit
+{
+	Fields	   *fields;
+	int			depth;
+} FieldsVisit;
+
+static void
+visit_field(const char *name, int name_len, const char *value, int value_len, void *arg)
+{
+	FieldsVisit *v = arg;
+
+	set_field(v->fields, pnstrdup(name, name_len), pnstrdup(value, value_len), v->depth);
+}
+
 /* Adds the fields of a JSON object to f; false if the text is not one. */
 static bool
 add_fields(Fields *f, const char *json, int depth)
 {
-	const char *p = jtext_skip_space(json);
+	FieldsVisit v = {f, depth};
 
-	if (*p++ != '{')
-		return false;
-	p = jtext_skip_space(p);
-	if (*p == '}')
-		return true;
-	for (;;)
-	{
-		const char *name = p;
-		const char *name_end;
-		const char *value;
-		const char *value_end;
-
-		if (*p != '"' || (name_end = jtext_skip_string(p)) == NULL)
-			return false;
-		p = jtext_skip_space(name_end);
-		if (*p++ != ':')
-			return false;
-		value = jtext_skip_space(p);
-		if ((value_end = jtext_skip_value(value)) == NULL || value_end == value)
-			return false;
-		set_field(f, pnstrdup(name, name_end - name), pnstrdup(value, value_end - value), depth);
-		p = jtext_skip_space(value_end);
-		if (*p == '}')
-			return true;
-		if (*p++ != ',')
-			return false;
-		p = jtext_skip_space(p);
-	}
+	return jtext_each_member(json, visit_field, &v);
 }
 
 /*

@@ -38,7 +38,7 @@ extern const char *jtext_skip_value(const char *p);
  * Calls visit for each member of the JSON object at p, with its name (as
  * written, quotes included) and value; false if p is no object.
  */
-typedef void (*MemberVisit) (const char *name, int name_len, const char *value, void *arg);
+typedef void (*MemberVisit) (const char *name, int name_len, const char *value, int value_len, void *arg);
 extern bool jtext_each_member(const char *p, MemberVisit visit, void *arg);
 
 #endif							/* DIRECTUS_SYNC_QUEUE_COALESCE_H */

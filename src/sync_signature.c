@@ -346,7 +346,7 @@ typedef struct MetaSpan
 } MetaSpan;
 
 static void
-find_meta(const char *name, int name_len, const char *value, void *arg)
+find_meta(const char *name, int name_len, const char *value, int value_len, void *arg)
 {
 	MetaSpan   *span = arg;
 	static const char quoted[] = "\"" CLOCK_COLUMN "\"";
@@ -354,7 +354,7 @@ find_meta(const char *name, int name_len, const char *value, void *arg)
 	if (name_len == (int) strlen(quoted) && strncmp(name, quoted, name_len) == 0 && *value == '{')
 	{
 		span->start = value;
-		span->end = jtext_skip_value(value);
+		span->end = value + value_len;
 	}
 }
 
