@@ -3,22 +3,27 @@
 # typed into the table in SQL with literals (psql, a migration script:
 # "through the tables it can do what the SQL functions do") does not land
 # in the server log's STATEMENT line. Three errors of such a write still
-# log the statement, token and all (server defaults: log_min_error_statement
-# = error):
-# - the BEFORE trigger _app_config_remote_check (review 7's fix12-remote)
-#   raises its 42501 with a plain RAISE: a new token of a remote that ships
-#   a table the writer may not read;
-# - two rows of one INSERT with the same name: the BEFORE trigger checks the
-#   name against directus_sync.remote only, where the first row is not yet
-#   (its add_remote runs in the AFTER trigger), so the table's UNIQUE
-#   constraint refuses the second row (the same for two sessions adding one
-#   name at once);
-# - an UPDATE giving a row the id of another: the primary key refuses it
-#   before the AFTER trigger's "the id cannot change".
-# WRONG today: the "no line of the server log shows the token" checks fail
-# for all three. (Directus sends values as bind parameters, which the
-# default logging leaves out: a client writing literals is what this test
-# stands for, as in t/078.)
+# logged the statement, token and all (server defaults:
+# log_min_error_statement = error); this test failed on all three before
+# the fix:
+# - the refusal of _app_config_remote_check (a new token of a remote that
+#   ships a table the writer may not read), raised with a plain RAISE: now
+#   handed to the next trigger, which raises it through _app_config_raise;
+# - two rows of one INSERT with the same name: the BEFORE trigger checked
+#   the name against directus_sync.remote only, where the first row is not
+#   yet (its add_remote runs in the AFTER trigger), so the table's UNIQUE
+#   constraint refused the second row: now the BEFORE trigger also reads
+#   sync_remotes;
+# - an UPDATE giving a row the id of another: the primary key refused it
+#   before the AFTER trigger's "the id cannot change": now the BEFORE
+#   trigger refuses it.
+# And two sessions adding one name at once: the second waits for the first
+# (an advisory lock on the name) and is refused by the BEFORE trigger, not
+# by the UNIQUE constraint. Each: the write fails with directus_sync's
+# error, the error does not show the token, and no line of the server log
+# does. (Directus sends values as bind parameters, which the default
+# logging leaves out: a client writing literals is what this test stands
+# for, as in t/078.)
 use strict;
 use warnings;
 use lib 't';
@@ -50,11 +55,14 @@ sql(q{SET ROLE r9_directus;
 
 my @calls = (
 	[ 'a new token of a remote shipping a table the writer may not read',
-	  q{UPDATE sync_remotes SET token = 'TOKEN' WHERE name = 'dba'} ],
+	  q{UPDATE sync_remotes SET token = 'TOKEN' WHERE name = 'dba'},
+	  qr/permission denied to change the URL or token of remote "dba" through the app/ ],
 	[ 'two new remotes of one name in one INSERT',
-	  q{INSERT INTO sync_remotes (name, url, token) VALUES ('e', 'http://127.0.0.1:9', 'TOKEN'), ('e', 'http://127.0.0.1:9', 'TOKEN')} ],
+	  q{INSERT INTO sync_remotes (name, url, token) VALUES ('e', 'http://127.0.0.1:9', 'TOKEN'), ('e', 'http://127.0.0.1:9', 'TOKEN')},
+	  qr/remote "e" already exists/ ],
 	[ 'a new token and the id of another row',
-	  q{UPDATE sync_remotes SET token = 'TOKEN', id = (SELECT id FROM sync_remotes WHERE name = 'c') WHERE name = 'd'} ],
+	  q{UPDATE sync_remotes SET token = 'TOKEN', id = (SELECT id FROM sync_remotes WHERE name = 'c') WHERE name = 'd'},
+	  qr/the id of remote "d" cannot change/ ],
 );
 
 my $offset = -s $node->logfile;
@@ -62,14 +70,40 @@ my $n = 0;
 my @tokens;
 for my $c (@calls)
 {
-	my ($what, $call) = @$c;
+	my ($what, $call, $error) = @$c;
 	my $token = sprintf('tok-r9-%02d-', ++$n) . join('', map { ('a' .. 'z')[ rand 26 ] } 1 .. 20);
 	(my $stmt = $call) =~ s/TOKEN/$token/g;
 	my ($ret, $out, $err) = $node->psql('postgres', "SET ROLE r9_directus;\n$stmt;\n",
 		on_error_die => 0, on_error_stop => 1);
 	ok($ret != 0, "$what: fails") or diag("ret $ret: $err");
+	like($err, $error, "$what: directus_sync's error");
 	ok(index($err, $token) < 0, "$what: the error does not show the token") or diag($err);
 	push @tokens, [ $what, $token ];
+}
+
+# Two sessions adding one name at once.
+{
+	my $what = 'a remote added by two sessions at once';
+	my ($tok1, $tok2) = map { "tok-r9-$_-" . join('', map { ('a' .. 'z')[ rand 26 ] } 1 .. 20) } qw(s1 s2);
+	my $s1 = $node->background_psql('postgres');
+	$s1->query_safe("SET ROLE r9_directus");
+	$s1->query_safe("BEGIN");
+	$s1->query_safe("INSERT INTO sync_remotes (name, url, token, paused) VALUES ('f', 'http://127.0.0.1:9', '$tok1', true)");
+	my $s2 = $node->background_psql('postgres', on_error_stop => 0);
+	$s2->query_safe("SET ROLE r9_directus");
+	$s2->{stdin} .= "INSERT INTO sync_remotes (name, url, token, paused) VALUES ('f', 'http://127.0.0.1:9', '$tok2', true);\n\\echo DONE\n";
+	$s2->{run}->pump_nb;
+	ok(wait_for('the second adder waiting', sub {
+		sql(q{SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'INSERT INTO sync_remotes%'}) == 1
+	}, timeout => 30), "$what: the second waits for the first");
+	$s1->query_safe('COMMIT');
+	$s2->{run}->pump until $s2->{stdout} =~ /DONE/ || $s2->{timeout}->is_expired;
+	like($s2->{stderr}, qr/remote "f" already exists/, "$what: the second is refused by directus_sync's error");
+	ok(index($s2->{stderr}, $tok2) < 0, "$what: the error does not show the token") or diag($s2->{stderr});
+	$s2->quit;
+	$s1->quit;
+	is(sql(q{SELECT count(*) FROM directus_sync.remote WHERE name = 'f'}), '1', "$what: one remote");
+	push @tokens, [ $what, $tok2 ];
 }
 my $log = slurp_file($node->logfile, $offset);
 like($log, qr/ERROR:  permission denied to change the URL or token of remote "dba"/, 'not vacuous: the errors are logged');
