@@ -3391,6 +3391,19 @@ CREATE TABLE directus_sync.app_status_backlog (
 INSERT INTO directus_sync.app_status_backlog (mirror) VALUES ('sync_dead_letters'), ('sync_conflicts');
 
 /*
+ * Per collection of a dead letter or conflict that the app status shows:
+ * whether Directus's role could read its table (_app_status_readable) when
+ * its rows there were last written. The rows of a collection it may not
+ * read are shown without their values (review 9); a refresh that finds the
+ * privilege changed since (a GRANT, a REVOKE, the table dropped or made)
+ * writes them again. Not configuration: not dumped.
+ */
+CREATE TABLE directus_sync.app_status_readable (
+    collection text PRIMARY KEY,
+    readable   boolean NOT NULL
+);
+
+/*
  * The statement triggers of dead_letter: the count per remote and the change
  * log. Two inserts per statement (not per row), of directus_sync's own
  * tables only. SECURITY DEFINER: they fire in the statements of whoever
@@ -3584,6 +3597,23 @@ AS $$
 $$;
 
 /*
+ * Whether Directus's role (the owner of directus_collections) may read the
+ * table of a collection in its schema, whole: SELECT on the table (on some
+ * of its columns only is not enough). Only then does the app status show
+ * the values of the collection's dead letters and conflicts (their payload,
+ * error message, local and remote values), which Directus's role may read
+ * there: else a remote the DBA made in SQL for another role's table would
+ * hand its values to Directus's role. False when either table is missing.
+ */
+CREATE FUNCTION directus_sync._app_status_readable(collection text) RETURNS boolean
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT coalesce((SELECT has_table_privilege(c.relowner, to_regclass(format('%s.%I', '@extschema@', collection)), 'SELECT')
+                       FROM pg_class c WHERE c.oid = to_regclass('@extschema@.directus_collections')), false)
+$$;
+
+/*
  * The app's tables belong to directus_sync alone. Directus's schema snapshot
  * (GET /schema/snapshot, `directus schema snapshot`) carries them as ordinary
  * collections (it leaves out only Directus's own and unregistered ones), and
@@ -3687,6 +3717,8 @@ DECLARE
     moved bigint;       -- remotes new, removed or renamed in sync_remotes_status
     dead_ids bigint[];
     conflict_ids bigint[];
+    shown text[];       -- collections Directus's role may read now, and could not before
+    withheld text[];    -- and the other way round
     sample interval := coalesce(current_setting('directus_sync.app_status_sample_interval', true), '1min')::interval;
     keep interval := coalesce(current_setting('directus_sync.app_status_history', true), '7d')::interval;
 BEGIN
@@ -3773,6 +3805,39 @@ BEGIN
     GET DIAGNOSTICS n = ROW_COUNT;
     written := written + n;
 
+    -- The values of a dead letter or conflict (payload, error message, local
+    -- and remote value) only of collections whose table Directus's role may
+    -- read (_app_status_readable, as app_status_readable keeps it): the rows
+    -- of a collection whose privilege changed since are written again.
+    WITH chg AS (
+        UPDATE directus_sync.app_status_readable a SET readable = NOT a.readable
+         WHERE a.readable <> directus_sync._app_status_readable(a.collection)
+        RETURNING a.collection, a.readable)
+    SELECT array_agg(c.collection) FILTER (WHERE c.readable), array_agg(c.collection) FILTER (WHERE NOT c.readable)
+      INTO shown, withheld FROM chg c;
+    IF shown IS NOT NULL THEN
+        UPDATE @extschema@.sync_dead_letters m SET payload = d.payload, error_message = d.error_message
+          FROM directus_sync.dead_letter d
+         WHERE m.collection = ANY (shown) AND d.id = m.id;
+        GET DIAGNOSTICS n = ROW_COUNT;
+        written := written + n;
+        UPDATE @extschema@.sync_conflicts m SET local_value = c.local_value, remote_value = c.remote_value
+          FROM directus_sync.conflict c
+         WHERE m.collection = ANY (shown) AND c.id = m.id;
+        GET DIAGNOSTICS n = ROW_COUNT;
+        written := written + n;
+    END IF;
+    IF withheld IS NOT NULL THEN
+        UPDATE @extschema@.sync_dead_letters m SET payload = NULL, error_message = NULL
+         WHERE m.collection = ANY (withheld) AND (m.payload IS NOT NULL OR m.error_message IS NOT NULL);
+        GET DIAGNOSTICS n = ROW_COUNT;
+        written := written + n;
+        UPDATE @extschema@.sync_conflicts m SET local_value = NULL, remote_value = NULL
+         WHERE m.collection = ANY (withheld) AND (m.local_value IS NOT NULL OR m.remote_value IS NOT NULL);
+        GET DIAGNOSTICS n = ROW_COUNT;
+        written := written + n;
+    END IF;
+
     -- Dead letters and conflicts: the ones added or removed since the last
     -- refresh are in app_status_change (taken first: a change committed
     -- later stays there for the next refresh). Those gone (replayed,
@@ -3791,12 +3856,18 @@ BEGIN
          WHERE NOT EXISTS (SELECT FROM directus_sync.dead_letter d WHERE d.id = m.id AND d.failed_at = m.failed_at);
         GET DIAGNOSTICS n = ROW_COUNT;
         written := written + n;
+        INSERT INTO directus_sync.app_status_readable (collection, readable)
+        SELECT c.collection, directus_sync._app_status_readable(c.collection)
+          FROM (SELECT DISTINCT d.collection FROM directus_sync.dead_letter d) c
+         WHERE NOT EXISTS (SELECT FROM directus_sync.app_status_readable a WHERE a.collection = c.collection);
         INSERT INTO @extschema@.sync_dead_letters
                (id, remote, collection, item_key, operation, http_status, error_code, error_message, payload, queued_at, failed_at)
         SELECT d.id, r.name, d.collection, d.item_key,
                CASE d.op WHEN 'c' THEN 'create' WHEN 'u' THEN 'update' WHEN 'd' THEN 'delete' ELSE d.op::text END,
-               d.http_status, d.error_code, d.error_message, d.payload, d.queued_at, d.failed_at
+               d.http_status, d.error_code, CASE WHEN a.readable THEN d.error_message END,
+               CASE WHEN a.readable THEN d.payload END, d.queued_at, d.failed_at
           FROM directus_sync.dead_letter d JOIN directus_sync.remote r ON r.id = d.remote_id
+          LEFT JOIN directus_sync.app_status_readable a ON a.collection = d.collection
          WHERE NOT EXISTS (SELECT FROM @extschema@.sync_dead_letters x WHERE x.id = d.id)
          ORDER BY d.id DESC LIMIT 10000;
         GET DIAGNOSTICS n = ROW_COUNT;
@@ -3813,12 +3884,18 @@ BEGIN
            AND NOT EXISTS (SELECT FROM directus_sync.dead_letter d WHERE d.id = m.id AND d.failed_at = m.failed_at);
         GET DIAGNOSTICS n = ROW_COUNT;
         written := written + n;
+        INSERT INTO directus_sync.app_status_readable (collection, readable)
+        SELECT c.collection, directus_sync._app_status_readable(c.collection)
+          FROM (SELECT DISTINCT d.collection FROM directus_sync.dead_letter d WHERE d.id = ANY (dead_ids)) c
+         WHERE NOT EXISTS (SELECT FROM directus_sync.app_status_readable a WHERE a.collection = c.collection);
         INSERT INTO @extschema@.sync_dead_letters
                (id, remote, collection, item_key, operation, http_status, error_code, error_message, payload, queued_at, failed_at)
         SELECT d.id, r.name, d.collection, d.item_key,
                CASE d.op WHEN 'c' THEN 'create' WHEN 'u' THEN 'update' WHEN 'd' THEN 'delete' ELSE d.op::text END,
-               d.http_status, d.error_code, d.error_message, d.payload, d.queued_at, d.failed_at
+               d.http_status, d.error_code, CASE WHEN a.readable THEN d.error_message END,
+               CASE WHEN a.readable THEN d.payload END, d.queued_at, d.failed_at
           FROM directus_sync.dead_letter d JOIN directus_sync.remote r ON r.id = d.remote_id
+          LEFT JOIN directus_sync.app_status_readable a ON a.collection = d.collection
          WHERE d.id = ANY (dead_ids)
            AND NOT EXISTS (SELECT FROM @extschema@.sync_dead_letters x WHERE x.id = d.id)
          ORDER BY d.id DESC;
@@ -3840,12 +3917,18 @@ BEGIN
          WHERE NOT EXISTS (SELECT FROM directus_sync.conflict c WHERE c.id = m.id);
         GET DIAGNOSTICS n = ROW_COUNT;
         written := written + n;
+        INSERT INTO directus_sync.app_status_readable (collection, readable)
+        SELECT k.collection, directus_sync._app_status_readable(k.collection)
+          FROM (SELECT DISTINCT c.collection FROM directus_sync.conflict c) k
+         WHERE NOT EXISTS (SELECT FROM directus_sync.app_status_readable a WHERE a.collection = k.collection);
         INSERT INTO @extschema@.sync_conflicts
                (id, remote, collection, item_key, field, kind, winner, local_value, remote_value,
                 local_clock, remote_clock, detected_at)
-        SELECT c.id, r.name, c.collection, c.item_key, c.field, c.kind, c.winner, c.local_value, c.remote_value,
+        SELECT c.id, r.name, c.collection, c.item_key, c.field, c.kind, c.winner,
+               CASE WHEN a.readable THEN c.local_value END, CASE WHEN a.readable THEN c.remote_value END,
                c.local_clock, c.remote_clock, c.detected_at
           FROM directus_sync.conflict c LEFT JOIN directus_sync.remote r ON r.id = c.remote_id
+          LEFT JOIN directus_sync.app_status_readable a ON a.collection = c.collection
          WHERE NOT EXISTS (SELECT FROM @extschema@.sync_conflicts x WHERE x.id = c.id)
          ORDER BY c.id DESC LIMIT 10000;
         GET DIAGNOSTICS n = ROW_COUNT;
@@ -3862,12 +3945,18 @@ BEGIN
            AND NOT EXISTS (SELECT FROM directus_sync.conflict c WHERE c.id = m.id);
         GET DIAGNOSTICS n = ROW_COUNT;
         written := written + n;
+        INSERT INTO directus_sync.app_status_readable (collection, readable)
+        SELECT k.collection, directus_sync._app_status_readable(k.collection)
+          FROM (SELECT DISTINCT c.collection FROM directus_sync.conflict c WHERE c.id = ANY (conflict_ids)) k
+         WHERE NOT EXISTS (SELECT FROM directus_sync.app_status_readable a WHERE a.collection = k.collection);
         INSERT INTO @extschema@.sync_conflicts
                (id, remote, collection, item_key, field, kind, winner, local_value, remote_value,
                 local_clock, remote_clock, detected_at)
-        SELECT c.id, r.name, c.collection, c.item_key, c.field, c.kind, c.winner, c.local_value, c.remote_value,
+        SELECT c.id, r.name, c.collection, c.item_key, c.field, c.kind, c.winner,
+               CASE WHEN a.readable THEN c.local_value END, CASE WHEN a.readable THEN c.remote_value END,
                c.local_clock, c.remote_clock, c.detected_at
           FROM directus_sync.conflict c LEFT JOIN directus_sync.remote r ON r.id = c.remote_id
+          LEFT JOIN directus_sync.app_status_readable a ON a.collection = c.collection
          WHERE c.id = ANY (conflict_ids)
            AND NOT EXISTS (SELECT FROM @extschema@.sync_conflicts x WHERE x.id = c.id)
          ORDER BY c.id DESC;
@@ -3973,8 +4062,8 @@ AS $fields$ SELECT $json$[
  {"collection": "sync_dead_letters", "field": "item_key", "sort": 4, "interface": "input", "display": "formatted-value", "display_options": null, "width": "half", "note": "The item's primary key"},
  {"collection": "sync_dead_letters", "field": "http_status", "sort": 5, "interface": "input", "display": "formatted-value", "display_options": {"format": true}, "width": "half", "note": "The remote's HTTP status"},
  {"collection": "sync_dead_letters", "field": "error_code", "sort": 6, "interface": "input", "display": "formatted-value", "display_options": null, "width": "half", "note": "Directus's error code (extensions.code)"},
- {"collection": "sync_dead_letters", "field": "error_message", "sort": 7, "interface": "input-multiline", "display": "formatted-value", "display_options": null, "width": "full", "note": "The remote's message"},
- {"collection": "sync_dead_letters", "field": "payload", "sort": 8, "special": "cast-json", "interface": "input-code", "options": {"language": "JSON"}, "display": "raw", "width": "full", "note": "The fields that were sent"},
+ {"collection": "sync_dead_letters", "field": "error_message", "sort": 7, "interface": "input-multiline", "display": "formatted-value", "display_options": null, "width": "full", "note": "The remote's message (empty when Directus's role may not read the collection's table)"},
+ {"collection": "sync_dead_letters", "field": "payload", "sort": 8, "special": "cast-json", "interface": "input-code", "options": {"language": "JSON"}, "display": "raw", "width": "full", "note": "The fields that were sent (empty when Directus's role may not read the collection's table)"},
  {"collection": "sync_dead_letters", "field": "queued_at", "sort": 9, "interface": "datetime", "display": "datetime", "display_options": {"relative": true}, "width": "half", "note": "When the change was made"},
  {"collection": "sync_dead_letters", "field": "failed_at", "sort": 10, "interface": "datetime", "display": "datetime", "display_options": {"relative": true}, "width": "half", "note": "When the remote refused it"},
  {"collection": "sync_conflicts", "field": "id", "sort": 0, "interface": "input", "display": "formatted-value", "display_options": {"format": true}, "width": "half", "note": "Conflict id"},
@@ -3984,8 +4073,8 @@ AS $fields$ SELECT $json$[
  {"collection": "sync_conflicts", "field": "field", "sort": 4, "interface": "input", "display": "formatted-value", "display_options": null, "width": "half", "note": "The field both changed (empty: the whole item)"},
  {"collection": "sync_conflicts", "field": "kind", "sort": 5, "interface": "select-dropdown", "options": {"choices": [{"text": "Update / update", "value": "update_update"}, {"text": "Update / delete", "value": "update_delete"}, {"text": "Insert / insert", "value": "insert_insert"}]}, "display": "labels", "display_options": {"showAsDot": false, "choices": [{"text": "Update / update", "value": "update_update", "foreground": "#FFFFFF", "background": "#3399FF"}, {"text": "Update / delete", "value": "update_delete", "foreground": "#FFFFFF", "background": "#FFA439"}, {"text": "Insert / insert", "value": "insert_insert", "foreground": "#FFFFFF", "background": "#E35169"}]}, "width": "half", "note": "update_update: both changed the field; update_delete: an update met a delete; insert_insert: both made the key"},
  {"collection": "sync_conflicts", "field": "winner", "sort": 6, "interface": "select-dropdown", "options": {"choices": [{"text": "Local", "value": "local"}, {"text": "Remote", "value": "remote"}]}, "display": "labels", "display_options": {"showAsDot": false, "choices": [{"text": "Local", "value": "local", "foreground": "#FFFFFF", "background": "#2ECDA7"}, {"text": "Remote", "value": "remote", "foreground": "#FFFFFF", "background": "#3399FF"}]}, "width": "half", "note": "Whose value both instances kept"},
- {"collection": "sync_conflicts", "field": "local_value", "sort": 7, "special": "cast-json", "interface": "input-code", "options": {"language": "JSON"}, "display": "raw", "width": "half", "note": "This instance's value"},
- {"collection": "sync_conflicts", "field": "remote_value", "sort": 8, "special": "cast-json", "interface": "input-code", "options": {"language": "JSON"}, "display": "raw", "width": "half", "note": "The remote's value"},
+ {"collection": "sync_conflicts", "field": "local_value", "sort": 7, "special": "cast-json", "interface": "input-code", "options": {"language": "JSON"}, "display": "raw", "width": "half", "note": "This instance's value (empty when Directus's role may not read the collection's table)"},
+ {"collection": "sync_conflicts", "field": "remote_value", "sort": 8, "special": "cast-json", "interface": "input-code", "options": {"language": "JSON"}, "display": "raw", "width": "half", "note": "The remote's value (empty when Directus's role may not read the collection's table)"},
  {"collection": "sync_conflicts", "field": "local_clock", "sort": 9, "interface": "input", "display": "formatted-value", "display_options": null, "width": "half", "note": "This instance's clock of the field (collections with clocks)"},
  {"collection": "sync_conflicts", "field": "remote_clock", "sort": 10, "interface": "input", "display": "formatted-value", "display_options": null, "width": "half", "note": "The remote's clock of the field"},
  {"collection": "sync_conflicts", "field": "detected_at", "sort": 11, "interface": "datetime", "display": "datetime", "display_options": {"relative": true}, "width": "half", "note": "When the conflict was seen"}]$json$::json $fields$;
@@ -4424,9 +4513,35 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     row_id integer;
+    refused json;
+    taken boolean;
 BEGIN
+    -- One writer of a name at a time, the SQL functions' mirroring included:
+    -- a second adder of the name waits for the first to commit, then finds
+    -- the name taken below (in READ COMMITTED: each query of this function
+    -- takes a new snapshot), instead of meeting the UNIQUE constraint,
+    -- whose error would log the statement.
+    IF TG_OP = 'INSERT' OR NEW.name IS DISTINCT FROM OLD.name THEN
+        PERFORM pg_advisory_xact_lock(hashtext('directus_sync.sync_remotes'), hashtext(NEW.name));
+    END IF;
     IF current_setting('directus_sync.app_config_mirroring', true) = 'on' THEN
         RETURN NEW;
+    END IF;
+    -- The refusal _app_config_remote_check (the trigger before this one,
+    -- which runs as the writer) wrote for this row, raised here with the
+    -- statement hidden (that function may not call _app_config_raise).
+    IF TG_OP = 'UPDATE' THEN
+        refused := nullif(current_setting('directus_sync.app_config_refused', true), '')::json;
+        IF refused IS NOT NULL THEN
+            PERFORM directus_sync._app_config_raise('42501',
+                format('permission denied to change the %s of remote "%s" through the app', refused->>'what', OLD.name),
+                refused->>'detail', 'Change it in SQL with directus_sync.alter_remote.');
+        END IF;
+        -- before the primary key's error (a row's id is its remote's)
+        IF NEW.id IS DISTINCT FROM OLD.id THEN
+            PERFORM directus_sync._app_config_raise('22023', format('the id of remote "%s" cannot change', OLD.name),
+                                                    NULL, NULL);
+        END IF;
     END IF;
     -- A missing value: refused here, as the NOT NULL constraint's error would
     -- log the statement, which may hold a token (_app_config_raise hides it).
@@ -4440,9 +4555,15 @@ BEGIN
             NULL, NULL);
     END IF;
     -- A taken name: add_remote's or alter_remote's error, not the UNIQUE
-    -- constraint's, which Directus would word as its own.
-    IF EXISTS (SELECT FROM directus_sync.remote x
-                WHERE x.name = NEW.name AND (TG_OP = 'INSERT' OR x.id <> OLD.id)) THEN
+    -- constraint's, which Directus would word as its own and which logs the
+    -- statement. Taken in directus_sync.remote, or by a row of this table
+    -- written before in the same statement (its remote is added by the
+    -- AFTER trigger, at the statement's end).
+    EXECUTE format('SELECT EXISTS (SELECT FROM %I.%I x WHERE x.name = $1 AND ($2 OR x.id <> $3))',
+                   TG_TABLE_SCHEMA, TG_TABLE_NAME)
+        INTO taken USING NEW.name, TG_OP = 'INSERT', OLD.id;
+    IF taken OR EXISTS (SELECT FROM directus_sync.remote x
+                         WHERE x.name = NEW.name AND (TG_OP = 'INSERT' OR x.id <> OLD.id)) THEN
         PERFORM directus_sync._app_config_raise('23505', format('remote "%s" already exists', NEW.name), NULL,
                                                 CASE WHEN TG_OP = 'INSERT' THEN 'Use directus_sync.alter_remote to change it.' END);
     END IF;
@@ -4450,7 +4571,7 @@ BEGIN
         NEW.id := nextval(pg_get_serial_sequence('directus_sync.remote', 'id'));
         row_id := NEW.id;
     ELSE
-        row_id := OLD.id;                   -- (a new id is refused after)
+        row_id := OLD.id;                   -- (a new id is refused above)
     END IF;
     PERFORM directus_sync._app_token_hold(row_id, directus_sync._app_config_token(NEW.token));
     NEW.token := NULL;
@@ -4601,13 +4722,22 @@ $$;
 
 /*
  * sync_remotes, before a row is changed: a new URL or token sends what the
- * remote ships somewhere else. The role changing it (this function is not
- * SECURITY DEFINER: current_user is the writer, Directus's role) must be
- * able to read every table the remote ships, as listed in the app's own
- * sync_subscriptions (kept in step with directus_sync.subscription): a
- * remote the DBA made in SQL for tables Directus's role may not read cannot
- * be turned to a URL of its choice from the app. (A refused token is the
- * writer's own: no secret of ours reaches the log with the statement.)
+ * remote ships somewhere else; verify_tls turned off lets whoever can
+ * answer for the remote's host name on the network take it (review 9); a
+ * new inbound user changes whose writes here count as the remote's (the
+ * loop guard, the token whose signatures vouch for clocks) and may give the
+ * tables it ships clocks (a column). The role changing one of these (this
+ * function is not SECURITY DEFINER: current_user is the writer, Directus's
+ * role) must be able to read every table the remote ships, as listed in the
+ * app's own sync_subscriptions (kept in step with directus_sync.subscription):
+ * a remote the DBA made in SQL for tables Directus's role may not read
+ * cannot be turned to a URL, a TLS check or an inbound user of its choice
+ * from the app. Turning verify_tls on, pausing, disabling, renaming or
+ * removing stays allowed: those send nothing anywhere else. The refusal is
+ * raised by the next trigger, _app_config_remote_prepare, through
+ * _app_config_raise, which this role may not call and which keeps the
+ * statement, and the token it may hold, out of the server log: it is handed
+ * over in directus_sync.app_config_refused, written here for every row.
  */
 CREATE FUNCTION directus_sync._app_config_remote_check() RETURNS trigger
 LANGUAGE plpgsql
@@ -4617,13 +4747,18 @@ DECLARE
     writer name := current_user;
     coll text;
     rel regclass;
+    what text;
 BEGIN
+    PERFORM set_config('directus_sync.app_config_refused', '', true);
     IF current_setting('directus_sync.app_config_mirroring', true) = 'on' THEN
         RETURN NEW;
     END IF;
-    IF NEW.url IS NOT DISTINCT FROM OLD.url
-       AND (NEW.token IS NULL OR NEW.token IN ('', '**********')) THEN
-        RETURN NEW;     -- (the token left as it is)
+    what := CASE WHEN NEW.url IS DISTINCT FROM OLD.url
+                      OR NOT (NEW.token IS NULL OR NEW.token IN ('', '**********')) THEN 'URL or token'
+                 WHEN OLD.verify_tls AND NEW.verify_tls IS NOT TRUE THEN 'TLS verification'
+                 WHEN NEW.inbound_user IS DISTINCT FROM OLD.inbound_user THEN 'inbound user' END;
+    IF what IS NULL THEN
+        RETURN NEW;     -- (none of them changed; the token left as it is)
     END IF;
     FOR coll IN EXECUTE format('SELECT s.collection FROM %I.sync_subscriptions s WHERE s.remote = $1 ORDER BY 1',
                                TG_TABLE_SCHEMA)
@@ -4631,10 +4766,12 @@ BEGIN
     LOOP
         rel := to_regclass(format('%I.%I', TG_TABLE_SCHEMA, coll));
         IF rel IS NOT NULL AND NOT has_table_privilege(writer, rel, 'SELECT') THEN
-            RAISE EXCEPTION 'permission denied to change the URL or token of remote "%" through the app', OLD.name
-                USING ERRCODE = 'insufficient_privilege',
-                      DETAIL = format('The remote ships table %s, which role %s may not read.', rel, writer),
-                      HINT = 'Change it in SQL with directus_sync.alter_remote.';
+            PERFORM set_config('directus_sync.app_config_refused',
+                               json_build_object('what', what,
+                                                 'detail', format('The remote ships table %s, which role %s may not read.',
+                                                                  rel, writer))::text,
+                               true);
+            RETURN NEW;
         END IF;
     END LOOP;
     RETURN NEW;

@@ -49,6 +49,7 @@ static bool app_status_writer_setting = false;
 static bool app_config_applying_setting = false;
 static bool app_config_mirroring_setting = false;
 static int	app_config_remote_id_setting = 0;
+static char *app_config_refused_setting = NULL;
 
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
@@ -264,6 +265,24 @@ define_app_status_settings(void)
 							PGC_SUSET,
 							GUC_NOT_IN_SAMPLE | GUC_NO_SHOW_ALL | GUC_NO_RESET_ALL | GUC_DISALLOW_IN_FILE,
 							NULL, NULL, NULL);
+
+	/*
+	 * The refusal of a change of the app's sync_remotes, from the row's
+	 * BEFORE trigger _app_config_remote_check, which judges it as the
+	 * writer (not SECURITY DEFINER), to the next, _app_config_remote_prepare,
+	 * which raises it with the statement (and the token it may hold) kept
+	 * out of the server log. USERSET: the first runs as Directus's role. It
+	 * writes it for every row before the second reads it, so a value the
+	 * writer set itself counts for nothing.
+	 */
+	DefineCustomStringVariable("directus_sync.app_config_refused",
+							   "Internal: why a change of the Directus app's sync_remotes is refused (empty: it is not).",
+							   NULL,
+							   &app_config_refused_setting,
+							   "",
+							   PGC_USERSET,
+							   GUC_NOT_IN_SAMPLE | GUC_NO_SHOW_ALL | GUC_NO_RESET_ALL | GUC_DISALLOW_IN_FILE,
+							   NULL, NULL, NULL);
 }
 
 static void
