@@ -4985,28 +4985,31 @@ DECLARE
   "options": {"masked": true, "placeholder": "static token of the sync user there (write-only)"},
   "note": "Write-only: handed to directus_sync and never stored here nor shown again; leave empty to keep it"},
  {"collection": "sync_remotes", "field": "enabled", "special": "cast-boolean", "interface": "boolean", "readonly": false, "hidden": false, "sort": 5, "width": "half", "required": false,
-  "note": "Off: changes are not even captured"},
+  "options": {"label": "Enabled"}, "display": "boolean", "note": "Off: changes are not even captured"},
  {"collection": "sync_remotes", "field": "paused", "special": "cast-boolean", "interface": "boolean", "readonly": false, "hidden": false, "sort": 6, "width": "half", "required": false,
-  "note": "On: changes are queued, not shipped"},
+  "options": {"label": "Paused"}, "display": "boolean", "note": "On: changes are queued, not shipped"},
  {"collection": "sync_remotes", "field": "inbound_user", "special": "m2o", "interface": "select-dropdown-m2o", "readonly": false, "hidden": false, "sort": 7, "width": "half", "required": false,
-  "options": {"template": "{{email}}"}, "note": "The user this remote writes here as (two-way replication)"},
+  "options": {"template": "{{first_name}} {{last_name}}"}, "display": "related-values", "display_options": {"template": "{{first_name}} {{last_name}}"},
+  "note": "The user this remote writes here as (two-way replication)"},
  {"collection": "sync_remotes", "field": "notify_users", "special": "m2m", "interface": "list-m2m", "readonly": false, "hidden": false, "sort": 8, "width": "half", "required": false,
-  "options": {"template": "{{directus_users_id.email}}", "enableCreate": false}, "note": "Users notified of dead letters"},
+  "options": {"template": "{{directus_users_id.email}}", "enableCreate": false}, "display": "related-values",
+  "display_options": {"template": "{{directus_users_id.email}}"}, "note": "Users notified of dead letters"},
  {"collection": "sync_remotes", "field": "forward_inbound", "special": "cast-boolean", "interface": "boolean", "readonly": false, "hidden": false, "sort": 9, "width": "half", "required": false,
-  "note": "Ship on what other remotes wrote here"},
- {"collection": "sync_remotes", "field": "verify_tls", "special": "cast-boolean", "interface": "boolean", "readonly": false, "hidden": false, "sort": 10, "width": "half", "required": false},
+  "options": {"label": "Forward"}, "display": "boolean", "note": "Ship on what other remotes wrote here"},
+ {"collection": "sync_remotes", "field": "verify_tls", "special": "cast-boolean", "interface": "boolean", "readonly": false, "hidden": false, "sort": 10, "width": "half", "required": false,
+  "options": {"label": "Verify"}, "display": "boolean", "note": "Check the remote's TLS certificate (https)"},
  {"collection": "sync_remotes", "field": "subscriptions", "special": "o2m", "interface": "list-o2m", "readonly": false, "hidden": false, "sort": 11, "width": "full", "required": false,
-  "options": {"template": "{{collection}}"}},
+  "options": {"template": "{{collection}}"}, "display": "related-values", "display_options": {"template": "{{collection}}"}},
  {"collection": "sync_remotes_notify_users", "field": "id", "special": null, "interface": null, "readonly": false, "hidden": true, "sort": 1, "width": "full", "required": false},
  {"collection": "sync_remotes_notify_users", "field": "sync_remotes_id", "special": null, "interface": null, "readonly": false, "hidden": true, "sort": 2, "width": "full", "required": false},
  {"collection": "sync_remotes_notify_users", "field": "directus_users_id", "special": null, "interface": null, "readonly": false, "hidden": true, "sort": 3, "width": "full", "required": false},
  {"collection": "sync_subscriptions", "field": "id", "special": null, "interface": "input", "readonly": true, "hidden": true, "sort": 1, "width": "full", "required": false},
  {"collection": "sync_subscriptions", "field": "remote", "special": "m2o", "interface": "select-dropdown-m2o", "readonly": false, "hidden": false, "sort": 2, "width": "half", "required": true,
-  "options": {"template": "{{name}}"}},
+  "options": {"template": "{{name}}"}, "display": "related-values", "display_options": {"template": "{{name}}"}},
  {"collection": "sync_subscriptions", "field": "collection", "special": null, "interface": "system-collection", "readonly": false, "hidden": false, "sort": 3, "width": "half", "required": true,
   "options": {"includeSystem": false}},
  {"collection": "sync_subscriptions", "field": "fields", "special": "cast-json", "interface": "tags", "readonly": false, "hidden": false, "sort": 4, "width": "full", "required": true,
-  "note": "The fields shipped (the key is always)"}]$json$;
+  "display": "labels", "note": "The fields shipped (the key is always)"}]$json$;
     relations json := $json$[
  {"many_collection": "sync_remotes", "many_field": "inbound_user", "one_collection": "directus_users", "one_field": null, "junction_field": null, "one_deselect_action": "nullify"},
  {"many_collection": "sync_subscriptions", "many_field": "remote", "one_collection": "sync_remotes", "one_field": "subscriptions", "junction_field": null, "one_deselect_action": "delete"},
@@ -5154,11 +5157,14 @@ BEGIN
         ARRAY[collections::text]) AS r(one integer);
     PERFORM FROM directus_sync._query_as_owner('@extschema@.directus_fields',
         'INSERT INTO @extschema@.directus_fields
-                (collection, field, special, interface, options, readonly, hidden, sort, width, note, required)
-         SELECT f.collection, f.field, f.special, f.interface, f.options, f.readonly, f.hidden, f.sort, f.width, f.note, f.required
+                (collection, field, special, interface, options, display, display_options, readonly, hidden, sort, width,
+                 note, required)
+         SELECT f.collection, f.field, f.special, f.interface, f.options, f.display, f.display_options, f.readonly,
+                f.hidden, f.sort, f.width, f.note, f.required
            FROM json_to_recordset($1[1]::json)
-                AS f(collection text, field text, special text, interface text, options json, readonly boolean,
-                     hidden boolean, sort integer, width text, note text, required boolean)
+                AS f(collection text, field text, special text, interface text, options json, display text,
+                     display_options json, readonly boolean, hidden boolean, sort integer, width text, note text,
+                     required boolean)
           WHERE NOT EXISTS (SELECT FROM @extschema@.directus_fields x
                              WHERE x.collection = f.collection AND x.field = f.field)
           ORDER BY f.collection, f.sort
