@@ -1058,10 +1058,12 @@ clock_row_keep_tombstone(Relation rel, const char *item, const char *activity_it
 	char		have_born[CLOCK_TEXT_LEN + 1];
 
 	loop_guard_expect_sync(RelationGetRelationName(rel), activity_item, NIL, signer);
-	/* news: a delete of an item born later, or a later one of the same item */
+	/*
+	 * news: what changes the tombstone (a delete of an item born later, or a
+	 * later one of the same item), so that it stops where it is known
+	 */
 	if (tombstone_read(RelationGetRelationName(rel), item, have, have_born) &&
-		!tombstone_born_later(born, have_born) &&
-		(strcmp(clock, have) <= 0 || tombstone_born_later(have_born, born)))
+		!tombstone_after(clock, born, have, have_born))
 		return false;
 	tombstone_write(RelationGetRelationName(rel), item, clock, born);
 	return true;
