@@ -77,6 +77,8 @@
 
 #include "access/htup_details.h"
 #include "access/sysattr.h"
+#include "access/xact.h"
+#include "catalog/pg_type.h"
 #include "executor/executor.h"
 #include "executor/spi.h"
 #include "lib/stringinfo.h"
@@ -87,6 +89,7 @@
 #include "utils/guc.h"
 #include "utils/json.h"
 #include "utils/jsonb.h"
+#include "utils/lsyscache.h"
 #include "utils/rel.h"
 
 #include "capture.h"
@@ -432,45 +435,92 @@ sync_wins_tie(RowWrite *w, const CaptureField *field, const char *clock, bool *w
 }
 
 /*
+ * The value a reset field goes to (its column's default, NULL without one)
+ * into *value and *isnull; false when the column's domain refuses it (a
+ * domain's NOT NULL or CHECK, of the domain or of a domain it is over,
+ * which a BEFORE trigger's tuple would skip): then the field keeps its
+ * value. A domain's check may fail in any way, so it runs in a
+ * subtransaction; only the reset of an insert/insert loser gets here.
+ */
+static bool
+reset_value(RowWrite *w, Form_pg_attribute attr, Datum *value, bool *isnull)
+{
+	Node	   *expr = build_column_default(w->rel, attr->attnum);
+	bool		domain = get_typtype(attr->atttypid) == TYPTYPE_DOMAIN;
+	MemoryContext context = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	bool		ok = true;
+
+	*value = (Datum) 0;
+	*isnull = true;
+	if (expr == NULL && !domain)
+		return true;
+	if (domain)
+	{
+		BeginInternalSubTransaction(NULL);
+		MemoryContextSwitchTo(context);
+	}
+	PG_TRY();
+	{
+		if (expr != NULL)
+		{
+			ExprState  *state = ExecInitExpr(expression_planner((Expr *) expr), NULL);
+			ExprContext *econtext = CreateStandaloneExprContext();
+			Datum		result = ExecEvalExprSwitchContext(state, econtext, isnull);
+
+			MemoryContextSwitchTo(context);
+			*value = *isnull ? (Datum) 0 : datumCopy(result, attr->attbyval, attr->attlen);
+			FreeExprContext(econtext, true);
+		}
+		if (domain)
+		{
+			domain_check(*value, *isnull, attr->atttypid, NULL, NULL);
+			ReleaseCurrentSubTransaction();
+			MemoryContextSwitchTo(context);
+			CurrentResourceOwner = owner;
+		}
+	}
+	PG_CATCH();
+	{
+		if (!domain)
+			PG_RE_THROW();
+		/* the domain refuses the reset: the field keeps its value */
+		MemoryContextSwitchTo(context);
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(context);
+		CurrentResourceOwner = owner;
+		ok = false;
+	}
+	PG_END_TRY();
+	return ok;
+}
+
+/*
  * A field of the item that lost the key to a sync's item born later, which
  * the sync does not carry: it is not the winner's, so it keeps no clock
  * (any value of the winner's beats it) and, unless the sync wrote it, goes
  * to the column's default (NULL without one), as _merge drops the loser's
  * registers. A NOT NULL column without a default keeps its value, with no
- * clock; a generated column is computed anyway.
+ * clock, and so does a column whose domain refuses the default or NULL
+ * (reset_value); a generated column is computed anyway.
  */
 static void
 reset_field(RowWrite *w, const CaptureField *field)
 {
 	AttrNumber	att = field->attnum;
 	Form_pg_attribute attr = TupleDescAttr(w->desc, att - 1);
-	Node	   *expr;
+	Datum		value;
+	bool		isnull;
 
 	w->decided[att - 1] = true;
 	if (capture_field_changed(field, w->old_row, w->new_row) || attr->attgenerated)
 		return;
-	expr = build_column_default(w->rel, att);
-	if (expr == NULL)
-	{
-		if (!attr->attnotnull)
-		{
-			w->values[att - 1] = (Datum) 0;
-			w->nulls[att - 1] = true;
-			w->replace[att - 1] = true;
-		}
-	}
-	else
-	{
-		ExprState  *state = ExecInitExpr(expression_planner((Expr *) expr), NULL);
-		ExprContext *econtext = CreateStandaloneExprContext();
-		bool		isnull;
-		Datum		value = ExecEvalExprSwitchContext(state, econtext, &isnull);
-
-		w->values[att - 1] = isnull ? (Datum) 0 : datumCopy(value, attr->attbyval, attr->attlen);
-		w->nulls[att - 1] = isnull;
-		w->replace[att - 1] = true;
-		FreeExprContext(econtext, true);
-	}
+	if (!reset_value(w, attr, &value, &isnull) || (isnull && attr->attnotnull))
+		return;
+	w->values[att - 1] = value;
+	w->nulls[att - 1] = isnull;
+	w->replace[att - 1] = true;
 }
 
 /* The field goes back to the old row's value. */
@@ -1008,10 +1058,12 @@ clock_row_keep_tombstone(Relation rel, const char *item, const char *activity_it
 	char		have_born[CLOCK_TEXT_LEN + 1];
 
 	loop_guard_expect_sync(RelationGetRelationName(rel), activity_item, NIL, signer);
-	/* news: a delete of an item born later, or a later one of the same item */
+	/*
+	 * news: what changes the tombstone (a delete of an item born later, or a
+	 * later one of the same item), so that it stops where it is known
+	 */
 	if (tombstone_read(RelationGetRelationName(rel), item, have, have_born) &&
-		!tombstone_born_later(born, have_born) &&
-		(strcmp(clock, have) <= 0 || tombstone_born_later(have_born, born)))
+		!tombstone_after(clock, born, have, have_born))
 		return false;
 	tombstone_write(RelationGetRelationName(rel), item, clock, born);
 	return true;

@@ -14,7 +14,9 @@
  * delete's payload), when it is known: an item born later with the same
  * key is another item (two instances made one key, clock_row.c), which the
  * delete does not remove. A tombstone or delete without it (made before
- * 0.3's review 6) deletes any item older than the delete, as before.
+ * 0.3's review 6) deletes any item older than the delete, as before. Two
+ * deletes of one key merge into the one of the item born later (an unknown
+ * born clock the oldest), of one item the later: in any order, the same.
  *
  * A sync's delete arrives as an update that carries the delete's clock
  * (Directus's DELETE carries nothing else): clock_row.c decides that it
@@ -102,10 +104,28 @@ tombstone_read(const char *collection, const char *key, char *clock, char *born)
 }
 
 /*
- * Keeps the delete of the item born later (as _merge keeps the state born
- * later whole); of one item, or where either born clock is unknown, the
- * later of the delete clocks and the known born clock. born: "" or NULL
- * unknown.
+ * Whether the tombstone (clock, born) is later than (have, have_born) in the
+ * order tombstone_write merges by: the born clock first, an unknown one ("")
+ * the oldest, as _merge orders states; of one born clock, the later delete.
+ */
+bool
+tombstone_after(const char *clock, const char *born, const char *have, const char *have_born)
+{
+	int			c = strcmp(born ? born : "", have_born ? have_born : "");
+
+	return c > 0 || (c == 0 && strcmp(clock, have) > 0);
+}
+
+/*
+ * Merges a delete into the item's tombstone: the later of the two in the
+ * order of tombstone_after, so the delete of the item born later, and of one
+ * item the later delete. A delete whose born clock is unknown counts as born
+ * at "", the oldest, so it gives way to one that names its item, as _merge
+ * lets the state born later win whole. That is the join of a total order:
+ * commutative, associative and idempotent, so instances that receive the
+ * deletes of a key in any order keep the same tombstone (a merge that kept
+ * the known born clock with the later delete clock was not: three deletes
+ * ended differently in two orders). born: "" or NULL unknown.
  */
 void
 tombstone_write(const char *collection, const char *key, const char *clock, const char *born)
@@ -122,11 +142,12 @@ tombstone_write(const char *collection, const char *key, const char *clock, cons
 	if (SPI_execute_plan(keep_plan(&plan, "INSERT INTO directus_sync.tombstone AS t (collection, item_key, deleted, born)"
 								   " VALUES ($1, $2, $3, nullif($4, ''))"
 								   " ON CONFLICT (collection, item_key) DO UPDATE"
-								   " SET deleted = CASE WHEN t.born IS NULL OR EXCLUDED.born IS NULL OR t.born = EXCLUDED.born"
-								   " THEN greatest(t.deleted, EXCLUDED.deleted)"
-								   " WHEN EXCLUDED.born > t.born THEN EXCLUDED.deleted ELSE t.deleted END,"
-								   " born = CASE WHEN t.born IS NULL THEN EXCLUDED.born WHEN EXCLUDED.born IS NULL THEN t.born"
-								   " ELSE greatest(t.born, EXCLUDED.born) END,"
+								   " SET deleted = CASE WHEN coalesce(EXCLUDED.born, '') > coalesce(t.born, '')"
+								   " THEN EXCLUDED.deleted"
+								   " WHEN coalesce(EXCLUDED.born, '') = coalesce(t.born, '')"
+								   " THEN greatest(t.deleted, EXCLUDED.deleted) ELSE t.deleted END,"
+								   " born = CASE WHEN coalesce(EXCLUDED.born, '') > coalesce(t.born, '')"
+								   " THEN EXCLUDED.born ELSE t.born END,"
 								   " deleted_at = now()",
 								   4, types),
 						 values, NULL, false, 0) != SPI_OK_INSERT)

@@ -15,6 +15,8 @@ extern bool tombstone_expected_delete(Oid relid, const char *key, bool take, cha
 extern void tombstone_expect_write_back(Oid relid, const char *key);
 extern bool tombstone_take_write_back(Oid relid, const char *key);
 extern void tombstone_recheck_create(Oid relid, const char *key, const char *latest, const char *born);
+extern bool tombstone_after(const char *clock, const char *born, const char *have,
+							const char *have_born);
 extern bool tombstone_born_later(const char *born, const char *deleted_born);
 extern bool tombstone_create_lost(Oid relid, const char *collection, const char *key, char *clock);
 
