@@ -1,16 +1,14 @@
-# Review 10: the outbox fold (queue_coalesce.c) merges an item's queued
-# rows across an insert/insert. Instance a made item 5 (born b1) and then
-# edited its notes (clock tN), while its link to c was held; then a sync
-# from b brought b's item 5 (born bB > b1) carrying only its title (b's
-# create reached a on a link that ships title only, or b's update came
+# Review 10: the outbox fold (queue_coalesce.c) must not merge an item's
+# queued rows across an insert/insert. Instance a made item 5 (born b1) and
+# then edited its notes (clock tN), while its link to c was held; then a
+# sync from b brought b's item 5 (born bB > b1) carrying only its title
+# (b's create reached a on a link that ships title only, or b's update came
 # before its create): b's item keeps the key whole, and a's notes go to
-# their default without clock (clock_row.c reset_field). The queued rows to
-# c are then folded into ONE request with b's born clock bB and a's notes
-# clock tN: the winner's item reaches c carrying a clock of the LOSER's
-# edit, which beats the winner's own notes (at bB) there. The loser's
-# clock (and with a NOT NULL column without default, its value) is merged
-# into the winner. The fold must not carry the registers of an item born
-# earlier into a row born later (as _merge drops the loser's registers).
+# their default without clock (clock_row.c reset_field). The rows queued to
+# c then hold two items: a's (born b1) and b's (born bB). The fold starts
+# anew at the first row born bB: c gets b's item without a's notes clock
+# (or value), which would beat the winner's own notes (at bB) there. Before
+# the fix the fold merged them into one request with bB and tN.
 use strict;
 use warnings;
 use lib 't';
@@ -30,7 +28,7 @@ sql(q{CREATE TABLE directus_activity (id serial PRIMARY KEY, action varchar(45),
                                       collection varchar(64), item varchar(255))});
 sql(q{CREATE TABLE articles (id int PRIMARY KEY, title text, notes text NOT NULL)});
 sql("SELECT directus_sync.add_remote('b', '$fake->{url}', 'token-b', inbound_user => '$b_user')");
-sql("SELECT directus_sync.add_remote('c', '$fake->{url}', 'token-c')");
+sql("SELECT directus_sync.add_remote('c', '$fake->{url}', '$fake->{token}')");
 sql(q{SELECT directus_sync.subscribe('b', 'articles', ARRAY['title', 'notes'], key_series => false)});
 sql(q{SELECT directus_sync.subscribe('c', 'articles', ARRAY['title', 'notes'], key_series => false)});
 sql(q{SELECT directus_sync.pause('b')});
@@ -69,7 +67,7 @@ my @born_b = grep { ref $_->{directus_sync_meta} eq 'HASH' && ($_->{directus_syn
 ok(@born_b >= 1, "c is sent b's item (born $b_born)") or diag(explain(\@items));
 my @merged = grep { exists(($_->{directus_sync_meta}{f} // {})->{notes})
 	  && index($a_notes_clock, $_->{directus_sync_meta}{f}{notes}) == 0 } @born_b;
-# WRONG today: the request carries b's born clock with a's notes clock (and a's notes value)
+# the request born bB carries no clock of a's (the loser's) notes edit
 is(scalar(@merged), 0, "b's item is not sent to c with the clock of a's (the loser's) notes edit")
 	or diag(explain(\@merged));
 
