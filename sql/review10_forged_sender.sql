@@ -1,14 +1,13 @@
 -- Review 10: a sync's "s" (the sender's node) decides ties (clock_row.c
 -- sync_wins_tie: the sender's value wins when the sender made the clock,
--- ours when we did, and ours then goes back to it). Nothing checks "s"
--- against the remote whose sync user wrote: remote b's sync user sends a
--- value of our item under OUR clock with "s" set to OUR node id. The
--- trigger takes it as the writer's own value: our write is replaced under
--- its own clock, and nothing goes back to b. Every other instance keeps
--- our real value under that clock, and none of them ever sends it again:
--- divergence for good. (Legitimately "s" is never this node: a change of
--- ours that comes back is forwarded by another instance.) It must be
--- refused, or at least not decide the tie.
+-- ours when we did, and ours then goes back to it) and completes the
+-- sender's own clocks. Remote b's sync user sends a value of our item under
+-- OUR clock with "s" set to OUR node id: taken, it would replace our write
+-- under its own clock, nothing would go back to b, and every other instance
+-- would keep our real value under that clock for good. Legitimately "s" is
+-- never this node (a change of ours that comes back is sent by another
+-- instance, which names itself), so the trigger refuses such a sync (42501):
+-- the item keeps our value and clock, and nothing is queued.
 \set SHOW_CONTEXT never
 \set VERBOSITY terse
 CREATE DATABASE regress_rv10_forged;
@@ -32,7 +31,7 @@ UPDATE articles SET status = 'forged',
 INSERT INTO directus_activity (action, "user", collection, item)
 VALUES ('update', '00000000-0000-0000-0000-00000000000b', 'articles', '6');
 COMMIT;
--- WRONG today: 'forged' under our own clock, and nothing queued back to b
+-- refused: our value under our clock, nothing queued
 SELECT status, directus_sync_meta->'f'->>'status' = (SELECT clock FROM our_clock) AS same_clock FROM articles;
 SELECT count(*) AS queued_back FROM directus_sync.outbox;
 RESET client_min_messages;
