@@ -151,6 +151,28 @@ clock_row_read(HeapTuple tuple, AttrNumber attnum, TupleDesc desc)
 }
 
 /*
+ * Refuses a sync that names this instance as its sender. "s" decides ties
+ * (the writer's value wins, sync_wins_tie) and completes the sender's own
+ * clocks: a sync claiming our node would replace our write under our own
+ * clock, nothing would go back, and every other instance would keep our
+ * real value under that clock for good. Legitimately "s" is never this
+ * node: a change of ours that comes back is sent by another instance,
+ * which names itself. (Which remote wrote is known from its activity row
+ * or signature, but not that remote's node id, so "s" cannot be tied to
+ * it; a sync user is trusted with the clocks it sends, not with ours.)
+ */
+static void
+refuse_own_sender(Relation rel, const RowClocks *sent)
+{
+	if (sent->from_sync && sent->sender[0] != '\0' && strcmp(sent->sender, clock_node()) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("a sync of table \"%s\" names this instance as its sender",
+						RelationGetRelationName(rel)),
+				 errdetail("A sync's \"s\" in column \"directus_sync_meta\" is the node of the instance that sent it, never the receiver's.")));
+}
+
+/*
  * The clock text of member name of object, into out; false when absent.
  * A stored clock is trusted (only this file writes it); one that came with
  * a sync must be well formed. A sync writes a clock of its own node as its
@@ -1036,6 +1058,7 @@ clock_row_is_tombstone(Relation rel, const ClockedTable *table, HeapTuple new, c
 	if (!sent.from_sync || sent.fields != NULL ||
 		!clock_member(sent.root, "d", true, sent.sender, clock))
 		return false;
+	refuse_own_sender(rel, &sent);
 	check_delete_rule(rel, table, &sent);
 	observe(clock);
 	if (!clock_member(sent.root, "b", true, sent.sender, born))
@@ -1156,6 +1179,7 @@ clock_row_before(Relation rel, const ClockedTable *table, HeapTuple old, HeapTup
 	/* a column the write left as it was brings nothing (a sender mark stored while no trigger ran) */
 	if (w.sent.from_sync && old != NULL && clock_column_unchanged(old, new, clock_attnum, w.desc))
 		w.sent.from_sync = false;
+	refuse_own_sender(rel, &w.sent);
 	w.values = palloc0(sizeof(Datum) * w.desc->natts);
 	w.nulls = palloc0(sizeof(bool) * w.desc->natts);
 	w.replace = palloc0(sizeof(bool) * w.desc->natts);

@@ -9,7 +9,11 @@
  * the create may already have reached the remote, or the delete has a clock
  * (then a delete). A row
  * that cannot be folded in (a create after a delete) waits for the next
- * window, with every later row of its item.
+ * window, with every later row of its item. Rows whose born clock ("b")
+ * differs are two items that had one key: a sync brought an item born
+ * later, which took the key whole (clock_row.c). Nothing of the earlier
+ * rows (fields, clocks, "a", "p") is merged into the later one's: the fold
+ * starts anew from the first row of the later-born item.
  *
  * No database access: the claim (queue_claim.c) reads the rows.
  *
@@ -443,6 +447,51 @@ new_item(SyncRemote *remote, const QueuedRow *row)
 }
 
 
+/*
+ * The born clock ("b" of directus_sync_meta) of a queued payload, as
+ * written; NULL when it has none (a table without clocks, an item from
+ * before clocks). Rows queued at one instance write one clock alike.
+ */
+typedef struct BornVisit
+{
+	const char *born;			/* out: as written, or NULL */
+	int			born_len;
+	bool		in_meta;
+} BornVisit;
+
+static void
+visit_born(const char *name, int name_len, const char *value, int value_len, void *arg)
+{
+	BornVisit  *v = arg;
+
+	if (!v->in_meta)
+	{
+		if (name_len == (int) strlen("\"directus_sync_meta\"") &&
+			strncmp(name, "\"directus_sync_meta\"", name_len) == 0)
+		{
+			v->in_meta = true;
+			(void) jtext_each_member(value, visit_born, v);
+			v->in_meta = false;
+		}
+	}
+	else if (name_len == 3 && strncmp(name, "\"b\"", 3) == 0)
+	{
+		v->born = value;
+		v->born_len = value_len;
+	}
+}
+
+static char *
+payload_born(const char *payload)
+{
+	BornVisit	v = {NULL, 0, false};
+
+	if (payload == NULL)
+		return NULL;
+	(void) jtext_each_member(payload, visit_born, &v);
+	return v.born ? pnstrdup(v.born, v.born_len) : NULL;
+}
+
 static int
 by_id(const void *a, const void *b)
 {
@@ -463,16 +512,33 @@ coalesce_rows(SyncRemote *remote, QueuedRow *rows, int nrows, int *folded)
 	SyncItem   *item = NULL;
 	int			base = 0,		/* the row whose payload the item's starts from */
 				end;
+	char	   *born = NULL;	/* the born clock of the rows from base */
 
 	qsort(rows, nrows, sizeof(QueuedRow), by_id);
 	for (end = 0; end < nrows; end++)
 	{
+		char	   *row_born = rows[end].op == SYNC_OP_DELETE ? NULL : payload_born(rows[end].payload);
+
 		if (item == NULL)
 			item = new_item(remote, &rows[end]);
 		else if (!fold_row(item, &rows[end]))
 			break;
 		else if (rows[end].op == SYNC_OP_CREATE)
+			base = end, born = NULL;
+		else if (row_born != NULL && born != NULL && strcmp(row_born, born) != 0 &&
+				 (item->op == SYNC_OP_CREATE || item->op == SYNC_OP_UPDATE))
+		{
+			/*
+			 * Another item took the key (insert/insert: the one born later
+			 * keeps it, whole): the rows of the item it replaced are not
+			 * merged into its own, whose row carries every field whose
+			 * clock changed (clock_row.c drops the loser's registers).
+			 */
 			base = end;
+			item->payload = result_strdup(rows[end].payload);
+		}
+		if (row_born != NULL && (born == NULL || base == end))
+			born = row_born;
 		item->attempts = Max(item->attempts, rows[end].attempts);
 		item_add_id(item, rows[end].id);
 	}
