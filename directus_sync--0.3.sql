@@ -749,14 +749,17 @@ COMMENT ON FUNCTION directus_sync.clock_time(text) IS
 
 /*
  * Of two registers of one field ({"c": clock, "v": value}), the later. On
- * equal clocks the writer's value wins: a register marked "w": true is the
- * one its clock's writer holds or sends (the row trigger takes the sender's
- * value when the sender made the clock, keeps ours when we did,
- * clock_row.c); between two unmarked ones (copies, one of which is not the
- * write's value: a create stripped of the field gave it the DEFAULT) a
- * value over null, then the larger value's text, so that the choice never
- * depends on which came first. A missing register loses; the result is in
- * normal form, unmarked (the merge is held by whoever merged).
+ * equal clocks the writer's value wins: a register marked "w": true is its
+ * clock's writer's value (the row trigger knows it as the value of the
+ * instance that made the clock, ours or the sender's, or as a value that is
+ * not the column's DEFAULT, clock_row.c); between two unmarked ones (copies:
+ * a create stripped of the field gave them the DEFAULT) a value over null,
+ * then the larger value's text, so that the choice never depends on which
+ * came first. A missing register loses. The result is in normal form and
+ * keeps the winner's mark: it is the max of a total order (clock, mark,
+ * value over null, text), so the merge is commutative, associative and
+ * idempotent (an unmarked result would lose to the next copy that sorts
+ * higher: the merge would depend on grouping).
  */
 CREATE FUNCTION directus_sync._later(a jsonb, b jsonb) RETURNS jsonb
 LANGUAGE plpgsql IMMUTABLE
@@ -783,7 +786,8 @@ BEGIN
         winner := CASE WHEN (a->'v')::text COLLATE "C" >= (b->'v')::text
                        THEN a ELSE b END;
     END IF;
-    RETURN jsonb_build_object('c', coalesce(winner->>'c', ''), 'v', coalesce(winner->'v', 'null'));
+    RETURN jsonb_build_object('c', coalesce(winner->>'c', ''), 'v', coalesce(winner->'v', 'null'))
+        || CASE WHEN winner->'w' = 'true' THEN '{"w": true}'::jsonb ELSE '{}'::jsonb END;
 END
 $$;
 
@@ -800,7 +804,7 @@ $$;
  * every field's clock. Commutative, associative and idempotent, so
  * instances that merge the same states in any order, any number of times,
  * end equal (sql/clock_merge.sql). The result is in normal form: all four
- * keys, registers with both of theirs.
+ * keys, registers with both of theirs (and the writer's mark "w").
  */
 CREATE FUNCTION directus_sync._merge(a jsonb, b jsonb) RETURNS jsonb
 LANGUAGE plpgsql IMMUTABLE

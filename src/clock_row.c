@@ -42,8 +42,10 @@
  * register, so instances that receive the same writes in any order, any
  * number of times, end with the same values. Of two values with one clock
  * the writer's wins (the sender's when it made the clock, ours when we
- * did); two copies from elsewhere are ordered as _later orders them (a
- * value over null, then the larger jsonb text). Accepted clocks are observed
+ * did, and else the one that is not the column's DEFAULT: a copy that is
+ * not the write's value is only ever that default); others are ordered as
+ * _later orders them (a value over null, then the larger jsonb text).
+ * Accepted clocks are observed
  * (clock.c); one too far ahead fails the write, and the sender tries again
  * later. The loop guard checks at commit that clocks came from a sync user
  * (loop_guard_expect_sync), and logs the conflicts found here.
@@ -389,7 +391,7 @@ note_field_conflict(RowWrite *w, const CaptureField *field, const char *have, co
  * to_json wrote it.
  */
 static char *
-tie_text(const CaptureField *field, const ItemRow *row)
+tie_text_value(const CaptureField *field, bool isnull, Datum value)
 {
 	static const char *const pinned[][2] = {
 		{"TimeZone", "UTC"}, {"DateStyle", "ISO, MDY"}, {"IntervalStyle", "postgres"},
@@ -398,18 +400,58 @@ tie_text(const CaptureField *field, const ItemRow *row)
 	int			level;
 	char	   *json;
 
-	if (row->nulls[field->attnum - 1])
+	if (isnull)
 		return "null";
 	level = NewGUCNestLevel();
 	for (size_t i = 0; i < lengthof(pinned); i++)
 		(void) set_config_option(pinned[i][0], pinned[i][1], PGC_USERSET, PGC_S_SESSION,
 								 GUC_ACTION_SAVE, true, 0, false);
-	json = field_json(field, row);
+	json = text_to_cstring(DatumGetTextPP(FunctionCall1((FmgrInfo *) &field->to_json, value)));
 	AtEOXact_GUC(true, level);
 	if (strstr(json, "\\u") == NULL)
 		json = DatumGetCString(DirectFunctionCall1(jsonb_out,
 												   DirectFunctionCall1(jsonb_in, CStringGetDatum(json))));
 	return json;
+}
+
+static char *
+tie_text(const CaptureField *field, const ItemRow *row)
+{
+	return tie_text_value(field, row->nulls[field->attnum - 1], row->values[field->attnum - 1]);
+}
+
+/*
+ * The column's DEFAULT as tie_text renders it ("null" without one), or
+ * NULL when a value cannot be told to be it: a default that is not
+ * immutable (now(), a sequence) gives another value each time, and an
+ * identity or generated column has no default to recognize. Evaluated
+ * only on a tie between two different values, which is rare.
+ */
+static char *
+default_tie_text(RowWrite *w, const CaptureField *field)
+{
+	Form_pg_attribute attr = TupleDescAttr(w->desc, field->attnum - 1);
+	Node	   *expr;
+	ExprState  *state;
+	ExprContext *econtext;
+	bool		isnull;
+	Datum		value;
+	char	   *text;
+
+	if (attr->attgenerated || attr->attidentity)
+		return NULL;
+	expr = build_column_default(w->rel, field->attnum);
+	if (expr == NULL)
+		return "null";
+	expr = (Node *) expression_planner((Expr *) expr);
+	if (contain_mutable_functions(expr))
+		return NULL;
+	state = ExecInitExpr((Expr *) expr, NULL);
+	econtext = CreateStandaloneExprContext();
+	value = ExecEvalExprSwitchContext(state, econtext, &isnull);
+	text = tie_text_value(field, isnull, value);
+	FreeExprContext(econtext, true);
+	return text;
 }
 
 /* Whether node (a node id, "" none) made clock. */
@@ -427,17 +469,30 @@ written_by(const char *clock, const char *node)
  * field's clock with the column's DEFAULT; an insert has no SET list to
  * refuse it by). So the writer's value wins: the sync's when the sender
  * made the clock, ours when this instance did (and *write_back: the sender
- * holds a value that is not our write's, ours goes back to it). Between two
- * copies neither of which is the writer's, a value beats null, then the
- * larger text wins, as _later orders them, so that the result does not
- * depend on which came first; nothing goes back (the writer's value, when
- * it comes, settles it). The same value (or none sent) keeps.
+ * holds a value that is not our write's, ours goes back to it).
+ *
+ * When neither side made the clock (the writer's value forwarded by
+ * another instance, or a copy), the writer's value is the one that is not
+ * the column's DEFAULT: a copy is only ever that default, so the value
+ * tells, with no mark to keep in the row or to carry in a payload, and
+ * whichever came first (a value that came from its writer and a copy that
+ * comes later from elsewhere; until review 10 the value order decided
+ * that, and a DEFAULT that sorted higher replaced the writer's value it
+ * came after). This is _later's "w" mark, judged from the value. Between
+ * two values that are both the default or both not (copies of instances
+ * whose defaults differ, or a default that is not immutable, which cannot
+ * be recognized), a value beats null, then the larger text wins, as _later
+ * orders them, so that the result does not depend on which came first.
+ * Nothing goes back (the writer's value, when it comes, settles it; and
+ * two instances whose defaults differ would send them to each other for
+ * ever). The same value (or none sent) keeps.
  */
 static bool
 sync_wins_tie(RowWrite *w, const CaptureField *field, const char *clock, bool *write_back)
 {
 	char	   *came;
 	char	   *have;
+	char	   *dflt;
 
 	*write_back = false;
 	if (!capture_field_changed(field, w->old_row, w->new_row))
@@ -451,6 +506,9 @@ sync_wins_tie(RowWrite *w, const CaptureField *field, const char *clock, bool *w
 	}
 	came = tie_text(field, w->new_row);
 	have = tie_text(field, w->old_row);
+	dflt = default_tie_text(w, field);
+	if (dflt != NULL && (strcmp(came, dflt) == 0) != (strcmp(have, dflt) == 0))
+		return strcmp(have, dflt) == 0;
 	if ((strcmp(came, "null") == 0) != (strcmp(have, "null") == 0))
 		return strcmp(have, "null") == 0;
 	return strcmp(came, have) >= 0;
