@@ -155,12 +155,18 @@ void
 clock_text(uint64 stamp, char *out)
 {
 	static const char hex[] = "0123456789abcdef";
+	const char *node;
+	size_t		len;
 
 	/* (by hand: snprintf was most of the cost of stamping a row's fields) */
 	for (int i = STAMP_HEX_DIGITS - 1; i >= 0; i--, stamp >>= 4)
 		out[i] = hex[stamp & 0xf];
 	out[STAMP_HEX_DIGITS] = '@';
-	strlcpy(out + STAMP_HEX_DIGITS + 1, clock_node(), CLOCK_TEXT_LEN - STAMP_HEX_DIGITS);
+	/* (copied with its length: PostgreSQL's strlcpy copies a byte at a time) */
+	node = clock_node();
+	len = strnlen(node, CLOCK_TEXT_LEN - STAMP_HEX_DIGITS - 1);
+	memcpy(out + STAMP_HEX_DIGITS + 1, node, len);
+	out[STAMP_HEX_DIGITS + 1 + len] = '\0';
 }
 
 /* The bytes that are lowercase hex digits, looked up (clocks are checked on every read). */
