@@ -40,7 +40,12 @@
 #   bash bench/replication_bench.sh
 #   BENCH_SECONDS=30 LATENCY_SECONDS=30 bash bench/replication_bench.sh
 # PGBIN (a PostgreSQL 15 bin directory, default Debian's) and PORT may be set
-# to run beside other clusters.
+# to run beside other clusters. BENCH_PARTS runs some parts only, and
+# BENCH_WORKLOADS and BENCH_CONFIGS some workloads and configurations of part
+# 1 (the ratios are then printed where both sides ran), e.g. the 100-row
+# statements and the drains:
+#   BENCH_PARTS='1 2' BENCH_WORKLOADS='insert_100 update_100' BENCH_CONFIGS='none c clocks' \
+#       bash bench/replication_bench.sh
 set -euo pipefail
 pgbin_from_env=${PGBIN:-}
 . "$(dirname "$0")/../scripts/lib.sh"
@@ -62,6 +67,16 @@ RATE=100              # commits/s of the latency run
 FIELDS="ARRAY['title', 'body', 'n', 'published', 'at']"
 SYNC_USER=00000000-0000-0000-0000-00000000000b   # the inbound user of part 4 (bench/replication_apply_*.sql)
 
+# BENCH_PARTS: which parts to run (default all: "1 2 3 4"); BENCH_WORKLOADS and
+# BENCH_CONFIGS: which workloads and configurations part 1 runs (default all).
+BENCH_PARTS=${BENCH_PARTS:-1 2 3 4}
+want_part() { [[ " $BENCH_PARTS " == *" $1 "* ]]; }
+for w in ${BENCH_WORKLOADS:-}; do
+    [[ " insert_1 insert_100 update_1 update_100 " == *" $w "* ]] || ds_die "unknown workload '$w' in BENCH_WORKLOADS"
+done
+for c in ${BENCH_CONFIGS:-}; do
+    [[ " none c plpgsql clocks " == *" $c "* ]] || ds_die "unknown configuration '$c' in BENCH_CONFIGS"
+done
 for v in BENCH_SECONDS BENCH_ROUNDS LATENCY_SECONDS DRAIN_ROUNDS PORT FAKE_PORT; do
     [[ "${!v}" =~ ^[1-9][0-9]*$ ]] || ds_die "$v must be a positive integer, not '${!v}'"
 done
@@ -267,8 +282,8 @@ bench_run() {
 # What is printed: a header and one block per part, at the end of the run
 # (or, if a part fails, those of the parts before it).
 declare -A TPS CPU RUNS
-WORKLOADS=(insert_1 insert_100 update_1 update_100)
-CONFIGS=(none c plpgsql clocks)
+WORKLOADS=(${BENCH_WORKLOADS:-insert_1 insert_100 update_1 update_100})
+CONFIGS=(${BENCH_CONFIGS:-none c plpgsql clocks})
 APPLY_CONFIGS=(c clocks)
 
 print_header() {
@@ -284,6 +299,10 @@ print_header() {
 
 print_part1() {
     echo
+    if [ "${WORKLOADS[*]}" != "insert_1 insert_100 update_1 update_100" ] || [ "${CONFIGS[*]}" != "none c plpgsql clocks" ]; then
+        print_part1_subset
+        return
+    fi
     echo "1. Capture overhead: TPS, median of $BENCH_ROUNDS interleaved runs of $RUN_SECONDS s per workload and"
     echo "   configuration, each run from $BASE_ROWS rows and an empty queue; remote paused (changes captured"
     echo "   and queued, the worker not woken, nothing shipped)"
@@ -332,6 +351,27 @@ print_part1() {
             printf "  CPU of the worker while the remote is paused (clocks): INSERT 1 row/tx %s%%, UPDATE 1 row/tx %s%% of a CPU\n",
                 wi1k, wu1k
         }'
+}
+
+# print_part1_subset: part 1 when BENCH_WORKLOADS or BENCH_CONFIGS chose some of them:
+# the medians, and (d) clocks against (a) none and (b) c where both ran.
+print_part1_subset() {
+    local w cfg line
+    echo "1. Capture overhead (workloads: ${WORKLOADS[*]}; configurations: ${CONFIGS[*]}): TPS, median of $BENCH_ROUNDS"
+    echo "   interleaved runs of $RUN_SECONDS s; remote paused"
+    for w in "${WORKLOADS[@]}"; do
+        line=$(printf '  %-11s' "$w")
+        for cfg in "${CONFIGS[@]}"; do
+            line+=$(printf ' %s %10.1f' "$cfg" "${TPS[$w.$cfg]}")
+        done
+        if [ -n "${TPS[$w.clocks]:-}" ] && [ -n "${TPS[$w.none]:-}" ]; then
+            line+=$(awk -v k="${TPS[$w.clocks]}" -v n="${TPS[$w.none]}" 'BEGIN { printf "  (d)/(a) %.2fx", k / n }')
+        fi
+        if [ -n "${TPS[$w.clocks]:-}" ] && [ -n "${TPS[$w.c]:-}" ]; then
+            line+=$(awk -v k="${TPS[$w.clocks]}" -v c="${TPS[$w.c]}" 'BEGIN { printf "  (d)/(b) %.2fx", k / c }')
+        fi
+        echo "$line"
+    done
 }
 
 print_part2() {
@@ -384,6 +424,7 @@ median() {
 
 # --------------------------------------------------------------------------
 # 1. Capture overhead
+if want_part 1; then
 # A first heavy run creates the WAL segment files (later runs recycle them)
 # and warms the caches: without it the first measured run comes out slow.
 ds_say "warming up: $RUN_SECONDS s of 100-row inserts, not measured"
@@ -416,8 +457,10 @@ for w in "${WORKLOADS[@]}"; do
                 *) [ "$queued" -gt 0 ] || ds_die "$w with the $cfg trigger queued nothing" ;;
             esac
             if [ "$cfg" = clocks ]; then
-                [ "$(sql "SELECT (payload::jsonb->'directus_sync_meta'->'f') ? 'n'
-                            FROM directus_sync.outbox ORDER BY id DESC LIMIT 1")" = t ] \
+                # (a create's clocks may be compact: "b" alone stands for every field's)
+                [ "$(sql "SELECT (m->'f') ? 'n' OR (m ? 'b' AND NOT m ? 'f')
+                            FROM (SELECT payload::jsonb->'directus_sync_meta' AS m
+                                    FROM directus_sync.outbox ORDER BY id DESC LIMIT 1) AS last")" = t ] \
                     || ds_die "$w with clocks queued a change without the clock of n"
             fi
             printf '  %-11s %-8s %10.1f tps  (%s changes queued)\n' "$w" "$cfg" "$tps" "$queued"
@@ -431,9 +474,11 @@ for w in "${WORKLOADS[@]}"; do
     done
 done
 PARTS_DONE+=(1)
+fi
 
 # --------------------------------------------------------------------------
 # 2. Drain rate
+if want_part 2; then
 # queue_creates c|clocks: $DRAIN_ITEMS creates of a fresh table queued (the
 # remote paused), the outbox vacuumed, a checkpoint.
 queue_creates() {
@@ -507,7 +552,9 @@ EOF
         fake_item 1 | /usr/bin/python3 -c '
 import json, sys
 item = json.load(sys.stdin)["data"]
-sys.exit(0 if isinstance(item.get("directus_sync_meta"), dict) and "n" in item["directus_sync_meta"].get("f", {}) else 1)' \
+meta = item.get("directus_sync_meta")
+# (a create's clocks may be compact: "b" alone stands for every field's)
+sys.exit(0 if isinstance(meta, dict) and ("n" in meta.get("f", {}) or ("b" in meta and "f" not in meta)) else 1)' \
             || ds_die "the fake's item 1 has no directus_sync_meta with clocks after the drain with clocks"
     fi
     DRAIN_SECS=$secs
@@ -544,9 +591,11 @@ done
 drain_secs=$(median ${DRAIN_RUNS[c]})
 drain_clock_secs=$(median ${DRAIN_RUNS[clocks]})
 PARTS_DONE+=(2)
+fi
 
 # --------------------------------------------------------------------------
 # 3. Latency
+if want_part 3; then
 ds_say "3. latency: single-row inserts at $RATE commits/s for $LATENCY_SECONDS s, remote live"
 configure none
 sql "SELECT public.replication_bench_table()" >/dev/null
@@ -568,9 +617,11 @@ latency=$(/usr/bin/python3 "$WORK/src/bench/replication_latency.py" --fake-port 
           --collection articles --expect "$committed") || ds_die "the latency analysis failed"
 read -r lat_items lat_requests lat_p50 lat_p99 lat_max lat_per_request <<<"$latency"
 PARTS_DONE+=(3)
+fi
 
 # --------------------------------------------------------------------------
 # 4. Apply
+if want_part 4; then
 ds_say "4. apply: inbound changes by the sync user, ${#APPLY_CONFIGS[@]} configurations x $BENCH_ROUNDS runs of $RUN_SECONDS s"
 # The remote becomes a peer whose sync user writes here (the loop guard's
 # trigger on directus_activity appears); paused again, nothing is shipped.
@@ -612,10 +663,8 @@ for cfg in "${APPLY_CONFIGS[@]}"; do
     APPLY[$cfg]=$(median ${APPLY_RUNS[$cfg]})
 done
 PARTS_DONE+=(4)
+fi
 
 # --------------------------------------------------------------------------
 print_header
-print_part1
-print_part2
-print_part3
-print_part4
+for part in "${PARTS_DONE[@]}"; do "print_part$part"; done

@@ -145,7 +145,11 @@ clock_row_read(HeapTuple tuple, AttrNumber attnum, TupleDesc desc)
 	sender = member(rc.root, "s", &buf);
 	rc.from_sync = sender != NULL;
 	if (sender != NULL && sender->type == jbvString && clock_node_valid(sender->val.string.val, sender->val.string.len))
-		snprintf(rc.sender, sizeof(rc.sender), "%.*s", sender->val.string.len, sender->val.string.val);
+	{
+		/* (a valid node id is shorter than rc.sender; copied, not formatted) */
+		memcpy(rc.sender, sender->val.string.val, sender->val.string.len);
+		rc.sender[sender->val.string.len] = '\0';
+	}
 	/* (after the sender is copied: buf is taken again) */
 	rc.compact = rc.from_sync && member(rc.root, "f", &buf) == NULL && member(rc.root, "b", &buf) != NULL &&
 		member(rc.root, "d", &buf) == NULL;
@@ -190,7 +194,13 @@ clock_member(JsonbContainer *object, const char *name, bool check, const char *s
 		return false;
 	if (v->type == jbvString && sender != NULL && sender[0] != '\0' && v->val.string.len == CLOCK_STAMP_LEN)
 	{
-		snprintf(out, CLOCK_TEXT_LEN + 1, "%.*s@%s", CLOCK_STAMP_LEN, v->val.string.val, sender);
+		/* stamp, "@" and sender, copied, not formatted (as snprintf would: cut at CLOCK_TEXT_LEN) */
+		size_t		len = strnlen(sender, CLOCK_TEXT_LEN - CLOCK_STAMP_LEN - 1);
+
+		memcpy(out, v->val.string.val, CLOCK_STAMP_LEN);
+		out[CLOCK_STAMP_LEN] = '@';
+		memcpy(out + CLOCK_STAMP_LEN + 1, sender, len);
+		out[CLOCK_STAMP_LEN + 1 + len] = '\0';
 		if (clock_text_valid(out, CLOCK_TEXT_LEN))
 			return true;
 	}
@@ -256,9 +266,15 @@ static List *
 add_clock(List *list, const char *name, const char *clock)
 {
 	FieldClock *fc = palloc(sizeof(FieldClock));
+	/*
+	 * (memcpy of its length, not strlcpy: PostgreSQL's strlcpy copies a
+	 * byte at a time, and a row's write copies a dozen clocks)
+	 */
+	size_t		len = strnlen(clock, CLOCK_TEXT_LEN);
 
 	fc->name = (char *) name;
-	strlcpy(fc->clock, clock, sizeof(fc->clock));
+	memcpy(fc->clock, clock, len);
+	fc->clock[len] = '\0';
 	return lappend(list, fc);
 }
 

@@ -189,15 +189,18 @@ directus_items_carry_clocks(List *items)
 	return false;
 }
 
-/* An item's payload, its clocks signed with sign_key (NULL: as it is). */
-static const char *
-item_payload(const SyncItem *item, const char *sign_key)
+/* Appends an item's payload, its clocks signed with sign_key (NULL: as it is). */
+static void
+append_item_payload(StringInfo body, const SyncItem *item, const char *sign_key)
 {
 	if (sign_key == NULL)
-		return item->payload;
+	{
+		appendStringInfoString(body, item->payload);
+		return;
+	}
 	/* a singleton goes without its key (sync_signature.c) */
-	return sync_signature_sign_payload(item->payload, sign_key, item->sub->collection,
-									   item->sub->singleton ? "" : item->key);
+	sync_signature_append_payload(body, item->payload, sign_key, item->sub->collection,
+								  item->sub->singleton ? "" : item->key);
 }
 
 /*
@@ -219,7 +222,7 @@ append_json_array(StringInfo body, List *items, bool keys_only, const char *sign
 		if (keys_only)
 			append_key_json(body, item);
 		else
-			appendStringInfoString(body, item_payload(item, sign_key));
+			append_item_payload(body, item, sign_key);
 	}
 	appendStringInfoChar(body, ']');
 }
@@ -287,7 +290,7 @@ directus_request(const char *base_url, const char *token, DirectusRequestKind ki
 			req->method = "PATCH";
 			req->url = items_url(base_url, sub, URL_PLAIN);
 			initStringInfo(&req->body);
-			appendStringInfoString(&req->body, item_payload(linitial(items), token));
+			append_item_payload(&req->body, linitial(items), token);
 			break;
 		case DIRECTUS_PROBE:
 			req->method = "GET";

@@ -359,27 +359,46 @@ find_meta(const char *name, int name_len, const char *value, int value_len, void
 }
 
 /*
- * The payload (JSON object text) with its directus_sync_meta signed for
- * the remote that token writes to; as it is when it carries none.
+ * Appends the payload (JSON object text) to out with its
+ * directus_sync_meta signed for the remote that token writes to; as it is
+ * when it carries none. Straight into the request's body: a copy of each
+ * payload in between cost as much as its signature's HMAC.
  */
+void
+sync_signature_append_payload(StringInfo out, const char *payload, const char *token,
+							  const char *collection, const char *key)
+{
+	MetaSpan	span = {NULL, NULL};
+	char		signature[SIGNATURE_HEX_LEN + 1];
+
+	if (payload == NULL || !jtext_each_member(payload, find_meta, &span) || span.end == NULL)
+	{
+		if (payload != NULL)
+			appendStringInfoString(out, payload);
+		return;
+	}
+	sign(token, collection, key, meta_signed_text(span.start, span.end), signature);
+
+	appendBinaryStringInfo(out, payload, span.start + 1 - payload);
+	appendBinaryStringInfo(out, "\"" SIGNATURE_MEMBER "\":\"", strlen(SIGNATURE_MEMBER) + 4);
+	appendBinaryStringInfo(out, signature, SIGNATURE_HEX_LEN);
+	appendStringInfoChar(out, '"');
+	if (*jtext_skip_space(span.start + 1) != '}')
+		appendStringInfoChar(out, ',');
+	appendStringInfoString(out, span.start + 1);
+}
+
+/* The payload with its directus_sync_meta signed (sync_signature_append_payload), in a string of its own. */
 char *
 sync_signature_sign_payload(const char *payload, const char *token, const char *collection,
 							const char *key)
 {
-	MetaSpan	span = {NULL, NULL};
-	char		signature[SIGNATURE_HEX_LEN + 1];
 	StringInfoData out;
 
-	if (payload == NULL || !jtext_each_member(payload, find_meta, &span) || span.end == NULL)
-		return (char *) payload;
-	sign(token, collection, key, meta_signed_text(span.start, span.end), signature);
-
+	if (payload == NULL)
+		return NULL;
 	initStringInfo(&out);
-	appendBinaryStringInfo(&out, payload, span.start + 1 - payload);
-	appendStringInfo(&out, "\"" SIGNATURE_MEMBER "\":\"%s\"", signature);
-	if (*jtext_skip_space(span.start + 1) != '}')
-		appendStringInfoChar(&out, ',');
-	appendStringInfoString(&out, span.start + 1);
+	sync_signature_append_payload(&out, payload, token, collection, key);
 	return out.data;
 }
 
