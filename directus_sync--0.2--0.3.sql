@@ -2307,6 +2307,25 @@ CREATE TABLE directus_sync.app_status_backlog (
 INSERT INTO directus_sync.app_status_backlog (mirror) VALUES ('sync_dead_letters'), ('sync_conflicts');
 
 /*
+ * enable_app_status's second look (review 9). A writer of dead_letter or
+ * conflict whose statement ran before enable_app_status committed found the
+ * app status disabled and logged no change, and enable's own refresh, which
+ * compares the tables whole, could not see its uncommitted rows: they never
+ * showed. So enable_app_status leaves this row (horizon NULL); the first
+ * refresh that sees it (after enable committed) sets horizon to the end of
+ * its snapshot (every transaction that wrote before enable committed has a
+ * transaction id below it); a later refresh, once no transaction below the
+ * horizon runs and no session holds a snapshot older than it (a REPEATABLE
+ * READ writer decides on its first snapshot), deletes it and marks both
+ * tables in app_status_backlog: compared whole once more. Nobody waits for
+ * it. One row at most. Not configuration: not dumped.
+ */
+CREATE TABLE directus_sync.app_status_settle (
+    one     boolean PRIMARY KEY DEFAULT true CHECK (one),
+    horizon xid8
+);
+
+/*
  * The statement triggers of dead_letter: the count per remote and the change
  * log. Two inserts per statement (not per row), of directus_sync's own
  * tables only. SECURITY DEFINER: they fire in the statements of whoever
@@ -2321,6 +2340,13 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
     IF TG_OP = 'TRUNCATE' THEN
+        -- A fold under way (_fold_dead_counts) deletes rows and inserts
+        -- their sum: waited for (its row locks conflict), so that the
+        -- DELETE's snapshot, taken after, sees the sum row too (review 9;
+        -- a DELETE merely blocked on the fold's locks skipped the rows it
+        -- deleted and never saw the sum). The writers of dead letters
+        -- wait for the TRUNCATE's own lock on dead_letter already.
+        LOCK TABLE directus_sync.dead_letter_count IN EXCLUSIVE MODE;
         DELETE FROM directus_sync.dead_letter_count;
         INSERT INTO directus_sync.app_status_backlog (mirror) VALUES ('sync_dead_letters') ON CONFLICT DO NOTHING;
         RETURN NULL;
@@ -2437,6 +2463,7 @@ $$;
 REVOKE ALL ON TABLE directus_sync.dead_letter_count FROM PUBLIC;
 REVOKE ALL ON TABLE directus_sync.app_status_change FROM PUBLIC;
 REVOKE ALL ON TABLE directus_sync.app_status_backlog FROM PUBLIC;
+REVOKE ALL ON TABLE directus_sync.app_status_settle FROM PUBLIC;
 
 -- The dead letters kept so far, counted once (the triggers above hold
 -- dead_letter's writers off until this commits).
@@ -2985,6 +3012,8 @@ DECLARE
     moved bigint;       -- remotes new, removed or renamed in sync_remotes_status
     dead_ids bigint[];
     conflict_ids bigint[];
+    settling boolean;
+    settle_horizon xid8;
     sample interval := coalesce(current_setting('directus_sync.app_status_sample_interval', true), '1min')::interval;
     keep interval := coalesce(current_setting('directus_sync.app_status_history', true), '7d')::interval;
 BEGIN
@@ -3004,6 +3033,19 @@ BEGIN
     END IF;
     -- One refresh at a time (readers go on).
     LOCK TABLE @extschema@.sync_remotes_status IN SHARE ROW EXCLUSIVE MODE;
+
+    -- enable_app_status's second look (see app_status_settle).
+    SELECT s.horizon, true INTO settle_horizon, settling FROM directus_sync.app_status_settle s;
+    IF settling AND settle_horizon IS NULL THEN
+        UPDATE directus_sync.app_status_settle SET horizon = pg_snapshot_xmax(pg_current_snapshot());
+    ELSIF settling AND pg_snapshot_xmin(pg_current_snapshot()) >= settle_horizon
+          AND NOT EXISTS (SELECT FROM pg_stat_activity a
+                           WHERE a.datname = current_database() AND a.pid <> pg_backend_pid()
+                             AND age(a.backend_xmin) > age(settle_horizon::xid)) THEN
+        DELETE FROM directus_sync.app_status_settle;
+        INSERT INTO directus_sync.app_status_backlog (mirror) VALUES ('sync_dead_letters'), ('sync_conflicts')
+            ON CONFLICT DO NOTHING;
+    END IF;
 
     WITH cur AS (
         SELECT r.id, s.remote,
@@ -3504,6 +3546,12 @@ BEGIN
     INSERT INTO directus_sync.app_status_backlog (mirror) VALUES ('sync_dead_letters'), ('sync_conflicts')
         ON CONFLICT DO NOTHING;
     PERFORM directus_sync._app_status_refresh();
+    -- A writer open now found the app status disabled and logged nothing,
+    -- and that refresh did not see its rows: the worker's refreshes look
+    -- again once it has ended (app_status_settle). After the refresh
+    -- above, which must not take the row as seen after this commit.
+    INSERT INTO directus_sync.app_status_settle (horizon) VALUES (NULL)
+        ON CONFLICT (one) DO UPDATE SET horizon = NULL;
     PERFORM directus_sync._wake_at_commit();
     RAISE NOTICE 'Directus shows the collections of folder "sync_status" to administrators once it reloads its schema'
         USING HINT = 'POST /utils/cache/clear?system=true as an admin of this Directus, or restart it.';
@@ -3541,24 +3589,74 @@ $$;
 
 /*
  * For disable_app_status and disable_app_config: what of collections ours
- * and their folder to unregister. The folder goes only when ours, after the
- * collections of others in it (a user's, or one an administrator moved
- * there) are moved out to the top level: Directus's foreign key
- * directus_collections_group_foreign would refuse its delete otherwise.
+ * and their folder to unregister. The folder goes only when ours. The
+ * collections of others nested under what goes (a user's, or one an
+ * administrator moved there: Directus nests a collection under any
+ * collection, not only a folder, review 9) are moved out to the top level
+ * first: Directus's foreign key directus_collections_group_foreign would
+ * refuse the delete otherwise.
  */
 CREATE FUNCTION directus_sync._app_folder_release(folder text, ours text[]) RETURNS text[]
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    going text[] := ours;
 BEGIN
-    IF directus_sync._app_folder_state(folder) <> 'ours' THEN
+    IF to_regclass('@extschema@.directus_collections') IS NULL THEN
         RETURN ours;
+    END IF;
+    IF directus_sync._app_folder_state(folder) = 'ours' THEN
+        going := ours || folder;
     END IF;
     PERFORM FROM directus_sync._query_as_owner('@extschema@.directus_collections',
         'UPDATE @extschema@.directus_collections SET "group" = NULL
-          WHERE "group" = $1[1] AND NOT (collection = ANY ($1)) RETURNING 1',
-        folder || ours) AS r(one integer);
-    RETURN ours || folder;
+          WHERE "group" = ANY ($1) AND NOT (collection = ANY ($1)) RETURNING 1',
+        going) AS r(one integer);
+    RETURN going;
+END
+$$;
+
+/*
+ * For disable_app_status and disable_app_config: refuses while an object
+ * not theirs depends on one of the app's tables (tables): a foreign key an
+ * administrator made to it (a many-to-one field to sync_remotes), a view
+ * over it. DROP TABLE would fail on it (review 9: after the rows in
+ * Directus's tables were gone); DROP TABLE ... CASCADE would drop a user's
+ * constraint or view without a word. The error names the object and the
+ * statement that drops it.
+ */
+CREATE FUNCTION directus_sync._app_tables_unreferenced(what text, tables regclass[]) RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    obj text;
+    tab regclass;
+    fix text;
+BEGIN
+    SELECT CASE WHEN ru.oid IS NOT NULL THEN pg_describe_object('pg_class'::regclass, ru.ev_class, 0)
+                ELSE pg_describe_object(d.classid, d.objid, d.objsubid) END,
+           d.refobjid::regclass,
+           CASE WHEN co.oid IS NOT NULL
+                THEN format('Delete that relation in Directus, or drop the constraint: ALTER TABLE %s DROP CONSTRAINT %I;',
+                            co.conrelid::regclass, co.conname)
+                WHEN ru.oid IS NOT NULL
+                THEN format('Drop or change the view: DROP VIEW %s;', ru.ev_class::regclass) END
+      INTO obj, tab, fix
+      FROM pg_depend d
+      LEFT JOIN pg_constraint co ON d.classid = 'pg_constraint'::regclass AND co.oid = d.objid
+      LEFT JOIN pg_rewrite ru ON d.classid = 'pg_rewrite'::regclass AND ru.oid = d.objid
+     WHERE d.refclassid = 'pg_class'::regclass AND d.refobjid = ANY (tables) AND d.deptype = 'n'
+       AND NOT coalesce(co.conrelid = ANY (tables), false)
+       AND NOT coalesce(ru.ev_class = ANY (tables), false)
+     ORDER BY 1 LIMIT 1;
+    IF obj IS NOT NULL THEN
+        RAISE EXCEPTION 'cannot disable the app %: % depends on table %', what, obj, tab
+            USING ERRCODE = 'dependent_objects_still_exist',
+                  DETAIL = format('Table %s goes with the app %s; directus_sync does not drop what others made on it.', tab, what),
+                  HINT = format('%s Then disable the app %s again.', coalesce(fix, format('Drop %s.', obj)), what);
+    END IF;
 END
 $$;
 
@@ -3594,6 +3692,7 @@ $$;
 REVOKE ALL ON FUNCTION directus_sync._unregister_collections(text[]) FROM PUBLIC;
 REVOKE ALL ON FUNCTION directus_sync._app_folder_state(text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION directus_sync._app_folder_release(text, text[]) FROM PUBLIC;
+REVOKE ALL ON FUNCTION directus_sync._app_tables_unreferenced(text, regclass[]) FROM PUBLIC;
 
 /*
  * Turns the app status off: Directus's rows about the collections (presets
@@ -3609,6 +3708,9 @@ DECLARE
     t text;
     found_any boolean;
 BEGIN
+    PERFORM directus_sync._app_tables_unreferenced('status',
+        ARRAY(SELECT directus_sync._app_status_table(x.name) FROM unnest(ours) x(name)
+               WHERE directus_sync._app_status_table(x.name) IS NOT NULL));
     found_any := directus_sync._unregister_collections(directus_sync._app_folder_release('sync_status', ours));
     FOREACH t IN ARRAY ours LOOP
         IF directus_sync._app_status_table(t) IS NOT NULL THEN
@@ -4411,6 +4513,9 @@ DECLARE
     t text;
     found_any boolean;
 BEGIN
+    PERFORM directus_sync._app_tables_unreferenced('config',
+        ARRAY(SELECT directus_sync._app_config_table(x.name) FROM unnest(ours) x(name)
+               WHERE directus_sync._app_config_table(x.name) IS NOT NULL));
     found_any := directus_sync._unregister_collections(directus_sync._app_folder_release('sync_config', ours));
     FOREACH t IN ARRAY ours LOOP
         IF directus_sync._app_config_table(t) IS NOT NULL THEN

@@ -1,16 +1,14 @@
 # Review 9: a dead letter (or conflict) written in a transaction that is
-# open while enable_app_status() runs and commits never shows in the app's
-# sync_dead_letters (sync_conflicts), though sync_remotes_status.dead
-# counts it. The statement trigger of dead_letter (_dead_letter_changed)
-# found the app status disabled, so it logged no change and, the backlog
-# mark ('compare whole') being there already, left it; enable_app_status's
-# own refresh compared the tables whole without seeing the uncommitted row
-# and took the backlog mark away. Afterwards nothing names the row: the
-# change log has nothing, the backlog is empty, and later refreshes read
-# only the log. Expected: the row shows after the writer's commit and a
-# refresh or two.
-# WRONG today: "the dead letter shows" and "the conflict shows" fail
-# (0 rows shown, while remote_status.dead says 1).
+# open while enable_app_status() runs and commits shows in the app's
+# sync_dead_letters (sync_conflicts) after the writer's commit and the
+# worker's next refreshes. Its statement trigger (_dead_letter_changed)
+# found the app status disabled and logged no change, and
+# enable_app_status's own refresh could not see the uncommitted row; so
+# enable leaves a row in directus_sync.app_status_settle, and the worker
+# compares the tables whole once more when every transaction that may have
+# written so has ended. Before the fix enable's refresh took the backlog
+# mark away and the row never showed (0 rows shown, while
+# remote_status.dead said 1).
 use strict;
 use warnings;
 use lib 't';
@@ -51,6 +49,46 @@ is(sql(q{SELECT dead FROM sync_remotes_status WHERE remote = 'b'}), '1',
 	'the status counts the dead letter');
 is(sql(q{SELECT count(*) FROM sync_dead_letters}), '1', 'the dead letter shows in sync_dead_letters');
 is(sql(q{SELECT count(*) FROM sync_conflicts}), '1', 'the conflict shows in sync_conflicts');
+is(sql(q{SELECT count(*) FROM directus_sync.app_status_settle}), '0', 'the second look is done');
+
+# A writer left open across several refreshes: the second look waits for it
+# (nobody waits for the second look).
+sql(q{SET client_min_messages = warning; SELECT directus_sync.disable_app_status()});
+$writer = $node->background_psql('postgres');
+$writer->query_safe(q{BEGIN;
+	INSERT INTO directus_sync.dead_letter (id, remote_id, collection, item_key, op, queued_at)
+	SELECT 2, id, 'articles', '2', 'u', now() FROM directus_sync.remote WHERE name = 'b'});
+sql(q{SET client_min_messages = warning; SELECT directus_sync.enable_app_status()});
+sleep 2;
+sql(q{SELECT directus_sync._app_status_refresh()});
+is(sql(q{SELECT horizon IS NOT NULL FROM directus_sync.app_status_settle}), 't',
+	'a writer still open: the second look waits, its horizon set');
+$writer->query_safe('COMMIT');
+$writer->quit;
+sleep 2;
+sql(q{SELECT directus_sync._app_status_refresh()});
+is(sql(q{SELECT string_agg(id::text, ',' ORDER BY id) FROM sync_dead_letters}), '1,2',
+	'the long writer\'s dead letter shows after its commit');
+is(sql(q{SELECT count(*) FROM directus_sync.app_status_settle}), '0', 'the second look is done again');
+
+# A REPEATABLE READ writer whose snapshot predates enable's commit writes
+# after it: its trigger still finds the app status disabled (its snapshot).
+sql(q{SET client_min_messages = warning; SELECT directus_sync.disable_app_status()});
+$writer = $node->background_psql('postgres');
+$writer->query_safe(q{BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT count(*) FROM directus_sync.remote});
+sql(q{SET client_min_messages = warning; SELECT directus_sync.enable_app_status()});
+$writer->query_safe(q{INSERT INTO directus_sync.dead_letter (id, remote_id, collection, item_key, op, queued_at)
+	SELECT 3, id, 'articles', '3', 'u', now() FROM directus_sync.remote WHERE name = 'b'});
+sleep 2;
+sql(q{SELECT directus_sync._app_status_refresh()});
+is(sql(q{SELECT count(*) FROM directus_sync.app_status_settle}), '1',
+	'the REPEATABLE READ writer still open: the second look waits');
+$writer->query_safe('COMMIT');
+$writer->quit;
+sleep 2;
+sql(q{SELECT directus_sync._app_status_refresh()});
+is(sql(q{SELECT string_agg(id::text, ',' ORDER BY id) FROM sync_dead_letters}), '1,2,3',
+	'the REPEATABLE READ writer\'s dead letter shows after its commit');
 is(server_crash($node), '', 'no crash in the server log');
 $node->stop;
 done_testing();
