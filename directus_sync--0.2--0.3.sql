@@ -2297,9 +2297,10 @@ CREATE TABLE directus_sync.app_status_change (
 /*
  * The app status tables that the next refresh brings in line by comparing
  * them whole with their source, rather than from app_status_change: after
- * CREATE EXTENSION or the upgrade, enable_app_status, a TRUNCATE, a refresh
+ * CREATE EXTENSION or the upgrade, a TRUNCATE, a refresh
  * that found the app status disabled with changes logged, a round that met
- * more than ten thousand changes or copied ten thousand rows.
+ * more than ten thousand changes or copied ten thousand rows. (After
+ * enable_app_status: app_status_settle.)
  */
 CREATE TABLE directus_sync.app_status_backlog (
     mirror text PRIMARY KEY CHECK (mirror IN ('sync_dead_letters', 'sync_conflicts'))
@@ -2311,8 +2312,10 @@ INSERT INTO directus_sync.app_status_backlog (mirror) VALUES ('sync_dead_letters
  * conflict whose statement ran before enable_app_status committed found the
  * app status disabled and logged no change, and enable's own refresh, which
  * compares the tables whole, could not see its uncommitted rows: they never
- * showed. So enable_app_status leaves this row (horizon NULL); the first
- * refresh that sees it (after enable committed) sets horizon to the end of
+ * showed. So enable_app_status leaves this row (horizon NULL; its own
+ * refresh, finding the row of its own transaction, compares the tables
+ * whole: they may be new); the first refresh that sees it from another
+ * transaction (after enable committed) sets horizon to the end of
  * its snapshot (every transaction that wrote before enable committed has a
  * transaction id below it); a later refresh, once no transaction below the
  * horizon runs and no session holds a snapshot older than it (a REPEATABLE
@@ -2321,8 +2324,9 @@ INSERT INTO directus_sync.app_status_backlog (mirror) VALUES ('sync_dead_letters
  * it. One row at most. Not configuration: not dumped.
  */
 CREATE TABLE directus_sync.app_status_settle (
-    one     boolean PRIMARY KEY DEFAULT true CHECK (one),
-    horizon xid8
+    one        boolean PRIMARY KEY DEFAULT true CHECK (one),
+    enable_xid xid8 NOT NULL,   -- enable_app_status's transaction: its own refresh compares whole
+    horizon    xid8
 );
 
 /*
@@ -3013,7 +3017,9 @@ DECLARE
     dead_ids bigint[];
     conflict_ids bigint[];
     settling boolean;
+    settle_xid xid8;
     settle_horizon xid8;
+    whole_too boolean := false;
     sample interval := coalesce(current_setting('directus_sync.app_status_sample_interval', true), '1min')::interval;
     keep interval := coalesce(current_setting('directus_sync.app_status_history', true), '7d')::interval;
 BEGIN
@@ -3034,17 +3040,22 @@ BEGIN
     -- One refresh at a time (readers go on).
     LOCK TABLE @extschema@.sync_remotes_status IN SHARE ROW EXCLUSIVE MODE;
 
-    -- enable_app_status's second look (see app_status_settle).
-    SELECT s.horizon, true INTO settle_horizon, settling FROM directus_sync.app_status_settle s;
-    IF settling AND settle_horizon IS NULL THEN
+    -- enable_app_status's own refresh, and its second look (see
+    -- app_status_settle): the tables compared whole (whole_too). No row of
+    -- app_status_backlog is written for it: a writer that found the app
+    -- status disabled may hold an uncommitted one, and enable would wait.
+    SELECT s.enable_xid, s.horizon, true INTO settle_xid, settle_horizon, settling
+      FROM directus_sync.app_status_settle s;
+    IF settling AND settle_xid = pg_current_xact_id_if_assigned() THEN
+        whole_too := true;
+    ELSIF settling AND settle_horizon IS NULL THEN
         UPDATE directus_sync.app_status_settle SET horizon = pg_snapshot_xmax(pg_current_snapshot());
     ELSIF settling AND pg_snapshot_xmin(pg_current_snapshot()) >= settle_horizon
           AND NOT EXISTS (SELECT FROM pg_stat_activity a
                            WHERE a.datname = current_database() AND a.pid <> pg_backend_pid()
                              AND age(a.backend_xmin) > age(settle_horizon::xid)) THEN
         DELETE FROM directus_sync.app_status_settle;
-        INSERT INTO directus_sync.app_status_backlog (mirror) VALUES ('sync_dead_letters'), ('sync_conflicts')
-            ON CONFLICT DO NOTHING;
+        whole_too := true;
     END IF;
 
     WITH cur AS (
@@ -3125,7 +3136,7 @@ BEGIN
     SELECT array_agg(DISTINCT t.id) FILTER (WHERE t.kind = 'd'), array_agg(DISTINCT t.id) FILTER (WHERE t.kind = 'c')
       INTO dead_ids, conflict_ids FROM taken t;
 
-    IF cardinality(dead_ids) > 10000
+    IF cardinality(dead_ids) > 10000 OR whole_too
        OR EXISTS (SELECT FROM directus_sync.app_status_backlog b WHERE b.mirror = 'sync_dead_letters') THEN
         DELETE FROM @extschema@.sync_dead_letters m
          WHERE NOT EXISTS (SELECT FROM directus_sync.dead_letter d WHERE d.id = m.id AND d.failed_at = m.failed_at);
@@ -3174,7 +3185,7 @@ BEGIN
     END IF;
 
     -- Conflicts, the same way (the log's retention trims them).
-    IF cardinality(conflict_ids) > 10000
+    IF cardinality(conflict_ids) > 10000 OR whole_too
        OR EXISTS (SELECT FROM directus_sync.app_status_backlog b WHERE b.mirror = 'sync_conflicts') THEN
         DELETE FROM @extschema@.sync_conflicts m
          WHERE NOT EXISTS (SELECT FROM directus_sync.conflict c WHERE c.id = m.id);
@@ -3542,16 +3553,15 @@ BEGIN
             USING HINT = 'Delete those permissions in Directus (Settings, Access Policies) unless they are meant.';
     END IF;
 
-    -- The tables may be new, or have missed changes: this refresh compares them whole.
-    INSERT INTO directus_sync.app_status_backlog (mirror) VALUES ('sync_dead_letters'), ('sync_conflicts')
-        ON CONFLICT DO NOTHING;
+    -- The tables may be new, or have missed changes: this refresh compares
+    -- them whole (it finds the row below its own transaction's). A writer
+    -- open now found the app status disabled and logged nothing, and this
+    -- refresh does not see its rows: the worker's refreshes look again once
+    -- it has ended (app_status_settle). Not by a row of app_status_backlog:
+    -- such a writer may hold an uncommitted one, which enable would wait for.
+    INSERT INTO directus_sync.app_status_settle (enable_xid, horizon) VALUES (pg_current_xact_id(), NULL)
+        ON CONFLICT (one) DO UPDATE SET enable_xid = EXCLUDED.enable_xid, horizon = NULL;
     PERFORM directus_sync._app_status_refresh();
-    -- A writer open now found the app status disabled and logged nothing,
-    -- and that refresh did not see its rows: the worker's refreshes look
-    -- again once it has ended (app_status_settle). After the refresh
-    -- above, which must not take the row as seen after this commit.
-    INSERT INTO directus_sync.app_status_settle (horizon) VALUES (NULL)
-        ON CONFLICT (one) DO UPDATE SET horizon = NULL;
     PERFORM directus_sync._wake_at_commit();
     RAISE NOTICE 'Directus shows the collections of folder "sync_status" to administrators once it reloads its schema'
         USING HINT = 'POST /utils/cache/clear?system=true as an admin of this Directus, or restart it.';
