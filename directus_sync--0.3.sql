@@ -3779,9 +3779,11 @@ BEGIN
     upd AS (
         UPDATE @extschema@.sync_remotes_status m
            SET (remote, state, enabled, paused, queued, in_flight, delivered, failed, dead, conflicts,
-                lag_seconds, last_success_at, last_error, last_error_at, retry_at, clock_offset_ms, resync, changed_at)
+                lag_seconds, last_success_at, last_error, last_error_at, retry_at, clock_offset_ms, resync, changed_at,
+                refreshed_at)
              = (c.remote, c.state, c.enabled, c.paused, c.queued, c.in_flight, c.delivered, c.failed, c.dead, c.conflicts,
-                c.lag_seconds, c.last_success_at, c.last_error, c.last_error_at, c.retry_at, c.clock_offset_ms, c.resync, now())
+                c.lag_seconds, c.last_success_at, c.last_error, c.last_error_at, c.retry_at, c.clock_offset_ms, c.resync, now(),
+                now())
           FROM cur c
          WHERE m.id = c.id
            AND (m.remote, m.state, m.enabled, m.paused, m.queued, m.in_flight, m.delivered, m.failed, m.dead, m.conflicts,
@@ -3793,9 +3795,11 @@ BEGIN
     ins AS (
         INSERT INTO @extschema@.sync_remotes_status
                (id, remote, state, enabled, paused, queued, in_flight, delivered, failed, dead, conflicts,
-                lag_seconds, last_success_at, last_error, last_error_at, retry_at, clock_offset_ms, resync, changed_at)
+                lag_seconds, last_success_at, last_error, last_error_at, retry_at, clock_offset_ms, resync, changed_at,
+                refreshed_at)
         SELECT c.id, c.remote, c.state, c.enabled, c.paused, c.queued, c.in_flight, c.delivered, c.failed, c.dead, c.conflicts,
-               c.lag_seconds, c.last_success_at, c.last_error, c.last_error_at, c.retry_at, c.clock_offset_ms, c.resync, now()
+               c.lag_seconds, c.last_success_at, c.last_error, c.last_error_at, c.retry_at, c.clock_offset_ms, c.resync, now(),
+               now()
           FROM cur c
          WHERE NOT EXISTS (SELECT FROM @extschema@.sync_remotes_status x WHERE x.id = c.id)
         RETURNING 1),
@@ -3807,6 +3811,12 @@ BEGIN
            (SELECT count(*) FROM cur c WHERE c.shown IS DISTINCT FROM c.remote) + (SELECT count(*) FROM gone)
       INTO n, moved;
     written := written + n;
+    -- Fresh (refreshed_at): the rows left alone above were current too, so
+    -- say so, at most every 10 s (one statement; not counted in written).
+    -- Frozen figures, a refresh skipped for long (a lock of Directus's role,
+    -- no worker), show an old refreshed_at in the app.
+    UPDATE @extschema@.sync_remotes_status m SET refreshed_at = now()
+     WHERE m.refreshed_at IS NULL OR m.refreshed_at < now() - interval '10 s';
 
     -- History: a sample per remote and sample interval, trimmed.
     IF keep > interval '0' THEN
@@ -4007,6 +4017,7 @@ AS $fields$ SELECT $json$[
  {"collection": "sync_remotes_status", "field": "clock_offset_ms", "sort": 16, "interface": "input", "display": "formatted-value", "display_options": {"format": true, "suffix": " ms"}, "width": "half", "note": "The remote's clock minus this server's (from its Date header)"},
  {"collection": "sync_remotes_status", "field": "resync", "sort": 17, "special": "cast-json", "interface": "input-code", "options": {"language": "JSON"}, "display": "raw", "width": "half", "note": "Resyncs running: done and total per collection"},
  {"collection": "sync_remotes_status", "field": "changed_at", "sort": 18, "interface": "datetime", "display": "datetime", "display_options": {"relative": true}, "width": "half", "note": "When these figures last changed"},
+ {"collection": "sync_remotes_status", "field": "refreshed_at", "sort": 19, "interface": "datetime", "display": "datetime", "display_options": {"relative": true}, "width": "half", "note": "When the worker last found these figures current (kept to within 10 s). Minutes ago: they are stale, the worker is not refreshing them (see the server log)"},
  {"collection": "sync_remotes_history", "field": "id", "sort": 0, "interface": "input", "display": "raw", "hidden": true, "width": "half", "note": "Sample number"},
  {"collection": "sync_remotes_history", "field": "remote_id", "sort": 1, "interface": "input", "display": "raw", "hidden": true, "width": "half", "note": "directus_sync.remote id"},
  {"collection": "sync_remotes_history", "field": "remote", "sort": 2, "interface": "input", "display": "formatted-value", "display_options": null, "width": "half", "note": "The remote's name"},
@@ -4079,7 +4090,7 @@ DECLARE
     fields json;
     presets json := $json$[
  {"collection": "sync_remotes_status", "sort": ["remote"],
-  "fields": ["remote", "state", "queued", "delivered", "failed", "dead", "conflicts", "lag_seconds", "last_success_at", "last_error"]},
+  "fields": ["remote", "state", "queued", "delivered", "failed", "dead", "conflicts", "lag_seconds", "last_success_at", "last_error", "refreshed_at"]},
  {"collection": "sync_remotes_history", "sort": ["-sampled_at"],
   "fields": ["sampled_at", "remote", "queued", "delivered", "failed", "dead", "conflicts", "lag_seconds"]},
  {"collection": "sync_dead_letters", "sort": ["-failed_at"],
@@ -4126,6 +4137,7 @@ BEGIN
             clock_offset_ms bigint,
             resync          jsonb,
             changed_at      timestamptz NOT NULL,
+            refreshed_at    timestamptz,               -- the last refresh that found the figures current
             CONSTRAINT directus_sync_app_table CHECK (true)  -- directus_sync._reserve_app_tables
         );
         COMMENT ON TABLE @extschema@.sync_remotes_status IS
@@ -4187,6 +4199,12 @@ BEGIN
         );
         COMMENT ON TABLE @extschema@.sync_conflicts IS
             'directus_sync app status: directus_sync.conflict, kept current by the worker (read-only)';
+    END IF;
+    -- a table made by a build before refreshed_at: given it
+    IF NOT EXISTS (SELECT FROM pg_attribute WHERE attrelid = directus_sync._app_status_table('sync_remotes_status')
+                                              AND attname = 'refreshed_at' AND NOT attisdropped) THEN
+        EXECUTE format('ALTER TABLE %s ADD COLUMN refreshed_at timestamptz',
+                       directus_sync._app_status_table('sync_remotes_status'));
     END IF;
     FOREACH t IN ARRAY ours LOOP
         -- a table made by a build before the CHECK: given it, so that a restore of its dump passes
