@@ -2301,9 +2301,10 @@ CREATE TABLE directus_sync.app_status_change (
 /*
  * The app status tables that the next refresh brings in line by comparing
  * them whole with their source, rather than from app_status_change: after
- * CREATE EXTENSION or the upgrade, enable_app_status, a TRUNCATE, a refresh
+ * CREATE EXTENSION or the upgrade, a TRUNCATE, a refresh
  * that found the app status disabled with changes logged, a round that met
- * more than ten thousand changes or copied ten thousand rows.
+ * more than ten thousand changes or copied ten thousand rows. (After
+ * enable_app_status: app_status_settle.)
  */
 CREATE TABLE directus_sync.app_status_backlog (
     mirror text PRIMARY KEY CHECK (mirror IN ('sync_dead_letters', 'sync_conflicts'))
@@ -2324,6 +2325,28 @@ CREATE TABLE directus_sync.app_status_readable (
 );
 
 /*
+ * enable_app_status's second look (review 9). A writer of dead_letter or
+ * conflict whose statement ran before enable_app_status committed found the
+ * app status disabled and logged no change, and enable's own refresh, which
+ * compares the tables whole, could not see its uncommitted rows: they never
+ * showed. So enable_app_status leaves this row (horizon NULL; its own
+ * refresh, finding the row of its own transaction, compares the tables
+ * whole: they may be new); the first refresh that sees it from another
+ * transaction (after enable committed) sets horizon to the end of
+ * its snapshot (every transaction that wrote before enable committed has a
+ * transaction id below it); a later refresh, once no transaction below the
+ * horizon runs and no session holds a snapshot older than it (a REPEATABLE
+ * READ writer decides on its first snapshot), deletes it and marks both
+ * tables in app_status_backlog: compared whole once more. Nobody waits for
+ * it. One row at most. Not configuration: not dumped.
+ */
+CREATE TABLE directus_sync.app_status_settle (
+    one        boolean PRIMARY KEY DEFAULT true CHECK (one),
+    enable_xid xid8 NOT NULL,   -- enable_app_status's transaction: its own refresh compares whole
+    horizon    xid8
+);
+
+/*
  * The statement triggers of dead_letter: the count per remote and the change
  * log. Two inserts per statement (not per row), of directus_sync's own
  * tables only. SECURITY DEFINER: they fire in the statements of whoever
@@ -2338,6 +2361,13 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
     IF TG_OP = 'TRUNCATE' THEN
+        -- A fold under way (_fold_dead_counts) deletes rows and inserts
+        -- their sum: waited for (its row locks conflict), so that the
+        -- DELETE's snapshot, taken after, sees the sum row too (review 9;
+        -- a DELETE merely blocked on the fold's locks skipped the rows it
+        -- deleted and never saw the sum). The writers of dead letters
+        -- wait for the TRUNCATE's own lock on dead_letter already.
+        LOCK TABLE directus_sync.dead_letter_count IN EXCLUSIVE MODE;
         DELETE FROM directus_sync.dead_letter_count;
         INSERT INTO directus_sync.app_status_backlog (mirror) VALUES ('sync_dead_letters') ON CONFLICT DO NOTHING;
         RETURN NULL;
@@ -2455,6 +2485,7 @@ REVOKE ALL ON TABLE directus_sync.dead_letter_count FROM PUBLIC;
 REVOKE ALL ON TABLE directus_sync.app_status_change FROM PUBLIC;
 REVOKE ALL ON TABLE directus_sync.app_status_backlog FROM PUBLIC;
 REVOKE ALL ON TABLE directus_sync.app_status_readable FROM PUBLIC;
+REVOKE ALL ON TABLE directus_sync.app_status_settle FROM PUBLIC;
 
 -- The dead letters kept so far, counted once (the triggers above hold
 -- dead_letter's writers off until this commits).
@@ -3022,6 +3053,10 @@ DECLARE
     conflict_ids bigint[];
     shown text[];       -- collections Directus's role may read now, and could not before
     withheld text[];    -- and the other way round
+    settling boolean;
+    settle_xid xid8;
+    settle_horizon xid8;
+    whole_too boolean := false;
     sample interval := coalesce(current_setting('directus_sync.app_status_sample_interval', true), '1min')::interval;
     keep interval := coalesce(current_setting('directus_sync.app_status_history', true), '7d')::interval;
 BEGIN
@@ -3041,6 +3076,24 @@ BEGIN
     END IF;
     -- One refresh at a time (readers go on).
     LOCK TABLE @extschema@.sync_remotes_status IN SHARE ROW EXCLUSIVE MODE;
+
+    -- enable_app_status's own refresh, and its second look (see
+    -- app_status_settle): the tables compared whole (whole_too). No row of
+    -- app_status_backlog is written for it: a writer that found the app
+    -- status disabled may hold an uncommitted one, and enable would wait.
+    SELECT s.enable_xid, s.horizon, true INTO settle_xid, settle_horizon, settling
+      FROM directus_sync.app_status_settle s;
+    IF settling AND settle_xid = pg_current_xact_id_if_assigned() THEN
+        whole_too := true;
+    ELSIF settling AND settle_horizon IS NULL THEN
+        UPDATE directus_sync.app_status_settle SET horizon = pg_snapshot_xmax(pg_current_snapshot());
+    ELSIF settling AND pg_snapshot_xmin(pg_current_snapshot()) >= settle_horizon
+          AND NOT EXISTS (SELECT FROM pg_stat_activity a
+                           WHERE a.datname = current_database() AND a.pid <> pg_backend_pid()
+                             AND age(a.backend_xmin) > age(settle_horizon::xid)) THEN
+        DELETE FROM directus_sync.app_status_settle;
+        whole_too := true;
+    END IF;
 
     WITH cur AS (
         SELECT r.id, s.remote,
@@ -3062,9 +3115,11 @@ BEGIN
     upd AS (
         UPDATE @extschema@.sync_remotes_status m
            SET (remote, state, enabled, paused, queued, in_flight, delivered, failed, dead, conflicts,
-                lag_seconds, last_success_at, last_error, last_error_at, retry_at, clock_offset_ms, resync, changed_at)
+                lag_seconds, last_success_at, last_error, last_error_at, retry_at, clock_offset_ms, resync, changed_at,
+                refreshed_at)
              = (c.remote, c.state, c.enabled, c.paused, c.queued, c.in_flight, c.delivered, c.failed, c.dead, c.conflicts,
-                c.lag_seconds, c.last_success_at, c.last_error, c.last_error_at, c.retry_at, c.clock_offset_ms, c.resync, now())
+                c.lag_seconds, c.last_success_at, c.last_error, c.last_error_at, c.retry_at, c.clock_offset_ms, c.resync, now(),
+                now())
           FROM cur c
          WHERE m.id = c.id
            AND (m.remote, m.state, m.enabled, m.paused, m.queued, m.in_flight, m.delivered, m.failed, m.dead, m.conflicts,
@@ -3076,9 +3131,11 @@ BEGIN
     ins AS (
         INSERT INTO @extschema@.sync_remotes_status
                (id, remote, state, enabled, paused, queued, in_flight, delivered, failed, dead, conflicts,
-                lag_seconds, last_success_at, last_error, last_error_at, retry_at, clock_offset_ms, resync, changed_at)
+                lag_seconds, last_success_at, last_error, last_error_at, retry_at, clock_offset_ms, resync, changed_at,
+                refreshed_at)
         SELECT c.id, c.remote, c.state, c.enabled, c.paused, c.queued, c.in_flight, c.delivered, c.failed, c.dead, c.conflicts,
-               c.lag_seconds, c.last_success_at, c.last_error, c.last_error_at, c.retry_at, c.clock_offset_ms, c.resync, now()
+               c.lag_seconds, c.last_success_at, c.last_error, c.last_error_at, c.retry_at, c.clock_offset_ms, c.resync, now(),
+               now()
           FROM cur c
          WHERE NOT EXISTS (SELECT FROM @extschema@.sync_remotes_status x WHERE x.id = c.id)
         RETURNING 1),
@@ -3090,6 +3147,12 @@ BEGIN
            (SELECT count(*) FROM cur c WHERE c.shown IS DISTINCT FROM c.remote) + (SELECT count(*) FROM gone)
       INTO n, moved;
     written := written + n;
+    -- Fresh (refreshed_at): the rows left alone above were current too, so
+    -- say so, at most every 10 s (one statement; not counted in written).
+    -- Frozen figures, a refresh skipped for long (a lock of Directus's role,
+    -- no worker), show an old refreshed_at in the app.
+    UPDATE @extschema@.sync_remotes_status m SET refreshed_at = now()
+     WHERE m.refreshed_at IS NULL OR m.refreshed_at < now() - interval '10 s';
 
     -- History: a sample per remote and sample interval, trimmed.
     IF keep > interval '0' THEN
@@ -3153,7 +3216,7 @@ BEGIN
     SELECT array_agg(DISTINCT t.id) FILTER (WHERE t.kind = 'd'), array_agg(DISTINCT t.id) FILTER (WHERE t.kind = 'c')
       INTO dead_ids, conflict_ids FROM taken t;
 
-    IF cardinality(dead_ids) > 10000
+    IF cardinality(dead_ids) > 10000 OR whole_too
        OR EXISTS (SELECT FROM directus_sync.app_status_backlog b WHERE b.mirror = 'sync_dead_letters') THEN
         DELETE FROM @extschema@.sync_dead_letters m
          WHERE NOT EXISTS (SELECT FROM directus_sync.dead_letter d WHERE d.id = m.id AND d.failed_at = m.failed_at);
@@ -3214,7 +3277,7 @@ BEGIN
     END IF;
 
     -- Conflicts, the same way (the log's retention trims them).
-    IF cardinality(conflict_ids) > 10000
+    IF cardinality(conflict_ids) > 10000 OR whole_too
        OR EXISTS (SELECT FROM directus_sync.app_status_backlog b WHERE b.mirror = 'sync_conflicts') THEN
         DELETE FROM @extschema@.sync_conflicts m
          WHERE NOT EXISTS (SELECT FROM directus_sync.conflict c WHERE c.id = m.id);
@@ -3347,6 +3410,7 @@ AS $fields$ SELECT $json$[
  {"collection": "sync_remotes_status", "field": "clock_offset_ms", "sort": 16, "interface": "input", "display": "formatted-value", "display_options": {"format": true, "suffix": " ms"}, "width": "half", "note": "The remote's clock minus this server's (from its Date header)"},
  {"collection": "sync_remotes_status", "field": "resync", "sort": 17, "special": "cast-json", "interface": "input-code", "options": {"language": "JSON"}, "display": "raw", "width": "half", "note": "Resyncs running: done and total per collection"},
  {"collection": "sync_remotes_status", "field": "changed_at", "sort": 18, "interface": "datetime", "display": "datetime", "display_options": {"relative": true}, "width": "half", "note": "When these figures last changed"},
+ {"collection": "sync_remotes_status", "field": "refreshed_at", "sort": 19, "interface": "datetime", "display": "datetime", "display_options": {"relative": true}, "width": "half", "note": "When the worker last found these figures current (kept to within 10 s). Minutes ago: they are stale, the worker is not refreshing them (see the server log)"},
  {"collection": "sync_remotes_history", "field": "id", "sort": 0, "interface": "input", "display": "raw", "hidden": true, "width": "half", "note": "Sample number"},
  {"collection": "sync_remotes_history", "field": "remote_id", "sort": 1, "interface": "input", "display": "raw", "hidden": true, "width": "half", "note": "directus_sync.remote id"},
  {"collection": "sync_remotes_history", "field": "remote", "sort": 2, "interface": "input", "display": "formatted-value", "display_options": null, "width": "half", "note": "The remote's name"},
@@ -3419,7 +3483,7 @@ DECLARE
     fields json;
     presets json := $json$[
  {"collection": "sync_remotes_status", "sort": ["remote"],
-  "fields": ["remote", "state", "queued", "delivered", "failed", "dead", "conflicts", "lag_seconds", "last_success_at", "last_error"]},
+  "fields": ["remote", "state", "queued", "delivered", "failed", "dead", "conflicts", "lag_seconds", "last_success_at", "last_error", "refreshed_at"]},
  {"collection": "sync_remotes_history", "sort": ["-sampled_at"],
   "fields": ["sampled_at", "remote", "queued", "delivered", "failed", "dead", "conflicts", "lag_seconds"]},
  {"collection": "sync_dead_letters", "sort": ["-failed_at"],
@@ -3466,6 +3530,7 @@ BEGIN
             clock_offset_ms bigint,
             resync          jsonb,
             changed_at      timestamptz NOT NULL,
+            refreshed_at    timestamptz,               -- the last refresh that found the figures current
             CONSTRAINT directus_sync_app_table CHECK (true)  -- directus_sync._reserve_app_tables
         );
         COMMENT ON TABLE @extschema@.sync_remotes_status IS
@@ -3527,6 +3592,12 @@ BEGIN
         );
         COMMENT ON TABLE @extschema@.sync_conflicts IS
             'directus_sync app status: directus_sync.conflict, kept current by the worker (read-only)';
+    END IF;
+    -- a table made by a build before refreshed_at: given it
+    IF NOT EXISTS (SELECT FROM pg_attribute WHERE attrelid = directus_sync._app_status_table('sync_remotes_status')
+                                              AND attname = 'refreshed_at' AND NOT attisdropped) THEN
+        EXECUTE format('ALTER TABLE %s ADD COLUMN refreshed_at timestamptz',
+                       directus_sync._app_status_table('sync_remotes_status'));
     END IF;
     FOREACH t IN ARRAY ours LOOP
         -- a table made by a build before the CHECK: given it, so that a restore of its dump passes
@@ -3594,9 +3665,14 @@ BEGIN
             USING HINT = 'Delete those permissions in Directus (Settings, Access Policies) unless they are meant.';
     END IF;
 
-    -- The tables may be new, or have missed changes: this refresh compares them whole.
-    INSERT INTO directus_sync.app_status_backlog (mirror) VALUES ('sync_dead_letters'), ('sync_conflicts')
-        ON CONFLICT DO NOTHING;
+    -- The tables may be new, or have missed changes: this refresh compares
+    -- them whole (it finds the row below its own transaction's). A writer
+    -- open now found the app status disabled and logged nothing, and this
+    -- refresh does not see its rows: the worker's refreshes look again once
+    -- it has ended (app_status_settle). Not by a row of app_status_backlog:
+    -- such a writer may hold an uncommitted one, which enable would wait for.
+    INSERT INTO directus_sync.app_status_settle (enable_xid, horizon) VALUES (pg_current_xact_id(), NULL)
+        ON CONFLICT (one) DO UPDATE SET enable_xid = EXCLUDED.enable_xid, horizon = NULL;
     PERFORM directus_sync._app_status_refresh();
     PERFORM directus_sync._wake_at_commit();
     RAISE NOTICE 'Directus shows the collections of folder "sync_status" to administrators once it reloads its schema'
@@ -3635,24 +3711,74 @@ $$;
 
 /*
  * For disable_app_status and disable_app_config: what of collections ours
- * and their folder to unregister. The folder goes only when ours, after the
- * collections of others in it (a user's, or one an administrator moved
- * there) are moved out to the top level: Directus's foreign key
- * directus_collections_group_foreign would refuse its delete otherwise.
+ * and their folder to unregister. The folder goes only when ours. The
+ * collections of others nested under what goes (a user's, or one an
+ * administrator moved there: Directus nests a collection under any
+ * collection, not only a folder, review 9) are moved out to the top level
+ * first: Directus's foreign key directus_collections_group_foreign would
+ * refuse the delete otherwise.
  */
 CREATE FUNCTION directus_sync._app_folder_release(folder text, ours text[]) RETURNS text[]
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    going text[] := ours;
 BEGIN
-    IF directus_sync._app_folder_state(folder) <> 'ours' THEN
+    IF to_regclass('@extschema@.directus_collections') IS NULL THEN
         RETURN ours;
+    END IF;
+    IF directus_sync._app_folder_state(folder) = 'ours' THEN
+        going := ours || folder;
     END IF;
     PERFORM FROM directus_sync._query_as_owner('@extschema@.directus_collections',
         'UPDATE @extschema@.directus_collections SET "group" = NULL
-          WHERE "group" = $1[1] AND NOT (collection = ANY ($1)) RETURNING 1',
-        folder || ours) AS r(one integer);
-    RETURN ours || folder;
+          WHERE "group" = ANY ($1) AND NOT (collection = ANY ($1)) RETURNING 1',
+        going) AS r(one integer);
+    RETURN going;
+END
+$$;
+
+/*
+ * For disable_app_status and disable_app_config: refuses while an object
+ * not theirs depends on one of the app's tables (tables): a foreign key an
+ * administrator made to it (a many-to-one field to sync_remotes), a view
+ * over it. DROP TABLE would fail on it (review 9: after the rows in
+ * Directus's tables were gone); DROP TABLE ... CASCADE would drop a user's
+ * constraint or view without a word. The error names the object and the
+ * statement that drops it.
+ */
+CREATE FUNCTION directus_sync._app_tables_unreferenced(what text, tables regclass[]) RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    obj text;
+    tab regclass;
+    fix text;
+BEGIN
+    SELECT CASE WHEN ru.oid IS NOT NULL THEN pg_describe_object('pg_class'::regclass, ru.ev_class, 0)
+                ELSE pg_describe_object(d.classid, d.objid, d.objsubid) END,
+           d.refobjid::regclass,
+           CASE WHEN co.oid IS NOT NULL
+                THEN format('Delete that relation in Directus, or drop the constraint: ALTER TABLE %s DROP CONSTRAINT %I;',
+                            co.conrelid::regclass, co.conname)
+                WHEN ru.oid IS NOT NULL
+                THEN format('Drop or change the view: DROP VIEW %s;', ru.ev_class::regclass) END
+      INTO obj, tab, fix
+      FROM pg_depend d
+      LEFT JOIN pg_constraint co ON d.classid = 'pg_constraint'::regclass AND co.oid = d.objid
+      LEFT JOIN pg_rewrite ru ON d.classid = 'pg_rewrite'::regclass AND ru.oid = d.objid
+     WHERE d.refclassid = 'pg_class'::regclass AND d.refobjid = ANY (tables) AND d.deptype = 'n'
+       AND NOT coalesce(co.conrelid = ANY (tables), false)
+       AND NOT coalesce(ru.ev_class = ANY (tables), false)
+     ORDER BY 1 LIMIT 1;
+    IF obj IS NOT NULL THEN
+        RAISE EXCEPTION 'cannot disable the app %: % depends on table %', what, obj, tab
+            USING ERRCODE = 'dependent_objects_still_exist',
+                  DETAIL = format('Table %s goes with the app %s; directus_sync does not drop what others made on it.', tab, what),
+                  HINT = format('%s Then disable the app %s again.', coalesce(fix, format('Drop %s.', obj)), what);
+    END IF;
 END
 $$;
 
@@ -3688,6 +3814,7 @@ $$;
 REVOKE ALL ON FUNCTION directus_sync._unregister_collections(text[]) FROM PUBLIC;
 REVOKE ALL ON FUNCTION directus_sync._app_folder_state(text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION directus_sync._app_folder_release(text, text[]) FROM PUBLIC;
+REVOKE ALL ON FUNCTION directus_sync._app_tables_unreferenced(text, regclass[]) FROM PUBLIC;
 
 /*
  * Turns the app status off: Directus's rows about the collections (presets
@@ -3703,6 +3830,9 @@ DECLARE
     t text;
     found_any boolean;
 BEGIN
+    PERFORM directus_sync._app_tables_unreferenced('status',
+        ARRAY(SELECT directus_sync._app_status_table(x.name) FROM unnest(ours) x(name)
+               WHERE directus_sync._app_status_table(x.name) IS NOT NULL));
     found_any := directus_sync._unregister_collections(directus_sync._app_folder_release('sync_status', ours));
     FOREACH t IN ARRAY ours LOOP
         IF directus_sync._app_status_table(t) IS NOT NULL THEN
@@ -4560,6 +4690,9 @@ DECLARE
     t text;
     found_any boolean;
 BEGIN
+    PERFORM directus_sync._app_tables_unreferenced('config',
+        ARRAY(SELECT directus_sync._app_config_table(x.name) FROM unnest(ours) x(name)
+               WHERE directus_sync._app_config_table(x.name) IS NOT NULL));
     found_any := directus_sync._unregister_collections(directus_sync._app_folder_release('sync_config', ours));
     FOREACH t IN ARRAY ours LOOP
         IF directus_sync._app_config_table(t) IS NOT NULL THEN
