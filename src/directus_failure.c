@@ -275,8 +275,23 @@ directus_failed_answer(DirectusWindow *win, Step *step, HttpRequest *req)
 	if (status >= 500)
 		message = psprintf("%s%s", message ? message : "", clock_behind(win));
 	if (class == FAIL_REMOTE)
-		directus_remote_failure(win, step, psprintf("HTTP %d %s: %s", status, code ? code : "", message ? message : ""),
-					   req->retry_after_ms);
+	{
+		char	   *error = psprintf("HTTP %d %s: %s", status, code ? code : "", message ? message : "");
+
+		/*
+		 * Only a gateway's 502 or 504 may come after Directus applied the
+		 * request: then the items count an attempt, as when no answer came.
+		 * The other answers (503, 429, 401, ...) refused the request before
+		 * anything was written. They cost the items nothing: an item's
+		 * attempts are its own failures (max_item_attempts), and a remote
+		 * down or held back for long used them up, so that the item's first
+		 * failure of its own afterwards made it a dead letter (t/081).
+		 */
+		if (status == 502 || status == 504)
+			directus_remote_failure(win, step, error, req->retry_after_ms);
+		else
+			directus_back_off(win, error, req->retry_after_ms);
+	}
 	else if (status == 403 && message && strstr(message, "\"directus_sync_meta\"") &&
 			 directus_items_carry_clocks(step->items) &&
 			 (step->kind == STEP_PROBE || step->kind == STEP_CREATE || step->probed))
@@ -303,11 +318,11 @@ directus_failed_answer(DirectusWindow *win, Step *step, HttpRequest *req)
 	else if (status == 403 && step->kind == STEP_UPDATE && directus_items_carry_clocks(step->items))
 	{
 		/*
-		 * The probe found the items, and now they are gone: with clocks,
+		 * The probe found the items, and now one is gone: with clocks,
 		 * other instances' deletes and re-creates reach the remote at any
-		 * time. Tried again later (a dead letter after max_item_attempts).
+		 * time. Asked again (directus_apply.c).
 		 */
-		directus_item_failure(win, step, ITEM_RETRY, status, code, message);
+		directus_update_vanished(win, step, status, code, message);
 	}
 	else
 		directus_item_failure(win, step, class == FAIL_ITEM_RETRY ? ITEM_RETRY : ITEM_DEAD,
