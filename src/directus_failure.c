@@ -67,6 +67,10 @@ directus_back_off(DirectusWindow *win, const char *error, int retry_after_ms)
 			 errdetail("%s", win->remote_error)));
 }
 
+/*
+ * The remote failed as a whole after a request that may have been applied
+ * (no answer came, or a gateway's 502 or 504): its items count an attempt.
+ */
 void
 directus_remote_failure(DirectusWindow *win, Step *step, const char *error, int retry_after_ms)
 {
@@ -296,13 +300,16 @@ directus_failed_answer(DirectusWindow *win, Step *step, HttpRequest *req)
 			 directus_items_carry_clocks(step->items) &&
 			 (step->kind == STEP_PROBE || step->kind == STEP_CREATE || step->probed))
 	{
-		/* not the items' fault: every change with clocks fails there until it is set up */
-		directus_remote_failure(win, step,
-								psprintf("the remote's collection \"%s\" has no field directus_sync_meta (HTTP 403: %s):"
-										 " run SELECT directus_sync.enable_clocks('%s') in its database, then restart"
-										 " its Directus or clear its cache",
-										 step->sub->collection, message, step->sub->collection),
-								-1);
+		/*
+		 * Not the items' fault: every change with clocks fails there until
+		 * it is set up. A refusal, nothing written: no attempt counted.
+		 */
+		directus_back_off(win,
+						  psprintf("the remote's collection \"%s\" has no field directus_sync_meta (HTTP 403: %s):"
+								   " run SELECT directus_sync.enable_clocks('%s') in its database, then restart"
+								   " its Directus or clear its cache",
+								   step->sub->collection, message, step->sub->collection),
+						  -1);
 	}
 	else if (step->kind == STEP_PROBE)
 		directus_probe_failed(win, step);
