@@ -291,7 +291,7 @@ directus_write_forbidden(DirectusWindow *win, Step *step, int status, const char
  * now lacks is created by its clocks (the remote's tombstone decides).
  * Backing off instead cost an attempt, and an item whose attempts a long
  * outage of the remote had used up became a dead letter of a change the
- * remote took in the end (t/081). An item asked about MAX_TURNS times
+ * remote took in the end (t/086). An item asked about MAX_TURNS times
  * in the window backs off alone, as a 5xx does (a real refusal: a field
  * the sync user may not update).
  */

@@ -289,7 +289,7 @@ directus_failed_answer(DirectusWindow *win, Step *step, HttpRequest *req)
 		 * anything was written. They cost the items nothing: an item's
 		 * attempts are its own failures (max_item_attempts), and a remote
 		 * down or held back for long used them up, so that the item's first
-		 * failure of its own afterwards made it a dead letter (t/081).
+		 * failure of its own afterwards made it a dead letter (t/086).
 		 */
 		if (status == 502 || status == 504)
 			directus_remote_failure(win, step, error, req->retry_after_ms);
