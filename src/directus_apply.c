@@ -11,7 +11,9 @@
  *	   data, or 403 for a non-admin token) -> a probe; the current row of
  *	   each item the remote lacks is created;
  *	 delete of an item the remote does not have (403 for a non-admin
- *	   token) -> a probe; success for the missing ones.
+ *	   token) -> a probe; success for the missing ones;
+ *	 update with clocks refused (403) after the remote said it has the
+ *	   items (an item deleted there in between) -> a probe again.
  *
  * A key missing from an answer is never taken for a missing item without a
  * probe: a Directus with QUERY_LIMIT_MAX lists at most that many items in
@@ -29,6 +31,8 @@
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
+
+#include "lib/stringinfo.h"
 
 #include "directus_steps.h"
 
@@ -90,10 +94,59 @@ learn_cap(DirectusWindow *win, int n)
 	}
 }
 
+/* Why a probe was sent, for the log. */
+static const char *
+reason_name(ProbeReason reason)
+{
+	switch (reason)
+	{
+		case PROBE_CREATE_CONFLICT:
+			return "a create met existing keys";
+		case PROBE_UPDATE_UNCONFIRMED:
+			return "an update did not list them";
+		case PROBE_UPDATE_FORBIDDEN:
+			return "an update was refused (403)";
+		case PROBE_DELETE_FORBIDDEN:
+			return "a delete was refused (403)";
+	}
+	return "?";
+}
+
+/* The keys of items (the first PROBE_LOG_KEYS), for the log. */
+#define PROBE_LOG_KEYS 20
+static char *
+keys_text(List *items)
+{
+	StringInfoData buf;
+	ListCell   *lc;
+	int			n = 0;
+
+	initStringInfo(&buf);
+	foreach(lc, items)
+	{
+		if (n++ == PROBE_LOG_KEYS)
+		{
+			appendStringInfo(&buf, " and %d more", list_length(items) - PROBE_LOG_KEYS);
+			break;
+		}
+		appendStringInfo(&buf, "%s%s", n > 1 ? ", " : "", ((SyncItem *) lfirst(lc))->key);
+	}
+	return buf.data;
+}
+
 /* What a probe decides: the remote has the items there, lacks missing. */
 static void
 after_probe(DirectusWindow *win, Step *step, List *there, List *missing)
 {
+	/* what idempotent apply decides, per key, so that a failure's log tells why */
+	if (there != NIL)
+		elog(DEBUG1, "remote \"%s\", collection \"%s\": a probe (%s) found %d items: %s",
+			 win->remote->name, step->sub->collection, reason_name(step->reason),
+			 list_length(there), keys_text(there));
+	if (missing != NIL)
+		elog(DEBUG1, "remote \"%s\", collection \"%s\": a probe (%s) found %d items missing: %s",
+			 win->remote->name, step->sub->collection, reason_name(step->reason),
+			 list_length(missing), keys_text(missing));
 	switch (step->reason)
 	{
 		case PROBE_CREATE_CONFLICT:
@@ -123,6 +176,9 @@ after_probe(DirectusWindow *win, Step *step, List *there, List *missing)
 void
 directus_probe_failed(DirectusWindow *win, Step *step)
 {
+	elog(DEBUG1, "remote \"%s\", collection \"%s\": a probe (%s) of %d items failed: %s",
+		 win->remote->name, step->sub->collection, reason_name(step->reason),
+		 list_length(step->items), keys_text(step->items));
 	switch (step->reason)
 	{
 		case PROBE_CREATE_CONFLICT:
@@ -225,4 +281,43 @@ directus_write_forbidden(DirectusWindow *win, Step *step, int status, const char
 	probe(win, step, step->items,
 		  step->kind == STEP_UPDATE ? PROBE_UPDATE_FORBIDDEN : PROBE_DELETE_FORBIDDEN,
 		  status, code, message);
+}
+
+/*
+ * 403 to an update with clocks of items the remote had said it has (a
+ * probe listed them, or their create met the key): an item went in between. With clocks, other instances' deletes
+ * (and the remote's own users') reach the remote at any time. That is no
+ * failure of the item: the remote is asked again at once, and an item it
+ * now lacks is created by its clocks (the remote's tombstone decides).
+ * Backing off instead cost an attempt, and an item whose attempts a long
+ * outage of the remote had used up became a dead letter of a change the
+ * remote took in the end (t/086). An item asked about MAX_TURNS times
+ * in the window backs off alone, as a 5xx does (a real refusal: a field
+ * the sync user may not update).
+ */
+void
+directus_update_vanished(DirectusWindow *win, Step *step, int status, const char *code, const char *message)
+{
+	List	   *again = NIL;
+	List	   *spent = NIL;
+	ListCell   *lc;
+
+	foreach(lc, step->items)
+	{
+		SyncItem   *item = lfirst(lc);
+
+		if (item->turns < MAX_TURNS)
+			again = lappend(again, item);
+		else
+			spent = lappend(spent, item);
+	}
+	ereport(LOG,
+			(errmsg("remote \"%s\" refused an update of %d items of \"%s\" that it had said it has; asking again",
+					win->remote->name, list_length(step->items), step->sub->collection),
+			 errdetail("HTTP %d %s: %s; keys: %s", status, code ? code : "", message ? message : "",
+					   keys_text(step->items))));
+	if (again != NIL)
+		probe(win, step, again, PROBE_UPDATE_FORBIDDEN, status, code, message);
+	if (spent != NIL)
+		directus_item_failure(win, directus_step_with(step, spent), ITEM_RETRY, status, code, message);
 }

@@ -67,6 +67,10 @@ directus_back_off(DirectusWindow *win, const char *error, int retry_after_ms)
 			 errdetail("%s", win->remote_error)));
 }
 
+/*
+ * The remote failed as a whole after a request that may have been applied
+ * (no answer came, or a gateway's 502 or 504): its items count an attempt.
+ */
 void
 directus_remote_failure(DirectusWindow *win, Step *step, const char *error, int retry_after_ms)
 {
@@ -275,19 +279,37 @@ directus_failed_answer(DirectusWindow *win, Step *step, HttpRequest *req)
 	if (status >= 500)
 		message = psprintf("%s%s", message ? message : "", clock_behind(win));
 	if (class == FAIL_REMOTE)
-		directus_remote_failure(win, step, psprintf("HTTP %d %s: %s", status, code ? code : "", message ? message : ""),
-					   req->retry_after_ms);
+	{
+		char	   *error = psprintf("HTTP %d %s: %s", status, code ? code : "", message ? message : "");
+
+		/*
+		 * Only a gateway's 502 or 504 may come after Directus applied the
+		 * request: then the items count an attempt, as when no answer came.
+		 * The other answers (503, 429, 401, ...) refused the request before
+		 * anything was written. They cost the items nothing: an item's
+		 * attempts are its own failures (max_item_attempts), and a remote
+		 * down or held back for long used them up, so that the item's first
+		 * failure of its own afterwards made it a dead letter (t/086).
+		 */
+		if (status == 502 || status == 504)
+			directus_remote_failure(win, step, error, req->retry_after_ms);
+		else
+			directus_back_off(win, error, req->retry_after_ms);
+	}
 	else if (status == 403 && message && strstr(message, "\"directus_sync_meta\"") &&
 			 directus_items_carry_clocks(step->items) &&
 			 (step->kind == STEP_PROBE || step->kind == STEP_CREATE || step->probed))
 	{
-		/* not the items' fault: every change with clocks fails there until it is set up */
-		directus_remote_failure(win, step,
-								psprintf("the remote's collection \"%s\" has no field directus_sync_meta (HTTP 403: %s):"
-										 " run SELECT directus_sync.enable_clocks('%s') in its database, then restart"
-										 " its Directus or clear its cache",
-										 step->sub->collection, message, step->sub->collection),
-								-1);
+		/*
+		 * Not the items' fault: every change with clocks fails there until
+		 * it is set up. A refusal, nothing written: no attempt counted.
+		 */
+		directus_back_off(win,
+						  psprintf("the remote's collection \"%s\" has no field directus_sync_meta (HTTP 403: %s):"
+								   " run SELECT directus_sync.enable_clocks('%s') in its database, then restart"
+								   " its Directus or clear its cache",
+								   step->sub->collection, message, step->sub->collection),
+						  -1);
 	}
 	else if (step->kind == STEP_PROBE)
 		directus_probe_failed(win, step);
@@ -303,11 +325,11 @@ directus_failed_answer(DirectusWindow *win, Step *step, HttpRequest *req)
 	else if (status == 403 && step->kind == STEP_UPDATE && directus_items_carry_clocks(step->items))
 	{
 		/*
-		 * The probe found the items, and now they are gone: with clocks,
+		 * The probe found the items, and now one is gone: with clocks,
 		 * other instances' deletes and re-creates reach the remote at any
-		 * time. Tried again later (a dead letter after max_item_attempts).
+		 * time. Asked again (directus_apply.c).
 		 */
-		directus_item_failure(win, step, ITEM_RETRY, status, code, message);
+		directus_update_vanished(win, step, status, code, message);
 	}
 	else
 		directus_item_failure(win, step, class == FAIL_ITEM_RETRY ? ITEM_RETRY : ITEM_DEAD,

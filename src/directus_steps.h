@@ -105,5 +105,7 @@ extern void directus_create_conflict(DirectusWindow *win, Step *step, int status
 									 const char *code, const char *message);
 extern void directus_write_forbidden(DirectusWindow *win, Step *step, int status,
 									 const char *code, const char *message);
+extern void directus_update_vanished(DirectusWindow *win, Step *step, int status,
+									 const char *code, const char *message);
 
 #endif							/* DIRECTUS_SYNC_DIRECTUS_STEPS_H */

@@ -121,6 +121,8 @@ directus_sync.retry_min_delay = 100
 directus_sync.retry_max_delay = 1000
 directus_sync.poll_interval = 500
 timezone = 'UTC'
+# what idempotent apply decides per key (directus_apply.c), for a failure's log
+log_min_messages = debug1
 });
 	$node->start;
 	my $sql = sub { my ($db, $q) = @_; return run_sql($node, $q, $db) };
