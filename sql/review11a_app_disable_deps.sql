@@ -1,0 +1,55 @@
+-- Review 11a: disable_app_config and disable_app_status refuse (2BP01, with
+-- a hint naming the statement that removes it) while an object not theirs
+-- depends on one of the app's tables (review 9: _app_tables_unreferenced).
+-- It looks only at pg_depend rows whose referenced object is the table
+-- itself: an object depending on the table's row type (a column of that
+-- type, a function returning SETOF it) or on its id sequence (a default
+-- nextval of it) is not seen, and DROP TABLE fails on it with PostgreSQL's
+-- own error, without the hint (the app's registrations already deleted in
+-- the same transaction, rolled back).
+\set SHOW_CONTEXT never
+\set VERBOSITY default
+CREATE ROLE regress_r11d_directus;
+CREATE DATABASE regress_r11a_deps OWNER regress_r11d_directus;
+\c regress_r11a_deps
+CREATE EXTENSION directus_sync;
+SET ROLE regress_r11d_directus;
+\set ECHO none
+\ir t/directus12_system.sql
+\set ECHO all
+RESET ROLE;
+SET client_min_messages = warning;
+SELECT directus_sync.enable_app_config();
+SELECT directus_sync.enable_app_status();
+RESET client_min_messages;
+-- the control: a view over sync_remotes is named, with its fix
+CREATE VIEW remotes_view AS SELECT name FROM sync_remotes;
+SELECT directus_sync.disable_app_config();
+DROP VIEW remotes_view;
+-- a function over the app's row type
+CREATE FUNCTION remotes_all() RETURNS SETOF sync_remotes LANGUAGE sql AS 'SELECT * FROM sync_remotes';
+-- WRONG today: ERROR:  cannot drop table sync_remotes because other objects depend on it (no hint naming
+-- the function; should be: cannot disable the app config: function remotes_all() depends on table sync_remotes)
+SELECT directus_sync.disable_app_config();
+DROP FUNCTION remotes_all();
+-- a default of another table taking ids from the app's sequence
+CREATE TABLE my_ids (id integer DEFAULT nextval('sync_remotes_id_seq'::regclass));
+-- WRONG today: ERROR:  cannot drop table sync_remotes because other objects depend on it (no hint;
+-- should be: cannot disable the app config: default value for column id of table my_ids depends on ...)
+SELECT directus_sync.disable_app_config();
+DROP TABLE my_ids;
+-- a column of the app status's row type
+CREATE TABLE kept_letters (letter sync_dead_letters);
+-- WRONG today: ERROR:  cannot drop table sync_dead_letters because other objects depend on it (no hint;
+-- should be: cannot disable the app status: column letter of table kept_letters depends on table sync_dead_letters)
+SELECT directus_sync.disable_app_status();
+-- the registrations are still there (the transaction rolled back)
+SELECT count(*) AS app_collections FROM directus_collections WHERE collection LIKE 'sync\_%';
+DROP TABLE kept_letters;
+SET client_min_messages = warning;
+SELECT directus_sync.disable_app_config();
+SELECT directus_sync.disable_app_status();
+RESET client_min_messages;
+\c contrib_regression
+DROP DATABASE regress_r11a_deps;
+DROP ROLE regress_r11d_directus;
