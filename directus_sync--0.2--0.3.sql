@@ -2335,8 +2335,9 @@ CREATE TABLE directus_sync.app_status_readable (
  * transaction (after enable committed) sets horizon to the end of
  * its snapshot (every transaction that wrote before enable committed has a
  * transaction id below it); a later refresh, once no transaction below the
- * horizon runs and no session holds a snapshot older than it (a REPEATABLE
- * READ writer decides on its first snapshot), deletes it and marks both
+ * horizon runs, no session holds a snapshot older than it (a REPEATABLE
+ * READ writer decides on its first snapshot) and no prepared transaction
+ * that wrote dead_letter or conflict is pending (review 11a), deletes it and marks both
  * tables in app_status_backlog: compared whole once more. Nobody waits for
  * it. One row at most. Not configuration: not dumped.
  */
@@ -2468,6 +2469,13 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
+    -- dead_letter's lock before dead_letter_count's row locks: a TRUNCATE of
+    -- dead_letter (ACCESS EXCLUSIVE) takes dead_letter_count in EXCLUSIVE
+    -- mode in its trigger; a fold that held row locks there and then read
+    -- dead_letter (the refresh does) deadlocked with it (review 11a). Held
+    -- to the end of the transaction: the refresh's read of dead_letter
+    -- comes after.
+    LOCK TABLE directus_sync.dead_letter IN ACCESS SHARE MODE;
     IF EXISTS (SELECT FROM directus_sync.dead_letter_count c GROUP BY c.remote_id HAVING count(*) > 1) THEN
         WITH taken AS (
             DELETE FROM directus_sync.dead_letter_count c
@@ -3090,7 +3098,16 @@ BEGIN
     ELSIF settling AND pg_snapshot_xmin(pg_current_snapshot()) >= settle_horizon
           AND NOT EXISTS (SELECT FROM pg_stat_activity a
                            WHERE a.datname = current_database() AND a.pid <> pg_backend_pid()
-                             AND age(a.backend_xmin) > age(settle_horizon::xid)) THEN
+                             AND age(a.backend_xmin) > age(settle_horizon::xid))
+          -- A prepared transaction has no backend_xmin, and its id may be
+          -- above the horizon while its snapshot is older (review 11a): the
+          -- second look also waits while one that wrote dead_letter or
+          -- conflict (it holds their lock until COMMIT/ROLLBACK PREPARED)
+          -- is pending.
+          AND NOT EXISTS (SELECT FROM pg_locks l
+                           WHERE l.pid IS NULL AND l.locktype = 'relation'
+                             AND l.database = (SELECT d.oid FROM pg_database d WHERE d.datname = current_database())
+                             AND l.relation IN ('directus_sync.dead_letter'::regclass, 'directus_sync.conflict'::regclass)) THEN
         DELETE FROM directus_sync.app_status_settle;
         whole_too := true;
     END IF;
@@ -3743,7 +3760,8 @@ $$;
  * For disable_app_status and disable_app_config: refuses while an object
  * not theirs depends on one of the app's tables (tables): a foreign key an
  * administrator made to it (a many-to-one field to sync_remotes), a view
- * over it. DROP TABLE would fail on it (review 9: after the rows in
+ * over it; or on its row type (a column of that type, a function returning
+ * it) or a sequence it owns (a default nextval of it). DROP TABLE would fail on it (review 9: after the rows in
  * Directus's tables were gone); DROP TABLE ... CASCADE would drop a user's
  * constraint or view without a word. The error names the object and the
  * statement that drops it.
@@ -3757,21 +3775,53 @@ DECLARE
     tab regclass;
     fix text;
 BEGIN
+    -- What depends on a table, on its row type or that type's array type
+    -- (a column of that type, a function returning it), or on a sequence
+    -- it owns (a default nextval of it): review 11a.
+    WITH target (tab, cls, oid) AS (
+        SELECT c.oid, 'pg_class'::regclass, c.oid FROM pg_class c WHERE c.oid = ANY (tables)
+        UNION ALL
+        SELECT c.oid, 'pg_type'::regclass, c.reltype FROM pg_class c WHERE c.oid = ANY (tables)
+        UNION ALL
+        SELECT c.oid, 'pg_type'::regclass, ty.typarray FROM pg_class c JOIN pg_type ty ON ty.oid = c.reltype
+         WHERE c.oid = ANY (tables) AND ty.typarray <> 0
+        UNION ALL
+        SELECT s.refobjid, 'pg_class'::regclass, s.objid FROM pg_depend s JOIN pg_class sq ON sq.oid = s.objid
+         WHERE s.classid = 'pg_class'::regclass AND s.refclassid = 'pg_class'::regclass
+           AND s.refobjid = ANY (tables) AND s.deptype IN ('a', 'i') AND sq.relkind = 'S')
     SELECT CASE WHEN ru.oid IS NOT NULL THEN pg_describe_object('pg_class'::regclass, ru.ev_class, 0)
                 ELSE pg_describe_object(d.classid, d.objid, d.objsubid) END,
-           d.refobjid::regclass,
+           g.tab::regclass,
            CASE WHEN co.oid IS NOT NULL
                 THEN format('Delete that relation in Directus, or drop the constraint: ALTER TABLE %s DROP CONSTRAINT %I;',
                             co.conrelid::regclass, co.conname)
                 WHEN ru.oid IS NOT NULL
-                THEN format('Drop or change the view: DROP VIEW %s;', ru.ev_class::regclass) END
+                THEN format('Drop or change the view: DROP VIEW %s;', ru.ev_class::regclass)
+                WHEN ad.oid IS NOT NULL
+                THEN format('Drop the default: ALTER TABLE %s ALTER COLUMN %I DROP DEFAULT;',
+                            ad.adrelid::regclass,
+                            (SELECT at.attname FROM pg_attribute at WHERE at.attrelid = ad.adrelid AND at.attnum = ad.adnum))
+                WHEN pr.oid IS NOT NULL
+                THEN format('Drop the %s: DROP %s %s;',
+                            CASE pr.prokind WHEN 'p' THEN 'procedure' WHEN 'a' THEN 'aggregate' ELSE 'function' END,
+                            CASE pr.prokind WHEN 'p' THEN 'PROCEDURE' WHEN 'a' THEN 'AGGREGATE' ELSE 'FUNCTION' END,
+                            pr.oid::regprocedure)
+                WHEN d.classid = 'pg_class'::regclass AND d.objsubid <> 0
+                     AND (SELECT rc.relkind FROM pg_class rc WHERE rc.oid = d.objid) IN ('r', 'p', 'f')
+                THEN format('Drop or change the column: ALTER TABLE %s DROP COLUMN %I;',
+                            d.objid::regclass,
+                            (SELECT at.attname FROM pg_attribute at WHERE at.attrelid = d.objid AND at.attnum = d.objsubid)) END
       INTO obj, tab, fix
-      FROM pg_depend d
+      FROM target g
+      JOIN pg_depend d ON d.refclassid = g.cls AND d.refobjid = g.oid AND d.deptype = 'n'
       LEFT JOIN pg_constraint co ON d.classid = 'pg_constraint'::regclass AND co.oid = d.objid
       LEFT JOIN pg_rewrite ru ON d.classid = 'pg_rewrite'::regclass AND ru.oid = d.objid
-     WHERE d.refclassid = 'pg_class'::regclass AND d.refobjid = ANY (tables) AND d.deptype = 'n'
-       AND NOT coalesce(co.conrelid = ANY (tables), false)
+      LEFT JOIN pg_attrdef ad ON d.classid = 'pg_attrdef'::regclass AND ad.oid = d.objid
+      LEFT JOIN pg_proc pr ON d.classid = 'pg_proc'::regclass AND pr.oid = d.objid
+     WHERE NOT coalesce(co.conrelid = ANY (tables), false)
        AND NOT coalesce(ru.ev_class = ANY (tables), false)
+       AND NOT coalesce(ad.adrelid = ANY (tables), false)
+       AND NOT (d.classid = 'pg_class'::regclass AND d.objid = ANY (tables))
      ORDER BY 1 LIMIT 1;
     IF obj IS NOT NULL THEN
         RAISE EXCEPTION 'cannot disable the app %: % depends on table %', what, obj, tab

@@ -1,12 +1,11 @@
 -- Review 11a: disable_app_config and disable_app_status refuse (2BP01, with
 -- a hint naming the statement that removes it) while an object not theirs
--- depends on one of the app's tables (review 9: _app_tables_unreferenced).
--- It looks only at pg_depend rows whose referenced object is the table
--- itself: an object depending on the table's row type (a column of that
--- type, a function returning SETOF it) or on its id sequence (a default
--- nextval of it) is not seen, and DROP TABLE fails on it with PostgreSQL's
--- own error, without the hint (the app's registrations already deleted in
--- the same transaction, rolled back).
+-- depends on one of the app's tables (review 9: _app_tables_unreferenced),
+-- also when it depends on the table's row type (a column of that type, a
+-- function returning SETOF it) or on its id sequence (a default nextval of
+-- it), review 11a: before the fix those were not seen and DROP TABLE failed
+-- with PostgreSQL's own error, without the hint. The hint names the
+-- statement for each kind; the refused disable leaves the registrations.
 \set SHOW_CONTEXT never
 \set VERBOSITY default
 CREATE ROLE regress_r11d_directus;
@@ -28,20 +27,17 @@ SELECT directus_sync.disable_app_config();
 DROP VIEW remotes_view;
 -- a function over the app's row type
 CREATE FUNCTION remotes_all() RETURNS SETOF sync_remotes LANGUAGE sql AS 'SELECT * FROM sync_remotes';
--- WRONG today: ERROR:  cannot drop table sync_remotes because other objects depend on it (no hint naming
--- the function; should be: cannot disable the app config: function remotes_all() depends on table sync_remotes)
+-- refused: the function is named, with DROP FUNCTION
 SELECT directus_sync.disable_app_config();
 DROP FUNCTION remotes_all();
 -- a default of another table taking ids from the app's sequence
 CREATE TABLE my_ids (id integer DEFAULT nextval('sync_remotes_id_seq'::regclass));
--- WRONG today: ERROR:  cannot drop table sync_remotes because other objects depend on it (no hint;
--- should be: cannot disable the app config: default value for column id of table my_ids depends on ...)
+-- refused: the default is named (on sync_remotes, the sequence's table), with ALTER ... DROP DEFAULT
 SELECT directus_sync.disable_app_config();
 DROP TABLE my_ids;
 -- a column of the app status's row type
 CREATE TABLE kept_letters (letter sync_dead_letters);
--- WRONG today: ERROR:  cannot drop table sync_dead_letters because other objects depend on it (no hint;
--- should be: cannot disable the app status: column letter of table kept_letters depends on table sync_dead_letters)
+-- refused: the column is named, with ALTER TABLE ... DROP COLUMN
 SELECT directus_sync.disable_app_status();
 -- the registrations are still there (the transaction rolled back)
 SELECT count(*) AS app_collections FROM directus_collections WHERE collection LIKE 'sync\_%';

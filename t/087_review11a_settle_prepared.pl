@@ -1,15 +1,15 @@
 # Review 11a: enable_app_status's second look (app_status_settle) waits
-# for every transaction below its horizon and for every session holding a
-# snapshot older than it (pg_stat_activity.backend_xmin). A prepared
-# transaction has neither: a REPEATABLE READ writer of dead_letter whose
+# for every transaction below its horizon, for every session holding a
+# snapshot older than it (pg_stat_activity.backend_xmin), and for every
+# prepared transaction that wrote dead_letter or conflict (its lock in
+# pg_locks). Checked: a REPEATABLE READ writer of dead_letter whose
 # snapshot was taken before enable_app_status committed, that writes after
-# the horizon was set and then PREPAREs, found the app status disabled
-# (logged no change; the backlog row it saw was there), has a transaction
-# id above the horizon and, prepared, no backend_xmin in pg_stat_activity.
-# The next refresh ends the second look (compares the tables whole, cannot
-# see the prepared row) and after COMMIT PREPARED the dead letter never
-# shows in sync_dead_letters, while remote_status.dead counts it.
-# FAILS today (0 rows shown). Needs max_prepared_transactions > 0 (set here).
+# the horizon was set and then PREPAREs (it found the app status disabled
+# and logged no change; its id is above the horizon; prepared, it has no
+# backend_xmin) keeps the second look pending, and after COMMIT PREPARED
+# its dead letter shows in sync_dead_letters. Failed before the fix (the
+# second look ended, the dead letter never showed).
+# Needs max_prepared_transactions > 0 (set here).
 use strict;
 use warnings;
 use lib 't';
@@ -42,7 +42,6 @@ $writer->query_safe(q{INSERT INTO directus_sync.dead_letter (id, remote_id, coll
 	SELECT 7, id, 'articles', '7', 'u', now() FROM directus_sync.remote WHERE name = 'b'});
 $writer->query_safe(q{PREPARE TRANSACTION 'r11a_writer'});
 sql(q{SELECT directus_sync._app_status_refresh()});
-# (today: 0, the second look is over while the prepared writer is pending)
 is(sql(q{SELECT count(*) FROM directus_sync.app_status_settle}), '1',
 	'the prepared writer still pending: the second look waits');
 $writer->query_safe(q{COMMIT PREPARED 'r11a_writer'});
@@ -50,7 +49,6 @@ $writer->quit;
 sql(q{SELECT directus_sync._app_status_refresh()});
 sql(q{SELECT directus_sync._app_status_refresh()});
 is(sql(q{SELECT dead FROM directus_sync.remote_status WHERE remote = 'b'}), '1', 'remote_status counts the dead letter');
-# WRONG today: '' (the dead letter never shows)
 is(sql(q{SELECT string_agg(id::text, ',') FROM sync_dead_letters}), '7',
 	'the prepared writer\'s dead letter shows after COMMIT PREPARED');
 is(server_crash($node), '', 'no crash in the server log');
