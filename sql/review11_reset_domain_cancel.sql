@@ -1,12 +1,9 @@
--- Review 11: the insert/insert reset runs the domain's check in a
--- subtransaction and takes ANY error as "the domain refuses the reset, the
--- field keeps its value" (clock_row.c reset_value: FlushErrorState). A
--- domain CHECK may call any function: a statement_timeout or a query
--- cancel while it runs (here the check sleeps past statement_timeout) is
--- swallowed, the sync's statement goes on and commits, and the field keeps
--- the loser's value where an instance whose check finished resets it (the
--- outcome depends on timing: divergence). PL/pgSQL's EXCEPTION WHEN OTHERS
--- deliberately does not catch query_canceled; a cancel must cancel.
+-- Review 11 #5: the insert/insert reset runs the domain's check in a
+-- subtransaction; only the domain's refusal (NOT NULL, CHECK) keeps the
+-- field's value. Any other error, here a statement_timeout while the
+-- domain's CHECK function sleeps, fails the sync as it would anywhere
+-- (before the fix it was swallowed and the sync committed with the loser's
+-- value: an outcome that depended on timing).
 \set SHOW_CONTEXT never
 \set VERBOSITY terse
 CREATE DATABASE regress_rv11_domain;
@@ -41,11 +38,10 @@ SELECT b_item(6);
 -- b's item 5, born later, comes with its title only: our notes reset to
 -- the domain's default, whose check outlasts the statement's timeout
 SET statement_timeout = '500ms';
--- WRONG today: no error (the cancel is swallowed), and the UPDATE commits
+-- the timeout cancels the sync
 SELECT b_item(5);
 RESET statement_timeout;
--- WRONG today: item 5 'b title' / 'our notes' (the timeout should have canceled
--- the sync: 'our title'); item 6 'b title' / 'default'
+-- item 5 unchanged ('our title' / 'our notes'); item 6 'b title' / 'default'
 SELECT id, title, notes FROM articles ORDER BY id;
 RESET client_min_messages;
 \c contrib_regression

@@ -536,7 +536,8 @@ sync_wins_tie(RowWrite *w, const CaptureField *field, const char *clock, bool *w
  * domain's NOT NULL or CHECK, of the domain or of a domain it is over,
  * which a BEFORE trigger's tuple would skip): then the field keeps its
  * value. A domain's check may fail in any way, so it runs in a
- * subtransaction; only the reset of an insert/insert loser gets here.
+ * subtransaction (only the reset of an insert/insert loser gets here); any
+ * error but the domain's refusal fails the sync.
  */
 static bool
 reset_value(RowWrite *w, Form_pg_attribute attr, Datum *value, bool *isnull)
@@ -578,14 +579,26 @@ reset_value(RowWrite *w, Form_pg_attribute attr, Datum *value, bool *isnull)
 	}
 	PG_CATCH();
 	{
+		ErrorData  *error;
+
 		if (!domain)
 			PG_RE_THROW();
-		/* the domain refuses the reset: the field keeps its value */
 		MemoryContextSwitchTo(context);
+		error = CopyErrorData();
 		FlushErrorState();
 		RollbackAndReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(context);
 		CurrentResourceOwner = owner;
+		/*
+		 * Only the domain's refusal (its NOT NULL or CHECK) keeps the
+		 * field's value; any other error (a cancel, a timeout, a failing
+		 * function) fails the sync as it would anywhere, so that no
+		 * instance decides by how long a check took.
+		 */
+		if (error->sqlerrcode != ERRCODE_NOT_NULL_VIOLATION &&
+			error->sqlerrcode != ERRCODE_CHECK_VIOLATION)
+			ReThrowError(error);
+		FreeErrorData(error);
 		ok = false;
 	}
 	PG_END_TRY();
