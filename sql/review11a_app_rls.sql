@@ -1,13 +1,14 @@
 -- Review 11a: "no value of a table Directus's role may not read" (review 9)
--- is judged by has_table_privilege alone. A table of another role whose
--- row-level security hides rows from Directus's role counts as readable
--- whole: (1) the app status shows the payload and error text of a dead
--- letter, and a conflict's values, of a row Directus's role cannot SELECT;
--- (2) the app config lets Directus's role turn the DBA's remote shipping
--- that table (all rows, the hidden ones too) to a URL of its choice.
--- (3) a subscribed table renamed, or moved to another schema, by its owner:
--- the check looks the table up by the subscription's collection name
--- (to_regclass), finds nothing and lets the new URL through.
+-- counts row-level security (directus_sync._app_role_reads, the one rule
+-- of the app status and the app config). A table of another role whose
+-- policies hide rows from Directus's role is not readable: (1) the app
+-- status withholds the payload and error text of its dead letters and the
+-- values of its conflicts; (2) the app config refuses to turn the DBA's
+-- remote shipping that table to another URL (42501). (3) A subscribed
+-- table renamed by its owner is still found (by subscription.relid): the
+-- change is refused as before the rename. (4) The owner bypasses its
+-- table's row security unless FORCE ROW LEVEL SECURITY. (Before the fix,
+-- (1)-(3) showed the values and took the new URLs.)
 \set SHOW_CONTEXT never
 \set VERBOSITY terse
 CREATE ROLE regress_r11a_directus;
@@ -46,18 +47,15 @@ RESET client_min_messages;
 SET ROLE regress_r11a_directus;
 -- Directus's role cannot read row 1 of secrets ...
 SELECT count(*) AS row1_readable FROM secrets WHERE id = 1;
--- ... but the app status shows its values.
--- WRONG today: 1 (should be 0: the values of a row the role may not see)
+-- ... so the app status withholds the values of that collection's rows.
 SELECT count(*) AS hidden_payload_shown FROM sync_dead_letters WHERE payload::text LIKE '%rls-hidden-value%';
--- WRONG today: 1 (should be 0)
 SELECT count(*) AS hidden_error_shown FROM sync_dead_letters WHERE error_message LIKE '%rls-hidden-value%';
--- WRONG today: 1 (should be 0)
 SELECT count(*) AS hidden_conflict_shown FROM sync_conflicts WHERE local_value::text LIKE '%rls-hidden%';
 -- (2) the DBA's remote, shipping every row of secrets, turned to Directus's URL:
--- WRONG today: taken (should be refused, 42501, as for a table it may not SELECT)
+-- refused (42501), as for a table it may not SELECT
 UPDATE sync_remotes SET url = 'https://evil.example.com/', token = 'evil-token' WHERE name = 'dba';
 RESET ROLE;
--- WRONG today: https://evil.example.com/ (should stay https://b.example.com/)
+-- the URL stays https://b.example.com/
 SELECT name, url FROM directus_sync.remotes WHERE name = 'dba';
 
 -- (3) A table Directus's role may not read at all, subscribed by the DBA,
@@ -77,12 +75,29 @@ ALTER TABLE vault RENAME TO vault_renamed;  -- (its owner may, given CREATE on t
 SELECT collection, relid FROM directus_sync.subscription s JOIN directus_sync.remote r ON r.id = s.remote_id
  WHERE r.name = 'dba2';
 SET ROLE regress_r11a_directus;
--- WRONG today: taken (should be refused, 42501: the remote still ships the table)
+-- refused (42501): the remote still ships the table
 UPDATE sync_remotes SET url = 'https://evil.example.com/', token = 'evil-token' WHERE name = 'dba2';
 RESET ROLE;
--- WRONG today: https://evil.example.com/ (should stay https://c.example.com/)
+-- the URL stays https://c.example.com/
 SELECT name, url FROM directus_sync.remotes WHERE name = 'dba2';
 
+-- (4) The owner bypasses its table's row security unless it is forced:
+-- Directus's role's own table with RLS enabled counts as readable, with
+-- FORCE ROW LEVEL SECURITY as not readable.
+CREATE TABLE own (id integer PRIMARY KEY, secret text);
+ALTER TABLE own OWNER TO regress_r11a_directus;
+ALTER TABLE own ENABLE ROW LEVEL SECURITY;
+SELECT directus_sync._app_role_reads('regress_r11a_directus'::regrole, 'own'::regclass) AS owner_reads;
+ALTER TABLE own FORCE ROW LEVEL SECURITY;
+SELECT directus_sync._app_role_reads('regress_r11a_directus'::regrole, 'own'::regclass) AS owner_reads_forced;
+ALTER TABLE own NO FORCE ROW LEVEL SECURITY;
+ALTER TABLE secrets OWNER TO regress_r11a_directus;
+-- the table now Directus's role's (RLS not forced): the app status shows the values again
+SELECT directus_sync._app_status_refresh() IS NOT NULL AS refreshed;
+SET ROLE regress_r11a_directus;
+SELECT count(*) AS payload_shown FROM sync_dead_letters WHERE payload::text LIKE '%rls-hidden-value%';
+RESET ROLE;
+DROP TABLE own;
 SET client_min_messages = warning;
 SELECT directus_sync.remove_remote('dba');
 SELECT directus_sync.remove_remote('dba2');
