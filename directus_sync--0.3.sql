@@ -3397,14 +3397,21 @@ INSERT INTO directus_sync.app_status_backlog (mirror) VALUES ('sync_dead_letters
 
 /*
  * Per collection of a dead letter or conflict that the app status shows:
- * whether Directus's role could read its table (_app_status_readable) when
- * its rows there were last written. The rows of a collection it may not
- * read are shown without their values (review 9); a refresh that finds the
- * privilege changed since (a GRANT, a REVOKE, the table dropped or made)
- * writes them again. Not configuration: not dumped.
+ * the table it was first seen with (relid, NULL when there was none) and
+ * whether Directus's role could read that table whole
+ * (_app_status_readable) when the collection's rows there were last
+ * written. The rows of a collection it may not read are shown without
+ * their values (review 9); a refresh that finds the privilege changed
+ * since (a GRANT, a REVOKE, row security turned on or off) writes them
+ * again. The decision is pinned to the table (review 11a): once the
+ * collection's name stands for another table (the first dropped, another
+ * made under its name, by any role), its rows stay withheld; the pin is
+ * let go only when the collection has no dead letter and no conflict
+ * left. Not configuration: not dumped.
  */
 CREATE TABLE directus_sync.app_status_readable (
     collection text PRIMARY KEY,
+    relid      oid,
     readable   boolean NOT NULL
 );
 
@@ -3639,19 +3646,40 @@ AS $$
 $$;
 
 /*
- * Whether Directus's role (the owner of directus_collections) may read the
- * table of a collection in its schema, whole: SELECT on the table (on some
- * of its columns only is not enough). Only then does the app status show
- * the values of the collection's dead letters and conflicts (their payload,
- * error message, local and remote values), which Directus's role may read
- * there: else a remote the DBA made in SQL for another role's table would
- * hand its values to Directus's role. False when either table is missing.
+ * Whether role reader may read every row of table rel: SELECT on the table
+ * (on some of its columns only is not enough), and no row-level security
+ * hiding rows from it (review 11a): the table has none enabled, or the
+ * role bypasses it (a superuser, BYPASSRLS, or the table's owner while
+ * FORCE ROW LEVEL SECURITY is off). The one rule of the app status
+ * (_app_status_readable) and the app config (_app_config_remote_prepare).
+ * False when the role or the table is missing.
  */
-CREATE FUNCTION directus_sync._app_status_readable(collection text) RETURNS boolean
+CREATE FUNCTION directus_sync._app_role_reads(reader oid, rel oid) RETURNS boolean
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT coalesce((SELECT has_table_privilege(c.relowner, to_regclass(format('%s.%I', '@extschema@', collection)), 'SELECT')
+    SELECT coalesce((SELECT has_table_privilege(r.oid, c.oid, 'SELECT')
+                            AND (NOT c.relrowsecurity OR r.rolsuper OR r.rolbypassrls
+                                 OR (pg_has_role(r.oid, c.relowner, 'USAGE') AND NOT c.relforcerowsecurity))
+                       FROM pg_class c, pg_roles r WHERE c.oid = rel AND r.oid = reader), false)
+$$;
+
+/*
+ * Whether Directus's role (the owner of directus_collections) may read,
+ * whole (_app_role_reads), table relid, and relid is still the table of
+ * the collection in its schema (app_status_readable pins the decision to
+ * the table). Only then does the app status show the values of the
+ * collection's dead letters and conflicts (their payload, error message,
+ * local and remote value), which Directus's role may read there: else a
+ * remote the DBA made in SQL for another role's table would hand its
+ * values to Directus's role. False when either table is missing.
+ */
+CREATE FUNCTION directus_sync._app_status_readable(collection text, relid oid) RETURNS boolean
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT coalesce((SELECT to_regclass(format('%s.%I', '@extschema@', collection)) = relid
+                            AND directus_sync._app_role_reads(c.relowner, relid)
                        FROM pg_class c WHERE c.oid = to_regclass('@extschema@.directus_collections')), false)
 $$;
 
@@ -3892,9 +3920,16 @@ BEGIN
     -- and remote value) only of collections whose table Directus's role may
     -- read (_app_status_readable, as app_status_readable keeps it): the rows
     -- of a collection whose privilege changed since are written again.
+    -- A collection whose name stands for another table than its pin's and
+    -- that has no dead letter and no conflict left is let go: its next
+    -- rows pin the table of their time.
+    DELETE FROM directus_sync.app_status_readable a
+     WHERE a.relid IS DISTINCT FROM to_regclass(format('%s.%I', '@extschema@', a.collection))
+       AND NOT EXISTS (SELECT FROM directus_sync.dead_letter d WHERE d.collection = a.collection)
+       AND NOT EXISTS (SELECT FROM directus_sync.conflict c WHERE c.collection = a.collection);
     WITH chg AS (
         UPDATE directus_sync.app_status_readable a SET readable = NOT a.readable
-         WHERE a.readable <> directus_sync._app_status_readable(a.collection)
+         WHERE a.readable <> directus_sync._app_status_readable(a.collection, a.relid)
         RETURNING a.collection, a.readable)
     SELECT array_agg(c.collection) FILTER (WHERE c.readable), array_agg(c.collection) FILTER (WHERE NOT c.readable)
       INTO shown, withheld FROM chg c;
@@ -3939,9 +3974,10 @@ BEGIN
          WHERE NOT EXISTS (SELECT FROM directus_sync.dead_letter d WHERE d.id = m.id AND d.failed_at = m.failed_at);
         GET DIAGNOSTICS n = ROW_COUNT;
         written := written + n;
-        INSERT INTO directus_sync.app_status_readable (collection, readable)
-        SELECT c.collection, directus_sync._app_status_readable(c.collection)
+        INSERT INTO directus_sync.app_status_readable (collection, relid, readable)
+        SELECT c.collection, p.relid, directus_sync._app_status_readable(c.collection, p.relid)
           FROM (SELECT DISTINCT d.collection FROM directus_sync.dead_letter d) c
+         CROSS JOIN LATERAL (SELECT to_regclass(format('%s.%I', '@extschema@', c.collection))::oid AS relid) p
          WHERE NOT EXISTS (SELECT FROM directus_sync.app_status_readable a WHERE a.collection = c.collection);
         INSERT INTO @extschema@.sync_dead_letters
                (id, remote, collection, item_key, operation, http_status, error_code, error_message, payload, queued_at, failed_at)
@@ -3967,9 +4003,10 @@ BEGIN
            AND NOT EXISTS (SELECT FROM directus_sync.dead_letter d WHERE d.id = m.id AND d.failed_at = m.failed_at);
         GET DIAGNOSTICS n = ROW_COUNT;
         written := written + n;
-        INSERT INTO directus_sync.app_status_readable (collection, readable)
-        SELECT c.collection, directus_sync._app_status_readable(c.collection)
+        INSERT INTO directus_sync.app_status_readable (collection, relid, readable)
+        SELECT c.collection, p.relid, directus_sync._app_status_readable(c.collection, p.relid)
           FROM (SELECT DISTINCT d.collection FROM directus_sync.dead_letter d WHERE d.id = ANY (dead_ids)) c
+         CROSS JOIN LATERAL (SELECT to_regclass(format('%s.%I', '@extschema@', c.collection))::oid AS relid) p
          WHERE NOT EXISTS (SELECT FROM directus_sync.app_status_readable a WHERE a.collection = c.collection);
         INSERT INTO @extschema@.sync_dead_letters
                (id, remote, collection, item_key, operation, http_status, error_code, error_message, payload, queued_at, failed_at)
@@ -4000,9 +4037,10 @@ BEGIN
          WHERE NOT EXISTS (SELECT FROM directus_sync.conflict c WHERE c.id = m.id);
         GET DIAGNOSTICS n = ROW_COUNT;
         written := written + n;
-        INSERT INTO directus_sync.app_status_readable (collection, readable)
-        SELECT k.collection, directus_sync._app_status_readable(k.collection)
+        INSERT INTO directus_sync.app_status_readable (collection, relid, readable)
+        SELECT k.collection, p.relid, directus_sync._app_status_readable(k.collection, p.relid)
           FROM (SELECT DISTINCT c.collection FROM directus_sync.conflict c) k
+         CROSS JOIN LATERAL (SELECT to_regclass(format('%s.%I', '@extschema@', k.collection))::oid AS relid) p
          WHERE NOT EXISTS (SELECT FROM directus_sync.app_status_readable a WHERE a.collection = k.collection);
         INSERT INTO @extschema@.sync_conflicts
                (id, remote, collection, item_key, field, kind, winner, local_value, remote_value,
@@ -4028,9 +4066,10 @@ BEGIN
            AND NOT EXISTS (SELECT FROM directus_sync.conflict c WHERE c.id = m.id);
         GET DIAGNOSTICS n = ROW_COUNT;
         written := written + n;
-        INSERT INTO directus_sync.app_status_readable (collection, readable)
-        SELECT k.collection, directus_sync._app_status_readable(k.collection)
+        INSERT INTO directus_sync.app_status_readable (collection, relid, readable)
+        SELECT k.collection, p.relid, directus_sync._app_status_readable(k.collection, p.relid)
           FROM (SELECT DISTINCT c.collection FROM directus_sync.conflict c WHERE c.id = ANY (conflict_ids)) k
+         CROSS JOIN LATERAL (SELECT to_regclass(format('%s.%I', '@extschema@', k.collection))::oid AS relid) p
          WHERE NOT EXISTS (SELECT FROM directus_sync.app_status_readable a WHERE a.collection = k.collection);
         INSERT INTO @extschema@.sync_conflicts
                (id, remote, collection, item_key, field, kind, winner, local_value, remote_value,
@@ -4696,6 +4735,7 @@ AS $$
 DECLARE
     row_id integer;
     refused json;
+    hidden regclass;
     taken boolean;
 BEGIN
     -- One writer of a name at a time, the SQL functions' mirroring included:
@@ -4709,15 +4749,27 @@ BEGIN
     IF current_setting('directus_sync.app_config_mirroring', true) = 'on' THEN
         RETURN NEW;
     END IF;
-    -- The refusal _app_config_remote_check (the trigger before this one,
-    -- which runs as the writer) wrote for this row, raised here with the
-    -- statement hidden (that function may not call _app_config_raise).
+    -- What _app_config_remote_check (the trigger before this one, which
+    -- runs as the writer) found changed in this row, and the writer: the
+    -- writer must read, whole (_app_role_reads), every table the remote
+    -- ships, found by directus_sync.subscription's relid (a table renamed
+    -- or moved by its owner is still shipped). Refused with the statement
+    -- hidden (that function may not call _app_config_raise, nor read
+    -- directus_sync.subscription).
     IF TG_OP = 'UPDATE' THEN
         refused := nullif(current_setting('directus_sync.app_config_refused', true), '')::json;
         IF refused IS NOT NULL THEN
-            PERFORM directus_sync._app_config_raise('42501',
-                format('permission denied to change the %s of remote "%s" through the app', refused->>'what', OLD.name),
-                refused->>'detail', 'Change it in SQL with directus_sync.alter_remote.');
+            SELECT s.relid::regclass INTO hidden
+              FROM directus_sync.subscription s JOIN pg_class c ON c.oid = s.relid
+             WHERE s.remote_id = OLD.id
+               AND NOT directus_sync._app_role_reads((SELECT r.oid FROM pg_roles r WHERE r.rolname = refused->>'writer'), s.relid)
+             ORDER BY s.collection LIMIT 1;
+            IF hidden IS NOT NULL THEN
+                PERFORM directus_sync._app_config_raise('42501',
+                    format('permission denied to change the %s of remote "%s" through the app', refused->>'what', OLD.name),
+                    format('The remote ships table %s, which role %s may not read whole.', hidden, refused->>'writer'),
+                    'Change it in SQL with directus_sync.alter_remote.');
+            END IF;
         END IF;
         -- before the primary key's error (a row's id is its remote's)
         IF NEW.id IS DISTINCT FROM OLD.id THEN
@@ -4910,16 +4962,19 @@ $$;
  * loop guard, the token whose signatures vouch for clocks) and may give the
  * tables it ships clocks (a column). The role changing one of these (this
  * function is not SECURITY DEFINER: current_user is the writer, Directus's
- * role) must be able to read every table the remote ships, as listed in the
- * app's own sync_subscriptions (kept in step with directus_sync.subscription):
- * a remote the DBA made in SQL for tables Directus's role may not read
- * cannot be turned to a URL, a TLS check or an inbound user of its choice
- * from the app. Turning verify_tls on, pausing, disabling, renaming or
- * removing stays allowed: those send nothing anywhere else. The refusal is
- * raised by the next trigger, _app_config_remote_prepare, through
- * _app_config_raise, which this role may not call and which keeps the
- * statement, and the token it may hold, out of the server log: it is handed
- * over in directus_sync.app_config_refused, written here for every row.
+ * role) must be able to read, whole (_app_role_reads: row-level security
+ * counts), every table the remote ships, found by
+ * directus_sync.subscription's relid: a remote the DBA made in SQL for
+ * tables Directus's role may not read cannot be turned to a URL, a TLS
+ * check or an inbound user of its choice from the app. Turning verify_tls
+ * on, pausing, disabling, renaming or removing stays allowed: those send
+ * nothing anywhere else. This function names what changed and the writer
+ * in directus_sync.app_config_refused (written here for every row, empty
+ * when nothing of the kind changed); the next trigger,
+ * _app_config_remote_prepare, which may read directus_sync.subscription,
+ * checks the tables and refuses through _app_config_raise, which this role
+ * may not call and which keeps the statement, and the token it may hold,
+ * out of the server log.
  */
 CREATE FUNCTION directus_sync._app_config_remote_check() RETURNS trigger
 LANGUAGE plpgsql
@@ -4927,8 +4982,6 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     writer name := current_user;
-    coll text;
-    rel regclass;
     what text;
 BEGIN
     PERFORM set_config('directus_sync.app_config_refused', '', true);
@@ -4942,20 +4995,10 @@ BEGIN
     IF what IS NULL THEN
         RETURN NEW;     -- (none of them changed; the token left as it is)
     END IF;
-    FOR coll IN EXECUTE format('SELECT s.collection FROM %I.sync_subscriptions s WHERE s.remote = $1 ORDER BY 1',
-                               TG_TABLE_SCHEMA)
-                USING OLD.id
-    LOOP
-        rel := to_regclass(format('%I.%I', TG_TABLE_SCHEMA, coll));
-        IF rel IS NOT NULL AND NOT has_table_privilege(writer, rel, 'SELECT') THEN
-            PERFORM set_config('directus_sync.app_config_refused',
-                               json_build_object('what', what,
-                                                 'detail', format('The remote ships table %s, which role %s may not read.',
-                                                                  rel, writer))::text,
-                               true);
-            RETURN NEW;
-        END IF;
-    END LOOP;
+    -- The tables: checked by _app_config_remote_prepare, which may read
+    -- directus_sync.subscription.
+    PERFORM set_config('directus_sync.app_config_refused',
+                       json_build_object('what', what, 'writer', writer)::text, true);
     RETURN NEW;
 END
 $$;
