@@ -101,17 +101,26 @@ sub start_directus
 		dir => "$PostgreSQL::Test::Utils::tmp_check/directus_$db",
 		node => $node,
 	};
-	$d->{url} = "http://127.0.0.1:$d->{port}";
-	my @cmd = ($script, 'start', $d->{dir}, '--pg-host', $node->host, '--pg-port', $node->port,
-		'--database', $db, '--port', $d->{port}, '--token', $d->{token});
 	$d->{extension_sync} = 1 if $opt{extension_sync};
 	$d->{pg_user} = $opt{pg_user} if $opt{pg_user};
 	$d->{env} = $opt{env} if $opt{env};
-	push @cmd, '--extension-sync' if $d->{extension_sync};
-	push @cmd, '--pg-user', $d->{pg_user} if $d->{pg_user};
-	push @cmd, map { ('--env', "$_=$d->{env}{$_}") } sort keys %{ $d->{env} // {} };
-	my ($stdout, $stderr);
-	my $ok = IPC::Run::run(\@cmd, '>', \$stdout, '2>', \$stderr);
+	my ($ok, $stdout, $stderr);
+	# A port of the ephemeral range (32768-60999 here) can be taken by a
+	# client connection's own end between the check and Directus's listen:
+	# then another free port, three times at most.
+	for my $try (1 .. 3)
+	{
+		$d->{url} = "http://127.0.0.1:$d->{port}";
+		my @cmd = ($script, 'start', $d->{dir}, '--pg-host', $node->host, '--pg-port', $node->port,
+			'--database', $db, '--port', $d->{port}, '--token', $d->{token});
+		push @cmd, '--extension-sync' if $d->{extension_sync};
+		push @cmd, '--pg-user', $d->{pg_user} if $d->{pg_user};
+		push @cmd, map { ('--env', "$_=$d->{env}{$_}") } sort keys %{ $d->{env} // {} };
+		$ok = IPC::Run::run(\@cmd, '>', \$stdout, '2>', \$stderr);
+		last if $ok || ($stderr // '') !~ /already in use/;
+		diag("Directus on $db: port $d->{port} taken at its start; another one");
+		$d->{port} = PostgreSQL::Test::Cluster::get_free_port();
+	}
 	BAIL_OUT("Directus on $db did not start: $stdout $stderr") unless $ok;
 	push @instances, $d unless grep { $_ == $d } @instances;
 	return $d;
