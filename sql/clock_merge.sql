@@ -87,6 +87,19 @@ SELECT directus_sync._merge('{"f": {"t": {"v": "no clock"}}}', '{"f": {"t": {"c"
        AS missing_clock_is_oldest,
        directus_sync._merge(NULL, '{"b": "b1"}') AS with_null, directus_sync._merge(NULL, NULL) AS nulls;
 
+-- An item with no born clock (from before clocks) is born before every
+-- clock: an item with one takes the state whole, in either order, its
+-- later field clocks dropped (review 11: clock_row.c write_born agrees,
+-- t/089). Two values without a clock tie by value, in either order.
+SELECT directus_sync._merge('{"f": {"t": {"c": "", "v": "old"}, "n": {"c": "c9", "v": "edited"}}}',
+                            '{"b": "b1", "f": {"t": {"c": "c2", "v": "new"}}}') AS unborn_loses_whole,
+       directus_sync._merge('{"b": "b1", "f": {"t": {"c": "c2", "v": "new"}}}',
+                            '{"f": {"t": {"c": "", "v": "old"}, "n": {"c": "c9", "v": "edited"}}}')
+       = directus_sync._merge('{"f": {"t": {"c": "", "v": "old"}, "n": {"c": "c9", "v": "edited"}}}',
+                              '{"b": "b1", "f": {"t": {"c": "c2", "v": "new"}}}') AS either_order,
+       directus_sync._later('{"c": "", "v": "draft"}', '{"c": "", "v": "new"}')
+       = directus_sync._later('{"c": "", "v": "new"}', '{"c": "", "v": "draft"}') AS unclocked_tie_either_order;
+
 -- A JSON null "f" (a producer's "no fields") counts as a missing one.
 SELECT directus_sync._merge('{"b": "a", "f": null}', '{"b": "a"}') = directus_sync._merge('{"b": "a"}', '{"b": "a"}')
        AS null_f_merges,

@@ -16,7 +16,10 @@ SELECT directus_sync.enable_clocks('articles');
 -- and b's activity row, in one transaction (as Directus does).
 CREATE FUNCTION sync_update(item integer, sets text, meta jsonb) RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
-    EXECUTE format('UPDATE articles SET %s, directus_sync_meta = $1 WHERE id = $2', sets) USING meta, item;
+    -- a sync of the item carries its born clock "b" (an update of the same item)
+    EXECUTE format('UPDATE articles SET %s, directus_sync_meta = CASE WHEN $1 ? ''d'' THEN $1'
+                   ' ELSE jsonb_strip_nulls(jsonb_build_object(''b'', directus_sync_meta->''b'')) || $1 END'
+                   ' WHERE id = $2', sets) USING meta, item;
     INSERT INTO directus_activity (action, "user", collection, item)
     VALUES ('update', '00000000-0000-0000-0000-00000000000b', 'articles', item::text);
 END $$;
@@ -29,7 +32,7 @@ AS $$ SELECT stamp || '@00000000-0000-0000-0000-0000000000b0' $$;
 INSERT INTO articles VALUES (1, 'a', 'x', 's');
 BEGIN;
 UPDATE articles SET title = 'forged',
-       directus_sync_meta = jsonb_build_object('s', 'x', 'f', jsonb_build_object('title',
+       directus_sync_meta = jsonb_build_object('s', 'x', 'b', directus_sync_meta->'b', 'f', jsonb_build_object('title',
            left(directus_sync.clock_now(), 17) || '00000000-0000-0000-0000-0000000000b0'))
  WHERE id = 1;
 SAVEPOINT s;
@@ -84,11 +87,15 @@ SELECT sync_update(4, 'secret = ''old''',
 SELECT secret FROM articles WHERE id = 4;
 
 -- 5. Items from before enable_clocks have no born clock; shipped to two new
--- instances (resync), each stamps a born clock of its own on the sync's
--- create. A later edit from one of them carries its born clock to the
--- other, which takes it for another item created with the same key
--- (insert_insert) and rejects the edit whole: the third instance keeps
--- 'B edit', this one never gets it.
+-- instances (resync), each stamped a born clock of its own on the sync's
+-- create. A later edit from one of them carried its born clock to the
+-- other, which took it for another item created with the same key
+-- (insert_insert) and rejected the edit whole: the third instance kept
+-- 'B edit', this one never got it. Neither stamps one now, so B's edit
+-- comes without "b" and is taken field by field. (A sync's item WITH a
+-- born clock meeting ours without one is another item, born later: it
+-- takes the key whole, as _merge ranks a missing born the oldest; review
+-- 11, t/089.)
 BEGIN;
 INSERT INTO articles (id, title, body, directus_sync_meta)
 VALUES (5, 'pre-clock', 'x', '{"s": "00000000-0000-0000-0000-0000000000a0", "f": {}, "p": {}}');
@@ -98,7 +105,7 @@ COMMIT;
 -- expected: no born clock of our own for an item whose sender had none
 SELECT directus_sync_meta ? 'b' AS born_stamped_here FROM articles WHERE id = 5;
 SELECT sync_update(5, 'title = ''B edit''',
-                   jsonb_build_object('s', 'b', 'b', b_clock('0000000000000001'),
+                   jsonb_build_object('s', 'b',
                                       'f', jsonb_build_object('title', b_clock(left(directus_sync.clock_now(), 16)))));
 -- expected: 'B edit', no conflict
 SELECT title FROM articles WHERE id = 5;

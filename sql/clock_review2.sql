@@ -150,7 +150,10 @@ SELECT directus_sync.enable_clocks('r2_pages', key_series => false);
 INSERT INTO r2_pages VALUES (1, 'page', NULL);
 CREATE FUNCTION r2_sync_update(sets text, meta jsonb) RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
-    EXECUTE format('UPDATE r2_pages SET %s directus_sync_meta = $1 WHERE id = 1', sets) USING meta;
+    -- a sync of the item carries its born clock "b"
+    EXECUTE format('UPDATE r2_pages SET %s directus_sync_meta ='
+                   ' jsonb_strip_nulls(jsonb_build_object(''b'', directus_sync_meta->''b'')) || $1 WHERE id = 1', sets)
+      USING meta;
     INSERT INTO directus_activity (action, "user", collection, item)
     VALUES ('update', '00000000-0000-0000-0000-0000000000bb', 'r2_pages', '1');
 END $$;
@@ -177,7 +180,7 @@ INSERT INTO r2_mirror VALUES (1, 'first');
 CREATE FUNCTION r2_mirror_write(title text, clock text) RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
     UPDATE r2_mirror SET title = r2_mirror_write.title,
-           directus_sync_meta = jsonb_build_object('s', '00000000-0000-0000-0000-0000000000b0',
+           directus_sync_meta = jsonb_build_object('s', '00000000-0000-0000-0000-0000000000b0', 'b', directus_sync_meta->'b',
                                                    'f', jsonb_build_object('title', clock))
      WHERE id = 1;
     INSERT INTO directus_activity (action, "user", collection, item)
@@ -204,7 +207,7 @@ SELECT directus_sync.enable_clocks('r2_prices');
 INSERT INTO r2_prices VALUES (1.5, 'ours');
 BEGIN;
 UPDATE r2_prices SET title = 'from b',
-       directus_sync_meta = jsonb_build_object('s', 'b', 'f', jsonb_build_object('title',
+       directus_sync_meta = jsonb_build_object('s', 'b', 'b', directus_sync_meta->'b', 'f', jsonb_build_object('title',
            left(directus_sync.clock_now(), 16) || '@00000000-0000-0000-0000-0000000000b0'))
  WHERE id = 1.5;
 INSERT INTO directus_activity (action, "user", collection, item)

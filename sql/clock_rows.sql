@@ -69,7 +69,7 @@ CREATE FUNCTION sync_write(title text, title_clock text, body text, body_clock t
 RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
     UPDATE articles a SET title = sync_write.title, body = sync_write.body,
-           directus_sync_meta = jsonb_build_object('s', '00000000-0000-0000-0000-0000000000b0',
+           directus_sync_meta = jsonb_build_object('s', '00000000-0000-0000-0000-0000000000b0', 'b', a.directus_sync_meta->'b',
                                                    'f', jsonb_build_object('title', title_clock, 'body', body_clock))
      WHERE id = 1;
     INSERT INTO directus_activity (action, "user", collection, item) VALUES ('update', user_id, 'articles', '1');
@@ -134,7 +134,7 @@ SELECT title, directus_sync_meta ? 's' AS mark_kept FROM articles WHERE id = 1;
 -- node id ("s") completes it; without a node id in "s" it is no clock.
 BEGIN;
 UPDATE articles SET title = 'short clock',
-       directus_sync_meta = jsonb_build_object('s', '00000000-0000-0000-0000-0000000000b0',
+       directus_sync_meta = jsonb_build_object('s', '00000000-0000-0000-0000-0000000000b0', 'b', directus_sync_meta->'b',
                                                'f', jsonb_build_object('title', left(b_clock(), 16)))
  WHERE id = 1;
 INSERT INTO directus_activity (action, "user", collection, item)

@@ -27,7 +27,11 @@ CREATE TABLE b_born AS
 SELECT left(directus_sync.clock_now(), 17) || '00000000-0000-0000-0000-0000000000b0' AS clock;
 TRUNCATE directus_sync.outbox;
 -- b creates item 5 with status 'archived'; its create arrives without the
--- status (Directus dropped it): the row gets the default under b's clock
+-- status (Directus dropped it): the row gets the default; since review 11
+-- without b's clock (the INSERT does not list it), so b's value below wins
+-- by clock (status_under_b_clock is NULL: no clock); an INSERT whose list
+-- the trigger cannot read (a function's) still gives it b's clock, and
+-- review10_tie_order checks that tie
 BEGIN;
 INSERT INTO articles (id, title, directus_sync_meta)
 VALUES (5, 'b item', jsonb_build_object('s', '00000000-0000-0000-0000-0000000000b0',
@@ -56,7 +60,7 @@ CREATE TABLE our_clock AS SELECT directus_sync_meta->'f'->>'status' AS clock FRO
 SELECT (SELECT clock FROM our_clock) LIKE '%@' || directus_sync._node_id() AS clock_is_ours;
 BEGIN;
 UPDATE articles SET status = 'zzz copy',
-       directus_sync_meta = jsonb_build_object('s', '00000000-0000-0000-0000-0000000000b0',
+       directus_sync_meta = jsonb_build_object('s', '00000000-0000-0000-0000-0000000000b0', 'b', directus_sync_meta->'b',
                                                'f', jsonb_build_object('status', (SELECT clock FROM our_clock)))
  WHERE id = 6;
 INSERT INTO directus_activity (action, "user", collection, item)
@@ -79,7 +83,7 @@ VALUES ('create', '00000000-0000-0000-0000-00000000000b', 'articles', '7');
 COMMIT;
 BEGIN;
 UPDATE articles SET status = 'a copy',
-       directus_sync_meta = jsonb_build_object('s', '00000000-0000-0000-0000-0000000000b0',
+       directus_sync_meta = jsonb_build_object('s', '00000000-0000-0000-0000-0000000000b0', 'b', directus_sync_meta->'b',
                                                'f', jsonb_build_object('status', (SELECT clock FROM c_clock)))
  WHERE id = 7;
 INSERT INTO directus_activity (action, "user", collection, item)

@@ -31,7 +31,11 @@
  * "b" with no previous clock (the sender makes it only of a create that
  * ships every column it clocks, and whose alive clock is no later than
  * "b"), and is decided exactly as that "f"; when the create arrives as an
- * update, for every column the update sets. A delete's {"s", "d", "b"} is
+ * update, for every column the update sets, and as an insert, for every
+ * column the INSERT lists (when the trigger can read the list: a column
+ * left out holds this instance's DEFAULT, not the sender's value, and takes
+ * no clock). A field that a sync clocks in "f" but does not set or list is
+ * refused (its value did not come). A delete's {"s", "d", "b"} is
  * never compact. One with "a" as well (the sender never makes it; the
  * outbox's merge of a create and an update writes the compact form out in
  * full, "a" kept) reads as the compact "f" and that "a", exactly as its
@@ -53,10 +57,11 @@
  * Two writes of a field conflict when neither replaced the other (neither
  * is the other's "p") and they come from different instances: then both
  * values are logged, with the winner. Two items created on two instances
- * with the same key differ in their born clocks: the one born later keeps
- * the key, whole, everywhere; the other is logged in full (insert_insert),
- * and its fields that the winner's sync does not carry go to their
- * defaults without clocks, as _merge drops the loser's registers.
+ * with the same key differ in their born clocks (an item from before
+ * clocks has none, and counts as born before every clock): the one born
+ * later keeps the key, whole, everywhere; the other is logged in full
+ * (insert_insert), and its fields that the winner's sync does not carry go
+ * to their defaults without clocks, as _merge drops the loser's registers.
  *
  * Deletes (tombstone.c): a sync's delete comes as an update that carries
  * the delete's clock, {"s", "d": clock}; when that is later than the item's
@@ -85,7 +90,9 @@
 #include "executor/spi.h"
 #include "lib/stringinfo.h"
 #include "optimizer/optimizer.h"
+#include "parser/parsetree.h"
 #include "rewrite/rewriteHandler.h"
+#include "tcop/pquery.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
 #include "utils/guc.h"
@@ -97,6 +104,7 @@
 #include "capture.h"
 #include "clock.h"
 #include "clock_row.h"
+#include "compat.h"
 #include "loop_guard.h"
 #include "sync_signature.h"
 #include "tombstone.h"
@@ -330,7 +338,9 @@ typedef struct RowWrite
 	TupleDesc	desc;
 	HeapTuple	old;			/* NULL: an insert */
 	HeapTuple	new;
-	const Bitmapset *set_columns;	/* an update's SET columns (tg_updatedcols) */
+	const Bitmapset *set_columns;	/* an update's SET columns (tg_updatedcols), */
+	const Bitmapset *inserted;	/* or a sync's insert's column list, */
+	bool		inserted_known; /* when known (else every column counts as given) */
 	ItemRow    *old_row;		/* their columns (old_row NULL: an insert) */
 	ItemRow    *new_row;
 	RowClocks	stored;			/* the old row's clocks */
@@ -481,9 +491,14 @@ written_by(const char *clock, const char *node)
  * Whether a sync's value of a field wins over ours when both have the same
  * clock. A clock names its writer, and one writer gives each write its own
  * clock: two values under one clock are that write's value and a copy that
- * is not it (a sync's create that Directus stripped of the field takes the
- * field's clock with the column's DEFAULT; an insert has no SET list to
- * refuse it by). So the writer's value wins: the sync's when the sender
+ * is not it (a sync's create that Directus stripped of the field took the
+ * field's clock with the column's DEFAULT; since review 11 the insert's
+ * column list refuses that, or gives the field no clock (sent_clock), so
+ * such a copy comes only from an insert whose list is not known, such as a
+ * function's, or from an instance without that fix; its tie is then
+ * decided as below, and where the DEFAULT is not immutable, or was changed
+ * since, the copy may win in one order of arrival: the limit this rule
+ * keeps). So the writer's value wins: the sync's when the sender
  * made the clock, ours when this instance did (and *write_back: the sender
  * holds a value that is not our write's, ours goes back to it).
  *
@@ -659,17 +674,66 @@ keep_clock(RowWrite *w, const CaptureField *field, const char *clock, const char
 static void write_field(RowWrite *w, const CaptureField *field);
 
 /*
- * A sync's update that brings a later clock for a field it does not set:
- * the sender wrote the field, but its value did not come (Directus drops a
- * field it does not know: a stale schema cache, a remote on Directus 10 or
- * a field the sync user may not write, for an admin). Taking the clock
- * would give the old value here the sender's clock: it would beat older
- * edits from other instances and travel everywhere under that clock. Nor
- * may the clock be left out silently: the sender's delivery would count as
- * done, and its value would never come. Refused, as a change without
- * clocks is (loop_guard.c): the sender tries again, until Directus passes
- * the field. The statement's SET list tells "not sent" from "sent with the
- * same value", which the row alone cannot; an insert has no such list.
+ * The columns the running statement lists when it is an INSERT into rel
+ * (its target list: a column it leaves out takes the column's DEFAULT), into
+ * *columns; false when that is not known: the statement is not the portal's
+ * own (a function's, a trigger's, COPY), not a plain INSERT into rel (a
+ * partition, a view), or it inserts into more than one table. Directus
+ * inserts a create's fields that it keeps with one INSERT, run as the
+ * portal's statement: a field it dropped (one its schema cache does not
+ * know) is left out of the list, as the SET list of an update leaves it out.
+ */
+static bool
+insert_column_list(Relation rel, const Bitmapset **columns)
+{
+	PlannedStmt *stmt;
+	RangeTblEntry *rte;
+
+	if (ActivePortal == NULL || list_length(ActivePortal->stmts) != 1 ||
+		!IsA(linitial(ActivePortal->stmts), PlannedStmt))
+		return false;
+	stmt = linitial_node(PlannedStmt, ActivePortal->stmts);
+	if (stmt->commandType != CMD_INSERT || list_length(stmt->resultRelations) != 1)
+		return false;
+	rte = rt_fetch(linitial_int(stmt->resultRelations), stmt->rtable);
+	if (rte->rtekind != RTE_RELATION || rte->relid != RelationGetRelid(rel))
+		return false;
+	*columns = rte_inserted_columns(stmt, rte);
+	return true;
+}
+
+/*
+ * Whether the write gives the field a value of its own: an update's SET
+ * list names it, or a sync's insert lists it (every column when the list is
+ * not known: the rule before review 11).
+ */
+static bool
+column_given(RowWrite *w, const CaptureField *field)
+{
+	int			member = field->attnum - FirstLowInvalidHeapAttributeNumber;
+
+	if (w->old != NULL)
+		return bms_is_member(member, w->set_columns);
+	return !w->inserted_known || bms_is_member(member, w->inserted);
+}
+
+/*
+ * A sync's update that brings a later clock for a field it does not set,
+ * or a sync's insert that brings a clock for a field its column list
+ * leaves out: the sender wrote the field, but its value did not come
+ * (Directus drops a field it does not know: a stale schema cache, a remote
+ * on Directus 10 or a field the sync user may not write, for an admin).
+ * Taking the clock would give the value here (the old one, or on an insert
+ * the column's DEFAULT: a copy that is not the write's value) the sender's
+ * clock: it would beat older edits from other instances and travel
+ * everywhere under that clock, and meet the writer's own value under the
+ * same clock, which no rule can then tell from the copy in every order of
+ * arrival (review 11: a DEFAULT now(), or one changed since). Nor may the
+ * clock be left out silently: the sender's delivery would count as done,
+ * and its value would never come. Refused, as a change without clocks is
+ * (loop_guard.c): the sender tries again, until Directus passes the field.
+ * The statement's SET or column list tells "not sent" from "sent with the
+ * same value", which the row alone cannot (column_given).
  */
 static void
 refuse_clock_without_value(RowWrite *w, const CaptureField *field)
@@ -696,20 +760,22 @@ refuse_clock_without_value(RowWrite *w, const CaptureField *field)
  * statement's SET list says which columns the payload carried: only those
  * are at "b", as queue_coalesce.c's expand_create counts only the payload's
  * members. Else a column of this instance alone would be "carried" without
- * its value, and refused for ever (refuse_clock_without_value). On an insert
- * every column is at "b", the ones the payload lacks with their defaults:
- * an insert has no SET list to tell them apart, and all instances that
- * have the column then hold its default under one clock, which ties by
- * value alike everywhere (unclocked, two instances with different defaults
- * would take each other's value and swap).
+ * its value, and refused for ever (refuse_clock_without_value). On an
+ * insert the same holds of the INSERT's column list (column_given): a
+ * column it leaves out (the sender lacks it, or Directus dropped it) holds
+ * this instance's DEFAULT, not the sender's value, and takes no clock; any
+ * clocked value beats it (two such, two instances' defaults, go as values
+ * without clocks do: the last one taken). Until review 11 it took "b": a copy under the
+ * writer's clock, which met the writer's value in a tie that no rule can
+ * decide in every order of arrival when the DEFAULT is now() or changed
+ * since. Where the list is not known (not the portal's own INSERT) every
+ * column is at "b", as before.
  */
 static bool
 sent_clock(RowWrite *w, const CaptureField *field, char *out)
 {
 	if (w->sent.compact)
-		return (w->old == NULL ||
-				bms_is_member(field->attnum - FirstLowInvalidHeapAttributeNumber, w->set_columns)) &&
-			clock_member(w->sent.root, "b", true, w->sent.sender, out);
+		return column_given(w, field) && clock_member(w->sent.root, "b", true, w->sent.sender, out);
 	return clock_member(w->sent.fields, field->name, true, w->sent.sender, out);
 }
 
@@ -776,9 +842,7 @@ write_sync_only_fields(RowWrite *w)
 		{
 			const CaptureField *column = &w->table->columns[i];
 
-			if (column->attnum != 0 && !w->decided[i] &&
-				(w->old == NULL ||
-				 bms_is_member(column->attnum - FirstLowInvalidHeapAttributeNumber, w->set_columns)))
+			if (column->attnum != 0 && !w->decided[i] && column_given(w, column))
 				write_field(w, column);
 		}
 		return;
@@ -876,8 +940,7 @@ write_field(RowWrite *w, const CaptureField *field)
 		}
 		else
 		{
-			if (w->old != NULL && (!has_clock || strcmp(came, have) > 0) &&
-				!bms_is_member(field->attnum - FirstLowInvalidHeapAttributeNumber, w->set_columns))
+			if ((!has_clock || strcmp(came, have) > 0) && !column_given(w, field))
 				refuse_clock_without_value(w, field);
 			if (has_clock && !w->sync_wins_whole)
 				note_field_conflict(w, field, have, came, true);
@@ -888,7 +951,12 @@ write_field(RowWrite *w, const CaptureField *field)
 	}
 	else if (w->old == NULL || capture_field_changed(field, w->old_row, w->new_row))
 	{
-		/* a sync's field without a clock is as old as can be */
+		/*
+		 * A sync's field without a clock is as old as can be. (Between two
+		 * values without a clock the sync's is taken, as before review 11:
+		 * ordering them by value, as _later orders registers of the empty
+		 * clock, made t/077's asymmetric write-backs go round for ever.)
+		 */
 		if (w->sent.from_sync && has_clock)
 			put_back(w, field);
 		else if (!w->sent.from_sync)
@@ -954,7 +1022,16 @@ row_json(RowWrite *w, HeapTuple tuple)
 /*
  * The born clock the row keeps: the stored one, a sync's, or a new stamp.
  * A sync's that differs from ours means two items were created with one
- * key: the one born later keeps it, whole.
+ * key: the one born later keeps it, whole. An item with no born clock (made
+ * before clocks were enabled, here or at the sender) is born before every
+ * clock, as _merge ranks it (a missing born is ""): a sync's item with one
+ * takes the key from ours whole, and a sync's item with none loses it to
+ * ours. (Until review 11 a missing born on either side took the other's and
+ * merged field by field, where _merge keeps one item whole: the fold and a
+ * third instance then mixed the two items' fields and clocks.) The same
+ * item never has a born clock at one instance and none at another: an item
+ * from before clocks goes without one everywhere, and clocks are enabled
+ * on every instance before syncs resume.
  */
 static void
 write_born(RowWrite *w)
@@ -964,6 +1041,7 @@ write_born(RowWrite *w)
 	JsonbValue	buf;
 	bool		has_born = clock_member(w->stored.root, "b", false, NULL, have);
 	/* a sync's delete names the item it deleted by "b": write_delete decides */
+	bool		sync_write = w->sent.from_sync && w->old != NULL && member(w->sent.root, "d", &buf) == NULL;
 	bool		sync_born = w->sent.from_sync && member(w->sent.root, "d", &buf) == NULL &&
 		clock_member(w->sent.root, "b", true, w->sent.sender, came);
 	const char *born = has_born ? have : sync_born ? came : NULL;
@@ -971,16 +1049,17 @@ write_born(RowWrite *w)
 
 	if (sync_born)
 		observe(came);
-	if (has_born && sync_born && strcmp(have, came) != 0)
+	if (sync_write && strcmp(has_born ? have : "", sync_born ? came : "") != 0)
 	{
 		ClockConflict *c;
 
-		w->sync_wins_whole = strcmp(came, have) > 0;
+		w->sync_wins_whole = strcmp(sync_born ? came : "", has_born ? have : "") > 0;
 		w->sync_loses_whole = !w->sync_wins_whole;
-		c = add_conflict(w, "insert_insert", have, came, w->sync_wins_whole);
+		c = add_conflict(w, "insert_insert", has_born ? have : NULL, sync_born ? came : NULL,
+						 w->sync_wins_whole);
 		c->local_value = row_json(w, w->old);
 		c->remote_value = row_json(w, w->new);
-		born = w->sync_wins_whole ? came : have;
+		born = w->sync_wins_whole ? came : has_born ? have : NULL;
 	}
 	/* a sync's item that has none (from before its instance had clocks) gets none here either */
 	if (born == NULL && w->old == NULL && !w->sent.from_sync)
@@ -1267,6 +1346,8 @@ clock_row_before(Relation rel, const ClockedTable *table, HeapTuple old, HeapTup
 	if (w.sent.from_sync && old != NULL && clock_column_unchanged(old, new, clock_attnum, w.desc))
 		w.sent.from_sync = false;
 	refuse_own_sender(rel, &w.sent);
+	if (old == NULL && w.sent.from_sync)
+		w.inserted_known = insert_column_list(rel, &w.inserted);
 	w.values = palloc0(sizeof(Datum) * w.desc->natts);
 	w.nulls = palloc0(sizeof(bool) * w.desc->natts);
 	w.replace = palloc0(sizeof(bool) * w.desc->natts);

@@ -60,4 +60,18 @@
 	ExecInsertIndexTuples((rinfo), (slot), (estate), false, false, NULL, NIL)
 #endif
 
+/*
+ * The columns an INSERT's target list names (attnums offset by
+ * FirstLowInvalidHeapAttributeNumber), of its result relation rte in the
+ * plan stmt: PostgreSQL 16 moved them from the range table entry to its
+ * RTEPermissionInfo.
+ */
+#if PG_VERSION_NUM >= 160000
+#include "parser/parse_relation.h"
+#define rte_inserted_columns(stmt, rte) \
+	(getRTEPermissionInfo((stmt)->permInfos, (rte))->insertedCols)
+#else
+#define rte_inserted_columns(stmt, rte) ((rte)->insertedCols)
+#endif
+
 #endif							/* DIRECTUS_SYNC_COMPAT_H */

@@ -11,7 +11,8 @@
  * that cannot be folded in (a create after a delete) waits for the next
  * window, with every later row of its item. Rows whose born clock ("b")
  * differs are two items that had one key: a sync brought an item born
- * later, which took the key whole (clock_row.c). Nothing of the earlier
+ * later, which took the key whole (clock_row.c; rows with none are of an
+ * item from before clocks, born before any). Nothing of the earlier
  * rows (fields, clocks, "a", "p") is merged into the later one's: the fold
  * starts anew from the first row of the later-born item.
  *
@@ -513,6 +514,7 @@ coalesce_rows(SyncRemote *remote, QueuedRow *rows, int nrows, int *folded)
 	int			base = 0,		/* the row whose payload the item's starts from */
 				end;
 	char	   *born = NULL;	/* the born clock of the rows from base */
+	bool		unborn = false; /* one of them (not a delete) had none */
 
 	qsort(rows, nrows, sizeof(QueuedRow), by_id);
 	for (end = 0; end < nrows; end++)
@@ -524,21 +526,26 @@ coalesce_rows(SyncRemote *remote, QueuedRow *rows, int nrows, int *folded)
 		else if (!fold_row(item, &rows[end]))
 			break;
 		else if (rows[end].op == SYNC_OP_CREATE)
-			base = end, born = NULL;
-		else if (row_born != NULL && born != NULL && strcmp(row_born, born) != 0 &&
+			base = end, born = NULL, unborn = false;
+		else if (row_born != NULL && (born != NULL ? strcmp(row_born, born) != 0 : unborn) &&
 				 (item->op == SYNC_OP_CREATE || item->op == SYNC_OP_UPDATE))
 		{
 			/*
 			 * Another item took the key (insert/insert: the one born later
-			 * keeps it, whole): the rows of the item it replaced are not
-			 * merged into its own, whose row carries every field whose
-			 * clock changed (clock_row.c drops the loser's registers).
+			 * keeps it, whole; an item with no born clock, from before
+			 * clocks, is born before every clock): the rows of the item it
+			 * replaced are not merged into its own, whose row carries every
+			 * field whose clock changed (clock_row.c drops the loser's
+			 * registers).
 			 */
 			base = end;
+			unborn = false;
 			item->payload = result_strdup(rows[end].payload);
 		}
 		if (row_born != NULL && (born == NULL || base == end))
 			born = row_born;
+		if (row_born == NULL && rows[end].op != SYNC_OP_DELETE)
+			unborn = true;
 		item->attempts = Max(item->attempts, rows[end].attempts);
 		item_add_id(item, rows[end].id);
 	}
