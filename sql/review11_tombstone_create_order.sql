@@ -1,22 +1,21 @@
--- Review 11: the tombstone merge is order-independent (review 10 #3), but
--- what a tombstone decided before the next delete came is not redone.
--- Three messages of key k reach an instance that lacks the item, in two
--- orders (keys 5 and 6 stand for two instances):
+-- Review 11 #3: a create decided under a tombstone is decided the same in
+-- every order of the deletes. Three messages of key k reach an instance
+-- that lacks the item (keys 5 and 6 stand for two instances, keys 7 and 8
+-- for two more that have the item when the first delete comes):
 --   T_old: a delete of the item made before the clocks (born unknown), X4
 --   T_new: a delete of item B (born B), X1
 --   C:     a sync's create of item B (born B), its title at S, X1 < S < X4
--- The model (_merge): the state born later wins whole ("" is the oldest),
--- so B is alive (S > X1). Key 6 (T_old, T_new, C): the tombstone is
--- (X1, B) and C is taken. Key 5 (T_old, C, T_new): the tombstone is
--- ("", X4) when C comes; create_survives_delete skips it (X4 > S, and an
--- unknown born is never "born earlier" for tombstone_born_later); T_new
--- then makes the tombstone (X1, B), but the create is gone: the two
--- instances end one with item B, one without, for good. The rules
--- disagree: docs/replication.md#deletes says a delete without "b" deletes
--- whatever the item's born clock (so X4 > S: B dead in both orders), the
--- tombstone merge and _merge rank an unknown born the oldest (B alive in
--- both orders); today each order follows one of them. Asserted: the two
--- orders agree.
+-- A delete without "b" deletes whatever item is older than it
+-- (docs/replication.md#deletes), so B is dead in every order. The tombstone
+-- keeps the delete of the item born latest (X1, B) and, apart, its sweep:
+-- the latest delete of unknown born (X4), which T_new no longer replaces.
+-- Before the fix the tombstone was one (born, deleted) pair: key 5
+-- (T_old, C, T_new) skipped C under ("", X4) and ended without B, key 6
+-- (T_old, T_new, C) took C under (B, X1) and kept B. The model (_merge)
+-- agrees: its sweep "u" keeps X4 whoever wins the key, and _exists says B
+-- is gone. Keys 7 and 8: a sync's delete without "b" of an item here is
+-- kept as it was made (a sweep), not as a delete of the item it met, so
+-- all four tombstones end equal.
 \set SHOW_CONTEXT never
 \set VERBOSITY terse
 CREATE DATABASE regress_rv11_tomb;
@@ -42,6 +41,14 @@ BEGIN
     INSERT INTO directus_activity (action, "user", collection, item)
     VALUES ('create', '00000000-0000-0000-0000-00000000000b', 'articles', k::text);
 END $$;
+CREATE FUNCTION tomb_update(k int, deleted text, born text) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE articles SET directus_sync_meta = jsonb_strip_nulls(jsonb_build_object(
+               's', '00000000-0000-0000-0000-0000000000b0', 'd', deleted, 'b', born))
+     WHERE id = k;
+    INSERT INTO directus_activity (action, "user", collection, item)
+    VALUES ('update', '00000000-0000-0000-0000-00000000000b', 'articles', k::text);
+END $$;
 CREATE FUNCTION sync_create(k int, born text, s text) RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
     INSERT INTO articles (id, title, directus_sync_meta)
@@ -59,25 +66,29 @@ SELECT tomb(5, c(2), c(1));
 SELECT tomb(6, c(4), NULL);
 SELECT tomb(6, c(2), c(1));
 SELECT sync_create(6, c(1), c(3));
--- the tombstones agree (review 10 #3)
-SELECT item_key, deleted = c(2) AS deleted_x1, born = c(1) AS born_b
+-- key 7: C, T_old (an update of the item here), T_new
+SELECT sync_create(7, c(1), c(3));
+SELECT tomb_update(7, c(4), NULL);
+SELECT tomb(7, c(2), c(1));
+-- key 8: T_new, C, T_old (an update of the item here)
+SELECT tomb(8, c(2), c(1));
+SELECT sync_create(8, c(1), c(3));
+SELECT tomb_update(8, c(4), NULL);
+-- the tombstones agree: the delete of item B at X1, the sweep at X4
+SELECT item_key, deleted = c(2) AS deleted_x1, born = c(1) AS born_b, swept = c(4) AS swept_x4
   FROM directus_sync.tombstone ORDER BY item_key;
--- the model: item B alive
-SELECT directus_sync._merge(directus_sync._merge('{"b": "", "d": "X4", "f": {}}'::jsonb
-                              || jsonb_build_object('d', c(4)),
-                            jsonb_build_object('b', c(1), 'd', c(2), 'f', '{}'::jsonb)),
-                            jsonb_build_object('b', c(1), 'f', jsonb_build_object('title',
-                                               jsonb_build_object('c', c(3), 'v', 'B'))))->'f'->'title'->>'v'
-       AS model_title,
-       directus_sync._merge(directus_sync._merge('{"b": "", "d": "X4", "f": {}}'::jsonb
-                              || jsonb_build_object('d', c(4)),
-                            jsonb_build_object('b', c(1), 'd', c(2), 'f', '{}'::jsonb)),
-                            jsonb_build_object('b', c(1), 'f', jsonb_build_object('title',
-                                               jsonb_build_object('c', c(3), 'v', 'B'))))->>'d' = c(2)
-       AS model_deleted_x1;
--- WRONG today: key 5 has no row (its create was skipped under ("", X4)), key 6 has B
--- WRONG today: f
-SELECT count(*) IN (0, 2) AS same_in_both_orders FROM articles;
+-- the model: B's state wins the key, with the sweep: B is gone
+WITH m AS (
+    SELECT directus_sync._merge(directus_sync._merge(
+               jsonb_build_object('b', '', 'd', c(4), 'f', '{}'::jsonb),
+               jsonb_build_object('b', c(1), 'd', c(2), 'f', '{}'::jsonb)),
+               jsonb_build_object('b', c(1), 'f', jsonb_build_object('title',
+                                  jsonb_build_object('c', c(3), 'v', 'B')))) AS state)
+SELECT state->'f'->'title'->>'v' AS model_title, state->>'d' = c(2) AS model_deleted_x1,
+       state->>'u' = c(4) AS model_swept_x4, directus_sync._exists(state) AS model_exists
+  FROM m;
+-- no order keeps B (before the fix key 6 kept it)
+SELECT count(*) IN (0, 4) AS same_in_every_order, count(*) AS rows FROM articles;
 RESET client_min_messages;
 \c contrib_regression
 DROP DATABASE regress_rv11_tomb;
