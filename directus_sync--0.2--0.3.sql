@@ -1665,10 +1665,15 @@ $$;
  * later creation wins whole (the other was another item that got the same
  * key); for the same creation each field keeps its later register (_later),
  * the delete clock is the later one, and "a" the latest of both "a" and of
- * every field's clock. Commutative, associative and idempotent, so
- * instances that merge the same states in any order, any number of times,
- * end equal (sql/clock_merge.sql). The result is in normal form: all four
- * keys, registers with both of theirs (and the writer's mark "w").
+ * every field's clock. A delete of an item of unknown creation (a state
+ * whose "b" is missing or empty and that has a "d") deletes whatever item
+ * is older than it, whoever wins the key: "u", the sweep, keeps the latest
+ * such delete of both states, whichever wins (_exists counts it; the
+ * tombstone keeps it as its sweep, src/tombstone.c). Commutative,
+ * associative and idempotent, so instances that merge the same states in
+ * any order, any number of times, end equal (sql/clock_merge.sql). The
+ * result is in normal form: all four keys, "u" when there is a sweep,
+ * registers with both of theirs (and the writer's mark "w").
  */
 CREATE FUNCTION directus_sync._merge(a jsonb, b jsonb) RETURNS jsonb
 LANGUAGE plpgsql IMMUTABLE
@@ -1679,6 +1684,10 @@ DECLARE
     born_b text := coalesce(b->>'b', '');
     fields jsonb := '{}';
     name text;
+    -- the sweep: of both states, before the one born later wins whole
+    swept text := greatest(a->>'u' COLLATE "C", b->>'u' COLLATE "C",
+                           CASE WHEN born_a = '' THEN a->>'d' END COLLATE "C",
+                           CASE WHEN born_b = '' THEN b->>'d' END COLLATE "C");
 BEGIN
     IF a IS NULL OR b IS NULL THEN
         a := coalesce(a, b);
@@ -1700,7 +1709,8 @@ BEGIN
                               'd', greatest(a->>'d' COLLATE "C", b->>'d' COLLATE "C"),
                               'f', fields,
                               'a', nullif(greatest(a->>'a' COLLATE "C", b->>'a' COLLATE "C",
-                                                   (SELECT max(r.value->>'c' COLLATE "C") FROM jsonb_each(fields) r)), ''));
+                                                   (SELECT max(r.value->>'c' COLLATE "C") FROM jsonb_each(fields) r)), ''))
+        || CASE WHEN swept IS NULL THEN '{}'::jsonb ELSE jsonb_build_object('u', swept) END;
 END
 $$;
 
@@ -1708,18 +1718,23 @@ $$;
  * Whether the item of a state exists: not deleted, or (unless the delete
  * wins) written after its delete, by its creation, a field, or a write its
  * alive clock "a" tells of: the answer does not depend on which fields the
- * state holds.
+ * state holds. And not swept: written after the sweep "u" (a delete of an
+ * item of unknown creation, which deletes whatever item is older), or,
+ * when the delete wins, created after it.
  */
 CREATE FUNCTION directus_sync._exists(state jsonb, delete_wins boolean DEFAULT false) RETURNS boolean
 LANGUAGE sql IMMUTABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT state->>'d' IS NULL
-        OR (NOT delete_wins
-            AND greatest(coalesce(state->>'b', '') COLLATE "C", state->>'a' COLLATE "C",
-                         (SELECT max(r.value->>'c' COLLATE "C")
-                            FROM jsonb_each(CASE WHEN jsonb_typeof(state->'f') = 'object' THEN state->'f' ELSE '{}' END) r))
-                > state->>'d' COLLATE "C")
+    SELECT (state->>'d' IS NULL
+            OR (NOT delete_wins AND w.latest > state->>'d' COLLATE "C"))
+       AND (state->>'u' IS NULL
+            OR CASE WHEN delete_wins THEN coalesce(state->>'b', '') COLLATE "C" > state->>'u' COLLATE "C"
+                    ELSE w.latest > state->>'u' COLLATE "C" END)
+      FROM (SELECT greatest(coalesce(state->>'b', '') COLLATE "C", state->>'a' COLLATE "C",
+                            (SELECT max(r.value->>'c' COLLATE "C")
+                               FROM jsonb_each(CASE WHEN jsonb_typeof(state->'f') = 'object' THEN state->'f'
+                                                    ELSE '{}' END) r)) AS latest) w
 $$;
 
 REVOKE ALL ON FUNCTION directus_sync._clock_tick() FROM PUBLIC;
@@ -2189,6 +2204,8 @@ CREATE TABLE directus_sync.tombstone (
     deleted     text COLLATE "C" NOT NULL,      -- the delete's clock
     deleted_at  timestamptz NOT NULL DEFAULT now(),
     born        text COLLATE "C",               -- the born clock of the item deleted (NULL unknown)
+    swept       text COLLATE "C",               -- the latest delete of unknown born (NULL none):
+                                                -- it deletes whatever item is older (src/tombstone.c)
     PRIMARY KEY (collection, item_key)
 );
 REVOKE ALL ON TABLE directus_sync.tombstone FROM PUBLIC;
@@ -2220,8 +2237,10 @@ SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT json_build_object(s.key_column, CASE WHEN s.key_is_number THEN to_json(k::numeric) ELSE to_json(k) END,
                              'directus_sync_meta',
-                             CASE WHEN t.born IS NULL
-                                  THEN json_build_object('s', directus_sync._node_id(), 'd', t.deleted,
+                             -- one delete: of the item it names, or the sweep when that is later
+                             CASE WHEN t.born IS NULL OR t.swept > t.deleted
+                                  THEN json_build_object('s', directus_sync._node_id(),
+                                                         'd', greatest(t.deleted, t.swept),
                                                          'w', coalesce(r.delete_wins, false))
                                   ELSE json_build_object('s', directus_sync._node_id(), 'b', t.born, 'd', t.deleted,
                                                          'w', coalesce(r.delete_wins, false)) END)

@@ -124,6 +124,17 @@ SELECT directus_sync._exists('{"b": "b1", "d": "c3", "f": {"t": {"c": "c2", "v":
        AS alive_of_the_fields,
        directus_sync._merge('{"b": "b1", "a": "c9"}', '{"b": "b2", "f": {"t": {"c": "c1", "v": 1}}}')
        AS later_creation_drops_alive;
+-- A delete of an item of unknown creation ("b" missing or empty) deletes
+-- whatever item is older: the merge keeps it as the sweep "u", whichever
+-- state wins the key, and _exists counts it (review 11).
+SELECT directus_sync._merge('{"b": "", "d": "c4"}', '{"b": "b1", "f": {"t": {"c": "c3", "v": 1}}}') AS sweep_kept,
+       directus_sync._exists(directus_sync._merge('{"d": "c4"}', '{"b": "b1", "f": {"t": {"c": "c3", "v": 1}}}'))
+       AS swept_away,
+       directus_sync._exists(directus_sync._merge('{"d": "c4"}', '{"b": "b1", "f": {"t": {"c": "c5", "v": 1}}}'))
+       AS written_after_the_sweep,
+       directus_sync._exists('{"b": "c6", "u": "c4"}', delete_wins => true) AS created_after_the_sweep,
+       directus_sync._exists('{"b": "c2", "u": "c4", "f": {"t": {"c": "c5", "v": 1}}}', delete_wins => true)
+       AS delete_wins_sweeps_older;
 
 -- The laws, on 30 random states drawn from small pools (so that clocks and
 -- values tie often): every pair commutes, every state is idempotent, every
@@ -215,3 +226,23 @@ SELECT count(*) AS triples,
        count(*) FILTER (WHERE directus_sync._merge(directus_sync._merge(x.s, y.s), z.s)
                             = directus_sync._merge(x.s, directus_sync._merge(y.s, z.s))) AS associate
   FROM marked_states x, marked_states y, marked_states z;
+-- The laws with sweeps ("u") in the inputs too, on 15 of the random states.
+CREATE TEMP TABLE swept_states AS
+SELECT id, CASE WHEN id % 3 = 1 THEN s || jsonb_build_object('u', (ARRAY['c1', 'c3', 'c5'])[1 + (id / 3) % 3])
+                ELSE s END AS s
+  FROM states WHERE id <= 15;
+SELECT count(*) FILTER (WHERE s ? 'u') AS swept_inputs,
+       count(*) FILTER (WHERE coalesce(s->>'b', '') = '' AND s->>'d' IS NOT NULL) AS unknown_born_deletes
+  FROM swept_states;
+SELECT count(*) AS pairs,
+       count(*) FILTER (WHERE directus_sync._merge(x.s, y.s) = directus_sync._merge(y.s, x.s)) AS commute,
+       count(*) FILTER (WHERE directus_sync._merge(x.s, y.s) ? 'u') AS swept_results
+  FROM swept_states x, swept_states y;
+SELECT count(*) AS states,
+       count(*) FILTER (WHERE directus_sync._merge(directus_sync._merge(s, s), s) = directus_sync._merge(s, s))
+       AS idempotent
+  FROM swept_states;
+SELECT count(*) AS triples,
+       count(*) FILTER (WHERE directus_sync._merge(directus_sync._merge(x.s, y.s), z.s)
+                            = directus_sync._merge(x.s, directus_sync._merge(y.s, z.s))) AS associate
+  FROM swept_states x, swept_states y, swept_states z;

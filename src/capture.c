@@ -786,11 +786,14 @@ delete_clock(CaptureTable *table, Relation rel, HeapTuple old, const char *key, 
 	if (table->clocks.attnum == 0)
 		return NULL;
 	clock = palloc(CLOCK_TEXT_LEN + 1);
-	if (!tombstone_expected_delete(RelationGetRelid(rel), key, true, clock))
+	/* a sync's delete: as the sender made it (of the item it names, or a sweep) */
+	if (!tombstone_expected_delete(RelationGetRelid(rel), key, true, clock, born))
+	{
 		clock_row_delete_clock(old, table->clocks.attnum, RelationGetDescr(rel), clock);
-	stored = clock_row_read(old, table->clocks.attnum, RelationGetDescr(rel));
-	if (!clock_row_get(stored.root, "b", born))
-		born[0] = '\0';
+		stored = clock_row_read(old, table->clocks.attnum, RelationGetDescr(rel));
+		if (!clock_row_get(stored.root, "b", born))
+			born[0] = '\0';
+	}
 	tombstone_write(RelationGetRelationName(rel), key, clock, born);
 	return clock;
 }
@@ -875,7 +878,7 @@ make_expected_delete(CaptureTable *table, Relation rel, HeapTuple tuple, const c
 	Datum		values[1];
 	char	   *sql;
 
-	if (table->clocks.attnum == 0 || !tombstone_expected_delete(RelationGetRelid(rel), key, false, clock))
+	if (table->clocks.attnum == 0 || !tombstone_expected_delete(RelationGetRelid(rel), key, false, clock, NULL))
 		return;
 	values[0] = PointerGetDatum(&tuple->t_self);
 	sql = psprintf("DELETE FROM ONLY %s WHERE ctid = $1",
@@ -1012,9 +1015,14 @@ stamp_clocks(TriggerData *trigdata)
 							  update ? trigdata->tg_updatedcols : NULL, key ? key : "", activity_key(table, key), signer, deleted, &conflicts);
 	if (result == NULL)
 	{
+		char		known[CLOCK_TEXT_LEN + 1];
+
 		log_conflicts_now(RelationGetRelationName(rel), key, conflicts);
-		/* the delete the create lost to goes again, naming the item it deleted */
-		if (!tombstone_read(RelationGetRelationName(rel), key, deleted, born))
+		/*
+		 * the delete the create lost to (deleted) goes again, naming the
+		 * item it deleted; the tombstone's sweep names none
+		 */
+		if (!tombstone_read(RelationGetRelationName(rel), key, known, born, NULL) || strcmp(known, deleted) != 0)
 			born[0] = '\0';
 	}
 	for (int i = 0; result == NULL && i < table->nsubs; i++)

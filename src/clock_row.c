@@ -1178,7 +1178,7 @@ write_delete(RowWrite *w, const char *item)
 	if (!clock_member(w->sent.root, "b", true, w->sent.sender, deleted_born))
 		deleted_born[0] = '\0';
 	if (strcmp(deleted, survival_clock(w)) > 0 && !tombstone_born_later(w->born, deleted_born))
-		tombstone_expect_delete(RelationGetRelid(w->rel), item, deleted);
+		tombstone_expect_delete(RelationGetRelid(w->rel), item, deleted, deleted_born);
 	else
 	{
 		add_conflict(w, "update_delete", w->latest, deleted, false);
@@ -1188,9 +1188,11 @@ write_delete(RowWrite *w, const char *item)
 
 /*
  * A sync's create of an item deleted here: older than the delete, it is
- * skipped (false, *deleted is the delete's clock); later, or born later
- * than the item deleted, it brings the item back. Either way the update and
- * the delete conflicted.
+ * skipped (false, *deleted is the clock of the delete it lost to); later,
+ * or born later than the item deleted, it brings the item back, unless it
+ * is older than the tombstone's sweep (a delete of unknown born, which
+ * deletes whatever item is older: tombstone_kills). Either way the update
+ * and the delete conflicted.
  */
 static bool
 create_survives_delete(RowWrite *w, const char *item, char *deleted)
@@ -1198,12 +1200,17 @@ create_survives_delete(RowWrite *w, const char *item, char *deleted)
 	ClockConflict *c;
 	bool		later;
 	char		deleted_born[CLOCK_TEXT_LEN + 1];
+	char		swept[CLOCK_TEXT_LEN + 1];
+	const char *killer;
 
 	if (w->old != NULL || !w->sent.from_sync ||
-		!tombstone_read(RelationGetRelationName(w->rel), item, deleted, deleted_born))
+		!tombstone_read(RelationGetRelationName(w->rel), item, deleted, deleted_born, swept))
 		return true;
 	/* an item born later than the one deleted is another: the delete was not of it */
-	later = strcmp(survival_clock(w), deleted) > 0 || tombstone_born_later(w->born, deleted_born);
+	killer = tombstone_kills(survival_clock(w), w->born, deleted, deleted_born, swept);
+	later = killer == NULL;
+	if (killer == swept)
+		strlcpy(deleted, swept, CLOCK_TEXT_LEN + 1);
 	c = add_conflict(w, "update_delete", deleted, w->latest, later);
 	c->remote_value = row_json(w, w->new);
 	return later;
@@ -1245,14 +1252,17 @@ clock_row_keep_tombstone(Relation rel, const char *item, const char *activity_it
 {
 	char		have[CLOCK_TEXT_LEN + 1];
 	char		have_born[CLOCK_TEXT_LEN + 1];
+	char		have_swept[CLOCK_TEXT_LEN + 1];
 
 	loop_guard_expect_sync(RelationGetRelationName(rel), activity_item, NIL, signer);
 	/*
 	 * news: what changes the tombstone (a delete of an item born later, or a
-	 * later one of the same item), so that it stops where it is known
+	 * later one of the same item; a delete of unknown born later than the
+	 * sweep), so that it stops where it is known
 	 */
-	if (tombstone_read(RelationGetRelationName(rel), item, have, have_born) &&
-		!tombstone_after(clock, born, have, have_born))
+	if (tombstone_read(RelationGetRelationName(rel), item, have, have_born, have_swept) &&
+		!tombstone_after(clock, born, have, have_born) &&
+		!((born == NULL || born[0] == '\0') && strcmp(clock, have_swept) > 0))
 		return false;
 	tombstone_write(RelationGetRelationName(rel), item, clock, born);
 	return true;

@@ -409,7 +409,9 @@ directus_window_answer(DirectusWindow *win, HttpRequest *req)
 		win->has_clock_offset = req->has_date;
 		win->clock_offset_ms = req->has_date ? req->clock_offset_ms - clock_test_offset_setting : 0;
 	}
-	if (step->kind == STEP_PING)
+	if (step->kind == STEP_PING && step->refused != NULL)
+		directus_refusal_judged(win, step, req);
+	else if (step->kind == STEP_PING)
 	{
 		/*
 		 * Only its Date counts. Without an answer the estimate stays as it

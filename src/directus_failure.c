@@ -19,6 +19,16 @@
  * clock (its Date says so) is no failure: the items are held back
  * (hold_back.c).
  *
+ * A refusal of the whole remote (503, 429, 401, ...) costs the items no
+ * attempt: nothing was written. But a remote that answers 503 to every
+ * request carrying one item (a hook or a gateway rule that chokes on its
+ * payload) and to nothing else would hold the remote back for ever. So
+ * once the remote has failed REFUSALS_BEFORE_PING windows in a row, a 503
+ * of a write is checked with GET /server/ping: a remote that answers its
+ * ping refused the batch, not every request, and the batch fails as its
+ * items' (split, an attempt each, a dead letter after max_item_attempts);
+ * a ping that fails too leaves it the remote's (directus_refusal_judged).
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -28,6 +38,14 @@
 
 /* The longest failure of a remote kept (cleaned: one line, whatever it holds). */
 #define MAX_REMOTE_ERROR 1500
+
+/*
+ * Windows in a row the remote failed as a whole before a 503 of a write is
+ * checked with a ping. A short outage (with the default delays, the first
+ * half minute of rounds) costs nothing more than before; after that each
+ * refused round asks once.
+ */
+#define REFUSALS_BEFORE_PING 5
 
 /* What a failed answer (not 2xx) means, by HTTP status. */
 typedef enum FailureClass
@@ -293,6 +311,26 @@ directus_failed_answer(DirectusWindow *win, Step *step, HttpRequest *req)
 		 */
 		if (status == 502 || status == 504)
 			directus_remote_failure(win, step, error, req->retry_after_ms);
+		else if (status == 503 && step->kind != STEP_PROBE &&
+				 win->remote->consecutive_failures >= REFUSALS_BEFORE_PING)
+		{
+			/*
+			 * Refused for long: every request, or only those carrying some
+			 * item? The ping tells (directus_refusal_judged). Only 503:
+			 * Directus answers 429 (its rate limiter) and its own 503 (its
+			 * pressure limiter) to the ping too, and a 401 (the token) not
+			 * at all: a ping could not tell those apart.
+			 */
+			Step	   *ping = directus_new_step(STEP_PING, NULL, NIL, false);
+
+			ping->refused = step;
+			ping->status = status;
+			ping->code = code;
+			ping->message = message;
+			ping->retry_after_ms = req->retry_after_ms;
+			/* a step without items: directus_push_step would drop it */
+			win->steps = lcons(ping, win->steps);
+		}
 		else
 			directus_back_off(win, error, req->retry_after_ms);
 	}
@@ -336,3 +374,38 @@ directus_failed_answer(DirectusWindow *win, Step *step, HttpRequest *req)
 							  status, code, message);
 }
 
+/*
+ * The answer to the ping that judges a write the remote refused with 503
+ * (directus_failed_answer). Answered: the remote is up and refused that
+ * batch, which fails as its items' failure (ITEM_RETRY: split until the
+ * item at fault is alone, which counts an attempt and becomes a dead letter
+ * after max_item_attempts; while nothing of the window went through, its
+ * first and last items alone and the rest together first, as for a 5xx).
+ * Not answered: the remote is down (or held back) as a whole, no attempt
+ * counted.
+ */
+void
+directus_refusal_judged(DirectusWindow *win, Step *ping, HttpRequest *req)
+{
+	Step	   *step = ping->refused;
+	const char *error = psprintf("HTTP %d %s: %s", ping->status, ping->code ? ping->code : "",
+								 ping->message ? ping->message : "");
+
+	if (req->status >= 200 && req->status < 300)
+	{
+		ereport(LOG,
+				(errmsg("remote \"%s\" refused %d items of \"%s\" with HTTP %d after %d failed rounds, but answers GET /server/ping:"
+						" the refusal is taken for the items'",
+						win->remote->name, list_length(step->items), step->sub->collection, ping->status,
+						win->remote->consecutive_failures)));
+		directus_item_failure(win, step, ITEM_RETRY, ping->status, ping->code,
+							  psprintf("%s (refused while the remote answers GET /server/ping)",
+									   ping->message ? ping->message : ""));
+	}
+	else if (req->status == 0)
+		directus_back_off(win, psprintf("%s; GET /server/ping: %s", error, req->transport_error),
+						  ping->retry_after_ms);
+	else
+		directus_back_off(win, psprintf("%s; GET /server/ping: HTTP %ld", error, req->status),
+						  ping->retry_after_ms);
+}

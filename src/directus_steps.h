@@ -42,10 +42,15 @@ typedef struct Step
 	List	   *items;			/* of SyncItem */
 	bool		probed;			/* a probe already ran: an error now is real */
 	ProbeReason reason;			/* STEP_PROBE only */
-	int			status;			/* STEP_PROBE: the answer that led to it */
+	int			status;			/* STEP_PROBE, or STEP_PING that judges a
+								 * refusal: the answer that led to it */
 	char	   *code;
 	char	   *message;
 	int			listed;			/* STEP_PROBE: keys that answer listed */
+	struct Step *refused;		/* STEP_PING: the write the remote refused
+								 * (503) whose fault the ping tells; NULL: a
+								 * ping for the remote's time (hold_back.c) */
+	int			retry_after_ms; /* STEP_PING with refused: its Retry-After */
 } Step;
 
 /* One item's failure, held back until it is clear whose failure it is. */
@@ -96,6 +101,7 @@ extern void directus_items_fail_alone(DirectusWindow *win);
 extern void directus_item_failure(DirectusWindow *win, Step *step, ItemOutcome outcome,
 								  int status, const char *code, const char *message);
 extern void directus_failed_answer(DirectusWindow *win, Step *step, HttpRequest *req);
+extern void directus_refusal_judged(DirectusWindow *win, Step *ping, HttpRequest *req);
 
 /* directus_apply.c */
 extern void directus_update_answered(DirectusWindow *win, Step *step, HttpRequest *req);

@@ -104,6 +104,8 @@ typedef struct SyncRemote
 	bool		hold_probe_due; /* a held change may go as a probe of the estimate */
 	bool		date_refuted;	/* it took a change its Date said it would refuse: */
 	int64		date_refuted_below_ms;	/* a clock_offset_ms below this is wrong */
+	int			consecutive_failures;	/* windows in a row that ended in its
+										 * failure (remote_state) */
 } SyncRemote;
 
 typedef enum ItemOutcome

@@ -216,7 +216,7 @@ load_remote(int remote_id)
 			1, types, values, NULL);
 	spi_run("SELECT r.id, r.name, r.url, r.token, r.connect_timeout_ms, r.request_timeout_ms,"
 			"       r.batch_max_items, r.batch_max_bytes, r.verify_tls, st.clock_offset_ms,"
-			"       st.hold_probe_at <= now(), st.date_refuted_below_ms"
+			"       st.hold_probe_at <= now(), st.date_refuted_below_ms, st.consecutive_failures"
 			"  FROM directus_sync.remote r JOIN directus_sync.remote_state st ON st.remote_id = r.id"
 			" WHERE r.id = $1 AND r.enabled AND NOT r.paused",
 			1, types, values, NULL);
@@ -237,6 +237,7 @@ load_remote(int remote_id)
 	remote->hold_probe_due = result_int(0, 11) != 0;	/* NULL: nothing held */
 	remote->date_refuted = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 12) != NULL;
 	remote->date_refuted_below_ms = remote->date_refuted ? result_int(0, 12) : 0;
+	remote->consecutive_failures = (int) result_int(0, 13);
 	load_subscriptions(remote);
 	return remote;
 }

@@ -13,10 +13,20 @@
  * A tombstone keeps the born clock of the item it deleted too ("b" of the
  * delete's payload), when it is known: an item born later with the same
  * key is another item (two instances made one key, clock_row.c), which the
- * delete does not remove. A tombstone or delete without it (made before
- * 0.3's review 6) deletes any item older than the delete, as before. Two
- * deletes of one key merge into the one of the item born later (an unknown
- * born clock the oldest), of one item the later: in any order, the same.
+ * delete does not remove. A delete without it (of an item made before the
+ * clocks, or from an instance before 0.3's review 6) deletes any item older
+ * than the delete, whatever its born clock: the tombstone keeps the latest
+ * such delete apart, as its sweep ("swept"). Two deletes of a known item
+ * merge into the one of the item born later, of one item the later; a
+ * delete of unknown born merges into both (the delete part, where no known
+ * item's delete is there, and the sweep, the later). Each part is the join
+ * of a total order, so the tombstone is the same in any order of arrival,
+ * and it keeps all that decides an item the same way: a create is taken
+ * when it is later than the sweep, and later than the delete or born later
+ * than the item deleted (tombstone_kills). A merge into one (born, deleted)
+ * pair lost the sweep when a known item's delete replaced it after a create
+ * had been skipped under it: two orders of three messages ended one with
+ * the item, one without (review 11).
  *
  * A sync's delete arrives as an update that carries the delete's clock
  * (Directus's DELETE carries nothing else): clock_row.c decides that it
@@ -51,6 +61,8 @@ typedef struct ExpectedDelete
 	char		clock[CLOCK_TEXT_LEN + 1];	/* the delete's; "" none */
 	char		created[CLOCK_TEXT_LEN + 1];	/* a sync's create: its latest clock; "" none */
 	char		created_born[CLOCK_TEXT_LEN + 1];	/* and its born clock; "" none */
+	char		born[CLOCK_TEXT_LEN + 1];	/* the delete's born clock: "" unknown,
+											 * a sweep */
 	bool		write_back;		/* a sync lost to what the item has: it goes back */
 } ExpectedDelete;
 
@@ -73,10 +85,12 @@ keep_plan(SPIPlanPtr *plan, const char *sql, int nargs, Oid *types)
 
 /*
  * The clock of the item's delete into clock, the born clock of the item it
- * deleted into born ("" unknown); false when it has none.
+ * deleted into born ("" unknown), and its sweep into swept (the latest
+ * delete of unknown born, "" none; swept may be NULL); false when it has
+ * none.
  */
 bool
-tombstone_read(const char *collection, const char *key, char *clock, char *born)
+tombstone_read(const char *collection, const char *key, char *clock, char *born, char *swept)
 {
 	static SPIPlanPtr plan = NULL;
 	Oid			types[2] = {TEXTOID, TEXTOID};
@@ -87,16 +101,23 @@ tombstone_read(const char *collection, const char *key, char *clock, char *born)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	become_owner(&as);
-	if (SPI_execute_plan(keep_plan(&plan, "SELECT deleted, coalesce(born, '') FROM directus_sync.tombstone"
+	/* a tombstone of unknown born is a sweep, whatever wrote it */
+	if (SPI_execute_plan(keep_plan(&plan, "SELECT deleted, coalesce(born, ''),"
+								   " coalesce(greatest(swept, CASE WHEN born IS NULL THEN deleted END), '')"
+								   " FROM directus_sync.tombstone"
 								   " WHERE collection = $1 AND item_key = $2", 2, types),
 						 values, NULL, false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not read the tombstone of item \"%s\"", key);
 	found = SPI_processed == 1;
 	born[0] = '\0';
+	if (swept)
+		swept[0] = '\0';
 	if (found)
 	{
 		strlcpy(clock, SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1), CLOCK_TEXT_LEN + 1);
 		strlcpy(born, SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2), CLOCK_TEXT_LEN + 1);
+		if (swept)
+			strlcpy(swept, SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3), CLOCK_TEXT_LEN + 1);
 	}
 	restore_user(&as);
 	SPI_finish();
@@ -117,15 +138,19 @@ tombstone_after(const char *clock, const char *born, const char *have, const cha
 }
 
 /*
- * Merges a delete into the item's tombstone: the later of the two in the
- * order of tombstone_after, so the delete of the item born later, and of one
- * item the later delete. A delete whose born clock is unknown counts as born
- * at "", the oldest, so it gives way to one that names its item, as _merge
- * lets the state born later win whole. That is the join of a total order:
- * commutative, associative and idempotent, so instances that receive the
- * deletes of a key in any order keep the same tombstone (a merge that kept
- * the known born clock with the later delete clock was not: three deletes
- * ended differently in two orders). born: "" or NULL unknown.
+ * Merges a delete into the item's tombstone. Its delete (deleted, born):
+ * the later of the two in the order of tombstone_after, so the delete of
+ * the item born later, and of one item the later delete; a delete whose
+ * born clock is unknown counts as born at "", the oldest, so it gives way
+ * to one that names its item, as _merge lets the state born later win
+ * whole. Its sweep: the latest delete of unknown born, kept whatever the
+ * delete part holds (as _merge keeps "u"). Each is the join of a total
+ * order: commutative, associative and idempotent, so instances that
+ * receive the deletes of a key in any order keep the same tombstone (a
+ * merge that kept the known born clock with the later delete clock was
+ * not: three deletes ended differently in two orders; nor was one that let
+ * a known item's delete replace a sweep: review 11). born: "" or NULL
+ * unknown.
  */
 void
 tombstone_write(const char *collection, const char *key, const char *clock, const char *born)
@@ -139,8 +164,9 @@ tombstone_write(const char *collection, const char *key, const char *clock, cons
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	become_owner(&as);
-	if (SPI_execute_plan(keep_plan(&plan, "INSERT INTO directus_sync.tombstone AS t (collection, item_key, deleted, born)"
-								   " VALUES ($1, $2, $3, nullif($4, ''))"
+	if (SPI_execute_plan(keep_plan(&plan, "INSERT INTO directus_sync.tombstone AS t"
+								   " (collection, item_key, deleted, born, swept)"
+								   " VALUES ($1, $2, $3, nullif($4, ''), CASE WHEN $4 = '' THEN $3 END)"
 								   " ON CONFLICT (collection, item_key) DO UPDATE"
 								   " SET deleted = CASE WHEN coalesce(EXCLUDED.born, '') > coalesce(t.born, '')"
 								   " THEN EXCLUDED.deleted"
@@ -148,6 +174,7 @@ tombstone_write(const char *collection, const char *key, const char *clock, cons
 								   " THEN greatest(t.deleted, EXCLUDED.deleted) ELSE t.deleted END,"
 								   " born = CASE WHEN coalesce(EXCLUDED.born, '') > coalesce(t.born, '')"
 								   " THEN EXCLUDED.born ELSE t.born END,"
+								   " swept = greatest(t.swept, EXCLUDED.swept),"
 								   " deleted_at = now()",
 								   4, types),
 						 values, NULL, false, 0) != SPI_OK_INSERT)
@@ -177,11 +204,19 @@ expect(Oid relid, const char *key)
 	return keyhash_enter(expected_deletes, expected_key(relid, key), &found);
 }
 
-/* A sync's update decided that the item goes, with this clock. */
+/*
+ * A sync's update decided that the item goes, with this clock: the delete
+ * of the item born at born ("" unknown: a sweep), as the sender made it,
+ * so that the tombstone here is the one an instance that lacked the item
+ * keeps, and the delete goes on as it came.
+ */
 void
-tombstone_expect_delete(Oid relid, const char *key, const char *clock)
+tombstone_expect_delete(Oid relid, const char *key, const char *clock, const char *born)
 {
-	strlcpy(expect(relid, key)->clock, clock, CLOCK_TEXT_LEN + 1);
+	ExpectedDelete *entry = expect(relid, key);
+
+	strlcpy(entry->clock, clock, CLOCK_TEXT_LEN + 1);
+	strlcpy(entry->born, born ? born : "", CLOCK_TEXT_LEN + 1);
 }
 
 /* A sync brought something older than what the item has (clock_row.c). */
@@ -234,6 +269,27 @@ tombstone_born_later(const char *born, const char *deleted_born)
 }
 
 /*
+ * Which delete of a tombstone (deleted, of the item born at deleted_born;
+ * and the sweep swept, "" none) an item loses to, whose survival clock is
+ * clock (its latest, or its born clock under delete_wins) and born clock
+ * born: the delete when it is no earlier and the item was not born later
+ * than the one it deleted (then it is another item), else the sweep when
+ * it is no earlier (it deletes whatever item is older). NULL: neither, the
+ * item lives. The same answer in any order of the deletes: the tombstone
+ * keeps both (tombstone_write).
+ */
+const char *
+tombstone_kills(const char *clock, const char *born, const char *deleted, const char *deleted_born,
+				const char *swept)
+{
+	if (strcmp(deleted, clock) >= 0 && !tombstone_born_later(born, deleted_born))
+		return deleted;
+	if (swept != NULL && swept[0] != '\0' && strcmp(swept, clock) >= 0)
+		return swept;
+	return NULL;
+}
+
+/*
  * After a sync's create: a delete of the item here later than the create's
  * clocks that is visible now makes the item go (expected, as for a sync's
  * delete; its clock into clock). False: none.
@@ -243,29 +299,34 @@ tombstone_create_lost(Oid relid, const char *collection, const char *key, char *
 {
 	ExpectedDelete *entry;
 	char		born[CLOCK_TEXT_LEN + 1];
+	char		swept[CLOCK_TEXT_LEN + 1];
+	const char *killer;
 
 	if (expected_deletes == NULL || expected_xid != GetTopTransactionIdIfAny())
 		return false;
 	entry = keyhash_find(expected_deletes, expected_key(relid, key));
 	if (entry == NULL || entry->created[0] == '\0')
 		return false;
-	if (!tombstone_read(collection, key, clock, born) || strcmp(entry->created, clock) > 0 ||
-		tombstone_born_later(entry->created_born, born))
-	{
-		entry->created[0] = '\0';
-		return false;
-	}
+	killer = tombstone_read(collection, key, clock, born, swept)
+		? tombstone_kills(entry->created, entry->created_born, clock, born, swept) : NULL;
 	entry->created[0] = '\0';
-	strlcpy(entry->clock, clock, CLOCK_TEXT_LEN + 1);
+	if (killer == NULL)
+		return false;
+	/* the delete it lost to, as it was made: of the item born, or the sweep */
+	strlcpy(entry->born, killer == swept ? "" : born, CLOCK_TEXT_LEN + 1);
+	strlcpy(entry->clock, killer, CLOCK_TEXT_LEN + 1);
+	if (killer == swept)
+		strlcpy(clock, swept, CLOCK_TEXT_LEN + 1);
 	return true;
 }
 
 /*
- * Whether a delete of the item is expected (its clock into clock); take:
- * it is being made, forget it.
+ * Whether a delete of the item is expected (its clock into clock, the born
+ * clock of the item it deletes into born, "" unknown; born may be NULL);
+ * take: it is being made, forget it.
  */
 bool
-tombstone_expected_delete(Oid relid, const char *key, bool take, char *clock)
+tombstone_expected_delete(Oid relid, const char *key, bool take, char *clock, char *born)
 {
 	ExpectedDelete *entry;
 
@@ -275,6 +336,8 @@ tombstone_expected_delete(Oid relid, const char *key, bool take, char *clock)
 	if (entry == NULL || entry->clock[0] == '\0')
 		return false;
 	strlcpy(clock, entry->clock, CLOCK_TEXT_LEN + 1);
+	if (born)
+		strlcpy(born, entry->born, CLOCK_TEXT_LEN + 1);
 	if (take)
 		entry->clock[0] = '\0';
 	return true;

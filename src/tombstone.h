@@ -8,16 +8,18 @@
 #ifndef DIRECTUS_SYNC_TOMBSTONE_H
 #define DIRECTUS_SYNC_TOMBSTONE_H
 
-extern bool tombstone_read(const char *collection, const char *key, char *clock, char *born);
+extern bool tombstone_read(const char *collection, const char *key, char *clock, char *born, char *swept);
 extern void tombstone_write(const char *collection, const char *key, const char *clock, const char *born);
-extern void tombstone_expect_delete(Oid relid, const char *key, const char *clock);
-extern bool tombstone_expected_delete(Oid relid, const char *key, bool take, char *clock);
+extern void tombstone_expect_delete(Oid relid, const char *key, const char *clock, const char *born);
+extern bool tombstone_expected_delete(Oid relid, const char *key, bool take, char *clock, char *born);
 extern void tombstone_expect_write_back(Oid relid, const char *key);
 extern bool tombstone_take_write_back(Oid relid, const char *key);
 extern void tombstone_recheck_create(Oid relid, const char *key, const char *latest, const char *born);
 extern bool tombstone_after(const char *clock, const char *born, const char *have,
 							const char *have_born);
 extern bool tombstone_born_later(const char *born, const char *deleted_born);
+extern const char *tombstone_kills(const char *clock, const char *born, const char *deleted,
+								   const char *deleted_born, const char *swept);
 extern bool tombstone_create_lost(Oid relid, const char *collection, const char *key, char *clock);
 
 #endif							/* DIRECTUS_SYNC_TOMBSTONE_H */

@@ -55,8 +55,9 @@ Faults (seeded by --seed; set by the control API, JSON in and out, no auth):
                         connection without an answer)}; keys left out keep
                         their value; answers the faults in force
   POST /__peer/hold    {"tokens": [...]} (or {} for every token): answer 503
-                       SERVICE_UNAVAILABLE to every request with these tokens
-                       (a link held down) until released
+                       SERVICE_UNAVAILABLE to every request with these tokens,
+                       GET /server/ping included, as Directus's pressure
+                       limiter does (a link held down) until released
   POST /__peer/release {"tokens": [...]} (or {} for all)
   GET  /__peer/stats   {"requests", "applied" (requests committed), "failed"
                         (answered by a fault or a hold, or dropped), "held",
@@ -438,6 +439,11 @@ class Handler(fake.Handler):
                     peer.count("held")
                 err = service_unavailable()
                 return self.respond(err.status, err.body())
+        elif self.command == "GET" and path.rstrip("/") == "/server/ping" and peer.is_held(token):
+            # Directus's pressure limiter comes before its ping route (app.ts):
+            # a held link answers the ping 503 too (not counted in the stats)
+            err = service_unavailable()
+            return self.respond(err.status, err.body())
         status, payload, text, applied = 500, None, None, False
         try:
             # Directus's middleware order: body, then the token, then the route.
