@@ -1163,7 +1163,8 @@ check_delete_rule(Relation rel, const ClockedTable *table, const RowClocks *sent
  * clock, the capture trigger deletes the item after the update; else the
  * item stays, and the delete lost a conflict. An item born later than the
  * one the delete deleted ("b", when it says) is another item that got the
- * same key: it stays too, and goes back to the sender.
+ * same key: it stays too, and goes back to the sender; one born earlier
+ * lost the key to the deleted one, and goes with it (tombstone_born_earlier).
  */
 static void
 write_delete(RowWrite *w, const char *item)
@@ -1177,7 +1178,8 @@ write_delete(RowWrite *w, const char *item)
 	observe(deleted);
 	if (!clock_member(w->sent.root, "b", true, w->sent.sender, deleted_born))
 		deleted_born[0] = '\0';
-	if (strcmp(deleted, survival_clock(w)) > 0 && !tombstone_born_later(w->born, deleted_born))
+	if (tombstone_born_earlier(w->born, deleted_born) ||
+		(strcmp(deleted, survival_clock(w)) > 0 && !tombstone_born_later(w->born, deleted_born)))
 		tombstone_expect_delete(RelationGetRelid(w->rel), item, deleted, deleted_born);
 	else
 	{

@@ -269,11 +269,27 @@ tombstone_born_later(const char *born, const char *deleted_born)
 }
 
 /*
+ * Whether an item born at born is older than the item a delete deleted
+ * (born at deleted_born), both known: it lost the key to that item
+ * (insert/insert, the item born later keeps it), so that item's delete
+ * removes it too, whatever its clocks, as _merge lets the state born later
+ * win whole. Judged by its clocks instead, it lived or not by the order in
+ * which two deletes of the key came (the tombstone keeps the later-born
+ * item's).
+ */
+bool
+tombstone_born_earlier(const char *born, const char *deleted_born)
+{
+	return tombstone_born_later(deleted_born, born);
+}
+
+/*
  * Which delete of a tombstone (deleted, of the item born at deleted_born;
  * and the sweep swept, "" none) an item loses to, whose survival clock is
  * clock (its latest, or its born clock under delete_wins) and born clock
- * born: the delete when it is no earlier and the item was not born later
- * than the one it deleted (then it is another item), else the sweep when
+ * born: the delete when the item was born earlier than the one it deleted
+ * (it lost the key to that one), or when it is no earlier and the item was
+ * not born later (then it is another item), else the sweep when
  * it is no earlier (it deletes whatever item is older). NULL: neither, the
  * item lives. The same answer in any order of the deletes: the tombstone
  * keeps both (tombstone_write).
@@ -282,7 +298,8 @@ const char *
 tombstone_kills(const char *clock, const char *born, const char *deleted, const char *deleted_born,
 				const char *swept)
 {
-	if (strcmp(deleted, clock) >= 0 && !tombstone_born_later(born, deleted_born))
+	if (tombstone_born_earlier(born, deleted_born) ||
+		(strcmp(deleted, clock) >= 0 && !tombstone_born_later(born, deleted_born)))
 		return deleted;
 	if (swept != NULL && swept[0] != '\0' && strcmp(swept, clock) >= 0)
 		return swept;

@@ -18,6 +18,7 @@ extern void tombstone_recheck_create(Oid relid, const char *key, const char *lat
 extern bool tombstone_after(const char *clock, const char *born, const char *have,
 							const char *have_born);
 extern bool tombstone_born_later(const char *born, const char *deleted_born);
+extern bool tombstone_born_earlier(const char *born, const char *deleted_born);
 extern const char *tombstone_kills(const char *clock, const char *born, const char *deleted,
 								   const char *deleted_born, const char *swept);
 extern bool tombstone_create_lost(Oid relid, const char *collection, const char *key, char *clock);
