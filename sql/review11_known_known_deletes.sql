@@ -13,14 +13,7 @@
 \set VERBOSITY terse
 CREATE DATABASE regress_rv11_known;
 \c regress_rv11_known
-CREATE EXTENSION directus_sync;
-SET client_min_messages = warning;
-CREATE TABLE directus_activity (id serial PRIMARY KEY, action varchar(45), "user" uuid,
-                                collection varchar(64), item varchar(255));
-CREATE TABLE articles (id integer PRIMARY KEY, title text);
-SELECT directus_sync.add_remote('b', 'http://127.0.0.1:9', 't',
-       inbound_user => '00000000-0000-0000-0000-00000000000b') IS NOT NULL AS added;
-SELECT directus_sync.subscribe('b', 'articles', ARRAY['title'], key_series => false);
+\ir sql/clock_peer_b.psql
 CREATE TABLE clocks AS
 SELECT n, left(directus_sync.clock_now(), 11) || lpad(to_hex(n), 5, '0')
           || '@00000000-0000-0000-0000-0000000000b0' AS clock

@@ -12,14 +12,7 @@
 \set VERBOSITY terse
 CREATE DATABASE regress_rv6_resync;
 \c regress_rv6_resync
-CREATE EXTENSION directus_sync;
-SET client_min_messages = warning;
-CREATE TABLE directus_activity (id serial PRIMARY KEY, action varchar(45), "user" uuid,
-                                collection varchar(64), item varchar(255));
-CREATE TABLE articles (id integer PRIMARY KEY, title text);
-SELECT directus_sync.add_remote('b', 'http://127.0.0.1:9', 't',
-       inbound_user => '00000000-0000-0000-0000-00000000000b') IS NOT NULL AS added;
-SELECT directus_sync.subscribe('b', 'articles', ARRAY['title'], key_series => false);
+\ir sql/clock_peer_b.psql
 INSERT INTO articles (id, title) VALUES (1, 'kept'), (2, 'deleted'), (3, 'also deleted');
 DELETE FROM articles WHERE id IN (2, 3);
 SELECT item_key FROM directus_sync.tombstone ORDER BY item_key;
