@@ -1467,7 +1467,7 @@ BEGIN
     -- without their read-only triggers (below), and a warning says so.
     -- The app config too (the remotes and subscriptions go with the extension anyway).
     IF EXISTS (SELECT FROM unnest(ARRAY['sync_remotes', 'sync_remotes_notify_users', 'sync_subscriptions']) t
-                WHERE directus_sync._app_config_table(t) IS NOT NULL) THEN
+                WHERE directus_sync._app_table(t, 'config') IS NOT NULL) THEN
         BEGIN
             PERFORM directus_sync.disable_app_config();
         EXCEPTION WHEN OTHERS THEN
@@ -1477,7 +1477,7 @@ BEGIN
     END IF;
     IF EXISTS (SELECT FROM unnest(ARRAY['sync_remotes_status', 'sync_remotes_history',
                                         'sync_dead_letters', 'sync_conflicts']) t
-                WHERE directus_sync._app_status_table(t) IS NOT NULL) THEN
+                WHERE directus_sync._app_table(t, 'status') IS NOT NULL) THEN
         BEGIN
             PERFORM directus_sync.disable_app_status();
         EXCEPTION WHEN OTHERS THEN
@@ -2407,7 +2407,7 @@ BEGIN
         INSERT INTO directus_sync.dead_letter_count (remote_id, dead)
         SELECT o.remote_id, -count(*) FROM old_rows o GROUP BY o.remote_id;
     END IF;
-    IF directus_sync._app_status_table('sync_dead_letters') IS NULL THEN
+    IF directus_sync._app_table('sync_dead_letters', 'status') IS NULL THEN
         IF NOT EXISTS (SELECT FROM directus_sync.app_status_backlog b WHERE b.mirror = 'sync_dead_letters') THEN
             INSERT INTO directus_sync.app_status_backlog (mirror) VALUES ('sync_dead_letters') ON CONFLICT DO NOTHING;
         END IF;
@@ -2435,7 +2435,7 @@ LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    IF TG_OP = 'TRUNCATE' OR directus_sync._app_status_table('sync_conflicts') IS NULL THEN
+    IF TG_OP = 'TRUNCATE' OR directus_sync._app_table('sync_conflicts', 'status') IS NULL THEN
         IF NOT EXISTS (SELECT FROM directus_sync.app_status_backlog b WHERE b.mirror = 'sync_conflicts') THEN
             INSERT INTO directus_sync.app_status_backlog (mirror) VALUES ('sync_conflicts') ON CONFLICT DO NOTHING;
         END IF;
@@ -2928,9 +2928,10 @@ REVOKE ALL ON FUNCTION directus_sync.create_sync_user(text, text[], boolean) FRO
  * Directus's tables), carry the comment below, and refuse writes but the
  * refresh's. Only a table with that owner and comment is taken for one of
  * them: Directus's role, which may own the schema, could drop one and make
- * its own under the name.
+ * its own under the name. _app_table(name, part) finds it, part 'status'
+ * (the app config's tables: 'config').
  */
-CREATE FUNCTION directus_sync._app_status_table(name text) RETURNS regclass
+CREATE FUNCTION directus_sync._app_table(name text, part text) RETURNS regclass
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -2938,7 +2939,7 @@ AS $$
      WHERE c.oid = to_regclass(format('%s.%I', '@extschema@', name))
        AND c.relkind = 'r'
        AND c.relowner = (SELECT e.extowner FROM pg_extension e WHERE e.extname = 'directus_sync')
-       AND starts_with(obj_description(c.oid, 'pg_class'), 'directus_sync app status:')
+       AND starts_with(obj_description(c.oid, 'pg_class'), format('directus_sync app %s:', part))
 $$;
 
 /*
@@ -3116,10 +3117,10 @@ DECLARE
     keep interval := coalesce(current_setting('directus_sync.app_status_history', true), '7d')::interval;
 BEGIN
     PERFORM directus_sync._fold_dead_counts();
-    IF directus_sync._app_status_table('sync_remotes_status') IS NULL
-       OR directus_sync._app_status_table('sync_remotes_history') IS NULL
-       OR directus_sync._app_status_table('sync_dead_letters') IS NULL
-       OR directus_sync._app_status_table('sync_conflicts') IS NULL THEN
+    IF directus_sync._app_table('sync_remotes_status', 'status') IS NULL
+       OR directus_sync._app_table('sync_remotes_history', 'status') IS NULL
+       OR directus_sync._app_table('sync_dead_letters', 'status') IS NULL
+       OR directus_sync._app_table('sync_conflicts', 'status') IS NULL THEN
         -- Not enabled: the change log goes (it would only grow), and the
         -- tables, should they come back, are compared whole.
         IF EXISTS (SELECT FROM directus_sync.app_status_change) THEN
@@ -3571,7 +3572,7 @@ BEGIN
       FROM pg_class c WHERE c.oid = '@extschema@.directus_collections'::regclass;
 
     FOREACH t IN ARRAY ours || 'sync_status'::text LOOP
-        IF to_regclass(format('%s.%I', '@extschema@', t)) IS NOT NULL AND directus_sync._app_status_table(t) IS NULL THEN
+        IF to_regclass(format('%s.%I', '@extschema@', t)) IS NOT NULL AND directus_sync._app_table(t, 'status') IS NULL THEN
             RAISE EXCEPTION 'relation "%" exists in schema % and was not made by directus_sync', t, '@extschema@'
                 USING ERRCODE = 'duplicate_table',
                       HINT = 'Rename or drop it, then call enable_app_status again.';
@@ -3584,7 +3585,7 @@ BEGIN
                   HINT = 'Rename or delete that collection in Directus, then call enable_app_status again.';
     END IF;
 
-    IF directus_sync._app_status_table('sync_remotes_status') IS NULL THEN
+    IF directus_sync._app_table('sync_remotes_status', 'status') IS NULL THEN
         CREATE TABLE @extschema@.sync_remotes_status (
             id              integer PRIMARY KEY,     -- directus_sync.remote.id
             remote          text NOT NULL,
@@ -3611,7 +3612,7 @@ BEGIN
         COMMENT ON TABLE @extschema@.sync_remotes_status IS
             'directus_sync app status: directus_sync.remote_status per remote, kept current by the worker (read-only)';
     END IF;
-    IF directus_sync._app_status_table('sync_remotes_history') IS NULL THEN
+    IF directus_sync._app_table('sync_remotes_history', 'status') IS NULL THEN
         CREATE TABLE @extschema@.sync_remotes_history (
             id          bigserial PRIMARY KEY,
             remote_id   integer NOT NULL,
@@ -3631,7 +3632,7 @@ BEGIN
         COMMENT ON TABLE @extschema@.sync_remotes_history IS
             'directus_sync app status: samples of sync_remotes_status over time, for Insights (read-only)';
     END IF;
-    IF directus_sync._app_status_table('sync_dead_letters') IS NULL THEN
+    IF directus_sync._app_table('sync_dead_letters', 'status') IS NULL THEN
         CREATE TABLE @extschema@.sync_dead_letters (
             id            bigint PRIMARY KEY,        -- directus_sync.dead_letter.id
             remote        text NOT NULL,
@@ -3649,7 +3650,7 @@ BEGIN
         COMMENT ON TABLE @extschema@.sync_dead_letters IS
             'directus_sync app status: directus_sync.dead_letter, kept current by the worker (read-only)';
     END IF;
-    IF directus_sync._app_status_table('sync_conflicts') IS NULL THEN
+    IF directus_sync._app_table('sync_conflicts', 'status') IS NULL THEN
         CREATE TABLE @extschema@.sync_conflicts (
             id           bigint PRIMARY KEY,         -- directus_sync.conflict.id
             remote       text,
@@ -3669,24 +3670,24 @@ BEGIN
             'directus_sync app status: directus_sync.conflict, kept current by the worker (read-only)';
     END IF;
     -- a table made by a build before refreshed_at: given it
-    IF NOT EXISTS (SELECT FROM pg_attribute WHERE attrelid = directus_sync._app_status_table('sync_remotes_status')
+    IF NOT EXISTS (SELECT FROM pg_attribute WHERE attrelid = directus_sync._app_table('sync_remotes_status', 'status')
                                               AND attname = 'refreshed_at' AND NOT attisdropped) THEN
         EXECUTE format('ALTER TABLE %s ADD COLUMN refreshed_at timestamptz',
-                       directus_sync._app_status_table('sync_remotes_status'));
+                       directus_sync._app_table('sync_remotes_status', 'status'));
     END IF;
     FOREACH t IN ARRAY ours LOOP
         -- a table made by a build before the CHECK: given it, so that a restore of its dump passes
-        IF NOT EXISTS (SELECT FROM pg_constraint WHERE conrelid = directus_sync._app_status_table(t)
+        IF NOT EXISTS (SELECT FROM pg_constraint WHERE conrelid = directus_sync._app_table(t, 'status')
                                                    AND contype = 'c' AND conname = 'directus_sync_app_table') THEN
-            EXECUTE format('ALTER TABLE %s ADD CONSTRAINT directus_sync_app_table CHECK (true)', directus_sync._app_status_table(t));
+            EXECUTE format('ALTER TABLE %s ADD CONSTRAINT directus_sync_app_table CHECK (true)', directus_sync._app_table(t, 'status'));
         END IF;
-        EXECUTE format('REVOKE ALL ON %s FROM PUBLIC', directus_sync._app_status_table(t));
-        EXECUTE format('GRANT SELECT ON %s TO %s', directus_sync._app_status_table(t), directus_role);
-        IF NOT EXISTS (SELECT FROM pg_trigger WHERE tgrelid = directus_sync._app_status_table(t)
+        EXECUTE format('REVOKE ALL ON %s FROM PUBLIC', directus_sync._app_table(t, 'status'));
+        EXECUTE format('GRANT SELECT ON %s TO %s', directus_sync._app_table(t, 'status'), directus_role);
+        IF NOT EXISTS (SELECT FROM pg_trigger WHERE tgrelid = directus_sync._app_table(t, 'status')
                                                 AND tgname = 'directus_sync_read_only') THEN
             EXECUTE format('CREATE TRIGGER directus_sync_read_only BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON %s
                             FOR EACH STATEMENT EXECUTE FUNCTION directus_sync._app_status_guard()',
-                           directus_sync._app_status_table(t));
+                           directus_sync._app_table(t, 'status'));
         END IF;
     END LOOP;
 
@@ -3939,12 +3940,12 @@ DECLARE
     found_any boolean;
 BEGIN
     PERFORM directus_sync._app_tables_unreferenced('status',
-        ARRAY(SELECT directus_sync._app_status_table(x.name) FROM unnest(ours) x(name)
-               WHERE directus_sync._app_status_table(x.name) IS NOT NULL));
+        ARRAY(SELECT directus_sync._app_table(x.name, 'status') FROM unnest(ours) x(name)
+               WHERE directus_sync._app_table(x.name, 'status') IS NOT NULL));
     found_any := directus_sync._unregister_collections(directus_sync._app_folder_release('sync_status', ours));
     FOREACH t IN ARRAY ours LOOP
-        IF directus_sync._app_status_table(t) IS NOT NULL THEN
-            EXECUTE format('DROP TABLE %s', directus_sync._app_status_table(t));
+        IF directus_sync._app_table(t, 'status') IS NOT NULL THEN
+            EXECUTE format('DROP TABLE %s', directus_sync._app_table(t, 'status'));
             found_any := true;
         END IF;
     END LOOP;
@@ -3959,7 +3960,7 @@ $$;
 COMMENT ON FUNCTION directus_sync.disable_app_status() IS
     'Removes what enable_app_status made: the four tables and their collections, fields, presets and permissions in Directus';
 
-REVOKE ALL ON FUNCTION directus_sync._app_status_table(text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION directus_sync._app_table(text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION directus_sync._app_role_reads(oid, oid) FROM PUBLIC;
 REVOKE ALL ON FUNCTION directus_sync._app_status_readable(text, oid) FROM PUBLIC;
 REVOKE ALL ON FUNCTION directus_sync._app_status_guard() FROM PUBLIC;
@@ -3994,16 +3995,6 @@ REVOKE ALL ON FUNCTION directus_sync.disable_app_status() FROM PUBLIC;
  * not write the app's tables past the functions. Owner, comment and
  * membership as the app status's tables.
  */
-CREATE FUNCTION directus_sync._app_config_table(name text) RETURNS regclass
-LANGUAGE sql STABLE
-SET search_path = pg_catalog, pg_temp
-AS $$
-    SELECT c.oid::regclass FROM pg_class c
-     WHERE c.oid = to_regclass(format('%s.%I', '@extschema@', name))
-       AND c.relkind = 'r'
-       AND c.relowner = (SELECT e.extowner FROM pg_extension e WHERE e.extname = 'directus_sync')
-       AND starts_with(obj_description(c.oid, 'pg_class'), 'directus_sync app config:')
-$$;
 
 /*
  * Raises an error with its statement kept out of the server log, as
@@ -4154,7 +4145,7 @@ SET search_path = pg_catalog, pg_temp
 SET directus_sync.app_config_mirroring = on
 AS $$
 BEGIN
-    IF rel = directus_sync._app_config_table('sync_remotes') THEN
+    IF rel = directus_sync._app_table('sync_remotes', 'config') THEN
         EXECUTE format('UPDATE %s m
                            SET (name, url, token, enabled, paused, inbound_user, forward_inbound, verify_tls)
                              = (r.name, r.url, NULL, r.enabled, r.paused, r.inbound_user, r.forward_inbound, r.verify_tls)
@@ -4164,7 +4155,7 @@ BEGIN
                                IS DISTINCT FROM
                                (r.name, r.url, NULL, r.enabled, r.paused, r.inbound_user, r.forward_inbound, r.verify_tls)', rel)
             USING row_id;
-    ELSIF rel = directus_sync._app_config_table('sync_subscriptions') THEN
+    ELSIF rel = directus_sync._app_table('sync_subscriptions', 'config') THEN
         EXECUTE format('UPDATE %s m SET fields = to_json(s.fields)
                           FROM directus_sync.subscription s
                          WHERE m.id = $1 AND s.remote_id = m.remote AND s.collection = m.collection
@@ -4275,7 +4266,7 @@ BEGIN
         CONTINUE WHEN rname IS NULL;        -- the remote went with its row
         EXECUTE format('SELECT coalesce(array_agg(DISTINCT directus_users_id ORDER BY directus_users_id), ''{}'')
                           FROM %s WHERE sync_remotes_id = $1 AND directus_users_id IS NOT NULL',
-                       directus_sync._app_config_table('sync_remotes_notify_users'))
+                       directus_sync._app_table('sync_remotes_notify_users', 'config'))
             INTO users USING rid;
         BEGIN
             PERFORM directus_sync.alter_remote(rname, notify_users => users);
@@ -4448,9 +4439,9 @@ SET search_path = pg_catalog, pg_temp
 SET directus_sync.app_config_mirroring = on
 AS $$
 DECLARE
-    remotes regclass := directus_sync._app_config_table('sync_remotes');
-    notify regclass := directus_sync._app_config_table('sync_remotes_notify_users');
-    subs regclass := directus_sync._app_config_table('sync_subscriptions');
+    remotes regclass := directus_sync._app_table('sync_remotes', 'config');
+    notify regclass := directus_sync._app_table('sync_remotes_notify_users', 'config');
+    subs regclass := directus_sync._app_table('sync_subscriptions', 'config');
 BEGIN
     IF remotes IS NULL OR notify IS NULL OR subs IS NULL
        OR current_setting('directus_sync.app_config_applying', true) = 'on' THEN
@@ -4593,7 +4584,7 @@ BEGIN
       FROM pg_class c WHERE c.oid = '@extschema@.directus_collections'::regclass;
 
     FOREACH t IN ARRAY ours || 'sync_config'::text LOOP
-        IF to_regclass(format('%s.%I', '@extschema@', t)) IS NOT NULL AND directus_sync._app_config_table(t) IS NULL THEN
+        IF to_regclass(format('%s.%I', '@extschema@', t)) IS NOT NULL AND directus_sync._app_table(t, 'config') IS NULL THEN
             RAISE EXCEPTION 'relation "%" exists in schema % and was not made by directus_sync', t, '@extschema@'
                 USING ERRCODE = 'duplicate_table',
                       HINT = 'Rename or drop it, then call enable_app_config again.';
@@ -4606,7 +4597,7 @@ BEGIN
                   HINT = 'Rename or delete that collection in Directus, then call enable_app_config again.';
     END IF;
 
-    IF directus_sync._app_config_table('sync_remotes') IS NULL THEN
+    IF directus_sync._app_table('sync_remotes', 'config') IS NULL THEN
         CREATE TABLE @extschema@.sync_remotes (
             id              serial PRIMARY KEY,      -- directus_sync.remote.id (add_remote's)
             name            text NOT NULL UNIQUE,
@@ -4622,7 +4613,7 @@ BEGIN
         COMMENT ON TABLE @extschema@.sync_remotes IS
             'directus_sync app config: directus_sync.remote; a write is a call of add_remote, alter_remote, pause, resume or remove_remote';
     END IF;
-    IF directus_sync._app_config_table('sync_remotes_notify_users') IS NULL THEN
+    IF directus_sync._app_table('sync_remotes_notify_users', 'config') IS NULL THEN
         CREATE TABLE @extschema@.sync_remotes_notify_users (
             id                serial PRIMARY KEY,
             sync_remotes_id   integer REFERENCES @extschema@.sync_remotes ON DELETE CASCADE,
@@ -4633,7 +4624,7 @@ BEGIN
         COMMENT ON TABLE @extschema@.sync_remotes_notify_users IS
             'directus_sync app config: directus_sync.remote.notify_users; a write is a call of alter_remote';
     END IF;
-    IF directus_sync._app_config_table('sync_subscriptions') IS NULL THEN
+    IF directus_sync._app_table('sync_subscriptions', 'config') IS NULL THEN
         CREATE TABLE @extschema@.sync_subscriptions (
             id         serial PRIMARY KEY,
             remote     integer NOT NULL REFERENCES @extschema@.sync_remotes ON DELETE CASCADE,
@@ -4647,55 +4638,55 @@ BEGIN
     END IF;
     FOREACH t IN ARRAY ours LOOP
         -- a table made by a build before the CHECK: given it, so that a restore of its dump passes
-        IF NOT EXISTS (SELECT FROM pg_constraint WHERE conrelid = directus_sync._app_config_table(t)
+        IF NOT EXISTS (SELECT FROM pg_constraint WHERE conrelid = directus_sync._app_table(t, 'config')
                                                    AND contype = 'c' AND conname = 'directus_sync_app_table') THEN
-            EXECUTE format('ALTER TABLE %s ADD CONSTRAINT directus_sync_app_table CHECK (true)', directus_sync._app_config_table(t));
+            EXECUTE format('ALTER TABLE %s ADD CONSTRAINT directus_sync_app_table CHECK (true)', directus_sync._app_table(t, 'config'));
         END IF;
-        EXECUTE format('REVOKE ALL ON %s FROM PUBLIC', directus_sync._app_config_table(t));
-        EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON %s TO %s', directus_sync._app_config_table(t), directus_role);
-        EXECUTE format('REVOKE ALL ON SEQUENCE %s FROM PUBLIC', pg_get_serial_sequence(directus_sync._app_config_table(t)::text, 'id'));
-        EXECUTE format('GRANT USAGE ON SEQUENCE %s TO %s', pg_get_serial_sequence(directus_sync._app_config_table(t)::text, 'id'), directus_role);
+        EXECUTE format('REVOKE ALL ON %s FROM PUBLIC', directus_sync._app_table(t, 'config'));
+        EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON %s TO %s', directus_sync._app_table(t, 'config'), directus_role);
+        EXECUTE format('REVOKE ALL ON SEQUENCE %s FROM PUBLIC', pg_get_serial_sequence(directus_sync._app_table(t, 'config')::text, 'id'));
+        EXECUTE format('GRANT USAGE ON SEQUENCE %s TO %s', pg_get_serial_sequence(directus_sync._app_table(t, 'config')::text, 'id'), directus_role);
         -- Made again each time (a table of an earlier build may have other
         -- ones); AFTER ROW, so only rows written change directus_sync, and
         -- ENABLE ALWAYS, so session_replication_role = replica does not
         -- write past them either.
-        IF EXISTS (SELECT FROM pg_trigger WHERE tgrelid = directus_sync._app_config_table(t) AND tgname = 'directus_sync_app_config') THEN
-            EXECUTE format('DROP TRIGGER directus_sync_app_config ON %s', directus_sync._app_config_table(t));
+        IF EXISTS (SELECT FROM pg_trigger WHERE tgrelid = directus_sync._app_table(t, 'config') AND tgname = 'directus_sync_app_config') THEN
+            EXECUTE format('DROP TRIGGER directus_sync_app_config ON %s', directus_sync._app_table(t, 'config'));
         END IF;
         EXECUTE format('CREATE TRIGGER directus_sync_app_config AFTER INSERT OR UPDATE OR DELETE ON %s
                         FOR EACH ROW EXECUTE FUNCTION directus_sync.%I()',
-                       directus_sync._app_config_table(t),
+                       directus_sync._app_table(t, 'config'),
                        CASE t WHEN 'sync_remotes' THEN '_app_config_remote_write'
                               WHEN 'sync_remotes_notify_users' THEN '_app_config_notify_write'
                               ELSE '_app_config_subscription_write' END);
-        EXECUTE format('ALTER TABLE %s ENABLE ALWAYS TRIGGER directus_sync_app_config', directus_sync._app_config_table(t));
+        EXECUTE format('ALTER TABLE %s ENABLE ALWAYS TRIGGER directus_sync_app_config', directus_sync._app_table(t, 'config'));
         IF t = 'sync_remotes' THEN
-            IF EXISTS (SELECT FROM pg_trigger WHERE tgrelid = directus_sync._app_config_table(t) AND tgname = 'directus_sync_app_config_token') THEN
-                EXECUTE format('DROP TRIGGER directus_sync_app_config_token ON %s', directus_sync._app_config_table(t));
+            IF EXISTS (SELECT FROM pg_trigger WHERE tgrelid = directus_sync._app_table(t, 'config') AND tgname = 'directus_sync_app_config_token') THEN
+                EXECUTE format('DROP TRIGGER directus_sync_app_config_token ON %s', directus_sync._app_table(t, 'config'));
             END IF;
             EXECUTE format('CREATE TRIGGER directus_sync_app_config_token BEFORE INSERT OR UPDATE ON %s
                             FOR EACH ROW EXECUTE FUNCTION directus_sync._app_config_remote_prepare()',
-                           directus_sync._app_config_table(t));
-            EXECUTE format('ALTER TABLE %s ENABLE ALWAYS TRIGGER directus_sync_app_config_token', directus_sync._app_config_table(t));
+                           directus_sync._app_table(t, 'config'));
+            EXECUTE format('ALTER TABLE %s ENABLE ALWAYS TRIGGER directus_sync_app_config_token', directus_sync._app_table(t, 'config'));
         END IF;
         IF t = 'sync_remotes' THEN
-            IF EXISTS (SELECT FROM pg_trigger WHERE tgrelid = directus_sync._app_config_table(t) AND tgname = 'directus_sync_app_config_check') THEN
-                EXECUTE format('DROP TRIGGER directus_sync_app_config_check ON %s', directus_sync._app_config_table(t));
+            IF EXISTS (SELECT FROM pg_trigger WHERE tgrelid = directus_sync._app_table(t, 'config') AND tgname = 'directus_sync_app_config_check') THEN
+                EXECUTE format('DROP TRIGGER directus_sync_app_config_check ON %s', directus_sync._app_table(t, 'config'));
             END IF;
             -- (named to fire before directus_sync_app_config_token, which blanks the token)
             EXECUTE format('CREATE TRIGGER directus_sync_app_config_check BEFORE UPDATE ON %s
                             FOR EACH ROW EXECUTE FUNCTION directus_sync._app_config_remote_check()',
-                           directus_sync._app_config_table(t));
-            EXECUTE format('ALTER TABLE %s ENABLE ALWAYS TRIGGER directus_sync_app_config_check', directus_sync._app_config_table(t));
+                           directus_sync._app_table(t, 'config'));
+            EXECUTE format('ALTER TABLE %s ENABLE ALWAYS TRIGGER directus_sync_app_config_check', directus_sync._app_table(t, 'config'));
         END IF;
         IF t = 'sync_subscriptions' THEN
-            IF EXISTS (SELECT FROM pg_trigger WHERE tgrelid = directus_sync._app_config_table(t) AND tgname = 'directus_sync_app_config_check') THEN
-                EXECUTE format('DROP TRIGGER directus_sync_app_config_check ON %s', directus_sync._app_config_table(t));
+            IF EXISTS (SELECT FROM pg_trigger WHERE tgrelid = directus_sync._app_table(t, 'config') AND tgname = 'directus_sync_app_config_check') THEN
+                EXECUTE format('DROP TRIGGER directus_sync_app_config_check ON %s', directus_sync._app_table(t, 'config'));
             END IF;
             EXECUTE format('CREATE TRIGGER directus_sync_app_config_check BEFORE INSERT OR UPDATE ON %s
                             FOR EACH ROW EXECUTE FUNCTION directus_sync._app_config_subscription_check()',
-                           directus_sync._app_config_table(t));
-            EXECUTE format('ALTER TABLE %s ENABLE ALWAYS TRIGGER directus_sync_app_config_check', directus_sync._app_config_table(t));
+                           directus_sync._app_table(t, 'config'));
+            EXECUTE format('ALTER TABLE %s ENABLE ALWAYS TRIGGER directus_sync_app_config_check', directus_sync._app_table(t, 'config'));
         END IF;
     END LOOP;
 
@@ -4763,9 +4754,9 @@ SET search_path = pg_catalog, pg_temp
 SET directus_sync.app_config_mirroring = on
 AS $$
 DECLARE
-    remotes regclass := directus_sync._app_config_table('sync_remotes');
-    notify regclass := directus_sync._app_config_table('sync_remotes_notify_users');
-    subs regclass := directus_sync._app_config_table('sync_subscriptions');
+    remotes regclass := directus_sync._app_table('sync_remotes', 'config');
+    notify regclass := directus_sync._app_table('sync_remotes_notify_users', 'config');
+    subs regclass := directus_sync._app_table('sync_subscriptions', 'config');
 BEGIN
     EXECUTE format('DELETE FROM %s m WHERE NOT EXISTS (SELECT FROM directus_sync.subscription s
                                                        WHERE s.remote_id = m.remote AND s.collection = m.collection)', subs);
@@ -4804,12 +4795,12 @@ DECLARE
     found_any boolean;
 BEGIN
     PERFORM directus_sync._app_tables_unreferenced('config',
-        ARRAY(SELECT directus_sync._app_config_table(x.name) FROM unnest(ours) x(name)
-               WHERE directus_sync._app_config_table(x.name) IS NOT NULL));
+        ARRAY(SELECT directus_sync._app_table(x.name, 'config') FROM unnest(ours) x(name)
+               WHERE directus_sync._app_table(x.name, 'config') IS NOT NULL));
     found_any := directus_sync._unregister_collections(directus_sync._app_folder_release('sync_config', ours));
     FOREACH t IN ARRAY ours LOOP
-        IF directus_sync._app_config_table(t) IS NOT NULL THEN
-            EXECUTE format('DROP TABLE %s', directus_sync._app_config_table(t));
+        IF directus_sync._app_table(t, 'config') IS NOT NULL THEN
+            EXECUTE format('DROP TABLE %s', directus_sync._app_table(t, 'config'));
             found_any := true;
         END IF;
     END LOOP;
@@ -4825,7 +4816,6 @@ $$;
 COMMENT ON FUNCTION directus_sync.disable_app_config() IS
     'Removes what enable_app_config made: the three tables and their collections, fields, relations and permissions in Directus; remotes and subscriptions stay';
 
-REVOKE ALL ON FUNCTION directus_sync._app_config_table(text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION directus_sync._app_config_raise(text, text, text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION directus_sync._app_config_token(text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION directus_sync._app_token_hold(integer, text) FROM PUBLIC;

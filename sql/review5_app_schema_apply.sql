@@ -75,7 +75,7 @@ SELECT directus_sync.enable_app_status();
 RESET client_min_messages;
 SELECT conrelid::regclass AS app_table, conname, pg_get_constraintdef(oid) AS def FROM pg_constraint
  WHERE contype = 'c' AND conrelid::regclass::text LIKE 'sync\_%' ORDER BY conrelid::regclass::text, conname;
-SELECT directus_sync._app_config_table(t) IS NOT NULL AS ours, count(*)
+SELECT directus_sync._app_table(t, 'config') IS NOT NULL AS ours, count(*)
   FROM unnest(ARRAY['sync_remotes', 'sync_remotes_notify_users', 'sync_subscriptions']) AS t GROUP BY 1;
 -- Tables made by a build before the CHECK get it from a re-run.
 ALTER TABLE sync_remotes DROP CONSTRAINT directus_sync_app_table;

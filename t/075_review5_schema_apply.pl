@@ -55,7 +55,7 @@ sub apply_snapshot
 my $st_apply = apply_snapshot($snapshot);
 api_ok($A, 'POST', '/utils/cache/clear?system=true');
 diag('sync_remotes now: ' . sql(q{SELECT coalesce(to_regclass('sync_remotes')::text, 'none')
-	|| ' made by directus_sync: ' || (directus_sync._app_config_table('sync_remotes') IS NOT NULL)}));
+	|| ' made by directus_sync: ' || (directus_sync._app_table('sync_remotes', 'config') IS NOT NULL)}));
 
 # An admin adds a remote in the collection as it looks.
 my ($st_p, $ans_p) = api($A, 'POST', '/items/sync_remotes',
@@ -76,7 +76,7 @@ api_ok($A, 'POST', '/utils/cache/clear?system=true');
 my $st_again = apply_snapshot($snapshot);
 ok($st_again == 0 || ($st_again >= 200 && $st_again < 300), 'with the app config enabled the snapshot applies');
 is(sql(q{SELECT count(*) FROM unnest(ARRAY['sync_remotes', 'sync_remotes_notify_users', 'sync_subscriptions']) AS t
-	WHERE directus_sync._app_config_table(t) IS NOT NULL}), '3', 'the app config\'s tables are still directus_sync\'s');
+	WHERE directus_sync._app_table(t, 'config') IS NOT NULL}), '3', 'the app config\'s tables are still directus_sync\'s');
 
 # The app status's collections: the same.
 sql('SELECT directus_sync.enable_app_status()');
