@@ -3532,6 +3532,40 @@ AS $fields$ SELECT $json$[
  * deleted), keeps what is there. No permission is granted to any Directus
  * role or policy: only administrators see the collections.
  */
+/*
+ * The checks enable_app_status and enable_app_config (part 'status' or
+ * 'config') begin with: Directus's tables are here, and no table or
+ * Directus collection of another holds a name the part makes (its tables
+ * ours, its folder collection folder). Returns Directus's role (quoted),
+ * which the part's tables are granted to.
+ */
+CREATE FUNCTION directus_sync._app_enable_check(part text, ours text[], folder text) RETURNS text
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    t text;
+    caller text := format('enable_app_%s', part);
+BEGIN
+    PERFORM directus_sync._app_status_directus();
+    FOREACH t IN ARRAY ours || folder LOOP
+        IF to_regclass(format('%s.%I', '@extschema@', t)) IS NOT NULL AND directus_sync._app_table(t, part) IS NULL THEN
+            RAISE EXCEPTION 'relation "%" exists in schema % and was not made by directus_sync', t, '@extschema@'
+                USING ERRCODE = 'duplicate_table',
+                      HINT = format('Rename or drop it, then call %s again.', caller);
+        END IF;
+    END LOOP;
+    IF directus_sync._app_folder_state(folder) = 'theirs' THEN
+        RAISE EXCEPTION 'collection "%" exists in Directus and was not made by directus_sync', folder
+            USING ERRCODE = 'duplicate_table',
+                  DETAIL = format('%s puts its collections into a folder of that name.', caller),
+                  HINT = format('Rename or delete that collection in Directus, then call %s again.', caller);
+    END IF;
+    RETURN (SELECT quote_ident(pg_get_userbyid(c.relowner))
+              FROM pg_class c WHERE c.oid = '@extschema@.directus_collections'::regclass);
+END
+$$;
+
 CREATE FUNCTION directus_sync.enable_app_status() RETURNS void
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -3567,23 +3601,7 @@ DECLARE
  {"collection": "sync_conflicts", "sort": ["-detected_at"],
   "fields": ["detected_at", "remote", "collection", "item_key", "field", "kind", "winner", "local_value", "remote_value"]}]$json$;
 BEGIN
-    PERFORM directus_sync._app_status_directus();
-    SELECT quote_ident(pg_get_userbyid(c.relowner)) INTO directus_role
-      FROM pg_class c WHERE c.oid = '@extschema@.directus_collections'::regclass;
-
-    FOREACH t IN ARRAY ours || 'sync_status'::text LOOP
-        IF to_regclass(format('%s.%I', '@extschema@', t)) IS NOT NULL AND directus_sync._app_table(t, 'status') IS NULL THEN
-            RAISE EXCEPTION 'relation "%" exists in schema % and was not made by directus_sync', t, '@extschema@'
-                USING ERRCODE = 'duplicate_table',
-                      HINT = 'Rename or drop it, then call enable_app_status again.';
-        END IF;
-    END LOOP;
-    IF directus_sync._app_folder_state('sync_status') = 'theirs' THEN
-        RAISE EXCEPTION 'collection "sync_status" exists in Directus and was not made by directus_sync'
-            USING ERRCODE = 'duplicate_table',
-                  DETAIL = 'enable_app_status puts its collections into a folder of that name.',
-                  HINT = 'Rename or delete that collection in Directus, then call enable_app_status again.';
-    END IF;
+    directus_role := directus_sync._app_enable_check('status', ours, 'sync_status');
 
     IF directus_sync._app_table('sync_remotes_status', 'status') IS NULL THEN
         CREATE TABLE @extschema@.sync_remotes_status (
@@ -3961,6 +3979,7 @@ COMMENT ON FUNCTION directus_sync.disable_app_status() IS
     'Removes what enable_app_status made: the four tables and their collections, fields, presets and permissions in Directus';
 
 REVOKE ALL ON FUNCTION directus_sync._app_table(text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION directus_sync._app_enable_check(text, text[], text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION directus_sync._app_role_reads(oid, oid) FROM PUBLIC;
 REVOKE ALL ON FUNCTION directus_sync._app_status_readable(text, oid) FROM PUBLIC;
 REVOKE ALL ON FUNCTION directus_sync._app_status_guard() FROM PUBLIC;
@@ -4580,22 +4599,7 @@ BEGIN
             USING ERRCODE = 'object_not_in_prerequisite_state',
                   DETAIL = format('%s is missing.', missing);
     END IF;
-    SELECT quote_ident(pg_get_userbyid(c.relowner)) INTO directus_role
-      FROM pg_class c WHERE c.oid = '@extschema@.directus_collections'::regclass;
-
-    FOREACH t IN ARRAY ours || 'sync_config'::text LOOP
-        IF to_regclass(format('%s.%I', '@extschema@', t)) IS NOT NULL AND directus_sync._app_table(t, 'config') IS NULL THEN
-            RAISE EXCEPTION 'relation "%" exists in schema % and was not made by directus_sync', t, '@extschema@'
-                USING ERRCODE = 'duplicate_table',
-                      HINT = 'Rename or drop it, then call enable_app_config again.';
-        END IF;
-    END LOOP;
-    IF directus_sync._app_folder_state('sync_config') = 'theirs' THEN
-        RAISE EXCEPTION 'collection "sync_config" exists in Directus and was not made by directus_sync'
-            USING ERRCODE = 'duplicate_table',
-                  DETAIL = 'enable_app_config puts its collections into a folder of that name.',
-                  HINT = 'Rename or delete that collection in Directus, then call enable_app_config again.';
-    END IF;
+    directus_role := directus_sync._app_enable_check('config', ours, 'sync_config');
 
     IF directus_sync._app_table('sync_remotes', 'config') IS NULL THEN
         CREATE TABLE @extschema@.sync_remotes (
