@@ -2677,9 +2677,13 @@ $$;
 
 /*
  * The payload of an item's delete as capture sends it, from its tombstone
- * (NULL: none, or a singleton): the key, the delete's clock and rule, and
- * the born clock of the item it deleted when known ("b": an item born later
- * with that key survives it).
+ * (NULL: none, or a singleton): the key, the rule, and both deletes the
+ * tombstone keeps: that of the item it names ("b": its born clock, an item
+ * born later with that key survives it; "d": the delete's clock) and the
+ * sweep ("u": the latest delete of unknown born, which removes every item
+ * older than it). A tombstone of unknown born is a sweep alone ({"d"}).
+ * Sending one of the two made a remote decide a later create unlike the
+ * sender (review 12).
  */
 CREATE FUNCTION directus_sync._tombstone_payload(s directus_sync.subscription, k text) RETURNS json
 LANGUAGE sql STABLE
@@ -2687,13 +2691,15 @@ SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT json_build_object(s.key_column, CASE WHEN s.key_is_number THEN to_json(k::numeric) ELSE to_json(k) END,
                              'directus_sync_meta',
-                             -- one delete: of the item it names, or the sweep when that is later
-                             CASE WHEN t.born IS NULL OR t.swept > t.deleted
+                             CASE WHEN t.born IS NULL
                                   THEN json_build_object('s', directus_sync._node_id(),
                                                          'd', greatest(t.deleted, t.swept),
                                                          'w', coalesce(r.delete_wins, false))
+                                  WHEN t.swept IS NULL
+                                  THEN json_build_object('s', directus_sync._node_id(), 'b', t.born, 'd', t.deleted,
+                                                         'w', coalesce(r.delete_wins, false))
                                   ELSE json_build_object('s', directus_sync._node_id(), 'b', t.born, 'd', t.deleted,
-                                                         'w', coalesce(r.delete_wins, false)) END)
+                                                         'u', t.swept, 'w', coalesce(r.delete_wins, false)) END)
       FROM directus_sync.tombstone t
       LEFT JOIN directus_sync.clocked_collection r ON r.collection = s.collection
      WHERE t.collection = s.collection AND t.item_key = k AND NOT s.singleton

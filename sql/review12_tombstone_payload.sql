@@ -2,8 +2,9 @@
 -- a sweep, the latest delete of unknown born: src/tombstone.c) is sent as
 -- ONE of them by _tombstone_payload, which resync (its deletes pass),
 -- replay and the worker's recreate of an item the remote lacks ship. The
--- remote that gets it keeps a tombstone that decides a later create unlike
--- the sender's (and the model's):
+-- remote that gets it kept a tombstone that decided a later create unlike
+-- the sender's (and the model's); now the payload carries both ("u": the
+-- sweep beside "b" and "d"):
 --  * key 1: B's delete {b: c2, d: c3} and a sweep {d: c5}; item X (born c1,
 --    so it lost the key to B; its title written at c6) then comes: gone
 --    (X was born earlier than B: B's delete removes it; the model agrees).
@@ -66,8 +67,8 @@ SELECT deliver(3, jsonb_build_object('b', c(1), 'd', c(6)), NULL);
 SELECT deliver(4, payload_meta('3'), NULL);
 SELECT deliver(3, jsonb_build_object('b', c(2), 'f', jsonb_build_object('title', c(2))), 'Y');
 SELECT deliver(4, jsonb_build_object('b', c(2), 'f', jsonb_build_object('title', c(2))), 'Y');
--- WRONG today: keys 2 (X) and 4 (Y) are here; the instance that sent the
--- tombstone (keys 1 and 3) and the model have neither: no rows
+-- keys 2 and 4 (the payload carries both deletes) decide X and Y as the
+-- instance that sent the tombstone (keys 1 and 3) and the model: no rows
 SELECT id, title FROM articles ORDER BY id;
 SELECT directus_sync._exists(directus_sync._merge(directus_sync._merge(
            jsonb_build_object('b', c(2), 'd', c(3)), jsonb_build_object('d', c(5))), st(c(1), c(6), 'X'))) AS model_x,

@@ -773,21 +773,23 @@ render_payloads(CaptureTable *table, TriggerData *trigdata, HeapTuple tuple, Hea
 /*
  * The clock of a delete of an item of a table with clocks (a sync's, that
  * clock_row.c expects, or a new one), kept as its tombstone with the item's
- * born clock (into born, "" none: an item from before clocks). NULL for a
+ * born clock (into born, "" none: an item from before clocks) and, of a
+ * sync's, the sweep that came with it (into swept, "" none). NULL for a
  * table without clocks.
  */
 static char *
-delete_clock(CaptureTable *table, Relation rel, HeapTuple old, const char *key, char *born)
+delete_clock(CaptureTable *table, Relation rel, HeapTuple old, const char *key, char *born, char *swept)
 {
 	char	   *clock;
 	RowClocks	stored;
 
 	born[0] = '\0';
+	swept[0] = '\0';
 	if (table->clocks.attnum == 0)
 		return NULL;
 	clock = palloc(CLOCK_TEXT_LEN + 1);
-	/* a sync's delete: as the sender made it (of the item it names, or a sweep) */
-	if (!tombstone_expected_delete(RelationGetRelid(rel), key, true, clock, born))
+	/* a sync's delete: as the sender made it (of the item it names, or a sweep; and its sweep) */
+	if (!tombstone_expected_delete(RelationGetRelid(rel), key, true, clock, born, swept))
 	{
 		clock_row_delete_clock(old, table->clocks.attnum, RelationGetDescr(rel), clock);
 		stored = clock_row_read(old, table->clocks.attnum, RelationGetDescr(rel));
@@ -795,6 +797,8 @@ delete_clock(CaptureTable *table, Relation rel, HeapTuple old, const char *key, 
 			born[0] = '\0';
 	}
 	tombstone_write(RelationGetRelationName(rel), key, clock, born);
+	if (swept[0] != '\0')
+		tombstone_write(RelationGetRelationName(rel), key, swept, "");
 	return clock;
 }
 
@@ -803,11 +807,14 @@ delete_clock(CaptureTable *table, Relation rel, HeapTuple old, const char *key, 
  * born clock of the item it deleted (born, "" or NULL: unknown, none sent),
  * which the worker sends as an update (Directus's DELETE carries no
  * fields): a receiver keeps an item born later with that key, another
- * item. NULL without a clock: a plain DELETE.
+ * item. swept ("" or NULL: none) is the sweep a sync's delete carried
+ * beside it ("u"), passed on with it: without it the next instance's
+ * tombstone would lack it and decide a later create otherwise. NULL
+ * without a clock: a plain DELETE.
  */
 static char *
 render_delete(CaptureTable *table, CaptureSub *sub, HeapTuple old, TupleDesc desc, const char *clock,
-			  const char *born)
+			  const char *born, const char *swept)
 {
 	StringInfoData buf;
 
@@ -832,6 +839,11 @@ render_delete(CaptureTable *table, CaptureSub *sub, HeapTuple old, TupleDesc des
 	}
 	appendStringInfoString(&buf, "\"d\":");
 	append_clock_value(&buf, clock);
+	if (swept != NULL && swept[0] != '\0')
+	{
+		appendStringInfoString(&buf, ",\"u\":");
+		append_clock_value(&buf, swept);
+	}
 	/* the rule it was made under: an instance with the other one refuses it */
 	if (table->clocks.delete_wins)
 		appendStringInfoString(&buf, ",\"w\":true");
@@ -878,7 +890,7 @@ make_expected_delete(CaptureTable *table, Relation rel, HeapTuple tuple, const c
 	Datum		values[1];
 	char	   *sql;
 
-	if (table->clocks.attnum == 0 || !tombstone_expected_delete(RelationGetRelid(rel), key, false, clock, NULL))
+	if (table->clocks.attnum == 0 || !tombstone_expected_delete(RelationGetRelid(rel), key, false, clock, NULL, NULL))
 		return;
 	values[0] = PointerGetDatum(&tuple->t_self);
 	sql = psprintf("DELETE FROM ONLY %s WHERE ctid = $1",
@@ -982,6 +994,7 @@ stamp_clocks(TriggerData *trigdata)
 	char	   *key;
 	char		deleted[CLOCK_TEXT_LEN + 1];
 	char		born[CLOCK_TEXT_LEN + 1];
+	char		swept[CLOCK_TEXT_LEN + 1];
 	List	   *conflicts;
 	int			signer;
 
@@ -1001,14 +1014,14 @@ stamp_clocks(TriggerData *trigdata)
 	 * its key, and the sender sends the delete as an update.)
 	 */
 	if (TRIGGER_FIRED_BY_INSERT(trigdata->tg_event) && key != NULL &&
-		clock_row_is_tombstone(rel, &table->clocks, new, deleted, born) &&
+		clock_row_is_tombstone(rel, &table->clocks, new, deleted, born, swept) &&
 		!item_exists(table, rel, new))
 	{
 		/* news here: on to the other remotes, through the loop guard (not back to the sender) */
-		if (clock_row_keep_tombstone(rel, key, activity_key(table, key), signer, deleted, born))
+		if (clock_row_keep_tombstone(rel, key, activity_key(table, key), signer, deleted, born, swept))
 			for (int i = 0; i < table->nsubs; i++)
 				queue_change(table, &table->subs[i], key, SYNC_OP_DELETE,
-							 render_delete(table, &table->subs[i], new, desc, deleted, born), signer);
+							 render_delete(table, &table->subs[i], new, desc, deleted, born, swept), signer);
 		return NULL;
 	}
 	result = clock_row_before(rel, &table->clocks, update ? trigdata->tg_trigtuple : NULL, new,
@@ -1019,18 +1032,21 @@ stamp_clocks(TriggerData *trigdata)
 
 		log_conflicts_now(RelationGetRelationName(rel), key, conflicts);
 		/*
-		 * the delete the create lost to (deleted) goes again, naming the
-		 * item it deleted; the tombstone's sweep names none
+		 * the delete the create lost to (deleted) goes again, as the whole
+		 * tombstone: the delete of the item it names and the sweep beside
+		 * it; a tombstone of unknown born is its sweep alone
 		 */
-		if (!tombstone_read(RelationGetRelationName(rel), key, known, born, NULL) || strcmp(known, deleted) != 0)
-			born[0] = '\0';
+		if (tombstone_read(RelationGetRelationName(rel), key, known, born, swept) && born[0] != '\0')
+			strlcpy(deleted, known, CLOCK_TEXT_LEN + 1);
+		else
+			born[0] = swept[0] = '\0';
 	}
 	for (int i = 0; result == NULL && i < table->nsubs; i++)
 	{
 		CaptureSub *sub = &table->subs[i];
 
 		(void) queue_write_change(sub->remote_id, sub->collection, key, SYNC_OP_DELETE,
-								  render_delete(table, sub, new, desc, deleted, born));
+								  render_delete(table, sub, new, desc, deleted, born, swept));
 		if (!sub->paused)
 			wake_at_commit();
 	}
@@ -1050,6 +1066,7 @@ directus_sync_capture(PG_FUNCTION_ARGS)
 	char	  **payloads;
 	char	   *deleted = NULL;
 	char		born[CLOCK_TEXT_LEN + 1];
+	char		swept[CLOCK_TEXT_LEN + 1];
 	char		scratch[CLOCK_TEXT_LEN + 1];
 	int			signer;
 
@@ -1086,11 +1103,11 @@ directus_sync_capture(PG_FUNCTION_ARGS)
 	signer = table->clocks.attnum != 0
 		? loop_guard_take_signer(RelationGetRelationName(trigdata->tg_relation), activity_key(table, key)) : 0;
 	if (TRIGGER_FIRED_BY_DELETE(trigdata->tg_event))
-		deleted = delete_clock(table, trigdata->tg_relation, tuple, key, born);
+		deleted = delete_clock(table, trigdata->tg_relation, tuple, key, born, swept);
 	else if (old_key != NULL)
-		deleted = delete_clock(table, trigdata->tg_relation, old, old_key, born);
+		deleted = delete_clock(table, trigdata->tg_relation, old, old_key, born, swept);
 	else
-		born[0] = '\0';
+		born[0] = swept[0] = '\0';
 
 	for (int i = 0; i < table->nsubs; i++)
 	{
@@ -1099,10 +1116,10 @@ directus_sync_capture(PG_FUNCTION_ARGS)
 		if (TRIGGER_FIRED_BY_INSERT(trigdata->tg_event))
 			queue_change(table, sub, key, SYNC_OP_CREATE, payloads[i], signer);
 		else if (TRIGGER_FIRED_BY_DELETE(trigdata->tg_event))
-			queue_change(table, sub, key, SYNC_OP_DELETE, render_delete(table, sub, tuple, desc, deleted, born), signer);
+			queue_change(table, sub, key, SYNC_OP_DELETE, render_delete(table, sub, tuple, desc, deleted, born, swept), signer);
 		else if (old_key != NULL)
 		{
-			queue_change(table, sub, old_key, SYNC_OP_DELETE, render_delete(table, sub, old, desc, deleted, born), signer);
+			queue_change(table, sub, old_key, SYNC_OP_DELETE, render_delete(table, sub, old, desc, deleted, born, swept), signer);
 			queue_change(table, sub, key, SYNC_OP_CREATE, payloads[i], signer);
 		}
 		else if (payloads[i] != NULL)

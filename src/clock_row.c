@@ -1159,19 +1159,49 @@ check_delete_rule(Relation rel, const ClockedTable *table, const RowClocks *sent
 }
 
 /*
+ * The sweep a sync's delete carries beside its delete ("u": the latest
+ * delete of unknown born its sender's tombstone keeps, which removes every
+ * item older than it), into out; false when none. It is a clock like "d",
+ * observed, and comes only with "d": a payload that is not a delete
+ * carrying it is refused.
+ */
+static bool
+sent_sweep(const RowClocks *sent, char *out)
+{
+	JsonbValue	buf;
+
+	if (!sent->from_sync || member(sent->root, "u", &buf) == NULL)
+		return false;
+	if (member(sent->root, "d", &buf) == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("sweep \"u\" without a delete \"d\" in column \"%s\"", CLOCK_COLUMN),
+				 errdetail("Only a replicated delete carries \"u\", the latest delete of unknown born its sender knows of.")));
+	if (!clock_member(sent->root, "u", true, sent->sender, out))
+		return false;
+	observe(out);
+	return true;
+}
+
+/*
  * A sync's delete (an update carrying "d"): later than the item's survival
  * clock, the capture trigger deletes the item after the update; else the
  * item stays, and the delete lost a conflict. An item born later than the
  * one the delete deleted ("b", when it says) is another item that got the
  * same key: it stays too, and goes back to the sender; one born earlier
  * lost the key to the deleted one, and goes with it (tombstone_born_earlier).
+ * The sweep it carries ("u") removes the item too when later than its
+ * survival clock, whatever its born clock; both go into the tombstone.
  */
 static void
 write_delete(RowWrite *w, const char *item)
 {
 	char		deleted[CLOCK_TEXT_LEN + 1];
 	char		deleted_born[CLOCK_TEXT_LEN + 1];
+	char		swept[CLOCK_TEXT_LEN + 1];
 
+	if (!sent_sweep(&w->sent, swept))
+		swept[0] = '\0';
 	if (!w->sent.from_sync || w->old == NULL || !clock_member(w->sent.root, "d", true, w->sent.sender, deleted))
 		return;
 	check_delete_rule(w->rel, w->table, &w->sent);
@@ -1179,8 +1209,9 @@ write_delete(RowWrite *w, const char *item)
 	if (!clock_member(w->sent.root, "b", true, w->sent.sender, deleted_born))
 		deleted_born[0] = '\0';
 	if (tombstone_born_earlier(w->born, deleted_born) ||
-		(strcmp(deleted, survival_clock(w)) > 0 && !tombstone_born_later(w->born, deleted_born)))
-		tombstone_expect_delete(RelationGetRelid(w->rel), item, deleted, deleted_born);
+		(strcmp(deleted, survival_clock(w)) > 0 && !tombstone_born_later(w->born, deleted_born)) ||
+		(swept[0] != '\0' && strcmp(swept, survival_clock(w)) > 0))
+		tombstone_expect_delete(RelationGetRelid(w->rel), item, deleted, deleted_born, swept);
 	else
 	{
 		add_conflict(w, "update_delete", w->latest, deleted, false);
@@ -1220,13 +1251,15 @@ create_survives_delete(RowWrite *w, const char *item, char *deleted)
 
 /*
  * Whether a sync's create carries a delete alone ({"s", "d"}, and "b" the
- * born clock of the item deleted, no fields), its clock into clock and the
- * born clock into born ("" none): the item was deleted at the sender before
+ * born clock of the item deleted, "u" the sweep beside it, no fields), its
+ * clock into clock, the born clock into born ("" none) and the sweep into
+ * swept ("" none): the item was deleted at the sender before
  * it got here (its create folded into the delete there, or a resync of a
  * deleted item), and the remote answered that it lacks the item.
  */
 bool
-clock_row_is_tombstone(Relation rel, const ClockedTable *table, HeapTuple new, char *clock, char *born)
+clock_row_is_tombstone(Relation rel, const ClockedTable *table, HeapTuple new, char *clock, char *born,
+					   char *swept)
 {
 	RowClocks	sent = clock_row_read(new, table->attnum, RelationGetDescr(rel));
 
@@ -1238,6 +1271,8 @@ clock_row_is_tombstone(Relation rel, const ClockedTable *table, HeapTuple new, c
 	observe(clock);
 	if (!clock_member(sent.root, "b", true, sent.sender, born))
 		born[0] = '\0';
+	if (!sent_sweep(&sent, swept))
+		swept[0] = '\0';
 	return true;
 }
 
@@ -1250,7 +1285,7 @@ clock_row_is_tombstone(Relation rel, const ClockedTable *table, HeapTuple new, c
  */
 bool
 clock_row_keep_tombstone(Relation rel, const char *item, const char *activity_item, int signer,
-						 const char *clock, const char *born)
+						 const char *clock, const char *born, const char *swept)
 {
 	char		have[CLOCK_TEXT_LEN + 1];
 	char		have_born[CLOCK_TEXT_LEN + 1];
@@ -1259,14 +1294,17 @@ clock_row_keep_tombstone(Relation rel, const char *item, const char *activity_it
 	loop_guard_expect_sync(RelationGetRelationName(rel), activity_item, NIL, signer);
 	/*
 	 * news: what changes the tombstone (a delete of an item born later, or a
-	 * later one of the same item; a delete of unknown born later than the
-	 * sweep), so that it stops where it is known
+	 * later one of the same item; a delete of unknown born, or the sweep
+	 * beside it, later than the sweep), so that it stops where it is known
 	 */
 	if (tombstone_read(RelationGetRelationName(rel), item, have, have_born, have_swept) &&
 		!tombstone_after(clock, born, have, have_born) &&
-		!((born == NULL || born[0] == '\0') && strcmp(clock, have_swept) > 0))
+		!((born == NULL || born[0] == '\0') && strcmp(clock, have_swept) > 0) &&
+		!(swept != NULL && strcmp(swept, have_swept) > 0))
 		return false;
 	tombstone_write(RelationGetRelationName(rel), item, clock, born);
+	if (swept != NULL && swept[0] != '\0')
+		tombstone_write(RelationGetRelationName(rel), item, swept, "");
 	return true;
 }
 

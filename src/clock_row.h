@@ -67,9 +67,9 @@ extern HeapTuple clock_row_before(Relation rel, const ClockedTable *table, HeapT
 								  int signer, char *deleted, List **conflicts);
 extern int	clock_row_signer(Relation rel, const ClockedTable *table, HeapTuple new, const char *item);
 extern bool clock_row_is_tombstone(Relation rel, const ClockedTable *table, HeapTuple new, char *clock,
-								   char *born);
+								   char *born, char *swept);
 extern bool clock_row_keep_tombstone(Relation rel, const char *item, const char *activity_item,
-									 int signer, const char *clock, const char *born);
+									 int signer, const char *clock, const char *born, const char *swept);
 extern void clock_row_alive(const RowClocks *stored, char *out);
 extern void clock_row_delete_clock(HeapTuple old, AttrNumber clock_attnum, TupleDesc desc, char *out);
 

@@ -18,7 +18,7 @@
  * GET /server/ping (directus.c).
  *
  * The clocks that count are those the receiver observes: the item's born
- * clock "b", a delete's "d", the item's alive clock "a", and each field's
+ * clock "b", a delete's "d" and its sweep "u", the item's alive clock "a", and each field's
  * clock in "f" of the payload's directus_sync_meta (a compact create's,
  * {"s", "b"}, has its fields at "b"). Ours travel as 16 hex digits, a
  * forwarded change's (another instance's) as whole clock texts: their
@@ -128,14 +128,15 @@ visit_field_clock(const char *name, int name_len, const char *value, int value_l
 	*latest = Max(*latest, clock_value_ms(value));
 }
 
-/* The members of directus_sync_meta: "b", "d" and "a" are clocks, "f" holds them. */
+/* The members of directus_sync_meta: "b", "d", "u" and "a" are clocks, "f" holds them. */
 static void
 visit_meta(const char *name, int name_len, const char *value, int value_len, void *arg)
 {
 	int64	   *latest = arg;
 
 	(void) value_len;
-	if (named(name, name_len, "\"b\"") || named(name, name_len, "\"d\"") || named(name, name_len, "\"a\""))
+	if (named(name, name_len, "\"b\"") || named(name, name_len, "\"d\"") ||
+		named(name, name_len, "\"u\"") || named(name, name_len, "\"a\""))
 		*latest = Max(*latest, clock_value_ms(value));
 	else if (named(name, name_len, "\"f\""))
 		(void) jtext_each_member(value, visit_field_clock, latest);

@@ -7,7 +7,8 @@
  * create + update = create with both payloads merged, update + update =
  * update, anything + delete = delete, and create + delete = nothing, unless
  * the create may already have reached the remote, or the delete has a clock
- * (then a delete). A row
+ * (then a delete); delete + delete with clocks = a delete that carries
+ * both (merge_deletes), as the remote's tombstone would keep them. A row
  * that cannot be folded in (a create after a delete) waits for the next
  * window, with every later row of its item. Rows whose born clock ("b")
  * differs are two items that had one key: a sync brought an item born
@@ -24,6 +25,7 @@
 
 #include "utils/json.h"
 
+#include "clock.h"
 #include "queue_coalesce.h"
 #include "worker_txn.h"
 
@@ -368,6 +370,133 @@ delete_payload(const QueuedRow *row)
 }
 
 /*
+ * A clock of a delete's directus_sync_meta (value as written: a JSON string
+ * of a whole clock, or of the 16 hex digits of a clock of the sender's own,
+ * which sender, "s" as written, completes as the receiver does); false
+ * when it is absent or not one.
+ */
+static bool
+meta_clock(Fields *meta, const char *name, const char *sender, char *out)
+{
+	ListCell   *v = find_field(meta, name);
+	const char *text;
+	size_t		len;
+
+	if (v == NULL)
+		return false;
+	text = lfirst(v);
+	len = strlen(text);
+	if (len < 2 || text[0] != '"' || text[len - 1] != '"')
+		return false;
+	if (len - 2 == CLOCK_STAMP_LEN && sender != NULL)
+	{
+		size_t		slen = strlen(sender);
+
+		if (slen < 2 || CLOCK_STAMP_LEN + slen - 1 > CLOCK_TEXT_LEN)
+			return false;
+		snprintf(out, CLOCK_TEXT_LEN + 1, "%.*s@%.*s", CLOCK_STAMP_LEN, text + 1, (int) slen - 2, sender + 1);
+	}
+	else
+	{
+		if (len - 2 > CLOCK_TEXT_LEN)
+			return false;
+		memcpy(out, text + 1, len - 2);
+		out[len - 2] = '\0';
+	}
+	return clock_text_valid(out, strlen(out));
+}
+
+/* The deletes a delete's payload carries, as its receiver's tombstone keeps them. */
+typedef struct DeleteParts
+{
+	char		born[CLOCK_TEXT_LEN + 1];	/* of the item it names ("" none) */
+	char		deleted[CLOCK_TEXT_LEN + 1];	/* its delete ("" none) */
+	char		swept[CLOCK_TEXT_LEN + 1];	/* the latest delete of unknown born ("" none) */
+} DeleteParts;
+
+/* Adds the deletes of a delete's payload to parts; false if it is not one. */
+static bool
+add_delete_parts(DeleteParts *parts, const char *payload, Fields *meta)
+{
+	Fields		f = {NIL, NIL};
+	ListCell   *m;
+	ListCell   *s;
+	char		born[CLOCK_TEXT_LEN + 1];
+	char		deleted[CLOCK_TEXT_LEN + 1];
+	char		swept[CLOCK_TEXT_LEN + 1];
+	int			c;
+
+	if (!add_fields(&f, payload, 0) || (m = find_field(&f, "\"directus_sync_meta\"")) == NULL ||
+		!add_fields(meta, lfirst(m), 1) || find_field(meta, "\"f\"") != NULL)
+		return false;
+	s = find_field(meta, "\"s\"");
+	if (!meta_clock(meta, "\"d\"", s ? lfirst(s) : NULL, deleted))
+		return false;
+	if (meta_clock(meta, "\"u\"", s ? lfirst(s) : NULL, swept) && strcmp(swept, parts->swept) > 0)
+		strcpy(parts->swept, swept);
+	if (!meta_clock(meta, "\"b\"", s ? lfirst(s) : NULL, born))
+	{
+		/* a sweep */
+		if (strcmp(deleted, parts->swept) > 0)
+			strcpy(parts->swept, deleted);
+		return true;
+	}
+	/* the item born later; of one item, the later delete (tombstone_after) */
+	c = strcmp(born, parts->born);
+	if (c > 0 || (c == 0 && strcmp(deleted, parts->deleted) > 0))
+	{
+		strcpy(parts->born, born);
+		strcpy(parts->deleted, deleted);
+	}
+	return true;
+}
+
+/*
+ * Two deletes of one item queued for a remote, folded into one that loses
+ * neither: as the receiver's tombstone joins them (tombstone.c), of those
+ * that name their item ("b") the one of the item born later, of one item
+ * the later, and of the sweeps (a delete without "b", and a delete's "u")
+ * the latest. Kept as the later delete alone, the earlier one's part was
+ * lost: a remote that got only the fold decided a later create otherwise
+ * than one that got both (review 12). The later payload's other members
+ * ("s", "w") and key stay; clocks are written whole. The later payload as
+ * it is when either is not a delete with a clock.
+ */
+static char *
+merge_deletes(const char *earlier, const char *later)
+{
+	DeleteParts parts = {"", "", ""};
+	Fields		meta_earlier = {NIL, NIL};
+	Fields		meta = {NIL, NIL};
+	Fields		out = {NIL, NIL};
+	Fields		f = {NIL, NIL};
+	ListCell   *n;
+	ListCell   *v;
+
+	if (earlier == NULL || later == NULL ||
+		!add_delete_parts(&parts, earlier, &meta_earlier) || !add_delete_parts(&parts, later, &meta) ||
+		!add_fields(&f, later, 0))
+		return result_strdup(later);
+	forboth(n, meta.names, v, meta.values)
+	{
+		if (strcmp(lfirst(n), "\"b\"") != 0 && strcmp(lfirst(n), "\"d\"") != 0 &&
+			strcmp(lfirst(n), "\"u\"") != 0)
+			set_field(&out, lfirst(n), lfirst(v), 1);
+	}
+	if (parts.born[0] != '\0')
+	{
+		set_field(&out, pstrdup("\"b\""), psprintf("\"%s\"", parts.born), 1);
+		set_field(&out, pstrdup("\"d\""), psprintf("\"%s\"", parts.deleted), 1);
+		if (parts.swept[0] != '\0')
+			set_field(&out, pstrdup("\"u\""), psprintf("\"%s\"", parts.swept), 1);
+	}
+	else
+		set_field(&out, pstrdup("\"d\""), psprintf("\"%s\"", parts.swept), 1);
+	lfirst(find_field(&f, "\"directus_sync_meta\"")) = render_fields(&out);
+	return result_strdup(render_fields(&f));
+}
+
+/*
  * Folds one more queued row into an item. Returns false when the row cannot
  * be folded in: it must wait for the next window, behind what this window
  * ships. The payloads of updates are merged afterwards (merge_payloads).
@@ -394,7 +523,8 @@ fold_row(SyncItem *item, const QueuedRow *row)
 			return row->op != SYNC_OP_CREATE;
 		case SYNC_OP_DELETE:
 			if (row->op == SYNC_OP_DELETE)
-				item->payload = delete_payload(row);
+				item->payload = item->payload && row->payload
+					? merge_deletes(item->payload, row->payload) : delete_payload(row);
 			return row->op == SYNC_OP_DELETE;
 		case SYNC_OP_NONE:
 			if (row->op == SYNC_OP_CREATE)

@@ -63,6 +63,8 @@ typedef struct ExpectedDelete
 	char		created_born[CLOCK_TEXT_LEN + 1];	/* and its born clock; "" none */
 	char		born[CLOCK_TEXT_LEN + 1];	/* the delete's born clock: "" unknown,
 											 * a sweep */
+	char		swept[CLOCK_TEXT_LEN + 1];	/* the sweep the sync's delete carried
+											 * beside it ("u"): "" none */
 	bool		write_back;		/* a sync lost to what the item has: it goes back */
 } ExpectedDelete;
 
@@ -206,17 +208,19 @@ expect(Oid relid, const char *key)
 
 /*
  * A sync's update decided that the item goes, with this clock: the delete
- * of the item born at born ("" unknown: a sweep), as the sender made it,
- * so that the tombstone here is the one an instance that lacked the item
- * keeps, and the delete goes on as it came.
+ * of the item born at born ("" unknown: a sweep), and the sweep swept it
+ * carried beside it ("" or NULL none), as the sender made them, so that
+ * the tombstone here is the one an instance that lacked the item keeps,
+ * and the delete goes on as it came.
  */
 void
-tombstone_expect_delete(Oid relid, const char *key, const char *clock, const char *born)
+tombstone_expect_delete(Oid relid, const char *key, const char *clock, const char *born, const char *swept)
 {
 	ExpectedDelete *entry = expect(relid, key);
 
 	strlcpy(entry->clock, clock, CLOCK_TEXT_LEN + 1);
 	strlcpy(entry->born, born ? born : "", CLOCK_TEXT_LEN + 1);
+	strlcpy(entry->swept, swept ? swept : "", CLOCK_TEXT_LEN + 1);
 }
 
 /* A sync brought something older than what the item has (clock_row.c). */
@@ -332,6 +336,7 @@ tombstone_create_lost(Oid relid, const char *collection, const char *key, char *
 	/* the delete it lost to, as it was made: of the item born, or the sweep */
 	strlcpy(entry->born, killer == swept ? "" : born, CLOCK_TEXT_LEN + 1);
 	strlcpy(entry->clock, killer, CLOCK_TEXT_LEN + 1);
+	entry->swept[0] = '\0';
 	if (killer == swept)
 		strlcpy(clock, swept, CLOCK_TEXT_LEN + 1);
 	return true;
@@ -339,11 +344,12 @@ tombstone_create_lost(Oid relid, const char *collection, const char *key, char *
 
 /*
  * Whether a delete of the item is expected (its clock into clock, the born
- * clock of the item it deletes into born, "" unknown; born may be NULL);
- * take: it is being made, forget it.
+ * clock of the item it deletes into born, "" unknown, and the sweep that
+ * came with it into swept, "" none; born and swept may be NULL); take: it
+ * is being made, forget it.
  */
 bool
-tombstone_expected_delete(Oid relid, const char *key, bool take, char *clock, char *born)
+tombstone_expected_delete(Oid relid, const char *key, bool take, char *clock, char *born, char *swept)
 {
 	ExpectedDelete *entry;
 
@@ -355,6 +361,8 @@ tombstone_expected_delete(Oid relid, const char *key, bool take, char *clock, ch
 	strlcpy(clock, entry->clock, CLOCK_TEXT_LEN + 1);
 	if (born)
 		strlcpy(born, entry->born, CLOCK_TEXT_LEN + 1);
+	if (swept)
+		strlcpy(swept, entry->swept, CLOCK_TEXT_LEN + 1);
 	if (take)
 		entry->clock[0] = '\0';
 	return true;

@@ -10,8 +10,10 @@
 
 extern bool tombstone_read(const char *collection, const char *key, char *clock, char *born, char *swept);
 extern void tombstone_write(const char *collection, const char *key, const char *clock, const char *born);
-extern void tombstone_expect_delete(Oid relid, const char *key, const char *clock, const char *born);
-extern bool tombstone_expected_delete(Oid relid, const char *key, bool take, char *clock, char *born);
+extern void tombstone_expect_delete(Oid relid, const char *key, const char *clock, const char *born,
+									const char *swept);
+extern bool tombstone_expected_delete(Oid relid, const char *key, bool take, char *clock, char *born,
+									  char *swept);
 extern void tombstone_expect_write_back(Oid relid, const char *key);
 extern bool tombstone_take_write_back(Oid relid, const char *key);
 extern void tombstone_recheck_create(Oid relid, const char *key, const char *latest, const char *born);
