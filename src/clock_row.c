@@ -35,7 +35,7 @@
  * column the INSERT lists (when the trigger can read the list: a column
  * left out holds this instance's DEFAULT, not the sender's value, and takes
  * no clock). A field that a sync clocks in "f" but does not set or list is
- * refused (its value did not come). A delete's {"s", "d", "b"} is
+ * refused (its value did not come). A delete's {"s", "d", "b", "u"} is
  * never compact. One with "a" as well (the sender never makes it; the
  * outbox's merge of a create and an update writes the compact form out in
  * full, "a" kept) reads as the compact "f" and that "a", exactly as its

@@ -18,8 +18,9 @@
  * GET /server/ping (directus.c).
  *
  * The clocks that count are those the receiver observes: the item's born
- * clock "b", a delete's "d" and its sweep "u", the item's alive clock "a", and each field's
- * clock in "f" of the payload's directus_sync_meta (a compact create's,
+ * clock "b", a delete's "d" and the sweep "u" beside it, the item's alive
+ * clock "a", and each field's clock in "f" of the payload's
+ * directus_sync_meta (a compact create's,
  * {"s", "b"}, has its fields at "b"). Ours travel as 16 hex digits, a
  * forwarded change's (another instance's) as whole clock texts: their
  * stamps read alike. A payload without directus_sync_meta (a table without

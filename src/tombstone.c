@@ -35,6 +35,11 @@
  * twice: before the insert, and after it, when a delete of the same key
  * that the insert waited for has committed.
  *
+ * A delete travels with both parts: the delete of the item it names ("b",
+ * "d") and the sweep beside it ("u"), and each receiver merges both here,
+ * keeps both with an expected delete, and passes both on: one part alone
+ * made the remote's tombstone decide a later create otherwise (review 12).
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
