@@ -1003,7 +1003,8 @@ CREATE INDEX dead_letter_item_idx ON directus_sync.dead_letter (collection, item
 CREATE TABLE directus_sync.tombstone (
     collection  text NOT NULL,
     item_key    text NOT NULL,
-    deleted     text COLLATE "C" NOT NULL,      -- the delete's clock
+    deleted     text COLLATE "C" NOT NULL,      -- the delete's clock ('' when a sweep killed the item born
+                                                -- at born: tombstone_keep_swept_born)
     deleted_at  timestamptz NOT NULL DEFAULT now(),
     born        text COLLATE "C",               -- the born clock of the item deleted (NULL unknown)
     swept       text COLLATE "C",               -- the latest delete of unknown born (NULL none):

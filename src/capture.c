@@ -780,20 +780,23 @@ static char *
 delete_clock(CaptureTable *table, Relation rel, HeapTuple old, const char *key, char *born)
 {
 	char	   *clock;
+	char		item_born[CLOCK_TEXT_LEN + 1];
 	RowClocks	stored;
 
 	born[0] = '\0';
 	if (table->clocks.attnum == 0)
 		return NULL;
 	clock = palloc(CLOCK_TEXT_LEN + 1);
+	stored = clock_row_read(old, table->clocks.attnum, RelationGetDescr(rel));
 	/* a sync's delete: as the sender made it (of the item it names, or a sweep) */
 	if (!tombstone_expected_delete(RelationGetRelid(rel), key, true, clock, born))
 	{
 		clock_row_delete_clock(old, table->clocks.attnum, RelationGetDescr(rel), clock);
-		stored = clock_row_read(old, table->clocks.attnum, RelationGetDescr(rel));
 		if (!clock_row_get(stored.root, "b", born))
 			born[0] = '\0';
 	}
+	else if (born[0] == '\0' && clock_row_get(stored.root, "b", item_born))
+		tombstone_keep_swept_born(RelationGetRelationName(rel), key, item_born);
 	tombstone_write(RelationGetRelationName(rel), key, clock, born);
 	return clock;
 }
