@@ -1003,7 +1003,8 @@ CREATE INDEX dead_letter_item_idx ON directus_sync.dead_letter (collection, item
 CREATE TABLE directus_sync.tombstone (
     collection  text NOT NULL,
     item_key    text NOT NULL,
-    deleted     text COLLATE "C" NOT NULL,      -- the delete's clock
+    deleted     text COLLATE "C" NOT NULL,      -- the delete's clock ('' when a sweep killed the item born
+                                                -- at born: tombstone_keep_swept_born)
     deleted_at  timestamptz NOT NULL DEFAULT now(),
     born        text COLLATE "C",               -- the born clock of the item deleted (NULL unknown)
     swept       text COLLATE "C",               -- the latest delete of unknown born (NULL none):
@@ -2691,9 +2692,11 @@ SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT json_build_object(s.key_column, CASE WHEN s.key_is_number THEN to_json(k::numeric) ELSE to_json(k) END,
                              'directus_sync_meta',
-                             CASE WHEN t.born IS NULL
+                             -- deleted '': no delete of the item born at born, only that a sweep
+                             -- killed it (tombstone_keep_swept_born): the sweep alone goes
+                             CASE WHEN t.born IS NULL OR t.deleted = ''
                                   THEN json_build_object('s', directus_sync._node_id(),
-                                                         'd', greatest(t.deleted, t.swept),
+                                                         'd', greatest(nullif(t.deleted, ''), t.swept),
                                                          'w', coalesce(r.delete_wins, false))
                                   WHEN t.swept IS NULL
                                   THEN json_build_object('s', directus_sync._node_id(), 'b', t.born, 'd', t.deleted,
@@ -2703,6 +2706,7 @@ AS $$
       FROM directus_sync.tombstone t
       LEFT JOIN directus_sync.clocked_collection r ON r.collection = s.collection
      WHERE t.collection = s.collection AND t.item_key = k AND NOT s.singleton
+       AND coalesce(nullif(t.deleted, ''), t.swept) IS NOT NULL
 $$;
 
 -- For the worker: the payloads of items as they are now (absent: gone).

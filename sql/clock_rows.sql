@@ -191,7 +191,7 @@ BEGIN
 END $$;
 SELECT sync_delete(4, b_clock());
 SELECT count(*) AS left FROM articles WHERE id = 4;
-SELECT q.remote, q.op, q.payload->'directus_sync_meta'->>'d' = t.deleted AS sync_clock, t.deleted LIKE '%b0' AS b_clock
+SELECT q.remote, q.op, q.payload->'directus_sync_meta'->>'d' = greatest(t.deleted, t.swept) AS sync_clock, greatest(t.deleted, t.swept) LIKE '%b0' AS b_clock
   FROM (SELECT r.name AS remote, o.op, o.payload::jsonb AS payload, o.item_key
           FROM directus_sync.outbox o JOIN directus_sync.remote r ON r.id = o.remote_id ORDER BY o.id) q
   JOIN directus_sync.tombstone t ON t.item_key = q.item_key;
@@ -212,9 +212,9 @@ BEGIN
 END $$;
 SELECT sync_create(4, 'zombie', '0000000000000003@00000000-0000-0000-0000-0000000000b0');
 SELECT count(*) AS left FROM articles WHERE id = 4;
-SELECT r.name AS remote, o.op, o.payload::jsonb->'directus_sync_meta'->>'d' = t.deleted AS the_delete
+SELECT r.name AS remote, o.op, o.payload::jsonb->'directus_sync_meta'->>'d' = greatest(t.deleted, t.swept) AS the_delete
   FROM directus_sync.outbox o JOIN directus_sync.remote r ON r.id = o.remote_id
-  JOIN directus_sync.tombstone t ON t.item_key = o.item_key ORDER BY o.id;
+  JOIN directus_sync.tombstone t ON t.item_key = o.item_key WHERE o.item_key = '4' ORDER BY o.id;
 TRUNCATE directus_sync.outbox;
 -- later than the delete: the item comes back
 SELECT sync_create(4, 'back', b_clock());

@@ -68,7 +68,7 @@ UPDATE docs SET title = 'edited after b deleted it';
 CREATE TABLE born AS SELECT directus_sync_meta->>'b' AS born FROM docs WHERE id = 2;
 SELECT sync_delete('docs', 2, b_clock(), true);
 SELECT count(*) AS left FROM docs WHERE id = 2;
-SELECT deleted > (SELECT born FROM born) COLLATE "C" AS later_than_born
+SELECT greatest(deleted, swept) > (SELECT born FROM born) COLLATE "C" AS later_than_born
   FROM directus_sync.tombstone WHERE collection = 'docs' AND item_key = '2';
 -- forwarded with its rule (to c: b sent it)
 SELECT * FROM queue WHERE op = 'd';

@@ -3,25 +3,18 @@
 -- same key. Item X: a sync's create without "b", its title at c5. Item B:
 -- born c2, title at c2, deleted at c3 ({b: c2, d: c3}). The model lets the
 -- state born later (B's, deleted) win whole: the key is empty, whatever X's
--- clocks. The row trigger judges X against B's delete by clocks
--- (tombstone_born_earlier counts only two known born clocks), so X (c5,
--- later than c3) survives B's delete (keys 1, 2, 5, 8), and when X held the
--- key B's create comes as an update that takes it whole without a look at
--- the tombstone (keys 4, 6: B is back, although its delete c3 is later
--- than all of it). Of the six orders of the three messages (keys 3 to 8),
--- two end empty (3, 7), two with X (5, 8), two with B (4, 6).
+-- clocks. Before the fix the row trigger judged X against B's delete by
+-- clocks (tombstone_born_earlier counted only two known born clocks), so X
+-- (c5, later than c3) survived B's delete (keys 1, 2, 5, 8), and when X
+-- held the key B's create came as an update that took it whole without a
+-- look at the tombstone (keys 4, 6: B was back, although its delete c3 is
+-- later than all of it). Of the six orders of the three messages (keys 3
+-- to 8), two ended empty (3, 7), two with X (5, 8), two with B (4, 6).
 \set SHOW_CONTEXT never
 \set VERBOSITY terse
 CREATE DATABASE regress_rv12_unborn;
 \c regress_rv12_unborn
-CREATE EXTENSION directus_sync;
-SET client_min_messages = warning;
-CREATE TABLE directus_activity (id serial PRIMARY KEY, action varchar(45), "user" uuid,
-                                collection varchar(64), item varchar(255));
-CREATE TABLE articles (id integer PRIMARY KEY, title text);
-SELECT directus_sync.add_remote('b', 'http://127.0.0.1:9', 't',
-       inbound_user => '00000000-0000-0000-0000-00000000000b') IS NOT NULL AS added;
-SELECT directus_sync.subscribe('b', 'articles', ARRAY['title'], key_series => false);
+\ir sql/clock_peer_b.psql
 CREATE TABLE clocks AS
 SELECT n, left(directus_sync.clock_now(), 11) || lpad(to_hex(n), 5, '0')
           || '@00000000-0000-0000-0000-0000000000b0' AS clock
@@ -62,8 +55,8 @@ SELECT del_b(5); SELECT b(5); SELECT x(5);
 SELECT del_b(6); SELECT x(6); SELECT b(6);
 SELECT b(7); SELECT x(7); SELECT del_b(7);
 SELECT b(8); SELECT del_b(8); SELECT x(8);
--- WRONG today: keys 1, 2, 5, 8 hold X, keys 4, 6 hold B; the model (below)
--- says the key is empty in every order: no rows
+-- the model (below) says the key is empty in every order: no rows (before
+-- the fix keys 1, 2, 5, 8 held X, keys 4, 6 held B)
 SELECT id, title FROM articles ORDER BY id;
 SELECT directus_sync._exists(directus_sync._merge(
            jsonb_build_object('b', c(2), 'd', c(3)), st(NULL, c(5), 'X'))) AS model_two,

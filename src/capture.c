@@ -781,21 +781,37 @@ static char *
 delete_clock(CaptureTable *table, Relation rel, HeapTuple old, const char *key, char *born, char *swept)
 {
 	char	   *clock;
+	char		item_born[CLOCK_TEXT_LEN + 1];
 	RowClocks	stored;
+	bool		expected;
 
 	born[0] = '\0';
 	swept[0] = '\0';
 	if (table->clocks.attnum == 0)
 		return NULL;
 	clock = palloc(CLOCK_TEXT_LEN + 1);
+	stored = clock_row_read(old, table->clocks.attnum, RelationGetDescr(rel));
 	/* a sync's delete: as the sender made it (of the item it names, or a sweep; and its sweep) */
-	if (!tombstone_expected_delete(RelationGetRelid(rel), key, true, clock, born, swept))
+	expected = tombstone_expected_delete(RelationGetRelid(rel), key, true, clock, born, swept);
+	if (expected && clock[0] == '\0')
+	{
+		/*
+		 * no delete of the item named, only its born clock that a sweep
+		 * killed (tombstone_keep_swept_born): the sweep is the delete ("d"
+		 * is never "", which every receiver refuses)
+		 */
+		strlcpy(clock, swept, CLOCK_TEXT_LEN + 1);
+		born[0] = swept[0] = '\0';
+		expected = clock[0] != '\0';
+	}
+	if (!expected)
 	{
 		clock_row_delete_clock(old, table->clocks.attnum, RelationGetDescr(rel), clock);
-		stored = clock_row_read(old, table->clocks.attnum, RelationGetDescr(rel));
 		if (!clock_row_get(stored.root, "b", born))
 			born[0] = '\0';
 	}
+	else if ((born[0] == '\0' || swept[0] != '\0') && clock_row_get(stored.root, "b", item_born))
+		tombstone_keep_swept_born(RelationGetRelationName(rel), key, item_born);
 	tombstone_write(RelationGetRelationName(rel), key, clock, born);
 	if (swept[0] != '\0')
 		tombstone_write(RelationGetRelationName(rel), key, swept, "");
@@ -1036,12 +1052,18 @@ stamp_clocks(TriggerData *trigdata)
 		 * tombstone: the delete of the item it names and the sweep beside
 		 * it; a tombstone of unknown born is its sweep alone
 		 */
-		if (tombstone_read(RelationGetRelationName(rel), key, known, born, swept) && born[0] != '\0')
+		if (tombstone_read(RelationGetRelationName(rel), key, known, born, swept) && born[0] != '\0' &&
+			known[0] != '\0')
 			strlcpy(deleted, known, CLOCK_TEXT_LEN + 1);
 		else
+		{
+			/* (a known item's born clock without its delete: a sweep killed it) */
+			if (born[0] != '\0' && swept[0] != '\0')
+				strlcpy(deleted, swept, CLOCK_TEXT_LEN + 1);
 			born[0] = swept[0] = '\0';
+		}
 	}
-	for (int i = 0; result == NULL && i < table->nsubs; i++)
+	for (int i = 0; result == NULL && deleted[0] != '\0' && i < table->nsubs; i++)
 	{
 		CaptureSub *sub = &table->subs[i];
 

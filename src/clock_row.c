@@ -1186,7 +1186,8 @@ sent_sweep(const RowClocks *sent, char *out)
 /*
  * A sync's delete (an update carrying "d"): later than the item's survival
  * clock, the capture trigger deletes the item after the update; else the
- * item stays, and the delete lost a conflict. An item born later than the
+ * item stays, and the delete lost a conflict (a sweep, a delete of unknown
+ * born, is kept in the tombstone all the same). An item born later than the
  * one the delete deleted ("b", when it says) is another item that got the
  * same key: it stays too, and goes back to the sender; one born earlier
  * lost the key to the deleted one, and goes with it (tombstone_born_earlier).
@@ -1216,6 +1217,16 @@ write_delete(RowWrite *w, const char *item)
 	{
 		add_conflict(w, "update_delete", w->latest, deleted, false);
 		w->sender_behind = true;
+		/*
+		 * A sweep that lost to the item here still deletes every older
+		 * item: one that takes the key later (born later) must meet it
+		 * (review 12: it was not kept, and such an item lived here only).
+		 */
+		if (deleted_born[0] == '\0')
+			tombstone_write(RelationGetRelationName(w->rel), item, deleted, "");
+		/* so does the sweep a delete carries beside it */
+		if (swept[0] != '\0')
+			tombstone_write(RelationGetRelationName(w->rel), item, swept, "");
 	}
 }
 
@@ -1226,6 +1237,14 @@ write_delete(RowWrite *w, const char *item)
  * is older than the tombstone's sweep (a delete of unknown born, which
  * deletes whatever item is older: tombstone_kills). Either way the update
  * and the delete conflicted.
+ *
+ * A sync's item that takes the key whole from the item here (born later,
+ * write_born: a create that arrived as an update) meets the tombstone the
+ * same way: the item here lost the key to it, so when the tombstone kills
+ * it the key ends empty, as _merge says; the capture trigger deletes the
+ * row after the update (review 12: it kept the key). A skipped create that
+ * a sweep kills leaves its born clock in the tombstone, as a swept item
+ * does (tombstone_keep_swept_born).
  */
 static bool
 create_survives_delete(RowWrite *w, const char *item, char *deleted)
@@ -1236,7 +1255,7 @@ create_survives_delete(RowWrite *w, const char *item, char *deleted)
 	char		swept[CLOCK_TEXT_LEN + 1];
 	const char *killer;
 
-	if (w->old != NULL || !w->sent.from_sync ||
+	if ((w->old != NULL && !w->sync_wins_whole) || !w->sent.from_sync ||
 		!tombstone_read(RelationGetRelationName(w->rel), item, deleted, deleted_born, swept))
 		return true;
 	/* an item born later than the one deleted is another: the delete was not of it */
@@ -1246,7 +1265,21 @@ create_survives_delete(RowWrite *w, const char *item, char *deleted)
 		strlcpy(deleted, swept, CLOCK_TEXT_LEN + 1);
 	c = add_conflict(w, "update_delete", deleted, w->latest, later);
 	c->remote_value = row_json(w, w->new);
-	return later;
+	if (later)
+		return true;
+	if (w->old != NULL)
+	{
+		/* (a born clock kept without its delete, "": the sweep killed it) */
+		bool		by_sweep = killer == swept || deleted[0] == '\0';
+
+		if (deleted[0] == '\0')
+			strlcpy(deleted, swept, CLOCK_TEXT_LEN + 1);
+		tombstone_expect_delete(RelationGetRelid(w->rel), item, deleted, by_sweep ? "" : deleted_born, swept);
+		return true;
+	}
+	if ((killer == swept || deleted_born[0] == '\0') && w->born[0] != '\0')
+		tombstone_keep_swept_born(RelationGetRelationName(w->rel), item, w->born);
+	return false;
 }
 
 /*

@@ -266,6 +266,22 @@ tombstone_recheck_create(Oid relid, const char *key, const char *latest, const c
 }
 
 /*
+ * Keeps in the key's tombstone the born clock of an item a sweep killed
+ * here (a swept item, or a sync's create the sweep skipped): no known
+ * delete of it ("" as its delete clock, the oldest), but the key was that
+ * item's when it died, so an item born earlier that comes later lost the
+ * key to it, and is gone too (tombstone_born_earlier), as _merge keeps the
+ * state born latest under its sweep "u". Without it an item born earlier
+ * but later than the sweep took the key on the instances where the sweep
+ * came after the item born later, not on the others (review 12).
+ */
+void
+tombstone_keep_swept_born(const char *collection, const char *key, const char *born)
+{
+	tombstone_write(collection, key, "", born);
+}
+
+/*
  * Whether an item born at born (of a create, or the item a delete meets) is
  * another item than the one a tombstone or delete of the key deleted (born
  * at deleted_born): born later. Either unknown: the same, as before.
@@ -279,36 +295,41 @@ tombstone_born_later(const char *born, const char *deleted_born)
 
 /*
  * Whether an item born at born is older than the item a delete deleted
- * (born at deleted_born), both known: it lost the key to that item
+ * (born at deleted_born, known): it lost the key to that item
  * (insert/insert, the item born later keeps it), so that item's delete
  * removes it too, whatever its clocks, as _merge lets the state born later
- * win whole. Judged by its clocks instead, it lived or not by the order in
- * which two deletes of the key came (the tombstone keeps the later-born
- * item's).
+ * win whole. An item whose born clock is unknown (made before the clocks)
+ * counts as born before every clock, as in write_born (review 12). Judged
+ * by its clocks instead, it lived or not by the order in which two deletes
+ * of the key came (the tombstone keeps the later-born item's).
  */
 bool
 tombstone_born_earlier(const char *born, const char *deleted_born)
 {
-	return tombstone_born_later(deleted_born, born);
+	if (deleted_born == NULL || deleted_born[0] == '\0')
+		return false;
+	return born == NULL || born[0] == '\0' || strcmp(born, deleted_born) < 0;
 }
 
 /*
  * Which delete of a tombstone (deleted, of the item born at deleted_born;
  * and the sweep swept, "" none) an item loses to, whose survival clock is
  * clock (its latest, or its born clock under delete_wins) and born clock
- * born: the delete when the item was born earlier than the one it deleted
- * (it lost the key to that one), or when it is no earlier and the item was
- * not born later (then it is another item), else the sweep when
- * it is no earlier (it deletes whatever item is older). NULL: neither, the
- * item lives. The same answer in any order of the deletes: the tombstone
+ * born: when the item was born earlier than the one the tombstone names
+ * (it lost the key to that one), the later of its delete and the sweep
+ * (its delete is "" when a sweep killed it: tombstone_keep_swept_born);
+ * else the delete when it is no earlier and the item was not born later
+ * (then it is another item), else the sweep when it is no earlier (it
+ * deletes whatever item is older). NULL: neither, the item lives. The same answer in any order of the deletes: the tombstone
  * keeps both (tombstone_write).
  */
 const char *
 tombstone_kills(const char *clock, const char *born, const char *deleted, const char *deleted_born,
 				const char *swept)
 {
-	if (tombstone_born_earlier(born, deleted_born) ||
-		(strcmp(deleted, clock) >= 0 && !tombstone_born_later(born, deleted_born)))
+	if (tombstone_born_earlier(born, deleted_born))
+		return swept != NULL && strcmp(swept, deleted) > 0 ? swept : deleted;
+	if (strcmp(deleted, clock) >= 0 && !tombstone_born_later(born, deleted_born))
 		return deleted;
 	if (swept != NULL && swept[0] != '\0' && strcmp(swept, clock) >= 0)
 		return swept;

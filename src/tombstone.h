@@ -21,6 +21,7 @@ extern bool tombstone_after(const char *clock, const char *born, const char *hav
 							const char *have_born);
 extern bool tombstone_born_later(const char *born, const char *deleted_born);
 extern bool tombstone_born_earlier(const char *born, const char *deleted_born);
+extern void tombstone_keep_swept_born(const char *collection, const char *key, const char *born);
 extern const char *tombstone_kills(const char *clock, const char *born, const char *deleted,
 								   const char *deleted_born, const char *swept);
 extern bool tombstone_create_lost(Oid relid, const char *collection, const char *key, char *clock);
