@@ -2692,16 +2692,18 @@ SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT json_build_object(s.key_column, CASE WHEN s.key_is_number THEN to_json(k::numeric) ELSE to_json(k) END,
                              'directus_sync_meta',
-                             -- deleted '': no delete of the item born at born, only that a sweep
-                             -- killed it (tombstone_keep_swept_born): the sweep alone goes
-                             CASE WHEN t.born IS NULL OR t.deleted = ''
+                             CASE WHEN t.born IS NULL
                                   THEN json_build_object('s', directus_sync._node_id(),
-                                                         'd', greatest(nullif(t.deleted, ''), t.swept),
+                                                         'd', greatest(t.deleted, t.swept),
                                                          'w', coalesce(r.delete_wins, false))
                                   WHEN t.swept IS NULL
                                   THEN json_build_object('s', directus_sync._node_id(), 'b', t.born, 'd', t.deleted,
                                                          'w', coalesce(r.delete_wins, false))
-                                  ELSE json_build_object('s', directus_sync._node_id(), 'b', t.born, 'd', t.deleted,
+                                  -- deleted '': the born clock of an item the sweep killed, without
+                                  -- a delete of it (tombstone_keep_swept_born): sent as its delete at
+                                  -- the sweep's clock, which decides every item alike ("d" is never "")
+                                  ELSE json_build_object('s', directus_sync._node_id(), 'b', t.born,
+                                                         'd', coalesce(nullif(t.deleted, ''), t.swept),
                                                          'u', t.swept, 'w', coalesce(r.delete_wins, false)) END)
       FROM directus_sync.tombstone t
       LEFT JOIN directus_sync.clocked_collection r ON r.collection = s.collection

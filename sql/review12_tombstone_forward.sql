@@ -13,9 +13,15 @@
 --    is later than all of Y, born later than B though it is).
 --  * key 5 (A has item Z, born c4, title at c4): {b: c3, d: c6, u: c5}
 --    comes as a sync's delete (an update): Z was born later than the item
---    the delete names, but the sweep c5 is later than all of Z: gone, and
---    both go into A's tombstone and on to c (key 6 gets it; Z then
---    comes to key 6: gone).
+--    the delete names, but the sweep c5 is later than all of Z: gone. A's
+--    tombstone keeps Z's born clock (killed by the sweep: deleted '') and
+--    the sweep, and the delete goes on to c as Z's at the sweep's clock
+--    ({b: c4, d: c5, u: c5}, which decides every item as A's tombstone
+--    does); key 6 gets it, then Z and V (born c3, title at c7): gone on
+--    both (V lost the key to Z).
+--  * a tombstone that keeps a swept item's born clock without its delete
+--    (keys 3 and 5: deleted '') is sent as that item's delete at the
+--    sweep's clock ("d" is never "").
 --  * the sweep "u" is a clock, comes only with a delete's "d", and only
 --    from a sync user.
 \set SHOW_CONTEXT never
@@ -87,6 +93,10 @@ SELECT deliver(5, jsonb_build_object('b', c(3), 'd', c(6), 'u', c(5)), NULL);
 SELECT stone('5') AS a_keeps, parts(forwarded('5')) AS a_forwards;
 SELECT deliver(6, forwarded('5'), NULL);
 SELECT deliver(6, jsonb_build_object('b', c(4), 'f', jsonb_build_object('title', c(4))), 'Z');
+-- item V (born c3, as the item the delete names; title at c7, later than
+-- its delete c6) lost the key to Z (born c4): gone on A and on c alike
+SELECT deliver(5, jsonb_build_object('b', c(3), 'f', jsonb_build_object('title', c(7))), 'V');
+SELECT deliver(6, jsonb_build_object('b', c(3), 'f', jsonb_build_object('title', c(7))), 'V');
 -- no item is left, on A (keys 1, 3, 5) or on c (keys 2, 4, 6)
 SELECT id, title FROM articles ORDER BY id;
 -- what resync, replay and recreate send of each tombstone: both parts

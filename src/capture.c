@@ -797,11 +797,11 @@ delete_clock(CaptureTable *table, Relation rel, HeapTuple old, const char *key, 
 	{
 		/*
 		 * no delete of the item named, only its born clock that a sweep
-		 * killed (tombstone_keep_swept_born): the sweep is the delete ("d"
-		 * is never "", which every receiver refuses)
+		 * killed (tombstone_keep_swept_born): its delete at the sweep's
+		 * clock decides every item alike ("d" is never "", which every
+		 * receiver refuses)
 		 */
 		strlcpy(clock, swept, CLOCK_TEXT_LEN + 1);
-		born[0] = swept[0] = '\0';
 		expected = clock[0] != '\0';
 	}
 	if (!expected)
@@ -812,9 +812,26 @@ delete_clock(CaptureTable *table, Relation rel, HeapTuple old, const char *key, 
 	}
 	else if ((born[0] == '\0' || swept[0] != '\0') && clock_row_get(stored.root, "b", item_born))
 		tombstone_keep_swept_born(RelationGetRelationName(rel), key, item_born);
+	else
+		item_born[0] = '\0';
 	tombstone_write(RelationGetRelationName(rel), key, clock, born);
 	if (swept[0] != '\0')
 		tombstone_write(RelationGetRelationName(rel), key, swept, "");
+	/*
+	 * A sweep killed an item born later than the one the delete names: it
+	 * goes on as the delete of that item at the sweep's clock, with the
+	 * sweep (a superset of the delete as it came, deciding every item as
+	 * this tombstone does: an item born earlier lost the key to the one
+	 * killed). As it came, the next instance would keep an item born between
+	 * the two that this one removes.
+	 */
+	if (expected && item_born[0] != '\0' && strcmp(item_born, born) > 0)
+	{
+		if (born[0] == '\0' && strcmp(clock, swept) > 0)
+			strlcpy(swept, clock, CLOCK_TEXT_LEN + 1);
+		strlcpy(clock, swept, CLOCK_TEXT_LEN + 1);
+		strlcpy(born, item_born, CLOCK_TEXT_LEN + 1);
+	}
 	return clock;
 }
 
@@ -1052,16 +1069,15 @@ stamp_clocks(TriggerData *trigdata)
 		 * tombstone: the delete of the item it names and the sweep beside
 		 * it; a tombstone of unknown born is its sweep alone
 		 */
-		if (tombstone_read(RelationGetRelationName(rel), key, known, born, swept) && born[0] != '\0' &&
-			known[0] != '\0')
-			strlcpy(deleted, known, CLOCK_TEXT_LEN + 1);
+		if (tombstone_read(RelationGetRelationName(rel), key, known, born, swept) && born[0] != '\0')
+			/*
+			 * (a known item's born clock without its delete, "": a sweep
+			 * killed it; sent as its delete at the sweep's clock, which
+			 * decides every item alike, as _tombstone_payload does)
+			 */
+			strlcpy(deleted, known[0] != '\0' ? known : swept, CLOCK_TEXT_LEN + 1);
 		else
-		{
-			/* (a known item's born clock without its delete: a sweep killed it) */
-			if (born[0] != '\0' && swept[0] != '\0')
-				strlcpy(deleted, swept, CLOCK_TEXT_LEN + 1);
 			born[0] = swept[0] = '\0';
-		}
 	}
 	for (int i = 0; result == NULL && deleted[0] != '\0' && i < table->nsubs; i++)
 	{

@@ -1269,12 +1269,11 @@ create_survives_delete(RowWrite *w, const char *item, char *deleted)
 		return true;
 	if (w->old != NULL)
 	{
-		/* (a born clock kept without its delete, "": the sweep killed it) */
-		bool		by_sweep = killer == swept || deleted[0] == '\0';
-
+		/* (a born clock kept without its delete, "": expected at the sweep's clock) */
 		if (deleted[0] == '\0')
 			strlcpy(deleted, swept, CLOCK_TEXT_LEN + 1);
-		tombstone_expect_delete(RelationGetRelid(w->rel), item, deleted, by_sweep ? "" : deleted_born, swept);
+		tombstone_expect_delete(RelationGetRelid(w->rel), item, deleted, killer == swept ? "" : deleted_born,
+								swept);
 		return true;
 	}
 	if ((killer == swept || deleted_born[0] == '\0') && w->born[0] != '\0')
