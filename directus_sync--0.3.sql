@@ -2620,14 +2620,27 @@ $$;
  * the capture trigger writes them on insert: the key and the subscribed
  * fields (no key for a singleton), each value rendered as there
  * (_render_expr). Used by resync, replay and the worker's current rows.
+ * With clocks, the item's stored clocks of the fields whose values go, and
+ * of those alone (a clock never goes without its value): a column dropped
+ * since subscribe keeps its clocks in the stored meta.
  */
 CREATE FUNCTION directus_sync._payload_select(s directus_sync.subscription, fresh_clock text DEFAULT NULL) RETURNS text
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
+    WITH cols AS (
+        SELECT u.f, u.ord, a.atttypid
+          FROM unnest(CASE WHEN s.singleton OR s.key_column = ANY (s.fields) THEN s.fields
+                           ELSE s.key_column || s.fields END) WITH ORDINALITY AS u(f, ord)
+          -- a dropped or renamed column is left out, as the capture trigger does
+          JOIN pg_attribute a ON a.attrelid = s.relid AND a.attname = u.f AND a.attnum > 0 AND NOT a.attisdropped),
+    -- the subscribed fields whose values go: only their clocks go, as capture's do (the
+    -- stored meta keeps the clocks of a column dropped since, whose value cannot go, and
+    -- a remote that has the column refuses a create clocking it without its value)
+    sent(fields) AS (SELECT coalesce(array_agg(f ORDER BY ord) FILTER (WHERE f = ANY (s.fields)), '{}') FROM cols)
     SELECT format('SELECT t.%1$I::text AS item_key, (SELECT row_to_json(x) FROM (SELECT %2$s%4$s) x) AS payload FROM %3$s t',
                   s.key_column,
-                  string_agg(format('%s AS %I', directus_sync._render_expr(format('t.%I', u.f), a.atttypid), u.f),
+                  string_agg(format('%s AS %I', directus_sync._render_expr(format('t.%I', c.f), c.atttypid), c.f),
                              ', ' ORDER BY ord),
                   s.relid,
                   -- a table with clocks: the stored clocks of the fields, as capture sends them
@@ -2637,13 +2650,14 @@ AS $$
                               ' ''f'', %3$s,'
                               ' ''p'', coalesce((SELECT jsonb_object_agg(c.key, c.value) FROM jsonb_each(t.directus_sync_meta->''p'') c'
                               ' WHERE c.key = ANY (%2$L::text[])), ''{}''), ''a'', %4$s)) AS directus_sync_meta',
-                              directus_sync._node_id(), s.fields,
-                              -- resync(..., sender_wins): every field with a new clock of ours, later than any
+                              directus_sync._node_id(), (SELECT fields FROM sent),
+                              -- resync(..., sender_wins): every field sent with a new clock of ours, later than any
                               CASE WHEN fresh_clock IS NULL
                                    THEN format('coalesce((SELECT jsonb_object_agg(c.key, c.value) FROM jsonb_each(t.directus_sync_meta->''f'') c'
-                                               ' WHERE c.key = ANY (%L::text[])), ''{}'')', s.fields)
-                                   ELSE format('(SELECT jsonb_object_agg(f, %L::jsonb) FROM unnest(%L::text[]) f)',
-                                               to_jsonb(fresh_clock), s.fields) END,
+                                               ' WHERE c.key = ANY (%L::text[])), ''{}'')', (SELECT fields FROM sent))
+                                   -- never no "f": {"s", "b"} alone is the compact form, every column at "b"
+                                   ELSE format('coalesce((SELECT jsonb_object_agg(f, %L::jsonb) FROM unnest(%L::text[]) f), ''{}'')',
+                                               to_jsonb(fresh_clock), (SELECT fields FROM sent)) END,
                               -- the item's alive clock (its "a" and every field's clock), when later than what
                               -- goes: a field the remote does not get was written later (a new clock is later)
                               CASE WHEN fresh_clock IS NULL
@@ -2651,13 +2665,10 @@ AS $$
                                                ' UNION ALL SELECT value FROM jsonb_each_text(t.directus_sync_meta->''f'')) w(c)) v'
                                                ' WHERE v.c COLLATE "C" > coalesce(greatest(t.directus_sync_meta->>''b'' COLLATE "C",'
                                                ' (SELECT max(c.value COLLATE "C") FROM jsonb_each_text(t.directus_sync_meta->''f'') c'
-                                               ' WHERE c.key = ANY (%L::text[]))), ''''))', s.fields)
+                                               ' WHERE c.key = ANY (%L::text[]))), ''''))', (SELECT fields FROM sent))
                                    ELSE 'NULL' END)
                   ELSE '' END)
-      FROM unnest(CASE WHEN s.singleton OR s.key_column = ANY (s.fields) THEN s.fields
-                       ELSE s.key_column || s.fields END) WITH ORDINALITY AS u(f, ord)
-      -- a dropped or renamed column is left out, as the capture trigger does
-      JOIN pg_attribute a ON a.attrelid = s.relid AND a.attname = u.f AND a.attnum > 0 AND NOT a.attisdropped
+      FROM cols c
 $$;
 
 /*
