@@ -19,34 +19,8 @@
 \set VERBOSITY terse
 CREATE DATABASE regress_rv12_payload;
 \c regress_rv12_payload
-CREATE EXTENSION directus_sync;
-SET client_min_messages = warning;
-CREATE TABLE directus_activity (id serial PRIMARY KEY, action varchar(45), "user" uuid,
-                                collection varchar(64), item varchar(255));
-CREATE TABLE articles (id integer PRIMARY KEY, title text);
-SELECT directus_sync.add_remote('b', 'http://127.0.0.1:9', 't',
-       inbound_user => '00000000-0000-0000-0000-00000000000b') IS NOT NULL AS added;
-SELECT directus_sync.subscribe('b', 'articles', ARRAY['title'], key_series => false);
-CREATE TABLE clocks AS
-SELECT n, left(directus_sync.clock_now(), 11) || lpad(to_hex(n), 5, '0')
-          || '@00000000-0000-0000-0000-0000000000b0' AS clock
-  FROM generate_series(1, 10) n;
-CREATE FUNCTION c(n int) RETURNS text LANGUAGE sql AS $$ SELECT clock FROM clocks WHERE clocks.n = c.n $$;
--- a sync's message of key k, as Directus writes it: a create when the item
--- is not here, else an update (as sql/review11_known_known_deletes.sql)
-CREATE FUNCTION deliver(k int, meta jsonb, title text) RETURNS void LANGUAGE plpgsql AS $$
-DECLARE
-    action text := 'update';
-BEGIN
-    meta := meta || '{"s": "00000000-0000-0000-0000-0000000000b0"}';
-    UPDATE articles SET title = coalesce(deliver.title, articles.title), directus_sync_meta = meta WHERE id = k;
-    IF NOT FOUND THEN
-        INSERT INTO articles (id, title, directus_sync_meta) VALUES (k, deliver.title, meta);
-        action := 'create';
-    END IF;
-    INSERT INTO directus_activity (action, "user", collection, item)
-    VALUES (action, '00000000-0000-0000-0000-00000000000b', 'articles', k::text);
-END $$;
+\ir sql/clock_peer_b.psql
+\ir sql/clock_messages.psql
 -- a state of the model (_merge, _exists) of a create: born b, title at clock t
 CREATE FUNCTION st(b text, t text, v text) RETURNS jsonb LANGUAGE sql AS $$
     SELECT jsonb_strip_nulls(jsonb_build_object('b', b)) || jsonb_build_object('f', jsonb_build_object('title', jsonb_build_object('c', t, 'v', v)))
