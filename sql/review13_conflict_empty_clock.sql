@@ -37,7 +37,7 @@ SELECT deleted = '' AS deleted_empty, born = c(2) AS keeps_x_born, swept = c(4) 
   FROM directus_sync.tombstone WHERE item_key = '1';
 SELECT deliver(1, jsonb_build_object('b', c(3), 'f', jsonb_build_object('title', c(6))), 'B');
 SELECT id, title FROM articles ORDER BY id;
--- WRONG today: the local clock is '' (empty), not the sweep c4
+-- the local clock is the sweep c4 (before the fix: '', empty)
 SELECT kind, winner, local_clock = c(4) AS local_is_the_sweep, local_clock <> '' AS local_not_empty,
        remote_clock = c(6) AS remote_is_b
   FROM directus_sync.conflict WHERE item_key = '1' AND kind = 'update_delete' AND winner = 'remote';

@@ -48,8 +48,8 @@ SELECT deliver('c', 1, jsonb_build_object('b', c(2), 'f', jsonb_build_object('ti
 SELECT deliver('b', 2, jsonb_build_object('d', c(4)), NULL);
 SELECT deliver('c', 2, jsonb_build_object('b', c(2), 'f', jsonb_build_object('title', c(2))), 'B');
 SELECT id, title FROM articles ORDER BY id;
--- WRONG today: key 1's delete (the sweep that killed B) goes to b only;
--- c, which sent B and has it, must get it too, as for key 2
+-- key 1's delete (the sweep that killed B) goes to c too, which sent B and
+-- has it, as for key 2 (before the fix: to b only)
 SELECT o.item_key, bool_or(r.name = 'c') AS c_gets_the_sweep
   FROM directus_sync.outbox o JOIN directus_sync.remote r ON r.id = o.remote_id
  WHERE o.op = 'd' AND o.payload->'directus_sync_meta'->>'d' = c(4) GROUP BY 1 ORDER BY 1;

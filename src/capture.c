@@ -885,6 +885,26 @@ render_delete(CaptureTable *table, CaptureSub *sub, HeapTuple old, TupleDesc des
 }
 
 /*
+ * Queues a delete for every remote, past the loop guard: the sender of the
+ * sync in this transaction too, which has the item and lacks the delete (a
+ * sync's create the tombstone here skipped or killed).
+ */
+static void
+queue_delete_everywhere(CaptureTable *table, HeapTuple tuple, TupleDesc desc, const char *key,
+						const char *deleted, const char *born, const char *swept)
+{
+	for (int i = 0; i < table->nsubs; i++)
+	{
+		CaptureSub *sub = &table->subs[i];
+
+		(void) queue_write_change(sub->remote_id, sub->collection, key, SYNC_OP_DELETE,
+								  render_delete(table, sub, tuple, desc, deleted, born, swept));
+		if (!sub->paused)
+			wake_at_commit();
+	}
+}
+
+/*
  * A sync brought something older than what the item has (clock_row.c): the
  * item goes to every remote, whole, with its clocks, as an upsert (not
  * through the loop guard: the sender is the one that must get it).
@@ -1079,15 +1099,8 @@ stamp_clocks(TriggerData *trigdata)
 		else
 			born[0] = swept[0] = '\0';
 	}
-	for (int i = 0; result == NULL && deleted[0] != '\0' && i < table->nsubs; i++)
-	{
-		CaptureSub *sub = &table->subs[i];
-
-		(void) queue_write_change(sub->remote_id, sub->collection, key, SYNC_OP_DELETE,
-								  render_delete(table, sub, new, desc, deleted, born, swept));
-		if (!sub->paused)
-			wake_at_commit();
-	}
+	if (result == NULL && deleted[0] != '\0')
+		queue_delete_everywhere(table, new, desc, key, deleted, born, swept);
 	return result;
 }
 
@@ -1147,21 +1160,30 @@ directus_sync_capture(PG_FUNCTION_ARGS)
 	else
 		born[0] = swept[0] = '\0';
 
-	for (int i = 0; i < table->nsubs; i++)
+	/* a sync's item that the tombstone killed: its delete goes to its sender too */
+	if (TRIGGER_FIRED_BY_DELETE(trigdata->tg_event) && deleted != NULL &&
+		tombstone_take_delete_to_sender(RelationGetRelid(trigdata->tg_relation), key))
+		queue_delete_everywhere(table, tuple, desc, key, deleted, born, swept);
+	else
 	{
-		CaptureSub *sub = &table->subs[i];
-
-		if (TRIGGER_FIRED_BY_INSERT(trigdata->tg_event))
-			queue_change(table, sub, key, SYNC_OP_CREATE, payloads[i], signer);
-		else if (TRIGGER_FIRED_BY_DELETE(trigdata->tg_event))
-			queue_change(table, sub, key, SYNC_OP_DELETE, render_delete(table, sub, tuple, desc, deleted, born, swept), signer);
-		else if (old_key != NULL)
+		for (int i = 0; i < table->nsubs; i++)
 		{
-			queue_change(table, sub, old_key, SYNC_OP_DELETE, render_delete(table, sub, old, desc, deleted, born, swept), signer);
-			queue_change(table, sub, key, SYNC_OP_CREATE, payloads[i], signer);
+			CaptureSub *sub = &table->subs[i];
+
+			if (TRIGGER_FIRED_BY_INSERT(trigdata->tg_event))
+				queue_change(table, sub, key, SYNC_OP_CREATE, payloads[i], signer);
+			else if (TRIGGER_FIRED_BY_DELETE(trigdata->tg_event))
+				queue_change(table, sub, key, SYNC_OP_DELETE,
+							 render_delete(table, sub, tuple, desc, deleted, born, swept), signer);
+			else if (old_key != NULL)
+			{
+				queue_change(table, sub, old_key, SYNC_OP_DELETE,
+							 render_delete(table, sub, old, desc, deleted, born, swept), signer);
+				queue_change(table, sub, key, SYNC_OP_CREATE, payloads[i], signer);
+			}
+			else if (payloads[i] != NULL)
+				queue_change(table, sub, key, SYNC_OP_UPDATE, payloads[i], signer);
 		}
-		else if (payloads[i] != NULL)
-			queue_change(table, sub, key, SYNC_OP_UPDATE, payloads[i], signer);
 	}
 	if (TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event) && old_key == NULL &&
 		table->clocks.attnum != 0 && tombstone_take_write_back(RelationGetRelid(trigdata->tg_relation), key))

@@ -1263,17 +1263,18 @@ create_survives_delete(RowWrite *w, const char *item, char *deleted)
 	later = killer == NULL;
 	if (killer == swept)
 		strlcpy(deleted, swept, CLOCK_TEXT_LEN + 1);
+	/* (a born clock kept without its delete, "": the sweep killed that item) */
+	if (deleted[0] == '\0')
+		strlcpy(deleted, swept, CLOCK_TEXT_LEN + 1);
 	c = add_conflict(w, "update_delete", deleted, w->latest, later);
 	c->remote_value = row_json(w, w->new);
 	if (later)
 		return true;
 	if (w->old != NULL)
 	{
-		/* (a born clock kept without its delete, "": expected at the sweep's clock) */
-		if (deleted[0] == '\0')
-			strlcpy(deleted, swept, CLOCK_TEXT_LEN + 1);
 		tombstone_expect_delete(RelationGetRelid(w->rel), item, deleted, killer == swept ? "" : deleted_born,
 								swept);
+		tombstone_expect_delete_to_sender(RelationGetRelid(w->rel), item);
 		return true;
 	}
 	if ((killer == swept || deleted_born[0] == '\0') && w->born[0] != '\0')

@@ -71,6 +71,7 @@ typedef struct ExpectedDelete
 	char		swept[CLOCK_TEXT_LEN + 1];	/* the sweep the sync's delete carried
 											 * beside it ("u"): "" none */
 	bool		write_back;		/* a sync lost to what the item has: it goes back */
+	bool		to_sender;		/* the delete goes to the sync's sender too */
 } ExpectedDelete;
 
 static KeyHash *expected_deletes = NULL;
@@ -226,6 +227,36 @@ tombstone_expect_delete(Oid relid, const char *key, const char *clock, const cha
 	strlcpy(entry->clock, clock, CLOCK_TEXT_LEN + 1);
 	strlcpy(entry->born, born ? born : "", CLOCK_TEXT_LEN + 1);
 	strlcpy(entry->swept, swept ? swept : "", CLOCK_TEXT_LEN + 1);
+}
+
+/*
+ * The expected delete of the item goes to every remote, the sender of the
+ * sync that made it too (past the loop guard): the sync brought an item
+ * that took the key and that the tombstone here kills, which its sender
+ * still has and may never learn of otherwise (review 13), as a create the
+ * tombstone skips sends the delete to every remote (capture.c).
+ */
+void
+tombstone_expect_delete_to_sender(Oid relid, const char *key)
+{
+	expect(relid, key)->to_sender = true;
+}
+
+/* Whether the delete being made goes to the sync's sender too; forgets it. */
+bool
+tombstone_take_delete_to_sender(Oid relid, const char *key)
+{
+	ExpectedDelete *entry;
+	bool		to_sender;
+
+	if (expected_deletes == NULL || expected_xid != GetTopTransactionIdIfAny())
+		return false;
+	entry = keyhash_find(expected_deletes, expected_key(relid, key));
+	if (entry == NULL)
+		return false;
+	to_sender = entry->to_sender;
+	entry->to_sender = false;
+	return to_sender;
 }
 
 /* A sync brought something older than what the item has (clock_row.c). */

@@ -14,6 +14,8 @@ extern void tombstone_expect_delete(Oid relid, const char *key, const char *cloc
 									const char *swept);
 extern bool tombstone_expected_delete(Oid relid, const char *key, bool take, char *clock, char *born,
 									  char *swept);
+extern void tombstone_expect_delete_to_sender(Oid relid, const char *key);
+extern bool tombstone_take_delete_to_sender(Oid relid, const char *key);
 extern void tombstone_expect_write_back(Oid relid, const char *key);
 extern bool tombstone_take_write_back(Oid relid, const char *key);
 extern void tombstone_recheck_create(Oid relid, const char *key, const char *latest, const char *born);
