@@ -2722,6 +2722,29 @@ AS $$
        AND coalesce(nullif(t.deleted, ''), t.swept) IS NOT NULL
 $$;
 
+/*
+ * An item's payload with the sweep its tombstone keeps ("u" in
+ * directus_sync_meta; the payload as it is when swept is NULL or it has no
+ * meta). A live item can have one: a sweep (a delete of unknown born) that
+ * lost to it, which still removes every item older than it that takes the
+ * key. Sent without it (a resync, a replay, a create for a remote that
+ * lacked the item), the remote kept such an item where this instance
+ * deletes it (review 13). The receiver keeps "u" in its tombstone (clock_row.c).
+ * The meta is ours (clocks and field names) and goes through jsonb; the
+ * other members are copied as written.
+ */
+CREATE FUNCTION directus_sync._with_sweep(payload json, swept text) RETURNS json
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT CASE WHEN swept IS NULL OR json_typeof(payload->'directus_sync_meta') IS DISTINCT FROM 'object'
+                THEN payload
+                ELSE (SELECT json_object_agg(e.key, CASE WHEN e.key = 'directus_sync_meta'
+                                                         THEN (e.value::jsonb || jsonb_build_object('u', swept))::json
+                                                         ELSE e.value END ORDER BY e.ord)
+                        FROM json_each(payload) WITH ORDINALITY AS e(key, value, ord)) END
+$$;
+
 -- For the worker: the payloads of items as they are now (absent: gone).
 CREATE FUNCTION directus_sync._current_rows(rid integer, coll text, keys text[])
 RETURNS TABLE (item_key text, payload json)
@@ -2739,7 +2762,9 @@ BEGIN
         WITH cur AS (SELECT * FROM directus_sync._query_as_owner(s.relid,
                                        directus_sync._current_rows_query(s, false), keys)
                                        AS r(item_key text, payload json))
-        SELECT * FROM cur
+        SELECT cur.item_key, directus_sync._with_sweep(cur.payload, t.swept)
+          FROM cur LEFT JOIN directus_sync.tombstone t
+            ON t.collection = s.collection AND t.item_key = cur.item_key AND NOT s.singleton
         UNION ALL
         SELECT k, t.payload FROM unnest(keys) AS u(k), directus_sync._tombstone_payload(s, k) AS t(payload)
          WHERE NOT EXISTS (SELECT FROM cur WHERE cur.item_key = k) AND t.payload IS NOT NULL;
@@ -2764,8 +2789,10 @@ BEGIN
     INSERT INTO directus_sync.outbox (remote_id, collection, item_key, op, payload)
     SELECT s.remote_id, s.collection, k, CASE WHEN cur.item_key IS NULL THEN 'd' ELSE 'c' END,
            -- a deleted item of a table with clocks: its delete's clock, as capture sends it
-           coalesce(cur.payload, directus_sync._tombstone_payload(s, k))
+           coalesce(directus_sync._with_sweep(cur.payload, t.swept), directus_sync._tombstone_payload(s, k))
       FROM unnest(keys) WITH ORDINALITY AS u(k, ord) LEFT JOIN cur ON cur.item_key = k
+      LEFT JOIN directus_sync.tombstone t
+        ON t.collection = s.collection AND t.item_key = cur.item_key AND NOT s.singleton
      ORDER BY ord;
     GET DIAGNOSTICS queued = ROW_COUNT;
     RETURN queued;

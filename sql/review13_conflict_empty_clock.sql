@@ -11,26 +11,7 @@
 CREATE DATABASE regress_rv13_conflict;
 \c regress_rv13_conflict
 \ir sql/clock_peer_b.psql
-CREATE TABLE clocks AS
-SELECT n, left(directus_sync.clock_now(), 11) || lpad(to_hex(n), 5, '0')
-          || '@00000000-0000-0000-0000-0000000000b0' AS clock
-  FROM generate_series(1, 10) n;
-CREATE FUNCTION c(n int) RETURNS text LANGUAGE sql AS $$ SELECT clock FROM clocks WHERE clocks.n = c.n $$;
--- a sync's message of key k, as Directus writes it: a create when the item
--- is not here, else an update (as sql/review11_known_known_deletes.sql)
-CREATE FUNCTION deliver(k int, meta jsonb, title text) RETURNS void LANGUAGE plpgsql AS $$
-DECLARE
-    action text := 'update';
-BEGIN
-    meta := meta || '{"s": "00000000-0000-0000-0000-0000000000b0"}';
-    UPDATE articles SET title = coalesce(deliver.title, articles.title), directus_sync_meta = meta WHERE id = k;
-    IF NOT FOUND THEN
-        INSERT INTO articles (id, title, directus_sync_meta) VALUES (k, deliver.title, meta);
-        action := 'create';
-    END IF;
-    INSERT INTO directus_activity (action, "user", collection, item)
-    VALUES (action, '00000000-0000-0000-0000-00000000000b', 'articles', k::text);
-END $$;
+\ir sql/clock_messages.psql
 SELECT deliver(1, jsonb_build_object('b', c(2), 'f', jsonb_build_object('title', c(2))), 'X');
 SELECT deliver(1, jsonb_build_object('d', c(4)), NULL);
 SELECT deleted = '' AS deleted_empty, born = c(2) AS keeps_x_born, swept = c(4) AS keeps_sweep

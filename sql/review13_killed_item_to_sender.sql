@@ -22,26 +22,7 @@ CREATE DATABASE regress_rv13_sender;
 SELECT directus_sync.add_remote('c', 'http://127.0.0.1:9', 't',
        inbound_user => '00000000-0000-0000-0000-00000000000c') IS NOT NULL AS added;
 SELECT directus_sync.subscribe('c', 'articles', ARRAY['title']);
-CREATE TABLE clocks AS
-SELECT n, left(directus_sync.clock_now(), 11) || lpad(to_hex(n), 5, '0')
-          || '@00000000-0000-0000-0000-0000000000b0' AS clock
-  FROM generate_series(1, 10) n;
-CREATE FUNCTION c(n int) RETURNS text LANGUAGE sql AS $$ SELECT clock FROM clocks WHERE clocks.n = c.n $$;
--- a sync's message of key k from remote r (b or c), as Directus writes it:
--- a create when the item is not here, else an update
-CREATE FUNCTION deliver(r text, k int, meta jsonb, title text) RETURNS void LANGUAGE plpgsql AS $$
-DECLARE
-    action text := 'update';
-BEGIN
-    meta := meta || jsonb_build_object('s', '00000000-0000-0000-0000-0000000000' || r || '0');
-    UPDATE articles SET title = coalesce(deliver.title, articles.title), directus_sync_meta = meta WHERE id = k;
-    IF NOT FOUND THEN
-        INSERT INTO articles (id, title, directus_sync_meta) VALUES (k, deliver.title, meta);
-        action := 'create';
-    END IF;
-    INSERT INTO directus_activity (action, "user", collection, item)
-    VALUES (action, ('00000000-0000-0000-0000-00000000000' || r)::uuid, 'articles', k::text);
-END $$;
+\ir sql/clock_messages.psql
 SELECT deliver('b', 1, jsonb_build_object('b', c(1), 'f', jsonb_build_object('title', c(5))), 'X');
 SELECT deliver('b', 1, jsonb_build_object('d', c(4)), NULL);
 SELECT deliver('c', 1, jsonb_build_object('b', c(2), 'f', jsonb_build_object('title', c(2))), 'B');

@@ -359,6 +359,7 @@ typedef struct RowWrite
 	List	   *clocks;			/* "f" (FieldClock) */
 	List	   *prev;			/* and "p" */
 	List	   *conflicts;		/* of ClockConflict */
+	char		sweep_beside[CLOCK_TEXT_LEN + 1];	/* a live item's "u" for the tombstone ("" none) */
 } RowWrite;
 
 /* A column's value as JSON text, NULL for SQL NULL. */
@@ -1159,11 +1160,11 @@ check_delete_rule(Relation rel, const ClockedTable *table, const RowClocks *sent
 }
 
 /*
- * The sweep a sync's delete carries beside its delete ("u": the latest
- * delete of unknown born its sender's tombstone keeps, which removes every
- * item older than it), into out; false when none. It is a clock like "d",
- * observed, and comes only with "d": a payload that is not a delete
- * carrying it is refused.
+ * The sweep a sync's write carries ("u": the latest delete of unknown born
+ * its sender's tombstone keeps, which removes every item older than it),
+ * into out; false when none. It is a clock like "d", observed. A delete
+ * carries it beside its delete, a live item beside the item (a sweep that
+ * lost to the item at the sender: _with_sweep).
  */
 static bool
 sent_sweep(const RowClocks *sent, char *out)
@@ -1172,15 +1173,39 @@ sent_sweep(const RowClocks *sent, char *out)
 
 	if (!sent->from_sync || member(sent->root, "u", &buf) == NULL)
 		return false;
-	if (member(sent->root, "d", &buf) == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("sweep \"u\" without a delete \"d\" in column \"%s\"", CLOCK_COLUMN),
-				 errdetail("Only a replicated delete carries \"u\", the latest delete of unknown born its sender knows of.")));
 	if (!clock_member(sent->root, "u", true, sent->sender, out))
 		return false;
 	observe(out);
 	return true;
+}
+
+/*
+ * The sweep a sync's live item carries ("" none). Earlier than the item's
+ * survival clock, as at its sender, it is kept for the tombstone. Later
+ * (the item here lost the key to it, or is ours and born later than the
+ * sender's but older than the sweep), it removes the item as _merge says:
+ * an item that takes the key meets it in create_survives_delete, one that
+ * keeps ours is deleted after the update like a sweep's delete.
+ */
+static void
+sweep_beside_item(RowWrite *w, const char *item, const char *swept)
+{
+	if (swept[0] == '\0')
+		return;
+	if (strcmp(swept, survival_clock(w)) <= 0)
+	{
+		strcpy(w->sweep_beside, swept);
+		return;
+	}
+	if (w->old != NULL && !w->sync_wins_whole)
+	{
+		/* ours, born later than the sender's item: its delete goes there too, alone */
+		tombstone_expect_delete(RelationGetRelid(w->rel), item, swept, "", swept);
+		tombstone_expect_delete_to_sender(RelationGetRelid(w->rel), item);
+		w->sender_behind = false;
+	}
+	else
+		tombstone_write(RelationGetRelationName(w->rel), item, swept, "");
 }
 
 /*
@@ -1193,6 +1218,9 @@ sent_sweep(const RowClocks *sent, char *out)
  * lost the key to the deleted one, and goes with it (tombstone_born_earlier).
  * The sweep it carries ("u") removes the item too when later than its
  * survival clock, whatever its born clock; both go into the tombstone.
+ * A live item's sweep (a sync that is no delete) is written to the
+ * tombstone after the item is decided (sweep_beside): it lost to the item
+ * at the sender, and goes there without a conflict.
  */
 static void
 write_delete(RowWrite *w, const char *item)
@@ -1203,7 +1231,12 @@ write_delete(RowWrite *w, const char *item)
 
 	if (!sent_sweep(&w->sent, swept))
 		swept[0] = '\0';
-	if (!w->sent.from_sync || w->old == NULL || !clock_member(w->sent.root, "d", true, w->sent.sender, deleted))
+	if (w->sent.from_sync && !clock_member(w->sent.root, "d", true, w->sent.sender, deleted))
+	{
+		sweep_beside_item(w, item, swept);
+		return;
+	}
+	if (!w->sent.from_sync || w->old == NULL)
 		return;
 	check_delete_rule(w->rel, w->table, &w->sent);
 	observe(deleted);
@@ -1413,6 +1446,7 @@ clock_row_before(Relation rel, const ClockedTable *table, HeapTuple old, HeapTup
 {
 	AttrNumber	clock_attnum = table->attnum;
 	RowWrite	w;
+	bool		survives;
 
 	memset(&w, 0, sizeof(w));
 	w.rel = rel;
@@ -1450,7 +1484,11 @@ clock_row_before(Relation rel, const ClockedTable *table, HeapTuple old, HeapTup
 	write_delete(&w, item);
 
 	*conflicts = w.conflicts;
-	if (!create_survives_delete(&w, item, deleted))
+	survives = create_survives_delete(&w, item, deleted);
+	/* after the item is decided: the sweep lost to it at the sender */
+	if (w.sweep_beside[0] != '\0')
+		tombstone_write(RelationGetRelationName(rel), item, w.sweep_beside, "");
+	if (!survives)
 	{
 		*conflicts = w.conflicts;
 		return NULL;
