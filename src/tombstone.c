@@ -370,7 +370,12 @@ tombstone_kills(const char *clock, const char *born, const char *deleted, const 
 /*
  * After a sync's create: a delete of the item here later than the create's
  * clocks that is visible now makes the item go (expected, as for a sync's
- * delete; its clock into clock). False: none.
+ * delete; its clock into clock). False: none. The delete goes as the
+ * tombstone holds it (the item it names and the sweep), to every remote,
+ * the create's sender too, as when the create comes after the delete's
+ * commit (create_survives_delete): the part that killed the item alone,
+ * and not to its sender, left the sender with the item, or with a
+ * tombstone that decides a later create otherwise (review 13).
  */
 bool
 tombstone_create_lost(Oid relid, const char *collection, const char *key, char *clock)
@@ -390,12 +395,13 @@ tombstone_create_lost(Oid relid, const char *collection, const char *key, char *
 	entry->created[0] = '\0';
 	if (killer == NULL)
 		return false;
-	/* the delete it lost to, as it was made: of the item born, or the sweep */
-	strlcpy(entry->born, killer == swept ? "" : born, CLOCK_TEXT_LEN + 1);
-	strlcpy(entry->clock, killer, CLOCK_TEXT_LEN + 1);
-	entry->swept[0] = '\0';
-	if (killer == swept)
+	/* (a born clock kept without its delete, "": the sweep killed that item) */
+	if (clock[0] == '\0')
 		strlcpy(clock, swept, CLOCK_TEXT_LEN + 1);
+	strlcpy(entry->clock, clock, CLOCK_TEXT_LEN + 1);
+	strlcpy(entry->born, born, CLOCK_TEXT_LEN + 1);
+	strlcpy(entry->swept, swept, CLOCK_TEXT_LEN + 1);
+	entry->to_sender = true;
 	return true;
 }
 
