@@ -22,8 +22,9 @@
 --  * a tombstone that keeps a swept item's born clock without its delete
 --    (keys 3 and 5: deleted '') is sent as that item's delete at the
 --    sweep's clock ("d" is never "").
---  * the sweep "u" is a clock, comes only with a delete's "d", and only
---    from a sync user.
+--  * the sweep "u" is a clock, and only a sync user brings it. A live
+--    item carries it too since review 13 (the sweep that lost to it at
+--    the sender): one later than the item removes it, as _merge says.
 \set SHOW_CONTEXT never
 \set VERBOSITY terse
 CREATE DATABASE regress_rv12_forward;
@@ -104,7 +105,9 @@ SELECT k, parts((directus_sync._tombstone_payload(s, k)->'directus_sync_meta')::
   FROM directus_sync.subscription s, unnest(ARRAY['1', '2', '3', '4', '5', '6']) AS k
  WHERE s.collection = 'articles' AND s.remote_id = (SELECT id FROM directus_sync.remote WHERE name = 'c')
  ORDER BY k;
--- "u" is a clock, and only a delete carries it
+-- "u" is a clock; beside a live item later than it, it removes the item
+-- (W, born c2, a sweep at c3), which does not come back without it, nor
+-- does V (title at c4) beside a later sweep (c5)
 SELECT deliver(7, jsonb_build_object('b', c(2), 'd', c(3), 'u', 'soon'), NULL);
 SELECT deliver(7, jsonb_build_object('b', c(2), 'f', jsonb_build_object('title', c(2)), 'u', c(3)), 'W');
 SELECT deliver(7, jsonb_build_object('b', c(2), 'f', jsonb_build_object('title', c(2))), 'W');

@@ -792,18 +792,7 @@ delete_clock(CaptureTable *table, Relation rel, HeapTuple old, const char *key, 
 	clock = palloc(CLOCK_TEXT_LEN + 1);
 	stored = clock_row_read(old, table->clocks.attnum, RelationGetDescr(rel));
 	/* a sync's delete: as the sender made it (of the item it names, or a sweep; and its sweep) */
-	expected = tombstone_expected_delete(RelationGetRelid(rel), key, true, clock, born, swept);
-	if (expected && clock[0] == '\0')
-	{
-		/*
-		 * no delete of the item named, only its born clock that a sweep
-		 * killed (tombstone_keep_swept_born): its delete at the sweep's
-		 * clock decides every item alike ("d" is never "", which every
-		 * receiver refuses)
-		 */
-		strlcpy(clock, swept, CLOCK_TEXT_LEN + 1);
-		expected = clock[0] != '\0';
-	}
+	expected = tombstone_expected_delete(RelationGetRelid(rel), key, clock, born, swept);
 	if (!expected)
 	{
 		clock_row_delete_clock(old, table->clocks.attnum, RelationGetDescr(rel), clock);
@@ -938,12 +927,11 @@ write_back(CaptureTable *table, HeapTuple tuple, TupleDesc desc, const char *key
 static void
 make_expected_delete(CaptureTable *table, Relation rel, HeapTuple tuple, const char *key)
 {
-	char		clock[CLOCK_TEXT_LEN + 1];
 	Oid			types[1] = {TIDOID};
 	Datum		values[1];
 	char	   *sql;
 
-	if (table->clocks.attnum == 0 || !tombstone_expected_delete(RelationGetRelid(rel), key, false, clock, NULL, NULL))
+	if (table->clocks.attnum == 0 || !tombstone_make_expected_delete(RelationGetRelid(rel), key))
 		return;
 	values[0] = PointerGetDatum(&tuple->t_self);
 	sql = psprintf("DELETE FROM ONLY %s WHERE ctid = $1",
@@ -954,6 +942,7 @@ make_expected_delete(CaptureTable *table, Relation rel, HeapTuple tuple, const c
 	if (SPI_execute_with_args(sql, 1, types, values, NULL, false, 0) != SPI_OK_DELETE)
 		elog(ERROR, "could not delete item \"%s\" of \"%s\"", key, RelationGetRelationName(rel));
 	SPI_finish();
+	tombstone_made_expected_delete(RelationGetRelid(rel), key);
 }
 
 /*

@@ -25,6 +25,7 @@
 #include "loop_guard.h"
 #include "queue_write.h"
 #include "sync_signature.h"
+#include "tombstone.h"
 #include "wake.h"
 #include "launcher.h"
 
@@ -337,6 +338,7 @@ _PG_init(void)
 	define_settings();
 	CacheRegisterRelcacheCallback(invalidate_caches, (Datum) 0);
 	loop_guard_register_callbacks();
+	tombstone_register_callbacks();
 	sync_signature_init();
 	wake_register_callbacks();
 

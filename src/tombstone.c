@@ -72,6 +72,8 @@ typedef struct ExpectedDelete
 											 * beside it ("u"): "" none */
 	bool		write_back;		/* a sync lost to what the item has: it goes back */
 	bool		to_sender;		/* the delete goes to the sync's sender too */
+	bool		making;			/* the capture trigger is making the delete */
+	SubTransactionId subxact;	/* the subtransaction that set the above */
 } ExpectedDelete;
 
 static KeyHash *expected_deletes = NULL;
@@ -201,6 +203,7 @@ static ExpectedDelete *
 expect(Oid relid, const char *key)
 {
 	bool		found;
+	ExpectedDelete *entry;
 
 	if (expected_deletes == NULL || expected_xid != GetTopTransactionId())
 	{
@@ -209,7 +212,53 @@ expect(Oid relid, const char *key)
 										  TopTransactionContext);
 		expected_xid = GetTopTransactionId();
 	}
-	return keyhash_enter(expected_deletes, expected_key(relid, key), &found);
+	entry = keyhash_enter(expected_deletes, expected_key(relid, key), &found);
+	entry->subxact = GetCurrentSubTransactionId();
+	return entry;
+}
+
+/* The entry of a delete expected in this transaction; NULL: none. */
+static ExpectedDelete *
+expected(Oid relid, const char *key)
+{
+	if (expected_deletes == NULL || expected_xid != GetTopTransactionIdIfAny())
+		return NULL;
+	return keyhash_find(expected_deletes, expected_key(relid, key));
+}
+
+/*
+ * What a subtransaction that rolls back expected is dropped: its write did
+ * not happen (review 13: a later DELETE of the item took a rolled-back
+ * sync's clock). That of one that commits belongs to its parent. (A nested
+ * write of the item in a subtransaction that rolls back drops what its
+ * parent set too.)
+ */
+static void
+at_subtransaction_end(SubXactEvent event, SubTransactionId mySubid, SubTransactionId parentSubid, void *arg)
+{
+	HASH_SEQ_STATUS status;
+	ExpectedDelete *entry;
+
+	(void) arg;
+	if (expected_deletes == NULL || expected_xid != GetTopTransactionIdIfAny() ||
+		(event != SUBXACT_EVENT_ABORT_SUB && event != SUBXACT_EVENT_COMMIT_SUB))
+		return;
+	hash_seq_init(&status, expected_deletes->table);
+	while ((entry = hash_seq_search(&status)) != NULL)
+	{
+		if (entry->subxact != mySubid)
+			continue;
+		if (event == SUBXACT_EVENT_ABORT_SUB)
+			memset((char *) entry + sizeof(char *), 0, sizeof(ExpectedDelete) - sizeof(char *));
+		else
+			entry->subxact = parentSubid;
+	}
+}
+
+void
+tombstone_register_callbacks(void)
+{
+	RegisterSubXactCallback(at_subtransaction_end, NULL);
 }
 
 /*
@@ -242,17 +291,17 @@ tombstone_expect_delete_to_sender(Oid relid, const char *key)
 	expect(relid, key)->to_sender = true;
 }
 
-/* Whether the delete being made goes to the sync's sender too; forgets it. */
+/*
+ * Whether the delete being made (by the capture trigger) goes to the sync's
+ * sender too; forgets it.
+ */
 bool
 tombstone_take_delete_to_sender(Oid relid, const char *key)
 {
-	ExpectedDelete *entry;
+	ExpectedDelete *entry = expected(relid, key);
 	bool		to_sender;
 
-	if (expected_deletes == NULL || expected_xid != GetTopTransactionIdIfAny())
-		return false;
-	entry = keyhash_find(expected_deletes, expected_key(relid, key));
-	if (entry == NULL)
+	if (entry == NULL || !entry->making)
 		return false;
 	to_sender = entry->to_sender;
 	entry->to_sender = false;
@@ -270,11 +319,8 @@ tombstone_expect_write_back(Oid relid, const char *key)
 bool
 tombstone_take_write_back(Oid relid, const char *key)
 {
-	ExpectedDelete *entry;
+	ExpectedDelete *entry = expected(relid, key);
 
-	if (expected_deletes == NULL || expected_xid != GetTopTransactionIdIfAny())
-		return false;
-	entry = keyhash_find(expected_deletes, expected_key(relid, key));
 	if (entry == NULL || !entry->write_back)
 		return false;
 	entry->write_back = false;
@@ -380,14 +426,11 @@ tombstone_kills(const char *clock, const char *born, const char *deleted, const 
 bool
 tombstone_create_lost(Oid relid, const char *collection, const char *key, char *clock)
 {
-	ExpectedDelete *entry;
+	ExpectedDelete *entry = expected(relid, key);
 	char		born[CLOCK_TEXT_LEN + 1];
 	char		swept[CLOCK_TEXT_LEN + 1];
 	const char *killer;
 
-	if (expected_deletes == NULL || expected_xid != GetTopTransactionIdIfAny())
-		return false;
-	entry = keyhash_find(expected_deletes, expected_key(relid, key));
 	if (entry == NULL || entry->created[0] == '\0')
 		return false;
 	killer = tombstone_read(collection, key, clock, born, swept)
@@ -406,27 +449,54 @@ tombstone_create_lost(Oid relid, const char *collection, const char *key, char *
 }
 
 /*
- * Whether a delete of the item is expected (its clock into clock, the born
- * clock of the item it deletes into born, "" unknown, and the sweep that
- * came with it into swept, "" none; born and swept may be NULL); take: it
- * is being made, forget it.
+ * Whether a sync's write decided that the item goes (a delete of it is
+ * expected); if so, the capture trigger is about to make that delete, and
+ * only that delete takes the expected clock (tombstone_expected_delete):
+ * when the sync's write did not happen after all (another BEFORE trigger
+ * cancelled it), a later DELETE in the transaction is the user's own, with
+ * a clock of its own.
  */
 bool
-tombstone_expected_delete(Oid relid, const char *key, bool take, char *clock, char *born, char *swept)
+tombstone_make_expected_delete(Oid relid, const char *key)
 {
-	ExpectedDelete *entry;
+	ExpectedDelete *entry = expected(relid, key);
 
-	if (expected_deletes == NULL || expected_xid != GetTopTransactionIdIfAny())
-		return false;
-	entry = keyhash_find(expected_deletes, expected_key(relid, key));
 	if (entry == NULL || entry->clock[0] == '\0')
 		return false;
+	entry->making = true;
+	entry->subxact = GetCurrentSubTransactionId();
+	return true;
+}
+
+/* The capture trigger made the expected delete (or found no row to): forget it. */
+void
+tombstone_made_expected_delete(Oid relid, const char *key)
+{
+	ExpectedDelete *entry = expected(relid, key);
+
+	if (entry == NULL)
+		return;
+	entry->making = false;
+	entry->to_sender = false;
+	entry->clock[0] = '\0';
+}
+
+/*
+ * Whether the delete being made is the one expected, made by the capture
+ * trigger (tombstone_make_expected_delete): its clock into clock, the born
+ * clock of the item it deletes into born, "" unknown, and the sweep that
+ * came with it into swept, "" none; taken.
+ */
+bool
+tombstone_expected_delete(Oid relid, const char *key, char *clock, char *born, char *swept)
+{
+	ExpectedDelete *entry = expected(relid, key);
+
+	if (entry == NULL || !entry->making || entry->clock[0] == '\0')
+		return false;
 	strlcpy(clock, entry->clock, CLOCK_TEXT_LEN + 1);
-	if (born)
-		strlcpy(born, entry->born, CLOCK_TEXT_LEN + 1);
-	if (swept)
-		strlcpy(swept, entry->swept, CLOCK_TEXT_LEN + 1);
-	if (take)
-		entry->clock[0] = '\0';
+	strlcpy(born, entry->born, CLOCK_TEXT_LEN + 1);
+	strlcpy(swept, entry->swept, CLOCK_TEXT_LEN + 1);
+	entry->clock[0] = '\0';
 	return true;
 }

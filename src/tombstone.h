@@ -12,8 +12,10 @@ extern bool tombstone_read(const char *collection, const char *key, char *clock,
 extern void tombstone_write(const char *collection, const char *key, const char *clock, const char *born);
 extern void tombstone_expect_delete(Oid relid, const char *key, const char *clock, const char *born,
 									const char *swept);
-extern bool tombstone_expected_delete(Oid relid, const char *key, bool take, char *clock, char *born,
-									  char *swept);
+extern void tombstone_register_callbacks(void);
+extern bool tombstone_make_expected_delete(Oid relid, const char *key);
+extern void tombstone_made_expected_delete(Oid relid, const char *key);
+extern bool tombstone_expected_delete(Oid relid, const char *key, char *clock, char *born, char *swept);
 extern void tombstone_expect_delete_to_sender(Oid relid, const char *key);
 extern bool tombstone_take_delete_to_sender(Oid relid, const char *key);
 extern void tombstone_expect_write_back(Oid relid, const char *key);
