@@ -2734,15 +2734,23 @@ $$;
  * other members are copied as written.
  */
 CREATE FUNCTION directus_sync._with_sweep(payload json, swept text) RETURNS json
-LANGUAGE sql IMMUTABLE
+LANGUAGE plpgsql IMMUTABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT CASE WHEN swept IS NULL OR json_typeof(payload->'directus_sync_meta') IS DISTINCT FROM 'object'
-                THEN payload
+BEGIN
+    IF swept IS NULL OR json_typeof(payload) IS DISTINCT FROM 'object' THEN
+        RETURN payload;
+    END IF;
+    RETURN CASE WHEN json_typeof(payload->'directus_sync_meta') IS DISTINCT FROM 'object' THEN payload
                 ELSE (SELECT json_object_agg(e.key, CASE WHEN e.key = 'directus_sync_meta'
                                                          THEN (e.value::jsonb || jsonb_build_object('u', swept))::json
                                                          ELSE e.value END ORDER BY e.ord)
-                        FROM json_each(payload) WITH ORDINALITY AS e(key, value, ord)) END
+                        FROM json_each(payload) WITH ORDINALITY AS e(key, value, ord)) END;
+EXCEPTION WHEN untranslatable_character OR invalid_text_representation THEN
+    -- a value PostgreSQL cannot de-escape ("\u0000", a lone surrogate), which
+    -- Directus takes: the item goes without its sweep, as before review 13
+    RETURN payload;
+END
 $$;
 
 -- For the worker: the payloads of items as they are now (absent: gone).

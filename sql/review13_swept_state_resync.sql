@@ -34,6 +34,9 @@ SELECT op, payload->>'title' AS title, payload->'directus_sync_meta'->>'u' = c(4
 -- as does the create for a remote that answered that it lacks the item
 SELECT item_key, payload->>'title' AS title, payload->'directus_sync_meta'->>'u' = c(4) AS carries_sweep
   FROM directus_sync._current_rows(2, 'articles', ARRAY['1']);
+-- a value PostgreSQL cannot de-escape goes as written, without the sweep (review 14)
+SELECT directus_sync._with_sweep('{"id":1,"t":"a\u0000b","directus_sync_meta":{"s":"x"}}', c(4)) AS as_written,
+       directus_sync._with_sweep('{"id":1,"t":"ab","directus_sync_meta":{"s":"x"}}', 'y') AS with_sweep;
 -- what the receiver gets: the first payload
 SELECT payload AS sent, left(c(1), 11) AS second FROM directus_sync.outbox ORDER BY id LIMIT 1 \gset
 -- B from c: it takes the key whole, and the sweep kills it
