@@ -19,9 +19,7 @@
 CREATE DATABASE regress_rv13_sender;
 \c regress_rv13_sender
 \ir sql/clock_peer_b.psql
-SELECT directus_sync.add_remote('c', 'http://127.0.0.1:9', 't',
-       inbound_user => '00000000-0000-0000-0000-00000000000c') IS NOT NULL AS added;
-SELECT directus_sync.subscribe('c', 'articles', ARRAY['title']);
+\ir sql/clock_peer_c.psql
 \ir sql/clock_messages.psql
 SELECT deliver('b', 1, jsonb_build_object('b', c(1), 'f', jsonb_build_object('title', c(5))), 'X');
 SELECT deliver('b', 1, jsonb_build_object('d', c(4)), NULL);
