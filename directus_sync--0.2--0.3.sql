@@ -846,15 +846,18 @@ BEGIN
     IF swept IS NULL OR json_typeof(payload) IS DISTINCT FROM 'object' THEN
         RETURN payload;
     END IF;
-    RETURN CASE WHEN json_typeof(payload->'directus_sync_meta') IS DISTINCT FROM 'object' THEN payload
-                ELSE (SELECT json_object_agg(e.key, CASE WHEN e.key = 'directus_sync_meta'
-                                                         THEN (e.value::jsonb || jsonb_build_object('u', swept))::json
-                                                         ELSE e.value END ORDER BY e.ord)
-                        FROM json_each(payload) WITH ORDINALITY AS e(key, value, ord)) END;
-EXCEPTION WHEN untranslatable_character OR invalid_text_representation THEN
-    -- a value PostgreSQL cannot de-escape ("\u0000", a lone surrogate), which
-    -- Directus takes: the item goes without its sweep, as before review 13
-    RETURN payload;
+    -- (a block of its own: the subtransaction only for an item with a sweep)
+    BEGIN
+        RETURN CASE WHEN json_typeof(payload->'directus_sync_meta') IS DISTINCT FROM 'object' THEN payload
+                    ELSE (SELECT json_object_agg(e.key, CASE WHEN e.key = 'directus_sync_meta'
+                                                             THEN (e.value::jsonb || jsonb_build_object('u', swept))::json
+                                                             ELSE e.value END ORDER BY e.ord)
+                            FROM json_each(payload) WITH ORDINALITY AS e(key, value, ord)) END;
+    EXCEPTION WHEN untranslatable_character OR invalid_text_representation THEN
+        -- a value PostgreSQL cannot de-escape ("\u0000", a lone surrogate), which
+        -- Directus takes: the item goes without its sweep, as before review 13
+        RETURN payload;
+    END;
 END
 $$;
 
