@@ -26,6 +26,7 @@
 #include "postgres.h"
 
 #include "access/htup_details.h"
+#include "access/tableam.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
 #include "executor/spi.h"
@@ -530,7 +531,19 @@ typedef struct ChangeClocks
 	RowClocks	old;			/* all NULL for an insert */
 	int			ncolumns;		/* how many columns of the table take clocks */
 	char		alive[CLOCK_TEXT_LEN + 1];	/* the new row's alive clock (clock_row_alive) */
+	char		swept[CLOCK_TEXT_LEN + 1];	/* the sweep a sync's item came with, kept: "" none */
 } ChangeClocks;
+
+/* The clocks of a change of a table with clocks from tuple (and old, NULL for an insert). */
+static void
+read_change_clocks(ChangeClocks *clocks, CaptureTable *table, HeapTuple tuple, HeapTuple old, TupleDesc desc)
+{
+	clocks->new = clock_row_read(tuple, table->clocks.attnum, desc);
+	clocks->old = clock_row_read(old, table->clocks.attnum, desc);
+	clocks->ncolumns = table->clocks.ncolumns;
+	clock_row_alive(&clocks->new, clocks->alive);
+	clocks->swept[0] = '\0';
+}
 
 /* Whether a field's clock changed (a sync's value may equal ours). */
 static bool
@@ -626,7 +639,10 @@ clocks_compact(CaptureSub *sub, bool *shipped, ChangeClocks *clocks, const char 
  * the item's alive clock as "a" when it is later than all those (a field
  * this remote does not get was written later): the remote decides a delete
  * against it, as every instance does. Of a create whose fields all have
- * the born clock, the born clock alone (clocks_compact).
+ * the born clock, the born clock alone (clocks_compact). A sync's item that
+ * came with the sweep it survived ("u", kept in the tombstone here) passes
+ * it on, as the sender's resync did: the instances behind this one would
+ * never get it otherwise (review 14).
  */
 static void
 append_clocks(StringInfo buf, CaptureSub *sub, bool *shipped, ChangeClocks *clocks, bool create)
@@ -643,6 +659,11 @@ append_clocks(StringInfo buf, CaptureSub *sub, bool *shipped, ChangeClocks *cloc
 		appendStringInfoString(buf, ",\"b\":");
 		append_clock_value(buf, clock);
 		strcpy(latest, clock);
+	}
+	if (clocks->swept[0] != '\0')
+	{
+		appendStringInfoString(buf, ",\"u\":");
+		append_clock_value(buf, clocks->swept);
 	}
 	if (create && has_born && clocks_compact(sub, shipped, clocks, clock))
 	{
@@ -745,7 +766,7 @@ refuse_nonfinite_key(CaptureTable *table, Relation rel, const char *key)
  * runs the columns' output functions, as the writer.
  */
 static char **
-render_payloads(CaptureTable *table, TriggerData *trigdata, HeapTuple tuple, HeapTuple old)
+render_payloads(CaptureTable *table, TriggerData *trigdata, HeapTuple tuple, HeapTuple old, const char *key)
 {
 	char	  **payloads = palloc0(sizeof(char *) * Max(table->nsubs, 1));
 	TupleDesc	desc = RelationGetDescr(trigdata->tg_relation);
@@ -759,10 +780,8 @@ render_payloads(CaptureTable *table, TriggerData *trigdata, HeapTuple tuple, Hea
 	old_row = capture_row(old, desc);
 	if (table->clocks.attnum != 0)
 	{
-		clocks.new = clock_row_read(tuple, table->clocks.attnum, desc);
-		clocks.old = clock_row_read(old, table->clocks.attnum, desc);
-		clocks.ncolumns = table->clocks.ncolumns;
-		clock_row_alive(&clocks.new, clocks.alive);
+		read_change_clocks(&clocks, table, tuple, old, desc);
+		tombstone_take_sweep_beside(RelationGetRelid(trigdata->tg_relation), key, tuple, clocks.swept);
 	}
 	for (int i = 0; i < table->nsubs; i++)
 		payloads[i] = render_payload(&table->subs[i], new_row, old_row,
@@ -904,10 +923,7 @@ write_back(CaptureTable *table, HeapTuple tuple, TupleDesc desc, const char *key
 	ChangeClocks clocks;
 	ItemRow    *row = capture_row(tuple, desc);
 
-	clocks.new = clock_row_read(tuple, table->clocks.attnum, desc);
-	clocks.old = clock_row_read(NULL, table->clocks.attnum, desc);
-	clocks.ncolumns = table->clocks.ncolumns;
-	clock_row_alive(&clocks.new, clocks.alive);
+	read_change_clocks(&clocks, table, tuple, NULL, desc);
 	for (int i = 0; i < table->nsubs; i++)
 	{
 		CaptureSub *sub = &table->subs[i];
@@ -920,6 +936,20 @@ write_back(CaptureTable *table, HeapTuple tuple, TupleDesc desc, const char *key
 }
 
 /*
+ * The newest version of the row at tid that this transaction sees, into
+ * tid: a command nested in the write (another AFTER trigger's) may have
+ * updated the row since.
+ */
+static void
+newest_version(Relation rel, ItemPointer tid)
+{
+	TableScanDesc scan = table_beginscan_tid(rel, GetLatestSnapshot());
+
+	table_tuple_get_latest_tid(scan, tid);
+	table_endscan(scan);
+}
+
+/*
  * A sync's update decided that its item goes (clock_row.c): deletes the
  * row, as the writer, now that the update is done. The delete fires this
  * trigger again, which ships it on with the sync's clock.
@@ -929,11 +959,13 @@ make_expected_delete(CaptureTable *table, Relation rel, HeapTuple tuple, const c
 {
 	Oid			types[1] = {TIDOID};
 	Datum		values[1];
+	ItemPointerData tid = tuple->t_self;
 	char	   *sql;
 
-	if (table->clocks.attnum == 0 || !tombstone_make_expected_delete(RelationGetRelid(rel), key))
+	if (table->clocks.attnum == 0 || !tombstone_make_expected_delete(RelationGetRelid(rel), key, tuple))
 		return;
-	values[0] = PointerGetDatum(&tuple->t_self);
+	newest_version(rel, &tid);
+	values[0] = PointerGetDatum(&tid);
 	sql = psprintf("DELETE FROM ONLY %s WHERE ctid = $1",
 				   quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
 											  RelationGetRelationName(rel)));
@@ -1138,7 +1170,7 @@ directus_sync_capture(PG_FUNCTION_ARGS)
 			old_key = NULL;
 	}
 	/* a changed key: Directus sees another item, created whole */
-	payloads = render_payloads(table, trigdata, tuple, old_key ? NULL : old);
+	payloads = render_payloads(table, trigdata, tuple, old_key ? NULL : old, key);
 
 	signer = table->clocks.attnum != 0
 		? loop_guard_take_signer(RelationGetRelationName(trigdata->tg_relation), activity_key(table, key)) : 0;
@@ -1175,12 +1207,13 @@ directus_sync_capture(PG_FUNCTION_ARGS)
 		}
 	}
 	if (TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event) && old_key == NULL &&
-		table->clocks.attnum != 0 && tombstone_take_write_back(RelationGetRelid(trigdata->tg_relation), key))
+		table->clocks.attnum != 0 &&
+		tombstone_take_write_back(RelationGetRelid(trigdata->tg_relation), key, tuple))
 		write_back(table, tuple, desc, key);
 	if ((TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event) && old_key == NULL) ||
 		(TRIGGER_FIRED_BY_INSERT(trigdata->tg_event) && table->clocks.attnum != 0 &&
 		 tombstone_create_lost(RelationGetRelid(trigdata->tg_relation),
-							   RelationGetRelationName(trigdata->tg_relation), key, scratch)))
+							   RelationGetRelationName(trigdata->tg_relation), key, tuple, scratch)))
 		make_expected_delete(table, trigdata->tg_relation, tuple, key);
 	return PointerGetDatum(NULL);
 }

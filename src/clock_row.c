@@ -1195,6 +1195,7 @@ sweep_beside_item(RowWrite *w, const char *item, const char *swept)
 	if (strcmp(swept, survival_clock(w)) <= 0)
 	{
 		strcpy(w->sweep_beside, swept);
+		tombstone_expect_sweep_beside(RelationGetRelid(w->rel), item, swept);
 		return;
 	}
 	if (w->old != NULL && !w->sync_wins_whole)
@@ -1448,6 +1449,7 @@ clock_row_before(Relation rel, const ClockedTable *table, HeapTuple old, HeapTup
 	RowWrite	w;
 	bool		survives;
 
+	tombstone_begin_write();
 	memset(&w, 0, sizeof(w));
 	w.rel = rel;
 	w.table = table;

@@ -90,6 +90,18 @@ earlier_wins(const char *name, int depth)
 	return depth == 1 && strcmp(name, "\"p\"") == 0;
 }
 
+/*
+ * Whether a member at this depth keeps the later of two clocks: the sweep
+ * ("u") a sync's item came with, as the receiver's tombstone keeps the
+ * later. (Clocks as written compare by their stamps first; an own clock
+ * is written short, and no two nodes write one stamp.)
+ */
+static bool
+later_clock_wins(const char *name, int depth)
+{
+	return depth == 1 && strcmp(name, "\"u\"") == 0;
+}
+
 static void
 set_field(Fields *f, char *name, char *value, int depth)
 {
@@ -104,7 +116,7 @@ set_field(Fields *f, char *name, char *value, int depth)
 				lfirst(v) = merge_objects(value, lfirst(v), depth + 1);
 			else if (merges_members(name, depth))
 				lfirst(v) = merge_objects(lfirst(v), value, depth + 1);
-			else
+			else if (!later_clock_wins(name, depth) || strcmp(value, lfirst(v)) > 0)
 				lfirst(v) = value;
 			return;
 		}
@@ -497,6 +509,58 @@ merge_deletes(const char *earlier, const char *later)
 }
 
 /*
+ * The sweep ("u", as written) a queued create's or update's payload carries
+ * beside its item into *sweep when it is later, with the payload's sender
+ * ("s") into *sender.
+ */
+static void
+note_sweep(const char *payload, char **sweep, char **sender)
+{
+	Fields		f = {NIL, NIL};
+	Fields		meta = {NIL, NIL};
+	ListCell   *m;
+	ListCell   *u;
+	ListCell   *s;
+
+	if (payload == NULL || strstr(payload, "\"u\"") == NULL || !add_fields(&f, payload, 0) ||
+		(m = find_field(&f, "\"directus_sync_meta\"")) == NULL || !add_fields(&meta, lfirst(m), 1) ||
+		(u = find_field(&meta, "\"u\"")) == NULL ||
+		(*sweep != NULL && strcmp(lfirst(u), *sweep) <= 0))
+		return;
+	*sweep = lfirst(u);
+	s = find_field(&meta, "\"s\"");
+	*sender = s ? lfirst(s) : NULL;
+}
+
+/*
+ * The item's payload with the sweep a create or update folded into it came
+ * with (note_sweep), as the receiver's tombstone keeps it: of a delete, its
+ * sweep the later of the two (merge_deletes, the sweep as a delete of its
+ * own); of a create or update, its "u". Folded into a later delete, or
+ * before another item took the key, the sweep was lost: a remote that got
+ * only the fold decided a later create otherwise (review 14).
+ */
+static char *
+payload_with_sweep(SyncItem *item, const char *sweep, const char *sender)
+{
+	Fields		f = {NIL, NIL};
+	Fields		meta = {NIL, NIL};
+	ListCell   *m;
+
+	if (item->payload == NULL || sender == NULL)
+		return item->payload;
+	if (item->op == SYNC_OP_DELETE)
+		return merge_deletes(psprintf("{\"directus_sync_meta\":{\"s\":%s,\"d\":%s}}", sender, sweep),
+							 item->payload);
+	if (!add_fields(&f, item->payload, 0) || (m = find_field(&f, "\"directus_sync_meta\"")) == NULL ||
+		!add_fields(&meta, lfirst(m), 1))
+		return item->payload;
+	set_field(&meta, pstrdup("\"u\""), pstrdup(sweep), 1);
+	lfirst(m) = render_fields(&meta);
+	return result_strdup(render_fields(&f));
+}
+
+/*
  * Folds one more queued row into an item. Returns false when the row cannot
  * be folded in: it must wait for the next window, behind what this window
  * ships. The payloads of updates are merged afterwards (merge_payloads).
@@ -645,6 +709,8 @@ coalesce_rows(SyncRemote *remote, QueuedRow *rows, int nrows, int *folded)
 				end;
 	char	   *born = NULL;	/* the born clock of the rows from base */
 	bool		unborn = false; /* one of them (not a delete) had none */
+	char	   *sweep = NULL;	/* the latest sweep a create or update came with */
+	char	   *sweep_sender = NULL;	/* and the sender of its payload */
 
 	qsort(rows, nrows, sizeof(QueuedRow), by_id);
 	for (end = 0; end < nrows; end++)
@@ -676,6 +742,8 @@ coalesce_rows(SyncRemote *remote, QueuedRow *rows, int nrows, int *folded)
 			born = row_born;
 		if (row_born == NULL && rows[end].op != SYNC_OP_DELETE)
 			unborn = true;
+		if (rows[end].op != SYNC_OP_DELETE)
+			note_sweep(rows[end].payload, &sweep, &sweep_sender);
 		item->attempts = Max(item->attempts, rows[end].attempts);
 		item_add_id(item, rows[end].id);
 	}
@@ -687,5 +755,7 @@ coalesce_rows(SyncRemote *remote, QueuedRow *rows, int nrows, int *folded)
 		if (item->payload == NULL)
 			return coalesce_rows(remote, rows, base + 1, folded);
 	}
+	if (item != NULL && sweep != NULL && end > 1)
+		item->payload = payload_with_sweep(item, sweep, sweep_sender);
 	return item;
 }

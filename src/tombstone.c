@@ -44,6 +44,7 @@
  */
 #include "postgres.h"
 
+#include "access/htup_details.h"
 #include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
@@ -70,14 +71,20 @@ typedef struct ExpectedDelete
 											 * a sweep */
 	char		swept[CLOCK_TEXT_LEN + 1];	/* the sweep the sync's delete carried
 											 * beside it ("u"): "" none */
+	char		beside[CLOCK_TEXT_LEN + 1];	/* the sweep a sync's live item came with,
+											 * kept: it goes on with the item ("" none) */
 	bool		write_back;		/* a sync lost to what the item has: it goes back */
 	bool		to_sender;		/* the delete goes to the sync's sender too */
 	bool		making;			/* the capture trigger is making the delete */
 	SubTransactionId subxact;	/* the subtransaction that set the above */
+	CommandId	command;		/* and the command whose write it is for */
 } ExpectedDelete;
 
 static KeyHash *expected_deletes = NULL;
 static TransactionId expected_xid = InvalidTransactionId;
+
+/* The command of the write whose BEFORE half runs (tombstone_begin_write). */
+static CommandId writing_command = InvalidCommandId;
 
 static SPIPlanPtr
 keep_plan(SPIPlanPtr *plan, const char *sql, int nargs, Oid *types)
@@ -213,6 +220,12 @@ expect(Oid relid, const char *key)
 		expected_xid = GetTopTransactionId();
 	}
 	entry = keyhash_enter(expected_deletes, expected_key(relid, key), &found);
+	/* what an earlier write left (it did not happen, or its AFTER half took it) is not this one's */
+	if (!found || entry->command != writing_command)
+	{
+		memset((char *) entry + sizeof(char *), 0, sizeof(ExpectedDelete) - sizeof(char *));
+		entry->command = writing_command;
+	}
 	entry->subxact = GetCurrentSubTransactionId();
 	return entry;
 }
@@ -224,6 +237,39 @@ expected(Oid relid, const char *key)
 	if (expected_deletes == NULL || expected_xid != GetTopTransactionIdIfAny())
 		return NULL;
 	return keyhash_find(expected_deletes, expected_key(relid, key));
+}
+
+/*
+ * The entry the write of tuple set in its BEFORE half, for its AFTER half;
+ * NULL: none. A write of the item by a later command (the write that set
+ * it was cancelled by another BEFORE trigger, so its AFTER half never ran)
+ * or by a command nested in the write's is not the one expected (review
+ * 14: a local UPDATE deleted the item with a cancelled sync's clock). The
+ * tuple's command is no later than the one its BEFORE half ran in, every
+ * later command's is (tombstone_begin_write).
+ */
+static ExpectedDelete *
+expected_for(Oid relid, const char *key, HeapTuple tuple)
+{
+	ExpectedDelete *entry = expected(relid, key);
+
+	if (entry == NULL || entry->command == InvalidCommandId ||
+		!TransactionIdIsCurrentTransactionId(HeapTupleHeaderGetRawXmin(tuple->t_data)) ||
+		HeapTupleHeaderGetCmin(tuple->t_data) > entry->command)
+		return NULL;
+	return entry;
+}
+
+/*
+ * The BEFORE half of a write of a subscribed table begins: what it expects
+ * (tombstone_expect_delete and the like) is for its own AFTER half only.
+ * The command id is marked used, so that every later command has a larger
+ * one.
+ */
+void
+tombstone_begin_write(void)
+{
+	writing_command = GetCurrentCommandId(true);
 }
 
 /*
@@ -317,14 +363,34 @@ tombstone_expect_write_back(Oid relid, const char *key)
 
 /* Whether the item is to go back to every remote (and forget it). */
 bool
-tombstone_take_write_back(Oid relid, const char *key)
+tombstone_take_write_back(Oid relid, const char *key, HeapTuple tuple)
 {
-	ExpectedDelete *entry = expected(relid, key);
+	ExpectedDelete *entry = expected_for(relid, key, tuple);
 
 	if (entry == NULL || !entry->write_back)
 		return false;
 	entry->write_back = false;
 	return true;
+}
+
+/* A sync's live item came with a sweep it survived (clock_row.c): it goes on with it. */
+void
+tombstone_expect_sweep_beside(Oid relid, const char *key, const char *swept)
+{
+	strlcpy(expect(relid, key)->beside, swept, CLOCK_TEXT_LEN + 1);
+}
+
+/* The sweep the write of tuple came with into swept ("" none); taken. */
+void
+tombstone_take_sweep_beside(Oid relid, const char *key, HeapTuple tuple, char *swept)
+{
+	ExpectedDelete *entry = expected_for(relid, key, tuple);
+
+	swept[0] = '\0';
+	if (entry == NULL)
+		return;
+	strlcpy(swept, entry->beside, CLOCK_TEXT_LEN + 1);
+	entry->beside[0] = '\0';
 }
 
 /*
@@ -424,9 +490,9 @@ tombstone_kills(const char *clock, const char *born, const char *deleted, const 
  * tombstone that decides a later create otherwise (review 13).
  */
 bool
-tombstone_create_lost(Oid relid, const char *collection, const char *key, char *clock)
+tombstone_create_lost(Oid relid, const char *collection, const char *key, HeapTuple tuple, char *clock)
 {
-	ExpectedDelete *entry = expected(relid, key);
+	ExpectedDelete *entry = expected_for(relid, key, tuple);
 	char		born[CLOCK_TEXT_LEN + 1];
 	char		swept[CLOCK_TEXT_LEN + 1];
 	const char *killer;
@@ -457,9 +523,9 @@ tombstone_create_lost(Oid relid, const char *collection, const char *key, char *
  * a clock of its own.
  */
 bool
-tombstone_make_expected_delete(Oid relid, const char *key)
+tombstone_make_expected_delete(Oid relid, const char *key, HeapTuple tuple)
 {
-	ExpectedDelete *entry = expected(relid, key);
+	ExpectedDelete *entry = expected_for(relid, key, tuple);
 
 	if (entry == NULL || entry->clock[0] == '\0')
 		return false;

@@ -1,0 +1,72 @@
+-- Review 14 (H2): what the BEFORE half of a sync's write leaves for its
+-- AFTER half (a delete to make, a create to check against a delete that
+-- committed meanwhile, a write back) belongs to that write. When another
+-- BEFORE trigger cancels the write, its AFTER half never runs, and the
+-- next write of the item in the transaction, a local one, took it: a
+-- local UPDATE deleted the item with the cancelled sync's clock, a local
+-- INSERT was checked with the cancelled create's clocks and deleted.
+-- Only the AFTER half of the command that set it takes it now.
+\set SHOW_CONTEXT never
+\set VERBOSITY terse
+CREATE DATABASE regress_rv14_cancel;
+\c regress_rv14_cancel
+\ir sql/clock_peer_b.psql
+\ir sql/clock_messages.psql
+SELECT deliver(1, jsonb_build_object('b', c(1), 'f', jsonb_build_object('title', c(2))), 'x');
+CREATE FUNCTION cancel() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RETURN CASE WHEN current_setting('test.cancel', true) = 'on' THEN NULL ELSE NEW END;
+END $$;
+CREATE TRIGGER zz_cancel BEFORE INSERT OR UPDATE ON articles FOR EACH ROW EXECUTE FUNCTION cancel();
+-- key 1: b's delete (c9) cancelled, then a local UPDATE of the item
+BEGIN;
+SET LOCAL test.cancel = on;
+SELECT deliver(1, jsonb_build_object('b', c(1), 'd', c(9)), NULL);
+SET LOCAL test.cancel = off;
+UPDATE articles SET title = 'local' WHERE id = 1;
+COMMIT;
+-- the item is there with the local edit (before the fix: deleted, tombstone c9)
+SELECT id, title FROM articles WHERE id = 1;
+SELECT count(*) AS tombstones FROM directus_sync.tombstone WHERE item_key = '1';
+-- key 2: b's create (c2) cancelled, b's delete of it (c3) kept as a
+-- tombstone (the item is not here), then a local INSERT of the key, later
+-- than both
+BEGIN;
+SET LOCAL test.cancel = on;
+SELECT deliver(2, jsonb_build_object('b', c(1), 'f', jsonb_build_object('title', c(2))), 'x');
+SET LOCAL test.cancel = off;
+SELECT deliver(2, jsonb_build_object('b', c(1), 'd', c(3)), NULL);
+INSERT INTO articles (id, title) VALUES (2, 'local');
+COMMIT;
+-- the local item lives (before the fix: deleted by b's older delete)
+SELECT id, title FROM articles WHERE id = 2;
+-- a sync's delete that goes through still takes its own clock, and a
+-- sync's update after a cancelled one is decided by its own clocks
+SELECT deliver(3, jsonb_build_object('b', c(1), 'f', jsonb_build_object('title', c(2))), 'x');
+BEGIN;
+SET LOCAL test.cancel = on;
+SELECT deliver(3, jsonb_build_object('b', c(1), 'd', c(8)), NULL);
+SET LOCAL test.cancel = off;
+SELECT deliver(3, jsonb_build_object('b', c(1), 'f', jsonb_build_object('title', c(4))), 'y');
+COMMIT;
+SELECT id, title FROM articles WHERE id = 3;
+SELECT deliver(3, jsonb_build_object('b', c(1), 'd', c(9)), NULL);
+SELECT item_key, deleted = c(9) AS syncs_clock FROM directus_sync.tombstone WHERE item_key = '3';
+SELECT count(*) AS gone FROM articles WHERE id = 3;
+-- key 4: another AFTER trigger updates the item a sync's delete (c9)
+-- decided on before the delete is made: that nested write does not take
+-- the delete, the sync's write does, and deletes the row as it is now
+SELECT deliver(4, jsonb_build_object('b', c(1), 'f', jsonb_build_object('title', c(2))), 'x');
+CREATE FUNCTION touch() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF pg_trigger_depth() = 1 THEN
+        UPDATE articles SET title = title || '!' WHERE id = NEW.id;
+    END IF;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER a_touch AFTER UPDATE ON articles FOR EACH ROW EXECUTE FUNCTION touch();
+SELECT deliver(4, jsonb_build_object('b', c(1), 'd', c(9)), NULL);
+SELECT count(*) AS gone FROM articles WHERE id = 4;
+SELECT item_key, deleted = c(9) AS syncs_clock FROM directus_sync.tombstone WHERE item_key = '4';
+\c contrib_regression
+DROP DATABASE regress_rv14_cancel;

@@ -1,0 +1,33 @@
+-- Review 14 (M1): a sync's live item that comes with the sweep it survived
+-- ("u": a resync, a replay, the create for a remote that lacked it) passes
+-- the sweep on to this instance's other remotes with the item. Forwarded
+-- as the row's clocks alone, the sweep stopped here: an instance behind
+-- this one (a ring) kept an item created before the sweep, which every
+-- instance that had the sweep removes.
+\set SHOW_CONTEXT never
+\set VERBOSITY terse
+CREATE DATABASE regress_rv14_fwd;
+\c regress_rv14_fwd
+\ir sql/clock_peer_b.psql
+\ir sql/clock_peer_c.psql
+\ir sql/clock_messages.psql
+-- b creates item 1 (born c1, title c3) beside the sweep c2 it survived,
+-- then updates it (title c5) beside the later sweep c4
+SELECT deliver(1, jsonb_build_object('b', c(1), 'f', jsonb_build_object('title', c(3)), 'u', c(2)), 'x');
+SELECT deliver(1, jsonb_build_object('b', c(1), 'f', jsonb_build_object('title', c(5)), 'p',
+                                     jsonb_build_object('title', c(3)), 'u', c(4)), 'y');
+-- the item lives; the tombstone keeps the later sweep
+SELECT id, title FROM articles;
+SELECT item_key, deleted = c(4) AS sweep, born IS NULL AS of_unknown_born FROM directus_sync.tombstone;
+-- what goes to c carries each sweep with the item (before the fix: none);
+-- nothing goes back to b
+SELECT r.name, o.op, o.payload->'directus_sync_meta'->>'u' = c(2) AS first_sweep,
+       o.payload->'directus_sync_meta'->>'u' = c(4) AS second_sweep
+  FROM directus_sync.outbox o JOIN directus_sync.remote r ON r.id = o.remote_id ORDER BY o.id;
+-- a local edit of the item carries no sweep: it is no sync's
+UPDATE articles SET title = 'local' WHERE id = 1;
+SELECT r.name, (o.payload->'directus_sync_meta')::jsonb ? 'u' AS has_sweep
+  FROM directus_sync.outbox o JOIN directus_sync.remote r ON r.id = o.remote_id
+ WHERE o.payload->>'title' = 'local' ORDER BY r.name;
+\c contrib_regression
+DROP DATABASE regress_rv14_fwd;
