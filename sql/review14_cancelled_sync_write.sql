@@ -55,7 +55,8 @@ SELECT item_key, deleted = c(9) AS syncs_clock FROM directus_sync.tombstone WHER
 SELECT count(*) AS gone FROM articles WHERE id = 3;
 -- key 4: another AFTER trigger updates the item a sync's delete (c9)
 -- decided on before the delete is made: that nested write does not take
--- the delete, the sync's write does, and deletes the row as it is now
+-- the delete, the sync's write does, and deletes the row as it is now (as
+-- before the fix, when the nested write took it)
 SELECT deliver(4, jsonb_build_object('b', c(1), 'f', jsonb_build_object('title', c(2))), 'x');
 CREATE FUNCTION touch() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
@@ -68,5 +69,22 @@ CREATE TRIGGER a_touch AFTER UPDATE ON articles FOR EACH ROW EXECUTE FUNCTION to
 SELECT deliver(4, jsonb_build_object('b', c(1), 'd', c(9)), NULL);
 SELECT count(*) AS gone FROM articles WHERE id = 4;
 SELECT item_key, deleted = c(9) AS syncs_clock FROM directus_sync.tombstone WHERE item_key = '4';
+DROP TRIGGER a_touch ON articles;
+-- key 5: another AFTER trigger gives the item another key (for Directus,
+-- another item, made after the delete) before the delete is made: item
+-- 105 stays (review of the fix: the newest version was deleted whatever
+-- its key)
+SELECT deliver(5, jsonb_build_object('b', c(1), 'f', jsonb_build_object('title', c(2))), 'x');
+CREATE FUNCTION rekey() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF pg_trigger_depth() = 1 AND NEW.id < 100 THEN
+        UPDATE articles SET id = id + 100 WHERE id = NEW.id;
+    END IF;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER a_rekey AFTER UPDATE ON articles FOR EACH ROW EXECUTE FUNCTION rekey();
+SELECT deliver(5, jsonb_build_object('b', c(1), 'd', c(9)), NULL);
+SELECT id, title FROM articles WHERE id IN (5, 105);
+SELECT count(*) AS deletes_of_105 FROM directus_sync.outbox WHERE item_key = '105' AND op = 'd';
 \c contrib_regression
 DROP DATABASE regress_rv14_cancel;

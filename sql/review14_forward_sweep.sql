@@ -24,6 +24,28 @@ SELECT item_key, deleted = c(4) AS sweep, born IS NULL AS of_unknown_born FROM d
 SELECT r.name, o.op, o.payload->'directus_sync_meta'->>'u' = c(2) AS first_sweep,
        o.payload->'directus_sync_meta'->>'u' = c(4) AS second_sweep
   FROM directus_sync.outbox o JOIN directus_sync.remote r ON r.id = o.remote_id ORDER BY o.id;
+-- b sends the item again as it is here (a resync) beside the same sweep:
+-- no news, nothing goes; then with a tombstone here that lacks it (as on
+-- an instance restored from a backup) it is news and goes on to c with
+-- the item, whole (review of the fix: nothing went, the item did not
+-- change); sent once more, it is no news again
+CREATE FUNCTION resend() RETURNS void LANGUAGE sql AS $$
+    SELECT deliver(1, jsonb_build_object('b', c(1), 'f', jsonb_build_object('title', c(5)), 'p',
+                                         jsonb_build_object('title', c(3)), 'u', c(4)), 'y')
+$$;
+CREATE FUNCTION queued_for_c() RETURNS bigint LANGUAGE sql AS $$
+    SELECT count(*) FROM directus_sync.outbox o JOIN directus_sync.remote r ON r.id = o.remote_id
+     WHERE r.name = 'c'
+$$;
+SELECT resend();
+SELECT queued_for_c();
+UPDATE directus_sync.tombstone SET deleted = c(2), swept = c(2) WHERE item_key = '1';
+SELECT resend();
+SELECT r.name, o.op, o.payload->>'title' AS title, o.payload->'directus_sync_meta'->>'u' = c(4) AS sweep
+  FROM directus_sync.outbox o JOIN directus_sync.remote r ON r.id = o.remote_id ORDER BY o.id;
+SELECT item_key, deleted = c(4) AS sweep_kept FROM directus_sync.tombstone;
+SELECT resend();
+SELECT queued_for_c();
 -- a local edit of the item carries no sweep: it is no sync's
 UPDATE articles SET title = 'local' WHERE id = 1;
 SELECT r.name, (o.payload->'directus_sync_meta')::jsonb ? 'u' AS has_sweep

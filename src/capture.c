@@ -27,6 +27,7 @@
 
 #include "access/htup_details.h"
 #include "access/tableam.h"
+#include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
 #include "executor/spi.h"
@@ -531,7 +532,7 @@ typedef struct ChangeClocks
 	RowClocks	old;			/* all NULL for an insert */
 	int			ncolumns;		/* how many columns of the table take clocks */
 	char		alive[CLOCK_TEXT_LEN + 1];	/* the new row's alive clock (clock_row_alive) */
-	char		swept[CLOCK_TEXT_LEN + 1];	/* the sweep a sync's item came with, kept: "" none */
+	char		swept[CLOCK_TEXT_LEN + 1];	/* the sweep a sync's item came with, news here: "" none */
 } ChangeClocks;
 
 /* The clocks of a change of a table with clocks from tuple (and old, NULL for an insert). */
@@ -640,9 +641,9 @@ clocks_compact(CaptureSub *sub, bool *shipped, ChangeClocks *clocks, const char 
  * this remote does not get was written later): the remote decides a delete
  * against it, as every instance does. Of a create whose fields all have
  * the born clock, the born clock alone (clocks_compact). A sync's item that
- * came with the sweep it survived ("u", kept in the tombstone here) passes
- * it on, as the sender's resync did: the instances behind this one would
- * never get it otherwise (review 14).
+ * came with a sweep it survived that is news here ("u", now kept in the
+ * tombstone) passes it on, as the sender's resync did: the instances
+ * behind this one would never get it otherwise (review 14).
  */
 static void
 append_clocks(StringInfo buf, CaptureSub *sub, bool *shipped, ChangeClocks *clocks, bool create)
@@ -784,8 +785,13 @@ render_payloads(CaptureTable *table, TriggerData *trigdata, HeapTuple tuple, Hea
 		tombstone_take_sweep_beside(RelationGetRelid(trigdata->tg_relation), key, tuple, clocks.swept);
 	}
 	for (int i = 0; i < table->nsubs; i++)
+	{
 		payloads[i] = render_payload(&table->subs[i], new_row, old_row,
 									 table->clocks.attnum != 0 ? &clocks : NULL);
+		/* a sweep that is news goes on even when the item did not change: with the item, whole */
+		if (payloads[i] == NULL && table->clocks.attnum != 0 && clocks.swept[0] != '\0')
+			payloads[i] = render_payload(&table->subs[i], new_row, NULL, &clocks);
+	}
 	return payloads;
 }
 
@@ -937,16 +943,38 @@ write_back(CaptureTable *table, HeapTuple tuple, TupleDesc desc, const char *key
 
 /*
  * The newest version of the row at tid that this transaction sees, into
- * tid: a command nested in the write (another AFTER trigger's) may have
- * updated the row since.
+ * tid; false when there is none or it has another key. A command nested in
+ * the write (another AFTER trigger's) may have updated the row since, or
+ * given it another key: that is another item, made after the delete.
  */
-static void
-newest_version(Relation rel, ItemPointer tid)
+static bool
+newest_version(CaptureTable *table, Relation rel, ItemPointer tid, const char *key)
 {
-	TableScanDesc scan = table_beginscan_tid(rel, GetLatestSnapshot());
+	Snapshot	snapshot;
+	TableScanDesc scan;
+	TupleTableSlot *slot = table_slot_create(rel, NULL);
+	bool		same = false;
+
+	/* the write's own row is seen, as by the DELETE that follows (SPI's) */
+	CommandCounterIncrement();
+	snapshot = RegisterSnapshot(GetLatestSnapshot());
+	scan = table_beginscan_tid(rel, snapshot);
 
 	table_tuple_get_latest_tid(scan, tid);
 	table_endscan(scan);
+	if (table_tuple_fetch_row_version(rel, tid, snapshot, slot))
+	{
+		bool		should_free;
+		HeapTuple	newest = ExecFetchSlotHeapTuple(slot, false, &should_free);
+		char	   *newest_key = key_text(table, newest, RelationGetDescr(rel));
+
+		same = newest_key != NULL && strcmp(newest_key, key) == 0;
+		if (should_free)
+			heap_freetuple(newest);
+	}
+	ExecDropSingleTupleTableSlot(slot);
+	UnregisterSnapshot(snapshot);
+	return same;
 }
 
 /*
@@ -964,16 +992,18 @@ make_expected_delete(CaptureTable *table, Relation rel, HeapTuple tuple, const c
 
 	if (table->clocks.attnum == 0 || !tombstone_make_expected_delete(RelationGetRelid(rel), key, tuple))
 		return;
-	newest_version(rel, &tid);
-	values[0] = PointerGetDatum(&tid);
-	sql = psprintf("DELETE FROM ONLY %s WHERE ctid = $1",
-				   quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
-											  RelationGetRelationName(rel)));
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	if (SPI_execute_with_args(sql, 1, types, values, NULL, false, 0) != SPI_OK_DELETE)
-		elog(ERROR, "could not delete item \"%s\" of \"%s\"", key, RelationGetRelationName(rel));
-	SPI_finish();
+	if (newest_version(table, rel, &tid, key))
+	{
+		values[0] = PointerGetDatum(&tid);
+		sql = psprintf("DELETE FROM ONLY %s WHERE ctid = $1",
+					   quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
+												  RelationGetRelationName(rel)));
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		if (SPI_execute_with_args(sql, 1, types, values, NULL, false, 0) != SPI_OK_DELETE)
+			elog(ERROR, "could not delete item \"%s\" of \"%s\"", key, RelationGetRelationName(rel));
+		SPI_finish();
+	}
 	tombstone_made_expected_delete(RelationGetRelid(rel), key);
 }
 

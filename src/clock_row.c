@@ -1180,6 +1180,22 @@ sent_sweep(const RowClocks *sent, char *out)
 }
 
 /*
+ * Whether the tombstone here lacks the sweep (it has none as late): then it
+ * goes on with the item to the other remotes, once, as a delete that is
+ * news does; an instance that has it passed it on when it came.
+ */
+static bool
+sweep_is_news(RowWrite *w, const char *item, const char *swept)
+{
+	char		deleted[CLOCK_TEXT_LEN + 1];
+	char		born[CLOCK_TEXT_LEN + 1];
+	char		kept[CLOCK_TEXT_LEN + 1];
+
+	return !tombstone_read(RelationGetRelationName(w->rel), item, deleted, born, kept) ||
+		strcmp(swept, kept) > 0;
+}
+
+/*
  * The sweep a sync's live item carries ("" none). Earlier than the item's
  * survival clock, as at its sender, it is kept for the tombstone. Later
  * (the item here lost the key to it, or is ours and born later than the
@@ -1195,7 +1211,8 @@ sweep_beside_item(RowWrite *w, const char *item, const char *swept)
 	if (strcmp(swept, survival_clock(w)) <= 0)
 	{
 		strcpy(w->sweep_beside, swept);
-		tombstone_expect_sweep_beside(RelationGetRelid(w->rel), item, swept);
+		if (sweep_is_news(w, item, swept))
+			tombstone_expect_sweep_beside(RelationGetRelid(w->rel), item, swept);
 		return;
 	}
 	if (w->old != NULL && !w->sync_wins_whole)
