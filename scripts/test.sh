@@ -9,7 +9,8 @@
 #     end-to-end TAP tests (t/02*, t/074: the files using DirectusE2E), which start real Directus instances on
 #     clusters of their own: the tap layer runs them against the first
 #     version of DS_DIRECTUS_VERSIONS (default "12 11 10"), one more layer per
-#     other version (e2e@directus11, e2e@directus10) runs them again;
+#     other version (e2e@directus11, e2e@directus10) runs them again
+#     (a part of them: e2e_files);
 #     DS_DIRECTUS_VERSIONS=12 runs only 12
 #   - runs the TAP tests (t/), which start clusters of their own
 #   - runs each layer even when one before it failed, counts each from its own
@@ -237,8 +238,10 @@ run_pg_root() {
                 ISOLATION= TAP_TESTS=
             record_layer "isolation@$v" in_root "$v" installcheck "$v" "$ROOT_BUILD/src" "$port" \
                 REGRESS= TAP_TESTS=
+            # one seed per randomized convergence test (15 runs two or three)
             record_layer "tap@$v" in_root "$v" installcheck "$v" "$ROOT_BUILD/src" "$port" \
-                REGRESS= ISOLATION= PROVE_FLAGS=--verbose PROVE_TESTS="${root_tap_files[*]}"
+                REGRESS= ISOLATION= PROVE_FLAGS=--verbose PROVE_TESTS="${root_tap_files[*]}" \
+                DS_CONVERGENCE_SEEDS=1
             in_root "$v" cluster-stop "$v" "$ROOT_BUILD/pg" || true
             show_failures "$("$DS_ROOT/scripts/pg_root.sh" path "$v")$ROOT_BUILD/src" "tap@$v"
         else
@@ -255,19 +258,36 @@ run_pg_root() {
     exec {lockfd}>&-
 }
 
-# run_e2e_again: the TAP files that start real Directus (those using
-# DirectusE2E: t/02*, t/074), once more
-# for each Directus version but the first, as layer e2e@directusN. PGXS
-# empties tmp_check/ before prove: the tap layer's is kept aside meanwhile,
-# and each run's logs end in tmp_check/e2e@directusN/log.
+# e2e_files VERSION: the TAP files that start real Directus (those using
+# DirectusE2E: t/02*, t/07x) that run again on Directus VERSION. On 11,
+# every one but the three-instance mesh soak (t/026: issue 10 asks it of
+# 12.4.0, and it is the longest). On 10, what users of 10 rely on: the
+# replication end to end (t/020), the meta field through its API (t/025),
+# the permission clean-up on its layout (t/023), the sync user and the app
+# surface (t/027, t/028, t/074); the directus-sync CLI does not support 10.
+# The rest runs on 12 (the tap layer) and 11: the whole matrix on each
+# ran past CI's time.
+e2e_files() {
+    case $1 in
+        11) printf '%s\n' "${E2E_FILES[@]}" | grep -v '^t/026_' ;;
+        10) printf '%s\n' "${E2E_FILES[@]}" | grep -E '^t/0(20|23|25|27|28|74)_' ;;
+        *) printf '%s\n' "${E2E_FILES[@]}" ;;
+    esac
+}
+
+# run_e2e_again: the end-to-end files (e2e_files) once more for each
+# Directus version but the first, as layer e2e@directusN. PGXS empties
+# tmp_check/ before prove: the tap layer's is kept aside meanwhile, and
+# each run's logs end in tmp_check/e2e@directusN/log.
 E2E_FILES=()
 run_e2e_again() {
-    local v t=$WORK/src/tmp_check
+    local v t=$WORK/src/tmp_check files
     mapfile -t E2E_FILES < <(cd "$WORK/src" && grep -l DirectusE2E t/*.pl)
     for v in "${DIRECTUS_VERSIONS[@]:1}"; do
+        mapfile -t files < <(e2e_files "$v")
         if [ -d "$t" ]; then mv "$t" "$t.tap"; else mkdir "$t.tap"; fi
         run_layer "e2e@directus$v" REGRESS= ISOLATION= DS_DIRECTUS_VERSION="$v" \
-            PROVE_TESTS="${E2E_FILES[*]}" PROVE_FLAGS=--verbose
+            PROVE_TESTS="${files[*]}" PROVE_FLAGS=--verbose
         [ -d "$t" ] && mv "$t" "$t.tap/e2e@directus$v"
         mv "$t.tap" "$t"
     done
@@ -303,7 +323,10 @@ if want_version 15; then
     count_layer pg_regress@15 regress "${regress_tests[@]}"
     count_layer isolation@15 regress "${isolation_tests[@]}"
     count_layer tap@15 tap "${tap_files[@]}"
-    for v in "${DIRECTUS_VERSIONS[@]:1}"; do count_layer "e2e@directus$v" tap "${E2E_FILES[@]}"; done
+    for v in "${DIRECTUS_VERSIONS[@]:1}"; do
+        mapfile -t files < <(e2e_files "$v")
+        count_layer "e2e@directus$v" tap "${files[@]}"
+    done
 fi
 
 for v in $DS_PG_VERSIONS; do
