@@ -46,6 +46,16 @@ SELECT r.name, o.op, o.payload->>'title' AS title, o.payload->'directus_sync_met
 SELECT item_key, deleted = c(4) AS sweep_kept FROM directus_sync.tombstone;
 SELECT resend();
 SELECT queued_for_c();
+-- item 2: b's sweep (c3, a delete of unknown born) loses to the item here
+-- (title c5): the item goes back to every remote, whole, with the sweep,
+-- news here (review of the fix: the write back went without it, and c
+-- never got the sweep)
+SELECT deliver(2, jsonb_build_object('b', c(1), 'f', jsonb_build_object('title', c(5))), 'z');
+SELECT deliver(2, jsonb_build_object('d', c(3)), NULL);
+SELECT id, title FROM articles WHERE id = 2;
+SELECT r.name, o.op, o.payload->'directus_sync_meta'->>'u' = c(3) AS sweep
+  FROM directus_sync.outbox o JOIN directus_sync.remote r ON r.id = o.remote_id
+ WHERE o.item_key = '2' ORDER BY o.id;
 -- a local edit of the item carries no sweep: it is no sync's
 UPDATE articles SET title = 'local' WHERE id = 1;
 SELECT r.name, (o.payload->'directus_sync_meta')::jsonb ? 'u' AS has_sweep

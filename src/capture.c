@@ -767,7 +767,8 @@ refuse_nonfinite_key(CaptureTable *table, Relation rel, const char *key)
  * runs the columns' output functions, as the writer.
  */
 static char **
-render_payloads(CaptureTable *table, TriggerData *trigdata, HeapTuple tuple, HeapTuple old, const char *key)
+render_payloads(CaptureTable *table, TriggerData *trigdata, HeapTuple tuple, HeapTuple old, const char *key,
+				char *beside)
 {
 	char	  **payloads = palloc0(sizeof(char *) * Max(table->nsubs, 1));
 	TupleDesc	desc = RelationGetDescr(trigdata->tg_relation);
@@ -775,6 +776,7 @@ render_payloads(CaptureTable *table, TriggerData *trigdata, HeapTuple tuple, Hea
 	ItemRow    *new_row;
 	ItemRow    *old_row;
 
+	beside[0] = '\0';
 	if (TRIGGER_FIRED_BY_DELETE(trigdata->tg_event) || table->nsubs == 0)
 		return payloads;
 	new_row = capture_row(tuple, desc);
@@ -783,15 +785,11 @@ render_payloads(CaptureTable *table, TriggerData *trigdata, HeapTuple tuple, Hea
 	{
 		read_change_clocks(&clocks, table, tuple, old, desc);
 		tombstone_take_sweep_beside(RelationGetRelid(trigdata->tg_relation), key, tuple, clocks.swept);
+		strlcpy(beside, clocks.swept, CLOCK_TEXT_LEN + 1);
 	}
 	for (int i = 0; i < table->nsubs; i++)
-	{
 		payloads[i] = render_payload(&table->subs[i], new_row, old_row,
 									 table->clocks.attnum != 0 ? &clocks : NULL);
-		/* a sweep that is news goes on even when the item did not change: with the item, whole */
-		if (payloads[i] == NULL && table->clocks.attnum != 0 && clocks.swept[0] != '\0')
-			payloads[i] = render_payload(&table->subs[i], new_row, NULL, &clocks);
-	}
 	return payloads;
 }
 
@@ -919,23 +917,59 @@ queue_delete_everywhere(CaptureTable *table, HeapTuple tuple, TupleDesc desc, co
 }
 
 /*
- * A sync brought something older than what the item has (clock_row.c): the
- * item goes to every remote, whole, with its clocks, as an upsert (not
- * through the loop guard: the sender is the one that must get it).
+ * The item whole, for each subscription, as an upsert (a create, which the
+ * outbox fold writes out in full when it is compact): its clocks, and the
+ * sweep swept ("" none) it came with, news here.
  */
-static void
-write_back(CaptureTable *table, HeapTuple tuple, TupleDesc desc, const char *key)
+static char **
+whole_payloads(CaptureTable *table, HeapTuple tuple, TupleDesc desc, const char *swept)
 {
+	char	  **payloads = palloc0(sizeof(char *) * Max(table->nsubs, 1));
 	ChangeClocks clocks;
 	ItemRow    *row = capture_row(tuple, desc);
 
 	read_change_clocks(&clocks, table, tuple, NULL, desc);
+	strlcpy(clocks.swept, swept, CLOCK_TEXT_LEN + 1);
+	for (int i = 0; i < table->nsubs; i++)
+		payloads[i] = render_payload(&table->subs[i], row, NULL, &clocks);
+	return payloads;
+}
+
+/*
+ * A sync's item came with a sweep that is news here (swept), yet changed
+ * nothing that goes to some remotes (payloads[i] NULL): it goes to them
+ * whole with the sweep, as a news delete goes on; else the remotes behind
+ * this instance would never get the sweep (review 14).
+ */
+static void
+queue_sweep_with_item(CaptureTable *table, HeapTuple tuple, TupleDesc desc, const char *key, const char *swept,
+					  char **payloads, int signer)
+{
+	char	  **whole = whole_payloads(table, tuple, desc, swept);
+
+	for (int i = 0; i < table->nsubs; i++)
+	{
+		if (payloads[i] == NULL)
+			queue_change(table, &table->subs[i], key, SYNC_OP_CREATE, whole[i], signer);
+	}
+}
+
+/*
+ * A sync brought something older than what the item has (clock_row.c): the
+ * item goes to every remote, whole, with its clocks and the sweep swept it
+ * came with, news here ("" none), as an upsert (not through the loop
+ * guard: the sender is the one that must get it).
+ */
+static void
+write_back(CaptureTable *table, HeapTuple tuple, TupleDesc desc, const char *key, const char *swept)
+{
+	char	  **whole = whole_payloads(table, tuple, desc, swept);
+
 	for (int i = 0; i < table->nsubs; i++)
 	{
 		CaptureSub *sub = &table->subs[i];
 
-		(void) queue_write_change(sub->remote_id, sub->collection, key, SYNC_OP_CREATE,
-								  render_payload(sub, row, NULL, &clocks));
+		(void) queue_write_change(sub->remote_id, sub->collection, key, SYNC_OP_CREATE, whole[i]);
 		if (!sub->paused)
 			wake_at_commit();
 	}
@@ -1170,6 +1204,7 @@ directus_sync_capture(PG_FUNCTION_ARGS)
 	char		born[CLOCK_TEXT_LEN + 1];
 	char		swept[CLOCK_TEXT_LEN + 1];
 	char		scratch[CLOCK_TEXT_LEN + 1];
+	char		beside[CLOCK_TEXT_LEN + 1];
 	int			signer;
 
 	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_FOR_ROW(trigdata->tg_event) ||
@@ -1200,7 +1235,7 @@ directus_sync_capture(PG_FUNCTION_ARGS)
 			old_key = NULL;
 	}
 	/* a changed key: Directus sees another item, created whole */
-	payloads = render_payloads(table, trigdata, tuple, old_key ? NULL : old, key);
+	payloads = render_payloads(table, trigdata, tuple, old_key ? NULL : old, key, beside);
 
 	signer = table->clocks.attnum != 0
 		? loop_guard_take_signer(RelationGetRelationName(trigdata->tg_relation), activity_key(table, key)) : 0;
@@ -1236,10 +1271,13 @@ directus_sync_capture(PG_FUNCTION_ARGS)
 				queue_change(table, sub, key, SYNC_OP_UPDATE, payloads[i], signer);
 		}
 	}
-	if (TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event) && old_key == NULL &&
-		table->clocks.attnum != 0 &&
-		tombstone_take_write_back(RelationGetRelid(trigdata->tg_relation), key, tuple))
-		write_back(table, tuple, desc, key);
+	if (TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event) && old_key == NULL && table->clocks.attnum != 0)
+	{
+		if (tombstone_take_write_back(RelationGetRelid(trigdata->tg_relation), key, tuple))
+			write_back(table, tuple, desc, key, beside);
+		else if (beside[0] != '\0')
+			queue_sweep_with_item(table, tuple, desc, key, beside, payloads, signer);
+	}
 	if ((TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event) && old_key == NULL) ||
 		(TRIGGER_FIRED_BY_INSERT(trigdata->tg_event) && table->clocks.attnum != 0 &&
 		 tombstone_create_lost(RelationGetRelid(trigdata->tg_relation),

@@ -1272,12 +1272,18 @@ write_delete(RowWrite *w, const char *item)
 		 * A sweep that lost to the item here still deletes every older
 		 * item: one that takes the key later (born later) must meet it
 		 * (review 12: it was not kept, and such an item lived here only).
+		 * So does the sweep a delete carries beside it. When it is news
+		 * here it goes on with the item, which goes back (review 14: it
+		 * went without it, and stopped here).
 		 */
-		if (deleted_born[0] == '\0')
-			tombstone_write(RelationGetRelationName(w->rel), item, deleted, "");
-		/* so does the sweep a delete carries beside it */
+		if (deleted_born[0] == '\0' && strcmp(deleted, swept) > 0)
+			strcpy(swept, deleted);
 		if (swept[0] != '\0')
+		{
+			if (sweep_is_news(w, item, swept))
+				tombstone_expect_sweep_beside(RelationGetRelid(w->rel), item, swept);
 			tombstone_write(RelationGetRelationName(w->rel), item, swept, "");
+		}
 	}
 }
 
