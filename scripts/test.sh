@@ -16,7 +16,8 @@
 #   - runs each layer even when one before it failed, counts each from its own
 #     output (scripts/count_tests.pl), prints a table of the layers and one
 #     closing line, "tests: P passed, F failed, S skipped"
-#   - then, for PostgreSQL 17 and 18, in a minimal Debian root each (trixie,
+#   - beside those (in the background, run_roots_beside), for PostgreSQL 17
+#     and 18, one after the other, in a minimal Debian root each (trixie,
 #     forky; made once and kept in /var/cache/directus_sync/pg by
 #     scripts/pg_root.sh): builds the Debian package (debian/, pg_buildext),
 #     installs it and runs pg_regress, isolation and the TAP tests that need
@@ -49,17 +50,16 @@ fi
 
 WORK=$(ds_workdir test)
 PORT=${DS_TEST_PORT:-54391}   # DS_TEST_PORT: another port, e.g. next to a run that uses 54391
-# In the roots (scripts/pg_root.sh): the build directory of this run, and
-# the clusters started there ("VERSION DIR").
+# In the roots (scripts/pg_root.sh): the build directory of this run.
 ROOT_BUILD=/tmp/$(basename "$WORK")
-ROOT_CLUSTERS=()
 cleanup() {
-    local c
+    local v
     ds_cluster_stop "$WORK/pg"
-    for c in "${ROOT_CLUSTERS[@]}"; do
-        # shellcheck disable=SC2086 # "VERSION DIR"
-        "$DS_ROOT/scripts/pg_root.sh" run ${c%% *} bash "$ROOT_BUILD/src/scripts/in_root.sh" \
-            cluster-stop $c >/dev/null 2>&1 || true
+    # the roots' clusters (run_roots_beside starts them in the background)
+    for v in $DS_PG_VERSIONS; do
+        [ "$v" != 15 ] && [ -d "$DS_PG_ROOTS/$v/root$ROOT_BUILD/pg" ] || continue
+        "$DS_ROOT/scripts/pg_root.sh" run "$v" bash "$ROOT_BUILD/src/scripts/in_root.sh" \
+            cluster-stop "$v" "$ROOT_BUILD/pg" >/dev/null 2>&1 || true
     done
     if [ "${KEEP_TEST_DIR:-}" ]; then
         echo "test files kept in $WORK (and in $ROOT_BUILD of the roots in $DS_PG_ROOTS)"
@@ -233,7 +233,6 @@ run_pg_root() {
         if [ "${STATUS[package@$v]}" -eq 0 ] \
             && "$DS_ROOT/scripts/pg_root.sh" run "$v" chown -R postgres:postgres "$ROOT_BUILD/src" \
             && in_root "$v" cluster-start "$v" "$ROOT_BUILD/pg" "$port"; then
-            ROOT_CLUSTERS+=("$v $ROOT_BUILD/pg")
             record_layer "pg_regress@$v" in_root "$v" installcheck "$v" "$ROOT_BUILD/src" "$port" \
                 ISOLATION= TAP_TESTS=
             record_layer "isolation@$v" in_root "$v" installcheck "$v" "$ROOT_BUILD/src" "$port" \
@@ -275,6 +274,57 @@ e2e_files() {
     esac
 }
 
+# run_roots_beside VERSIONS...: run_pg_root for each of VERSIONS (17, 18),
+# one after the other, in the background while the layers of 15 run. They
+# share only the machine (their own roots, clusters and ports), and their
+# tests mostly wait, so the run takes about as long as the longer of the
+# two: one after the other ran past CI's time on a new machine. Their
+# output goes to $WORK/roots.log, shown by wait_roots.
+ROOTS_PID=
+ROOT_VERSIONS=()
+run_roots_beside() {
+    [ $# -gt 0 ] || return 0
+    ROOT_VERSIONS=("$@")
+    (
+        LAYERS=()
+        for v in "$@"; do run_pg_root "$v" || true; done
+        for name in "${LAYERS[@]}"; do
+            echo "$name ${STATUS[$name]} ${COUNTS[$name]}"
+        done >"$WORK/roots.state"
+    ) >"$WORK/roots.log" 2>&1 &
+    ROOTS_PID=$!
+}
+
+# wait_roots: waits for run_roots_beside, shows its output and takes its
+# layers in; a layer of a root it never recorded counts as one failure.
+wait_roots() {
+    local v name layer st p f s
+    local -A seen=()
+    [ -n "$ROOTS_PID" ] || return 0
+    wait "$ROOTS_PID" || true
+    ROOTS_PID=
+    ds_say "PostgreSQL ${ROOT_VERSIONS[*]} (run beside 15): their output"
+    cat "$WORK/roots.log"
+    if [ -f "$WORK/roots.state" ]; then
+        while read -r name st p f s; do
+            LAYERS+=("$name")
+            STATUS[$name]=$st
+            set_counts "$name" "$p $f $s"
+            seen[$name]=1
+        done <"$WORK/roots.state"
+    fi
+    for v in "${ROOT_VERSIONS[@]}"; do
+        for layer in package pg_regress isolation tap; do
+            name=$layer@$v
+            [ -z "${seen[$name]:-}" ] || continue
+            echo "  $name: never recorded: counted as one failure" >&2
+            LAYERS+=("$name")
+            STATUS[$name]=1
+            COUNTS[$name]="0 1 0"
+        done
+    done
+}
+
 # run_e2e_again: the end-to-end files (e2e_files) once more for each
 # Directus version but the first, as layer e2e@directusN. PGXS empties
 # tmp_check/ before prove: the tap layer's is kept aside meanwhile, and
@@ -301,6 +351,10 @@ mapfile -t tap_files < <(cd "$WORK/src" && printf '%s\n' t/*.pl)
 mapfile -t root_tap_files < <(cd "$WORK/src" && grep -L DirectusE2E t/*.pl)
 
 run_counting
+
+roots=()
+for v in $DS_PG_VERSIONS; do [ "$v" = 15 ] || roots+=("$v"); done
+run_roots_beside "${roots[@]}"
 
 if want_version 15; then
     ds_build_install "$WORK/src"
@@ -329,9 +383,8 @@ if want_version 15; then
     done
 fi
 
-for v in $DS_PG_VERSIONS; do
-    run_pg_root "$v"
-done
+want_version 15 && run_pg_root 15
+wait_roots
 
 ds_say "summary"
 print_summary
