@@ -19,20 +19,8 @@ my $fake = start_fake(collections => { articles => { pk => 'id' } });
 my $node = new_sync_node('review12_fold_deletes');
 sub sql { return run_sql($node, $_[0]) }
 
-my $b_user = '00000000-0000-0000-0000-00000000000b';
-my $b_node = '00000000-0000-0000-0000-0000000000b0';
-sql(q{CREATE TABLE directus_activity (id serial PRIMARY KEY, action varchar(45), "user" uuid,
-                                      collection varchar(64), item varchar(255))});
-sql(q{CREATE TABLE articles (id int PRIMARY KEY, title text)});
-sql("SELECT directus_sync.add_remote('b', '$fake->{url}', 'token-b', inbound_user => '$b_user')");
-sql("SELECT directus_sync.add_remote('c', '$fake->{url}', '$fake->{token}')");
-sql(q{SELECT directus_sync.subscribe('b', 'articles', ARRAY['title'], key_series => false)});
-sql(q{SELECT directus_sync.subscribe('c', 'articles', ARRAY['title'], key_series => false)});
-sql(q{SELECT directus_sync.pause('b')});
-sql(q{SELECT directus_sync.pause('c')});
-
-my $stamp = sql(q{SELECT left(directus_sync.clock_now(), 11)});
-my %c = map { $_ => $stamp . sprintf('%05x', $_) . '@' . $b_node } 1 .. 6;
+my ($b_user, $b_node, $clocks) = b_and_c_paused($node, $fake);
+my %c = %$clocks;
 
 # a sync's create of item 7 carrying a delete alone, from b
 sub deliver_delete

@@ -27,6 +27,7 @@ our @EXPORT = qw(
   start_fake stop_fake ctl start_peer stop_peer peer_ctl have_psycopg2 fake_items fake_item_map fake_requests last_seq api_request
   new_sync_node run_sql server_crash wait_for wait_drained remote_status outbox_count
   table_rows json_canon json_decode json_encode compare_items order_violations quote_literal
+  b_and_c_paused
 );
 
 # Default wait, long enough for a slow, busy machine.
@@ -251,6 +252,30 @@ sub server_crash
 	my @found = $log =~ /^(.*(?:terminated by signal|was terminated by exception|PANIC:).*\n(?:.*DETAIL:.*\n)?)/mg;
 	@found = grep { !/terminated by signal 9:/ } @found if $opt{ignore_kill};
 	return join('', @found);
+}
+
+# The set-up of the tests that play syncs from a remote b into $node and
+# look at what goes on to c (t/091, t/092): directus_activity, articles
+# (id, title) subscribed by b (inbound user ...0b, node ...0b0) and c, both
+# on $fake and paused. Returns b's inbound user, b's node, and a hashref of
+# six clocks of b's node in order, all of this second.
+sub b_and_c_paused
+{
+	my ($node, $fake) = @_;
+	my $b_user = '00000000-0000-0000-0000-00000000000b';
+	my $b_node = '00000000-0000-0000-0000-0000000000b0';
+	run_sql($node, q{CREATE TABLE directus_activity (id serial PRIMARY KEY, action varchar(45), "user" uuid,
+                                      collection varchar(64), item varchar(255))});
+	run_sql($node, q{CREATE TABLE articles (id int PRIMARY KEY, title text)});
+	run_sql($node, "SELECT directus_sync.add_remote('b', '$fake->{url}', 'token-b', inbound_user => '$b_user')");
+	run_sql($node, "SELECT directus_sync.add_remote('c', '$fake->{url}', '$fake->{token}')");
+	for my $r ('b', 'c')
+	{
+		run_sql($node, "SELECT directus_sync.subscribe('$r', 'articles', ARRAY['title'], key_series => false)");
+		run_sql($node, "SELECT directus_sync.pause('$r')");
+	}
+	my $stamp = run_sql($node, q{SELECT left(directus_sync.clock_now(), 11)});
+	return ($b_user, $b_node, { map { $_ => $stamp . sprintf('%05x', $_) . '@' . $b_node } 1 .. 6 });
 }
 
 # safe_psql, except that when the server crashed the error says so, with
