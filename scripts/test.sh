@@ -176,9 +176,15 @@ print_summary() {
     [ "$bad" -eq 0 ] && [ "$total_f" -eq 0 ]
 }
 
+# tap_failures LOG: the failing lines of a TAP layer's prove --verbose output
+# (not ok, a file that died), each after the name of its file.
+tap_failures() {
+    awk '/^t\/[^ ]+\.pl \.+/ { file = $1 }
+         /^[ \t]*not ok/ || /^Dubious/ || /^Parse errors/ || /^No subtests run/ { print (file == "" ? "" : file ": ") $0 }' "$1" 2>/dev/null
+}
+
 # show_failures SRC TAP_LAYER: what to read after a failure: the diffs of
-# pg_regress and isolation in SRC, and the tails of the TAP logs when the
-# layer TAP_LAYER failed.
+# pg_regress and isolation in SRC, and show_tap_logs of TAP_LAYER.
 show_failures() {
     local src=$1 tap=$2 diffs
     for diffs in "$src/regression.diffs" "$src/output_iso/regression.diffs"; do
@@ -187,10 +193,29 @@ show_failures() {
             cat "$diffs"
         fi
     done
-    if [ "${STATUS[$tap]}" -ne 0 ] && [ -d "$src/tmp_check/log" ]; then
-        ds_say "TAP logs ($tap)"
-        tail -n 50 "$src"/tmp_check/log/*.log
-    fi
+    show_tap_logs "$src/tmp_check/log" "$tap"
+}
+
+# show_tap_logs DIR LAYER: when LAYER failed, the tails of the logs in DIR of
+# its failing TAP files (tap_failures).
+show_tap_logs() {
+    local dir=$1 layer=$2 file
+    [ "${STATUS[$layer]}" -ne 0 ] && [ -d "$dir" ] || return 0
+    ds_say "TAP logs of the failing files of $layer"
+    for file in $(tap_failures "$WORK/$layer.log" | cut -d: -f1 | sort -u); do
+        file=$(basename "$file" .pl)
+        tail -n 80 "$dir/regress_log_$file" "$dir/${file}"_*.log 2>/dev/null || true
+    done
+}
+
+# show_failed_tests: every failing TAP line of every layer, last before the
+# summary, where a short look at CI's output finds them.
+show_failed_tests() {
+    local name
+    for name in "${LAYERS[@]}"; do
+        [ -f "$WORK/$name.log" ] || continue
+        tap_failures "$WORK/$name.log" | sed "s/^/$name: /"
+    done
 }
 
 # in_root VERSION STEP ARGS...: a step of scripts/in_root.sh, run inside the
@@ -369,10 +394,7 @@ if want_version 15; then
 
     show_failures "$WORK/src" tap@15
     for v in "${DIRECTUS_VERSIONS[@]:1}"; do
-        if [ "${STATUS[e2e@directus$v]}" -ne 0 ] && [ -d "$WORK/src/tmp_check/e2e@directus$v/log" ]; then
-            ds_say "TAP logs of e2e@directus$v"
-            tail -n 50 "$WORK/src/tmp_check/e2e@directus$v"/log/*.log
-        fi
+        show_tap_logs "$WORK/src/tmp_check/e2e@directus$v/log" "e2e@directus$v"
     done
     count_layer pg_regress@15 regress "${regress_tests[@]}"
     count_layer isolation@15 regress "${isolation_tests[@]}"
@@ -386,5 +408,7 @@ fi
 want_version 15 && run_pg_root 15
 wait_roots
 
+ds_say "failing TAP tests, if any"
+show_failed_tests
 ds_say "summary"
 print_summary
