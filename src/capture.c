@@ -979,7 +979,10 @@ write_back(CaptureTable *table, HeapTuple tuple, TupleDesc desc, const char *key
  * The newest version of the row at tid that this transaction sees, into
  * tid; false when there is none or it has another key. A command nested in
  * the write (another AFTER trigger's) may have updated the row since, or
- * given it another key: that is another item, made after the delete.
+ * given it another key: that is another item, made after the delete. The
+ * sync's delete then has nothing to delete, and nothing of it is lost: the
+ * nested command's own delete of the item (a new key deletes the old one)
+ * left a later tombstone of it.
  */
 static bool
 newest_version(CaptureTable *table, Relation rel, ItemPointer tid, const char *key)
