@@ -979,7 +979,10 @@ write_back(CaptureTable *table, HeapTuple tuple, TupleDesc desc, const char *key
  * The newest version of the row at tid that this transaction sees, into
  * tid; false when there is none or it has another key. A command nested in
  * the write (another AFTER trigger's) may have updated the row since, or
- * given it another key: that is another item, made after the delete.
+ * given it another key: that is another item, made after the delete. The
+ * sync's delete then has nothing to delete, and nothing of it is lost: the
+ * nested command's own delete of the item (a new key deletes the old one)
+ * left a later tombstone of it.
  */
 static bool
 newest_version(CaptureTable *table, Relation rel, ItemPointer tid, const char *key)
@@ -1012,35 +1015,6 @@ newest_version(CaptureTable *table, Relation rel, ItemPointer tid, const char *k
 }
 
 /*
- * A sync's delete that found no row to make (newest_version): a nested
- * command deleted the item or gave the row another key, with a delete of
- * its own, later. The sync's delete is kept and goes on all the same, as
- * a made one would (delete_clock): its sweep is not in the nested delete,
- * and without it the tombstones here and behind this instance would decide
- * a later create otherwise than the sender's (review 14).
- */
-static void
-keep_unmade_delete(CaptureTable *table, Relation rel, HeapTuple tuple, const char *key)
-{
-	char		clock[CLOCK_TEXT_LEN + 1];
-	char		born[CLOCK_TEXT_LEN + 1];
-	char		swept[CLOCK_TEXT_LEN + 1];
-	TupleDesc	desc = RelationGetDescr(rel);
-
-	if (!tombstone_expected_delete(RelationGetRelid(rel), key, clock, born, swept))
-		return;
-	tombstone_write(RelationGetRelationName(rel), key, clock, born);
-	if (swept[0] != '\0')
-		tombstone_write(RelationGetRelationName(rel), key, swept, "");
-	if (tombstone_take_delete_to_sender(RelationGetRelid(rel), key))
-		queue_delete_everywhere(table, tuple, desc, key, clock, born, swept);
-	else
-		for (int i = 0; i < table->nsubs; i++)
-			queue_change(table, &table->subs[i], key, SYNC_OP_DELETE,
-						 render_delete(table, &table->subs[i], tuple, desc, clock, born, swept), 0);
-}
-
-/*
  * A sync's update decided that its item goes (clock_row.c): deletes the
  * row, as the writer, now that the update is done. The delete fires this
  * trigger again, which ships it on with the sync's clock.
@@ -1067,8 +1041,6 @@ make_expected_delete(CaptureTable *table, Relation rel, HeapTuple tuple, const c
 			elog(ERROR, "could not delete item \"%s\" of \"%s\"", key, RelationGetRelationName(rel));
 		SPI_finish();
 	}
-	else
-		keep_unmade_delete(table, rel, tuple, key);
 	tombstone_made_expected_delete(RelationGetRelid(rel), key);
 }
 
