@@ -86,9 +86,9 @@ CREATE TRIGGER a_rekey AFTER UPDATE ON articles FOR EACH ROW EXECUTE FUNCTION re
 SELECT deliver(5, jsonb_build_object('b', c(1), 'd', c(9)), NULL);
 SELECT id, title FROM articles WHERE id IN (5, 105);
 SELECT count(*) AS deletes_of_105 FROM directus_sync.outbox WHERE item_key = '105' AND op = 'd';
--- the sync's delete of item 5 is not made (the row is item 105 now), but
--- nothing of it is lost: the nested write that took the row from key 5
--- deleted item 5 here, later than b's delete, and its tombstone says so
+-- the sync's delete of item 5 is not made (the row is item 105 now): the
+-- nested write that took the row from key 5 deleted item 5 here, later
+-- than b's delete, and its tombstone says so
 SELECT item_key, deleted > c(9) AS later_than_bs_delete, born = c(1) AS of_item_5 FROM directus_sync.tombstone WHERE item_key = '5';
 \c contrib_regression
 DROP DATABASE regress_rv14_cancel;

@@ -980,9 +980,12 @@ write_back(CaptureTable *table, HeapTuple tuple, TupleDesc desc, const char *key
  * tid; false when there is none or it has another key. A command nested in
  * the write (another AFTER trigger's) may have updated the row since, or
  * given it another key: that is another item, made after the delete. The
- * sync's delete then has nothing to delete, and nothing of it is lost: the
- * nested command's own delete of the item (a new key deletes the old one)
- * left a later tombstone of it.
+ * sync's delete then has nothing to delete: the nested command's own
+ * delete of the item (a new key deletes the old one) left a later
+ * tombstone of it, but without the sweep ("u") the sync's delete carried.
+ * (Queueing the sync's delete after the nested command's changes is not
+ * the fix: the outbox fold would let it cancel the create of an item the
+ * nested command put at the key.)
  */
 static bool
 newest_version(CaptureTable *table, Relation rel, ItemPointer tid, const char *key)
