@@ -90,5 +90,24 @@ SELECT count(*) AS deletes_of_105 FROM directus_sync.outbox WHERE item_key = '10
 -- nested write that took the row from key 5 deleted item 5 here, later
 -- than b's delete, and its tombstone says so
 SELECT item_key, deleted > c(9) AS later_than_bs_delete, born = c(1) AS of_item_5 FROM directus_sync.tombstone WHERE item_key = '5';
+-- key 6: another AFTER trigger gives the item another key and then key 6
+-- back (for Directus, two new items, the last born here, later) before the
+-- delete is made: the new item 6 stays, and b's delete of its own item 6
+-- is kept in the tombstone (before: the delete took the new item)
+DROP TRIGGER a_rekey ON articles;
+SELECT deliver(6, jsonb_build_object('b', c(1), 'f', jsonb_build_object('title', c(2))), 'x');
+CREATE FUNCTION away_and_back() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF pg_trigger_depth() = 1 AND NEW.id = 6 THEN
+        UPDATE articles SET id = 106 WHERE id = 6;
+        UPDATE articles SET id = 6 WHERE id = 106;
+    END IF;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER a_back AFTER UPDATE ON articles FOR EACH ROW EXECUTE FUNCTION away_and_back();
+SELECT deliver(6, jsonb_build_object('b', c(1), 'd', c(9)), NULL);
+DROP TRIGGER a_back ON articles;
+SELECT id, title, directus_sync_meta->>'b' > c(9) AS born_here_later FROM articles WHERE id IN (6, 106);
+SELECT item_key, deleted > c(9) AS later_than_bs_delete, born = c(1) AS of_bs_item FROM directus_sync.tombstone WHERE item_key = '6';
 \c contrib_regression
 DROP DATABASE regress_rv14_cancel;

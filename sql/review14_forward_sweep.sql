@@ -61,5 +61,27 @@ UPDATE articles SET title = 'local' WHERE id = 1;
 SELECT r.name, (o.payload->'directus_sync_meta')::jsonb ? 'u' AS has_sweep
   FROM directus_sync.outbox o JOIN directus_sync.remote r ON r.id = o.remote_id
  WHERE o.payload->>'title' = 'local' ORDER BY r.name;
+-- item 3: b's delete (c9) comes with a sweep (c8) while another AFTER
+-- trigger gives the row another key: the delete finds no row to make, yet
+-- its sweep stays in the tombstone and goes on to c, as a made delete's
+-- does (before: both were forgotten; the nested key change's own delete,
+-- later, went on alone)
+SELECT deliver(3, jsonb_build_object('b', c(1), 'f', jsonb_build_object('title', c(2))), 'x');
+CREATE FUNCTION rekey() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF pg_trigger_depth() = 1 AND NEW.id < 100 THEN
+        UPDATE articles SET id = id + 100 WHERE id = NEW.id;
+    END IF;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER a_rekey AFTER UPDATE ON articles FOR EACH ROW EXECUTE FUNCTION rekey();
+SELECT deliver(3, jsonb_build_object('b', c(1), 'd', c(9), 'u', c(8)), NULL);
+DROP TRIGGER a_rekey ON articles;
+SELECT id FROM articles WHERE id IN (3, 103);
+SELECT item_key, deleted > c(9) AS later_than_bs_delete, born = c(1) AS of_item_3, swept = c(8) AS sweep_kept
+  FROM directus_sync.tombstone WHERE item_key = '3';
+SELECT r.name, o.op, o.payload->'directus_sync_meta'->>'u' = c(8) AS sweep
+  FROM directus_sync.outbox o JOIN directus_sync.remote r ON r.id = o.remote_id
+ WHERE o.item_key = '3' AND o.op = 'd' ORDER BY o.id;
 \c contrib_regression
 DROP DATABASE regress_rv14_fwd;

@@ -975,20 +975,32 @@ write_back(CaptureTable *table, HeapTuple tuple, TupleDesc desc, const char *key
 	}
 }
 
+/* Whether two rows of a table with clocks have one born clock (or none). */
+static bool
+same_born(CaptureTable *table, TupleDesc desc, HeapTuple a, HeapTuple b)
+{
+	RowClocks	clocks_a = clock_row_read(a, table->clocks.attnum, desc);
+	RowClocks	clocks_b = clock_row_read(b, table->clocks.attnum, desc);
+	char		born_a[CLOCK_TEXT_LEN + 1];
+	char		born_b[CLOCK_TEXT_LEN + 1];
+
+	if (!clock_row_get(clocks_a.root, "b", born_a))
+		born_a[0] = '\0';
+	if (!clock_row_get(clocks_b.root, "b", born_b))
+		born_b[0] = '\0';
+	return strcmp(born_a, born_b) == 0;
+}
+
 /*
  * The newest version of the row at tid that this transaction sees, into
- * tid; false when there is none or it has another key. A command nested in
- * the write (another AFTER trigger's) may have updated the row since, or
- * given it another key: that is another item, made after the delete. The
- * sync's delete then has nothing to delete: the nested command's own
- * delete of the item (a new key deletes the old one) left a later
- * tombstone of it, but without the sweep ("u") the sync's delete carried.
- * (Queueing the sync's delete after the nested command's changes is not
- * the fix: the outbox fold would let it cancel the create of an item the
- * nested command put at the key.)
+ * tid; false when there is none or it is another item than written's. A
+ * command nested in the write (another AFTER trigger's) may have updated
+ * the row since, or given it another key: that is another item, made
+ * after the delete, and so is one that got the key back (a key change
+ * makes a new item, born later).
  */
 static bool
-newest_version(CaptureTable *table, Relation rel, ItemPointer tid, const char *key)
+newest_version(CaptureTable *table, Relation rel, ItemPointer tid, HeapTuple written, const char *key)
 {
 	Snapshot	snapshot;
 	TableScanDesc scan;
@@ -1008,13 +1020,44 @@ newest_version(CaptureTable *table, Relation rel, ItemPointer tid, const char *k
 		HeapTuple	newest = ExecFetchSlotHeapTuple(slot, false, &should_free);
 		char	   *newest_key = key_text(table, newest, RelationGetDescr(rel));
 
-		same = newest_key != NULL && strcmp(newest_key, key) == 0;
+		same = newest_key != NULL && strcmp(newest_key, key) == 0 &&
+			same_born(table, RelationGetDescr(rel), newest, written);
 		if (should_free)
 			heap_freetuple(newest);
 	}
 	ExecDropSingleTupleTableSlot(slot);
 	UnregisterSnapshot(snapshot);
 	return same;
+}
+
+/*
+ * A sync's delete that found no row to make (newest_version): a nested
+ * command deleted the item or gave the row another key (perhaps the key
+ * back too, to a new item), with a delete of its own, later. The sync's
+ * delete is kept and goes on all the same, as a made one would
+ * (delete_clock): its sweep is not in the nested delete, and without it
+ * the tombstones here and behind this instance would decide a later create
+ * otherwise than the sender's (review 14).
+ */
+static void
+keep_unmade_delete(CaptureTable *table, Relation rel, HeapTuple tuple, const char *key)
+{
+	char		clock[CLOCK_TEXT_LEN + 1];
+	char		born[CLOCK_TEXT_LEN + 1];
+	char		swept[CLOCK_TEXT_LEN + 1];
+	TupleDesc	desc = RelationGetDescr(rel);
+
+	if (!tombstone_expected_delete(RelationGetRelid(rel), key, clock, born, swept))
+		return;
+	tombstone_write(RelationGetRelationName(rel), key, clock, born);
+	if (swept[0] != '\0')
+		tombstone_write(RelationGetRelationName(rel), key, swept, "");
+	if (tombstone_take_delete_to_sender(RelationGetRelid(rel), key))
+		queue_delete_everywhere(table, tuple, desc, key, clock, born, swept);
+	else
+		for (int i = 0; i < table->nsubs; i++)
+			queue_change(table, &table->subs[i], key, SYNC_OP_DELETE,
+						 render_delete(table, &table->subs[i], tuple, desc, clock, born, swept), 0);
 }
 
 /*
@@ -1032,7 +1075,7 @@ make_expected_delete(CaptureTable *table, Relation rel, HeapTuple tuple, const c
 
 	if (table->clocks.attnum == 0 || !tombstone_make_expected_delete(RelationGetRelid(rel), key, tuple))
 		return;
-	if (newest_version(table, rel, &tid, key))
+	if (newest_version(table, rel, &tid, tuple, key))
 	{
 		values[0] = PointerGetDatum(&tid);
 		sql = psprintf("DELETE FROM ONLY %s WHERE ctid = $1",
@@ -1044,6 +1087,8 @@ make_expected_delete(CaptureTable *table, Relation rel, HeapTuple tuple, const c
 			elog(ERROR, "could not delete item \"%s\" of \"%s\"", key, RelationGetRelationName(rel));
 		SPI_finish();
 	}
+	else
+		keep_unmade_delete(table, rel, tuple, key);
 	tombstone_made_expected_delete(RelationGetRelid(rel), key);
 }
 

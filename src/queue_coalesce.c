@@ -15,7 +15,9 @@
  * later, which took the key whole (clock_row.c; rows with none are of an
  * item from before clocks, born before any). Nothing of the earlier
  * rows (fields, clocks, "a", "p") is merged into the later one's: the fold
- * starts anew from the first row of the later-born item.
+ * starts anew from the first row of the later-born item. A delete that
+ * names another item than the one folded (its born clock differs, or it is
+ * a sweep) is not folded into it: it waits for the next window.
  *
  * No database access: the claim (queue_claim.c) reads the rows.
  *
@@ -643,14 +645,18 @@ new_item(SyncRemote *remote, const QueuedRow *row)
 
 
 /*
- * The born clock ("b" of directus_sync_meta) of a queued payload, as
- * written; NULL when it has none (a table without clocks, an item from
- * before clocks). Rows queued at one instance write one clock alike.
+ * The born clock ("b" of directus_sync_meta) of a queued payload, whole
+ * (quoted, "hex@node"); NULL when it has none (a table without clocks, an
+ * item from before clocks). Capture writes a clock of this node as its 16
+ * hex digits, which the payload's sender ("s") completes, while replay and
+ * resync write the stored clock whole: one clock, two texts.
  */
 typedef struct BornVisit
 {
 	const char *born;			/* out: as written, or NULL */
 	int			born_len;
+	const char *sender;			/* out: "s" as written, or NULL */
+	int			sender_len;
 	bool		in_meta;
 } BornVisit;
 
@@ -674,17 +680,27 @@ visit_born(const char *name, int name_len, const char *value, int value_len, voi
 		v->born = value;
 		v->born_len = value_len;
 	}
+	else if (name_len == 3 && strncmp(name, "\"s\"", 3) == 0)
+	{
+		v->sender = value;
+		v->sender_len = value_len;
+	}
 }
 
 static char *
 payload_born(const char *payload)
 {
-	BornVisit	v = {NULL, 0, false};
+	BornVisit	v = {NULL, 0, NULL, 0, false};
 
 	if (payload == NULL)
 		return NULL;
 	(void) jtext_each_member(payload, visit_born, &v);
-	return v.born ? pnstrdup(v.born, v.born_len) : NULL;
+	if (v.born == NULL)
+		return NULL;
+	if (v.born_len == CLOCK_STAMP_LEN + 2 && v.born[0] == '"' && v.sender != NULL &&
+		v.sender_len > 2 && v.sender[0] == '"')
+		return psprintf("\"%.*s@%.*s\"", CLOCK_STAMP_LEN, v.born + 1, v.sender_len - 2, v.sender + 1);
+	return pnstrdup(v.born, v.born_len);
 }
 
 static int
@@ -694,6 +710,26 @@ by_id(const void *a, const void *b)
 	int64		y = ((const QueuedRow *) b)->id;
 
 	return x < y ? -1 : x > y;
+}
+
+/*
+ * Whether a queued delete names another item than the create or update the
+ * fold holds (born at born, payload_born): the delete of an item that lost
+ * the key to it, or a sweep (a delete of unknown born). Folded in, it would
+ * take the item's place, and the remote would never get the item; it waits
+ * for the next window instead, behind the item, and the remote decides the
+ * two as this instance did. A delete that names the item itself folds in.
+ */
+static bool
+deletes_other_item(const SyncItem *item, const QueuedRow *row, const char *born)
+{
+	char	   *deleted_born;
+
+	if (row->op != SYNC_OP_DELETE || row->payload == NULL || born == NULL ||
+		(item->op != SYNC_OP_CREATE && item->op != SYNC_OP_UPDATE))
+		return false;
+	deleted_born = payload_born(row->payload);
+	return deleted_born == NULL || strcmp(deleted_born, born) != 0;
 }
 
 /*
@@ -719,7 +755,7 @@ coalesce_rows(SyncRemote *remote, QueuedRow *rows, int nrows, int *folded)
 
 		if (item == NULL)
 			item = new_item(remote, &rows[end]);
-		else if (!fold_row(item, &rows[end]))
+		else if (deletes_other_item(item, &rows[end], born) || !fold_row(item, &rows[end]))
 			break;
 		else if (rows[end].op == SYNC_OP_CREATE)
 			base = end, born = NULL, unborn = false;
